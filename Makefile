@@ -1,0 +1,95 @@
+# Neural Heatmap: one entry point for setting up, generating, linting, testing and running.
+# Every target that needs tools installs them first (stamp files make that cheap after the
+# first time), so a fresh clone needs only `make run` or `make test`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+TOOLS := $(CURDIR)/.tools/bin
+TS := sdk/typescript
+BUF := $(TS)/node_modules/.bin/buf
+GO_DIR := sdk/go
+GO_PLUGIN_VERSION := v1.36.12
+GO_GRPC_PLUGIN_VERSION := v1.6.0
+GRPCURL_VERSION := v1.9.3
+export GOFLAGS := -buildvcs=false
+
+.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts run bench bench-quick clean
+
+help: ## Show this help.
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- setup
+$(VENV)/.stamp: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+$(TS)/node_modules/.stamp: $(TS)/package.json $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TOOLS)/protoc-gen-go:
+	GOBIN=$(TOOLS) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(GO_PLUGIN_VERSION)
+
+$(TOOLS)/protoc-gen-go-grpc:
+	GOBIN=$(TOOLS) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(GO_GRPC_PLUGIN_VERSION)
+
+$(TOOLS)/grpcurl:
+	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
+	cd $(GO_DIR) && go mod download
+	mkdir -p $(TOOLS) && touch $@
+
+setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/.go-deps ## Install Python, npm and Go dependencies, buf and grpcurl.
+
+# ---------------------------------------------------------------- code generation
+gen: setup ## Regenerate Python, Go and TypeScript code from protos/.
+	VENV=$(VENV) bash scripts/gen.sh
+
+check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
+	@changes=$$(git status --porcelain -- sdk/python/neural_heatmap/v1 sdk/go/gen $(TS)/src/gen); \
+	if [ -n "$$changes" ]; then echo "generated code is stale; run 'make gen' and commit:"; echo "$$changes"; exit 1; fi
+	@echo "generated code is up to date"
+
+# ---------------------------------------------------------------- quality
+lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python.
+	$(BUF) lint
+	$(BUF) format -d --exit-code
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+
+breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
+	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \
+		$(BUF) breaking --against '.git#ref=HEAD~1'; \
+	else echo "no previous commit with protos: nothing to compare"; fi
+
+# ---------------------------------------------------------------- tests
+test: setup test-go test-ts test-python ## Run every test (Python, Go, TypeScript, live conformance).
+
+test-python: setup
+	$(VENV)/bin/pytest -q
+
+test-go: setup
+	cd $(GO_DIR) && go vet ./... && go test ./...
+
+test-ts: setup
+	cd $(TS) && npm test
+
+# ---------------------------------------------------------------- run and measure
+run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
+	$(VENV)/bin/neural-heatmap-serve
+
+bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
+	$(PY) -m bench
+
+bench-quick: setup ## Short benchmark run (what CI executes).
+	$(PY) -m bench --quick
+
+clean: ## Remove installed tools and build output (not the generated code).
+	rm -rf $(VENV) .tools $(TS)/node_modules $(TS)/dist
