@@ -66,7 +66,7 @@ lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python.
 
 breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \
-		$(BUF) breaking --against '.git#ref=HEAD~1'; \
+		$(BUF) breaking --against '.git#ref=HEAD~1' && echo "no breaking change against HEAD~1"; \
 	else echo "no previous commit with protos: nothing to compare"; fi
 
 # ---------------------------------------------------------------- tests
