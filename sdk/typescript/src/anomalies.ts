@@ -1,0 +1,87 @@
+/**
+ * A resumable anomaly stream: remembers the last sequence it yielded and, when the stream
+ * breaks with a transient status (UNAVAILABLE, ...), reconnects with backoff asking for
+ * everything after that sequence. Nothing is yielded twice and nothing is skipped.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { Anomaly } from "./gen/neural_heatmap/v1/analytics_pb.js";
+import type { SubscribeAnomaliesResponse } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
+import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+
+/** Status codes after which the stream is reopened (the bridge or server went away). */
+export const RESUMABLE_CODES: ReadonlySet<Code> = new Set([
+  Code.Unavailable,
+  Code.Aborted,
+  Code.ResourceExhausted,
+]);
+
+/** Opens one subscription that replays everything after `afterSequence` (all new ones when undefined). */
+export type OpenAnomalyStream = (
+  afterSequence: bigint | undefined,
+  signal: AbortSignal,
+) => AsyncIterable<SubscribeAnomaliesResponse>;
+
+export interface ResumeOptions {
+  /** Resume after this sequence; undefined means only anomalies logged from now on. */
+  afterSequence?: bigint;
+  /**
+   * Called once, before the first subscription, when afterSequence is undefined: returns
+   * the log's newest sequence so that a reconnect before the first anomaly loses nothing.
+   */
+  headSequence?: () => Promise<bigint>;
+  backoff?: Backoff | BackoffOptions;
+  /** Stops the stream; the iterator then ends without an error. */
+  signal?: AbortSignal;
+  /** Told about every reconnect (the error and the delay before it). */
+  onReconnect?: (error: ConnectError, delayMs: number, afterSequence: bigint | undefined) => void;
+}
+
+export function isResumable(err: unknown): boolean {
+  return RESUMABLE_CODES.has(ConnectError.from(err).code);
+}
+
+/** Yields anomalies in ascending sequence, exactly once each, across reconnects. */
+export async function* resumableAnomalies(
+  open: OpenAnomalyStream,
+  opts: ResumeOptions = {},
+): AsyncGenerator<Anomaly, void, undefined> {
+  const backoff = opts.backoff instanceof Backoff ? opts.backoff : new Backoff(opts.backoff);
+  const outer = opts.signal;
+  let last = opts.afterSequence;
+  if (last === undefined && opts.headSequence) last = await opts.headSequence();
+  let failures = 0;
+  while (!outer?.aborted) {
+    const ctl = new AbortController();
+    const onAbort = (): void => ctl.abort(outer?.reason);
+    outer?.addEventListener("abort", onAbort, { once: true });
+    let error: ConnectError;
+    try {
+      for await (const resp of open(last, ctl.signal)) {
+        for (const a of resp.update?.anomalies ?? []) {
+          if (last !== undefined && a.sequence <= last) continue; // replayed twice: skip
+          last = a.sequence;
+          failures = 0;
+          yield a;
+          if (outer?.aborted) return;
+        }
+      }
+      // The server ended the stream without an error: open it again after the last one.
+      error = new ConnectError("anomaly stream ended", Code.Unavailable);
+    } catch (e) {
+      if (outer?.aborted) return;
+      error = ConnectError.from(e);
+      if (!RESUMABLE_CODES.has(error.code)) throw error;
+    } finally {
+      outer?.removeEventListener("abort", onAbort);
+      ctl.abort();
+    }
+    if (failures >= backoff.maxAttempts) throw error;
+    const delay = backoff.delayMs(failures++);
+    opts.onReconnect?.(error, delay, last);
+    try {
+      await sleep(delay, outer);
+    } catch {
+      return;
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/** Exponential backoff with jitter for reconnecting streams. */
+export interface BackoffOptions {
+  /** First delay in milliseconds (default 100). */
+  initialMs?: number;
+  /** Largest delay in milliseconds (default 5000). */
+  maxMs?: number;
+  /** Growth per attempt (default 2). */
+  multiplier?: number;
+  /** Fraction of the delay drawn at random, 0..1 (default 0.2): delay * (1 - jitter * r). */
+  jitter?: number;
+  /** Give up after this many consecutive failed attempts (default Infinity). */
+  maxAttempts?: number;
+  /** Source of randomness in [0, 1); injectable for tests. */
+  random?: () => number;
+}
+
+export class Backoff {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly multiplier: number;
+  readonly jitter: number;
+  readonly maxAttempts: number;
+  private readonly random: () => number;
+
+  constructor(opts: BackoffOptions = {}) {
+    this.initialMs = opts.initialMs ?? 100;
+    this.maxMs = opts.maxMs ?? 5000;
+    this.multiplier = opts.multiplier ?? 2;
+    this.jitter = Math.min(Math.max(opts.jitter ?? 0.2, 0), 1);
+    this.maxAttempts = opts.maxAttempts ?? Number.POSITIVE_INFINITY;
+    this.random = opts.random ?? Math.random;
+    if (this.initialMs < 0 || this.maxMs < this.initialMs || this.multiplier < 1) {
+      throw new RangeError("backoff needs 0 <= initialMs <= maxMs and multiplier >= 1");
+    }
+  }
+
+  /** Delay before retry number `attempt` (0-based), never above maxMs. */
+  delayMs(attempt: number): number {
+    const base = Math.min(this.maxMs, this.initialMs * Math.pow(this.multiplier, Math.max(0, attempt)));
+    return Math.round(base * (1 - this.jitter * this.random()));
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
