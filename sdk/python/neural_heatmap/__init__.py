@@ -1,0 +1,137 @@
+"""Neural Heatmap Python SDK: the seed's API over gRPC, typed, with numpy and pandas.
+
+The SDK talks to the Neural Heatmap **gRPC bridge** (default
+``localhost:50051``), which fronts the HTTP + WebSocket server. Code written
+for the seed's client runs with only the address changed::
+
+    from neural_heatmap import connect
+
+    async with await connect("localhost:50051") as client:
+        matrix = await client.get_correlation_matrix()
+        print(len(matrix.matrix), matrix.labels)
+
+Generated protobuf modules live in ``neural_heatmap.v1``.
+"""
+
+from neural_heatmap._channel import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET
+from neural_heatmap._client import NeuralHeatmapClient, connect
+from neural_heatmap._errors import (
+    AbortedError,
+    AlreadyExistsError,
+    DataLossError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidTargetError,
+    NeuralHeatmapError,
+    NotFoundError,
+    OutOfRangeError,
+    PermissionDeniedError,
+    RequestCancelledError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+    UnimplementedError,
+    UnknownError,
+    exception_class_for_code,
+)
+from neural_heatmap._retry import DEFAULT_RETRY, Retry
+from neural_heatmap._streaming import NeuralHeatmapWebSocketClient, ReconnectPolicy
+from neural_heatmap._types import (
+    ActivationFrame,
+    Anomaly,
+    AnomalyPage,
+    AnomalyType,
+    AnomalyUpdate,
+    CorrelationMatrix,
+    CorrelationUpdate,
+    ExportedFile,
+    ExportFormat,
+    ExportResult,
+    Filter,
+    FrameRejection,
+    Granularity,
+    HeatmapUpdate,
+    IngestSummary,
+    LayerInfo,
+    LayerSimilarity,
+    LayerStatistics,
+    LayoutConfig,
+    ModelComparison,
+    ModelInfo,
+    PatternType,
+    Severity,
+    TemporalPattern,
+    TemporalStatistics,
+    TemporalUpdate,
+    ThemeSettings,
+    UnitInfo,
+    Update,
+    UpdateType,
+    VisualizationTheme,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_RETRY",
+    "DEFAULT_TARGET",
+    "AbortedError",
+    "ActivationFrame",
+    "AlreadyExistsError",
+    "Anomaly",
+    "AnomalyPage",
+    "AnomalyType",
+    "AnomalyUpdate",
+    "CorrelationMatrix",
+    "CorrelationUpdate",
+    "DataLossError",
+    "DeadlineExceededError",
+    "ExportFormat",
+    "ExportResult",
+    "ExportedFile",
+    "FailedPreconditionError",
+    "Filter",
+    "FrameRejection",
+    "Granularity",
+    "HeatmapUpdate",
+    "IngestSummary",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidTargetError",
+    "LayerInfo",
+    "LayerSimilarity",
+    "LayerStatistics",
+    "LayoutConfig",
+    "ModelComparison",
+    "ModelInfo",
+    "NeuralHeatmapClient",
+    "NeuralHeatmapError",
+    "NeuralHeatmapWebSocketClient",
+    "NotFoundError",
+    "OutOfRangeError",
+    "PatternType",
+    "PermissionDeniedError",
+    "ReconnectPolicy",
+    "RequestCancelledError",
+    "ResourceExhaustedError",
+    "Retry",
+    "Severity",
+    "TemporalPattern",
+    "TemporalStatistics",
+    "TemporalUpdate",
+    "ThemeSettings",
+    "UnauthenticatedError",
+    "UnavailableError",
+    "UnimplementedError",
+    "UnitInfo",
+    "UnknownError",
+    "Update",
+    "UpdateType",
+    "VisualizationTheme",
+    "__version__",
+    "connect",
+    "exception_class_for_code",
+]

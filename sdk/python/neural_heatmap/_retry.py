@@ -1,0 +1,118 @@
+"""The SDK's one retry policy.
+
+Policy, in full:
+
+* Only **idempotent** calls are retried: queries (``Get*``, ``List*``,
+  ``CompareModels``), ``DownloadExport``, and the ``Set*``/``ClearFilter``
+  calls, which replace state so that repeating them changes nothing, and
+  ``ExportCorrelationMatrix``, which rewrites the same file. ``IngestActivations``
+  is never retried: a retry could store frames twice.
+* Only **transient** status codes are retried: ``UNAVAILABLE`` (bridge or
+  upstream not reachable, restarting) and ``DEADLINE_EXCEEDED`` when the
+  bridge reports that its upstream timed out while the caller's own overall
+  deadline has time left.
+* Waits grow exponentially from :attr:`Retry.initial` by
+  :attr:`Retry.multiplier` up to :attr:`Retry.maximum`, with full jitter
+  (each wait is uniform in ``[0, cap]``), so many clients that lost the
+  bridge at the same moment do not come back in lockstep.
+* The whole call, retries included, stops at the caller's ``timeout`` (or
+  :attr:`Retry.deadline` when no timeout is given): each attempt gets the time
+  that is left.
+
+Live streams have their own reconnection policy (see ``ReconnectPolicy`` in
+``_streaming``), which follows the same backoff shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import grpc
+
+__all__ = ["DEFAULT_RETRY", "Retry"]
+
+T = TypeVar("T")
+
+TRANSIENT_CODES: frozenset[grpc.StatusCode] = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Exponential-backoff retry settings for idempotent calls.
+
+    Attributes:
+        initial: First wait cap in seconds.
+        maximum: Largest wait cap in seconds.
+        multiplier: Growth factor of the wait cap after each failed attempt.
+        deadline: Overall time budget in seconds when the call has no timeout.
+        max_attempts: Attempts in total, the first one included.
+        codes: Status codes that count as transient.
+    """
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    multiplier: float = 2.0
+    deadline: float = 60.0
+    max_attempts: int = 8
+    codes: frozenset[grpc.StatusCode] = field(default=TRANSIENT_CODES)
+
+    def delays(self) -> Iterator[float]:
+        """Yield the jittered waits between attempts (full jitter)."""
+        cap = self.initial
+        while True:
+            yield random.uniform(0.0, cap)
+            cap = min(cap * self.multiplier, self.maximum)
+
+
+DEFAULT_RETRY = Retry()
+"""The retry used by idempotent calls unless ``retry=`` says otherwise."""
+
+
+async def call_with_retry(
+    attempt: Callable[[float | None], Awaitable[T]],
+    *,
+    retry: Retry | None,
+    timeout: float | None,
+) -> T:
+    """Run ``attempt`` until it succeeds, fails for good, or time runs out.
+
+    Args:
+        attempt: Makes one call; receives the per-attempt timeout (the time
+            left of the overall budget, or ``None`` for no deadline).
+        retry: The retry settings, or ``None`` for a single attempt.
+        timeout: The caller's overall deadline in seconds, or ``None``.
+
+    Returns:
+        What the successful attempt returned.
+
+    Raises:
+        grpc.aio.AioRpcError: The last failure, for the caller to convert.
+    """
+    if retry is None:
+        return await attempt(timeout)
+    budget = timeout if timeout is not None else retry.deadline
+    end = time.monotonic() + budget
+    delays = retry.delays()
+    attempts = 0
+    while True:
+        attempts += 1
+        remaining = end - time.monotonic()
+        try:
+            return await attempt(max(remaining, 0.001) if timeout is not None else None)
+        except grpc.aio.AioRpcError as exc:
+            delay = next(delays)
+            remaining = end - time.monotonic()
+            if (
+                exc.code() not in retry.codes
+                or attempts >= retry.max_attempts
+                or remaining <= delay
+            ):
+                raise
+            await asyncio.sleep(delay)
