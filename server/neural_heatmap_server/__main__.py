@@ -1,0 +1,27 @@
+"""Entry point: ``python -m neural_heatmap_server`` / ``neural-heatmap-server``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from .app import create_app
+from .config import parse_config
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse flags, then serve until SIGINT/SIGTERM."""
+    config = parse_config(argv)
+    logging.basicConfig(level=config.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("neural_heatmap_server").info(
+        "listening on http://%s:%d (data %s, exports %s, source %s)", config.host, config.port,
+        config.data_dir, config.exports_path, "on" if config.source else "off")
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
+                print=None, handle_signals=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""HTTP routes, middleware (request ids, auth, errors) and the application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import struct
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from .config import ServerConfig
+from .errors import ApiError, error_body, invalid
+from .exports import resolve_export
+from .ingest import BINARY_CONTENT_TYPE, parse_binary_frames, parse_json_frames
+from .openapi import openapi_document
+from .service import STATE, ServerState
+from .source import run_source
+from .wire import dumps
+from .ws import websocket_handler
+
+log = logging.getLogger("neural_heatmap_server.access")
+
+MATRIX_CONTENT_TYPE = "application/vnd.neural-heatmap.matrix"
+PUBLIC_PATHS = ("/health", "/openapi.json")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Statuses aiohttp raises itself (no route, wrong method, body too big) -> our codes.
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A strict-JSON answer (non-finite floats become null)."""
+    return web.Response(text=dumps(body), status=status, content_type="application/json")
+
+
+async def read_json(request: web.Request) -> Any:
+    """Decode a JSON body; bare NaN/Infinity tokens are accepted (Python's json writes them)."""
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"malformed JSON body: {exc}") from None
+
+
+def _state(request: web.Request) -> ServerState:
+    return request.app[STATE]
+
+
+@web.middleware
+async def api_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, bearer auth, error rendering and one log line per request."""
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request["request_id"] = request_id
+    started = time.perf_counter()
+    try:
+        token = _state(request).config.token
+        if token is not None and request.path not in PUBLIC_PATHS:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                raise ApiError("unauthenticated", "missing or wrong bearer token")
+        response = await handler(request)
+    except ApiError as exc:
+        response = json_response(exc.body(), exc.status)
+    except web.HTTPException as exc:
+        code = _HTTP_CODES.get(exc.status, "invalid_argument" if exc.status < 500 else "internal")
+        response = json_response(error_body(code, exc.reason), exc.status)
+    except Exception:
+        log.exception("unhandled error in %s %s request_id=%s", request.method, request.path,
+                      request_id)
+        response = json_response(error_body("internal", "internal server error"), 500)
+    log.info("%s %s %d %.1fms request_id=%s", request.method, request.path_qs,
+             response.status, (time.perf_counter() - started) * 1000, request_id)
+    return response
+
+
+async def _echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Request-Id"] = request.get("request_id") or uuid.uuid4().hex
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness: 200 once the server is up."""
+    state = _state(request)
+    return json_response({"status": "ok", "uptime": time.time() - state.started,
+                          "models": len(state.store.models), "source": state.config.source})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of these routes."""
+    return json_response(openapi_document())
+
+
+async def models(request: web.Request) -> web.Response:
+    """Discovery: models, layers, canvas sizes (and unit locations on request)."""
+    include = request.query.get("include_units", "false").lower() in {"1", "true", "yes"}
+    return json_response(_state(request).models(include))
+
+
+async def ingest(request: web.Request) -> web.Response:
+    """JSON or binary activation ingestion."""
+    state = _state(request)
+    now = time.time()
+    if request.content_type == BINARY_CONTENT_TYPE:
+        batch = parse_binary_frames(await request.read(), request.query.get("model_id"),
+                                    request.query.get("layer_id"), request.query.get("units"),
+                                    state.store, now)
+        batches = [batch]
+    else:
+        batches = parse_json_frames(await read_json(request), state.store,
+                                    state.config.max_frames, now)
+    return json_response({"accepted": state.ingest(batches)})
+
+
+async def correlation(request: web.Request) -> web.Response:
+    """Correlation matrix, as JSON or (``Accept``) binary float32."""
+    result = _state(request).correlation(request.query)
+    if MATRIX_CONTENT_TYPE in request.headers.get("Accept", ""):
+        n = len(result.labels)
+        header = dumps({"labels": result.labels, "timestamp": result.timestamp,
+                        "metadata": result.metadata, "shape": [n, n],
+                        "dtype": "float32"}).encode()
+        body = (struct.pack("<I", len(header)) + header
+                + result.matrix.astype("<f4", copy=False).tobytes())
+        return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
+    return json_response(result.to_json())
+
+
+async def export_correlation(request: web.Request) -> web.Response:
+    """Server-side export of the correlation matrix."""
+    return json_response(await _state(request).export(await read_json(request)))
+
+
+async def list_exports(request: web.Request) -> web.Response:
+    """Files in the export directory."""
+    return json_response(_state(request).exports())
+
+
+async def get_export(request: web.Request) -> web.FileResponse:
+    """Stream one exported file."""
+    path = resolve_export(_state(request).config.exports_path, request.match_info["name"])
+    return web.FileResponse(path)
+
+
+async def temporal(request: web.Request) -> web.Response:
+    """Temporal patterns."""
+    return json_response({"patterns": _state(request).temporal_patterns(request.query)})
+
+
+async def temporal_stats(request: web.Request) -> web.Response:
+    """Temporal statistics per layer."""
+    return json_response(_state(request).temporal_stats(request.query))
+
+
+async def anomalies(request: web.Request) -> web.Response:
+    """The anomaly log (newest ``limit``, or after a sequence)."""
+    return json_response(_state(request).anomalies(request.query))
+
+
+async def get_filter(request: web.Request) -> web.Response:
+    """The stored filter."""
+    return json_response(_state(request).get_filter())
+
+
+async def set_filter(request: web.Request) -> web.Response:
+    """Replace the filter (``{}`` clears)."""
+    return json_response(_state(request).set_filter(await read_json(request)))
+
+
+async def clear_filter(request: web.Request) -> web.Response:
+    """Clear the filter."""
+    return json_response(_state(request).set_filter({}))
+
+
+async def get_theme(request: web.Request) -> web.Response:
+    """The stored theme."""
+    return json_response(_state(request).get_theme())
+
+
+async def set_theme(request: web.Request) -> web.Response:
+    """Set the theme."""
+    return json_response(_state(request).set_theme(await read_json(request)))
+
+
+async def get_layout(request: web.Request) -> web.Response:
+    """The stored layout."""
+    return json_response(_state(request).get_layout())
+
+
+async def set_layout(request: web.Request) -> web.Response:
+    """Replace the layout."""
+    return json_response(_state(request).set_layout(await read_json(request)))
+
+
+async def compare(request: web.Request) -> web.Response:
+    """Compare models (linear CKA, mean activation, sparsity)."""
+    return json_response(_state(request).compare(await read_json(request)))
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("GET", "/health", health),
+    ("GET", "/openapi.json", openapi),
+    ("GET", "/api/models", models),
+    ("POST", "/api/activations", ingest),
+    ("GET", "/api/correlation", correlation),
+    ("POST", "/api/export/correlation", export_correlation),
+    ("GET", "/api/exports", list_exports),
+    ("GET", "/api/exports/{name:.+}", get_export),
+    ("GET", "/api/temporal", temporal),
+    ("GET", "/api/temporal/stats", temporal_stats),
+    ("GET", "/api/anomalies", anomalies),
+    ("GET", "/api/filter", get_filter),
+    ("POST", "/api/filter", set_filter),
+    ("DELETE", "/api/filter", clear_filter),
+    ("GET", "/api/theme", get_theme),
+    ("POST", "/api/theme", set_theme),
+    ("GET", "/api/layout", get_layout),
+    ("POST", "/api/layout", set_layout),
+    ("POST", "/api/compare", compare),
+    ("GET", "/ws", websocket_handler),
+]
+
+
+def create_app(config: ServerConfig) -> web.Application:
+    """Build the application; the state (database, store) opens on start-up."""
+    app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    app.on_response_prepare.append(_echo_request_id)
+
+    async def start(app: web.Application) -> None:
+        state = ServerState(config)
+        app[STATE] = state
+        state.start_background()
+        if config.source:
+            state.add_task(asyncio.create_task(run_source(state)))
+
+    async def stop(app: web.Application) -> None:
+        await app[STATE].close()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+    np.seterr(all="ignore")
+    return app

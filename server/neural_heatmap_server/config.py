@@ -1,0 +1,178 @@
+"""Server configuration: command-line flags with ``NH_SERVER_*`` environment fallbacks.
+
+Every flag can also be set through an environment variable named after it
+(``--max-body-bytes`` -> ``NH_SERVER_MAX_BODY_BYTES``) so that containers and
+``make run`` can configure the server without rewriting command lines. A flag
+given on the command line always wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "NH_SERVER_"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs to know at start-up.
+
+    Attributes mirror the command-line flags one to one; see ``build_parser``
+    for what each one means.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data")
+    export_dir: Path | None = None
+    window: int = 1024
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_units: int = 65536
+    max_frames: int = 10000
+    anomaly_cooldown: float = 5.0
+    anomaly_retention: int = 100000
+    token: str | None = None
+    source: bool = True
+    source_rate: float = 15.0
+    heatmap_hz: float = 10.0
+    correlation_interval: float = 2.0
+    temporal_interval: float = 5.0
+    ws_queue: int = 1024
+    log_level: str = "INFO"
+
+    @property
+    def exports_path(self) -> Path:
+        """The export directory: ``--export-dir`` or ``<data-dir>/exports``."""
+        return self.export_dir if self.export_dir is not None else self.data_dir / "exports"
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file holding the anomaly log and the view state."""
+        return self.data_dir / "neural_heatmap.sqlite3"
+
+
+def _env(name: str, default: str | None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = _env(name, None)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe every flag, its default and its environment variable."""
+    d = ServerConfig()
+    parser = argparse.ArgumentParser(
+        prog="neural-heatmap-server",
+        description=(
+            "Neural Heatmap server: ingests per-layer activations and serves live analytics "
+            "(correlation, temporal patterns, anomalies, model comparison) over HTTP and "
+            f"WebSocket. Every flag falls back to the environment variable {ENV_PREFIX}<FLAG>."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--host", default=_env("host", d.host), help="address to listen on")
+    add("--port", type=int, default=int(_env("port", str(d.port)) or d.port),
+        help="TCP port to listen on (0 picks a free one)")
+    add("--data-dir", type=Path, default=Path(_env("data-dir", str(d.data_dir)) or d.data_dir),
+        help="directory of the SQLite database (anomaly log, filter, theme, layout)")
+    add("--export-dir", type=Path, default=_env("export-dir", None),
+        help="directory server-side exports are written to (default: <data-dir>/exports)")
+    add("--window", type=_positive_int, default=int(_env("window", str(d.window)) or d.window),
+        help="frames kept per model/layer in the rolling window that analytics read")
+    add("--max-body-bytes", type=_positive_int,
+        default=int(_env("max-body-bytes", str(d.max_body_bytes)) or d.max_body_bytes),
+        help="largest accepted request body; bigger bodies answer 413")
+    add("--max-units", type=_positive_int,
+        default=int(_env("max-units", str(d.max_units)) or d.max_units),
+        help="largest number of units a layer may have")
+    add("--max-frames", type=_positive_int,
+        default=int(_env("max-frames", str(d.max_frames)) or d.max_frames),
+        help="largest number of frames in one JSON ingest request")
+    add("--anomaly-cooldown", type=_non_negative_float,
+        default=float(_env("anomaly-cooldown", str(d.anomaly_cooldown)) or d.anomaly_cooldown),
+        help="seconds during which a repeat of the same (model, layer, type) anomaly is "
+             "suppressed unless it is more severe; 0 disables de-duplication")
+    add("--anomaly-retention", type=_positive_int,
+        default=int(_env("anomaly-retention", str(d.anomaly_retention)) or d.anomaly_retention),
+        help="anomalies kept in the durable log; older ones are pruned (sequences never reuse)")
+    add("--token", default=_env("token", None),
+        help="if set, every route except /health and /openapi.json needs "
+             "'Authorization: Bearer <token>'")
+    add("--source", action=argparse.BooleanOptionalAction, default=_env_bool("source", d.source),
+        help="run the built-in activation source (two small MLPs training in numpy, "
+             "with scheduled incidents)")
+    add("--source-rate", type=_positive_float,
+        default=float(_env("source-rate", str(d.source_rate)) or d.source_rate),
+        help="training steps per second of the built-in source")
+    add("--heatmap-hz", type=_positive_float,
+        default=float(_env("heatmap-hz", str(d.heatmap_hz)) or d.heatmap_hz),
+        help="most heatmap_update messages per layer per second")
+    add("--correlation-interval", type=_positive_float,
+        default=float(_env("correlation-interval", str(d.correlation_interval))
+                      or d.correlation_interval),
+        help="seconds between correlation_update messages to subscribers")
+    add("--temporal-interval", type=_positive_float,
+        default=float(_env("temporal-interval", str(d.temporal_interval)) or d.temporal_interval),
+        help="seconds between temporal_update messages to subscribers")
+    add("--ws-queue", type=_positive_int,
+        default=int(_env("ws-queue", str(d.ws_queue)) or d.ws_queue),
+        help="bounded send queue per WebSocket connection (messages)")
+    add("--log-level", default=_env("log-level", d.log_level),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
+    """Parse flags (falling back to the environment) into a ``ServerConfig``."""
+    ns = build_parser().parse_args(argv)
+    export_dir = Path(ns.export_dir) if ns.export_dir is not None else None
+    return ServerConfig(
+        host=ns.host,
+        port=ns.port,
+        data_dir=ns.data_dir,
+        export_dir=export_dir,
+        window=ns.window,
+        max_body_bytes=ns.max_body_bytes,
+        max_units=ns.max_units,
+        max_frames=ns.max_frames,
+        anomaly_cooldown=ns.anomaly_cooldown,
+        anomaly_retention=ns.anomaly_retention,
+        token=ns.token or None,
+        source=ns.source,
+        source_rate=ns.source_rate,
+        heatmap_hz=ns.heatmap_hz,
+        correlation_interval=ns.correlation_interval,
+        temporal_interval=ns.temporal_interval,
+        ws_queue=ns.ws_queue,
+        log_level=ns.log_level,
+    )

@@ -1,0 +1,155 @@
+"""Pearson correlation between layer activity series or between units.
+
+Method: the chosen series are aligned (see ``alignment``), samples where any
+series is not finite are dropped, and the Pearson matrix is computed as the
+normalised cross-product of the centred series, which is what
+``numpy.corrcoef`` computes. A constant series has no defined correlation;
+since NaN is not valid JSON, it correlates 0 with every other series and 1
+with itself, and its label is listed in ``metadata.constant_labels``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .alignment import align, time_mask
+from .errors import invalid
+from .store import (
+    ActivationStore,
+    Float32Array,
+    FloatArray,
+    IntArray,
+    LayerWindow,
+    frame_activity,
+)
+
+GRANULARITIES = ("layer", "unit")
+MAX_UNIT_SERIES = 4096  # a 4096 x 4096 float32 matrix is 64 MiB; beyond that, pick layers
+
+
+@dataclass
+class CorrelationQuery:
+    """What to correlate.
+
+    Attributes:
+        model_ids: Models (all when None).
+        layer_ids: Layers as ``layer`` or ``model/layer`` (all when None).
+        granularity: ``layer`` (activity series) or ``unit`` (every unit of the layers).
+        start_time: Seconds since the epoch, inclusive.
+        end_time: Seconds since the epoch, inclusive.
+        strict_models: Whether an unknown model is a 404 (explicit parameter, not filter).
+        strict_layers: Whether an unknown layer is a 404 (explicit parameter, not filter).
+    """
+
+    model_ids: list[str] | None = None
+    layer_ids: list[str] | None = None
+    granularity: str = "layer"
+    start_time: float | None = None
+    end_time: float | None = None
+    strict_models: bool = True
+    strict_layers: bool = True
+
+
+@dataclass
+class CorrelationResult:
+    """A correlation matrix with its labels and how it was made."""
+
+    matrix: FloatArray
+    labels: list[str]
+    timestamp: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The seed's ``CorrelationMatrix`` shape."""
+        return {"matrix": self.matrix.tolist(), "labels": self.labels,
+                "timestamp": self.timestamp, "metadata": self.metadata}
+
+
+def pearson_matrix(series: FloatArray) -> tuple[FloatArray, list[int]]:
+    """Pearson correlation of the rows of ``series`` (shape ``(k, samples)``).
+
+    Returns:
+        The ``(k, k)`` matrix and the row indices that were constant.
+    """
+    centred = series - series.mean(axis=1, keepdims=True)
+    norms = np.sqrt(np.einsum("ij,ij->i", centred, centred))
+    scale = np.abs(series).max(axis=1) if series.size else np.zeros(len(series))
+    constant = norms <= 1e-12 * np.maximum(scale, 1e-300) * np.sqrt(series.shape[1])
+    safe = np.where(constant, 1.0, norms)
+    unit = centred / safe[:, None]
+    unit[constant] = 0.0
+    matrix = np.clip(unit @ unit.T, -1.0, 1.0)
+    np.fill_diagonal(matrix, 1.0)
+    return matrix, [int(i) for i in np.flatnonzero(constant)]
+
+
+def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
+    """Correlate the series the query selects.
+
+    Raises:
+        ApiError: 400 for a bad granularity, a reversed time range or too many
+            units; 404 for unknown models/layers named explicitly.
+    """
+    if query.granularity not in GRANULARITIES:
+        raise invalid(f"granularity must be one of {list(GRANULARITIES)}",
+                      granularity=query.granularity)
+    if (query.start_time is not None and query.end_time is not None
+            and query.start_time > query.end_time):
+        raise invalid("start_time is after end_time",
+                      start_time=query.start_time, end_time=query.end_time)
+    windows = store.select(query.model_ids, query.layer_ids, query.strict_models,
+                           query.strict_layers)
+    if query.granularity == "unit":
+        units = sum(w.units for w in windows)
+        if units > MAX_UNIT_SERIES:
+            raise invalid(f"unit correlation over {units} units exceeds {MAX_UNIT_SERIES}; "
+                          "choose fewer layers", units=units, limit=MAX_UNIT_SERIES)
+    labels: list[str] = []
+    rows: list[FloatArray] = []
+    step_lists: list[IntArray] = []
+    picked: list[tuple[LayerWindow, Float32Array]] = []
+    for w in windows:
+        ts, steps, values = w.frames()
+        keep = time_mask(ts, query.start_time, query.end_time)
+        if keep.size == 0:
+            continue
+        picked.append((w, values[keep]))
+        step_lists.append(steps[keep])
+    alignment = align(step_lists)
+    for (w, values), idx in zip(picked, alignment.indices, strict=True):
+        aligned = values[idx]
+        if query.granularity == "layer":
+            rows.append(frame_activity(aligned)[None, :])
+            labels.append(f"{w.model_id}/{w.layer_id}")
+        else:
+            rows.append(aligned.T.astype(np.float64))
+            labels.extend(f"{w.model_id}/{w.layer_id}/{i}" for i in range(w.units))
+    metadata: dict[str, Any] = {
+        "granularity": query.granularity,
+        "model_ids": sorted({w.model_id for w, _ in picked}),
+        "layer_ids": sorted({w.layer_id for w, _ in picked}),
+        "alignment": alignment.mode,
+        "method": "pearson",
+        "start_time": query.start_time,
+        "end_time": query.end_time,
+        "constant_series_policy": "0 off the diagonal, 1 on it",
+    }
+    if len(labels) < 2:
+        metadata.update(samples=0, dropped_samples=0, constant_labels=[])
+        return CorrelationResult(np.zeros((0, 0)), [], time.time(), metadata)
+    series = np.vstack(rows)
+    finite_cols = np.isfinite(series).all(axis=0)
+    dropped = int((~finite_cols).sum())
+    series = series[:, finite_cols]
+    if series.shape[1] < 2:
+        matrix = np.eye(len(labels))
+        constant = list(range(len(labels)))
+    else:
+        matrix, constant = pearson_matrix(series)
+    metadata.update(samples=int(series.shape[1]), dropped_samples=dropped,
+                    constant_labels=[labels[i] for i in constant])
+    return CorrelationResult(matrix, labels, time.time(), metadata)

@@ -1,0 +1,62 @@
+"""The one error type of the API and its JSON rendering.
+
+Every failure a client can cause becomes an ``ApiError`` carrying an HTTP
+status and a stable snake_case ``code``; HTTP handlers and the WebSocket both
+render it through ``error_body`` so the shape
+``{"error": {"code", "message", "details"}}`` is defined in exactly one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# code -> HTTP status. The codes are the stable reasons of docs/http-api.md.
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid_argument": 400,
+    "unauthenticated": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "conflict": 409,
+    "sequence_expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "overloaded": 429,
+    "internal": 500,
+    "unavailable": 503,
+}
+
+
+class ApiError(Exception):
+    """A client-visible failure with a status, a stable code and details.
+
+    Args:
+        code: A key of ``STATUS_BY_CODE``.
+        message: One human sentence saying what was wrong.
+        details: Machine-readable context (which field, which index, ...).
+    """
+
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.status = STATUS_BY_CODE[code]
+
+    def body(self) -> dict[str, Any]:
+        """The JSON error object sent to the client."""
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build ``{"error": {"code", "message", "details"}}``."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def invalid(message: str, **details: Any) -> ApiError:
+    """Shorthand for a 400 ``invalid_argument`` error."""
+    return ApiError("invalid_argument", message, **details)
+
+
+def not_found(message: str, **details: Any) -> ApiError:
+    """Shorthand for a 404 ``not_found`` error."""
+    return ApiError("not_found", message, **details)

@@ -1,0 +1,149 @@
+"""Server-side exports of the correlation matrix (and, for TensorBoard, the series).
+
+Formats: CSV (labels as header and first column), JSON (the seed's
+``CorrelationMatrix``), Parquet (a ``label`` column plus one float column per
+label) and TensorBoard event files (per layer: the activity series as
+scalars, the latest frame's activations as a histogram; the matrix as an
+image) written into a directory ``<filename>/``.
+
+Names are checked by ``safe_name`` and resolved paths must stay inside the
+export directory, so no request can write or read outside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .correlation import CorrelationResult
+from .errors import invalid, not_found
+from .store import LayerWindow
+
+FORMATS = ("csv", "json", "parquet", "tensorboard")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+MAX_SCALARS_PER_LAYER = 1024
+
+
+def safe_name(name: Any) -> str:
+    """Accept a plain file name; refuse separators, ``..`` and leading dots (400)."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise invalid("filename must be a plain name: letters, digits, '.', '_', '-', "
+                      "no path separator, no '..', no leading dot", filename=name)
+    return name
+
+
+def _inside(root: Path, path: Path) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise invalid("path escapes the export directory", path=str(path))
+    return resolved
+
+
+@dataclass
+class ExportRequest:
+    """One export: what to write and the data it needs (gathered on the event loop)."""
+
+    filename: str
+    format: str
+    matrix: CorrelationResult
+    layers: list[tuple[LayerWindow, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _matrix_image(matrix: np.ndarray) -> np.ndarray:
+    """Map correlations in [-1, 1] to a blue-white-red RGB image (CHW, floats in [0, 1])."""
+    m = np.clip(matrix, -1.0, 1.0)
+    pos, neg = np.clip(m, 0, 1), np.clip(-m, 0, 1)
+    red = 1.0 - neg
+    green = 1.0 - np.abs(m)
+    blue = 1.0 - pos
+    return np.stack([red, green, blue]).astype(np.float32)
+
+
+def _write_tensorboard(directory: Path, req: ExportRequest) -> None:
+    from tensorboardX import SummaryWriter
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("events.out.tfevents.*"):
+        old.unlink()
+    writer = SummaryWriter(logdir=str(directory))
+    try:
+        for window, ts, steps, activity, latest in req.layers:
+            tag = f"{window.model_id}/{window.layer_id}"
+            for i in range(max(0, ts.size - MAX_SCALARS_PER_LAYER), ts.size):
+                if np.isfinite(activity[i]):
+                    step = int(steps[i]) if steps[i] >= 0 else i
+                    writer.add_scalar(f"{tag}/mean_activation", float(activity[i]),
+                                      global_step=step, walltime=float(ts[i]))
+            finite = latest[np.isfinite(latest)]
+            if finite.size:
+                writer.add_histogram(f"{tag}/activations", finite.astype(np.float64),
+                                     global_step=int(steps[-1]) if steps[-1] >= 0 else 0)
+        if req.matrix.matrix.size:
+            writer.add_image("correlation_matrix", _matrix_image(req.matrix.matrix),
+                             global_step=0, dataformats="CHW")
+        writer.add_text("correlation_labels", ", ".join(req.matrix.labels), global_step=0)
+    finally:
+        writer.close()
+
+
+def write_export(root: Path, req: ExportRequest) -> dict[str, Any]:
+    """Write one export (blocking; run it in an executor) and describe the files."""
+    root.mkdir(parents=True, exist_ok=True)
+    target = _inside(root, root / req.filename)
+    labels, matrix = req.matrix.labels, req.matrix.matrix
+    if req.format == "csv":
+        with target.open("w", newline="") as fh:
+            out = csv.writer(fh)
+            out.writerow(["", *labels])
+            for label, row in zip(labels, matrix.tolist(), strict=True):
+                out.writerow([label, *row])
+    elif req.format == "json":
+        target.write_text(json.dumps(req.matrix.to_json()))
+    elif req.format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns: dict[str, Any] = {"label": pa.array(labels, type=pa.string())}
+        for i, label in enumerate(labels):
+            columns[label] = pa.array(matrix[:, i], type=pa.float64())
+        table = pa.table(columns, metadata={"neural_heatmap": json.dumps(req.matrix.metadata)})
+        pq.write_table(table, str(target))
+    else:
+        _write_tensorboard(target, req)
+    files = ([target] if target.is_file()
+             else sorted(p for p in target.rglob("*") if p.is_file()))
+    listed = [(str(p.relative_to(root.resolve())), p.stat().st_size) for p in files]
+    return {"status": "ok", "filename": req.filename, "format": req.format,
+            "files": [{"name": name, "size": size} for name, size in listed],
+            "bytes": sum(size for _, size in listed)}
+
+
+def list_exports(root: Path) -> list[dict[str, Any]]:
+    """Every exported file (names relative to the export directory)."""
+    if not root.is_dir():
+        return []
+    base = root.resolve()
+    return [{"name": str(p.relative_to(base)), "size": p.stat().st_size,
+             "modified": p.stat().st_mtime}
+            for p in sorted(base.rglob("*")) if p.is_file()]
+
+
+def resolve_export(root: Path, name: str) -> Path:
+    """Find an exported file by name; ``dir/file`` only inside a TensorBoard directory."""
+    parts = name.split("/")
+    if len(parts) > 2:
+        raise invalid("export name has too many path parts", name=name)
+    for part in parts:
+        safe_name(part)
+    path = _inside(root, root.joinpath(*parts))
+    if len(parts) == 2 and not path.parent.is_dir():
+        raise not_found(f"no export {name!r}", name=name)
+    if not path.is_file():
+        raise not_found(f"no export {name!r}", name=name)
+    return path

@@ -1,0 +1,213 @@
+"""WebSocket fan-out: per-connection subscriptions and bounded send queues.
+
+Policy (docs/http-api.md, "Slow clients"): every connection has its own queue
+of at most ``--ws-queue`` messages and its own sender task, so a slow client
+only ever slows itself.
+
+- Heatmap, correlation and temporal updates are *droppable*: while an update
+  of the same kind (per layer for heatmaps) is still queued, a newer one
+  replaces it in place (newest wins); when the queue is full, new ones are
+  dropped for that connection and counted.
+- Anomaly updates and answers to requests are never dropped. If an anomaly
+  update finds the queue full, the connection is closed with code 1013 (try
+  again later) so the client resumes with ``after_sequence``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+
+from .wire import dumps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HeatmapSubscription:
+    """Which layers a connection wants heatmaps of (None: per the stored filter)."""
+
+    model_ids: set[str] | None = None
+    layer_ids: set[str] | None = None
+
+
+@dataclass
+class AnomalySubscription:
+    """Which anomalies a connection wants live."""
+
+    min_rank: int = 0
+    model_ids: set[str] | None = None
+
+
+@dataclass
+class Connection:
+    """One WebSocket client: subscriptions, queue and sender."""
+
+    ws: web.WebSocketResponse
+    max_queue: int
+    heatmap: HeatmapSubscription | None = None
+    correlations: bool = False
+    temporal: bool = False
+    anomalies: AnomalySubscription | None = None
+    dropped: int = 0
+    closed: bool = False
+    _queue: deque[list[str]] = field(default_factory=deque)
+    _pending: dict[str, list[str]] = field(default_factory=dict)
+    _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue an answer (never dropped; a client flooding requests is closed)."""
+        if len(self._queue) >= 2 * self.max_queue:
+            self.close(WSCloseCode.TRY_AGAIN_LATER, "send queue overflow")
+            return
+        self._push(["", dumps(message)])
+
+    def offer_update(self, key: str, text: str) -> None:
+        """Queue a droppable update (coalesced by ``key``)."""
+        entry = self._pending.get(key)
+        if entry is not None:
+            entry[1] = text
+            return
+        if len(self._queue) >= self.max_queue:
+            self.dropped += 1
+            return
+        entry = [key, text]
+        self._pending[key] = entry
+        self._push(entry)
+
+    def offer_anomalies(self, text: str) -> None:
+        """Queue an anomaly update; a full queue closes the connection with 1013."""
+        if len(self._queue) >= self.max_queue:
+            self.close(WSCloseCode.TRY_AGAIN_LATER,
+                       "anomaly queue full; resume with after_sequence")
+            return
+        self._push(["", text])
+
+    def _push(self, entry: list[str]) -> None:
+        if self.closed:
+            return
+        self._queue.append(entry)
+        self._wakeup.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the socket soon (from synchronous code)."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._pending.clear()
+        self._wakeup.set()
+        asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode()))
+
+    async def run_sender(self) -> None:
+        """Drain the queue to the socket until the connection closes."""
+        while not self.closed:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue and not self.closed:
+                entry = self._queue.popleft()
+                if entry[0] and self._pending.get(entry[0]) is entry:
+                    del self._pending[entry[0]]
+                try:
+                    await self.ws.send_str(entry[1])
+                except (ConnectionError, RuntimeError):
+                    self.closed = True
+                    return
+
+
+class Hub:
+    """All live connections and the fan-out of server-pushed updates.
+
+    Args:
+        max_queue: Per-connection queue bound (``--ws-queue``).
+        heatmap_hz: Most heatmap updates per layer per second.
+    """
+
+    def __init__(self, max_queue: int, heatmap_hz: float) -> None:
+        self.max_queue = max_queue
+        self.heatmap_interval = 1.0 / heatmap_hz
+        self.connections: set[Connection] = set()
+        self._last_heatmap: dict[tuple[str, str], float] = {}
+
+    def open(self, ws: web.WebSocketResponse) -> Connection:
+        """Register a new connection."""
+        conn = Connection(ws, self.max_queue)
+        self.connections.add(conn)
+        return conn
+
+    def discard(self, conn: Connection) -> None:
+        """Forget a closed connection."""
+        conn.closed = True
+        conn._wakeup.set()
+        self.connections.discard(conn)
+
+    def wants_heatmap(self, model_id: str, layer_id: str, default_models: list[str] | None,
+                      default_layers: list[str] | None) -> list[Connection]:
+        """Connections that should get this layer's heatmap now (rate limit applied)."""
+        now = time.monotonic()
+        key = (model_id, layer_id)
+        if now - self._last_heatmap.get(key, -1e9) < self.heatmap_interval:
+            return []
+        out = []
+        for conn in self.connections:
+            sub = conn.heatmap
+            if sub is None or conn.closed:
+                continue
+            models = sub.model_ids if sub.model_ids is not None else (
+                set(default_models) if default_models else None)
+            layers = sub.layer_ids if sub.layer_ids is not None else (
+                set(default_layers) if default_layers else None)
+            if models is not None and model_id not in models:
+                continue
+            if layers is not None and layer_id not in layers and \
+                    f"{model_id}/{layer_id}" not in layers:
+                continue
+            out.append(conn)
+        if out:
+            self._last_heatmap[key] = now
+        return out
+
+    def publish_anomalies(self, anomalies: list[dict[str, Any]], rank: dict[str, int]) -> None:
+        """Push ``anomaly_update`` to every anomaly subscriber (filtered per connection)."""
+        for conn in list(self.connections):
+            sub = conn.anomalies
+            if sub is None or conn.closed:
+                continue
+            chosen = [a for a in anomalies if rank[a["severity"]] >= sub.min_rank
+                      and (sub.model_ids is None or a["model_id"] in sub.model_ids)]
+            if chosen:
+                conn.offer_anomalies(dumps(anomaly_update(chosen, rank)))
+
+    def publish_update(self, kind: str, attr: str, payload: dict[str, Any]) -> None:
+        """Push a droppable ``correlation_update``/``temporal_update`` to subscribers."""
+        text = dumps({"type": kind, "data": payload})
+        for conn in list(self.connections):
+            if getattr(conn, attr) and not conn.closed:
+                conn.offer_update(kind, text)
+
+    def has_subscribers(self, attr: str) -> bool:
+        """Whether any open connection has ``attr`` set."""
+        return any(getattr(c, attr) and not c.closed for c in self.connections)
+
+    async def close_all(self) -> None:
+        """Close every connection (shutdown)."""
+        for conn in list(self.connections):
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+            self.discard(conn)
+
+
+def anomaly_update(anomalies: list[dict[str, Any]], rank: dict[str, int]) -> dict[str, Any]:
+    """The ``anomaly_update`` message; severity/description of the worst anomaly."""
+    worst = max(anomalies, key=lambda a: (rank[a["severity"]], a["score"]))
+    return {"type": "anomaly_update",
+            "data": {"timestamp": time.time(), "anomalies": anomalies,
+                     "severity": worst["severity"], "description": worst["description"]}}

@@ -1,0 +1,136 @@
+"""Turning ingest requests (JSON frames or binary records) into validated batches.
+
+Everything is checked before anything is stored: a request with one bad frame
+stores none, and the error's ``details.index`` names the first bad frame.
+Frames are grouped into one ``FrameBatch`` per model/layer (arrival order kept
+within each) so the store and the detectors work on whole arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .errors import ApiError, invalid
+from .store import NO_STEP, ActivationStore, FrameBatch
+
+BINARY_CONTENT_TYPE = "application/vnd.neural-heatmap.frames"
+_NON_FINITE_WORDS = {"nan": math.nan, "infinity": math.inf, "+infinity": math.inf,
+                     "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
+
+
+def record_dtype(units: int) -> np.dtype[Any]:
+    """The binary record: float64 timestamp, int64 step, ``units`` x float32, little-endian."""
+    return np.dtype([("timestamp", "<f8"), ("step", "<i8"), ("values", "<f4", (units,))])
+
+
+def _values(raw: Any, index: int) -> np.ndarray[Any, np.dtype[np.float32]]:
+    if not isinstance(raw, list) or not raw:
+        raise invalid("values must be a non-empty list of numbers", index=index)
+    kinds = {type(v) for v in raw}
+    if not kinds <= {float, int}:
+        converted = []
+        for v in raw:
+            if type(v) in (float, int):
+                converted.append(float(v))
+            elif isinstance(v, str) and v.strip().lower() in _NON_FINITE_WORDS:
+                converted.append(_NON_FINITE_WORDS[v.strip().lower()])
+            else:
+                raise invalid(f"values must be numbers or 'NaN'/'Infinity'/'-Infinity', "
+                              f"got {v!r}", index=index)
+        raw = converted
+    with np.errstate(over="ignore"):
+        return np.asarray(raw, dtype=np.float32)
+
+
+def _frame(raw: Any, index: int, now: float) -> tuple[str, str, float, int, Any]:
+    if not isinstance(raw, dict):
+        raise invalid("a frame must be a JSON object", index=index)
+    model_id, layer_id = raw.get("model_id"), raw.get("layer_id")
+    for name, value in (("model_id", model_id), ("layer_id", layer_id)):
+        if not isinstance(value, str) or not value or "/" in value:
+            raise invalid(f"{name} must be a non-empty string without '/'", index=index,
+                          field=name)
+    timestamp = raw.get("timestamp")
+    if timestamp is None:
+        timestamp = now
+    elif (isinstance(timestamp, bool) or not isinstance(timestamp, int | float)
+          or not math.isfinite(timestamp)):
+        raise invalid("timestamp must be a finite number of seconds", index=index)
+    step = raw.get("step")
+    if step is None:
+        step = NO_STEP
+    elif isinstance(step, bool) or not isinstance(step, int) or step < NO_STEP:
+        raise invalid("step must be a non-negative integer", index=index)
+    return str(model_id), str(layer_id), float(timestamp), step, _values(raw.get("values"), index)
+
+
+def parse_json_frames(body: Any, store: ActivationStore, max_frames: int,
+                      now: float) -> list[FrameBatch]:
+    """Validate one frame or ``{"frames": [...]}`` and group it into batches."""
+    if isinstance(body, dict) and "frames" in body:
+        frames = body["frames"]
+        if not isinstance(frames, list):
+            raise invalid("frames must be a list")
+    elif isinstance(body, dict):
+        frames = [body]
+    else:
+        raise invalid("the body must be a frame or {\"frames\": [...]}")
+    if len(frames) > max_frames:
+        raise ApiError("payload_too_large", f"{len(frames)} frames exceed the limit of "
+                       f"{max_frames} per request", frames=len(frames), limit=max_frames)
+    groups: dict[tuple[str, str], list[tuple[float, int, Any]]] = {}
+    units: dict[tuple[str, str], int] = {}
+    for index, raw in enumerate(frames):
+        model_id, layer_id, ts, step, values = _frame(raw, index, now)
+        key = (model_id, layer_id)
+        if key not in units:
+            known = store.layer_or_none(model_id, layer_id)
+            units[key] = known.units if known is not None else values.size
+        if values.size != units[key] or values.size > store.max_units:
+            raise invalid(
+                f"layer {model_id}/{layer_id} has {units[key]} units, the frame has "
+                f"{values.size} (limit {store.max_units})", index=index,
+                expected_units=units[key], units=int(values.size))
+        groups.setdefault(key, []).append((ts, step, values))
+    return [FrameBatch(model_id, layer_id,
+                       np.array([f[0] for f in items], dtype=np.float64),
+                       np.array([f[1] for f in items], dtype=np.int64),
+                       np.stack([f[2] for f in items]))
+            for (model_id, layer_id), items in groups.items()]
+
+
+def parse_binary_frames(body: bytes, model_id: str | None, layer_id: str | None,
+                        units_text: str | None, store: ActivationStore,
+                        now: float) -> FrameBatch:
+    """Decode the binary bulk body (see docs/http-api.md) into one batch."""
+    if not model_id or not layer_id or "/" in model_id or "/" in layer_id:
+        raise invalid("binary ingest needs model_id and layer_id query parameters "
+                      "(without '/')")
+    try:
+        units = int(units_text or "")
+    except ValueError:
+        raise invalid("binary ingest needs the units query parameter") from None
+    if not 1 <= units <= store.max_units:
+        raise invalid(f"units must be between 1 and {store.max_units}", units=units)
+    known = store.layer_or_none(model_id, layer_id)
+    if known is not None and known.units != units:
+        raise invalid(f"layer {model_id}/{layer_id} has {known.units} units, not {units}",
+                      index=0, expected_units=known.units, units=units)
+    dtype = record_dtype(units)
+    if len(body) % dtype.itemsize:
+        raise invalid(f"body length {len(body)} is not a multiple of the record size "
+                      f"{dtype.itemsize}", record_size=dtype.itemsize)
+    records = np.frombuffer(body, dtype=dtype)
+    timestamps = records["timestamp"].astype(np.float64)
+    timestamps[np.isnan(timestamps)] = now
+    bad = np.flatnonzero(~np.isfinite(timestamps))
+    if bad.size:
+        raise invalid("timestamps must be finite (NaN means arrival time)", index=int(bad[0]))
+    steps = records["step"].astype(np.int64)
+    bad = np.flatnonzero(steps < NO_STEP)
+    if bad.size:
+        raise invalid("step must be >= -1", index=int(bad[0]))
+    return FrameBatch(model_id, layer_id, timestamps, steps, records["values"])

@@ -1,0 +1,80 @@
+"""Reading request parameters the same way from query strings and WebSocket data.
+
+HTTP query parameters arrive as strings (``model_ids=a,b``), WebSocket
+``data`` as JSON values (``["a", "b"]``). These helpers accept both so each
+route's parameters are parsed once for both transports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import invalid
+
+
+def opt_list(params: Mapping[str, Any], key: str) -> list[str] | None:
+    """A comma list or JSON list of non-empty strings; None when absent or empty."""
+    raw = params.get(key)
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        items = [p.strip() for p in raw.split(",") if p.strip()]
+    elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
+        items = [p for p in raw if p]
+    else:
+        raise invalid(f"{key} must be a comma-separated list of names", field=key)
+    return items or None
+
+
+def opt_str(params: Mapping[str, Any], key: str) -> str | None:
+    """A non-empty string or None."""
+    raw = params.get(key)
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise invalid(f"{key} must be a string", field=key)
+    return raw
+
+
+def opt_float(params: Mapping[str, Any], key: str) -> float | None:
+    """A finite number (or its decimal text) or None."""
+    raw = params.get(key)
+    if raw is None or raw == "":
+        return None
+    try:
+        if isinstance(raw, bool):
+            raise TypeError
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise invalid(f"{key} must be a number", field=key, value=str(raw)) from None
+    if not math.isfinite(value):
+        raise invalid(f"{key} must be finite", field=key)
+    return value
+
+
+def opt_int(params: Mapping[str, Any], key: str, low: int | None = None,
+            high: int | None = None) -> int | None:
+    """An integer within ``[low, high]`` (or its decimal text) or None."""
+    raw = params.get(key)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+        raise invalid(f"{key} must be an integer", field=key)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise invalid(f"{key} must be an integer", field=key, value=str(raw)) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise invalid(f"{key} must be between {low} and {high}", field=key, value=value)
+    return value
+
+
+def opt_choice(params: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:
+    """One of ``choices`` or None."""
+    value = opt_str(params, key)
+    if value is not None and value not in choices:
+        raise invalid(f"{key} must be one of {list(choices)}", field=key, value=value,
+                      allowed=list(choices))
+    return value

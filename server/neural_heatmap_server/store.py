@@ -1,0 +1,287 @@
+"""Rolling activation windows: one preallocated numpy ring buffer per model/layer.
+
+Ingestion writes whole batches into the ring with at most two slice
+assignments, so a batch of a thousand frames costs a couple of ``memcpy``-like
+operations rather than a Python loop. Alongside the raw values each slot keeps
+the frame's *activity* (the mean of its finite unit activations), and the
+window keeps running sums of that activity so that a layer's mean and standard
+deviation are O(1); the sums are recomputed exactly once per ring revolution
+to stop floating-point drift.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import invalid, not_found
+from .layout_canvas import canvas_shape
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+NO_STEP = -1
+
+
+@dataclass
+class FrameBatch:
+    """Frames of one model/layer, in arrival order.
+
+    Attributes:
+        model_id: The model the frames belong to.
+        layer_id: The layer the frames belong to.
+        timestamps: ``(n,)`` seconds since the epoch.
+        steps: ``(n,)`` training steps, ``NO_STEP`` where absent.
+        values: ``(n, units)`` activations; NaN/Inf are data.
+    """
+
+    model_id: str
+    layer_id: str
+    timestamps: FloatArray
+    steps: IntArray
+    values: Float32Array
+
+    @property
+    def units(self) -> int:
+        """Units per frame."""
+        return int(self.values.shape[1])
+
+
+def frame_activity(values: Float32Array) -> FloatArray:
+    """Per-frame mean over the finite activations (NaN when none is finite).
+
+    Using only finite values keeps one NaN unit from erasing the whole frame
+    from the layer's activity series; the NaN itself is reported as an anomaly.
+    """
+    finite = np.isfinite(values)
+    if finite.all():
+        return np.asarray(values.mean(axis=1, dtype=np.float64), dtype=np.float64)
+    counts = finite.sum(axis=1)
+    sums = np.where(finite, values, 0.0).sum(axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+@dataclass
+class LayerWindow:
+    """The last ``capacity`` frames of one layer.
+
+    Attributes:
+        model_id: Owning model.
+        layer_id: This layer.
+        units: Units per frame, fixed by the first frame.
+        capacity: Ring size (``--window``).
+    """
+
+    model_id: str
+    layer_id: str
+    units: int
+    capacity: int
+    total_frames: int = 0
+    first_timestamp: float = float("nan")
+    last_timestamp: float = float("nan")
+    _values: Float32Array = field(init=False, repr=False)
+    _timestamps: FloatArray = field(init=False, repr=False)
+    _steps: IntArray = field(init=False, repr=False)
+    _activity: FloatArray = field(init=False, repr=False)
+    _head: int = field(default=0, init=False)
+    _count: int = field(default=0, init=False)
+    _sum: float = field(default=0.0, init=False)
+    _sum_sq: float = field(default=0.0, init=False)
+    _finite_count: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._values = np.zeros((self.capacity, self.units), dtype=np.float32)
+        self._timestamps = np.zeros(self.capacity, dtype=np.float64)
+        self._steps = np.full(self.capacity, NO_STEP, dtype=np.int64)
+        self._activity = np.zeros(self.capacity, dtype=np.float64)
+
+    @property
+    def count(self) -> int:
+        """Frames currently in the window."""
+        return self._count
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """``(width, height)`` of this layer's canvas grid."""
+        return canvas_shape(self.units)
+
+    def append(self, batch: FrameBatch) -> None:
+        """Write a batch into the ring, evicting the oldest frames.
+
+        Args:
+            batch: Frames with ``batch.units == self.units`` (checked by the caller).
+        """
+        n = len(batch.timestamps)
+        if n == 0:
+            return
+        activity = frame_activity(batch.values)
+        ts, steps, values = batch.timestamps, batch.steps, batch.values
+        if n > self.capacity:
+            ts, steps, values, activity = (
+                ts[-self.capacity:], steps[-self.capacity:],
+                values[-self.capacity:], activity[-self.capacity:],
+            )
+        m = len(ts)
+        evicted = max(0, self._count + m - self.capacity)
+        if evicted:
+            self._subtract(self._ordered_slice_activity(evicted))
+        start = self._head
+        first = min(m, self.capacity - start)
+        self._values[start:start + first] = values[:first]
+        self._timestamps[start:start + first] = ts[:first]
+        self._steps[start:start + first] = steps[:first]
+        self._activity[start:start + first] = activity[:first]
+        rest = m - first
+        if rest:
+            self._values[:rest] = values[first:]
+            self._timestamps[:rest] = ts[first:]
+            self._steps[:rest] = steps[first:]
+            self._activity[:rest] = activity[first:]
+        wrapped = start + m >= self.capacity
+        self._head = (start + m) % self.capacity
+        self._count = min(self.capacity, self._count + m)
+        if wrapped:
+            self._recompute_sums()
+        else:
+            self._add(activity)
+        if self.total_frames == 0:
+            self.first_timestamp = float(batch.timestamps[0])
+        self.last_timestamp = float(batch.timestamps[-1])
+        self.total_frames += n
+
+    def _ordered_index(self) -> npt.NDArray[np.intp]:
+        start = (self._head - self._count) % self.capacity
+        return (start + np.arange(self._count)) % self.capacity
+
+    def _ordered_slice_activity(self, oldest: int) -> FloatArray:
+        return self._activity[self._ordered_index()[:oldest]]
+
+    def _add(self, activity: FloatArray) -> None:
+        finite = activity[np.isfinite(activity)]
+        self._sum += float(finite.sum())
+        self._sum_sq += float(np.dot(finite, finite))
+        self._finite_count += int(finite.size)
+
+    def _subtract(self, activity: FloatArray) -> None:
+        finite = activity[np.isfinite(activity)]
+        self._sum -= float(finite.sum())
+        self._sum_sq -= float(np.dot(finite, finite))
+        self._finite_count -= int(finite.size)
+
+    def _recompute_sums(self) -> None:
+        self._sum = self._sum_sq = 0.0
+        self._finite_count = 0
+        self._add(self._activity[self._ordered_index()])
+
+    def activity_stats(self) -> tuple[float, float]:
+        """Mean and population std of the activity series, from the running sums."""
+        if self._finite_count == 0:
+            return (float("nan"), float("nan"))
+        mean = self._sum / self._finite_count
+        var = max(0.0, self._sum_sq / self._finite_count - mean * mean)
+        return (mean, float(np.sqrt(var)))
+
+    def series(self) -> tuple[FloatArray, IntArray, FloatArray]:
+        """``(timestamps, steps, activity)`` oldest first (copies)."""
+        idx = self._ordered_index()
+        return self._timestamps[idx], self._steps[idx], self._activity[idx]
+
+    def frames(self, last: int | None = None) -> tuple[FloatArray, IntArray, Float32Array]:
+        """``(timestamps, steps, values)`` of the last ``last`` frames (all by default)."""
+        idx = self._ordered_index()
+        if last is not None:
+            idx = idx[-last:] if last > 0 else idx[:0]
+        return self._timestamps[idx], self._steps[idx], self._values[idx]
+
+
+class ActivationStore:
+    """All layer windows, keyed by model then layer (in first-seen order)."""
+
+    def __init__(self, capacity: int, max_units: int) -> None:
+        self.capacity = capacity
+        self.max_units = max_units
+        self.models: dict[str, dict[str, LayerWindow]] = {}
+
+    def validate(self, batches: list[tuple[int, FrameBatch]]) -> None:
+        """Check every batch against the known unit counts before anything is written.
+
+        Args:
+            batches: ``(index of the batch's first frame in the request, batch)``.
+
+        Raises:
+            ApiError: 400 naming the first offending frame index.
+        """
+        pending: dict[tuple[str, str], int] = {}
+        for index, batch in batches:
+            key = (batch.model_id, batch.layer_id)
+            if batch.units == 0 or batch.units > self.max_units:
+                raise invalid(
+                    f"a frame must have between 1 and {self.max_units} values, "
+                    f"got {batch.units}", index=index, units=batch.units)
+            known = self.layer_or_none(*key)
+            expected = known.units if known is not None else pending.get(key)
+            if expected is not None and expected != batch.units:
+                raise invalid(
+                    f"layer {batch.model_id}/{batch.layer_id} has {expected} units, "
+                    f"a frame has {batch.units}",
+                    index=index, expected_units=expected, units=batch.units)
+            pending.setdefault(key, batch.units)
+
+    def append(self, batch: FrameBatch) -> LayerWindow:
+        """Append a validated batch, creating the model/layer on first sight."""
+        layers = self.models.setdefault(batch.model_id, {})
+        window = layers.get(batch.layer_id)
+        if window is None:
+            window = LayerWindow(batch.model_id, batch.layer_id, batch.units, self.capacity)
+            layers[batch.layer_id] = window
+        window.append(batch)
+        return window
+
+    def layer_or_none(self, model_id: str, layer_id: str) -> LayerWindow | None:
+        """The window of a layer, or None when it has never been seen."""
+        return self.models.get(model_id, {}).get(layer_id)
+
+    def require_model(self, model_id: str) -> dict[str, LayerWindow]:
+        """The layers of a model, or a 404."""
+        layers = self.models.get(model_id)
+        if layers is None:
+            raise not_found(f"unknown model {model_id!r}", model_id=model_id)
+        return layers
+
+    def select(
+        self, model_ids: list[str] | None, layer_ids: list[str] | None,
+        strict_models: bool = True, strict_layers: bool = True,
+    ) -> list[LayerWindow]:
+        """Pick layer windows by model and layer.
+
+        Args:
+            model_ids: Models to include (all when None/empty).
+            layer_ids: Layers to include, as ``layer`` or ``model/layer`` (all when None/empty).
+            strict_models: Raise 404 for a model that does not exist (explicit request
+                parameters); when False (values from the stored filter) unknown
+                names are simply ignored.
+            strict_layers: The same for layers.
+        """
+        chosen_models = list(model_ids) if model_ids else list(self.models)
+        windows: list[LayerWindow] = []
+        for model_id in chosen_models:
+            if model_id not in self.models:
+                if strict_models:
+                    raise not_found(f"unknown model {model_id!r}", model_id=model_id)
+                continue
+            windows.extend(self.models[model_id].values())
+        if not layer_ids:
+            return windows
+        wanted = set(layer_ids)
+        picked = [w for w in windows
+                  if w.layer_id in wanted or f"{w.model_id}/{w.layer_id}" in wanted]
+        if strict_layers:
+            seen = {w.layer_id for w in picked} | {f"{w.model_id}/{w.layer_id}" for w in picked}
+            missing = [name for name in layer_ids if name not in seen]
+            if missing:
+                raise not_found(f"unknown layer {missing[0]!r}", layer_id=missing[0])
+        return picked

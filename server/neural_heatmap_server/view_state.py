@@ -1,0 +1,128 @@
+"""Validation of the view state documents: filter, theme and layout.
+
+Each ``validate_*`` returns a normalised copy or raises a 400, so an invalid
+request never reaches the store. Absent/``null`` fields and empty lists mean
+"no restriction" and are dropped; unknown fields are rejected so typos show.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .errors import invalid
+
+THEMES = ("thermal", "plasma", "holographic", "contour", "custom")
+DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_FILTER_KEYS = ("model_ids", "layer_ids", "intensity_range", "spatial_bounds", "time_range")
+_LAYOUT_KEYS = ("panel_positions", "panel_sizes", "visibility", "z_order")
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise invalid(f"{field} must be a finite number", field=field)
+    return float(value)
+
+
+def _str_list(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise invalid(f"{field} must be a list of non-empty strings", field=field)
+    return list(value)
+
+
+def _range(value: Any, field: str) -> list[float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise invalid(f"{field} must be [min, max]", field=field)
+    low, high = _number(value[0], field), _number(value[1], field)
+    if low > high:
+        raise invalid(f"{field}: min {low} is greater than max {high}", field=field,
+                      min=low, max=high)
+    return [low, high]
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(f"{field} must be a JSON object", field=field)
+    return value
+
+
+def _reject_unknown(doc: dict[str, Any], allowed: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(doc) - set(allowed))
+    if unknown:
+        raise invalid(f"unknown {what} field {unknown[0]!r}", field=unknown[0],
+                      allowed=list(allowed))
+
+
+def validate_filter(doc: Any) -> dict[str, Any]:
+    """Validate the seed's filter; ``{}`` means no filter."""
+    doc = _object(doc, "filter")
+    _reject_unknown(doc, _FILTER_KEYS, "filter")
+    out: dict[str, Any] = {}
+    for key in ("model_ids", "layer_ids"):
+        if doc.get(key):
+            out[key] = _str_list(doc[key], key)
+    for key in ("intensity_range", "time_range"):
+        if doc.get(key) is not None:
+            out[key] = _range(doc[key], key)
+    if doc.get("spatial_bounds") is not None:
+        bounds = _object(doc["spatial_bounds"], "spatial_bounds")
+        _reject_unknown(bounds, ("min_x", "min_y", "max_x", "max_y"), "spatial_bounds")
+        missing = [k for k in ("min_x", "min_y", "max_x", "max_y") if k not in bounds]
+        if missing:
+            raise invalid(f"spatial_bounds lacks {missing[0]}", field=missing[0])
+        nums = {k: _number(v, f"spatial_bounds.{k}") for k, v in bounds.items()}
+        for axis in ("x", "y"):
+            _range([nums[f"min_{axis}"], nums[f"max_{axis}"]], f"spatial_bounds.{axis}")
+        out["spatial_bounds"] = nums
+    return out
+
+
+def validate_theme(doc: Any) -> dict[str, Any]:
+    """Validate ``{"theme", "custom_colors"?}`` (theme names are case-insensitive)."""
+    doc = _object(doc, "theme")
+    _reject_unknown(doc, ("theme", "custom_colors"), "theme")
+    theme = doc.get("theme")
+    if not isinstance(theme, str) or theme.lower() not in THEMES:
+        raise invalid(f"unknown theme {theme!r}; use one of {list(THEMES)}",
+                      theme=theme, allowed=list(THEMES))
+    colors = doc.get("custom_colors") or []
+    if not isinstance(colors, list) or not all(isinstance(c, str) and _COLOR.match(c)
+                                               for c in colors):
+        raise invalid("custom_colors must be a list of '#rrggbb' strings", field="custom_colors")
+    return {"theme": theme.lower(), "custom_colors": [c.lower() for c in colors]}
+
+
+def _named_objects(value: Any, field: str, keys: tuple[str, str],
+                   non_negative: bool) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, item in _object(value, field).items():
+        item = _object(item, f"{field}.{name}")
+        _reject_unknown(item, keys, f"{field}.{name}")
+        nums = {k: _number(item.get(k), f"{field}.{name}.{k}") for k in keys}
+        if non_negative and min(nums.values()) < 0:
+            raise invalid(f"{field}.{name} must not be negative", field=f"{field}.{name}")
+        out[name] = nums
+    return out
+
+
+def validate_layout(doc: Any) -> dict[str, Any]:
+    """Validate the seed's layout document."""
+    doc = _object(doc, "layout")
+    _reject_unknown(doc, _LAYOUT_KEYS, "layout")
+    out: dict[str, Any] = {}
+    if doc.get("panel_positions") is not None:
+        out["panel_positions"] = _named_objects(doc["panel_positions"], "panel_positions",
+                                                ("x", "y"), non_negative=False)
+    if doc.get("panel_sizes") is not None:
+        out["panel_sizes"] = _named_objects(doc["panel_sizes"], "panel_sizes",
+                                            ("width", "height"), non_negative=True)
+    if doc.get("visibility") is not None:
+        vis = _object(doc["visibility"], "visibility")
+        if not all(isinstance(v, bool) for v in vis.values()):
+            raise invalid("visibility values must be booleans", field="visibility")
+        out["visibility"] = dict(vis)
+    if doc.get("z_order") is not None:
+        out["z_order"] = _str_list(doc["z_order"], "z_order")
+    return out

@@ -1,0 +1,186 @@
+"""The ``/ws`` endpoint: decode client messages, run them, answer ``data``/``error``.
+
+Every client message is ``{"type": str, "data": {...}}``. A malformed frame
+or a failing request is answered with an ``error`` message and the
+connection stays open. Subscriptions and fan-out policy live in ``hub``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from .anomalies import SEVERITY_RANK
+from .errors import ApiError, error_body, invalid
+from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
+from .ingest import parse_json_frames
+from .params import opt_list
+from .service import STATE, ServerState
+from .wire import dumps
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[ServerState, Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def _set(data: dict[str, Any], key: str) -> set[str] | None:
+    items = opt_list(data, key)
+    return set(items) if items else None
+
+
+async def _subscribe_heatmap(state: ServerState, conn: Connection,
+                             data: dict[str, Any]) -> dict[str, Any]:
+    conn.heatmap = HeatmapSubscription(_set(data, "model_ids"), _set(data, "layer_ids"))
+    return {"status": "ok"}
+
+
+async def _unsubscribe_heatmap(state: ServerState, conn: Connection,
+                               data: dict[str, Any]) -> dict[str, Any]:
+    conn.heatmap = None
+    return {"status": "ok"}
+
+
+def _flag(attr: str, value: bool) -> Handler:
+    async def handler(state: ServerState, conn: Connection,
+                      data: dict[str, Any]) -> dict[str, Any]:
+        setattr(conn, attr, value)
+        return {"status": "ok"}
+    return handler
+
+
+async def _subscribe_anomalies(state: ServerState, conn: Connection,
+                               data: dict[str, Any]) -> dict[str, Any]:
+    query = state.anomaly_query(data)
+    state.check_after_sequence(query.after_sequence)
+    chunks = state.replay_anomalies(query)
+    min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0
+    # The acknowledgement goes first, then the replay, then live updates; nothing
+    # awaits in between, so no live anomaly can slip between replay and live.
+    conn.send({"type": "data", "data": {"request": "subscribe_anomalies", "status": "ok",
+                                        "replayed": sum(len(c) for c in chunks)}})
+    for chunk in chunks:
+        conn.offer_anomalies(dumps(anomaly_update(chunk, SEVERITY_RANK)))
+    conn.anomalies = AnomalySubscription(
+        min_rank, set(query.model_ids) if query.model_ids else None)
+    return {}
+
+
+async def _unsubscribe_anomalies(state: ServerState, conn: Connection,
+                                 data: dict[str, Any]) -> dict[str, Any]:
+    conn.anomalies = None
+    return {"status": "ok"}
+
+
+async def _get_correlation(state: ServerState, conn: Connection,
+                           data: dict[str, Any]) -> dict[str, Any]:
+    return state.correlation(data).to_json()
+
+
+async def _get_temporal(state: ServerState, conn: Connection,
+                        data: dict[str, Any]) -> dict[str, Any]:
+    return {"patterns": state.temporal_patterns(data)}
+
+
+async def _get_anomalies(state: ServerState, conn: Connection,
+                         data: dict[str, Any]) -> dict[str, Any]:
+    return state.anomalies(data)
+
+
+async def _set_filter(state: ServerState, conn: Connection,
+                      data: dict[str, Any]) -> dict[str, Any]:
+    return state.set_filter(data)
+
+
+async def _set_theme(state: ServerState, conn: Connection,
+                     data: dict[str, Any]) -> dict[str, Any]:
+    return state.set_theme(data)
+
+
+async def _set_layout(state: ServerState, conn: Connection,
+                      data: dict[str, Any]) -> dict[str, Any]:
+    return state.set_layout(data)
+
+
+async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    return await state.export(data)
+
+
+async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
+    batches = parse_json_frames(data, state.store, state.config.max_frames, time.time())
+    return {"accepted": state.ingest(batches)}
+
+
+HANDLERS: dict[str, Handler] = {
+    "subscribe_heatmap": _subscribe_heatmap,
+    "unsubscribe_heatmap": _unsubscribe_heatmap,
+    "subscribe_correlations": _flag("correlations", True),
+    "unsubscribe_correlations": _flag("correlations", False),
+    "subscribe_temporal": _flag("temporal", True),
+    "unsubscribe_temporal": _flag("temporal", False),
+    "subscribe_anomalies": _subscribe_anomalies,
+    "unsubscribe_anomalies": _unsubscribe_anomalies,
+    "get_correlation_matrix": _get_correlation,
+    "get_temporal_patterns": _get_temporal,
+    "get_anomalies": _get_anomalies,
+    "set_filter": _set_filter,
+    "set_theme": _set_theme,
+    "set_layout": _set_layout,
+    "export_data": _export,
+    "ingest_activations": _ingest,
+}
+
+
+async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
+    kind: str | None = None
+    try:
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise invalid(f"malformed JSON: {exc}") from None
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            raise invalid('a message must be {"type": str, "data": {...}}')
+        kind = message["type"]
+        data = message.get("data")
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise invalid("data must be a JSON object", request=kind)
+        handler = HANDLERS.get(kind)
+        if handler is None:
+            raise invalid(f"unknown message type {kind!r}", request=kind,
+                          allowed=sorted(HANDLERS))
+        result = await handler(state, conn, data)
+        if result:
+            conn.send({"type": "data", "data": {"request": kind, **result}})
+    except ApiError as exc:
+        body = error_body(exc.code, exc.message, exc.details)["error"]
+        if kind is not None:
+            body["request"] = kind
+        conn.send({"type": "error", "data": body})
+
+
+async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
+    """Serve one WebSocket connection until it closes."""
+    state = request.app[STATE]
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=state.config.max_body_bytes)
+    await ws.prepare(request)
+    conn = state.hub.open(ws)
+    sender = asyncio.get_running_loop().create_task(conn.run_sender())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                await _dispatch(state, conn, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                conn.send({"type": "error", "data": error_body(
+                    "invalid_argument", "binary frames are not accepted on /ws")["error"]})
+            elif msg.type == WSMsgType.ERROR:
+                log.info("websocket error: %s", ws.exception())
+    finally:
+        state.hub.discard(conn)
+        sender.cancel()
+    return ws
