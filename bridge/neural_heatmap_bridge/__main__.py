@@ -1,0 +1,39 @@
+"""``neural-heatmap-bridge``: run the gRPC bridge until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+
+from ._config import BridgeConfig, parse_config
+from ._server import Bridge
+
+
+async def run(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set (or a signal arrives), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    bridge = Bridge(config)
+    await bridge.start()
+    print(f"neural-heatmap-bridge listening on {bridge.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await bridge.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    config = parse_config(argv)
+    logging.basicConfig(
+        level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run(config))
+
+
+if __name__ == "__main__":
+    main()

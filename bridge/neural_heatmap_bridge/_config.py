@@ -1,0 +1,200 @@
+"""Bridge configuration: command-line flags with ``NH_BRIDGE_*`` environment fallbacks.
+
+Every flag can also be set through an environment variable named after it
+(``--max-send-bytes`` -> ``NH_BRIDGE_MAX_SEND_BYTES``), so containers and
+``make run`` configure the bridge without rewriting command lines. A flag on
+the command line always wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+ENV_PREFIX = "NH_BRIDGE_"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """Everything the bridge needs at start-up; one attribute per flag (see ``build_parser``)."""
+
+    listen: str = "localhost:50051"
+    upstream: str = "http://localhost:8080"
+    upstream_token: str | None = None
+    token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    max_send_bytes: int = 256 * MIB
+    max_receive_bytes: int = 256 * MIB
+    max_concurrent_streams: int = 1000
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 0
+    health_interval: float = 1.0
+    grace_period: float = 5.0
+    upstream_timeout: float = 30.0
+    queue_size: int = 1024
+    ring_size: int = 4096
+    page_size: int = 1000
+    ingest_batch_frames: int = 512
+    ingest_inflight: int = 4
+    ingest_flush_ms: float = 50.0
+    log_level: str = "INFO"
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Describe every flag, its default and its environment variable."""
+    d = BridgeConfig()
+    parser = argparse.ArgumentParser(
+        prog="neural-heatmap-bridge",
+        description=(
+            "gRPC bridge to a Neural Heatmap server: serves neural_heatmap.v1.NeuralHeatmapService "
+            "by calling the server's HTTP routes and fanning out one shared WebSocket. Every flag "
+            f"falls back to the environment variable {ENV_PREFIX}<FLAG> (e.g. "
+            f"{ENV_PREFIX}UPSTREAM_TOKEN)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+    def add(flag: str, kind: type | object = str, default: object = None, **kw: object) -> None:
+        env = _env(flag.lstrip("-"))
+        parser.add_argument(flag, type=kind, default=env if env is not None else default, **kw)  # type: ignore[arg-type]
+
+    add("--listen", default=d.listen, help="host:port the gRPC server binds (port 0 = any free)")
+    add("--upstream", default=d.upstream, help="base URL of the Neural Heatmap HTTP server")
+    add("--upstream-token", help="bearer token the bridge sends to the upstream server")
+    add(
+        "--token",
+        help="if set, every RPC except health and reflection needs metadata "
+        "'authorization: Bearer <token>' (compared in constant time)",
+    )
+    add("--tls-cert", help="PEM certificate chain; with --tls-key turns TLS on")
+    add("--tls-key", help="PEM private key of --tls-cert")
+    add(
+        "--tls-client-ca",
+        help="PEM CA bundle; if set, clients must present a certificate it signed (mutual TLS)",
+    )
+    add(
+        "--max-send-bytes",
+        _positive_int,
+        d.max_send_bytes,
+        help="largest gRPC message the bridge sends; a bigger matrix is RESOURCE_EXHAUSTED",
+    )
+    add(
+        "--max-receive-bytes",
+        _positive_int,
+        d.max_receive_bytes,
+        help="largest gRPC message the bridge accepts (e.g. an ingest batch)",
+    )
+    add(
+        "--max-concurrent-streams",
+        _positive_int,
+        d.max_concurrent_streams,
+        help="HTTP/2 concurrent streams per client connection",
+    )
+    add("--metrics-host", default=d.metrics_host, help="address of the Prometheus endpoint")
+    add(
+        "--metrics-port",
+        _non_negative_int,
+        d.metrics_port,
+        help="port of the Prometheus /metrics endpoint; 0 turns metrics off",
+    )
+    add(
+        "--health-interval",
+        _positive_float,
+        d.health_interval,
+        help="seconds between probes of the upstream's /health (drives grpc.health.v1)",
+    )
+    add(
+        "--grace-period",
+        _positive_float,
+        d.grace_period,
+        help="seconds unary calls get to finish on SIGTERM; streams end at once with UNAVAILABLE",
+    )
+    add(
+        "--upstream-timeout",
+        _positive_float,
+        d.upstream_timeout,
+        help="upstream timeout (s) for calls without a gRPC deadline",
+    )
+    add(
+        "--queue-size",
+        _positive_int,
+        d.queue_size,
+        help="anomalies buffered per live subscriber; on overflow it re-reads from the log",
+    )
+    add(
+        "--ring-size",
+        _positive_int,
+        d.ring_size,
+        help="newest anomalies the bridge keeps in memory so subscribers resume without HTTP",
+    )
+    add(
+        "--page-size",
+        _positive_int,
+        d.page_size,
+        help="anomalies per GET /api/anomalies page when a subscriber catches up",
+    )
+    add(
+        "--ingest-batch-frames",
+        _positive_int,
+        d.ingest_batch_frames,
+        help="frames per (model, layer) sent upstream in one binary request",
+    )
+    add(
+        "--ingest-inflight",
+        _positive_int,
+        d.ingest_inflight,
+        help="upstream ingest requests in flight per IngestActivations call (back-pressure)",
+    )
+    add(
+        "--ingest-flush-ms",
+        _positive_float,
+        d.ingest_flush_ms,
+        help="longest time (ms) a partial ingest batch waits before it is sent",
+    )
+    add(
+        "--log-level",
+        default=d.log_level,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level",
+    )
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> BridgeConfig:
+    """Parse flags (falling back to the environment) into a ``BridgeConfig``."""
+    ns = build_parser().parse_args(argv)
+    if bool(ns.tls_cert) != bool(ns.tls_key):
+        build_parser().error("--tls-cert and --tls-key go together")
+    if ns.tls_client_ca and not ns.tls_cert:
+        build_parser().error("--tls-client-ca needs --tls-cert and --tls-key")
+    return BridgeConfig(**{k: v for k, v in vars(ns).items()})

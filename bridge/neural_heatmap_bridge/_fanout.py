@@ -1,0 +1,403 @@
+"""Fan-out of the shared upstream WebSocket to every gRPC stream, with resumable anomalies.
+
+Policies (also in docs/bridge.md):
+
+* Upstream subscriptions follow demand: heatmap, correlation and temporal
+  updates are subscribed upstream while at least one stream wants them.
+  Anomalies stay subscribed once any stream asked for them, so the bridge's
+  in-memory ring of recent anomalies stays current for resuming clients.
+* Each stream has a ``_Mailbox``. Heatmap updates coalesce per
+  ``(model, layer)`` (newest wins), correlation and temporal updates keep only
+  the newest one; each replacement of an unread update is counted. Memory per
+  stream is bounded by the number of layers plus ``--queue-size`` anomalies.
+* Anomalies are never dropped. The bridge subscribes upstream with
+  ``after_sequence`` = the last sequence it has seen, so a reconnect replays
+  exactly what it missed. A stream delivers sequences strictly increasing,
+  each once: it keeps a cursor, first catches up (from the ring when the ring
+  reaches back to its cursor, else by paging ``GET /api/anomalies``), then
+  reads live. If its live queue overflows it is not blocked and nothing is
+  lost: it finishes what is queued, then catches up again from its cursor.
+  A cursor pruned from the server's log ends the stream with OUT_OF_RANGE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from neural_heatmap.v1 import analytics_pb2, updates_pb2
+
+from . import _convert as cv
+from . import _errors
+from ._config import BridgeConfig
+from ._metrics import Metrics
+from ._pump import Pump
+from ._upstream import CallOptions, Upstream
+
+log = logging.getLogger("neural_heatmap_bridge.fanout")
+
+_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+class Kind(enum.Enum):
+    """Kinds of live update; the value is the field name in ``StreamUpdatesResponse``."""
+
+    HEATMAP = "heatmap"
+    CORRELATION = "correlation"
+    TEMPORAL = "temporal"
+    ANOMALY = "anomaly"
+
+
+_UPSTREAM_NAME = {
+    Kind.HEATMAP: "heatmap",
+    Kind.CORRELATION: "correlations",
+    Kind.TEMPORAL: "temporal",
+    Kind.ANOMALY: "anomalies",
+}
+
+
+@dataclass
+class Subscription:
+    """What one stream asked for."""
+
+    kinds: set[Kind]
+    model_ids: set[str] = field(default_factory=set)
+    layer_ids: set[str] = field(default_factory=set)
+    min_severity: int = 0
+    after_sequence: int | None = None
+
+
+class _Mailbox:
+    """One stream's bounded buffers (see the module docstring for the policy)."""
+
+    def __init__(self, sub: Subscription, queue_size: int, metrics: Metrics) -> None:
+        self.sub = sub
+        self.heatmap: OrderedDict[tuple[str, str], updates_pb2.HeatmapUpdate] = OrderedDict()
+        self.correlation: updates_pb2.CorrelationUpdate | None = None
+        self.temporal: updates_pb2.TemporalUpdate | None = None
+        self.anomalies: list[analytics_pb2.Anomaly] = []
+        self.cursor: int | None = None  # last sequence passed (delivered or filtered out)
+        self.catching_up = Kind.ANOMALY in sub.kinds
+        self.overflowed = False
+        self.closed: _errors.UpstreamError | None = None
+        self.wake = asyncio.Event()
+        self._queue_size = queue_size
+        self._metrics = metrics
+
+    def put_heatmap(self, update: updates_pb2.HeatmapUpdate) -> None:
+        if self.sub.model_ids and update.model_id not in self.sub.model_ids:
+            return
+        if self.sub.layer_ids and update.layer not in self.sub.layer_ids:
+            return
+        key = (update.model_id, update.layer)
+        if self.heatmap.pop(key, None) is not None:
+            self._metrics.coalesced.labels("heatmap").inc()
+        self.heatmap[key] = update
+        self.wake.set()
+
+    def put_correlation(self, update: updates_pb2.CorrelationUpdate) -> None:
+        if self.correlation is not None:
+            self._metrics.coalesced.labels("correlation").inc()
+        self.correlation = update
+        self.wake.set()
+
+    def put_temporal(self, update: updates_pb2.TemporalUpdate) -> None:
+        if self.temporal is not None:
+            self._metrics.coalesced.labels("temporal").inc()
+        self.temporal = update
+        self.wake.set()
+
+    def put_anomalies(self, items: list[analytics_pb2.Anomaly]) -> None:
+        if self.overflowed:
+            return
+        if len(self.anomalies) + len(items) > self._queue_size:
+            # Not lost: they are in the ring or the server's log; the stream re-reads them.
+            self.overflowed = True
+            self._metrics.anomaly_overflows.inc()
+        else:
+            self.anomalies.extend(items)
+        self.wake.set()
+
+    def close(self, err: _errors.UpstreamError) -> None:
+        self.closed = err
+        self.wake.set()
+
+    def take(self, items: list[analytics_pb2.Anomaly]) -> list[analytics_pb2.Anomaly]:
+        """Advance the cursor over ``items`` and return those this stream wants."""
+        out = []
+        for a in items:
+            if self.cursor is not None and a.sequence:
+                if a.sequence <= self.cursor:
+                    continue
+                self.cursor = a.sequence
+            if self.sub.model_ids and a.model_id not in self.sub.model_ids:
+                continue
+            if a.severity < self.sub.min_severity:
+                continue
+            out.append(a)
+        return out
+
+    def drain(self) -> list[tuple[Kind, Message]]:
+        """Everything buffered, oldest kind first, anomalies last."""
+        out: list[tuple[Kind, Message]] = [(Kind.HEATMAP, u) for u in self.heatmap.values()]
+        self.heatmap.clear()
+        if self.correlation is not None:
+            out.append((Kind.CORRELATION, self.correlation))
+            self.correlation = None
+        if self.temporal is not None:
+            out.append((Kind.TEMPORAL, self.temporal))
+            self.temporal = None
+        if self.anomalies:
+            wanted = self.take(self.anomalies)
+            self.anomalies = []
+            if wanted:
+                out.append((Kind.ANOMALY, cv.anomaly_update(wanted)))
+        return out
+
+
+class Fanout:
+    """The shared upstream WebSocket, the anomaly ring, and every stream's mailbox.
+
+    Args:
+        config: Queue, ring and page sizes.
+        upstream: HTTP client (for heads and catch-up pages) and WebSocket session.
+        metrics: Where drops, coalescing and reconnects are counted.
+    """
+
+    def __init__(self, config: BridgeConfig, upstream: Upstream, metrics: Metrics) -> None:
+        self._config = config
+        self._up = upstream
+        self._metrics = metrics
+        self._pump = Pump(upstream, self._on_open, self._on_message, metrics)
+        self._mailboxes: set[_Mailbox] = set()
+        self._live: set[_Mailbox] = set()  # anomaly mailboxes reading from the ring
+        self._wanted: dict[Kind, int] = dict.fromkeys(Kind, 0)
+        self._anomalies_on = False
+        self._ring: deque[analytics_pb2.Anomaly] = deque(maxlen=config.ring_size)
+        self._head: int | None = None  # last sequence the bridge has seen
+        self._sequenced: bool | None = None  # does the upstream number anomalies?
+        self._head_lock = asyncio.Lock()
+        self._closing: _errors.UpstreamError | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    async def close(self, err: _errors.UpstreamError) -> None:
+        """End every stream with ``err`` and stop the upstream connection."""
+        self._closing = err
+        for mb in list(self._mailboxes):
+            mb.close(err)
+        await self._pump.stop()
+
+    # ------------------------------------------------------------ upstream side
+    def _opts(self) -> CallOptions:
+        return CallOptions(self._config.upstream_timeout, "")
+
+    async def _ensure_head(self) -> None:
+        """Learn the upstream log's head (and whether it numbers anomalies at all)."""
+        async with self._head_lock:
+            if self._head is not None or self._sequenced is False:
+                return
+            doc = await self._up.get_json("/api/anomalies", self._opts(), {"limit": "1"})
+            if "last_sequence" in doc:
+                self._sequenced = True
+                self._head = int(doc["last_sequence"] or 0)
+            else:
+                self._sequenced = False
+
+    def _subscribe_data(self, kind: Kind) -> dict[str, Any]:
+        if kind is Kind.ANOMALY and self._sequenced and self._head is not None:
+            return {"after_sequence": self._head}
+        return {}
+
+    async def _on_open(self) -> None:
+        if self._anomalies_on:
+            await self._ensure_head()
+        for kind in Kind:
+            if self._wanted[kind] or (kind is Kind.ANOMALY and self._anomalies_on):
+                await self._pump.send(
+                    f"subscribe_{_UPSTREAM_NAME[kind]}", self._subscribe_data(kind)
+                )
+
+    async def _want(self, kind: Kind) -> None:
+        self._wanted[kind] += 1
+        if kind is Kind.ANOMALY:
+            if self._anomalies_on:
+                return
+            await self._ensure_head()
+            self._anomalies_on = True
+        elif self._wanted[kind] > 1:
+            return
+        self._pump.start()
+        await self._pump.send(f"subscribe_{_UPSTREAM_NAME[kind]}", self._subscribe_data(kind))
+
+    async def _unwant(self, kind: Kind) -> None:
+        self._wanted[kind] -= 1
+        if self._wanted[kind] == 0 and kind is not Kind.ANOMALY and self._closing is None:
+            await self._pump.send(f"unsubscribe_{_UPSTREAM_NAME[kind]}", {})
+
+    def _on_message(self, kind: str, data: dict[str, Any]) -> None:
+        try:
+            if kind == "heatmap_update":
+                heat = cv.heatmap_update(data)
+                for mb in self._mailboxes:
+                    if Kind.HEATMAP in mb.sub.kinds:
+                        mb.put_heatmap(heat)
+            elif kind == "correlation_update":
+                corr = cv.correlation_update(data)
+                for mb in self._mailboxes:
+                    if Kind.CORRELATION in mb.sub.kinds:
+                        mb.put_correlation(corr)
+            elif kind == "temporal_update":
+                temp = cv.temporal_update(data)
+                for mb in self._mailboxes:
+                    if Kind.TEMPORAL in mb.sub.kinds:
+                        mb.put_temporal(temp)
+            elif kind == "anomaly_update":
+                self._on_anomalies([cv.anomaly(a) for a in data.get("anomalies") or []])
+            elif kind == "error":
+                self._on_error(data)
+        except (cv.PayloadError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("dropping malformed upstream %s: %s", kind, exc)
+
+    def _on_anomalies(self, items: list[analytics_pb2.Anomaly]) -> None:
+        if self._sequenced:
+            fresh = []
+            for a in items:
+                if self._head is not None and a.sequence <= self._head:
+                    continue  # a replay overlapping what we have
+                self._head = a.sequence
+                self._ring.append(a)
+                fresh.append(a)
+            items = fresh
+        if items:
+            for mb in self._live:
+                mb.put_anomalies(items)
+
+    def _on_error(self, data: dict[str, Any]) -> None:
+        if data.get("code") != "sequence_expired":
+            log.warning("upstream WebSocket error: %s", data)
+            return
+        # The bridge's own resume point was pruned: start over from the log's head and
+        # make every live stream re-read from its cursor (which then reports OUT_OF_RANGE).
+        log.warning("upstream pruned the bridge's resume point; resetting the anomaly ring")
+        self._head = None
+        self._ring.clear()
+        for mb in self._live:
+            mb.overflowed = True
+            mb.wake.set()
+        asyncio.get_running_loop().create_task(self._resubscribe_anomalies())
+
+    async def _resubscribe_anomalies(self) -> None:
+        try:
+            await self._ensure_head()
+        except _errors.UpstreamError as exc:
+            log.warning("cannot reread anomaly head (%s); the next reconnect will", exc)
+            return
+        await self._pump.send("subscribe_anomalies", self._subscribe_data(Kind.ANOMALY))
+
+    # ------------------------------------------------------------ stream side
+    async def stream(
+        self, sub: Subscription, opts: CallOptions
+    ) -> AsyncIterator[tuple[Kind, Message]]:
+        """Yield ``(kind, update)`` for one stream until it is cancelled or closed.
+
+        Raises:
+            UpstreamError: OUT_OF_RANGE when its resume point is pruned, UNAVAILABLE on
+                shutdown or when the upstream is unreachable at the start.
+        """
+        if self._closing is not None:
+            raise self._closing
+        mb = _Mailbox(sub, self._config.queue_size, self._metrics)
+        if Kind.ANOMALY in sub.kinds:
+            await self._ensure_head()
+            if not self._sequenced:
+                if sub.after_sequence is not None:
+                    raise _errors.unimplemented(
+                        "GET /api/anomalies?after_sequence",
+                        "the upstream's anomalies carry no sequence",
+                    )
+                mb.catching_up = False
+                self._live.add(mb)
+            elif sub.after_sequence is not None:
+                mb.cursor = sub.after_sequence
+            else:
+                mb.cursor = await self._log_head(opts)
+        self._mailboxes.add(mb)
+        try:
+            for kind in sub.kinds:
+                await self._want(kind)
+            while True:
+                if mb.closed is not None:
+                    raise mb.closed
+                if mb.catching_up:
+                    batch = await self._catch_up(mb)
+                    if batch:
+                        yield Kind.ANOMALY, cv.anomaly_update(batch)
+                    for item in mb.drain():
+                        yield item
+                    continue
+                await mb.wake.wait()
+                mb.wake.clear()
+                for item in mb.drain():
+                    yield item
+                if mb.overflowed and mb.closed is None:
+                    self._live.discard(mb)
+                    mb.overflowed = False
+                    mb.catching_up = True
+        finally:
+            self._mailboxes.discard(mb)
+            self._live.discard(mb)
+            for kind in sub.kinds:
+                await self._unwant(kind)
+
+    async def _log_head(self, opts: CallOptions) -> int:
+        """The server log's newest sequence now ("only new ones" start after it)."""
+        try:
+            doc = await self._up.get_json("/api/anomalies", opts, {"limit": "1"})
+            return int(doc.get("last_sequence") or 0)
+        except _errors.UpstreamError as exc:
+            if exc.code in _TRANSIENT and self._head is not None:
+                return self._head
+            raise
+
+    async def _catch_up(self, mb: _Mailbox) -> list[analytics_pb2.Anomaly]:
+        """One step of catching up: go live if the ring reaches the cursor, else read a page."""
+        assert mb.cursor is not None
+        if self._head is not None:
+            ring_first = self._ring[0].sequence if self._ring else self._head + 1
+            if mb.cursor >= ring_first - 1:
+                # Atomic (no await): snapshot the ring and start receiving what follows it.
+                snapshot = [a for a in self._ring if a.sequence > mb.cursor]
+                mb.catching_up = False
+                self._live.add(mb)
+                return mb.take(snapshot)
+        params = {"after_sequence": str(mb.cursor), "limit": str(self._config.page_size)}
+        try:
+            doc = await self._up.get_json("/api/anomalies", self._opts(), params)
+        except _errors.UpstreamError as exc:
+            if exc.code not in _TRANSIENT:
+                if exc.code is grpc.StatusCode.OUT_OF_RANGE:
+                    raise _errors.UpstreamError(
+                        grpc.StatusCode.OUT_OF_RANGE,
+                        "SEQUENCE_EXPIRED",
+                        f"anomalies after sequence {mb.cursor} were pruned from the server's "
+                        "log; resubscribe without after_sequence (or after the log's "
+                        "first_sequence) and accept the gap",
+                        **exc.metadata,
+                    ) from exc
+                raise
+            # Upstream down: wait (the pump reconnects) unless the stream is closed.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(mb.wake.wait(), 0.5)
+            return []
+        page = [cv.anomaly(a) for a in doc.get("anomalies") or []]
+        if not page and self._head is None:
+            await asyncio.sleep(0.1)  # the ring is being reset; it will reach the cursor
+        return mb.take(page)

@@ -1,0 +1,246 @@
+"""IngestActivations: frames from a client stream to the upstream's binary bulk route.
+
+Policy (also in docs/bridge.md):
+
+* Frames are validated locally first (ids set, tensor length consistent with
+  its shape and dtype); a bad frame is rejected with ``invalid_argument`` and
+  never sent.
+* Valid frames are grouped per ``(model, layer, units)`` and sent as
+  ``application/vnd.neural-heatmap.frames`` (one header + raw float32 bytes per
+  frame, joined once per batch: no per-value Python work). A batch is sent
+  when it reaches ``--ingest-batch-frames`` frames or 8 MiB, when it has
+  waited ``--ingest-flush-ms``, and at the end of the stream.
+* Every frame of a batch has the same model, layer and unit count, so an
+  upstream 4xx for a batch applies to each of its frames: they are all
+  rejected with the upstream's reason, no per-frame re-posting is needed.
+* Back-pressure: at most ``--ingest-inflight`` upstream requests are in flight
+  per call; while they are, the bridge stops reading the client stream, and
+  gRPC flow control slows the client down. Batches of one layer are posted in
+  order.
+* A failure that is not about the frames (upstream unreachable, timeout, auth,
+  route missing) ends the call with that status; the message says how many
+  frames had been accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from neural_heatmap.v1 import ingest_pb2, tensor_pb2
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+
+from . import _errors
+from ._config import BridgeConfig
+from ._convert import FRAMES_MEDIA_TYPE, seconds, to_struct
+from ._metrics import Metrics
+from ._upstream import CallOptions, Upstream
+
+MAX_BATCH_BYTES = 8 << 20
+MAX_REJECTIONS = 100
+_HEADER = struct.Struct("<dq")
+# Upstream answers that reject the frames themselves; anything else ends the call.
+_FRAME_FAULTS = {
+    "INVALID_ARGUMENT",
+    "NOT_FOUND",
+    "ABORTED",
+    "ALREADY_EXISTS",
+    "RESOURCE_EXHAUSTED",
+    "OUT_OF_RANGE",
+}
+
+Key = tuple[str, str, int]
+
+
+@dataclass
+class _Batch:
+    parts: list[bytes] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    size: int = 0
+    started: float = 0.0
+
+
+class _Ingestor:
+    """State of one IngestActivations call."""
+
+    def __init__(
+        self, up: Upstream, opts: Callable[[], CallOptions], config: BridgeConfig, metrics: Metrics
+    ) -> None:
+        self._up = up
+        self._opts = opts
+        self._config = config
+        self._metrics = metrics
+        self._batches: dict[Key, _Batch] = {}
+        self._tails: dict[Key, asyncio.Task[None]] = {}
+        self._slots = asyncio.Semaphore(config.ingest_inflight)
+        self._fatal: _errors.UpstreamError | None = None
+        self.accepted = 0
+        self.rejected = 0
+        self.requests = 0
+        self.rejections: list[ingest_pb2.FrameRejection] = []
+
+    def reject(self, index: int, model: str, layer: str, code: str, message: str) -> None:
+        self.rejected += 1
+        self._metrics.ingest_frames.labels("rejected").inc()
+        if len(self.rejections) < MAX_REJECTIONS:
+            self.rejections.append(
+                ingest_pb2.FrameRejection(
+                    index=index, model_id=model, layer_id=layer, code=code, message=message
+                )
+            )
+
+    def add(self, index: int, frame: ingest_pb2.ActivationFrame) -> Key | None:
+        """Validate one frame and append it to its batch; return the key if the batch is full."""
+        model, layer, t = frame.model_id, frame.layer_id, frame.values
+        if not model or not layer:
+            self.reject(
+                index, model, layer, "invalid_argument", "model_id and layer_id are required"
+            )
+            return None
+        data = t.data
+        if t.dtype == tensor_pb2.DATA_TYPE_FLOAT64:
+            if len(data) % 8:
+                self.reject(
+                    index,
+                    model,
+                    layer,
+                    "invalid_argument",
+                    "float64 data length not a multiple of 8",
+                )
+                return None
+            data = np.frombuffer(data, "<f8").astype("<f4").tobytes()
+        elif len(data) % 4:
+            self.reject(
+                index, model, layer, "invalid_argument", "float32 data length not a multiple of 4"
+            )
+            return None
+        units = len(data) // 4
+        if units == 0 or (t.shape and math.prod(t.shape) != units):
+            self.reject(
+                index,
+                model,
+                layer,
+                "invalid_argument",
+                f"values hold {units} elements but shape is {list(t.shape)}",
+            )
+            return None
+        ts = seconds(frame.timestamp) if frame.HasField("timestamp") else math.nan
+        step = frame.step if frame.HasField("step") else -1
+        key = (model, layer, units)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = _Batch(started=time.monotonic())
+        batch.parts.append(_HEADER.pack(ts, step))
+        batch.parts.append(data)
+        batch.indices.append(index)
+        batch.size += 16 + len(data)
+        full = (
+            len(batch.indices) >= self._config.ingest_batch_frames or batch.size >= MAX_BATCH_BYTES
+        )
+        return key if full else None
+
+    def check(self) -> None:
+        """Raise the first fatal upstream failure, if any."""
+        if self._fatal is not None:
+            raise self._fatal
+
+    async def send(self, key: Key) -> None:
+        """Post one batch, waiting for an in-flight slot (this is the back-pressure)."""
+        batch = self._batches.pop(key, None)
+        if batch is None:
+            return
+        await self._slots.acquire()
+        previous = self._tails.get(key)
+        self._tails[key] = asyncio.get_running_loop().create_task(self._post(key, batch, previous))
+
+    async def send_stale(self, older_than: float) -> None:
+        """Post partial batches that have waited longer than ``older_than`` seconds."""
+        now = time.monotonic()
+        for key in [k for k, b in self._batches.items() if now - b.started >= older_than]:
+            await self.send(key)
+
+    async def finish(self) -> None:
+        """Post what is left and wait for every request."""
+        for key in list(self._batches):
+            await self.send(key)
+        await asyncio.gather(*self._tails.values(), return_exceptions=True)
+
+    async def _post(self, key: Key, batch: _Batch, previous: asyncio.Task[None] | None) -> None:
+        try:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)  # keep a layer's order
+            if self._fatal is not None:
+                return
+            model, layer, units = key
+            self.requests += 1
+            try:
+                resp = await self._up.call(
+                    "POST",
+                    "/api/activations",
+                    self._opts(),
+                    params={"model_id": model, "layer_id": layer, "units": str(units)},
+                    data=b"".join(batch.parts),
+                    headers={"Content-Type": FRAMES_MEDIA_TYPE},
+                )
+            except _errors.UpstreamError as exc:
+                if exc.reason in _FRAME_FAULTS or exc.code.name in _FRAME_FAULTS:
+                    for i in batch.indices:
+                        self.reject(
+                            i,
+                            model,
+                            layer,
+                            exc.reason.lower(),
+                            exc.metadata.get("upstream_message", exc.message),
+                        )
+                else:
+                    self._fatal = exc
+                return
+            accepted = int(resp.json("POST /api/activations").get("accepted", len(batch.indices)))
+            self.accepted += accepted
+            self._metrics.ingest_frames.labels("accepted").inc(accepted)
+        finally:
+            self._slots.release()
+
+
+async def ingest(
+    up: Upstream,
+    requests: AsyncIterator[pb.IngestActivationsRequest],
+    opts: Callable[[], CallOptions],
+    config: BridgeConfig,
+    metrics: Metrics,
+) -> pb.IngestActivationsResponse:
+    """Forward a client stream of frames upstream and summarise the outcome."""
+    state = _Ingestor(up, opts, config, metrics)
+    flush_after = config.ingest_flush_ms / 1000.0
+    index = 0
+    try:
+        async for request in requests:
+            for frame in request.frames:
+                full = state.add(index, frame)
+                index += 1
+                if full is not None:
+                    await state.send(full)
+            await state.send_stale(flush_after)
+            state.check()
+        await state.finish()
+        state.check()
+    except _errors.UpstreamError as exc:
+        await state.finish()
+        raise _errors.UpstreamError(
+            exc.code,
+            exc.reason,
+            f"{exc.message} (after {state.accepted} of {index} frames were accepted)",
+            frames_accepted=state.accepted,
+            **exc.metadata,
+        ) from exc
+    return pb.IngestActivationsResponse(
+        frames_accepted=state.accepted,
+        frames_rejected=state.rejected,
+        rejections=state.rejections,
+        details=to_struct({"upstream_requests": state.requests, "encoding": FRAMES_MEDIA_TYPE}),
+    )

@@ -1,0 +1,66 @@
+"""Prometheus metrics of the bridge, in a registry of its own.
+
+The registry is private so several bridges in one process (tests, ``serve``)
+never collide; ``serve_http`` exposes it on ``--metrics-port``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+
+class Metrics:
+    """Every metric the bridge reports."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.calls = Counter(
+            "nh_bridge_rpc_calls",
+            "Finished RPCs by method and status code",
+            ["method", "code"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "nh_bridge_rpc_latency_seconds",
+            "Duration of unary RPCs (whole call) by method",
+            ["method"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.active_streams = Gauge(
+            "nh_bridge_active_streams",
+            "Server-streaming and client-streaming RPCs in progress",
+            ["method"],
+            registry=self.registry,
+        )
+        self.upstream_reconnects = Counter(
+            "nh_bridge_upstream_reconnects",
+            "Reconnect attempts of the shared upstream WebSocket",
+            registry=self.registry,
+        )
+        self.upstream_up = Gauge(
+            "nh_bridge_upstream_up",
+            "1 while the upstream's /health answers",
+            registry=self.registry,
+        )
+        self.coalesced = Counter(
+            "nh_bridge_coalesced_updates",
+            "Live updates replaced by a newer one before a slow subscriber read them",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.anomaly_overflows = Counter(
+            "nh_bridge_anomaly_queue_overflows",
+            "Times a subscriber's anomaly queue filled and it switched to reading from the log",
+            registry=self.registry,
+        )
+        self.ingest_frames = Counter(
+            "nh_bridge_ingest_frames",
+            "Frames received by IngestActivations by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def serve_http(self, host: str, port: int) -> None:
+        """Expose ``/metrics`` on a background thread."""
+        start_http_server(port, addr=host, registry=self.registry)

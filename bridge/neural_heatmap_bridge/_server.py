@@ -1,0 +1,126 @@
+"""Assembly of the bridge: gRPC server, servicer, health, reflection, metrics, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+
+from . import _errors
+from ._config import BridgeConfig
+from ._fanout import Fanout
+from ._interceptors import AuthInterceptor, MetricsInterceptor
+from ._metrics import Metrics
+from ._service import NeuralHeatmapBridge
+from ._upstream import Upstream
+
+log = logging.getLogger("neural_heatmap_bridge")
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].full_name
+
+
+class Bridge:
+    """One running bridge: start it, let it serve, stop it.
+
+    Args:
+        config: Everything from the command line / environment.
+    """
+
+    def __init__(self, config: BridgeConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout)
+        self.fanout = Fanout(config, self.upstream, self.metrics)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._prober: asyncio.Task[None] | None = None
+
+    def _build_server(self) -> grpc.aio.Server:
+        c = self.config
+        interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(self.metrics)]
+        if c.token:
+            interceptors.append(AuthInterceptor(c.token))
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_send_message_length", c.max_send_bytes),
+                ("grpc.max_receive_message_length", c.max_receive_bytes),
+                ("grpc.max_concurrent_streams", c.max_concurrent_streams),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_NeuralHeatmapServiceServicer_to_server(
+            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        if c.tls_cert and c.tls_key:
+            creds = grpc.ssl_server_credentials(
+                [(Path(c.tls_key).read_bytes(), Path(c.tls_cert).read_bytes())],
+                root_certificates=Path(c.tls_client_ca).read_bytes() if c.tls_client_ca else None,
+                require_client_auth=bool(c.tls_client_ca),
+            )
+            self.port = server.add_secure_port(c.listen, creds)
+        else:
+            self.port = server.add_insecure_port(c.listen)
+        return server
+
+    async def start(self) -> None:
+        """Bind, probe the upstream once, and start serving."""
+        self._server = self._build_server()
+        await self._probe_once()
+        self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
+        await self._server.start()
+        if self.config.metrics_port:
+            self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
+        log.info(
+            "neural-heatmap-bridge listening on port %d, upstream %s",
+            self.port,
+            self.config.upstream,
+        )
+
+    async def _probe_once(self) -> None:
+        up = await self.upstream.healthy(min(2.0, max(0.2, self.config.health_interval)))
+        self.metrics.upstream_up.set(1 if up else 0)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if up
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def _probe_forever(self) -> None:
+        """Keep grpc.health.v1 in step with the upstream's ``/health``."""
+        while True:
+            await asyncio.sleep(self.config.health_interval)
+            await self._probe_once()
+
+    async def wait(self) -> None:
+        """Block until the server stops."""
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+    async def stop(self) -> None:
+        """Graceful stop: NOT_SERVING, end streams with UNAVAILABLE, let unary calls finish."""
+        if self._prober is not None:
+            self._prober.cancel()
+        await self.health.enter_graceful_shutdown()
+        await self.fanout.close(
+            _errors.shutting_down(
+                "the bridge is shutting down; reconnect (to another bridge) and resume "
+                "anomalies with after_sequence = the last sequence you received"
+            )
+        )
+        if self._server is not None:
+            await self._server.stop(self.config.grace_period)
+        await self.upstream.close()

@@ -1,0 +1,368 @@
+"""Thin handlers: one per RPC of ``neural_heatmap.v1.NeuralHeatmapService``.
+
+Each handler builds the upstream request, calls ``_upstream``, and converts the
+answer with ``_convert``; failures become statuses in ``_handlers``/``_errors``.
+Streams come from the shared fan-out (``_fanout``), ingestion from ``_ingest``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2 as pb,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2_grpc as pb_grpc,
+)
+from neural_heatmap.v1 import (
+    updates_pb2,
+)
+
+from . import _convert as cv
+from . import _errors
+from ._config import BridgeConfig
+from ._fanout import Fanout, Kind, Subscription
+from ._handlers import Ctx, streaming, unary
+from ._ingest import ingest
+from ._metrics import Metrics
+from ._upstream import CallOptions, Upstream
+
+DOWNLOAD_CHUNK = 1 << 20
+# Room for the fields around a tensor's bytes when checking the send limit.
+_ENVELOPE = 64 * 1024
+
+_KIND_OF_TYPE = {
+    updates_pb2.UPDATE_TYPE_HEATMAP: Kind.HEATMAP,
+    updates_pb2.UPDATE_TYPE_CORRELATION: Kind.CORRELATION,
+    updates_pb2.UPDATE_TYPE_TEMPORAL: Kind.TEMPORAL,
+    updates_pb2.UPDATE_TYPE_ANOMALY: Kind.ANOMALY,
+}
+
+
+def _csv(values: Any) -> str:
+    return ",".join(str(v) for v in values)
+
+
+class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
+    """The servicer: every RPC translated to the upstream's HTTP/WebSocket API.
+
+    Args:
+        config: Bridge configuration (limits, batching, timeouts).
+        upstream: The pooled HTTP client.
+        fanout: The shared upstream WebSocket and its subscribers.
+        metrics: Where ingestion outcomes are counted.
+    """
+
+    def __init__(
+        self, config: BridgeConfig, upstream: Upstream, fanout: Fanout, metrics: Metrics
+    ) -> None:
+        self._config = config
+        self._metrics = metrics
+        self._up = upstream
+        self._fanout = fanout
+
+    def _opts(self, context: Ctx) -> CallOptions:
+        return CallOptions.of(context, self._config.upstream_timeout)
+
+    # ------------------------------------------------------------ discovery and analytics
+    @unary
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: Ctx
+    ) -> pb.ListModelsResponse:
+        params = {"include_units": "true"} if request.include_units else {}
+        doc = await self._up.get_json("/api/models", self._opts(context), params)
+        return pb.ListModelsResponse(models=[cv.model(m) for m in doc.get("models") or []])
+
+    @unary
+    async def GetCorrelationMatrix(
+        self, request: pb.GetCorrelationMatrixRequest, context: Ctx
+    ) -> pb.GetCorrelationMatrixResponse:
+        params: dict[str, str] = {}
+        if request.model_ids:
+            params["model_ids"] = _csv(request.model_ids)
+        if request.layer_ids:
+            params["layer_ids"] = _csv(request.layer_ids)
+        if request.granularity:
+            params["granularity"] = cv.word(cv.GRANULARITY, request.granularity)
+        if request.HasField("time_range"):
+            if request.time_range.HasField("start"):
+                params["start_time"] = repr(cv.seconds(request.time_range.start))
+            if request.time_range.HasField("end"):
+                params["end_time"] = repr(cv.seconds(request.time_range.end))
+        resp = await self._up.call(
+            "GET",
+            "/api/correlation",
+            self._opts(context),
+            params=params,
+            headers={"Accept": f"{cv.MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
+        )
+        if resp.content_type == cv.MATRIX_MEDIA_TYPE:
+            matrix = cv.correlation_from_binary(resp.body)
+        else:
+            matrix = cv.correlation_from_json(resp.json("GET /api/correlation"))
+        size = len(matrix.matrix.data) + _ENVELOPE
+        if size > self._config.max_send_bytes:
+            raise _errors.too_large(
+                f"the correlation matrix {list(matrix.matrix.shape)} needs about {size} bytes, "
+                f"more than the bridge's --max-send-bytes {self._config.max_send_bytes}; "
+                "ask for fewer layers or raise the limit on bridge and client",
+                bytes=size,
+                max_send_bytes=self._config.max_send_bytes,
+            )
+        return pb.GetCorrelationMatrixResponse(matrix=matrix)
+
+    @unary
+    async def GetTemporalPatterns(
+        self, request: pb.GetTemporalPatternsRequest, context: Ctx
+    ) -> pb.GetTemporalPatternsResponse:
+        params: dict[str, str] = {}
+        if request.model_id:
+            params["model_id"] = request.model_id
+        if request.time_window:
+            params["time_window"] = str(request.time_window)
+        if request.pattern_types:
+            params["pattern_types"] = _csv(
+                cv.word(cv.PATTERN_TYPE, t) for t in request.pattern_types
+            )
+        if request.layer_id:
+            params["layer_id"] = request.layer_id
+        doc = await self._up.get_json("/api/temporal", self._opts(context), params)
+        return pb.GetTemporalPatternsResponse(
+            patterns=[cv.temporal_pattern(p) for p in doc.get("patterns") or []]
+        )
+
+    @unary
+    async def GetTemporalStatistics(
+        self, request: pb.GetTemporalStatisticsRequest, context: Ctx
+    ) -> pb.GetTemporalStatisticsResponse:
+        params = {"model_id": request.model_id} if request.model_id else {}
+        doc = await self._up.get_json("/api/temporal/stats", self._opts(context), params)
+        return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
+
+    @unary
+    async def GetAnomalies(
+        self, request: pb.GetAnomaliesRequest, context: Ctx
+    ) -> pb.GetAnomaliesResponse:
+        params: dict[str, str] = {}
+        if request.severity:
+            params["severity"] = cv.word(cv.SEVERITY, request.severity)
+        if request.min_severity:
+            params["min_severity"] = cv.word(cv.SEVERITY, request.min_severity)
+        if request.limit:
+            params["limit"] = str(request.limit)
+        if request.model_id:
+            params["model_id"] = request.model_id
+        if request.HasField("after_sequence"):
+            params["after_sequence"] = str(request.after_sequence)
+        doc = await self._up.get_json("/api/anomalies", self._opts(context), params)
+        if request.HasField("after_sequence") and "last_sequence" not in doc:
+            raise _errors.unimplemented(
+                "GET /api/anomalies?after_sequence", "the upstream's anomalies carry no sequence"
+            )
+        return pb.GetAnomaliesResponse(
+            anomalies=[cv.anomaly(a) for a in doc.get("anomalies") or []],
+            last_sequence=int(doc.get("last_sequence") or 0),
+            first_sequence=int(doc.get("first_sequence") or 0),
+        )
+
+    @unary
+    async def CompareModels(
+        self, request: pb.CompareModelsRequest, context: Ctx
+    ) -> pb.CompareModelsResponse:
+        body: dict[str, Any] = {"model_ids": list(request.model_ids)}
+        if request.metrics:
+            body["metrics"] = list(request.metrics)
+        doc = await self._up.post_json("/api/compare", self._opts(context), body)
+        return pb.CompareModelsResponse(comparison=cv.comparison(doc))
+
+    # ------------------------------------------------------------ view state
+    @unary
+    async def SetFilter(self, request: pb.SetFilterRequest, context: Ctx) -> pb.SetFilterResponse:
+        doc = await self._up.post_json(
+            "/api/filter", self._opts(context), cv.filter_to_json(request.filter)
+        )
+        stored = doc.get("filter")
+        return pb.SetFilterResponse(
+            filter=cv.filter_from_json(stored) if isinstance(stored, dict) else request.filter
+        )
+
+    @unary
+    async def ClearFilter(
+        self, request: pb.ClearFilterRequest, context: Ctx
+    ) -> pb.ClearFilterResponse:
+        # The seed's way ({} clears) works on every upstream, unlike DELETE.
+        await self._up.call("POST", "/api/filter", self._opts(context), json_body={})
+        return pb.ClearFilterResponse()
+
+    @unary
+    async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
+        doc = await self._up.get_json("/api/filter", self._opts(context))
+        inner = doc.get("filter")
+        return pb.GetFilterResponse(
+            filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc)
+        )
+
+    @unary
+    async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
+        name = cv.word(cv.THEME, request.theme)
+        if not name:
+            raise _errors.invalid("theme must be set (THEME_UNSPECIFIED is not a theme)")
+        body: dict[str, Any] = {"theme": name}
+        if request.custom_colors:
+            body["custom_colors"] = list(request.custom_colors)
+        doc = await self._up.post_json("/api/theme", self._opts(context), body)
+        stored = doc.get("theme")
+        if isinstance(stored, dict):
+            return pb.SetThemeResponse(theme=cv.theme_from_json(stored))
+        if isinstance(stored, str):
+            return pb.SetThemeResponse(theme=cv.theme_from_json(doc))
+        return pb.SetThemeResponse(theme=cv.theme_from_json(body))
+
+    @unary
+    async def GetTheme(self, request: pb.GetThemeRequest, context: Ctx) -> pb.GetThemeResponse:
+        doc = await self._up.get_json("/api/theme", self._opts(context))
+        inner = doc.get("theme")
+        return pb.GetThemeResponse(
+            theme=cv.theme_from_json(inner if isinstance(inner, dict) else doc)
+        )
+
+    @unary
+    async def SetLayout(self, request: pb.SetLayoutRequest, context: Ctx) -> pb.SetLayoutResponse:
+        doc = await self._up.post_json(
+            "/api/layout", self._opts(context), cv.layout_to_json(request.layout)
+        )
+        stored = doc.get("layout")
+        return pb.SetLayoutResponse(
+            layout=cv.layout_from_json(stored) if isinstance(stored, dict) else request.layout
+        )
+
+    @unary
+    async def GetLayout(self, request: pb.GetLayoutRequest, context: Ctx) -> pb.GetLayoutResponse:
+        doc = await self._up.get_json("/api/layout", self._opts(context))
+        inner = doc.get("layout")
+        return pb.GetLayoutResponse(
+            layout=cv.layout_from_json(inner if isinstance(inner, dict) else doc)
+        )
+
+    # ------------------------------------------------------------ exports
+    @unary
+    async def ExportCorrelationMatrix(
+        self, request: pb.ExportCorrelationMatrixRequest, context: Ctx
+    ) -> pb.ExportCorrelationMatrixResponse:
+        fmt = cv.word(cv.EXPORT_FORMAT, request.format)
+        if not fmt:
+            raise _errors.invalid("format must be set (EXPORT_FORMAT_UNSPECIFIED is not a format)")
+        body: dict[str, Any] = {"filename": request.filename, "format": fmt}
+        if request.model_ids:
+            body["model_ids"] = list(request.model_ids)
+        if request.layer_ids:
+            body["layer_ids"] = list(request.layer_ids)
+        doc = await self._up.post_json("/api/export/correlation", self._opts(context), body)
+        return pb.ExportCorrelationMatrixResponse(result=cv.export_result(doc, request.format))
+
+    @unary
+    async def ListExports(
+        self, request: pb.ListExportsRequest, context: Ctx
+    ) -> pb.ListExportsResponse:
+        doc = await self._up.get_json("/api/exports", self._opts(context))
+        files = doc.get("files", doc.get("exports")) or []
+        return pb.ListExportsResponse(
+            files=[cv.exported_file(f) for f in files if isinstance(f, dict)]
+        )
+
+    @streaming
+    async def DownloadExport(
+        self, request: pb.DownloadExportRequest, context: Ctx
+    ) -> AsyncIterator[pb.DownloadExportResponse]:
+        if not request.name:
+            raise _errors.invalid("name must be set")
+        path = "/api/exports/" + quote(request.name, safe="/")
+        async with self._up.open("GET", path, self._opts(context)) as resp:
+            total = resp.content_length or 0
+            offset = 0
+            buf = bytearray()
+            async for piece in resp.content.iter_chunked(DOWNLOAD_CHUNK):
+                buf += piece
+                while len(buf) >= DOWNLOAD_CHUNK:
+                    chunk = bytes(buf[:DOWNLOAD_CHUNK])
+                    del buf[:DOWNLOAD_CHUNK]
+                    yield pb.DownloadExportResponse(chunk=chunk, offset=offset, total_size=total)
+                    offset += len(chunk)
+            if buf or offset == 0:
+                yield pb.DownloadExportResponse(chunk=bytes(buf), offset=offset, total_size=total)
+
+    # ------------------------------------------------------------ live streams
+    @streaming
+    async def SubscribeHeatmap(
+        self, request: pb.SubscribeHeatmapRequest, context: Ctx
+    ) -> AsyncIterator[pb.SubscribeHeatmapResponse]:
+        sub = Subscription(
+            kinds={Kind.HEATMAP},
+            model_ids=set(request.model_ids),
+            layer_ids=set(request.layer_ids),
+        )
+        async for _, update in self._fanout.stream(sub, self._opts(context)):
+            assert isinstance(update, updates_pb2.HeatmapUpdate)
+            yield pb.SubscribeHeatmapResponse(update=update)
+
+    @streaming
+    async def SubscribeCorrelations(
+        self, request: pb.SubscribeCorrelationsRequest, context: Ctx
+    ) -> AsyncIterator[pb.SubscribeCorrelationsResponse]:
+        async for _, update in self._fanout.stream(
+            Subscription(kinds={Kind.CORRELATION}), self._opts(context)
+        ):
+            assert isinstance(update, updates_pb2.CorrelationUpdate)
+            yield pb.SubscribeCorrelationsResponse(update=update)
+
+    @streaming
+    async def SubscribeTemporal(
+        self, request: pb.SubscribeTemporalRequest, context: Ctx
+    ) -> AsyncIterator[pb.SubscribeTemporalResponse]:
+        async for _, update in self._fanout.stream(
+            Subscription(kinds={Kind.TEMPORAL}), self._opts(context)
+        ):
+            assert isinstance(update, updates_pb2.TemporalUpdate)
+            yield pb.SubscribeTemporalResponse(update=update)
+
+    @streaming
+    async def SubscribeAnomalies(
+        self, request: pb.SubscribeAnomaliesRequest, context: Ctx
+    ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
+        sub = Subscription(
+            kinds={Kind.ANOMALY},
+            model_ids=set(request.model_ids),
+            min_severity=request.min_severity,
+            after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
+        )
+        async for _, update in self._fanout.stream(sub, self._opts(context)):
+            assert isinstance(update, updates_pb2.AnomalyUpdate)
+            yield pb.SubscribeAnomaliesResponse(update=update)
+
+    @streaming
+    async def StreamUpdates(
+        self, request: pb.StreamUpdatesRequest, context: Ctx
+    ) -> AsyncIterator[pb.StreamUpdatesResponse]:
+        kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or set(Kind)
+        sub = Subscription(
+            kinds=kinds,
+            model_ids=set(request.model_ids),
+            min_severity=request.min_severity,
+            after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
+        )
+        async for kind, update in self._fanout.stream(sub, self._opts(context)):
+            response = pb.StreamUpdatesResponse()
+            getattr(response, kind.value).CopyFrom(update)
+            yield response
+
+    # ------------------------------------------------------------ ingestion
+    @unary
+    async def IngestActivations(
+        self, request_iterator: AsyncIterator[pb.IngestActivationsRequest], context: Ctx
+    ) -> pb.IngestActivationsResponse:
+        return await ingest(
+            self._up, request_iterator, lambda: self._opts(context), self._config, self._metrics
+        )
