@@ -395,6 +395,15 @@ def generate_requests(gen: dict[str, Any]) -> list[Message]:
     ]
 
 
+def generated_digest(gen: dict[str, Any]) -> str:
+    """sha256 of every generated frame's tensor bytes in order (equal across languages)."""
+    h = hashlib.sha256()
+    for req in generate_requests(gen):
+        for frame in req.frames:  # type: ignore[attr-defined]
+            h.update(frame.values.data)
+    return h.hexdigest()
+
+
 def layer_value(layer: dict[str, Any], k: int, u: int, t: float) -> float:
     """One unit's activation in float64; packing as '<f' rounds it to float32 like the others."""
     sig = layer["signal"]
@@ -565,6 +574,8 @@ def run_step(
             step_digests: dict[str, str] = {}
             for spec in raw_step.get("expect", []):
                 check(result, substitute(spec, local), step_digests)
+            if isinstance(step.get("generate"), dict) and "digest" in step["generate"]:
+                step_digests[step["generate"]["digest"]] = generated_digest(step["generate"])
             env.update(captured)
             digests.update(step_digests)
             return

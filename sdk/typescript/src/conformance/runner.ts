@@ -388,6 +388,13 @@ function generateRequests(gen: Obj): IngestActivationsRequest[] {
   return out;
 }
 
+/** sha256 of every generated frame's tensor bytes in order (equal across languages). */
+function generatedDigest(gen: Obj): string {
+  const h = createHash("sha256");
+  for (const req of generateRequests(gen)) for (const f of req.frames) h.update(f.values!.data);
+  return h.digest("hex");
+}
+
 // ------------------------------------------------------------------------------ calls
 
 function codeName(code: Code): string {
@@ -497,6 +504,8 @@ async function runStep(raw: Step, caller: Caller, opts: Options, env: Env, diges
       const local: Env = new Map([...env, ...captured]);
       const stepDigests = new Map<string, string>();
       for (const spec of (raw.expect as Obj[] | undefined) ?? []) check(result, substitute(spec, local) as Obj, stepDigests);
+      const gen = step.generate as Obj | undefined;
+      if (gen && gen.digest !== undefined) stepDigests.set(String(gen.digest), generatedDigest(gen));
       for (const [k, v] of captured) env.set(k, v);
       for (const [k, v] of stepDigests) digests.set(k, v);
       return;
