@@ -1,0 +1,122 @@
+"""Seeding and decoding helpers shared by the cases (HTTP binary frames, binary matrices)."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+import aiohttp
+import grpc
+import numpy as np
+
+FRAMES_TYPE = "application/vnd.neural-heatmap.frames"
+MATRIX_TYPE = "application/vnd.neural-heatmap.matrix"
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 512 * 1024 * 1024),
+    ("grpc.max_send_message_length", 512 * 1024 * 1024),
+]
+
+
+def frame_dtype(units: int) -> np.dtype[Any]:
+    return np.dtype([("timestamp", "<f8"), ("step", "<i8"), ("values", "<f4", (units,))])
+
+
+def frames_body(values: np.ndarray, timestamps: np.ndarray | None = None,
+                steps: np.ndarray | None = None) -> bytes:
+    """Records for binary ingestion: float64 timestamp (NaN = arrival), int64 step, float32[U]."""
+    n, units = values.shape
+    rec = np.empty(n, dtype=frame_dtype(units))
+    rec["timestamp"] = np.nan if timestamps is None else timestamps
+    rec["step"] = -1 if steps is None else steps
+    rec["values"] = values
+    return rec.tobytes()
+
+
+async def ingest_binary(session: aiohttp.ClientSession, base: str, model: str, layer: str,
+                        values: np.ndarray, timestamps: np.ndarray | None = None,
+                        steps: np.ndarray | None = None, body: bytes | None = None) -> int:
+    """POST frames of one layer in the binary form; returns the accepted count."""
+    if body is None:
+        body = frames_body(values, timestamps, steps)
+    units = values.shape[1]
+    async with session.post(
+        f"{base}/api/activations",
+        params={"model_id": model, "layer_id": layer, "units": str(units)},
+        data=body, headers={"Content-Type": FRAMES_TYPE},
+    ) as r:
+        text = await r.text()
+        if r.status != 200:
+            raise RuntimeError(f"binary ingest {model}/{layer} -> {r.status}: {text[:300]}")
+        return int(json.loads(text).get("accepted", 0))
+
+
+async def get_json(session: aiohttp.ClientSession, url: str, **params: Any) -> Any:
+    async with session.get(url, params={k: str(v) for k, v in params.items()}) as r:
+        text = await r.text()
+        if r.status != 200:
+            raise RuntimeError(f"GET {url} {params} -> {r.status}: {text[:300]}")
+        return json.loads(text)
+
+
+async def head_sequence(session: aiohttp.ClientSession, base: str) -> int:
+    """The newest sequence in the server's anomaly log (0 when empty)."""
+    data = await get_json(session, f"{base}/api/anomalies", limit=1)
+    seqs = [a["sequence"] for a in data.get("anomalies", [])]
+    return int(data.get("last_sequence") or (max(seqs) if seqs else 0))
+
+
+async def logged_sequences(session: aiohttp.ClientSession, base: str, model_id: str,
+                           after: int, upto: int) -> list[int]:
+    """Sequences of ``model_id``'s anomalies in (after, upto], read page by page from the log."""
+    out: list[int] = []
+    cursor = after
+    while cursor < upto:
+        data = await get_json(session, f"{base}/api/anomalies", model_id=model_id,
+                              after_sequence=cursor, limit=10000)
+        page = [int(a["sequence"]) for a in data.get("anomalies", [])]
+        if not page:
+            break
+        out.extend(s for s in page if s <= upto)
+        cursor = page[-1]
+    return out
+
+
+def parse_matrix(body: bytes) -> tuple[dict[str, Any], np.ndarray]:
+    """Decode the binary matrix answer: uint32 header length, JSON header, float32 bytes."""
+    (hlen,) = struct.unpack_from("<I", body, 0)
+    header = json.loads(body[4:4 + hlen])
+    n = header["shape"]
+    arr = np.frombuffer(body, dtype="<f4", offset=4 + hlen).reshape(n)
+    return header, arr
+
+
+def tensor_to_numpy(t: Any) -> np.ndarray:
+    """A ``neural_heatmap.v1.Tensor`` as a numpy array without copying its bytes."""
+    dtype = "<f8" if t.dtype == 2 else "<f4"
+    return np.frombuffer(t.data, dtype=dtype).reshape(tuple(t.shape))
+
+
+def channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=GRPC_OPTIONS)
+
+
+def nan_frames(n: int, units: int, rng: np.random.Generator) -> np.ndarray:
+    """Healthy-looking positive activations with one NaN per frame (a non_finite anomaly each)."""
+    v = rng.uniform(0.2, 1.0, size=(n, units)).astype(np.float32)
+    v[np.arange(n), rng.integers(0, units, size=n)] = np.nan
+    return v
+
+
+def correlated_series(steps: int, series: int, rng: np.random.Generator) -> np.ndarray:
+    """(steps, series) float32 activity with shared factors, so correlations are not all ~0."""
+    k = 4
+    factors = np.cumsum(rng.standard_normal((steps, k)), axis=0)
+    loadings = rng.standard_normal((k, series))
+    noise = rng.standard_normal((steps, series))
+    return (factors @ loadings + 2.0 * noise).astype(np.float32)
+
+
+def finite_or_none(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else x
