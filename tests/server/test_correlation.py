@@ -1,0 +1,111 @@
+"""Correlation against known signals, numpy.corrcoef, binary answers and bad input."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+
+from tests.server.conftest import Api, unique
+
+N, UNITS = 200, 16
+
+
+def _layer_frames(signal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Frames whose per-frame mean is exactly ``signal`` (zero-mean unit offsets)."""
+    offsets = rng.normal(0, 1, UNITS)
+    offsets -= offsets.mean()
+    return (signal[:, None] + offsets[None, :]).astype(np.float32)
+
+
+def _setup(api: Api) -> tuple[str, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    model = unique("corr")
+    base = rng.normal(0, 1, N)
+    layers = {"same1": _layer_frames(base, rng), "same2": _layer_frames(base, rng),
+              "neg": _layer_frames(-base, rng), "noise": _layer_frames(rng.normal(0, 1, N), rng)}
+    for layer, frames in layers.items():
+        api.ingest_series(model, layer, frames)
+    return model, layers
+
+
+def test_known_signals_and_corrcoef(api: Api) -> None:
+    model, layers = _setup(api)
+    doc = api.get(f"/api/correlation?model_ids={model}")
+    labels = doc["labels"]
+    assert labels == [f"{model}/{name}" for name in layers]
+    m = np.array(doc["matrix"])
+    idx = {name: i for i, name in enumerate(layers)}
+    assert m[idx["same1"], idx["same2"]] > 0.999
+    assert m[idx["same1"], idx["neg"]] < -0.999
+    assert abs(m[idx["same1"], idx["noise"]]) < 0.3
+    expected = np.corrcoef(np.vstack([f.mean(axis=1, dtype=np.float64) for f in layers.values()]))
+    np.testing.assert_allclose(m, expected, atol=1e-5)
+    meta = doc["metadata"]
+    assert meta["granularity"] == "layer" and meta["samples"] == N
+    assert meta["alignment"] == "step" and meta["model_ids"] == [model]
+
+
+def test_binary_matrix_equals_json(api: Api) -> None:
+    model, _ = _setup(api)
+    doc = api.get(f"/api/correlation?model_ids={model}")
+    status, headers, body = api.request(
+        "GET", f"/api/correlation?model_ids={model}",
+        headers={"Accept": "application/vnd.neural-heatmap.matrix"})
+    assert status == 200 and headers["Content-Type"].startswith(
+        "application/vnd.neural-heatmap.matrix")
+    (hlen,) = struct.unpack_from("<I", body)
+    header = json.loads(body[4:4 + hlen])
+    n = len(header["labels"])
+    assert header["shape"] == [n, n] and header["dtype"] == "float32"
+    assert header["labels"] == doc["labels"] and header["metadata"]["samples"] == N
+    matrix = np.frombuffer(body[4 + hlen:], dtype="<f4").reshape(n, n)
+    np.testing.assert_allclose(matrix, np.array(doc["matrix"]), atol=1e-6)
+
+
+def test_unit_mode_time_range_and_layers(api: Api) -> None:
+    model, layers = _setup(api)
+    doc = api.get(f"/api/correlation?model_ids={model}&layer_ids=same1,neg&granularity=unit"
+                  f"&start_time={1.7e9 + 1.0}&end_time={1.7e9 + 3.0}")
+    assert len(doc["labels"]) == 2 * UNITS and doc["labels"][0] == f"{model}/same1/0"
+    keep = slice(50, 151)  # t0 + 1 s .. t0 + 3 s at 50 Hz, inclusive
+    data = np.vstack([layers["same1"][keep].T, layers["neg"][keep].T]).astype(np.float64)
+    np.testing.assert_allclose(np.array(doc["matrix"]), np.corrcoef(data), atol=1e-5)
+    assert doc["metadata"]["samples"] == 101
+
+
+def test_constant_series_is_zero_not_nan(api: Api) -> None:
+    model = unique("const")
+    api.ingest_series(model, "flat", np.ones((30, 4), np.float32))
+    api.ingest_series(model, "ramp", np.tile(np.arange(30, dtype=np.float32)[:, None], (1, 4)))
+    doc = api.get(f"/api/correlation?model_ids={model}")
+    assert doc["matrix"] == [[1.0, 0.0], [0.0, 1.0]]
+    assert doc["metadata"]["constant_labels"] == [f"{model}/flat"]
+
+
+def test_fewer_than_two_series_and_errors(api: Api) -> None:
+    model = unique("one")
+    api.ingest_series(model, "only", np.ones((5, 2), np.float32))
+    doc = api.get(f"/api/correlation?model_ids={model}")
+    assert doc["matrix"] == [] and doc["labels"] == []
+    for path, status in [
+        ("/api/correlation?model_ids=nope", 404),
+        (f"/api/correlation?model_ids={model}&layer_ids=missing", 404),
+        (f"/api/correlation?model_ids={model}&granularity=cell", 400),
+        (f"/api/correlation?model_ids={model}&start_time=5&end_time=1", 400),
+        (f"/api/correlation?model_ids={model}&start_time=abc", 400),
+    ]:
+        code, body = api.call("GET", path)
+        assert code == status, (path, body)
+        assert set(body["error"]) == {"code", "message", "details"}
+
+
+def test_filter_fallback(api: Api) -> None:
+    model, layers = _setup(api)
+    api.post("/api/filter", {"model_ids": [model], "layer_ids": ["same1", "neg"]})
+    try:
+        doc = api.get("/api/correlation")
+        assert doc["labels"] == [f"{model}/same1", f"{model}/neg"]
+    finally:
+        api.call("DELETE", "/api/filter")
