@@ -1,0 +1,212 @@
+// Command anomaly-consumer is a small service that consumes the Neural Heatmap anomaly
+// stream through the gRPC bridge and survives restarts without losing or repeating an
+// anomaly.
+//
+// For every anomaly it (1) appends the sequence to the -out file and fsyncs it (the "sink"),
+// then (2) stores the sequence in the -state file atomically (write a temp file, fsync,
+// rename, fsync the directory). On start it resumes after max(state, last line of -out):
+// if it was killed between (1) and (2), the sink already holds that anomaly, so it is not
+// delivered again. The result: every sequence exactly once in -out, in order, across
+// SIGKILLs of the consumer and restarts of the bridge (the stream resumes with
+// after_sequence on UNAVAILABLE).
+//
+//	anomaly-consumer -target localhost:50051 -state consumer.state -out anomalies.log
+//	    [-token T] [-models m1,m2] [-min-severity high]
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	nhv1 "github.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1"
+	"github.com/neural-heatmap/neural-heatmap/sdk/go/neuralheatmap"
+)
+
+func main() {
+	target := flag.String("target", neuralheatmap.DefaultAddress, "bridge address host:port")
+	statePath := flag.String("state", "anomaly-consumer.state", "file holding the last processed sequence")
+	outPath := flag.String("out", "anomalies.log", "file every processed sequence is appended to")
+	token := flag.String("token", os.Getenv("NEURAL_HEATMAP_TOKEN"), "bearer token (plaintext only on loopback)")
+	models := flag.String("models", "", "comma list of model ids (empty: every model)")
+	minSeverity := flag.String("min-severity", "", "low, medium, high or critical (empty: any)")
+	flag.Parse()
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	log.SetPrefix("anomaly-consumer: ")
+
+	if err := run(*target, *statePath, *outPath, *token, *models, *minSeverity); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(target, statePath, outPath, token, models, minSeverity string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	out, lastOut, err := openSink(outPath)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	lastState, err := readState(statePath)
+	if err != nil {
+		return err
+	}
+	after := max(lastState, lastOut)
+	if after != lastState {
+		// Killed after the sink write but before the state write: catch the state up.
+		if err := writeState(statePath, after); err != nil {
+			return err
+		}
+	}
+	log.Printf("resuming after sequence %d (state %d, sink %d)", after, lastState, lastOut)
+
+	opts := []neuralheatmap.Option{}
+	if token != "" {
+		opts = append(opts, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
+	}
+	client, err := neuralheatmap.Dial(target, opts...)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	sev, err := parseSeverity(minSeverity)
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, m := range strings.Split(models, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			ids = append(ids, m)
+		}
+	}
+	handler := func(a *nhv1.Anomaly) error {
+		if _, err := fmt.Fprintf(out, "%d\n", a.GetSequence()); err != nil {
+			return err
+		}
+		if err := out.Sync(); err != nil {
+			return err
+		}
+		return writeState(statePath, a.GetSequence())
+	}
+	err = client.SubscribeAnomalies(ctx, after, handler, &neuralheatmap.SubscribeOptions{
+		MinSeverity: sev,
+		ModelIDs:    ids,
+		Backoff:     neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
+		OnReconnect: func(err error, d time.Duration, seq uint64) {
+			log.Printf("stream broke (%v); resuming after %d in %v", err, seq, d)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Printf("stopped")
+	return nil
+}
+
+func parseSeverity(s string) (nhv1.Severity, error) {
+	if s == "" {
+		return nhv1.Severity_SEVERITY_UNSPECIFIED, nil
+	}
+	v, ok := nhv1.Severity_value["SEVERITY_"+strings.ToUpper(s)]
+	if !ok {
+		return 0, fmt.Errorf("unknown severity %q", s)
+	}
+	return nhv1.Severity(v), nil
+}
+
+// openSink opens the output file for appending and returns the last complete sequence in it.
+// A torn last line (killed mid-write) is cut off.
+func openSink(path string) (*os.File, uint64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, 0, err
+	}
+	var last uint64
+	var good int64 // offset just after the last complete line
+	var offset int64
+	r := bufio.NewReader(f)
+	for {
+		line, err := r.ReadString('\n')
+		if errors.Is(err, io.EOF) {
+			break // a partial line (no newline) is dropped below
+		}
+		if err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+		offset += int64(len(line))
+		n, perr := strconv.ParseUint(strings.TrimSpace(line), 10, 64)
+		if perr != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("%s: bad line %q", path, line)
+		}
+		last, good = n, offset
+	}
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, last, nil
+}
+
+func readState(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// writeState replaces the state file atomically: a reader sees the old or the new value.
+func writeState(path string, seq uint64) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if _, err := fmt.Fprintf(tmp, "%d\n", seq); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
