@@ -1,0 +1,295 @@
+"""The cross-language conformance suite, the Go anomaly consumer and grpcurl, live.
+
+One real server and two real bridges (one open, one requiring a bearer token) serve
+every test here. The same scenario file (scenarios.json) runs in Python (in-process),
+TypeScript (node) and Go; each run uses its own model-id prefix, and the tensors they
+read back must be equal to the last bit across languages.
+
+Nothing is skipped: a missing toolchain fails with a message saying to run ``make setup``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from neural_heatmap.v1 import ingest_pb2, neural_heatmap_service_pb2, neural_heatmap_service_pb2_grpc
+from tests.conformance import runner
+from tests.support.bridge_process import BridgeProcess
+from tests.support.server_process import ServerProcess
+
+REPO = Path(__file__).resolve().parents[2]
+TS_DIR = REPO / "sdk" / "typescript"
+GO_DIR = REPO / "sdk" / "go"
+GRPCURL = REPO / ".tools" / "bin" / "grpcurl"
+TOKEN = "conformance-token"
+SERVICE = "neural_heatmap.v1.NeuralHeatmapService"
+SETUP_HINT = "run `make setup` (it installs npm packages, Go modules and grpcurl)"
+
+# Results of each language's run, compared by test_digests_equal_across_languages.
+RESULTS: dict[str, dict[str, Any]] = {}
+
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not on PATH; {SETUP_HINT}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[dict[str, str]]:
+    with ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server:
+        with BridgeProcess(server.url) as bridge, BridgeProcess(server.url, "--token", TOKEN) as auth:
+            yield {"server": server.url, "target": bridge.target, "auth_target": auth.target}
+
+
+def _runner_args(stack: dict[str, str], run: str, out: Path) -> list[str]:
+    return ["--target", stack["target"], "--auth-target", stack["auth_target"], "--token", TOKEN,
+            "--run", run, "--out", str(out)]
+
+
+def _assert_all_pass(lang: str, proc: subprocess.CompletedProcess[str], out: Path) -> None:
+    lines = proc.stdout.strip().splitlines()
+    assert out.exists(), f"{lang} runner wrote no results (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    result = json.loads(out.read_text())
+    RESULTS[lang] = result
+    failures = [line for line in lines if line.startswith("FAIL")]
+    assert proc.returncode == 0 and not failures, (
+        f"{lang} runner failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    assert lines[-1] == f"{len(result['results'])} passed, 0 failed"
+
+
+def _scenario_names() -> list[str]:
+    return [s["name"] for s in json.loads(runner.DEFAULT_SCENARIOS.read_text())["scenarios"]]
+
+
+def test_python_runner(stack: dict[str, str]) -> None:
+    lines: list[str] = []
+    report = runner.run_scenarios(
+        runner.Options(target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="py"),
+        out=lines.append,
+    )
+    RESULTS["python"] = report.to_json("py")
+    assert report.failed == 0, "\n".join(lines)
+    assert sorted(report.results) == sorted(_scenario_names())
+    assert lines[-1] == f"{len(report.results)} passed, 0 failed"
+
+
+def _ts_built() -> bool:
+    js = TS_DIR / "dist" / "conformance" / "runner.js"
+    if not js.exists():
+        return False
+    newest_src = max(p.stat().st_mtime for p in (TS_DIR / "src").rglob("*.ts"))
+    return js.stat().st_mtime >= newest_src
+
+
+def test_typescript_runner(stack: dict[str, str], tmp_path: Path) -> None:
+    node = _need("node")
+    if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
+        pytest.fail(f"sdk/typescript/node_modules is missing; {SETUP_HINT}")
+    if not _ts_built():
+        build = subprocess.run([_need("npm"), "run", "build"], cwd=TS_DIR, capture_output=True,
+                               text=True, timeout=300)
+        assert build.returncode == 0, f"npm run build failed:\n{build.stdout}\n{build.stderr}"
+    out = tmp_path / "ts.json"
+    proc = subprocess.run([node, str(TS_DIR / "dist" / "conformance" / "runner.js"),
+                           *_runner_args(stack, "ts", out)],
+                          cwd=TS_DIR, capture_output=True, text=True, timeout=300)
+    _assert_all_pass("typescript", proc, out)
+
+
+def _go_build(pkg: str, dest: Path) -> Path:
+    go = _need("go")
+    env = {**os.environ, "GOFLAGS": "-buildvcs=false"}
+    build = subprocess.run([go, "build", "-o", str(dest), pkg], cwd=GO_DIR, capture_output=True,
+                           text=True, timeout=600, env=env)
+    assert build.returncode == 0, f"go build {pkg} failed ({SETUP_HINT}?):\n{build.stderr}"
+    return dest
+
+
+def test_go_runner(stack: dict[str, str], tmp_path: Path) -> None:
+    binary = _go_build("./conformance", tmp_path / "conformance")
+    out = tmp_path / "go.json"
+    proc = subprocess.run([str(binary), *_runner_args(stack, "go", out)], cwd=GO_DIR,
+                          capture_output=True, text=True, timeout=300)
+    _assert_all_pass("go", proc, out)
+
+
+def test_digests_equal_across_languages() -> None:
+    missing = {"python", "typescript", "go"} - set(RESULTS)
+    assert not missing, f"no results from {sorted(missing)} (see the failures above)"
+    py = RESULTS["python"]["digests"]
+    assert {"correlation_layer", "correlation_unit", "compare_similarity"} <= set(py), py
+    for lang in ("typescript", "go"):
+        assert RESULTS[lang]["digests"] == py, (
+            f"{lang} read different bytes than python:\n{RESULTS[lang]['digests']}\n{py}")
+
+
+# ----------------------------------------------------------------------------- anomaly consumer
+
+
+def _nan_frames(model: str, layers: int, step: int) -> neural_heatmap_service_pb2.IngestActivationsRequest:
+    """One frame per layer, unit 0 NaN: one non_finite anomaly per layer (cooldown 0)."""
+    frames = []
+    for i in range(layers):
+        gen = {"model_id": model, "steps": 1, "dt_ms": 100, "start_s": 1760000000 + step,
+               "layers": [{"layer_id": f"l{i}", "units": 4,
+                           "signal": {"kind": "sine", "freq": 0.5, "amp": 0.5}, "nan_steps": [0]}]}
+        frames.extend(runner.generate_requests(gen)[0].frames)
+    for f in frames:
+        f.step = step
+    return neural_heatmap_service_pb2.IngestActivationsRequest(frames=frames)
+
+
+def _model_sequences(stub: Any, model: str) -> list[int]:
+    seqs: list[int] = []
+    after = 0
+    while True:
+        resp = stub.GetAnomalies(neural_heatmap_service_pb2.GetAnomaliesRequest(
+            model_id=model, after_sequence=after, limit=1000), timeout=10)
+        if not resp.anomalies:
+            return seqs
+        seqs.extend(a.sequence for a in resp.anomalies)
+        after = seqs[-1]
+
+
+def _lines(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    return [int(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: Path) -> None:
+    binary = _go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
+    model = "consumer-kill"
+    state, out, log_path = tmp_path / "state", tmp_path / "out.log", tmp_path / "consumer.log"
+    channel = grpc.insecure_channel(stack["target"])
+    stub = neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(channel)
+    rounds, layers = 40, 5
+    stop = threading.Event()
+
+    def produce() -> None:
+        for step in range(rounds):
+            if stop.is_set():
+                return
+            stub.IngestActivations(iter([_nan_frames(model, layers, step)]), timeout=10)
+            time.sleep(0.05)
+
+    def start() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                [str(binary), "-target", stack["target"], "-state", str(state), "-out", str(out),
+                 "-models", model], stdout=log, stderr=subprocess.STDOUT)
+
+    def wait_for(pred: Any, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred():
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out waiting for {what}; consumer log:\n{log_path.read_text()}")
+            time.sleep(0.05)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    consumer = start()
+    try:
+        producer.start()
+        kills = 0
+        for threshold in (8, 40, 90):
+            wait_for(lambda t=threshold: len(_lines(out)) >= t, f"{threshold} delivered anomalies")
+            consumer.send_signal(signal.SIGKILL)
+            consumer.wait()
+            kills += 1
+            consumer = start()
+        producer.join(timeout=60)
+        assert not producer.is_alive(), "producer did not finish"
+        expected = _model_sequences(stub, model)
+        assert len(expected) >= rounds * layers
+        wait_for(lambda: len(_lines(out)) >= len(expected), f"all {len(expected)} anomalies")
+        time.sleep(0.5)  # anything extra (a duplicate) would arrive now
+        got = _lines(out)
+        assert got == expected, (
+            f"after {kills} SIGKILLs: {len(got)} lines, {len(set(got))} distinct, "
+            f"{len(expected)} expected; duplicates: "
+            f"{sorted({s for s in got if got.count(s) > 1})}; "
+            f"missing: {sorted(set(expected) - set(got))[:20]}")
+        assert int(state.read_text()) == expected[-1]
+    finally:
+        stop.set()
+        consumer.send_signal(signal.SIGTERM)
+        try:
+            consumer.wait(10)
+        except subprocess.TimeoutExpired:
+            consumer.kill()
+            consumer.wait()
+        channel.close()
+
+
+# ----------------------------------------------------------------------------- grpcurl
+
+
+def _grpcurl_run(stack: dict[str, str], *args: str, data: str | None = None,
+                 method: str | None = None) -> subprocess.CompletedProcess[str]:
+    if not GRPCURL.exists():
+        pytest.fail(f"{GRPCURL} is missing; {SETUP_HINT}")
+    cmd = [str(GRPCURL), "-plaintext", "-max-time", "20", *args]
+    if data is not None:
+        cmd += ["-d", data]
+    cmd.append(stack["target"])
+    if method:
+        cmd.append(method)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, str]) -> None:
+    listed = _grpcurl_run(stack, method="list")
+    assert listed.returncode == 0, listed.stderr
+    services = listed.stdout.split()
+    assert SERVICE in services
+    assert "grpc.health.v1.Health" in services
+
+    described = subprocess.run(
+        [str(GRPCURL), "-plaintext", "-max-time", "20", stack["target"], "describe", SERVICE],
+        capture_output=True, text=True, timeout=60)
+    assert described.returncode == 0, described.stderr
+    assert f"{SERVICE} is a service" in described.stdout
+    for rpc in ("ListModels", "GetAnomalies", "SubscribeAnomalies", "IngestActivations"):
+        assert f"rpc {rpc}" in described.stdout
+
+    # Data of our own, so both calls have something to show.
+    with grpc.insecure_channel(stack["target"]) as ch:
+        stub = neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(ch)
+        stub.IngestActivations(iter([_nan_frames("grpcurl-model", 2, 0)]), timeout=10)
+
+    models = _grpcurl_run(stack, data='{"include_units": true}', method=f"{SERVICE}/ListModels")
+    assert models.returncode == 0, models.stderr
+    doc = json.loads(models.stdout)
+    assert "grpcurl-model" in [m["model_id"] for m in doc["models"]]
+
+    deadline = time.monotonic() + 10
+    while True:
+        anomalies = _grpcurl_run(stack, data='{"model_id": "grpcurl-model", "after_sequence": 0, "limit": 5}',
+                                 method=f"{SERVICE}/GetAnomalies")
+        assert anomalies.returncode == 0, anomalies.stderr
+        doc = json.loads(anomalies.stdout)
+        if doc.get("anomalies") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert doc["anomalies"], doc
+    assert all(a["model_id"] == "grpcurl-model" for a in doc["anomalies"])
+    assert int(doc["last_sequence"]) >= int(doc["anomalies"][-1]["sequence"])
+
+    bad = _grpcurl_run(stack, data='{"filter": {"intensity_range": {"min": 2, "max": 1}}}',
+                       method=f"{SERVICE}/SetFilter")
+    assert bad.returncode != 0
+    assert "InvalidArgument" in bad.stderr
