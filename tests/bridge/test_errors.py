@@ -111,7 +111,7 @@ class Fake:
 
     async def route(self, request: web.Request, body: dict[str, Any]) -> web.Response:
         if self.mode == "hang":
-            await asyncio.sleep(30)
+            await asyncio.sleep(3)
         return self.fault() or web.json_response(body)
 
     def app(self) -> web.Application:
@@ -164,7 +164,7 @@ class Fake:
 async def fake() -> AsyncIterator[tuple[Fake, pb_grpc.NeuralHeatmapServiceStub]]:
     """The fake upstream in this process and a real bridge in front of it."""
     state = Fake()
-    runner = web.AppRunner(state.app())
+    runner = web.AppRunner(state.app(), shutdown_timeout=0.5)
     await runner.setup()
     port = free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
