@@ -46,7 +46,7 @@ class AnomalySubscription:
     model_ids: set[str] | None = None
 
 
-@dataclass
+@dataclass(eq=False)  # identity semantics: connections live in a set
 class Connection:
     """One WebSocket client: subscriptions, queue and sender."""
 

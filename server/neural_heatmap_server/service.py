@@ -302,6 +302,8 @@ class ServerState:
                     push()
                 except ApiError as exc:
                     log.warning("periodic %s update skipped: %s", attr, exc.message)
+                except Exception:
+                    log.exception("periodic %s update failed", attr)
 
     async def close(self) -> None:
         """Stop background work, close sockets and the database."""

@@ -10,6 +10,8 @@ Methods (each on the layer's activity series against its frame timestamps):
   (plus offset and slope) at that frequency; ``confidence`` is the share of
   the detrended variance that sinusoid explains, i.e. the share of spectral
   power in the peak. Reported when confidence >= ``PERIODIC_MIN_CONFIDENCE``.
+  Series whose gaps would need a grid over ``MAX_GRID_FACTOR`` times longer
+  than the series are too irregular and are not searched.
 - **trend**: ordinary least squares of value on time; ``slope`` is per second,
   ``confidence`` is r^2. Reported when r^2 >= ``TREND_MIN_R2``.
 - **state_change**: the single split that minimises the within-segment sum of
@@ -37,6 +39,7 @@ PERIODIC_MIN_CYCLES = 1.5
 TREND_MIN_R2 = 0.5
 STATE_MIN_EXPLAINED = 0.5
 STATE_MIN_SEGMENT = 3
+MAX_GRID_FACTOR = 4
 
 
 @dataclass
@@ -83,6 +86,8 @@ def periodic_peak(t: FloatArray, y: FloatArray) -> dict[str, float] | None:
     if dt <= 0:
         return None
     m = math.floor(duration / dt) + 1
+    if m > MAX_GRID_FACTOR * t.size:
+        return None  # gaps far longer than the frame interval: no uniform grid to speak of
     grid = t[0] + np.arange(m) * dt
     yg = np.interp(grid, t, y)
     slope, intercept, _, _ = _linear_fit(grid - t[0], yg)

@@ -167,7 +167,8 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     """Serve one WebSocket connection until it closes."""
     state = request.app[STATE]
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=state.config.max_body_bytes)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=state.config.max_body_bytes,
+                                compress=False)  # CPU matters more than bytes on loopback
     await ws.prepare(request)
     conn = state.hub.open(ws)
     sender = asyncio.get_running_loop().create_task(conn.run_sender())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -12,7 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import REPO_ROOT, ServerProcess
+
+# Import the server package from the source tree even before `pip install -e .`.
+sys.path.insert(0, str(REPO_ROOT / "server"))
 
 FAST_ARGS = ["--anomaly-cooldown", "0", "--correlation-interval", "0.2",
              "--temporal-interval", "0.2", "--heatmap-hz", "1000"]

@@ -102,7 +102,7 @@ def test_fewer_than_two_series_and_errors(api: Api) -> None:
 
 
 def test_filter_fallback(api: Api) -> None:
-    model, layers = _setup(api)
+    model, _ = _setup(api)
     api.post("/api/filter", {"model_ids": [model], "layer_ids": ["same1", "neg"]})
     try:
         doc = api.get("/api/correlation")
