@@ -118,7 +118,7 @@ class _Mailbox:
     def put_anomalies(self, items: list[analytics_pb2.Anomaly]) -> None:
         if self.overflowed:
             return
-        if len(self.anomalies) + len(items) > self._queue_size:
+        if self.anomalies and len(self.anomalies) + len(items) > self._queue_size:
             # Not lost: they are in the ring or the server's log; the stream re-reads them.
             self.overflowed = True
             self._metrics.anomaly_overflows.inc()
