@@ -137,6 +137,37 @@ def test_digests_equal_across_languages() -> None:
             f"{lang} read different bytes than python:\n{RESULTS[lang]['digests']}\n{py}")
 
 
+SELFTEST = Path(__file__).with_name("selftest.json")
+
+
+def test_runners_agree_on_what_fails(stack: dict[str, str], tmp_path: Path) -> None:
+    """Every runner passes and fails exactly the self-test scenarios marked so."""
+    doc = json.loads(SELFTEST.read_text())
+    want = {s["name"]: s["expect_result"] for s in doc["scenarios"]}
+    assert _ts_built(), "the TypeScript runner is not built (test_typescript_runner builds it)"
+    go_bin = _go_build("./conformance", tmp_path / "conformance")
+    commands = {
+        "typescript": [_need("node"), str(TS_DIR / "dist" / "conformance" / "runner.js")],
+        "go": [str(go_bin)],
+    }
+    got: dict[str, dict[str, str]] = {}
+    lines: list[str] = []
+    report = runner.run_scenarios(runner.Options(
+        target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="self-py",
+        scenarios=SELFTEST), out=lines.append)
+    got["python"] = {k: "PASS" if v == "PASS" else "FAIL" for k, v in report.results.items()}
+    for lang, cmd in commands.items():
+        out = tmp_path / f"{lang}.json"
+        proc = subprocess.run([*cmd, *_runner_args(stack, f"self-{lang}", out), "--scenarios", str(SELFTEST)],
+                              capture_output=True, text=True, timeout=300)
+        assert out.exists(), f"{lang}: no results\n{proc.stdout}\n{proc.stderr}"
+        assert proc.returncode == 1, f"{lang} must exit 1 when scenarios fail:\n{proc.stdout}"
+        results = json.loads(out.read_text())["results"]
+        got[lang] = {k: "PASS" if v == "PASS" else "FAIL" for k, v in results.items()}
+    for lang, results in got.items():
+        assert results == want, f"{lang} disagrees with the expected results: {results}"
+
+
 # ----------------------------------------------------------------------------- anomaly consumer
 
 
