@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -32,7 +33,6 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, message_factory
 from google.protobuf.message import Message
-
 from neural_heatmap.v1 import (
     ingest_pb2,
     neural_heatmap_service_pb2,
@@ -170,7 +170,11 @@ def _resolve(cur: Any, segs: list[tuple[str | None, list[str]]]) -> Any:
                     return _MISSING
                 return _MISSING
             if sel == "*":
-                rest = [(None, selectors[j + 1 :]), *segs[i + 1 :]] if j + 1 < len(selectors) else segs[i + 1 :]
+                rest = (
+                    [(None, selectors[j + 1 :]), *segs[i + 1 :]]
+                    if j + 1 < len(selectors)
+                    else segs[i + 1 :]
+                )
                 items = [_resolve(item, rest) for item in cur]
                 return [x for x in items if x is not _MISSING]
             if re.fullmatch(r"-?\d+", sel):
@@ -210,8 +214,11 @@ def _num(v: Any) -> float:
 
 
 def _is_zero(v: Any) -> bool:
-    return v in (0, "", False, None) or v == [] or v == {} or (
-        isinstance(v, str) and (v.endswith("_UNSPECIFIED") or v == "0")
+    return (
+        v in (0, "", False, None)
+        or v == []
+        or v == {}
+        or (isinstance(v, str) and (v.endswith("_UNSPECIFIED") or v == "0"))
     )
 
 
@@ -226,12 +233,16 @@ def equal(actual: Any, expected: Any) -> bool:
         except CheckFailed:
             return False
     if isinstance(expected, list):
-        return isinstance(actual, list) and len(actual) == len(expected) and all(
-            equal(a, e) for a, e in zip(actual, expected, strict=True)
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(expected)
+            and all(equal(a, e) for a, e in zip(actual, expected, strict=True))
         )
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and set(actual) == set(expected) and all(
-            equal(actual[k], expected[k]) for k in expected
+        return (
+            isinstance(actual, dict)
+            and set(actual) == set(expected)
+            and all(equal(actual[k], expected[k]) for k in expected)
         )
     return bool(actual == expected)
 
@@ -298,7 +309,8 @@ def check(doc: Any, spec: dict[str, Any], digests: dict[str, str]) -> None:
                     raise CheckFailed(f"{path}: element {_short(x)} not > {_short(want)}")
         elif op == "strictly_increasing":
             nums = [_num(x) for x in _as_list(v, path)]
-            if any(b <= a for a, b in zip(nums, nums[1:], strict=False)) != (not want):
+            increasing = all(b > a for a, b in itertools.pairwise(nums))
+            if increasing != want:
                 raise CheckFailed(f"{path}: {nums} strictly increasing is not {want}")
         elif op == "tensor":
             check_tensor(v, want, path, digests)
@@ -435,7 +447,9 @@ class Caller:
 
     def __init__(self, channel: grpc.Channel) -> None:
         self.channel = channel
-        self.service = neural_heatmap_service_pb2.DESCRIPTOR.services_by_name["NeuralHeatmapService"]
+        self.service = neural_heatmap_service_pb2.DESCRIPTOR.services_by_name[
+            "NeuralHeatmapService"
+        ]
 
     def method(self, rpc: str) -> Any:
         m = self.service.methods_by_name.get(rpc)
@@ -492,7 +506,10 @@ def run_scenarios(opts: Options, out: Callable[[str], None] = print) -> Report:
     doc = json.loads(Path(opts.scenarios).read_text())
     report = Report()
     channels: dict[str, grpc.Channel] = {}
-    grpc_opts = [("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
+    grpc_opts = [
+        ("grpc.max_receive_message_length", 256 << 20),
+        ("grpc.max_send_message_length", 256 << 20),
+    ]
     try:
         for scenario in doc["scenarios"]:
             name = scenario["name"]
@@ -526,7 +543,9 @@ def run_scenario(
 ) -> None:
     env: dict[str, Any] = {"RUN": opts.run}
     for i, raw_step in enumerate(scenario["steps"]):
-        label = f"step {i + 1} {raw_step['rpc']}" + (f" ({raw_step['name']})" if "name" in raw_step else "")
+        label = f"step {i + 1} {raw_step['rpc']}" + (
+            f" ({raw_step['name']})" if "name" in raw_step else ""
+        )
         try:
             run_step(raw_step, caller, opts, env, digests)
         except CheckFailed as e:
@@ -545,7 +564,11 @@ def _metadata(step: dict[str, Any], opts: Options) -> list[tuple[str, str]]:
 
 
 def run_step(
-    raw_step: dict[str, Any], caller: Caller, opts: Options, env: dict[str, Any], digests: dict[str, str]
+    raw_step: dict[str, Any],
+    caller: Caller,
+    opts: Options,
+    env: dict[str, Any],
+    digests: dict[str, str],
 ) -> None:
     deadline = time.monotonic() + float(raw_step.get("retry_s", 0))
     expect_error = raw_step.get("expect_error")
@@ -586,7 +609,9 @@ def run_step(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--target", required=True, help="host:port of the bridge")
     p.add_argument("--auth-target", default=os.environ.get("NEURAL_HEATMAP_AUTH_TARGET"))
     p.add_argument("--token", default=os.environ.get("NEURAL_HEATMAP_TOKEN"))

@@ -23,8 +23,11 @@ from typing import Any
 
 import grpc
 import pytest
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2,
+    neural_heatmap_service_pb2_grpc,
+)
 
-from neural_heatmap.v1 import ingest_pb2, neural_heatmap_service_pb2, neural_heatmap_service_pb2_grpc
 from tests.conformance import runner
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
@@ -50,24 +53,40 @@ def _need(tool: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[dict[str, str]]:
-    with ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server:
-        with BridgeProcess(server.url) as bridge, BridgeProcess(server.url, "--token", TOKEN) as auth:
-            yield {"server": server.url, "target": bridge.target, "auth_target": auth.target}
+    with (
+        ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server,
+        BridgeProcess(server.url) as bridge,
+        BridgeProcess(server.url, "--token", TOKEN) as auth,
+    ):
+        yield {"server": server.url, "target": bridge.target, "auth_target": auth.target}
 
 
 def _runner_args(stack: dict[str, str], run: str, out: Path) -> list[str]:
-    return ["--target", stack["target"], "--auth-target", stack["auth_target"], "--token", TOKEN,
-            "--run", run, "--out", str(out)]
+    return [
+        "--target",
+        stack["target"],
+        "--auth-target",
+        stack["auth_target"],
+        "--token",
+        TOKEN,
+        "--run",
+        run,
+        "--out",
+        str(out),
+    ]
 
 
 def _assert_all_pass(lang: str, proc: subprocess.CompletedProcess[str], out: Path) -> None:
     lines = proc.stdout.strip().splitlines()
-    assert out.exists(), f"{lang} runner wrote no results (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    assert out.exists(), (
+        f"{lang} runner wrote no results (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
     result = json.loads(out.read_text())
     RESULTS[lang] = result
     failures = [line for line in lines if line.startswith("FAIL")]
     assert proc.returncode == 0 and not failures, (
-        f"{lang} runner failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        f"{lang} runner failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    )
     assert lines[-1] == f"{len(result['results'])} passed, 0 failed"
 
 
@@ -78,7 +97,9 @@ def _scenario_names() -> list[str]:
 def test_python_runner(stack: dict[str, str]) -> None:
     lines: list[str] = []
     report = runner.run_scenarios(
-        runner.Options(target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="py"),
+        runner.Options(
+            target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="py"
+        ),
         out=lines.append,
     )
     RESULTS["python"] = report.to_json("py")
@@ -100,21 +121,32 @@ def test_typescript_runner(stack: dict[str, str], tmp_path: Path) -> None:
     if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
         pytest.fail(f"sdk/typescript/node_modules is missing; {SETUP_HINT}")
     if not _ts_built():
-        build = subprocess.run([_need("npm"), "run", "build"], cwd=TS_DIR, capture_output=True,
-                               text=True, timeout=300)
+        build = subprocess.run(
+            [_need("npm"), "run", "build"], cwd=TS_DIR, capture_output=True, text=True, timeout=300
+        )
         assert build.returncode == 0, f"npm run build failed:\n{build.stdout}\n{build.stderr}"
     out = tmp_path / "ts.json"
-    proc = subprocess.run([node, str(TS_DIR / "dist" / "conformance" / "runner.js"),
-                           *_runner_args(stack, "ts", out)],
-                          cwd=TS_DIR, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [node, str(TS_DIR / "dist" / "conformance" / "runner.js"), *_runner_args(stack, "ts", out)],
+        cwd=TS_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     _assert_all_pass("typescript", proc, out)
 
 
 def _go_build(pkg: str, dest: Path) -> Path:
     go = _need("go")
     env = {**os.environ, "GOFLAGS": "-buildvcs=false"}
-    build = subprocess.run([go, "build", "-o", str(dest), pkg], cwd=GO_DIR, capture_output=True,
-                           text=True, timeout=600, env=env)
+    build = subprocess.run(
+        [go, "build", "-o", str(dest), pkg],
+        cwd=GO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert build.returncode == 0, f"go build {pkg} failed ({SETUP_HINT}?):\n{build.stderr}"
     return dest
 
@@ -122,8 +154,13 @@ def _go_build(pkg: str, dest: Path) -> Path:
 def test_go_runner(stack: dict[str, str], tmp_path: Path) -> None:
     binary = _go_build("./conformance", tmp_path / "conformance")
     out = tmp_path / "go.json"
-    proc = subprocess.run([str(binary), *_runner_args(stack, "go", out)], cwd=GO_DIR,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(binary), *_runner_args(stack, "go", out)],
+        cwd=GO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     _assert_all_pass("go", proc, out)
 
 
@@ -134,7 +171,8 @@ def test_digests_equal_across_languages() -> None:
     assert {"correlation_layer", "correlation_unit", "compare_similarity"} <= set(py), py
     for lang in ("typescript", "go"):
         assert RESULTS[lang]["digests"] == py, (
-            f"{lang} read different bytes than python:\n{RESULTS[lang]['digests']}\n{py}")
+            f"{lang} read different bytes than python:\n{RESULTS[lang]['digests']}\n{py}"
+        )
 
 
 SELFTEST = Path(__file__).with_name("selftest.json")
@@ -152,14 +190,25 @@ def test_runners_agree_on_what_fails(stack: dict[str, str], tmp_path: Path) -> N
     }
     got: dict[str, dict[str, str]] = {}
     lines: list[str] = []
-    report = runner.run_scenarios(runner.Options(
-        target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="self-py",
-        scenarios=SELFTEST), out=lines.append)
+    report = runner.run_scenarios(
+        runner.Options(
+            target=stack["target"],
+            auth_target=stack["auth_target"],
+            token=TOKEN,
+            run="self-py",
+            scenarios=SELFTEST,
+        ),
+        out=lines.append,
+    )
     got["python"] = {k: "PASS" if v == "PASS" else "FAIL" for k, v in report.results.items()}
     for lang, cmd in commands.items():
         out = tmp_path / f"{lang}.json"
-        proc = subprocess.run([*cmd, *_runner_args(stack, f"self-{lang}", out), "--scenarios", str(SELFTEST)],
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [*cmd, *_runner_args(stack, f"self-{lang}", out), "--scenarios", str(SELFTEST)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.exists(), f"{lang}: no results\n{proc.stdout}\n{proc.stderr}"
         assert proc.returncode == 1, f"{lang} must exit 1 when scenarios fail:\n{proc.stdout}"
         results = json.loads(out.read_text())["results"]
@@ -171,13 +220,26 @@ def test_runners_agree_on_what_fails(stack: dict[str, str], tmp_path: Path) -> N
 # ----------------------------------------------------------------------------- anomaly consumer
 
 
-def _nan_frames(model: str, layers: int, step: int) -> neural_heatmap_service_pb2.IngestActivationsRequest:
+def _nan_frames(
+    model: str, layers: int, step: int
+) -> neural_heatmap_service_pb2.IngestActivationsRequest:
     """One frame per layer, unit 0 NaN: one non_finite anomaly per layer (cooldown 0)."""
     frames = []
     for i in range(layers):
-        gen = {"model_id": model, "steps": 1, "dt_ms": 100, "start_s": 1760000000 + step,
-               "layers": [{"layer_id": f"l{i}", "units": 4,
-                           "signal": {"kind": "sine", "freq": 0.5, "amp": 0.5}, "nan_steps": [0]}]}
+        gen = {
+            "model_id": model,
+            "steps": 1,
+            "dt_ms": 100,
+            "start_s": 1760000000 + step,
+            "layers": [
+                {
+                    "layer_id": f"l{i}",
+                    "units": 4,
+                    "signal": {"kind": "sine", "freq": 0.5, "amp": 0.5},
+                    "nan_steps": [0],
+                }
+            ],
+        }
         frames.extend(runner.generate_requests(gen)[0].frames)
     for f in frames:
         f.step = step
@@ -188,8 +250,12 @@ def _model_sequences(stub: Any, model: str) -> list[int]:
     seqs: list[int] = []
     after = 0
     while True:
-        resp = stub.GetAnomalies(neural_heatmap_service_pb2.GetAnomaliesRequest(
-            model_id=model, after_sequence=after, limit=1000), timeout=10)
+        resp = stub.GetAnomalies(
+            neural_heatmap_service_pb2.GetAnomaliesRequest(
+                model_id=model, after_sequence=after, limit=1000
+            ),
+            timeout=10,
+        )
         if not resp.anomalies:
             return seqs
         seqs.extend(a.sequence for a in resp.anomalies)
@@ -221,8 +287,20 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
     def start() -> subprocess.Popen[bytes]:
         with log_path.open("ab") as log:
             return subprocess.Popen(
-                [str(binary), "-target", stack["target"], "-state", str(state), "-out", str(out),
-                 "-models", model], stdout=log, stderr=subprocess.STDOUT)
+                [
+                    str(binary),
+                    "-target",
+                    stack["target"],
+                    "-state",
+                    str(state),
+                    "-out",
+                    str(out),
+                    "-models",
+                    model,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_for(pred: Any, what: str, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -253,7 +331,8 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
             f"after {kills} SIGKILLs: {len(got)} lines, {len(set(got))} distinct, "
             f"{len(expected)} expected; duplicates: "
             f"{sorted({s for s in got if got.count(s) > 1})}; "
-            f"missing: {sorted(set(expected) - set(got))[:20]}")
+            f"missing: {sorted(set(expected) - set(got))[:20]}"
+        )
         assert int(state.read_text()) == expected[-1]
     finally:
         stop.set()
@@ -269,8 +348,9 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
 # ----------------------------------------------------------------------------- grpcurl
 
 
-def _grpcurl_run(stack: dict[str, str], *args: str, data: str | None = None,
-                 method: str | None = None) -> subprocess.CompletedProcess[str]:
+def _grpcurl_run(
+    stack: dict[str, str], *args: str, data: str | None = None, method: str | None = None
+) -> subprocess.CompletedProcess[str]:
     if not GRPCURL.exists():
         pytest.fail(f"{GRPCURL} is missing; {SETUP_HINT}")
     cmd = [str(GRPCURL), "-plaintext", "-max-time", "20", *args]
@@ -291,7 +371,10 @@ def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, s
 
     described = subprocess.run(
         [str(GRPCURL), "-plaintext", "-max-time", "20", stack["target"], "describe", SERVICE],
-        capture_output=True, text=True, timeout=60)
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert described.returncode == 0, described.stderr
     assert f"{SERVICE} is a service" in described.stdout
     for rpc in ("ListModels", "GetAnomalies", "SubscribeAnomalies", "IngestActivations"):
@@ -309,8 +392,11 @@ def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, s
 
     deadline = time.monotonic() + 10
     while True:
-        anomalies = _grpcurl_run(stack, data='{"model_id": "grpcurl-model", "after_sequence": 0, "limit": 5}',
-                                 method=f"{SERVICE}/GetAnomalies")
+        anomalies = _grpcurl_run(
+            stack,
+            data='{"model_id": "grpcurl-model", "after_sequence": 0, "limit": 5}',
+            method=f"{SERVICE}/GetAnomalies",
+        )
         assert anomalies.returncode == 0, anomalies.stderr
         doc = json.loads(anomalies.stdout)
         if doc.get("anomalies") or time.monotonic() > deadline:
@@ -320,7 +406,10 @@ def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, s
     assert all(a["model_id"] == "grpcurl-model" for a in doc["anomalies"])
     assert int(doc["last_sequence"]) >= int(doc["anomalies"][-1]["sequence"])
 
-    bad = _grpcurl_run(stack, data='{"filter": {"intensity_range": {"min": 2, "max": 1}}}',
-                       method=f"{SERVICE}/SetFilter")
+    bad = _grpcurl_run(
+        stack,
+        data='{"filter": {"intensity_range": {"min": 2, "max": 1}}}',
+        method=f"{SERVICE}/SetFilter",
+    )
     assert bad.returncode != 0
     assert "InvalidArgument" in bad.stderr
