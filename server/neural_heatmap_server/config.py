@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--data-dir", type=Path, default=Path(_env("data-dir", str(d.data_dir)) or d.data_dir),
         help="directory of the SQLite database (anomaly log, filter, theme, layout)")
     add("--export-dir", type=Path, default=_env("export-dir", None),
-        help="directory server-side exports are written to (default: <data-dir>/exports)")
+        help="directory server-side exports are written to; unset means <data-dir>/exports")
     add("--window", type=_positive_int, default=int(_env("window", str(d.window)) or d.window),
         help="frames kept per model/layer in the rolling window that analytics read")
     add("--max-body-bytes", type=_positive_int,

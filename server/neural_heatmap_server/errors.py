@@ -19,10 +19,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "sequence_expired": 410,
     "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "overloaded": 429,
     "internal": 500,
-    "unavailable": 503,
 }
 
 

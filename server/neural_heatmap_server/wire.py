@@ -47,7 +47,8 @@ def finite_list(values: np.ndarray[Any, Any]) -> list[float | None]:
     """A float array as a list with non-finite entries as None."""
     finite = np.isfinite(values)
     if finite.all():
-        return [float(v) for v in values.tolist()]
+        plain: list[float | None] = values.tolist()
+        return plain
     out = values.astype(object)
     out[~finite] = None
     result: list[float | None] = out.tolist()

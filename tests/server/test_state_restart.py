@@ -93,6 +93,7 @@ def test_retention_expires_sequences_and_limits() -> None:
         assert status == 401 and err["error"]["code"] == "unauthenticated"
         status, _ = api.call("GET", "/api/models", headers={"Authorization": "Bearer wrong"})
         assert status == 401
+        assert api.call("GET", "/ws")[0] == 401  # the upgrade request needs the token too
         assert api.call("GET", "/health")[0] == 200
         assert api.call("GET", "/openapi.json")[0] == 200
 
