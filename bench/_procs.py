@@ -9,7 +9,6 @@ do not take the flags the benchmark needs) the same commands are spawned here.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import shutil
 import signal
@@ -144,6 +143,7 @@ class Environment:
     launcher: str
     workdir: Path
     _stops: list[Any] = field(default_factory=list)
+    log_paths: list[Path] = field(default_factory=list)
 
     def close(self) -> None:
         for stop in reversed(self._stops):
@@ -160,7 +160,7 @@ class Environment:
 
     def logs(self) -> str:
         out = []
-        for p in sorted(self.workdir.glob("*.log")):
+        for p in [*self.log_paths, *sorted(self.workdir.glob("*.log"))]:
             out.append(f"--- {p.name}\n{_tail(p)}")
         return "\n".join(out)
 
@@ -187,47 +187,24 @@ def _spawn(cmd: list[str], log: Path) -> tuple[subprocess.Popen[bytes], Any]:
 
 def _try_launchers(env: Environment, server_args: list[str], bridge_args: list[str],
                    timeout: float) -> bool:
-    """Use the tests' launchers when they exist and accept extra flags. True on success."""
+    """Use the tests' launchers (``ServerProcess`` / ``BridgeProcess``). False if missing."""
     try:
-        from tests.support.bridge_process import BridgeProcess  # type: ignore[import-not-found]
-        from tests.support.server_process import ServerProcess  # type: ignore[import-not-found]
-    except Exception:
+        from tests.support.bridge_process import BridgeProcess
+        from tests.support.server_process import ServerProcess
+    except ImportError:
         return False
-
-    def make(cls: Any, *args: Any, extra: list[str]) -> Any:
-        params = inspect.signature(cls).parameters
-        kwargs: dict[str, Any] = {}
-        for name in ("extra_args", "args", "argv", "flags"):
-            if name in params:
-                kwargs[name] = extra
-                break
-        else:
-            return None
-        if "data_dir" in params:
-            kwargs["data_dir"] = env.workdir / "data"
-        return cls(*args, **kwargs)
-
-    server = make(ServerProcess, extra=server_args)
-    if server is None:
-        return False
-    started = server.start() if hasattr(server, "start") else server.__enter__()
-    server = started if started is not None and hasattr(started, "url") else server
-    env._stops.append(getattr(server, "stop", None) or (lambda: server.__exit__(None, None, None)))
-    url = getattr(server, "url", None) or getattr(server, "base_url", None)
-    if not url:
-        return False
-    bridge = make(BridgeProcess, url, extra=bridge_args)
-    if bridge is None:
-        return False
-    started = bridge.start() if hasattr(bridge, "start") else bridge.__enter__()
-    bridge = started if started is not None and hasattr(started, "target") else bridge
-    env._stops.append(getattr(bridge, "stop", None) or (lambda: bridge.__exit__(None, None, None)))
-    env.http_url = str(url).rstrip("/")
-    env.grpc_target = str(bridge.target)
+    server = ServerProcess(extra_args=server_args, startup_timeout=timeout)
+    env._stops.append(server.cleanup)
+    server.start()
+    bridge = BridgeProcess(server.url, *bridge_args, startup_timeout=timeout)
+    env._stops.append(bridge.stop)
+    bridge.start()
+    env.http_url = server.url
+    env.grpc_target = bridge.target
     env.server_pid = _pid_of(server)
     env.bridge_pid = _pid_of(bridge)
-    env.launcher = "tests.support launchers"
-    _wait_http(env.http_url + "/health", None, timeout)
+    env.launcher = "tests.support ServerProcess + BridgeProcess"
+    env.log_paths = [Path(server.log_path), Path(bridge.log_path)]
     _wait_grpc(env.grpc_target, None, timeout)
     return True
 

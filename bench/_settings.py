@@ -46,9 +46,21 @@ class Settings:
             quick=True, reps=2,
             unary_requests=60, unary_seconds=1.0,
             matrix_sizes=[128, 256], matrix_reps=2, matrix_steps=32,
-            fanout_sizes=[1, 10, 50], fanout_seconds=2.0, fanout_reps=1,
-            ingest_frames=1024, ingest_reps=2,
+            fanout_sizes=[1, 10, 100], fanout_seconds=3.0, fanout_reps=1,
+            ingest_frames=4096, ingest_reps=2,
             analytics_series=[64, 256], analytics_windows=[128, 256], analytics_reps=2,
+        )
+
+    @classmethod
+    def tiny_settings(cls) -> Settings:
+        """Smallest sizes that still fill every row (the smoke test); numbers mean little."""
+        return cls(
+            quick=True, reps=2,
+            unary_requests=20, unary_seconds=0.5,
+            matrix_sizes=[32, 64], matrix_reps=2, matrix_steps=16,
+            fanout_sizes=[1, 5], fanout_seconds=1.0, fanout_reps=1,
+            ingest_frames=256, ingest_grpc_batch=32, ingest_http_batch=64, ingest_reps=2,
+            analytics_series=[16, 32], analytics_windows=[32, 64], analytics_reps=2,
         )
 
     def to_json(self) -> dict[str, Any]:

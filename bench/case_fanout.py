@@ -33,21 +33,29 @@ from bench._settings import Settings
 from bench._stats import alternate, percentile
 
 MODEL = "bench-fanout"
+WARMUP_LIMIT = 60.0  # seconds the warm-up waits for every stream's first anomaly
 
 
 async def _read_event(proc: asyncio.subprocess.Process, want: str, timeout: float) -> dict:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
+    last: dict[str, Any] = {}
     while True:
         left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(f"worker did not report {want!r} in {timeout}s")
-        line = await asyncio.wait_for(proc.stdout.readline(), timeout=left)
+        try:
+            if left <= 0:
+                raise TimeoutError
+            line = await asyncio.wait_for(proc.stdout.readline(), timeout=left)
+        except TimeoutError:
+            raise TimeoutError(f"worker did not report {want!r} in {timeout:g} s "
+                               f"(last report {last})") from None
         if not line:
-            raise RuntimeError(f"worker exited before {want!r}")
+            raise RuntimeError(f"worker exited ({proc.returncode}) before {want!r}, "
+                               f"last report {last}")
         ev = json.loads(line)
         if ev.get("event") == want:
             return ev
+        last = ev
 
 
 async def _produce(http: aiohttp.ClientSession, base: str, rate: float, seconds: float,
@@ -74,14 +82,16 @@ async def _one(env: Environment, s: Settings, http: aiohttp.ClientSession, n: in
     workers = [await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench._fanout_worker", "--target", env.grpc_target,
         "--subscribers", str(k), "--per-channel", str(s.fanout_per_channel), "--model", MODEL,
+        "--max-seconds", str(WARMUP_LIMIT),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO)
         for k in sizes]
     try:
         # Warm-up: anomalies at a low rate until every stream has received one.
         stop = asyncio.Event()
-        warm = asyncio.create_task(_produce(http, base, 5.0, 120.0, rng, stop))
+        warm = asyncio.create_task(_produce(http, base, 5.0, WARMUP_LIMIT + 30, rng, stop))
         t_ready = time.perf_counter()
-        readies = await asyncio.gather(*(_read_event(w, "ready", 150.0) for w in workers))
+        readies = await asyncio.gather(
+            *(_read_event(w, "ready", WARMUP_LIMIT + 30) for w in workers))
         ready_s = time.perf_counter() - t_ready
         stop.set()
         await warm

@@ -60,10 +60,13 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     url = f"{base}/api/anomalies?limit=10"
     rng = np.random.default_rng(1)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
-        accepted = await ingest_binary(http, base, MODEL, "fc1", nan_frames(50, 16, rng))
+        # The server reports at most one anomaly per type per ingested batch: one frame each.
+        accepted = 0
+        for _ in range(30):
+            accepted += await ingest_binary(http, base, MODEL, "fc1", nan_frames(1, 16, rng))
         page = await get_json(http, f"{base}/api/anomalies", limit=10)
-        res.notes.append(f"seeded {accepted} frames with a NaN each; a limit=10 page holds "
-                         f"{len(page.get('anomalies', []))} anomalies "
+        res.notes.append(f"seeded {accepted} one-frame batches with a NaN each; a limit=10 page "
+                         f"holds {len(page.get('anomalies', []))} anomalies "
                          f"({len(json.dumps(page))} bytes of JSON)")
 
         ch = channel(env.grpc_target)
@@ -126,6 +129,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         tp50: dict[str, list[float]] = {k: [] for k in names}
         tp99: dict[str, list[float]] = {k: [] for k in names}
         errors: dict[str, int] = dict.fromkeys(names, 0)
+        statuses: dict[str, list[Any]] = {k: [] for k in names}
         cpu: dict[str, list[dict[str, float | None]]] = {k: [] for k in names}
         for rep in range(s.reps):
             for name in alternate(names, rep):
@@ -144,6 +148,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                 tp50[name].append(out["p50_ms"] if out["p50_ms"] is not None else float("nan"))
                 tp99[name].append(out["p99_ms"] if out["p99_ms"] is not None else float("nan"))
                 errors[name] += int(out["errors"])
+                statuses[name].append(out.get("status"))
         await ch.close()
 
     d, b = names
@@ -165,6 +170,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                med, "x", None if med is None else med >= 0.5, note)
     res.extra["cpu_share_during_throughput"] = cpu
     res.extra["errors"] = errors
+    res.extra["status_distribution"] = statuses
     busiest = {k: max(((p, v) for p, v in cpu[k][-1].items() if v is not None),
                       key=lambda x: x[1], default=("?", 0.0)) for k in names if cpu[k]}
     res.notes.append("busiest process during throughput runs (share of one core): " + "; ".join(

@@ -31,6 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     ap.add_argument("--quick", action="store_true",
                     help="small sizes and short durations (what CI runs); writes latest-quick.*")
+    ap.add_argument("--tiny", action="store_true",
+                    help="even smaller than --quick (the smoke test); implies --quick")
     ap.add_argument("--cases", default=",".join(CASES),
                     help=f"comma list of cases to run, from {','.join(CASES)}")
     ap.add_argument("--out", type=Path, default=Path("bench/results"),
@@ -70,7 +72,10 @@ async def _run_case(name: str, s: Settings, ctx: dict[str, Any], launchers: bool
 
 
 async def _main(a: argparse.Namespace) -> int:
-    s = Settings.quick_settings() if a.quick else Settings()
+    if a.tiny:
+        a.quick = True
+    s = (Settings.tiny_settings() if a.tiny else
+         Settings.quick_settings() if a.quick else Settings())
     if a.reps:
         s.reps = s.matrix_reps = s.ingest_reps = s.analytics_reps = a.reps
     s.out = a.out
