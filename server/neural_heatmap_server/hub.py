@@ -61,6 +61,7 @@ class Connection:
     _queue: deque[list[str]] = field(default_factory=deque)
     _pending: dict[str, list[str]] = field(default_factory=dict)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: asyncio.Task[bool] | None = None
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue an answer (never dropped; a client flooding requests is closed)."""
@@ -100,12 +101,16 @@ class Connection:
         """Close the socket soon (from synchronous code)."""
         if self.closed:
             return
+        self.stop()
+        self._closing = asyncio.get_running_loop().create_task(
+            self.ws.close(code=code, message=reason.encode()))
+
+    def stop(self) -> None:
+        """Mark closed, drop whatever is queued and let the sender task finish."""
         self.closed = True
         self._queue.clear()
         self._pending.clear()
         self._wakeup.set()
-        asyncio.get_running_loop().create_task(
-            self.ws.close(code=code, message=reason.encode()))
 
     async def run_sender(self) -> None:
         """Drain the queue to the socket until the connection closes."""
@@ -145,8 +150,7 @@ class Hub:
 
     def discard(self, conn: Connection) -> None:
         """Forget a closed connection."""
-        conn.closed = True
-        conn._wakeup.set()
+        conn.stop()
         self.connections.discard(conn)
 
     def wants_heatmap(self, model_id: str, layer_id: str, default_models: list[str] | None,

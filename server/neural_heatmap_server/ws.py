@@ -158,10 +158,18 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
         if result:
             conn.send({"type": "data", "data": {"request": kind, **result}})
     except ApiError as exc:
-        body = error_body(exc.code, exc.message, exc.details)["error"]
-        if kind is not None:
-            body["request"] = kind
-        conn.send({"type": "error", "data": body})
+        _send_error(conn, exc.code, exc.message, exc.details, kind)
+    except Exception:
+        log.exception("websocket request %s failed", kind)
+        _send_error(conn, "internal", "internal server error", {}, kind)
+
+
+def _send_error(conn: Connection, code: str, message: str, details: dict[str, Any],
+                kind: str | None) -> None:
+    body = error_body(code, message, details)["error"]
+    if kind is not None:
+        body["request"] = kind
+    conn.send({"type": "error", "data": body})
 
 
 async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
