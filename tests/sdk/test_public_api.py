@@ -85,10 +85,9 @@ def test_seed_signatures_are_kept() -> None:
             if p.name != "self" and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
         ]
         assert [(p.name, p.default) for p in params] == expected, name
-        extra = [
-            p.name for p in inspect.signature(getattr(NeuralHeatmapClient, name)).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
+        sig = inspect.signature(getattr(NeuralHeatmapClient, name))
+        kw_only = inspect.Parameter.KEYWORD_ONLY
+        extra = [p.name for p in sig.parameters.values() if p.kind is kw_only]
         if name not in {"connect", "subscribe_heatmap", "subscribe_correlations",
                         "subscribe_temporal", "subscribe_anomalies", "disconnect"}:
             assert "metadata" in extra, name
@@ -196,7 +195,8 @@ def test_enums_compare_to_seed_strings() -> None:
     assert Severity.CRITICAL == "critical" and str(Severity.HIGH) == "high"
     assert Severity.CRITICAL.rank > Severity.LOW.rank
     assert neural_heatmap.PatternType.PERIODIC == "periodic"
-    assert neural_heatmap.VisualizationTheme.parse("PLASMA") is neural_heatmap.VisualizationTheme.PLASMA
+    theme = neural_heatmap.VisualizationTheme
+    assert theme.parse("PLASMA") is theme.PLASMA
     assert neural_heatmap.UpdateType.parse("anomalies") is neural_heatmap.UpdateType.ANOMALY
     with pytest.raises(ValueError, match="thermal"):
         neural_heatmap.VisualizationTheme.parse("sepia")
