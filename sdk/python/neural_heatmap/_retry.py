@@ -52,7 +52,8 @@ class Retry:
         maximum: Largest wait cap in seconds.
         multiplier: Growth factor of the wait cap after each failed attempt.
         deadline: Overall time budget in seconds when the call has no timeout.
-        max_attempts: Attempts in total, the first one included.
+        max_attempts: Attempts in total, the first one included; ``None``: as
+            many as the deadline allows.
         codes: Status codes that count as transient.
     """
 
@@ -60,7 +61,7 @@ class Retry:
     maximum: float = 5.0
     multiplier: float = 2.0
     deadline: float = 60.0
-    max_attempts: int = 8
+    max_attempts: int | None = None
     codes: frozenset[grpc.StatusCode] = field(default=TRANSIENT_CODES)
 
     def delays(self) -> Iterator[float]:
@@ -111,7 +112,7 @@ async def call_with_retry(
             remaining = end - time.monotonic()
             if (
                 exc.code() not in retry.codes
-                or attempts >= retry.max_attempts
+                or (retry.max_attempts is not None and attempts >= retry.max_attempts)
                 or remaining <= delay
             ):
                 raise
