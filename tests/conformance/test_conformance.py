@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,16 +53,21 @@ def _need(tool: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, str]]:
+def stack() -> Iterator[dict[str, Any]]:
     with (
         ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server,
         BridgeProcess(server.url) as bridge,
         BridgeProcess(server.url, "--token", TOKEN) as auth,
     ):
-        yield {"server": server.url, "target": bridge.target, "auth_target": auth.target}
+        yield {
+            "server": server.url,
+            "target": bridge.target,
+            "auth_target": auth.target,
+            "bridge": bridge,
+        }
 
 
-def _runner_args(stack: dict[str, str], run: str, out: Path) -> list[str]:
+def _runner_args(stack: dict[str, Any], run: str, out: Path) -> list[str]:
     return [
         "--target",
         stack["target"],
@@ -94,7 +100,7 @@ def _scenario_names() -> list[str]:
     return [s["name"] for s in json.loads(runner.DEFAULT_SCENARIOS.read_text())["scenarios"]]
 
 
-def test_python_runner(stack: dict[str, str]) -> None:
+def test_python_runner(stack: dict[str, Any]) -> None:
     lines: list[str] = []
     report = runner.run_scenarios(
         runner.Options(
@@ -116,7 +122,7 @@ def _ts_built() -> bool:
     return js.stat().st_mtime >= newest_src
 
 
-def test_typescript_runner(stack: dict[str, str], tmp_path: Path) -> None:
+def test_typescript_runner(stack: dict[str, Any], tmp_path: Path) -> None:
     node = _need("node")
     if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
         pytest.fail(f"sdk/typescript/node_modules is missing; {SETUP_HINT}")
@@ -151,7 +157,7 @@ def _go_build(pkg: str, dest: Path) -> Path:
     return dest
 
 
-def test_go_runner(stack: dict[str, str], tmp_path: Path) -> None:
+def test_go_runner(stack: dict[str, Any], tmp_path: Path) -> None:
     binary = _go_build("./conformance", tmp_path / "conformance")
     out = tmp_path / "go.json"
     proc = subprocess.run(
@@ -178,7 +184,7 @@ def test_digests_equal_across_languages() -> None:
 SELFTEST = Path(__file__).with_name("selftest.json")
 
 
-def test_runners_agree_on_what_fails(stack: dict[str, str], tmp_path: Path) -> None:
+def test_runners_agree_on_what_fails(stack: dict[str, Any], tmp_path: Path) -> None:
     """Every runner passes and fails exactly the self-test scenarios marked so."""
     doc = json.loads(SELFTEST.read_text())
     want = {s["name"]: s["expect_result"] for s in doc["scenarios"]}
@@ -246,6 +252,19 @@ def _nan_frames(
     return neural_heatmap_service_pb2.IngestActivationsRequest(frames=frames)
 
 
+def _ingest_retrying(stub: Any, req: Any, timeout: float = 30) -> None:
+    """Ingest one request, retrying while the bridge is being restarted by the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            stub.IngestActivations(iter([req]), timeout=5, wait_for_ready=True)
+            return
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def _model_sequences(stub: Any, model: str) -> list[int]:
     seqs: list[int] = []
     after = 0
@@ -268,7 +287,7 @@ def _lines(path: Path) -> list[int]:
     return [int(x) for x in path.read_text().splitlines() if x.strip()]
 
 
-def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: Path) -> None:
+def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, Any], tmp_path: Path) -> None:
     binary = _go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
     model = "consumer-kill"
     state, out, log_path = tmp_path / "state", tmp_path / "out.log", tmp_path / "consumer.log"
@@ -281,7 +300,7 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
         for step in range(rounds):
             if stop.is_set():
                 return
-            stub.IngestActivations(iter([_nan_frames(model, layers, step)]), timeout=10)
+            _ingest_retrying(stub, _nan_frames(model, layers, step))
             time.sleep(0.05)
 
     def start() -> subprocess.Popen[bytes]:
@@ -320,6 +339,12 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
             consumer.wait()
             kills += 1
             consumer = start()
+        # The bridge dies too (SIGKILL) while the consumer streams: it resumes on UNAVAILABLE.
+        seen = len(_lines(out))
+        wait_for(lambda: len(_lines(out)) >= seen + 10, "anomalies after the restarts")
+        stack["bridge"].kill()
+        time.sleep(0.3)
+        stack["bridge"].start()
         producer.join(timeout=60)
         assert not producer.is_alive(), "producer did not finish"
         expected = _model_sequences(stub, model)
@@ -345,11 +370,118 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, str], tmp_path: P
         channel.close()
 
 
+def test_typescript_client_resumes_across_bridge_kill(
+    stack: dict[str, Any], tmp_path: Path
+) -> None:
+    """The TS thin layer live: Float32Array matrix, and anomalies() across a bridge SIGKILL."""
+    node = _need("node")
+    assert _ts_built(), "the TypeScript client is not built (test_typescript_runner builds it)"
+    model, rounds, layers = "ts-tail", 30, 4
+    channel = grpc.insecure_channel(stack["target"])
+    stub = neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(channel)
+    for step in range(10):
+        _ingest_retrying(stub, _nan_frames(model, layers, step))
+    clean = {
+        "model_id": "ts-tail-matrix",
+        "steps": 40,
+        "dt_ms": 50,
+        "start_s": 1760000000,
+        "batch": 120,
+        "layers": [
+            {"layer_id": "a", "units": 4, "signal": {"kind": "sine", "freq": 2.0}, "spread": 0.2},
+            {"layer_id": "b", "units": 4, "signal": {"kind": "ramp", "slope": 0.1}},
+            {"layer_id": "c", "units": 4, "signal": {"kind": "sine", "freq": 2.0}, "gain": -1},
+        ],
+    }
+    for req in runner.generate_requests(clean):
+        _ingest_retrying(stub, req)
+    out_path, err_path = tmp_path / "tail.out", tmp_path / "tail.err"
+    total = rounds * layers
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [
+                node,
+                str(TS_DIR / "dist" / "conformance" / "tail.js"),
+                "--target",
+                stack["target"],
+                "--matrix-model",
+                "ts-tail-matrix",
+                "--model",
+                model,
+                "--after",
+                "0",
+                "--count",
+                str(total),
+            ],
+            stdout=out,
+            stderr=err,
+        )
+
+    def seqs() -> list[int]:
+        return [int(x.split()[1]) for x in out_path.read_text().splitlines() if x.startswith("SEQ")]
+
+    try:
+        deadline = time.monotonic() + 30
+        while len(seqs()) < 10 * layers // 2:
+            assert proc.poll() is None, f"tail exited early:\n{err_path.read_text()}"
+            assert time.monotonic() < deadline, f"no anomalies:\n{err_path.read_text()}"
+            time.sleep(0.05)
+        stack["bridge"].kill()
+        for step in range(10, rounds):  # logged while the bridge is down: replayed later
+            if step == 15:
+                stack["bridge"].start()
+                stub = neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(channel)
+            if step >= 15:
+                _ingest_retrying(stub, _nan_frames(model, layers, step))
+            else:
+                _post_frames_to_server(stack["server"], model, layers, step)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        channel.close()
+    err = err_path.read_text()
+    assert proc.returncode == 0, err
+    matrix = json.loads(out_path.read_text().splitlines()[0].removeprefix("MATRIX "))
+    assert matrix["float32"] and matrix["size"] == 3 and matrix["length"] == 9, matrix
+    assert all(abs(d - 1) < 1e-5 for d in matrix["diagonal"]), matrix
+    with grpc.insecure_channel(stack["target"]) as ch:
+        expected = _model_sequences(
+            neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(ch), model
+        )
+    assert seqs() == expected[:total], f"got {seqs()}\nexpected {expected}\n{err}"
+    assert "RECONNECT" in err, "the bridge kill did not break the stream"
+
+
+def _post_frames_to_server(url: str, model: str, layers: int, step: int) -> None:
+    """Ingest straight into the server (HTTP JSON), as a training job does while the bridge is down."""
+    frames = [
+        {
+            "model_id": model,
+            "layer_id": f"l{i}",
+            "timestamp": 1760000000 + step,
+            "step": step,
+            "values": ["NaN" if u == 0 else 0.25 for u in range(4)],
+        }
+        for i in range(layers)
+    ]
+    body = json.dumps({"frames": frames})
+    req = urllib.request.Request(
+        f"{url}/api/activations",
+        data=body.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+
+
 # ----------------------------------------------------------------------------- grpcurl
 
 
 def _grpcurl_run(
-    stack: dict[str, str], *args: str, data: str | None = None, method: str | None = None
+    stack: dict[str, Any], *args: str, data: str | None = None, method: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     if not GRPCURL.exists():
         pytest.fail(f"{GRPCURL} is missing; {SETUP_HINT}")
@@ -362,7 +494,7 @@ def _grpcurl_run(
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
-def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, str]) -> None:
+def test_grpcurl_lists_describes_and_calls_through_reflection(stack: dict[str, Any]) -> None:
     listed = _grpcurl_run(stack, method="list")
     assert listed.returncode == 0, listed.stderr
     services = listed.stdout.split()

@@ -70,7 +70,10 @@ export async function* resumableAnomalies(
     } catch (e) {
       if (outer?.aborted) return;
       error = ConnectError.from(e);
-      if (!RESUMABLE_CODES.has(error.code)) throw error;
+      // connect-node reports a connection that died under the stream (the bridge was killed,
+      // an HTTP/2 RST_STREAM CANCEL or GOAWAY) as CANCELED; we did not cancel, so resume.
+      const transportCancel = error.code === Code.Canceled && !ctl.signal.aborted;
+      if (!RESUMABLE_CODES.has(error.code) && !transportCancel) throw error;
     } finally {
       outer?.removeEventListener("abort", onAbort);
       ctl.abort();

@@ -97,3 +97,13 @@ test("aborting the signal ends the iterator quietly", async () => {
   }
   assert.deepEqual(got, [1, 2]);
 });
+
+test("a CANCELED the caller did not ask for (connection died) is resumed", async () => {
+  const srv = flakyServer(6, 2, Code.Canceled, 0);
+  const got = await take(
+    resumableAnomalies(srv.open, { afterSequence: 0n, backoff: { initialMs: 1, maxMs: 1 } }),
+    6,
+  );
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(srv.opened.slice(0, 3), [0n, 2n, 4n]);
+});
