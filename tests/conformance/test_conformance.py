@@ -455,7 +455,7 @@ def test_typescript_client_resumes_across_bridge_kill(
 
 
 def _post_frames_to_server(url: str, model: str, layers: int, step: int) -> None:
-    """Ingest straight into the server (HTTP JSON), as a training job does while the bridge is down."""
+    """Ingest into the server over HTTP JSON, as a training job does while the bridge is down."""
     frames = [
         {
             "model_id": model,
