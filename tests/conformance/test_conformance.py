@@ -122,8 +122,10 @@ def _ts_built() -> bool:
     return js.stat().st_mtime >= newest_src
 
 
-def test_typescript_runner(stack: dict[str, Any], tmp_path: Path) -> None:
-    node = _need("node")
+@pytest.fixture(scope="module")
+def ts_dist() -> Path:
+    """sdk/typescript/dist, built with `npm run build` when missing or older than src/."""
+    _need("node")
     if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
         pytest.fail(f"sdk/typescript/node_modules is missing; {SETUP_HINT}")
     if not _ts_built():
@@ -131,6 +133,11 @@ def test_typescript_runner(stack: dict[str, Any], tmp_path: Path) -> None:
             [_need("npm"), "run", "build"], cwd=TS_DIR, capture_output=True, text=True, timeout=300
         )
         assert build.returncode == 0, f"npm run build failed:\n{build.stdout}\n{build.stderr}"
+    return TS_DIR / "dist"
+
+
+def test_typescript_runner(stack: dict[str, Any], ts_dist: Path, tmp_path: Path) -> None:
+    node = _need("node")
     out = tmp_path / "ts.json"
     proc = subprocess.run(
         [node, str(TS_DIR / "dist" / "conformance" / "runner.js"), *_runner_args(stack, "ts", out)],
@@ -184,11 +191,10 @@ def test_digests_equal_across_languages() -> None:
 SELFTEST = Path(__file__).with_name("selftest.json")
 
 
-def test_runners_agree_on_what_fails(stack: dict[str, Any], tmp_path: Path) -> None:
+def test_runners_agree_on_what_fails(stack: dict[str, Any], ts_dist: Path, tmp_path: Path) -> None:
     """Every runner passes and fails exactly the self-test scenarios marked so."""
     doc = json.loads(SELFTEST.read_text())
     want = {s["name"]: s["expect_result"] for s in doc["scenarios"]}
-    assert _ts_built(), "the TypeScript runner is not built (test_typescript_runner builds it)"
     go_bin = _go_build("./conformance", tmp_path / "conformance")
     commands = {
         "typescript": [_need("node"), str(TS_DIR / "dist" / "conformance" / "runner.js")],
@@ -375,7 +381,6 @@ def test_typescript_client_resumes_across_bridge_kill(
 ) -> None:
     """The TS thin layer live: Float32Array matrix, and anomalies() across a bridge SIGKILL."""
     node = _need("node")
-    assert _ts_built(), "the TypeScript client is not built (test_typescript_runner builds it)"
     model, rounds, layers = "ts-tail", 30, 4
     channel = grpc.insecure_channel(stack["target"])
     stub = neural_heatmap_service_pb2_grpc.NeuralHeatmapServiceStub(channel)
