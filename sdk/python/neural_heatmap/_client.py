@@ -729,7 +729,7 @@ class NeuralHeatmapClient:
 
         Raises:
             NeuralHeatmapError: e.g. when ``after_sequence`` was pruned from
-                the log (``reason == "sequence_expired"``).
+                the log (``reason == "SEQUENCE_EXPIRED"``).
         """
         page = await self.get_anomaly_page(
             severity,

@@ -73,8 +73,8 @@ class NeuralHeatmapError(Exception):
         details: Decoded ``google.rpc`` detail messages (``ErrorInfo``,
             ``BadRequest``, ``RetryInfo``, ...) from the ``google.rpc.Status``
             the bridge attached; undecodable entries stay as ``Any``.
-        reason: ``ErrorInfo.reason`` when present (a stable snake_case code such
-            as ``"not_found"`` or ``"sequence_expired"``), else ``None``.
+        reason: ``ErrorInfo.reason`` when present (a stable upper-case code such
+            as ``"NOT_FOUND"`` or ``"SEQUENCE_EXPIRED"``), else ``None``.
         domain: ``ErrorInfo.domain`` when present, else ``None``.
         error_metadata: ``ErrorInfo.metadata`` when present, else ``{}``.
     """
