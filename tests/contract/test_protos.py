@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
-
 from neural_heatmap.v1 import (
     analytics_pb2,
     common_pb2,
@@ -88,13 +87,31 @@ SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {
     ),
     "TemporalPattern": (
         analytics_pb2.TemporalPattern,
-        {"pattern_type", "frequency", "amplitude", "phase", "confidence", "start_time",
-         "end_time", "metadata"},
+        {
+            "pattern_type",
+            "frequency",
+            "amplitude",
+            "phase",
+            "confidence",
+            "start_time",
+            "end_time",
+            "metadata",
+        },
     ),
     "Anomaly": (
         analytics_pb2.Anomaly,
-        {"anomaly_type", "severity", "timestamp", "location", "layer", "model_id", "score",
-         "description", "metadata", "sequence"},
+        {
+            "anomaly_type",
+            "severity",
+            "timestamp",
+            "location",
+            "layer",
+            "model_id",
+            "score",
+            "description",
+            "metadata",
+            "sequence",
+        },
     ),
     "Filter": (
         view_pb2.Filter,
@@ -187,7 +204,10 @@ def _populate(msg: Message, depth: int = 0) -> None:
         if field.containing_oneof is not None and field.containing_oneof.fields[0] is not field:
             continue  # one member per oneof; the others are covered by their own messages
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            key_f, val_f = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
+            key_f, val_f = (
+                field.message_type.fields_by_name["key"],
+                field.message_type.fields_by_name["value"],
+            )
             container = getattr(msg, field.name)
             key = _sample_scalar(key_f, i)
             if val_f.message_type is not None:
@@ -198,7 +218,11 @@ def _populate(msg: Message, depth: int = 0) -> None:
             continue
         if field.message_type is not None:
             if field.message_type.full_name.startswith("google.protobuf."):
-                sub = getattr(msg, field.name).add() if field.is_repeated else getattr(msg, field.name)
+                sub = (
+                    getattr(msg, field.name).add()
+                    if field.is_repeated
+                    else getattr(msg, field.name)
+                )
                 if field.message_type.full_name == "google.protobuf.Struct":
                     sub.update({"key": "value", "n": 1.5})
                 elif field.message_type.full_name == "google.protobuf.Timestamp":
