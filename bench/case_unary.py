@@ -4,12 +4,21 @@ Latency at concurrency 1 comes from Python clients (aiohttp + ``json.loads`` ver
 ``grpc.aio`` stub, each producing a usable object), run in alternating blocks.
 Throughput at concurrency 32 comes from the Go load generators ``hey`` (HTTP) and
 ``ghz`` (gRPC), so the client's own cost stays out of the ratio.
+
+Three reference grpc.aio servers (``bench._grpc_floor``) split the bridge's cost:
+``floor`` answers the bridge's own response pre-built (the ceiling of any Python
+grpc.aio service here), ``floor+hop`` also makes the upstream HTTP call, and
+``floor+hop+convert`` also converts with the bridge's converter. The steps between
+them say how much of the gap to direct HTTP each part of the bridge's work costs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,13 +27,17 @@ import aiohttp
 import numpy as np
 
 from bench._data import channel, get_json, ingest_binary, nan_frames
-from bench._procs import CpuMeter, Environment
+from bench._machine import REPO
+from bench._procs import CpuMeter, Environment, free_port
 from bench._results import CaseResult
 from bench._settings import Settings
 from bench._stats import alternate, paired, percentile
 from bench._tools import run_ghz, run_hey
 
 MODEL = "bench-unary"
+D_PY, B_PY = "direct HTTP (aiohttp)", "bridge gRPC (grpc.aio)"
+REFS = {"static": "ref: grpc.aio floor", "upstream": "ref: floor+hop",
+        "convert": "ref: floor+hop+convert"}
 
 
 async def _python_load(fn: Any, concurrency: int, seconds: float) -> dict[str, Any]:
@@ -51,6 +64,23 @@ async def _python_load(fn: Any, concurrency: int, seconds: float) -> dict[str, A
             "p99_ms": percentile(lat, 99) * 1e3}
 
 
+def _start_ref(mode: str, response: bytes, workdir: Path,
+               upstream: str) -> tuple[subprocess.Popen[bytes], str] | None:
+    """Start one reference server; None when it cannot start (e.g. bridge internals moved)."""
+    path = workdir / "floor-response.bin"
+    path.write_bytes(response)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._grpc_floor", mode, str(port), str(path), upstream],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != b"ready":
+        proc.kill()
+        proc.wait()
+        return None
+    return proc, f"127.0.0.1:{port}"
+
+
 async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
     from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
@@ -59,19 +89,32 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     base = env.http_url
     url = f"{base}/api/anomalies?limit=10"
     rng = np.random.default_rng(1)
+    workdir = Path(tempfile.mkdtemp(prefix="nh-unary-"))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
         # The server reports at most one anomaly per type per ingested batch: one frame each.
         accepted = 0
         for _ in range(30):
             accepted += await ingest_binary(http, base, MODEL, "fc1", nan_frames(1, 16, rng))
         page = await get_json(http, f"{base}/api/anomalies", limit=10)
-        res.notes.append(f"seeded {accepted} one-frame batches with a NaN each; a limit=10 page "
-                         f"holds {len(page.get('anomalies', []))} anomalies "
-                         f"({len(json.dumps(page))} bytes of JSON)")
 
         ch = channel(env.grpc_target)
         stub = NeuralHeatmapServiceStub(ch)
         req = pb.GetAnomaliesRequest(limit=10)
+        first = await stub.GetAnomalies(req, timeout=10)
+        res.notes.append(f"seeded {accepted} one-frame batches with a NaN each; a limit=10 page "
+                         f"holds {len(page.get('anomalies', []))} anomalies "
+                         f"({len(json.dumps(page))} bytes of JSON, {first.ByteSize()} bytes "
+                         "of protobuf)")
+        refs: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+        for mode, label in REFS.items():
+            started = await asyncio.to_thread(_start_ref, mode, first.SerializeToString(),
+                                              workdir, base)
+            if started is None:
+                res.notes.append(f"reference server {label!r} did not start; left out")
+            else:
+                refs[label] = started
+        ref_channels = {label: channel(t) for label, (_, t) in refs.items()}
+        ref_stubs = {label: NeuralHeatmapServiceStub(c) for label, c in ref_channels.items()}
 
         async def direct() -> None:
             async with http.get(url) as r:
@@ -83,96 +126,131 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         async def bridge() -> None:
             await stub.GetAnomalies(req, timeout=10)
 
-        calls = {"direct HTTP (aiohttp)": direct, "bridge gRPC (grpc.aio)": bridge}
-        for fn in calls.values():  # warm up connections and code paths
-            for _ in range(20):
-                await fn()
+        def ref_call(label: str) -> Any:
+            async def call() -> None:
+                await ref_stubs[label].GetAnomalies(req, timeout=10)
+            return call
 
-        # ---- latency at concurrency 1
-        p50: dict[str, list[float]] = {k: [] for k in calls}
-        p99: dict[str, list[float]] = {k: [] for k in calls}
-        for rep in range(s.reps):
-            for name in alternate(list(calls), rep):
-                fn = calls[name]
-                samples = []
-                for _ in range(s.unary_requests):
-                    t0 = time.perf_counter()
+        try:
+            calls = {D_PY: direct, B_PY: bridge, **{k: ref_call(k) for k in ref_stubs}}
+            for fn in calls.values():  # warm up connections and code paths
+                for _ in range(20):
                     await fn()
-                    samples.append(time.perf_counter() - t0)
-                p50[name].append(percentile(samples, 50) * 1e3)
-                p99[name].append(percentile(samples, 99) * 1e3)
-        d, b = list(calls)
-        group = f"latency, concurrency 1, {s.unary_requests} req x {s.reps} reps"
-        res.metric(group, d, "p50", "ms", p50[d])
-        res.metric(group, b, "p50", "ms", p50[b], ratio=paired(p50[b], p50[d]),
-                   ratio_label="x direct")
-        res.metric(group, d, "p99", "ms", p99[d])
-        res.metric(group, b, "p99", "ms", p99[b], ratio=paired(p99[b], p99[d]),
-                   ratio_label="x direct")
-        diff = paired(p50[b], p50[d], op="diff")
-        res.metric(group, "bridge - direct", "p50 added", "ms", diff)
-        med_diff = float(np.median(diff)) if diff else None
-        res.target("unary_p50", "bridge unary p50 latency above direct", "<= +1 ms",
-                   med_diff, "ms", None if med_diff is None else med_diff <= 1.0)
 
-        # ---- throughput at concurrency 32
-        ghz, hey = ctx["tools"].get("ghz"), ctx["tools"].get("hey")
-        protoset: Path | None = ctx.get("protoset")
-        c = s.unary_concurrency
-        use_go = bool(ghz and hey and protoset)
-        names = (["direct HTTP (hey)", "bridge gRPC (ghz)"] if use_go
-                 else ["direct HTTP (aiohttp x32)", "bridge gRPC (grpc.aio x32)"])
-        if not use_go:
-            res.notes.append("ghz/hey not found: throughput measured with Python clients instead "
-                             "(includes client overhead); run `make setup`")
-        rps: dict[str, list[float]] = {k: [] for k in names}
-        tp50: dict[str, list[float]] = {k: [] for k in names}
-        tp99: dict[str, list[float]] = {k: [] for k in names}
-        errors: dict[str, int] = dict.fromkeys(names, 0)
-        statuses: dict[str, list[Any]] = {k: [] for k in names}
-        cpu: dict[str, list[dict[str, float | None]]] = {k: [] for k in names}
-        for rep in range(s.reps):
-            for name in alternate(names, rep):
-                meter = CpuMeter(env)
-                meter.start()
-                if name.startswith("direct"):
-                    out = (await asyncio.to_thread(run_hey, hey, url, c, s.unary_seconds)
-                           if use_go else await _python_load(direct, c, s.unary_seconds))
-                else:
-                    out = (await asyncio.to_thread(
-                        run_ghz, ghz, protoset, env.grpc_target, "GetAnomalies",
-                        {"limit": 10}, c, s.unary_seconds)
-                        if use_go else await _python_load(bridge, c, s.unary_seconds))
-                cpu[name].append(meter.stop())
-                rps[name].append(out["rps"])
-                tp50[name].append(out["p50_ms"] if out["p50_ms"] is not None else float("nan"))
-                tp99[name].append(out["p99_ms"] if out["p99_ms"] is not None else float("nan"))
-                errors[name] += int(out["errors"])
-                statuses[name].append(out.get("status"))
-        await ch.close()
+            # ---- latency at concurrency 1
+            p50: dict[str, list[float]] = {k: [] for k in calls}
+            p99: dict[str, list[float]] = {k: [] for k in calls}
+            for rep in range(s.reps):
+                for name in alternate(list(calls), rep):
+                    fn = calls[name]
+                    samples = []
+                    for _ in range(s.unary_requests):
+                        t0 = time.perf_counter()
+                        await fn()
+                        samples.append(time.perf_counter() - t0)
+                    p50[name].append(percentile(samples, 50) * 1e3)
+                    p99[name].append(percentile(samples, 99) * 1e3)
+            group = f"latency, concurrency 1, {s.unary_requests} req x {s.reps} reps"
+            for metric, vals in (("p50", p50), ("p99", p99)):
+                res.metric(group, D_PY, metric, "ms", vals[D_PY])
+                for v in list(calls)[1:]:
+                    res.metric(group, v, metric, "ms", vals[v], ratio=paired(vals[v], vals[D_PY]),
+                               ratio_label="x direct")
+            diff = paired(p50[B_PY], p50[D_PY], op="diff")
+            res.metric(group, "bridge - direct", "p50 added", "ms", diff)
+            for v in list(calls)[2:]:
+                res.metric(group, f"{v.removeprefix('ref: ')} - direct", "p50 added", "ms",
+                           paired(p50[v], p50[D_PY], op="diff"))
+            med_diff = float(np.median(diff)) if diff else None
+            res.target("unary_p50", "bridge unary p50 latency above direct", "<= +1 ms",
+                       med_diff, "ms", None if med_diff is None else med_diff <= 1.0)
 
-    d, b = names
+            # ---- throughput at concurrency 32
+            ghz, hey = ctx["tools"].get("ghz"), ctx["tools"].get("hey")
+            protoset: Path | None = ctx.get("protoset")
+            c = s.unary_concurrency
+            use_go = bool(ghz and hey and protoset)
+            labels = list(calls)
+            if use_go:
+                names = ["direct HTTP (hey)", "bridge gRPC (ghz)",
+                         *(f"{k} (ghz)" for k in labels[2:])]
+            else:
+                names = [f"{k.rsplit(' (', 1)[0]} (python x{c})" for k in labels]
+                res.notes.append("ghz/hey not found: throughput measured with Python clients "
+                                 "instead (includes client overhead); run `make setup`")
+            d, b = names[0], names[1]
+            targets = {b: env.grpc_target,
+                       **{n: refs[k][1] for n, k in zip(names[2:], labels[2:], strict=True)}}
+            py_fns = {n: calls[k] for n, k in zip(names, labels, strict=True)}
+            ref_pids = {k.removeprefix("ref: "): p.pid for k, (p, _) in refs.items()}
+            rps: dict[str, list[float]] = {k: [] for k in names}
+            tp50: dict[str, list[float]] = {k: [] for k in names}
+            tp99: dict[str, list[float]] = {k: [] for k in names}
+            errors: dict[str, int] = dict.fromkeys(names, 0)
+            statuses: dict[str, list[Any]] = {k: [] for k in names}
+            cpu: dict[str, list[dict[str, float | None]]] = {k: [] for k in names}
+            for rep in range(s.reps):
+                for name in alternate(names, rep):
+                    meter = CpuMeter(env, ref_pids)
+                    meter.start()
+                    if not use_go:
+                        out = await _python_load(py_fns[name], c, s.unary_seconds)
+                    elif name == d:
+                        out = await asyncio.to_thread(run_hey, hey, url, c, s.unary_seconds)
+                    else:
+                        out = await asyncio.to_thread(
+                            run_ghz, ghz, protoset, targets[name], "GetAnomalies",
+                            {"limit": 10}, c, s.unary_seconds)
+                    cpu[name].append(meter.stop())
+                    rps[name].append(out["rps"])
+                    tp50[name].append(out["p50_ms"] if out["p50_ms"] is not None else np.nan)
+                    tp99[name].append(out["p99_ms"] if out["p99_ms"] is not None else np.nan)
+                    errors[name] += int(out["errors"])
+                    statuses[name].append(out.get("status"))
+        finally:
+            await ch.close()
+            for rc in ref_channels.values():
+                await rc.close()
+            for proc, _ in refs.values():
+                if proc.stdin is not None:
+                    proc.stdin.close()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
     group = f"throughput, concurrency {c}, {s.unary_seconds:g} s x {s.reps} reps"
     ratio = paired(rps[b], rps[d])
-    res.metric(group, d, "requests/s", "req/s", rps[d])
-    res.metric(group, b, "requests/s", "req/s", rps[b], ratio=ratio, ratio_label="x direct")
-    res.metric(group, d, "p50 under load", "ms", tp50[d])
-    res.metric(group, b, "p50 under load", "ms", tp50[b], ratio=paired(tp50[b], tp50[d]),
-               ratio_label="x direct")
-    res.metric(group, d, "p99 under load", "ms", tp99[d])
-    res.metric(group, b, "p99 under load", "ms", tp99[b], ratio=paired(tp99[b], tp99[d]),
-               ratio_label="x direct")
+    for metric, vals, unit in (("requests/s", rps, "req/s"), ("p50 under load", tp50, "ms"),
+                               ("p99 under load", tp99, "ms")):
+        res.metric(group, d, metric, unit, vals[d])
+        for v in names[1:]:
+            res.metric(group, v, metric, unit, vals[v], ratio=paired(vals[v], vals[d]),
+                       ratio_label="x direct")
+    if len(names) > 2:
+        res.metric(group, "bridge / grpc.aio floor", "share of the grpc.aio ceiling", "x",
+                   paired(rps[b], rps[names[2]]))
+        # CPU microseconds per call in the serving process: where the bridge's time goes.
+        for n in names[1:]:
+            proc = "bridge" if n == b else n.split(": ", 1)[-1].rsplit(" (", 1)[0]
+            us = [1e6 * (cc.get(proc) or 0.0) / r for cc, r in zip(cpu[n], rps[n], strict=True)
+                  if r and cc.get(proc)]
+            if us:
+                res.metric(group, n, "CPU per call (serving process)", "us", us)
     med = float(np.median(ratio)) if ratio else None
     note = "" if use_go else "Python load generators (ghz/hey missing)"
     if any(errors.values()):
-        note = (note + "; " if note else "") + f"errors: {errors}"
+        note = (note + "; " if note else "") + "failed or cut-off calls: " + ", ".join(
+            f"{k.split(' (')[0]} {v}" for k, v in errors.items() if v)
     res.target("unary_throughput", "bridge unary throughput vs direct HTTP", ">= 0.50 x",
                med, "x", None if med is None else med >= 0.5, note)
     res.extra["cpu_share_during_throughput"] = cpu
     res.extra["errors"] = errors
     res.extra["status_distribution"] = statuses
-    busiest = {k: max(((p, v) for p, v in cpu[k][-1].items() if v is not None),
-                      key=lambda x: x[1], default=("?", 0.0)) for k in names if cpu[k]}
-    res.notes.append("busiest process during throughput runs (share of one core): " + "; ".join(
-        f"{k}: {p} {v:.2f}" for k, (p, v) in busiest.items()))
+    for k in names:
+        if cpu[k]:
+            shares = ", ".join(f"{p} {v:.2f}" for p, v in sorted(
+                cpu[k][-1].items(), key=lambda kv: -(kv[1] or 0)) if v)
+            res.notes.append(f"CPU share of one core during {k}: {shares}")
     return res
