@@ -19,30 +19,49 @@ import pytest
 import pytest_asyncio
 from neural_heatmap.v1 import (
     ingest_pb2,
-    neural_heatmap_service_pb2 as pb,
-    neural_heatmap_service_pb2_grpc as pb_grpc,
     tensor_pb2,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2 as pb,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
-SERVER_ARGS = ["--anomaly-cooldown", "0", "--correlation-interval", "0.5",
-               "--temporal-interval", "0.5", "--heatmap-hz", "100"]
+SERVER_ARGS = [
+    "--anomaly-cooldown",
+    "0",
+    "--correlation-interval",
+    "0.5",
+    "--temporal-interval",
+    "0.5",
+    "--heatmap-hz",
+    "100",
+]
 UNITS = 64
 FRAMES = 160
 T0 = 1_700_000_000.0
 LAYERS = {"m-a": ["l1", "l2", "l3"], "m-b": ["l1", "l2"]}
 
 
-def frame(model: str, layer: str, values: np.ndarray[Any, Any], ts: float | None = None,
-          step: int | None = None) -> ingest_pb2.ActivationFrame:
+def frame(
+    model: str,
+    layer: str,
+    values: np.ndarray[Any, Any],
+    ts: float | None = None,
+    step: int | None = None,
+) -> ingest_pb2.ActivationFrame:
     """An ActivationFrame with float32 raw bytes."""
     arr = np.ascontiguousarray(values, dtype="<f4")
     out = ingest_pb2.ActivationFrame(
-        model_id=model, layer_id=layer,
-        values=tensor_pb2.Tensor(shape=[arr.size], dtype=tensor_pb2.DATA_TYPE_FLOAT32,
-                                 data=arr.tobytes()),
+        model_id=model,
+        layer_id=layer,
+        values=tensor_pb2.Tensor(
+            shape=[arr.size], dtype=tensor_pb2.DATA_TYPE_FLOAT32, data=arr.tobytes()
+        ),
     )
     if ts is not None:
         out.timestamp.FromNanoseconds(round(ts * 1e9))
@@ -64,9 +83,12 @@ def known_frames() -> list[ingest_pb2.ActivationFrame]:
     return out
 
 
-async def ingest(stub: pb_grpc.NeuralHeatmapServiceStub,
-                 frames: list[ingest_pb2.ActivationFrame], per_message: int = 50,
-                 **kw: Any) -> pb.IngestActivationsResponse:
+async def ingest(
+    stub: pb_grpc.NeuralHeatmapServiceStub,
+    frames: list[ingest_pb2.ActivationFrame],
+    per_message: int = 50,
+    **kw: Any,
+) -> pb.IngestActivationsResponse:
     """Stream frames to IngestActivations, ``per_message`` per request."""
 
     async def requests() -> AsyncIterator[pb.IngestActivationsRequest]:

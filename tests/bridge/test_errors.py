@@ -21,9 +21,13 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from neural_heatmap.v1 import (
     analytics_pb2,
-    neural_heatmap_service_pb2 as pb,
-    neural_heatmap_service_pb2_grpc as pb_grpc,
     view_pb2,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2 as pb,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
 from tests.bridge.conftest import frame, ingest
@@ -53,8 +57,10 @@ async def expect(code: grpc.StatusCode, coro: Any) -> grpc.aio.AioRpcError:
 async def test_unknown_model_is_not_found_with_error_info(
     stub: pb_grpc.NeuralHeatmapServiceStub,
 ) -> None:
-    err = await expect(grpc.StatusCode.NOT_FOUND, stub.CompareModels(
-        pb.CompareModelsRequest(model_ids=["no-such-model", "nor-this"])))
+    err = await expect(
+        grpc.StatusCode.NOT_FOUND,
+        stub.CompareModels(pb.CompareModelsRequest(model_ids=["no-such-model", "nor-this"])),
+    )
     info = error_info(err)
     assert (info.reason, info.domain) == ("NOT_FOUND", "neural-heatmap.dev")
     assert info.metadata["http_status"] == "404"
@@ -64,19 +70,31 @@ async def test_unknown_model_is_not_found_with_error_info(
 
 async def test_bad_input_is_invalid_argument(stub: pb_grpc.NeuralHeatmapServiceStub) -> None:
     bad = view_pb2.Filter(intensity_range=view_pb2.IntensityRange(min=2, max=1))
-    err = await expect(grpc.StatusCode.INVALID_ARGUMENT, stub.SetFilter(pb.SetFilterRequest(filter=bad)))
+    err = await expect(
+        grpc.StatusCode.INVALID_ARGUMENT, stub.SetFilter(pb.SetFilterRequest(filter=bad))
+    )
     assert error_info(err).reason == "INVALID_ARGUMENT"
     await expect(grpc.StatusCode.INVALID_ARGUMENT, stub.SetTheme(pb.SetThemeRequest()))
 
 
-async def test_matrix_over_max_send_is_resource_exhausted(server: ServerProcess, loaded: Any) -> None:
+async def test_matrix_over_max_send_is_resource_exhausted(
+    server: ServerProcess, loaded: Any
+) -> None:
     with BridgeProcess(server.url, "--max-send-bytes", "100000") as bridge:
         async with bridge.aio_channel() as ch:
             stub = pb_grpc.NeuralHeatmapServiceStub(ch)
-            small = await stub.GetCorrelationMatrix(pb.GetCorrelationMatrixRequest(model_ids=["m-a"]))
+            small = await stub.GetCorrelationMatrix(
+                pb.GetCorrelationMatrixRequest(model_ids=["m-a"])
+            )
             assert list(small.matrix.matrix.shape) == [3, 3]
-            err = await expect(grpc.StatusCode.RESOURCE_EXHAUSTED, stub.GetCorrelationMatrix(
-                pb.GetCorrelationMatrixRequest(model_ids=["m-a"], granularity=analytics_pb2.GRANULARITY_UNIT)))
+            err = await expect(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                stub.GetCorrelationMatrix(
+                    pb.GetCorrelationMatrixRequest(
+                        model_ids=["m-a"], granularity=analytics_pb2.GRANULARITY_UNIT
+                    )
+                ),
+            )
             assert "--max-send-bytes" in (err.details() or "")
 
 
@@ -86,8 +104,10 @@ async def test_server_down_is_unavailable() -> None:
             stub = pb_grpc.NeuralHeatmapServiceStub(ch)
             err = await expect(grpc.StatusCode.UNAVAILABLE, stub.GetLayout(pb.GetLayoutRequest()))
             assert error_info(err).reason == "UPSTREAM_UNAVAILABLE"
-            await expect(grpc.StatusCode.UNAVAILABLE, stub.SubscribeAnomalies(
-                pb.SubscribeAnomaliesRequest()).read())
+            await expect(
+                grpc.StatusCode.UNAVAILABLE,
+                stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest()).read(),
+            )
 
 
 # ---------------------------------------------------------------- a fake upstream
@@ -115,46 +135,95 @@ class Fake:
         return self.fault() or web.json_response(body)
 
     def app(self) -> web.Application:
-        anomaly = {"anomaly_type": "spike", "severity": "high", "timestamp": 1.7e9,
-                   "location": {"x": 1, "y": 2}, "layer": "fc1", "model_id": "seedy",
-                   "score": 12.5, "description": "seed spike", "metadata": {}}
-        layout = {"panel_positions": {"p": {"x": 1, "y": 2}}, "panel_sizes": {},
-                  "visibility": {}, "z_order": ["p"]}
+        anomaly = {
+            "anomaly_type": "spike",
+            "severity": "high",
+            "timestamp": 1.7e9,
+            "location": {"x": 1, "y": 2},
+            "layer": "fc1",
+            "model_id": "seedy",
+            "score": 12.5,
+            "description": "seed spike",
+            "metadata": {},
+        }
+        layout = {
+            "panel_positions": {"p": {"x": 1, "y": 2}},
+            "panel_sizes": {},
+            "visibility": {},
+            "z_order": ["p"],
+        }
 
         def ok(body: dict[str, Any]) -> Any:
             async def handler(request: web.Request) -> web.Response:
                 return await self.route(request, body)
+
             return handler
 
         async def ws(request: web.Request) -> web.WebSocketResponse:
             sock = web.WebSocketResponse()
             await sock.prepare(request)
             async for msg in sock:
-                if msg.type == WSMsgType.TEXT and json.loads(msg.data)["type"] == "subscribe_anomalies":
+                if (
+                    msg.type == WSMsgType.TEXT
+                    and json.loads(msg.data)["type"] == "subscribe_anomalies"
+                ):
                     for _ in range(50):
-                        await sock.send_json({"type": "anomaly_update", "data": {
-                            "timestamp": 1.7e9, "anomalies": [anomaly], "severity": "high",
-                            "description": "seed spike"}})
+                        await sock.send_json(
+                            {
+                                "type": "anomaly_update",
+                                "data": {
+                                    "timestamp": 1.7e9,
+                                    "anomalies": [anomaly],
+                                    "severity": "high",
+                                    "description": "seed spike",
+                                },
+                            }
+                        )
                         await asyncio.sleep(0.2)
             return sock
 
         app = web.Application()
         app.router.add_get("/health", ok({"status": "ok"}))
-        app.router.add_get("/api/correlation", ok({
-            "matrix": [[1.0, 0.25], [0.25, 1.0]], "labels": ["m/a", "m/b"],
-            "timestamp": 1.7e9, "metadata": {"seed": True}}))
+        app.router.add_get(
+            "/api/correlation",
+            ok(
+                {
+                    "matrix": [[1.0, 0.25], [0.25, 1.0]],
+                    "labels": ["m/a", "m/b"],
+                    "timestamp": 1.7e9,
+                    "metadata": {"seed": True},
+                }
+            ),
+        )
         app.router.add_get("/api/anomalies", ok({"anomalies": [anomaly]}))
-        app.router.add_get("/api/temporal", ok({"patterns": [{
-            "pattern_type": "trend", "frequency": None, "amplitude": None, "phase": None,
-            "confidence": 0.9, "start_time": 1.7e9, "end_time": None,
-            "metadata": {"model_id": "m", "layer_id": "a"}}]}))
+        app.router.add_get(
+            "/api/temporal",
+            ok(
+                {
+                    "patterns": [
+                        {
+                            "pattern_type": "trend",
+                            "frequency": None,
+                            "amplitude": None,
+                            "phase": None,
+                            "confidence": 0.9,
+                            "start_time": 1.7e9,
+                            "end_time": None,
+                            "metadata": {"model_id": "m", "layer_id": "a"},
+                        }
+                    ]
+                }
+            ),
+        )
         app.router.add_get("/api/temporal/stats", ok({"trends": {"increasing": 1}}))
         app.router.add_post("/api/filter", ok({"status": "ok"}))
         app.router.add_post("/api/theme", ok({"status": "ok"}))
         app.router.add_get("/api/layout", ok(layout))
         app.router.add_post("/api/layout", ok({"status": "ok"}))
-        app.router.add_post("/api/compare", ok({"similarity_matrix": [[1.0, 0.5], [0.5, 1.0]],
-                                                "model_ids": ["x", "y"]}))
+        app.router.add_post(
+            "/api/compare",
+            ok({"similarity_matrix": [[1.0, 0.5], [0.5, 1.0]], "model_ids": ["x", "y"]}),
+        )
         app.router.add_post("/api/export/correlation", ok({"status": "ok", "filename": "f.csv"}))
         app.router.add_get("/ws", ws)
         return app
@@ -191,8 +260,12 @@ ROWS = [
 
 
 @pytest.mark.parametrize(("status", "code", "expected"), ROWS)
-async def test_error_table_row(fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
-                               status: str, code: str, expected: grpc.StatusCode) -> None:
+async def test_error_table_row(
+    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
+    status: str,
+    code: str,
+    expected: grpc.StatusCode,
+) -> None:
     state, stub = fake
     state.mode, state.error_code = status, code
     try:
@@ -220,14 +293,17 @@ async def test_garbage_is_internal(fake: tuple[Fake, pb_grpc.NeuralHeatmapServic
     state, stub = fake
     state.mode = "garbage"
     try:
-        err = await expect(grpc.StatusCode.INTERNAL, stub.GetCorrelationMatrix(
-            pb.GetCorrelationMatrixRequest()))
+        err = await expect(
+            grpc.StatusCode.INTERNAL, stub.GetCorrelationMatrix(pb.GetCorrelationMatrixRequest())
+        )
     finally:
         state.mode = "seed"
     assert error_info(err).reason == "BAD_UPSTREAM_PAYLOAD"
 
 
-async def test_hang_is_deadline_exceeded(fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub]) -> None:
+async def test_hang_is_deadline_exceeded(
+    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
+) -> None:
     state, stub = fake
     state.mode = "hang"
     try:
@@ -235,8 +311,9 @@ async def test_hang_is_deadline_exceeded(fake: tuple[Fake, pb_grpc.NeuralHeatmap
         err = await expect(grpc.StatusCode.DEADLINE_EXCEEDED, stub.GetLayout(pb.GetLayoutRequest()))
         assert error_info(err).reason == "UPSTREAM_TIMEOUT"
         # A client deadline travels to the upstream as its timeout.
-        await expect(grpc.StatusCode.DEADLINE_EXCEEDED,
-                     stub.GetLayout(pb.GetLayoutRequest(), timeout=0.3))
+        await expect(
+            grpc.StatusCode.DEADLINE_EXCEEDED, stub.GetLayout(pb.GetLayoutRequest(), timeout=0.3)
+        )
     finally:
         state.mode = "seed"
 
@@ -249,6 +326,7 @@ async def test_seed_only_upstream_serves_what_its_routes_can(
     corr = (await stub.GetCorrelationMatrix(pb.GetCorrelationMatrixRequest())).matrix
     assert list(corr.matrix.shape) == [2, 2] and corr.labels == ["m/a", "m/b"]
     import numpy as np
+
     np.testing.assert_array_equal(np.frombuffer(corr.matrix.data, "<f4"), [1, 0.25, 0.25, 1])
     anomalies = (await stub.GetAnomalies(pb.GetAnomaliesRequest())).anomalies
     assert [(a.sequence, a.model_id, a.location.y) for a in anomalies] == [(0, "seedy", 2)]
@@ -272,11 +350,22 @@ async def test_seed_only_upstream_serves_what_its_routes_can(
     assert update.update.anomalies[0].description == "seed spike"
 
 
-@pytest.mark.parametrize("name", ["ListModels", "GetFilter", "GetTheme", "ListExports",
-                                  "DownloadExport", "IngestActivations", "GetAnomalies",
-                                  "SubscribeAnomalies"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ListModels",
+        "GetFilter",
+        "GetTheme",
+        "ListExports",
+        "DownloadExport",
+        "IngestActivations",
+        "GetAnomalies",
+        "SubscribeAnomalies",
+    ],
+)
 async def test_seed_only_upstream_missing_routes_are_unimplemented(
-    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub], name: str,
+    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
+    name: str,
 ) -> None:
     _, stub = fake
     calls = {
@@ -288,12 +377,19 @@ async def test_seed_only_upstream_missing_routes_are_unimplemented(
         "IngestActivations": lambda: ingest(stub, [frame("m", "l", [1.0, 2.0])]),
         "GetAnomalies": lambda: stub.GetAnomalies(pb.GetAnomaliesRequest(after_sequence=3)),
         "SubscribeAnomalies": lambda: stub.SubscribeAnomalies(
-            pb.SubscribeAnomaliesRequest(after_sequence=3)).read(),
+            pb.SubscribeAnomaliesRequest(after_sequence=3)
+        ).read(),
     }
-    routes = {"ListModels": "GET /api/models", "GetFilter": "GET /api/filter",
-              "GetTheme": "GET /api/theme", "ListExports": "GET /api/exports",
-              "DownloadExport": "GET /api/exports/x", "IngestActivations": "POST /api/activations",
-              "GetAnomalies": "after_sequence", "SubscribeAnomalies": "after_sequence"}
+    routes = {
+        "ListModels": "GET /api/models",
+        "GetFilter": "GET /api/filter",
+        "GetTheme": "GET /api/theme",
+        "ListExports": "GET /api/exports",
+        "DownloadExport": "GET /api/exports/x",
+        "IngestActivations": "POST /api/activations",
+        "GetAnomalies": "after_sequence",
+        "SubscribeAnomalies": "after_sequence",
+    }
     err = await expect(grpc.StatusCode.UNIMPLEMENTED, calls[name]())
     assert routes[name] in (err.details() or "")
     assert rpc_status.from_call(err) is not None  # type: ignore[arg-type]

@@ -8,14 +8,17 @@ import time
 from typing import Any
 
 import aiohttp
-import grpc
 import numpy as np
 import pytest
 from neural_heatmap.v1 import (
     common_pb2,
-    neural_heatmap_service_pb2 as pb,
-    neural_heatmap_service_pb2_grpc as pb_grpc,
     updates_pb2,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2 as pb,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
 from tests.bridge.conftest import frame, get_json, ingest, nan_anomalies
@@ -95,10 +98,14 @@ async def test_subscribe_anomalies_replays_then_goes_live(
 async def test_anomaly_filters_and_stream_updates(
     stub: pb_grpc.NeuralHeatmapServiceStub, http: aiohttp.ClientSession
 ) -> None:
-    only_b = stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(
-        model_ids=["m-filter-b"], min_severity=common_pb2.SEVERITY_CRITICAL))
-    mixed = stub.StreamUpdates(pb.StreamUpdatesRequest(
-        types=[updates_pb2.UPDATE_TYPE_ANOMALY], model_ids=["m-filter-a"]))
+    only_b = stub.SubscribeAnomalies(
+        pb.SubscribeAnomaliesRequest(
+            model_ids=["m-filter-b"], min_severity=common_pb2.SEVERITY_CRITICAL
+        )
+    )
+    mixed = stub.StreamUpdates(
+        pb.StreamUpdatesRequest(types=[updates_pb2.UPDATE_TYPE_ANOMALY], model_ids=["m-filter-a"])
+    )
     try:
         await asyncio.sleep(0.5)  # both streams registered ("only new ones")
         await nan_anomalies(http, "m-filter-a", 1)
@@ -114,8 +121,11 @@ async def test_anomaly_filters_and_stream_updates(
 
 
 async def test_stream_updates_multiplexes_kinds(stub: pb_grpc.NeuralHeatmapServiceStub) -> None:
-    call = stub.StreamUpdates(pb.StreamUpdatesRequest(types=[
-        updates_pb2.UPDATE_TYPE_HEATMAP, updates_pb2.UPDATE_TYPE_CORRELATION]))
+    call = stub.StreamUpdates(
+        pb.StreamUpdatesRequest(
+            types=[updates_pb2.UPDATE_TYPE_HEATMAP, updates_pb2.UPDATE_TYPE_CORRELATION]
+        )
+    )
     kinds: set[str] = set()
 
     async def feed() -> None:
@@ -134,8 +144,10 @@ async def test_stream_updates_multiplexes_kinds(stub: pb_grpc.NeuralHeatmapServi
 
 async def posting_many(http: aiohttp.ClientSession, model: str, layers: int) -> None:
     """One request, one non_finite anomaly per layer."""
-    frames = [{"model_id": model, "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
-              for i in range(layers)]
+    frames = [
+        {"model_id": model, "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
+        for i in range(layers)
+    ]
     async with http.post("/api/activations", json={"frames": frames}) as resp:
         assert resp.status == 200, await resp.text()
 
@@ -151,8 +163,11 @@ def rss_mib(pid: int) -> float:
 async def metric(url: str, name: str) -> float:
     async with aiohttp.ClientSession() as s, s.get(url) as resp:
         text = await resp.text()
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(name) and not line.startswith("#"))
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    )
 
 
 async def test_stalled_subscriber_does_not_delay_others(server: ServerProcess) -> None:
@@ -198,8 +213,10 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
         with BridgeProcess(server.url) as bridge:
             ch = bridge.aio_channel()
             stub = pb_grpc.NeuralHeatmapServiceStub(ch)
-            calls = [stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=0))
-                     for _ in range(50)]
+            calls = [
+                stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=0))
+                for _ in range(50)
+            ]
             seen: list[list[int]] = [[] for _ in calls]
 
             async def read(i: int) -> None:
@@ -219,8 +236,12 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
                     await asyncio.sleep(0.2)
                 logged: list[int] = []
                 while True:
-                    page = await get_json(http, "/api/anomalies", limit="1000",
-                                          after_sequence=str(logged[-1] if logged else 0))
+                    page = await get_json(
+                        http,
+                        "/api/anomalies",
+                        limit="1000",
+                        after_sequence=str(logged[-1] if logged else 0),
+                    )
                     if not page["anomalies"]:
                         break
                     logged += [a["sequence"] for a in page["anomalies"]]

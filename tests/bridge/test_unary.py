@@ -12,10 +12,14 @@ from neural_heatmap.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
-    neural_heatmap_service_pb2 as pb,
-    neural_heatmap_service_pb2_grpc as pb_grpc,
     tensor_pb2,
     view_pb2,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2 as pb,
+)
+from neural_heatmap.v1 import (
+    neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
 from tests.bridge.conftest import FRAMES, LAYERS, UNITS, frame, get_json, ingest, nan_anomalies
@@ -62,17 +66,24 @@ async def test_list_models_matches_server(
         assert model.frames == m["frames"]
         for layer, lj in zip(model.layers, m["layers"], strict=True):
             assert (layer.layer_id, layer.units, layer.width, layer.height) == (
-                lj["layer_id"], lj["units"], lj["width"], lj["height"])
+                lj["layer_id"],
+                lj["units"],
+                lj["width"],
+                lj["height"],
+            )
             assert [(u.location.x, u.location.y) for u in layer.units_detail] == [
-                (u["x"], u["y"]) for u in lj["units_detail"]]
+                (u["x"], u["y"]) for u in lj["units_detail"]
+            ]
     assert got["m-a"].layers[0].units == UNITS
 
 
 async def test_correlation_matrix_equals_server_json(
     stub: pb_grpc.NeuralHeatmapServiceStub, http: aiohttp.ClientSession, loaded: Any
 ) -> None:
-    for granularity, word in ((analytics_pb2.GRANULARITY_LAYER, "layer"),
-                              (analytics_pb2.GRANULARITY_UNIT, "unit")):
+    for granularity, word in (
+        (analytics_pb2.GRANULARITY_LAYER, "layer"),
+        (analytics_pb2.GRANULARITY_UNIT, "unit"),
+    ):
         req = pb.GetCorrelationMatrixRequest(model_ids=["m-a", "m-b"], granularity=granularity)
         if granularity == analytics_pb2.GRANULARITY_UNIT:
             req.layer_ids[:] = ["l1", "l2"]
@@ -99,18 +110,25 @@ async def test_temporal_patterns_and_statistics(
         assert analytics_pb2.PatternType.Name(p.pattern_type).lower().endswith(pj["pattern_type"])
         assert p.confidence == pj["confidence"]
         assert (p.model_id, p.layer_id) == (pj["metadata"]["model_id"], pj["metadata"]["layer_id"])
-    only = await stub.GetTemporalPatterns(pb.GetTemporalPatternsRequest(
-        model_id="m-a", pattern_types=[analytics_pb2.PATTERN_TYPE_TREND]))
+    only = await stub.GetTemporalPatterns(
+        pb.GetTemporalPatternsRequest(
+            model_id="m-a", pattern_types=[analytics_pb2.PATTERN_TYPE_TREND]
+        )
+    )
     assert {p.pattern_type for p in only.patterns} <= {analytics_pb2.PATTERN_TYPE_TREND}
 
-    stats = (await stub.GetTemporalStatistics(pb.GetTemporalStatisticsRequest(model_id="m-a")))
+    stats = await stub.GetTemporalStatistics(pb.GetTemporalStatisticsRequest(model_id="m-a"))
     sj = await get_json(http, "/api/temporal/stats", model_id="m-a")
     s = stats.statistics
     assert s.model_id == "m-a"
     assert [(x.layer_id, x.samples, x.mean, x.std) for x in s.layers] == [
-        (x["layer_id"], x["samples"], x["mean"], x["std"]) for x in sj["layers"]]
+        (x["layer_id"], x["samples"], x["mean"], x["std"]) for x in sj["layers"]
+    ]
     assert (s.increasing_trends, s.decreasing_trends, s.flat_trends) == (
-        sj["trends"]["increasing"], sj["trends"]["decreasing"], sj["trends"]["flat"])
+        sj["trends"]["increasing"],
+        sj["trends"]["decreasing"],
+        sj["trends"]["flat"],
+    )
 
 
 async def test_get_anomalies_pages_match_server(
@@ -130,8 +148,9 @@ async def test_get_anomalies_pages_match_server(
     page = await stub.GetAnomalies(pb.GetAnomaliesRequest(after_sequence=after, limit=2))
     pj = await get_json(http, "/api/anomalies", after_sequence=str(after), limit="2")
     assert [x.sequence for x in page.anomalies] == [x["sequence"] for x in pj["anomalies"]]
-    crit = await stub.GetAnomalies(pb.GetAnomaliesRequest(
-        min_severity=common_pb2.SEVERITY_HIGH, model_id="m-nan-unary"))
+    crit = await stub.GetAnomalies(
+        pb.GetAnomaliesRequest(min_severity=common_pb2.SEVERITY_HIGH, model_id="m-nan-unary")
+    )
     assert len(crit.anomalies) == 5
 
 
@@ -139,7 +158,8 @@ async def test_view_state_round_trips(
     stub: pb_grpc.NeuralHeatmapServiceStub, http: aiohttp.ClientSession
 ) -> None:
     flt = view_pb2.Filter(
-        model_ids=["m-a"], layer_ids=["l1", "l2"],
+        model_ids=["m-a"],
+        layer_ids=["l1", "l2"],
         intensity_range=view_pb2.IntensityRange(min=-1.0, max=2.5),
         spatial_bounds=view_pb2.SpatialBounds(min_x=0, min_y=0, max_x=4, max_y=3),
     )
@@ -156,8 +176,9 @@ async def test_view_state_round_trips(
         await stub.ClearFilter(pb.ClearFilterRequest())
     assert (await stub.GetFilter(pb.GetFilterRequest())).filter == view_pb2.Filter()
 
-    theme = await stub.SetTheme(pb.SetThemeRequest(
-        theme=view_pb2.THEME_CUSTOM, custom_colors=["#000000", "#ff8800"]))
+    theme = await stub.SetTheme(
+        pb.SetThemeRequest(theme=view_pb2.THEME_CUSTOM, custom_colors=["#000000", "#ff8800"])
+    )
     assert theme.theme.theme == view_pb2.THEME_CUSTOM
     got_theme = (await stub.GetTheme(pb.GetThemeRequest())).theme
     assert list(got_theme.custom_colors) == ["#000000", "#ff8800"]
@@ -183,8 +204,9 @@ async def test_compare_models_matches_server(
     async with http.post("/api/compare", json={"model_ids": ["m-a", "m-b"]}) as r:
         doc = await r.json()
     c = resp.comparison
-    np.testing.assert_array_equal(as_array(c.similarity_matrix),
-                                  np.asarray(doc["similarity_matrix"], dtype="<f8"))
+    np.testing.assert_array_equal(
+        as_array(c.similarity_matrix), np.asarray(doc["similarity_matrix"], dtype="<f8")
+    )
     assert list(c.model_ids) == doc["model_ids"] and c.steps == doc["steps"]
     assert {m.metric: dict(m.values) for m in c.metrics} == doc["per_metric"]
     assert len(c.layer_similarity) == len(doc["layer_similarity"])
@@ -193,8 +215,11 @@ async def test_compare_models_matches_server(
 async def test_export_list_and_download_bytes(
     stub: pb_grpc.NeuralHeatmapServiceStub, server: ServerProcess, loaded: Any
 ) -> None:
-    resp = await stub.ExportCorrelationMatrix(pb.ExportCorrelationMatrixRequest(
-        filename="bridge-test.csv", format=export_pb2.EXPORT_FORMAT_CSV, model_ids=["m-a"]))
+    resp = await stub.ExportCorrelationMatrix(
+        pb.ExportCorrelationMatrixRequest(
+            filename="bridge-test.csv", format=export_pb2.EXPORT_FORMAT_CSV, model_ids=["m-a"]
+        )
+    )
     assert resp.result.format == export_pb2.EXPORT_FORMAT_CSV
     name = resp.result.files[0].name
     listed = await stub.ListExports(pb.ListExportsRequest())

@@ -49,10 +49,16 @@ class BridgeProcess:
         secure: Channel credentials for the readiness probe when TLS is on.
     """
 
-    def __init__(self, upstream_url: str, *extra_args: str, metrics: bool = False,
-                 env: dict[str, str] | None = None, startup_timeout: float = 20.0,
-                 secure: grpc.ChannelCredentials | None = None,
-                 server_name: str | None = None) -> None:
+    def __init__(
+        self,
+        upstream_url: str,
+        *extra_args: str,
+        metrics: bool = False,
+        env: dict[str, str] | None = None,
+        startup_timeout: float = 20.0,
+        secure: grpc.ChannelCredentials | None = None,
+        server_name: str | None = None,
+    ) -> None:
         self.upstream_url = upstream_url
         self.extra_args = list(extra_args)
         self.env = dict(env or {})
@@ -101,17 +107,31 @@ class BridgeProcess:
 
     def start(self) -> BridgeProcess:
         """Start the process and wait for its health service."""
-        cmd = [sys.executable, "-m", "neural_heatmap_bridge", "--listen", self.target,
-               "--upstream", self.upstream_url, "--health-interval", "0.3", *self.extra_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "neural_heatmap_bridge",
+            "--listen",
+            self.target,
+            "--upstream",
+            self.upstream_url,
+            "--health-interval",
+            "0.3",
+            *self.extra_args,
+        ]
         if self.metrics_port:
             cmd += ["--metrics-port", str(self.metrics_port)]
         env = {**os.environ, **self.env}
-        paths = [str(REPO_ROOT / "bridge"), str(REPO_ROOT / "sdk" / "python"),
-                 env.get("PYTHONPATH", "")]
+        paths = [
+            str(REPO_ROOT / "bridge"),
+            str(REPO_ROOT / "sdk" / "python"),
+            env.get("PYTHONPATH", ""),
+        ]
         env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=str(REPO_ROOT))
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT)
+        )
         log.close()
         self._wait_ready()
         return self
@@ -173,14 +193,19 @@ class BridgeProcess:
     def __enter__(self) -> BridgeProcess:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
 @contextmanager
 def server_and_bridge(
-    server_args: list[str] | None = None, bridge_args: list[str] | None = None,
+    server_args: list[str] | None = None,
+    bridge_args: list[str] | None = None,
     metrics: bool = False,
 ) -> Iterator[tuple[ServerProcess, BridgeProcess]]:
     """A real server and a real bridge pointing at it, both cleaned up afterwards."""
