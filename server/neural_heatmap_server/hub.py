@@ -155,7 +155,11 @@ class Hub:
 
     def wants_heatmap(self, model_id: str, layer_id: str, default_models: list[str] | None,
                       default_layers: list[str] | None) -> list[Connection]:
-        """Connections that should get this layer's heatmap now (rate limit applied)."""
+        """Connections that should get this layer's heatmap now (rate limit applied).
+
+        The rate-limit slot is only used up by ``heatmap_sent``, so a frame the
+        filter hides entirely does not delay the next one.
+        """
         now = time.monotonic()
         key = (model_id, layer_id)
         if now - self._last_heatmap.get(key, -1e9) < self.heatmap_interval:
@@ -175,9 +179,11 @@ class Hub:
                     f"{model_id}/{layer_id}" not in layers:
                 continue
             out.append(conn)
-        if out:
-            self._last_heatmap[key] = now
         return out
+
+    def heatmap_sent(self, model_id: str, layer_id: str) -> None:
+        """Start the layer's rate-limit interval (a heatmap was just sent)."""
+        self._last_heatmap[(model_id, layer_id)] = time.monotonic()
 
     def publish_anomalies(self, anomalies: list[dict[str, Any]], rank: dict[str, int]) -> None:
         """Push ``anomaly_update`` to every anomaly subscriber (filtered per connection)."""

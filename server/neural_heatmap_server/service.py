@@ -19,6 +19,7 @@ import numpy as np
 from aiohttp import web
 
 from . import temporal
+from .alignment import time_mask
 from .anomalies import SEVERITIES, SEVERITY_RANK, AnomalyDetector
 from .compare import compare_models
 from .config import ServerConfig
@@ -37,7 +38,13 @@ from .persistence import (
     open_database,
 )
 from .store import ActivationStore, FrameBatch, LayerWindow, frame_activity
-from .view_state import DEFAULT_THEME, validate_filter, validate_layout, validate_theme
+from .view_state import (
+    DEFAULT_THEME,
+    validate_filter,
+    validate_layout,
+    validate_theme,
+    visible_units,
+)
 from .wire import dumps, finite_list
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,9 @@ class ServerState:
         conn = open_database(config.database_path)
         self.anomaly_log: AnomalyLog = SqliteAnomalyLog(conn, config.anomaly_retention)
         self.view: ViewStateStore = SqliteViewStateStore(conn)
+        # The filter is read for every ingested batch (heatmap fan-out), so it is
+        # kept in memory and only written through to SQLite when it changes.
+        self._filter: dict[str, Any] = self.view.get("filter") or {}
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -80,12 +90,24 @@ class ServerState:
         return sum(len(b.timestamps) for b in batches)
 
     def _push_heatmap(self, window: LayerWindow, batch: FrameBatch) -> None:
-        filt = self.get_filter()
+        """Send the batch's newest frame to heatmap subscribers, through the stored filter.
+
+        Units outside ``spatial_bounds`` or ``intensity_range`` become ``null``
+        and ``intensity``/``location`` describe the remaining units only; when no
+        finite unit remains there is nothing to show and nothing is sent (nor is
+        the layer's rate-limit slot used up).
+        """
+        filt = self._filter
         targets = self.hub.wants_heatmap(batch.model_id, batch.layer_id,
                                          filt.get("model_ids"), filt.get("layer_ids"))
         if not targets:
             return
         values = batch.values[-1]
+        shown = visible_units(values, filt)
+        if shown is not None:
+            if not np.isfinite(values[shown]).any():
+                return
+            values = np.where(shown, values, np.float32(np.nan))
         magnitude = np.where(np.isfinite(values), values, -np.inf)
         width, height = window.canvas
         payload = {"type": "heatmap_update", "data": {
@@ -95,6 +117,7 @@ class ServerState:
             "step": int(batch.steps[-1]) if batch.steps[-1] >= 0 else None,
             "width": width, "height": height, "values": finite_list(values)}}
         text = dumps(payload)
+        self.hub.heatmap_sent(batch.model_id, batch.layer_id)
         for conn in targets:
             conn.offer_update(f"heatmap:{batch.model_id}/{batch.layer_id}", text)
 
@@ -125,12 +148,12 @@ class ServerState:
 
     def correlation(self, params: Mapping[str, Any]) -> CorrelationResult:
         """Correlation; absent parameters fall back to the stored filter."""
-        filt = self.get_filter()
+        filt = self._filter
         model_ids, layer_ids = opt_list(params, "model_ids"), opt_list(params, "layer_ids")
         start, end = opt_float(params, "start_time"), opt_float(params, "end_time")
-        time_range = filt.get("time_range")
+        time_range = self.filter_time_range()
         if start is None and end is None and time_range:
-            start, end = time_range[0] / 1000.0, time_range[1] / 1000.0
+            start, end = time_range
         query = CorrelationQuery(
             model_ids=model_ids or filt.get("model_ids"),
             layer_ids=layer_ids or filt.get("layer_ids"),
@@ -144,11 +167,12 @@ class ServerState:
         kinds = temporal.parse_pattern_types(opt_list(params, "pattern_types"))
         return temporal.temporal_patterns(
             self.store, opt_str(params, "model_id"), opt_str(params, "layer_id"),
-            opt_float(params, "time_window"), kinds)
+            self.filter_time_range(), opt_float(params, "time_window"), kinds)
 
     def temporal_stats(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``GET /api/temporal/stats``."""
-        return temporal.temporal_stats(self.store, opt_str(params, "model_id"))
+        return temporal.temporal_stats(self.store, opt_str(params, "model_id"),
+                                       self.filter_time_range())
 
     def compare(self, body: Any) -> dict[str, Any]:
         """``POST /api/compare``."""
@@ -205,8 +229,13 @@ class ServerState:
     # ---- view state ------------------------------------------------------------------
 
     def get_filter(self) -> dict[str, Any]:
-        """The stored filter (``{}`` when none)."""
-        return self.view.get("filter") or {}
+        """The stored filter (``{}`` when none); a copy, so callers cannot change it."""
+        return dict(self._filter)
+
+    def filter_time_range(self) -> tuple[float, float] | None:
+        """The filter's ``time_range`` in seconds (it is stored in milliseconds)."""
+        time_range = self._filter.get("time_range")
+        return (time_range[0] / 1000.0, time_range[1] / 1000.0) if time_range else None
 
     def set_filter(self, body: Any) -> dict[str, Any]:
         """Validate and store the filter; ``{}`` clears it."""
@@ -215,6 +244,7 @@ class ServerState:
             self.view.put("filter", filt)
         else:
             self.view.delete("filter")
+        self._filter = filt
         return {"status": "ok", "filter": filt}
 
     def get_theme(self) -> dict[str, Any]:
@@ -256,11 +286,14 @@ class ServerState:
         matrix = self.correlation(body)
         layers = []
         if fmt == "tensorboard":
-            filt = self.get_filter()
+            filt = self._filter
+            start, end = matrix.metadata["start_time"], matrix.metadata["end_time"]
             for w in self.store.select(opt_list(body, "model_ids") or filt.get("model_ids"),
                                        opt_list(body, "layer_ids") or filt.get("layer_ids"),
                                        strict_models=False, strict_layers=False):
                 ts, steps, activity = w.series()
+                keep = time_mask(ts, start, end)  # the same time range as the matrix
+                ts, steps, activity = ts[keep], steps[keep], activity[keep]
                 _, _, latest = w.frames(1)
                 layers.append((w, ts, steps, activity, latest[0].copy()))
         request = ExportRequest(filename, fmt, matrix, layers)
@@ -289,9 +322,9 @@ class ServerState:
         self.hub.publish_update("correlation_update", "correlations", result.to_json())
 
     def _temporal_update(self) -> None:
-        filt = self.get_filter()
+        filt = self._filter
         payload = temporal.temporal_update(self.store, filt.get("model_ids"),
-                                           filt.get("layer_ids"))
+                                           filt.get("layer_ids"), self.filter_time_range())
         self.hub.publish_update("temporal_update", "temporal", payload)
 
     async def _periodic(self, interval: float, attr: str, push: Any) -> None:

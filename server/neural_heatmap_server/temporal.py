@@ -14,10 +14,26 @@ Methods (each on the layer's activity series against its frame timestamps):
   than the series are too irregular and are not searched.
 - **trend**: ordinary least squares of value on time; ``slope`` is per second,
   ``confidence`` is r^2. Reported when r^2 >= ``TREND_MIN_R2``.
-- **state_change**: the single split that minimises the within-segment sum of
-  squares (all splits at once through cumulative sums). Reported when the
-  split explains at least ``STATE_MIN_EXPLAINED`` of the variance and fits at
-  least twice as well as a straight line (so a ramp is a trend, not a step).
+- **state_change**: binary segmentation into segments of constant mean. Every
+  round, the split that most lowers the total within-segment sum of squares
+  (SSE) is found in each segment at once through cumulative sums; it is kept
+  while it passes the BIC of a Gaussian mean-shift model with unknown
+  variance, ``n log(SSE_before / SSE_after) > STATE_BIC_PENALTY log n``, up to
+  ``MAX_STATE_CHANGES`` changes and never closer than ``STATE_MIN_SEGMENT``
+  samples. A greedy top-down search stops as soon as the best remaining split
+  is not worth its parameter, so a fast sine (no good first split) yields
+  nothing. The segmentation as a whole is reported only when it explains at
+  least ``STATE_MIN_EXPLAINED`` of the variance, fits at least twice as well
+  as a straight line (a ramp cut into stairs is a trend, not steps) and leaves
+  residuals whose lag-1 autocorrelation is at most
+  ``STATE_MAX_RESIDUAL_AUTOCORR`` (a slow wave cut into stairs leaves ramps in
+  every stair; true steps leave white noise). Each change is then its own
+  pattern, its ``confidence`` the share of the variance of its two
+  neighbouring segments that the shift explains.
+
+Every temporal query (patterns, stats, ``temporal_update``) first restricts a
+layer's series to the stored filter's ``time_range``; ``time_window`` then
+keeps the last milliseconds of what is left.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from .alignment import time_mask
 from .errors import invalid
 from .store import ActivationStore, FloatArray, LayerWindow
 
@@ -39,6 +56,9 @@ PERIODIC_MIN_CYCLES = 1.5
 TREND_MIN_R2 = 0.5
 STATE_MIN_EXPLAINED = 0.5
 STATE_MIN_SEGMENT = 3
+STATE_BIC_PENALTY = 3.5  # raw false positives on white noise: ~0.3 % (n = 50 to 1024)
+STATE_MAX_RESIDUAL_AUTOCORR = 0.5
+MAX_STATE_CHANGES = 10
 MAX_GRID_FACTOR = 4
 
 
@@ -53,7 +73,12 @@ class SeriesAnalysis:
     periodic_peak: tuple[float, float] | None  # (frequency, confidence) even if weak
     trend: dict[str, Any] | None
     trend_fit: tuple[float, float] | None  # (slope, r^2) even if weak
-    state_change: dict[str, Any] | None
+    state_changes: list[dict[str, Any]]
+
+    def patterns(self) -> list[dict[str, Any]]:
+        """Every reported pattern: periodic, trend, then the state changes in time order."""
+        found = [p for p in (self.periodic, self.trend) if p is not None]
+        return found + self.state_changes
 
 
 def _pattern(kind: str, confidence: float, start: float, end: float, meta: dict[str, Any],
@@ -122,20 +147,90 @@ def periodic_peak(t: FloatArray, y: FloatArray) -> dict[str, float] | None:
             "cycles": frequency * duration}
 
 
-def best_split(y: FloatArray) -> tuple[int, float, float] | None:
-    """Best single mean-shift split: ``(index of first new sample, sse_split, sse_total)``."""
-    n = y.size
-    if n < 2 * STATE_MIN_SEGMENT:
-        return None
-    yc = y - y.mean()
-    c1 = np.cumsum(yc)
-    c2 = np.cumsum(yc * yc)
-    k = np.arange(STATE_MIN_SEGMENT, n - STATE_MIN_SEGMENT + 1)
-    left = c2[k - 1] - c1[k - 1] ** 2 / k
-    right = (c2[-1] - c2[k - 1]) - (c1[-1] - c1[k - 1]) ** 2 / (n - k)
-    sse = left + right
-    best = int(np.argmin(sse))
-    return int(k[best]), float(max(sse[best], 0.0)), float(c2[-1] - c1[-1] ** 2 / n)
+class _Segmenter:
+    """Within-segment sums of squares of one series in O(1) from prefix sums."""
+
+    def __init__(self, y: FloatArray) -> None:
+        yc = y - y.mean()  # centring keeps the prefix sums well conditioned
+        self.s1 = np.concatenate(([0.0], np.cumsum(yc)))
+        self.s2 = np.concatenate(([0.0], np.cumsum(yc * yc)))
+
+    def sse(self, a: int, b: int) -> float:
+        """Sum of squares of ``y[a:b]`` around its own mean."""
+        return float(self.s2[b] - self.s2[a] - (self.s1[b] - self.s1[a]) ** 2 / (b - a))
+
+    def best_split(self, a: int, b: int) -> tuple[float, int] | None:
+        """``(SSE reduction, first index of the new segment)`` of the best split of ``[a, b)``."""
+        if b - a < 2 * STATE_MIN_SEGMENT:
+            return None
+        s1, s2 = self.s1, self.s2
+        k = np.arange(a + STATE_MIN_SEGMENT, b - STATE_MIN_SEGMENT + 1)
+        left = s2[k] - s2[a] - (s1[k] - s1[a]) ** 2 / (k - a)
+        right = s2[b] - s2[k] - (s1[b] - s1[k]) ** 2 / (b - k)
+        best = int(np.argmin(left + right))
+        return self.sse(a, b) - float(left[best] + right[best]), int(k[best])
+
+
+def change_points(seg: _Segmenter, n: int) -> tuple[list[int], float, float]:
+    """Binary segmentation with a BIC stopping rule (see the module docstring).
+
+    Args:
+        seg: Prefix sums of the series.
+        n: Its length.
+
+    Returns:
+        The change indices (first sample of each new segment, ascending), the
+        SSE of the piecewise-constant fit and the SSE around the overall mean.
+    """
+    total = seg.sse(0, n) if n else 0.0
+    current = total
+    ratio = math.exp(-STATE_BIC_PENALTY * math.log(max(n, 2)) / max(n, 1))
+    candidates: dict[tuple[int, int], tuple[float, int] | None] = {(0, n): seg.best_split(0, n)}
+    changes: list[int] = []
+    while len(changes) < MAX_STATE_CHANGES and current > 1e-12 * total:
+        found = [(c[0], span, c[1]) for span, c in candidates.items() if c is not None]
+        if not found:
+            break
+        gain, (a, b), k = max(found)
+        if current - gain > ratio * current:
+            break
+        current -= gain
+        changes.append(k)
+        del candidates[(a, b)]
+        candidates[(a, k)] = seg.best_split(a, k)
+        candidates[(k, b)] = seg.best_split(k, b)
+    return sorted(changes), max(current, 0.0), total
+
+
+def _state_changes(t: FloatArray, y: FloatArray, ss_lin: float,
+                   where: dict[str, str]) -> list[dict[str, Any]]:
+    seg = _Segmenter(y)
+    changes, sse_fit, sse_total = change_points(seg, y.size)
+    if not changes or sse_total <= 0:
+        return []
+    explained = 1.0 - sse_fit / sse_total
+    if explained < STATE_MIN_EXPLAINED or sse_fit * 2.0 > ss_lin:
+        return []
+    bounds = [0, *changes, y.size]
+    lengths = np.diff(bounds)
+    levels = np.add.reduceat(y, bounds[:-1]) / lengths
+    residual = y - np.repeat(levels, lengths)
+    if sse_fit > 0 and float(np.dot(residual[:-1], residual[1:])) > (
+            STATE_MAX_RESIDUAL_AUTOCORR * sse_fit):
+        return []
+    out = []
+    for i, k in enumerate(changes):
+        a, b = bounds[i], bounds[i + 2]
+        before, after = float(y[a:k].mean()), float(y[k:b].mean())
+        merged = seg.sse(a, b)
+        local = 1.0 - (seg.sse(a, k) + seg.sse(k, b)) / merged if merged > 0 else 1.0
+        out.append(_pattern("state_change", local, float(t[k - 1]), float(t[k]), {
+            **where, "change_index": k, "change_time": float(t[k]),
+            "level_before": before, "level_after": after, "shift": after - before,
+            "segment_start_time": float(t[a]), "segment_end_time": float(t[b - 1]),
+            "explained_variance": explained, "changes_in_series": len(changes),
+            "method": "binary_segmentation_bic"}))
+    return out
 
 
 def analyse_series(model_id: str, layer_id: str, t: FloatArray, y: FloatArray) -> SeriesAnalysis:
@@ -145,7 +240,7 @@ def analyse_series(model_id: str, layer_id: str, t: FloatArray, y: FloatArray) -
     finite = np.isfinite(y) & np.isfinite(t)
     t, y = t[finite], y[finite]
     where = {"model_id": model_id, "layer_id": layer_id}
-    empty = SeriesAnalysis(model_id, layer_id, int(y.size), None, None, None, None, None)
+    empty = SeriesAnalysis(model_id, layer_id, int(y.size), None, None, None, None, [])
     if y.size < MIN_SAMPLES:
         return empty
     start, end = float(t[0]), float(t[-1])
@@ -164,38 +259,39 @@ def analyse_series(model_id: str, layer_id: str, t: FloatArray, y: FloatArray) -
             **where, "period_seconds": 1.0 / peak["frequency"], "sample_rate": peak["sample_rate"],
             "cycles": peak["cycles"], "method": "fft_hann_zero_padded"},
             frequency=peak["frequency"], amplitude=peak["amplitude"], phase=peak["phase"])
-    state = None
-    split = best_split(y)
-    if split is not None:
-        k, sse_split, sse_total = split
-        explained = 1.0 - sse_split / sse_total if sse_total > 0 else 0.0
-        if explained >= STATE_MIN_EXPLAINED and sse_split * 2.0 <= ss_lin:
-            before, after = float(y[:k].mean()), float(y[k:].mean())
-            state = _pattern("state_change", explained, float(t[k - 1]), float(t[k]), {
-                **where, "change_index": k, "change_time": float(t[k]),
-                "level_before": before, "level_after": after, "shift": after - before,
-                "explained_variance": explained, "method": "best_split_min_sse"})
     return SeriesAnalysis(
         model_id, layer_id, int(y.size), periodic,
         (peak["frequency"], peak["confidence"]) if peak else None,
-        trend, (slope, r2), state)
+        trend, (slope, r2), _state_changes(t, y, ss_lin, where))
+
+
+TimeRange = tuple[float, float]
+
+
+def _series(w: LayerWindow, time_range: TimeRange | None,
+            time_window_ms: float | None) -> tuple[FloatArray, FloatArray]:
+    """A layer's ``(timestamps, activity)`` inside ``time_range`` (seconds, inclusive),
+    then only the last ``time_window_ms`` of what is left."""
+    ts, _, activity = w.series()
+    if time_range is not None:
+        keep = time_mask(ts, *time_range)
+        ts, activity = ts[keep], activity[keep]
+    if time_window_ms is not None and ts.size:
+        keep_recent = ts >= ts.max() - time_window_ms / 1000.0
+        ts, activity = ts[keep_recent], activity[keep_recent]
+    return ts, activity
 
 
 def _layer_analyses(store: ActivationStore, model_id: str | None, layer_id: str | None,
+                    time_range: TimeRange | None,
                     time_window_ms: float | None) -> list[SeriesAnalysis]:
     if time_window_ms is not None and not time_window_ms > 0:
         raise invalid("time_window must be a positive number of milliseconds",
                       time_window=time_window_ms)
     windows: list[LayerWindow] = store.select(
         [model_id] if model_id else None, [layer_id] if layer_id else None)
-    out = []
-    for w in windows:
-        ts, _, activity = w.series()
-        if time_window_ms is not None and ts.size:
-            keep = ts >= ts.max() - time_window_ms / 1000.0
-            ts, activity = ts[keep], activity[keep]
-        out.append(analyse_series(w.model_id, w.layer_id, ts, activity))
-    return out
+    return [analyse_series(w.model_id, w.layer_id, *_series(w, time_range, time_window_ms))
+            for w in windows]
 
 
 def parse_pattern_types(raw: list[str] | None) -> list[str]:
@@ -211,26 +307,31 @@ def parse_pattern_types(raw: list[str] | None) -> list[str]:
 
 def temporal_patterns(
     store: ActivationStore, model_id: str | None, layer_id: str | None,
-    time_window_ms: float | None, pattern_types: list[str],
+    time_range: TimeRange | None, time_window_ms: float | None, pattern_types: list[str],
 ) -> list[dict[str, Any]]:
     """All patterns of the requested types in the selected layers."""
     patterns: list[dict[str, Any]] = []
-    for a in _layer_analyses(store, model_id, layer_id, time_window_ms):
-        found = {"periodic": a.periodic, "trend": a.trend, "state_change": a.state_change}
-        patterns.extend(p for kind in pattern_types if (p := found[kind]) is not None)
+    for a in _layer_analyses(store, model_id, layer_id, time_range, time_window_ms):
+        patterns.extend(p for p in a.patterns() if p["pattern_type"] in pattern_types)
     return patterns
 
 
-def temporal_stats(store: ActivationStore, model_id: str | None) -> dict[str, Any]:
-    """Per-layer statistics plus counts of trend directions and periodic layers."""
+def temporal_stats(store: ActivationStore, model_id: str | None,
+                   time_range: TimeRange | None) -> dict[str, Any]:
+    """Per-layer statistics plus counts of trend directions and periodic layers.
+
+    Without a time range, mean and std come from the window's running sums
+    (O(1)); with one they are computed over the frames inside it.
+    """
     layers = []
     trends = {"increasing": 0, "decreasing": 0, "flat": 0}
     periodic_layers = 0
-    for a in _layer_analyses(store, model_id, None, None):
-        w = store.models[a.model_id][a.layer_id]
-        _, _, activity = w.series()
+    for w in store.select([model_id] if model_id else None, None):
+        ts, activity = _series(w, time_range, None)
+        a = analyse_series(w.model_id, w.layer_id, ts, activity)
         finite = activity[np.isfinite(activity)]
-        mean, std = w.activity_stats()
+        mean, std = (w.activity_stats() if time_range is None or not finite.size
+                     else (float(finite.mean()), float(finite.std())))
         direction = "flat"
         if a.trend is not None:
             direction = a.trend["metadata"]["direction"]
@@ -245,20 +346,19 @@ def temporal_stats(store: ActivationStore, model_id: str | None) -> dict[str, An
             "trend_r_squared": a.trend_fit[1] if a.trend_fit else None,
             "dominant_frequency": a.periodic_peak[0] if a.periodic_peak else None,
             "periodicity_strength": a.periodic_peak[1] if a.periodic_peak else 0.0,
-            "state_changes": int(a.state_change is not None),
+            "state_changes": len(a.state_changes),
         })
     return {"model_id": model_id, "layers": layers, "trends": trends,
             "periodicity": {"periodic_layers": periodic_layers}}
 
 
 def temporal_update(store: ActivationStore, model_ids: list[str] | None,
-                    layer_ids: list[str] | None) -> dict[str, Any]:
-    """The ``temporal_update`` payload for the layers the stored filter selects."""
+                    layer_ids: list[str] | None, time_range: TimeRange | None) -> dict[str, Any]:
+    """The ``temporal_update`` payload for the layers and time range the stored filter selects."""
     patterns: list[dict[str, Any]] = []
     for w in store.select(model_ids, layer_ids, strict_models=False, strict_layers=False):
-        ts, _, activity = w.series()
-        a = analyse_series(w.model_id, w.layer_id, ts, activity)
-        patterns.extend(p for p in (a.periodic, a.trend, a.state_change) if p is not None)
+        a = analyse_series(w.model_id, w.layer_id, *_series(w, time_range, None))
+        patterns.extend(a.patterns())
     return {"timestamp": time.time(), "patterns": patterns,
             "trends": [p for p in patterns if p["pattern_type"] == "trend"],
             "state_changes": [p for p in patterns if p["pattern_type"] == "state_change"]}

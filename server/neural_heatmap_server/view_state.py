@@ -1,8 +1,10 @@
-"""Validation of the view state documents: filter, theme and layout.
+"""Validation of the view state documents (filter, theme, layout) and the filter's mask.
 
 Each ``validate_*`` returns a normalised copy or raises a 400, so an invalid
-request never reaches the store. Absent/``null`` fields and empty lists mean
-"no restriction" and are dropped; unknown fields are rejected so typos show.
+request never reaches the store. ``visible_units`` is the one place that
+decides which units of a frame the filter hides from a heatmap.
+Absent/``null`` fields and empty lists mean "no restriction" and are dropped;
+unknown fields are rejected so typos show.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import math
 import re
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from .errors import invalid
+from .layout_canvas import canvas_shape
 
 THEMES = ("thermal", "plasma", "holographic", "contour", "custom")
 DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
@@ -126,3 +132,27 @@ def validate_layout(doc: Any) -> dict[str, Any]:
     if doc.get("z_order") is not None:
         out["z_order"] = _str_list(doc["z_order"], "z_order")
     return out
+
+
+def visible_units(values: npt.NDArray[np.float32],
+                  filt: dict[str, Any]) -> npt.NDArray[np.bool_] | None:
+    """Which units of one frame the filter lets a view show (None: all of them).
+
+    A unit is shown when its canvas location lies inside ``spatial_bounds``
+    (inclusive, in canvas cells) and its value inside ``intensity_range``
+    (inclusive; a NaN/Inf value is outside any range, the range being finite).
+    """
+    bounds, intensity = filt.get("spatial_bounds"), filt.get("intensity_range")
+    if bounds is None and intensity is None:
+        return None
+    shown = np.ones(values.shape, dtype=bool)
+    if bounds is not None:
+        width, _ = canvas_shape(values.size)
+        index = np.arange(values.size)
+        x, y = index % width, index // width
+        shown &= ((x >= bounds["min_x"]) & (x <= bounds["max_x"])
+                  & (y >= bounds["min_y"]) & (y <= bounds["max_y"]))
+    if intensity is not None:
+        with np.errstate(invalid="ignore"):
+            shown &= (values >= intensity[0]) & (values <= intensity[1])
+    return shown

@@ -97,3 +97,29 @@ def test_compare_rotated_copy(api: Api) -> None:
                        ({"model_ids": [a, b], "metrics": ["vibes"]}, 400), ([1, 2], 400)]:
         status, err = api.call("POST", "/api/compare", body)
         assert status == code, (body, err)
+
+
+def test_several_state_changes_and_none_on_noise(api: Api) -> None:
+    model = unique("steps")
+    rng = np.random.default_rng(8)
+    index = np.arange(N)
+    levels = np.select([index < 60, index < 140], [0.0, 1.0], -0.5)
+    api.ingest_series(model, "two", _frames(levels + rng.normal(0, 0.05, N)))
+    for seed in range(5):
+        noise = np.random.default_rng(100 + seed).normal(0, 0.05, N)
+        api.ingest_series(model, f"noise{seed}", _frames(noise))
+    patterns = api.get(f"/api/temporal?model_id={model}&pattern_types=state_change")["patterns"]
+    assert {p["metadata"]["layer_id"] for p in patterns} == {"two"}
+    assert [abs(p["metadata"]["change_index"] - at) <= 2
+            for p, at in zip(patterns, (60, 140), strict=True)] == [True, True]
+    first, second = patterns
+    assert abs(first["metadata"]["level_before"]) < 0.05
+    assert abs(first["metadata"]["level_after"] - 1.0) < 0.05
+    assert abs(second["metadata"]["level_after"] + 0.5) < 0.05
+    assert first["metadata"]["level_after"] == second["metadata"]["level_before"]
+    for p, at in zip(patterns, (60, 140), strict=True):
+        assert p["start_time"] < p["end_time"] and p["confidence"] > 0.9
+        assert abs(p["end_time"] - (1.7e9 + at / RATE)) <= 2 / RATE + 1e-6
+    stats = {s["layer_id"]: s for s in api.get(f"/api/temporal/stats?model_id={model}")["layers"]}
+    assert stats["two"]["state_changes"] == 2
+    assert all(stats[f"noise{seed}"]["state_changes"] == 0 for seed in range(5))
