@@ -1,0 +1,131 @@
+"""``neural-heatmap-serve``: the server (with its built-in activation source) and the bridge.
+
+This is what ``make run`` calls. The server runs as a child process
+(``python -m neural_heatmap_server``); the bridge runs in this process and
+points at it. Flags starting with ``--server-`` go to the server without the
+prefix (``--server-port 9090`` -> ``--port 9090``, ``--no-server-source`` ->
+``--no-source``); every other flag is a bridge flag (``--listen``,
+``--token``, ...). SIGINT or SIGTERM stops the bridge gracefully, then the
+server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from ._config import parse_config
+from ._server import Bridge
+
+log = logging.getLogger("neural_heatmap_bridge.serve")
+DEFAULT_SERVER_PORT = 8080
+
+
+def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separate ``--server-*`` flags (renamed for the server) from the bridge's flags."""
+    server: list[str] = []
+    bridge: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith(("--server-", "--no-server-")):
+            renamed = arg.replace("--server-", "--", 1).replace("--no-server-", "--no-", 1)
+            server.append(renamed)
+            if "=" not in arg and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                server.append(argv[i + 1])
+                i += 1
+        else:
+            bridge.append(arg)
+        i += 1
+    return server, bridge
+
+
+def server_port(server_args: Sequence[str]) -> int:
+    """The port the server will listen on (``--port``, else its default 8080)."""
+    for i, arg in enumerate(server_args):
+        if arg.startswith("--port="):
+            return int(arg.split("=", 1)[1])
+        if arg == "--port" and i + 1 < len(server_args):
+            return int(server_args[i + 1])
+    return DEFAULT_SERVER_PORT
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+async def _wait_for_server(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"neural-heatmap-server exited with {proc.returncode}")
+        if await asyncio.to_thread(_healthy, url):
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"neural-heatmap-server did not answer {url}/health within {timeout:.0f} s")
+
+
+async def _watch(proc: subprocess.Popen[bytes], stop: asyncio.Event) -> None:
+    """Stop everything if the server dies on its own."""
+    while proc.poll() is None and not stop.is_set():
+        await asyncio.sleep(0.5)
+    if not stop.is_set():
+        log.error("neural-heatmap-server exited with %s; stopping", proc.returncode)
+        stop.set()
+
+
+async def run(argv: Sequence[str]) -> int:
+    """Start server and bridge, serve until a signal, stop both."""
+    server_args, bridge_args = split_args(argv)
+    port = server_port(server_args)
+    url = f"http://127.0.0.1:{port}"
+    config = parse_config([*bridge_args, "--upstream", url]
+                          if "--upstream" not in bridge_args else bridge_args)
+    logging.basicConfig(level=config.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cmd = [sys.executable, "-m", "neural_heatmap_server", "--port", str(port), *server_args]
+    proc = subprocess.Popen(cmd)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    bridge: Bridge | None = None
+    try:
+        await _wait_for_server(proc, url, 60.0)
+        bridge = Bridge(config)
+        await bridge.start()
+        print(f"neural-heatmap: server on {url}, gRPC bridge on {config.listen} "
+              f"(try: grpcurl -plaintext {config.listen} list)", flush=True)
+        watcher = loop.create_task(_watch(proc, stop))
+        await stop.wait()
+        watcher.cancel()
+    finally:
+        if bridge is not None:
+            await bridge.stop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return 0 if proc.returncode in (0, -signal.SIGTERM) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point."""
+    raise SystemExit(asyncio.run(run(sys.argv[1:] if argv is None else argv)))
+
+
+if __name__ == "__main__":
+    main()
