@@ -32,6 +32,7 @@ class ServerConfig:
     window: int = 1024
     max_body_bytes: int = 64 * 1024 * 1024
     max_units: int = 65536
+    max_layers: int = 1024
     max_frames: int = 10000
     anomaly_cooldown: float = 5.0
     anomaly_retention: int = 100000
@@ -115,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-units", type=_positive_int,
         default=int(_env("max-units", str(d.max_units)) or d.max_units),
         help="largest number of units a layer may have")
+    add("--max-layers", type=_positive_int,
+        default=int(_env("max-layers", str(d.max_layers)) or d.max_layers),
+        help="most model/layer windows held in memory (each is --window x units floats); "
+             "frames of a new layer beyond it answer 400")
     add("--max-frames", type=_positive_int,
         default=int(_env("max-frames", str(d.max_frames)) or d.max_frames),
         help="largest number of frames in one JSON ingest request")
@@ -164,6 +169,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         window=ns.window,
         max_body_bytes=ns.max_body_bytes,
         max_units=ns.max_units,
+        max_layers=ns.max_layers,
         max_frames=ns.max_frames,
         anomaly_cooldown=ns.anomaly_cooldown,
         anomaly_retention=ns.anomaly_retention,

@@ -59,7 +59,8 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.started = time.time()
-        self.store = ActivationStore(config.window, config.max_units)
+        self.store = ActivationStore(config.window, config.max_units,
+                                     config.max_layers)
         self.detector = AnomalyDetector(config.anomaly_cooldown)
         conn = open_database(config.database_path)
         self.anomaly_log: AnomalyLog = SqliteAnomalyLog(conn, config.anomaly_retention)

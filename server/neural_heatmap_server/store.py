@@ -199,12 +199,19 @@ class LayerWindow:
 
 
 class ActivationStore:
-    """All layer windows, keyed by model then layer (in first-seen order)."""
+    """All layer windows, keyed by model then layer (in first-seen order).
 
-    def __init__(self, capacity: int, max_units: int) -> None:
+    Any client can name new models and layers, and each window preallocates
+    ``capacity x units`` floats, so the number of windows is capped at
+    ``max_layers`` to keep memory bounded.
+    """
+
+    def __init__(self, capacity: int, max_units: int, max_layers: int) -> None:
         self.capacity = capacity
         self.max_units = max_units
+        self.max_layers = max_layers
         self.models: dict[str, dict[str, LayerWindow]] = {}
+        self.layer_count = 0
 
     def validate(self, batches: list[tuple[int, FrameBatch]]) -> None:
         """Check every batch against the known unit counts before anything is written.
@@ -213,7 +220,8 @@ class ActivationStore:
             batches: ``(index of the batch's first frame in the request, batch)``.
 
         Raises:
-            ApiError: 400 naming the first offending frame index.
+            ApiError: 400 naming the first offending frame index, also when the
+                batches would create more than ``max_layers`` windows.
         """
         pending: dict[tuple[str, str], int] = {}
         for index, batch in batches:
@@ -229,6 +237,11 @@ class ActivationStore:
                     f"layer {batch.model_id}/{batch.layer_id} has {expected} units, "
                     f"a frame has {batch.units}",
                     index=index, expected_units=expected, units=batch.units)
+            if known is None and key not in pending and \
+                    self.layer_count + len(pending) >= self.max_layers:
+                raise invalid(
+                    f"layer {batch.model_id}/{batch.layer_id} would exceed the limit of "
+                    f"{self.max_layers} layers held", index=index, limit=self.max_layers)
             pending.setdefault(key, batch.units)
 
     def append(self, batch: FrameBatch) -> LayerWindow:
@@ -238,6 +251,7 @@ class ActivationStore:
         if window is None:
             window = LayerWindow(batch.model_id, batch.layer_id, batch.units, self.capacity)
             layers[batch.layer_id] = window
+            self.layer_count += 1
         window.append(batch)
         return window
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.server.conftest import Api, unique
+from tests.server.conftest import FAST_ARGS, Api, unique
+from tests.support.server_process import ServerProcess
 
 
 def _anomalies(api: Api, model: str) -> list[dict]:
@@ -136,3 +137,21 @@ def test_anomaly_paging_and_filters(api: Api) -> None:
                   "after_sequence=-1", "limit=abc"]:
         status, err = api.call("GET", f"/api/anomalies?{query}")
         assert status == 400, (query, err)
+
+
+def test_layer_limit_bounds_memory() -> None:
+    with ServerProcess(extra_args=[*FAST_ARGS, "--max-layers", "2"]) as server:
+        api = Api(server)
+        api.post("/api/activations", {"model_id": "m", "layer_id": "a", "values": [1.0]})
+        status, err = api.call("POST", "/api/activations", {"frames": [
+            {"model_id": "m", "layer_id": "b", "values": [1.0]},
+            {"model_id": "m", "layer_id": "c", "values": [1.0]}]})
+        assert status == 400 and err["error"]["details"]["limit"] == 2
+        assert [layer["layer_id"] for layer in api.get("/api/models")["models"][0]["layers"]] \
+            == ["a"]  # all or nothing: "b" was not created either
+        api.post("/api/activations", {"model_id": "n", "layer_id": "b", "values": [1.0]})
+        status, err = api.call("POST", "/api/activations",
+                               {"model_id": "n", "layer_id": "c", "values": [1.0]})
+        assert status == 400
+        assert api.post("/api/activations", {"model_id": "m", "layer_id": "a",
+                                             "values": [2.0]}) == {"accepted": 1}
