@@ -3,13 +3,17 @@
 Policies (also in docs/bridge.md):
 
 * Upstream subscriptions follow demand: heatmap, correlation and temporal
-  updates are subscribed upstream while at least one stream wants them.
+  updates are subscribed upstream while at least one stream wants them; the
+  upstream heatmap subscription names the union of the streams' models (and
+  layers) when every heatmap stream names some, and is resent as that changes.
   Anomalies stay subscribed once any stream asked for them, so the bridge's
   in-memory ring of recent anomalies stays current for resuming clients.
 * Each stream has a ``_Mailbox``. Heatmap updates coalesce per
   ``(model, layer)`` (newest wins), correlation and temporal updates keep only
   the newest one; each replacement of an unread update is counted. Memory per
-  stream is bounded by the number of layers plus ``--queue-size`` anomalies.
+  stream is bounded by the number of layers plus ``--queue-size`` anomalies
+  (a single upstream batch is always taken into an empty queue, so one big
+  batch alone is not an overflow).
 * Anomalies are never dropped. The bridge subscribes upstream with
   ``after_sequence`` = the last sequence it has seen, so a reconnect replays
   exactly what it missed. A stream delivers sequences strictly increasing,
@@ -186,6 +190,7 @@ class Fanout:
         self._sequenced: bool | None = None  # does the upstream number anomalies?
         self._head_lock = asyncio.Lock()
         self._closing: _errors.UpstreamError | None = None
+        self._heatmap_sent: dict[str, Any] | None = None  # None: not subscribed upstream
 
     # ------------------------------------------------------------ lifecycle
     async def close(self, err: _errors.UpstreamError) -> None:
@@ -214,11 +219,37 @@ class Fanout:
     def _subscribe_data(self, kind: Kind) -> dict[str, Any]:
         if kind is Kind.ANOMALY and self._sequenced and self._head is not None:
             return {"after_sequence": self._head}
+        if kind is Kind.HEATMAP:
+            return self._heatmap_data()
         return {}
+
+    def _heatmap_data(self) -> dict[str, Any]:
+        """The narrowest upstream heatmap subscription that covers every heatmap stream."""
+        subs = [mb.sub for mb in self._mailboxes if Kind.HEATMAP in mb.sub.kinds]
+        data: dict[str, Any] = {}
+        if subs and all(s.model_ids for s in subs):
+            data["model_ids"] = sorted(set().union(*(s.model_ids for s in subs)))
+        if subs and all(s.layer_ids for s in subs):
+            data["layer_ids"] = sorted(set().union(*(s.layer_ids for s in subs)))
+        return data
+
+    async def _update_heatmap(self) -> None:
+        """Resend the upstream heatmap subscription when the streams' union changed."""
+        data = self._heatmap_data() if self._wanted[Kind.HEATMAP] else None
+        if data == self._heatmap_sent:
+            return
+        self._heatmap_sent = data
+        if data is None:
+            await self._pump.send("unsubscribe_heatmap", {})
+        else:
+            self._pump.start()
+            await self._pump.send("subscribe_heatmap", data)
 
     async def _on_open(self) -> None:
         if self._anomalies_on:
             await self._ensure_head()
+        if self._wanted[Kind.HEATMAP]:
+            self._heatmap_sent = self._heatmap_data()
         for kind in Kind:
             if self._wanted[kind] or (kind is Kind.ANOMALY and self._anomalies_on):
                 await self._pump.send(
@@ -227,6 +258,9 @@ class Fanout:
 
     async def _want(self, kind: Kind) -> None:
         self._wanted[kind] += 1
+        if kind is Kind.HEATMAP:
+            await self._update_heatmap()
+            return
         if kind is Kind.ANOMALY:
             if self._anomalies_on:
                 return
@@ -239,7 +273,11 @@ class Fanout:
 
     async def _unwant(self, kind: Kind) -> None:
         self._wanted[kind] -= 1
-        if self._wanted[kind] == 0 and kind is not Kind.ANOMALY and self._closing is None:
+        if self._closing is not None:
+            return
+        if kind is Kind.HEATMAP:
+            await self._update_heatmap()
+        elif self._wanted[kind] == 0 and kind is not Kind.ANOMALY:
             await self._pump.send(f"unsubscribe_{_UPSTREAM_NAME[kind]}", {})
 
     def _on_message(self, kind: str, data: dict[str, Any]) -> None:

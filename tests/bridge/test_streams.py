@@ -261,3 +261,26 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
 def test_bridge_memory_is_reasonable(bridge: BridgeProcess) -> None:
     assert rss_mib(bridge.pid) < 400
     assert os.path.exists(f"/proc/{bridge.pid}")
+
+
+async def test_heatmap_models_named_by_the_stream_beat_the_stored_filter(
+    stub: pb_grpc.NeuralHeatmapServiceStub,
+) -> None:
+    from neural_heatmap.v1 import view_pb2
+
+    await stub.SetFilter(pb.SetFilterRequest(filter=view_pb2.Filter(model_ids=["m-a"])))
+    call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat2"]))
+
+    async def feed() -> None:
+        while True:
+            await ingest(stub, [frame("m-heat2", "fc", np.ones(4, dtype="<f4"))])
+            await asyncio.sleep(0.1)
+
+    feeder = asyncio.create_task(feed())
+    try:
+        msg = await first(call)
+    finally:
+        feeder.cancel()
+        call.cancel()
+        await stub.ClearFilter(pb.ClearFilterRequest())
+    assert msg.update.model_id == "m-heat2"
