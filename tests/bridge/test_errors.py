@@ -393,3 +393,32 @@ async def test_seed_only_upstream_missing_routes_are_unimplemented(
     err = await expect(grpc.StatusCode.UNIMPLEMENTED, calls[name]())
     assert routes[name] in (err.details() or "")
     assert rpc_status.from_call(err) is not None  # type: ignore[arg-type]
+
+
+async def test_pruned_resume_point_is_out_of_range() -> None:
+    import aiohttp
+
+    server = ServerProcess(extra_args=["--anomaly-cooldown", "0", "--anomaly-retention", "5"])
+    server.start()
+    try:
+        frames = [{"model_id": "m-prune", "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
+                  for i in range(20)]
+        async with aiohttp.ClientSession() as http, http.post(
+            server.url + "/api/activations", json={"frames": frames}
+        ) as r:
+            assert r.status == 200
+        with BridgeProcess(server.url) as bridge:
+            async with bridge.aio_channel() as ch:
+                stub = pb_grpc.NeuralHeatmapServiceStub(ch)
+                err = await expect(grpc.StatusCode.OUT_OF_RANGE, stub.SubscribeAnomalies(
+                    pb.SubscribeAnomaliesRequest(after_sequence=1)).read())
+                assert "pruned" in (err.details() or "")
+                assert error_info(err).reason == "SEQUENCE_EXPIRED"
+                await expect(grpc.StatusCode.OUT_OF_RANGE, stub.GetAnomalies(
+                    pb.GetAnomaliesRequest(after_sequence=1)))
+                call = stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=17))
+                got = (await asyncio.wait_for(call.read(), 10)).update.anomalies
+                call.cancel()
+                assert [a.sequence for a in got] == [18, 19, 20]
+    finally:
+        server.cleanup()
