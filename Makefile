@@ -83,7 +83,7 @@ test-ts: setup
 
 # ---------------------------------------------------------------- run and measure
 run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
-	$(VENV)/bin/neural-heatmap-serve
+	$(VENV)/bin/neural-heatmap-serve --server-data-dir var/data
 
 bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench

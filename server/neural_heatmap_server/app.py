@@ -76,8 +76,11 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         log.exception("unhandled error in %s %s request_id=%s", request.method, request.path,
                       request_id)
         response = json_response(error_body("internal", "internal server error"), 500)
-    log.info("%s %s %d %.1fms request_id=%s", request.method, request.path_qs,
-             response.status, (time.perf_counter() - started) * 1000, request_id)
+    # Health probes arrive every second from the bridge; keep them out of the INFO log.
+    quiet = request.path in PUBLIC_PATHS and response.status < 400
+    log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1fms request_id=%s",
+            request.method, request.path_qs, response.status,
+            (time.perf_counter() - started) * 1000, request_id)
     return response
 
 
