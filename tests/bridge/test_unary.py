@@ -228,3 +228,10 @@ async def test_export_list_and_download_bytes(
     data = b"".join(c.chunk for c in chunks)
     assert data == (Path(server.export_dir) / name).read_bytes()
     assert chunks[0].total_size == len(data) == resp.result.files[0].size
+
+
+async def test_request_id_reaches_the_server_log(
+    stub: pb_grpc.NeuralHeatmapServiceStub, server: ServerProcess
+) -> None:
+    await stub.GetLayout(pb.GetLayoutRequest(), metadata=(("x-request-id", "bridge-rid-42"),))
+    assert "request_id=bridge-rid-42" in server.log()
