@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -248,7 +249,10 @@ def start(timeout: float = 60.0, *, use_launchers: bool = True,
 
 
 class CpuMeter:
-    """CPU seconds used by the server, the bridge and this process between start() and stop()."""
+    """CPU used by the server, the bridge, this process and extra pids between start() and stop().
+
+    ``load tool`` is the CPU of child processes that ended in between (a ghz or hey run).
+    """
 
     def __init__(self, env: Environment, extra: dict[str, int] | None = None) -> None:
         self.pids: dict[str, int | None] = {
@@ -258,9 +262,15 @@ class CpuMeter:
         self._t0 = 0.0
         self._c0: dict[str, float | None] = {}
 
+    @staticmethod
+    def _children() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
     def start(self) -> None:
         self._t0 = time.perf_counter()
         self._c0 = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        self._c0["load tool"] = self._children()
 
     def stop(self) -> dict[str, float | None]:
         """Share of one core each process used (1.0 = one core busy the whole time)."""
@@ -270,4 +280,8 @@ class CpuMeter:
             c1 = cpu_seconds(p)
             c0 = self._c0.get(k)
             out[k] = None if c1 is None or c0 is None else round((c1 - c0) / wall, 3)
+        # Children this process waited for in the meantime (ghz / hey runs).
+        tool = self._children() - (self._c0.get("load tool") or 0.0)
+        if tool > 0:
+            out["load tool"] = round(tool / wall, 3)
         return out

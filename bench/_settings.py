@@ -13,7 +13,7 @@ class Settings:
     reps: int = 5                       # repetitions of every side-by-side comparison
     # unary
     unary_requests: int = 400           # sequential requests per variant per repetition
-    unary_seconds: float = 5.0          # ghz / hey duration per repetition
+    unary_seconds: float = 4.0          # ghz / hey duration per repetition
     unary_concurrency: int = 32
     # matrix
     matrix_sizes: list[int] = field(default_factory=lambda: [512, 1024, 2048])
@@ -27,7 +27,7 @@ class Settings:
     fanout_per_proc: int = 500          # subscribers per client process
     fanout_per_channel: int = 100       # subscribers per gRPC channel (HTTP/2 connection)
     # ingest
-    ingest_frames: int = 20000
+    ingest_frames: int = 50000
     ingest_units: int = 1024
     ingest_layers: int = 4
     ingest_grpc_batch: int = 64         # frames per IngestActivationsRequest message

@@ -231,13 +231,20 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     if len(names) > 2:
         res.metric(group, "bridge / grpc.aio floor", "share of the grpc.aio ceiling", "x",
                    paired(rps[b], rps[names[2]]))
-        # CPU microseconds per call in the serving process: where the bridge's time goes.
-        for n in names[1:]:
-            proc = "bridge" if n == b else n.split(": ", 1)[-1].rsplit(" (", 1)[0]
-            us = [1e6 * (cc.get(proc) or 0.0) / r for cc, r in zip(cpu[n], rps[n], strict=True)
-                  if r and cc.get(proc)]
-            if us:
-                res.metric(group, n, "CPU per call (serving process)", "us", us)
+    # CPU microseconds per call: in the serving process (where the bridge's time goes), and in
+    # every process on the path including the load tool (what bounds throughput on 2 cores).
+    for n in names:
+        proc = ("server" if n == d else "bridge" if n == b
+                else n.split(": ", 1)[-1].rsplit(" (", 1)[0])
+        path = {d: ("server",), b: ("bridge", "server")}.get(n, (proc, "server"))
+        us = [1e6 * (cc.get(proc) or 0.0) / r for cc, r in zip(cpu[n], rps[n], strict=True)
+              if r and cc.get(proc)]
+        if us:
+            res.metric(group, n, "CPU per call, serving process", "us", us)
+        tot = [1e6 * sum((cc.get(k) or 0.0) for k in (*path, "load tool")) / r
+               for cc, r in zip(cpu[n], rps[n], strict=True) if r]
+        if tot and any(cc.get("load tool") for cc in cpu[n]):
+            res.metric(group, n, "CPU per call, all processes incl. load tool", "us", tot)
     med = float(np.median(ratio)) if ratio else None
     note = "" if use_go else "Python load generators (ghz/hey missing)"
     if any(errors.values()):
