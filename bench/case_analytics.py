@@ -11,6 +11,7 @@ a correctness check.
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any
 
@@ -90,6 +91,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                 times: dict[str, list[float]] = {k: [] for k in fns}
                 for rep in range(s.analytics_reps):
                     for name in alternate(list(fns), rep):
+                        gc.collect()  # the previous variant's garbage is not this one's cost
                         t = time.perf_counter()
                         await fns[name](layer)
                         times[name].append((time.perf_counter() - t) * 1e3)

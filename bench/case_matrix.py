@@ -14,6 +14,7 @@ that layer, so all three compute the same N x N matrix.
 
 from __future__ import annotations
 
+import gc
 import inspect
 import time
 from typing import Any
@@ -125,6 +126,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                 times: dict[str, list[float]] = {k: [] for k in fetch}
                 for rep in range(s.matrix_reps):
                     for name in alternate(list(fetch), rep):
+                        gc.collect()  # the previous variant's garbage is not this one's cost
                         t = time.perf_counter()
                         arr = await fetch[name](MODEL, layer)
                         times[name].append((time.perf_counter() - t) * 1e3)
