@@ -22,6 +22,16 @@ Policies (also in docs/bridge.md):
   reads live. If its live queue overflows it is not blocked and nothing is
   lost: it finishes what is queued, then catches up again from its cursor.
   A cursor pruned from the server's log ends the stream with OUT_OF_RANGE.
+* The ring is trusted only while it is *current*: the upstream WebSocket is
+  connected and has acknowledged the anomaly subscription made on that
+  connection (the server acknowledges first, then replays from the bridge's
+  last sequence, then sends live ones, so from the acknowledgement on nothing
+  after the ring's head can be missed). Otherwise the WebSocket may be down
+  or not yet resubscribed while HTTP works, and anomalies logged meanwhile
+  would wait in no ring: so when a connection ends every live stream drops
+  back to catching up, and catching-up streams page the server's log (polling
+  every ``POLL_INTERVAL`` seconds once they have read it all) until the ring
+  is current again. Cursors make the hand-over exact both ways.
 """
 
 from __future__ import annotations
@@ -49,6 +59,8 @@ from ._upstream import CallOptions, Upstream
 log = logging.getLogger("neural_heatmap_bridge.fanout")
 
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# How often a caught-up stream re-reads the server's log while the ring is not current.
+POLL_INTERVAL = 0.5
 
 
 class Kind(enum.Enum):
@@ -180,13 +192,15 @@ class Fanout:
         self._config = config
         self._up = upstream
         self._metrics = metrics
-        self._pump = Pump(upstream, self._on_open, self._on_message, metrics)
+        self._pump = Pump(upstream, self._on_open, self._on_message, self._on_close, metrics)
         self._mailboxes: set[_Mailbox] = set()
         self._live: set[_Mailbox] = set()  # anomaly mailboxes reading from the ring
         self._wanted: dict[Kind, int] = dict.fromkeys(Kind, 0)
         self._anomalies_on = False
         self._ring: deque[analytics_pb2.Anomaly] = deque(maxlen=config.ring_size)
         self._head: int | None = None  # last sequence the bridge has seen
+        self._current = False  # the ring will receive everything after _head (see above)
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
         self._sequenced: bool | None = None  # does the upstream number anomalies?
         self._head_lock = asyncio.Lock()
         self._closing: _errors.UpstreamError | None = None
@@ -299,6 +313,9 @@ class Fanout:
                         mb.put_temporal(temp)
             elif kind == "anomaly_update":
                 self._on_anomalies([cv.anomaly(a) for a in data.get("anomalies") or []])
+            elif kind == "data":
+                if data.get("request") == "subscribe_anomalies" and data.get("status") == "ok":
+                    self._on_anomalies_acknowledged()
             elif kind == "error":
                 self._on_error(data)
         except (cv.PayloadError, ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -318,6 +335,24 @@ class Fanout:
             for mb in self._live:
                 mb.put_anomalies(items)
 
+    def _on_anomalies_acknowledged(self) -> None:
+        """The ring is current: let catching-up streams go live without waiting for a poll."""
+        self._current = True
+        for mb in self._mailboxes:
+            if mb.catching_up:
+                mb.wake.set()
+
+    def _demote_live(self) -> None:
+        """Make every live anomaly stream catch up from its cursor (ring no longer trusted)."""
+        for mb in self._live:
+            mb.overflowed = True
+            mb.wake.set()
+
+    def _on_close(self) -> None:
+        self._current = False
+        if self._sequenced and self._closing is None:
+            self._demote_live()
+
     def _on_error(self, data: dict[str, Any]) -> None:
         if data.get("code") != "sequence_expired":
             log.warning("upstream WebSocket error: %s", data)
@@ -326,11 +361,12 @@ class Fanout:
         # make every live stream re-read from its cursor (which then reports OUT_OF_RANGE).
         log.warning("upstream pruned the bridge's resume point; resetting the anomaly ring")
         self._head = None
+        self._current = False
         self._ring.clear()
-        for mb in self._live:
-            mb.overflowed = True
-            mb.wake.set()
-        asyncio.get_running_loop().create_task(self._resubscribe_anomalies())
+        self._demote_live()
+        task = asyncio.get_running_loop().create_task(self._resubscribe_anomalies())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _resubscribe_anomalies(self) -> None:
         try:
@@ -368,8 +404,12 @@ class Fanout:
             else:
                 mb.cursor = await self._log_head(opts)
         self._mailboxes.add(mb)
+        # Only what was counted is uncounted: a stream cancelled while subscribing must not
+        # drive another kind's demand negative (which would starve later streams).
+        wanted: list[Kind] = []
         try:
             for kind in sub.kinds:
+                wanted.append(kind)  # _want counts before its first await
                 await self._want(kind)
             while True:
                 if mb.closed is not None:
@@ -392,7 +432,7 @@ class Fanout:
         finally:
             self._mailboxes.discard(mb)
             self._live.discard(mb)
-            for kind in sub.kinds:
+            for kind in wanted:
                 await self._unwant(kind)
 
     async def _log_head(self, opts: CallOptions) -> int:
@@ -408,7 +448,7 @@ class Fanout:
     async def _catch_up(self, mb: _Mailbox) -> list[analytics_pb2.Anomaly]:
         """One step of catching up: go live if the ring reaches the cursor, else read a page."""
         assert mb.cursor is not None
-        if self._head is not None:
+        if self._current and self._head is not None:
             ring_first = self._ring[0].sequence if self._ring else self._head + 1
             if mb.cursor >= ring_first - 1:
                 # Atomic (no await): snapshot the ring and start receiving what follows it.
@@ -431,11 +471,20 @@ class Fanout:
                         **exc.metadata,
                     ) from exc
                 raise
-            # Upstream down: wait (the pump reconnects) unless the stream is closed.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(mb.wake.wait(), 0.5)
+            await _pause(mb)  # upstream down: try again (the pump reconnects meanwhile)
             return []
         page = [cv.anomaly(a) for a in doc.get("anomalies") or []]
-        if not page and self._head is None:
-            await asyncio.sleep(0.1)  # the ring is being reset; it will reach the cursor
+        if not page:
+            await _pause(mb)  # read it all; the ring is not current yet (or is being reset)
         return mb.take(page)
+
+
+async def _pause(mb: _Mailbox) -> None:
+    """Wait ``POLL_INTERVAL``, or less if something arrives for the stream or it closes.
+
+    The stream loop drains (and checks ``closed``) after every catch-up step, so the
+    wake-up can be consumed here.
+    """
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(mb.wake.wait(), POLL_INTERVAL)
+    mb.wake.clear()

@@ -170,6 +170,15 @@ class _Ingestor:
             await self.send(key)
         await asyncio.gather(*self._tails.values(), return_exceptions=True)
 
+    def abandon(self) -> None:
+        """Cancel requests still in flight (the call ended early, e.g. the client cancelled).
+
+        Nobody will read their outcome, so they should not keep upstream connections
+        and in-flight slots busy until the upstream timeout.
+        """
+        for task in self._tails.values():
+            task.cancel()
+
     async def _post(self, key: Key, batch: _Batch, previous: asyncio.Task[None] | None) -> None:
         try:
             if previous is not None:
@@ -238,6 +247,8 @@ async def ingest(
             frames_accepted=state.accepted,
             **exc.metadata,
         ) from exc
+    finally:
+        state.abandon()  # a no-op once finish() has awaited everything
     return pb.IngestActivationsResponse(
         frames_accepted=state.accepted,
         frames_rejected=state.rejected,

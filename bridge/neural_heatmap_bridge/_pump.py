@@ -1,11 +1,17 @@
 """The one upstream WebSocket connection every stream of the bridge shares.
 
 ``Pump`` keeps a connection to the upstream's ``/ws`` open: on a drop it
-reconnects with exponential backoff and full jitter (delay uniform in
-``[0, min(cap, base * 2**attempt)]``, as AWS's architecture blog recommends, so
-many bridges do not reconnect in lock-step), and on every (re)connect it calls
-``on_open`` so the owner can resubscribe. Incoming JSON messages go to
-``on_message``; what they mean is the owner's business (``_fanout``).
+reconnects with exponential backoff and "equal jitter" (delay uniform in
+``[d/2, d]`` with ``d = min(cap, base * 2**attempt)``, from AWS's architecture
+blog): the jitter keeps many bridges from reconnecting in lock-step, and the
+floor of ``d/2`` bounds the reconnect rate even against an upstream that
+accepts the WebSocket and drops it at once. For the same reason the backoff
+starts over only after a connection has stayed up for ``STABLE_AFTER``
+seconds; a handshake alone proves nothing (a broken WS handler accepts and
+closes). On every (re)connect it calls ``on_open`` so the owner can
+resubscribe, and ``on_close`` when that connection ends. Incoming JSON
+messages go to ``on_message``; what they mean is the owner's business
+(``_fanout``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,16 @@ log = logging.getLogger("neural_heatmap_bridge.pump")
 
 BACKOFF_BASE = 0.05
 BACKOFF_CAP = 2.0
+STABLE_AFTER = BACKOFF_CAP
+# 2**attempt beyond this already exceeds the cap; bounding it keeps the float finite
+# (0.05 * 2**1100 raises OverflowError, which would kill the pump after ~25 min down).
+_MAX_EXPONENT = 16
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before reconnect number ``attempt`` (0-based), equal jitter."""
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, _MAX_EXPONENT))
+    return random.uniform(ceiling / 2, ceiling)
 
 
 class Pump:
@@ -36,6 +52,8 @@ class Pump:
         upstream: Supplies the session, URL and headers.
         on_open: Awaited after each successful connect (resubscribe here).
         on_message: Called with ``(type, data)`` for every message received.
+        on_close: Called when a connection that reached ``on_open`` ends, so the
+            owner stops trusting what it has not been told since.
         metrics: Where reconnects are counted.
     """
 
@@ -44,15 +62,16 @@ class Pump:
         upstream: Upstream,
         on_open: Callable[[], Awaitable[None]],
         on_message: Callable[[str, dict[str, Any]], None],
+        on_close: Callable[[], None],
         metrics: Metrics,
     ) -> None:
         self._upstream = upstream
         self._on_open = on_open
         self._on_message = on_message
+        self._on_close = on_close
         self._metrics = metrics
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
 
     def start(self) -> None:
         """Start the connection loop (idempotent)."""
@@ -76,8 +95,10 @@ class Pump:
                 log.debug("send %s failed: %s", kind, exc)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
+            opened_at: float | None = None
             try:
                 async with self._upstream.session.ws_connect(
                     self._upstream.ws_url(),
@@ -87,10 +108,9 @@ class Pump:
                     autoping=True,
                 ) as ws:
                     self._ws = ws
-                    await self._on_open()
-                    self.connected.set()
-                    attempt = 0
+                    opened_at = loop.time()
                     log.info("upstream WebSocket connected")
+                    await self._on_open()
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:
                             self._dispatch(msg.data)
@@ -100,8 +120,14 @@ class Pump:
                 log.info("upstream WebSocket unavailable: %s", exc)
             finally:
                 self._ws = None
-                self.connected.clear()
-            delay = random.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+                if opened_at is not None:
+                    self._on_close()
+            if opened_at is not None:
+                lasted = loop.time() - opened_at
+                log.info("upstream WebSocket closed after %.1f s", lasted)
+                if lasted >= STABLE_AFTER:
+                    attempt = 0
+            delay = backoff(attempt)
             attempt += 1
             self._metrics.upstream_reconnects.inc()
             await asyncio.sleep(delay)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import grpc
+from neural_heatmap.v1 import analytics_pb2, common_pb2
 from neural_heatmap.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
@@ -19,19 +20,30 @@ from neural_heatmap.v1 import (
 
 from tests.support.server_process import free_port
 
+ALL_SEVERITIES = {v.number for v in common_pb2.Severity.DESCRIPTOR.values if v.number}
+ALL_TYPES = {v.number for v in analytics_pb2.AnomalyType.DESCRIPTOR.values if v.number}
+ACCEPTANCE_SECONDS = 60.0  # issue 4: live anomalies within 60 s of ``make run``
+
 
 async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
+    """As ``make run`` (default source rate): models, heatmaps, then every kind of anomaly live.
+
+    The built-in source's scheduled incidents cover all four severities and all
+    five anomaly types; a gRPC subscriber resuming from sequence 0 must see all
+    of them, in sequence order, within the acceptance window.
+    """
+    assert (len(ALL_SEVERITIES), len(ALL_TYPES)) == (4, 5)
+    started = time.monotonic()
     http_port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "neural_heatmap_bridge.serve", "--server-port", str(http_port),
-         "--server-data-dir", str(tmp_path), "--server-source-rate", "30",
-         "--listen", f"127.0.0.1:{grpc_port}"],
+         "--server-data-dir", str(tmp_path), "--listen", f"127.0.0.1:{grpc_port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as ch:
             stub = pb_grpc.NeuralHeatmapServiceStub(ch)
-            deadline = time.monotonic() + 30
+            deadline = started + 30
             models: list[str] = []
             while time.monotonic() < deadline and not models:
                 try:
@@ -45,6 +57,23 @@ async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
             update = await asyncio.wait_for(call.read(), 10)
             call.cancel()
             assert update.update.model_id in models
+
+            anomalies = stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=0))
+            sequences: list[int] = []
+            severities: set[int] = set()
+            types: set[int] = set()
+            try:
+                while severities != ALL_SEVERITIES or types != ALL_TYPES:
+                    left = started + ACCEPTANCE_SECONDS - time.monotonic()
+                    assert left > 0, (sorted(severities), sorted(types))
+                    msg = await asyncio.wait_for(anomalies.read(), left)
+                    for a in msg.update.anomalies:
+                        sequences.append(a.sequence)
+                        severities.add(a.severity)
+                        types.add(a.anomaly_type)
+            finally:
+                anomalies.cancel()
+            assert sequences == list(range(1, len(sequences) + 1))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
