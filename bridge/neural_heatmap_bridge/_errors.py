@@ -37,7 +37,7 @@ from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
-from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
+from google.rpc import (
     code_pb2,
     error_details_pb2,
     status_pb2,

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
-from google.rpc import (  # type: ignore[import-untyped, unused-ignore]
+from google.rpc import (
     error_details_pb2,
     status_pb2,
 )
