@@ -13,8 +13,27 @@ for the seed's client runs with only the address changed::
 Generated protobuf modules live in ``neural_heatmap.v1``.
 """
 
+from neural_heatmap._analytics_types import (
+    Anomaly,
+    AnomalyPage,
+    CorrelationMatrix,
+    LayerSimilarity,
+    LayerStatistics,
+    ModelComparison,
+    TemporalPattern,
+    TemporalStatistics,
+)
 from neural_heatmap._channel import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET
 from neural_heatmap._client import NeuralHeatmapClient, connect
+from neural_heatmap._enums import (
+    AnomalyType,
+    ExportFormat,
+    Granularity,
+    PatternType,
+    Severity,
+    UpdateType,
+    VisualizationTheme,
+)
 from neural_heatmap._errors import (
     AbortedError,
     AlreadyExistsError,
@@ -36,41 +55,19 @@ from neural_heatmap._errors import (
     UnknownError,
     exception_class_for_code,
 )
+from neural_heatmap._export_types import ExportedFile, ExportResult
+from neural_heatmap._ingest_types import ActivationFrame, FrameRejection, IngestSummary
+from neural_heatmap._model_types import LayerInfo, ModelInfo, UnitInfo
 from neural_heatmap._retry import DEFAULT_RETRY, Retry
 from neural_heatmap._streaming import NeuralHeatmapWebSocketClient, ReconnectPolicy
-from neural_heatmap._types import (
-    ActivationFrame,
-    Anomaly,
-    AnomalyPage,
-    AnomalyType,
+from neural_heatmap._update_types import (
     AnomalyUpdate,
-    CorrelationMatrix,
     CorrelationUpdate,
-    ExportedFile,
-    ExportFormat,
-    ExportResult,
-    Filter,
-    FrameRejection,
-    Granularity,
     HeatmapUpdate,
-    IngestSummary,
-    LayerInfo,
-    LayerSimilarity,
-    LayerStatistics,
-    LayoutConfig,
-    ModelComparison,
-    ModelInfo,
-    PatternType,
-    Severity,
-    TemporalPattern,
-    TemporalStatistics,
     TemporalUpdate,
-    ThemeSettings,
-    UnitInfo,
     Update,
-    UpdateType,
-    VisualizationTheme,
 )
+from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
 
 __version__ = "0.1.0"
 

@@ -15,6 +15,14 @@ import grpc.aio
 import numpy as np
 import numpy.typing as npt
 
+from neural_heatmap._analytics_types import (
+    Anomaly,
+    AnomalyPage,
+    CorrelationMatrix,
+    ModelComparison,
+    TemporalPattern,
+    TemporalStatistics,
+)
 from neural_heatmap._channel import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TARGET,
@@ -22,8 +30,17 @@ from neural_heatmap._channel import (
     make_channel,
     parse_target,
 )
-from neural_heatmap._convert import float_to_ts, numpy_to_tensor
+from neural_heatmap._convert import as_str_list, float_to_ts, numpy_to_tensor
+from neural_heatmap._enums import (
+    ExportFormat,
+    Granularity,
+    PatternType,
+    Severity,
+    UpdateType,
+    VisualizationTheme,
+)
 from neural_heatmap._errors import NeuralHeatmapError, UnavailableError, from_grpc_error
+from neural_heatmap._export_types import ExportedFile, ExportResult
 from neural_heatmap._files import (
     format_from_suffix,
     write_anomalies,
@@ -31,37 +48,19 @@ from neural_heatmap._files import (
     write_patterns,
     write_tensorboard,
 )
+from neural_heatmap._ingest_types import ActivationFrame, IngestSummary
+from neural_heatmap._model_types import ModelInfo
 from neural_heatmap._retry import DEFAULT_RETRY, Retry, call_with_retry
 from neural_heatmap._streaming import OnError, ReconnectPolicy, StreamControl, resumable_stream
-from neural_heatmap._types import (
-    ActivationFrame,
-    Anomaly,
-    AnomalyPage,
+from neural_heatmap._update_types import (
     AnomalyUpdate,
-    CorrelationMatrix,
     CorrelationUpdate,
-    ExportedFile,
-    ExportFormat,
-    ExportResult,
-    Filter,
-    Granularity,
     HeatmapUpdate,
-    IngestSummary,
-    LayoutConfig,
-    ModelComparison,
-    ModelInfo,
-    PatternType,
-    Severity,
-    TemporalPattern,
-    TemporalStatistics,
     TemporalUpdate,
-    ThemeSettings,
     Update,
-    UpdateType,
-    VisualizationTheme,
-    as_str_list,
     update_from_proto,
 )
+from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
 from neural_heatmap.v1 import (
     analytics_pb2,
     common_pb2,

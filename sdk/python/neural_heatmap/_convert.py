@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
-from neural_heatmap.v1 import tensor_pb2
+from neural_heatmap.v1 import common_pb2, tensor_pb2
 
 _DTYPES: Mapping[int, np.dtype[Any]] = {
     tensor_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),
@@ -28,6 +28,25 @@ def opt_ts(msg: Any, name: str) -> float | None:
     if not msg.HasField(name):
         return None
     return ts_to_float(getattr(msg, name))
+
+
+def opt_float(msg: Any, name: str) -> float | None:
+    """An optional scalar field as a float, or ``None`` when unset."""
+    return float(getattr(msg, name)) if msg.HasField(name) else None
+
+
+def location_to_dict(msg: common_pb2.Location) -> dict[str, float]:
+    """A canvas Location as the seed's ``{"x": .., "y": ..}``."""
+    return {"x": msg.x, "y": msg.y}
+
+
+def as_str_list(values: str | Sequence[str] | None) -> list[str]:
+    """Accept one string, a sequence of strings, or ``None``."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return [values]
+    return [str(v) for v in values]
 
 
 def float_to_ts(value: float) -> timestamp_pb2.Timestamp:

@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from neural_heatmap._types import (
+from neural_heatmap._analytics_types import (
     Anomaly,
     CorrelationMatrix,
-    ExportFormat,
     TemporalPattern,
     TemporalStatistics,
 )
+from neural_heatmap._enums import ExportFormat
 
 __all__ = [
     "format_from_suffix",

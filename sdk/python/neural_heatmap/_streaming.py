@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import grpc
 import grpc.aio
 
+from neural_heatmap._convert import as_str_list
+from neural_heatmap._enums import Severity, UpdateType
 from neural_heatmap._errors import NeuralHeatmapError, from_grpc_error
-from neural_heatmap._types import AnomalyUpdate, Severity, Update, UpdateType, as_str_list
+from neural_heatmap._update_types import AnomalyUpdate, Update
 
 if TYPE_CHECKING:
     from neural_heatmap._channel import PemSource

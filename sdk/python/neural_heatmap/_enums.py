@@ -1,0 +1,169 @@
+"""The SDK's closed sets: ``StrEnum`` members mapped both ways to proto enums.
+
+Members compare equal to the seed's strings (``p.pattern_type == "periodic"``,
+``update.severity == "critical"``) and print as those strings, so code written
+for the seed's plain strings keeps working.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from neural_heatmap.v1 import analytics_pb2, common_pb2, export_pb2, updates_pb2, view_pb2
+
+__all__ = [
+    "AnomalyType",
+    "ExportFormat",
+    "Granularity",
+    "PatternType",
+    "Severity",
+    "UpdateType",
+    "VisualizationTheme",
+]
+
+_PROTO_NUMBERS: dict[type[enum.StrEnum], Mapping[str, int]] = {}
+"""Per enum class: member name to proto enum number (filled as classes are made)."""
+
+
+class _ProtoEnum(enum.StrEnum):
+    """A str enum with a two-way mapping to a generated proto enum.
+
+    A subclass names its proto enum and the prefix its numbers' names carry
+    (``class Severity(_ProtoEnum, proto_enum=common_pb2.Severity,
+    prefix="SEVERITY_")``); a member maps to the number whose name is the
+    prefix plus the member's name, so the mapping is declared only once.
+    """
+
+    def __init_subclass__(cls, *, proto_enum: Any, prefix: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _PROTO_NUMBERS[cls] = {
+            name.removeprefix(prefix): number for name, number in proto_enum.items()
+        }
+
+    @classmethod
+    def from_proto(cls, value: int) -> Any:
+        """Map a proto enum number to a member (UNSPECIFIED for unknown numbers)."""
+        for member in cls:
+            if member.to_proto() == value:
+                return member
+        return cls("unspecified")
+
+    def to_proto(self) -> int:
+        """The proto enum number of this member."""
+        return int(_PROTO_NUMBERS[type(self)][self.name])
+
+    @classmethod
+    def parse(cls, value: str | _ProtoEnum) -> Any:
+        """Accept a member, its value (``"critical"``) or its name (``"CRITICAL"``).
+
+        Raises:
+            ValueError: For anything else; the message lists valid values.
+        """
+        if isinstance(value, cls):
+            return value
+        text = str(value).strip()
+        for member in cls:
+            if text.lower() in (member.value, member.name.lower()):
+                return member
+        valid = ", ".join(m.value for m in cls if m.value != "unspecified")
+        raise ValueError(f"unknown {cls.__name__} {value!r}; expected one of: {valid}")
+
+
+class Severity(_ProtoEnum, proto_enum=common_pb2.Severity, prefix="SEVERITY_"):
+    """How serious an anomaly is.
+
+    Members compare equal to the seed's strings. Use :attr:`rank` (0..4) to
+    order them; string comparison (``<``) would be alphabetical.
+    """
+
+    UNSPECIFIED = "unspecified"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """0 (unspecified) to 4 (critical); larger is more severe."""
+        return self.to_proto()
+
+
+class PatternType(_ProtoEnum, proto_enum=analytics_pb2.PatternType, prefix="PATTERN_TYPE_"):
+    """Kind of temporal pattern: ``"periodic"``, ``"trend"`` or ``"state_change"``."""
+
+    UNSPECIFIED = "unspecified"
+    PERIODIC = "periodic"
+    TREND = "trend"
+    STATE_CHANGE = "state_change"
+
+
+class AnomalyType(_ProtoEnum, proto_enum=analytics_pb2.AnomalyType, prefix="ANOMALY_TYPE_"):
+    """What an anomaly detector saw."""
+
+    UNSPECIFIED = "unspecified"
+    NON_FINITE = "non_finite"
+    EXPLODING = "exploding"
+    DEAD_UNITS = "dead_units"
+    SATURATION = "saturation"
+    SPIKE = "spike"
+
+
+class VisualizationTheme(_ProtoEnum, proto_enum=view_pb2.Theme, prefix="THEME_"):
+    """Colour scheme of the heatmap canvas (the seed's theme system)."""
+
+    UNSPECIFIED = "unspecified"
+    THERMAL = "thermal"
+    PLASMA = "plasma"
+    HOLOGRAPHIC = "holographic"
+    CONTOUR = "contour"
+    CUSTOM = "custom"
+
+
+class ExportFormat(_ProtoEnum, proto_enum=export_pb2.ExportFormat, prefix="EXPORT_FORMAT_"):
+    """File format of an export."""
+
+    UNSPECIFIED = "unspecified"
+    CSV = "csv"
+    JSON = "json"
+    TENSORBOARD = "tensorboard"
+    PARQUET = "parquet"
+
+
+class Granularity(_ProtoEnum, proto_enum=analytics_pb2.Granularity, prefix="GRANULARITY_"):
+    """Rows of a correlation matrix: one per layer (default) or one per unit."""
+
+    UNSPECIFIED = "unspecified"
+    LAYER = "layer"
+    UNIT = "unit"
+
+
+class UpdateType(_ProtoEnum, proto_enum=updates_pb2.UpdateType, prefix="UPDATE_TYPE_"):
+    """Kinds of live update, named as the seed's WebSocket message types.
+
+    :meth:`parse` also accepts the short forms ``"heatmap"``,
+    ``"correlation"``/``"correlations"``, ``"temporal"`` and
+    ``"anomaly"``/``"anomalies"``.
+    """
+
+    UNSPECIFIED = "unspecified"
+    HEATMAP = "heatmap_update"
+    CORRELATION = "correlation_update"
+    TEMPORAL = "temporal_update"
+    ANOMALY = "anomaly_update"
+
+    @classmethod
+    def parse(cls, value: str | _ProtoEnum) -> Any:
+        """Like :meth:`_ProtoEnum.parse`, plus the short and plural forms."""
+        aliases = {
+            "heatmap": cls.HEATMAP,
+            "correlation": cls.CORRELATION,
+            "correlations": cls.CORRELATION,
+            "temporal": cls.TEMPORAL,
+            "anomaly": cls.ANOMALY,
+            "anomalies": cls.ANOMALY,
+        }
+        if isinstance(value, str) and value.strip().lower() in aliases:
+            return aliases[value.strip().lower()]
+        return super().parse(value)
