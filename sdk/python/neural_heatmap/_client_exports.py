@@ -1,0 +1,217 @@
+"""Client calls that produce files: server-side exports and their download, local exports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from neural_heatmap._client_anomalies import AnomaliesMixin
+from neural_heatmap._client_base import DEFAULT, Metadata, RetryArg, Timeout
+from neural_heatmap._client_correlation import CorrelationMixin
+from neural_heatmap._client_temporal import TemporalMixin
+from neural_heatmap._convert import as_str_list
+from neural_heatmap._enums import ExportFormat
+from neural_heatmap._errors import NeuralHeatmapError
+from neural_heatmap._export_types import ExportedFile, ExportResult
+from neural_heatmap._files import write_anomalies, write_matrix, write_patterns, write_tensorboard
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+
+__all__ = ["ExportsMixin"]
+
+
+class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
+    """Server-side exports (write, list, download) and local exports of the analytics."""
+
+    async def export_correlation_matrix(
+        self,
+        filename: str,
+        format: ExportFormat | str = ExportFormat.CSV,
+        *,
+        model_ids: Sequence[str] | None = None,
+        layer_ids: Sequence[str] | None = None,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> ExportResult:
+        """Have the server write the correlation matrix into its export directory.
+
+        Args:
+            filename: File (or, for TensorBoard, directory) name; no path
+                separators. Fetch it afterwards with :meth:`download_export`.
+            format: :class:`ExportFormat` or its string (``"csv"``, ...).
+
+        Returns:
+            What the server wrote (file names and sizes).
+        """
+        stub = self._open()
+        request = pb.ExportCorrelationMatrixRequest(
+            filename=filename,
+            format=ExportFormat.parse(format).to_proto(),
+            model_ids=as_str_list(model_ids),
+            layer_ids=as_str_list(layer_ids),
+        )
+        resp = await self._unary(
+            stub.ExportCorrelationMatrix, request, timeout=timeout, metadata=metadata, retry=retry
+        )
+        return ExportResult.from_proto(resp.result)
+
+    async def list_exports(
+        self,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> list[ExportedFile]:
+        """List the files in the server's export directory."""
+        stub = self._open()
+        resp = await self._unary(
+            stub.ListExports,
+            pb.ListExportsRequest(),
+            timeout=timeout,
+            metadata=metadata,
+            retry=retry,
+        )
+        return [ExportedFile.from_proto(f) for f in resp.files]
+
+    async def download_export(
+        self,
+        name: str,
+        filepath: str | os.PathLike[str],
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> Path:
+        """Stream one server-side export file to a local path.
+
+        A broken download is restarted from the beginning (per ``retry``).
+
+        Returns:
+            The path written.
+        """
+        stub = self._open()
+        out = Path(filepath)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        md = self._metadata(metadata)
+
+        async def attempt(per_try: float | None) -> Path:
+            tmp = out.with_name(out.name + ".part")
+            written = 0
+            total: int | None = None
+            with open(tmp, "wb") as fh:
+                async for chunk in stub.DownloadExport(
+                    pb.DownloadExportRequest(name=name), timeout=per_try, metadata=md
+                ):
+                    if chunk.offset != written:
+                        fh.seek(chunk.offset)
+                    fh.write(chunk.chunk)
+                    written = chunk.offset + len(chunk.chunk)
+                    total = chunk.total_size
+            if total is not None and written != total:
+                tmp.unlink(missing_ok=True)
+                raise NeuralHeatmapError(
+                    f"download of {name!r} ended at byte {written} of {total}",
+                    code=grpc.StatusCode.DATA_LOSS,
+                )
+            tmp.replace(out)
+            return out
+
+        return await self._call(attempt, timeout=timeout, retry=retry)
+
+    async def export_tensorboard(
+        self,
+        output_dir: str | os.PathLike[str],
+        run_name: str,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> Path:
+        """Write TensorBoard event files of the current analytics.
+
+        Fetches the correlation matrix, temporal statistics and patterns and
+        the newest anomalies over gRPC and writes them client-side with
+        tensorboardX into ``output_dir/run_name`` (see
+        ``neural_heatmap._files.write_tensorboard`` for the tags). Point
+        ``tensorboard --logdir output_dir`` at it.
+
+        Returns:
+            The run directory.
+        """
+        kw: dict[str, Any] = {"timeout": timeout, "metadata": metadata, "retry": retry}
+        matrix, stats, patterns, anomalies = await asyncio.gather(
+            self.get_correlation_matrix(**kw),
+            self.get_temporal_statistics(**kw),
+            self.get_temporal_patterns(**kw),
+            self.get_anomalies(limit=1000, **kw),
+        )
+        run_dir = Path(output_dir) / run_name
+        write_tensorboard(
+            run_dir, matrix=matrix, statistics=stats, patterns=patterns, anomalies=anomalies
+        )
+        return run_dir
+
+    async def export_all(
+        self,
+        output_dir: str | os.PathLike[str],
+        formats: Sequence[ExportFormat | str] | None = None,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> dict[ExportFormat, list[Path]]:
+        """Export the correlation matrix, temporal patterns and anomalies locally.
+
+        Args:
+            output_dir: Directory to write into (created if missing).
+            formats: Any of CSV, JSON, PARQUET, TENSORBOARD; ``None``: all four.
+
+        Returns:
+            The files (for TensorBoard, the run directory) written per format:
+            ``correlation_matrix.<ext>``, ``temporal_patterns.<ext>``,
+            ``anomalies.<ext>`` and ``tensorboard/``.
+        """
+        wanted = (
+            [ExportFormat.parse(f) for f in formats]
+            if formats
+            else [
+                ExportFormat.CSV,
+                ExportFormat.JSON,
+                ExportFormat.PARQUET,
+                ExportFormat.TENSORBOARD,
+            ]
+        )
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        kw: dict[str, Any] = {"timeout": timeout, "metadata": metadata, "retry": retry}
+        matrix, patterns, anomalies = await asyncio.gather(
+            self.get_correlation_matrix(**kw),
+            self.get_temporal_patterns(**kw),
+            self.get_anomalies(limit=10000, **kw),
+        )
+        written: dict[ExportFormat, list[Path]] = {}
+        for fmt in wanted:
+            if fmt is ExportFormat.TENSORBOARD:
+                stats = await self.get_temporal_statistics(**kw)
+                run_dir = out / "tensorboard"
+                write_tensorboard(
+                    run_dir,
+                    matrix=matrix,
+                    statistics=stats,
+                    patterns=patterns,
+                    anomalies=anomalies,
+                )
+                written[fmt] = [run_dir]
+                continue
+            ext = {ExportFormat.CSV: "csv", ExportFormat.JSON: "json"}.get(fmt, "parquet")
+            written[fmt] = [
+                write_matrix(matrix, out / f"correlation_matrix.{ext}"),
+                write_patterns(patterns, out / f"temporal_patterns.{ext}"),
+                write_anomalies(anomalies, out / f"anomalies.{ext}"),
+            ]
+        return written

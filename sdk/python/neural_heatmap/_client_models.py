@@ -1,0 +1,68 @@
+"""Client calls about the models themselves: what is being watched, how alike they are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from neural_heatmap._analytics_types import ModelComparison
+from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
+from neural_heatmap._convert import as_str_list
+from neural_heatmap._model_types import ModelInfo
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+
+__all__ = ["ModelsMixin"]
+
+
+class ModelsMixin(ClientBase):
+    """``list_models`` and ``compare_models``."""
+
+    async def list_models(
+        self,
+        include_units: bool = False,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> list[ModelInfo]:
+        """List every model with its layers.
+
+        Args:
+            include_units: Also list every unit's canvas location.
+
+        Returns:
+            The models the server knows, with layer unit counts and frames.
+        """
+        stub = self._open()
+        resp = await self._unary(
+            stub.ListModels,
+            pb.ListModelsRequest(include_units=include_units),
+            timeout=timeout,
+            metadata=metadata,
+            retry=retry,
+        )
+        return [ModelInfo.from_proto(m) for m in resp.models]
+
+    async def compare_models(
+        self,
+        model_ids: Sequence[str],
+        metrics: Sequence[str] | None = None,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+        retry: RetryArg = DEFAULT,
+    ) -> ModelComparison:
+        """Compare two or more models (CKA similarity and per-model metrics).
+
+        Args:
+            model_ids: Two or more models.
+            metrics: ``"cka"``, ``"mean_activation"``, ``"sparsity"``; ``None``: all.
+        """
+        stub = self._open()
+        resp = await self._unary(
+            stub.CompareModels,
+            pb.CompareModelsRequest(model_ids=as_str_list(model_ids), metrics=as_str_list(metrics)),
+            timeout=timeout,
+            metadata=metadata,
+            retry=retry,
+        )
+        return ModelComparison.from_proto(resp.comparison)

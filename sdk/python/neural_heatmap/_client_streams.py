@@ -1,0 +1,305 @@
+"""Client live updates: the seed's subscriptions and the resumable gRPC streams."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import grpc.aio
+
+from neural_heatmap._client_anomalies import AnomaliesMixin
+from neural_heatmap._client_base import Metadata
+from neural_heatmap._convert import as_str_list
+from neural_heatmap._enums import Severity, UpdateType
+from neural_heatmap._streaming import OnError, ReconnectPolicy, StreamControl, resumable_stream
+from neural_heatmap._update_types import (
+    AnomalyUpdate,
+    CorrelationUpdate,
+    HeatmapUpdate,
+    TemporalUpdate,
+    Update,
+    update_from_proto,
+)
+from neural_heatmap.v1 import common_pb2, updates_pb2
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+
+__all__ = ["StreamsMixin"]
+
+R = TypeVar("R")
+Snapshot = TypeVar("Snapshot", HeatmapUpdate, CorrelationUpdate, TemporalUpdate)
+
+_SNAPSHOT_POLICY = ReconnectPolicy(delay=0.5)
+"""Reopening of snapshot streams: each update replaces the last, so nothing is replayed."""
+
+
+def _severity_floor(min_severity: Severity | str | None) -> common_pb2.Severity.ValueType:
+    """``min_severity`` as the request's enum (unspecified: every severity)."""
+    return common_pb2.Severity.ValueType(
+        Severity.parse(min_severity).to_proto() if min_severity is not None else 0
+    )
+
+
+class StreamsMixin(AnomaliesMixin):
+    """The seed's ``subscribe_*`` calls and every server-streaming update RPC."""
+
+    @property
+    def subscriptions(self) -> frozenset[UpdateType]:
+        """Kinds :meth:`stream_updates` streams when called without ``message_types``."""
+        return frozenset(self._subscriptions)
+
+    async def subscribe_heatmap(
+        self, *, model_ids: Sequence[str] | None = None, layer_ids: Sequence[str] | None = None
+    ) -> None:
+        """Include heatmap updates in :meth:`stream_updates`.
+
+        Args:
+            model_ids: Only these models.
+            layer_ids: Only these layers.
+        """
+        self._subscriptions.add(UpdateType.HEATMAP)
+        self._heatmap_models = as_str_list(model_ids)
+        self._heatmap_layers = as_str_list(layer_ids)
+
+    async def subscribe_correlations(self) -> None:
+        """Include correlation matrix updates in :meth:`stream_updates`."""
+        self._subscriptions.add(UpdateType.CORRELATION)
+
+    async def subscribe_temporal(self) -> None:
+        """Include temporal pattern updates in :meth:`stream_updates`."""
+        self._subscriptions.add(UpdateType.TEMPORAL)
+
+    async def subscribe_anomalies(self) -> None:
+        """Include anomaly updates in :meth:`stream_updates`."""
+        self._subscriptions.add(UpdateType.ANOMALY)
+
+    async def unsubscribe(self, message_type: UpdateType | str) -> None:
+        """Stop including one kind of update in :meth:`stream_updates`."""
+        self._subscriptions.discard(UpdateType.parse(message_type))
+
+    async def _snapshots(
+        self,
+        open_call: Callable[[int | None], grpc.aio.UnaryStreamCall[Any, R]],
+        decode: Callable[[R], Snapshot],
+        kind: type[Snapshot],
+    ) -> AsyncIterator[Snapshot]:
+        """Yield a snapshot stream's updates, reopening it after disconnects."""
+        async for update in resumable_stream(
+            open_call, decode, after_sequence=None, policy=_SNAPSHOT_POLICY
+        ):
+            assert isinstance(update, kind)
+            yield update
+
+    async def _anomaly_head(self, metadata: Metadata) -> int:
+        page = await self.get_anomaly_page(limit=1, metadata=metadata)
+        return page.last_sequence
+
+    async def _stream(
+        self,
+        message_types: Sequence[UpdateType | str] | None,
+        *,
+        after_sequence: int | None,
+        min_severity: Severity | str | None,
+        model_ids: Sequence[str] | None,
+        policy: ReconnectPolicy,
+        metadata: Metadata = None,
+        control: StreamControl | None = None,
+        on_error: OnError | None = None,
+    ) -> AsyncIterator[Update]:
+        def kinds() -> set[UpdateType]:
+            if message_types:
+                return {UpdateType.parse(t) for t in message_types}
+            return set(self._subscriptions) or {
+                UpdateType.HEATMAP,
+                UpdateType.CORRELATION,
+                UpdateType.TEMPORAL,
+                UpdateType.ANOMALY,
+            }
+
+        start = after_sequence
+        if start is None and UpdateType.ANOMALY in kinds():
+            start = await self._anomaly_head(metadata)
+        models = as_str_list(model_ids) or self._heatmap_models
+        md = self._metadata(metadata)
+        severity = _severity_floor(min_severity)
+
+        def open_call(
+            last: int | None,
+        ) -> grpc.aio.UnaryStreamCall[pb.StreamUpdatesRequest, pb.StreamUpdatesResponse]:
+            stub = self._open()
+            wanted = kinds()
+            request = pb.StreamUpdatesRequest(
+                types=[updates_pb2.UpdateType.ValueType(k.to_proto()) for k in sorted(wanted)],
+                min_severity=severity,
+                model_ids=models,
+            )
+            if last is not None and UpdateType.ANOMALY in wanted:
+                request.after_sequence = last
+            return stub.StreamUpdates(request, metadata=md)
+
+        layers = set(self._heatmap_layers)
+
+        def decode(msg: pb.StreamUpdatesResponse) -> Update | None:
+            update = update_from_proto(msg)
+            if layers and isinstance(update, HeatmapUpdate) and update.layer not in layers:
+                return None
+            return update
+
+        async for update in resumable_stream(
+            open_call,
+            decode,
+            after_sequence=start,
+            policy=policy,
+            control=control,
+            on_error=on_error,
+        ):
+            yield update
+
+    async def stream_updates(
+        self,
+        message_types: Sequence[UpdateType | str] | None = None,
+        *,
+        after_sequence: int | None = None,
+        min_severity: Severity | str | None = None,
+        model_ids: Sequence[str] | None = None,
+        reconnect: bool = True,
+        reconnect_delay: float = 0.5,
+        max_retries: int = 10,
+        metadata: Metadata = None,
+    ) -> AsyncIterator[Update]:
+        """Stream live updates of the subscribed kinds (or of ``message_types``).
+
+        With no subscription and no ``message_types``, every kind is streamed.
+        The stream reopens itself after a disconnect (see ``reconnect*``);
+        anomalies then resume after the last one delivered, so each anomaly
+        is yielded exactly once. Without ``after_sequence``, anomalies logged
+        from the moment of the call on are delivered.
+
+        Args:
+            message_types: Kinds to stream: :class:`UpdateType` members or the
+                seed's names (``"heatmap_update"``, ``"anomaly_update"``, ...;
+                ``"heatmap"``, ``"anomalies"`` also work).
+            after_sequence: Replay logged anomalies after this sequence first.
+            min_severity: Only anomalies of this severity or worse.
+            model_ids: Only heatmap and anomaly updates of these models.
+            reconnect: Reopen after a disconnect.
+            reconnect_delay: Base wait before reopening (doubles, jittered).
+            max_retries: Consecutive failed reopenings before raising.
+            metadata: Extra gRPC metadata.
+
+        Yields:
+            :class:`HeatmapUpdate`, :class:`CorrelationUpdate`,
+            :class:`TemporalUpdate` or :class:`AnomalyUpdate` objects.
+        """
+        policy = ReconnectPolicy(
+            reconnect=reconnect, delay=reconnect_delay, max_retries=max_retries
+        )
+        async for update in self._stream(
+            message_types,
+            after_sequence=after_sequence,
+            min_severity=min_severity,
+            model_ids=model_ids,
+            policy=policy,
+            metadata=metadata,
+        ):
+            yield update
+
+    async def stream_heatmap(
+        self,
+        model_ids: Sequence[str] | None = None,
+        layer_ids: Sequence[str] | None = None,
+        *,
+        metadata: Metadata = None,
+    ) -> AsyncIterator[HeatmapUpdate]:
+        """Stream heatmap frames (``SubscribeHeatmap``); reopens after disconnects."""
+        md = self._metadata(metadata)
+        request = pb.SubscribeHeatmapRequest(
+            model_ids=as_str_list(model_ids), layer_ids=as_str_list(layer_ids)
+        )
+
+        def open_call(
+            _: int | None,
+        ) -> grpc.aio.UnaryStreamCall[pb.SubscribeHeatmapRequest, pb.SubscribeHeatmapResponse]:
+            return self._open().SubscribeHeatmap(request, metadata=md)
+
+        async for update in self._snapshots(
+            open_call, lambda r: HeatmapUpdate.from_proto(r.update), HeatmapUpdate
+        ):
+            yield update
+
+    async def stream_correlations(
+        self, *, metadata: Metadata = None
+    ) -> AsyncIterator[CorrelationUpdate]:
+        """Stream correlation matrices (``SubscribeCorrelations``)."""
+        md = self._metadata(metadata)
+
+        def open_call(
+            _: int | None,
+        ) -> grpc.aio.UnaryStreamCall[
+            pb.SubscribeCorrelationsRequest, pb.SubscribeCorrelationsResponse
+        ]:
+            return self._open().SubscribeCorrelations(
+                pb.SubscribeCorrelationsRequest(), metadata=md
+            )
+
+        async for update in self._snapshots(
+            open_call, lambda r: CorrelationUpdate.from_proto(r.update), CorrelationUpdate
+        ):
+            yield update
+
+    async def stream_temporal(self, *, metadata: Metadata = None) -> AsyncIterator[TemporalUpdate]:
+        """Stream temporal patterns (``SubscribeTemporal``)."""
+        md = self._metadata(metadata)
+
+        def open_call(
+            _: int | None,
+        ) -> grpc.aio.UnaryStreamCall[pb.SubscribeTemporalRequest, pb.SubscribeTemporalResponse]:
+            return self._open().SubscribeTemporal(pb.SubscribeTemporalRequest(), metadata=md)
+
+        async for update in self._snapshots(
+            open_call, lambda r: TemporalUpdate.from_proto(r.update), TemporalUpdate
+        ):
+            yield update
+
+    async def stream_anomalies(
+        self,
+        after_sequence: int | None = None,
+        min_severity: Severity | str | None = None,
+        model_ids: Sequence[str] | None = None,
+        *,
+        reconnect: bool = True,
+        reconnect_delay: float = 0.5,
+        max_retries: int = 10,
+        metadata: Metadata = None,
+    ) -> AsyncIterator[AnomalyUpdate]:
+        """Stream anomalies (``SubscribeAnomalies``), exactly once across disconnects.
+
+        Args:
+            after_sequence: Replay logged anomalies after this sequence first;
+                ``None``: anomalies logged from now on.
+            min_severity: Only this severity or worse.
+            model_ids: Only these models.
+        """
+        start = after_sequence if after_sequence is not None else await self._anomaly_head(metadata)
+        md = self._metadata(metadata)
+        severity = _severity_floor(min_severity)
+        models = as_str_list(model_ids)
+
+        def open_call(
+            last: int | None,
+        ) -> grpc.aio.UnaryStreamCall[pb.SubscribeAnomaliesRequest, pb.SubscribeAnomaliesResponse]:
+            request = pb.SubscribeAnomaliesRequest(min_severity=severity, model_ids=models)
+            if last is not None:
+                request.after_sequence = last
+            return self._open().SubscribeAnomalies(request, metadata=md)
+
+        async for update in resumable_stream(
+            open_call,
+            lambda r: AnomalyUpdate.from_proto(r.update),
+            after_sequence=start,
+            policy=ReconnectPolicy(
+                reconnect=reconnect, delay=reconnect_delay, max_retries=max_retries
+            ),
+        ):
+            assert isinstance(update, AnomalyUpdate)
+            yield update
