@@ -13,23 +13,17 @@ up even when its upstream is not)::
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.server_process import ServerProcess, free_port
+from tests.support._process import LaunchedProcess, free_port
+from tests.support.server_process import ServerProcess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_MESSAGE = 256 * 1024 * 1024
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),
@@ -37,7 +31,7 @@ CHANNEL_OPTIONS = [
 ]
 
 
-class BridgeProcess:
+class BridgeProcess(LaunchedProcess):
     """A bridge subprocess on its own port.
 
     Args:
@@ -47,7 +41,11 @@ class BridgeProcess:
         env: Extra environment variables.
         startup_timeout: Seconds to wait for the health service.
         secure: Channel credentials for the readiness probe when TLS is on.
+        server_name: Expected name in the bridge's certificate, when TLS is on.
     """
+
+    kind = "bridge"
+    source_dirs = ("bridge", "sdk/python")
 
     def __init__(
         self,
@@ -61,15 +59,10 @@ class BridgeProcess:
     ) -> None:
         self.upstream_url = upstream_url
         self.extra_args = list(extra_args)
-        self.env = dict(env or {})
-        self.startup_timeout = startup_timeout
         self.secure = secure
         self.server_name = server_name
-        self.port = free_port()
+        super().__init__(env=env, startup_timeout=startup_timeout)
         self.metrics_port = free_port() if metrics else 0
-        self._tmp = Path(tempfile.mkdtemp(prefix="nh-bridge-"))
-        self.log_path = self._tmp / "bridge.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def target(self) -> str:
@@ -87,26 +80,27 @@ class BridgeProcess:
         assert self.proc is not None
         return self.proc.pid
 
+    def _channel_options(self) -> list[tuple[str, Any]]:
+        options: list[tuple[str, Any]] = list(CHANNEL_OPTIONS)
+        if self.secure is not None and self.server_name:
+            options.append(("grpc.ssl_target_name_override", self.server_name))
+        return options
+
     def channel(self) -> grpc.Channel:
         """A blocking channel to the bridge with 256 MiB message limits."""
-        options = list(CHANNEL_OPTIONS)
         if self.secure is not None:
-            if self.server_name:
-                options.append(("grpc.ssl_target_name_override", self.server_name))
-            return grpc.secure_channel(self.target, self.secure, options=options)
-        return grpc.insecure_channel(self.target, options=options)
+            return grpc.secure_channel(self.target, self.secure, options=self._channel_options())
+        return grpc.insecure_channel(self.target, options=self._channel_options())
 
     def aio_channel(self) -> grpc.aio.Channel:
         """An asyncio channel to the bridge with 256 MiB message limits."""
-        options = list(CHANNEL_OPTIONS)
         if self.secure is not None:
-            if self.server_name:
-                options.append(("grpc.ssl_target_name_override", self.server_name))
-            return grpc.aio.secure_channel(self.target, self.secure, options=options)
-        return grpc.aio.insecure_channel(self.target, options=options)
+            return grpc.aio.secure_channel(
+                self.target, self.secure, options=self._channel_options()
+            )
+        return grpc.aio.insecure_channel(self.target, options=self._channel_options())
 
-    def start(self) -> BridgeProcess:
-        """Start the process and wait for its health service."""
+    def _command(self) -> list[str]:
         cmd = [
             sys.executable,
             "-m",
@@ -121,20 +115,7 @@ class BridgeProcess:
         ]
         if self.metrics_port:
             cmd += ["--metrics-port", str(self.metrics_port)]
-        env = {**os.environ, **self.env}
-        paths = [
-            str(REPO_ROOT / "bridge"),
-            str(REPO_ROOT / "sdk" / "python"),
-            env.get("PYTHONPATH", ""),
-        ]
-        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT)
-        )
-        log.close()
-        self._wait_ready()
-        return self
+        return cmd
 
     def health(self, timeout: float = 1.0) -> int:
         """The bridge's overall grpc.health.v1 status (a ``HealthCheckResponse`` enum)."""
@@ -142,64 +123,18 @@ class BridgeProcess:
             stub = health_pb2_grpc.HealthStub(ch)
             return int(stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout).status)
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"bridge exited with {self.proc.returncode}:\n{self.log()}")
-            try:
-                self.health(timeout=0.5)
-                return
-            except grpc.RpcError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"bridge did not come up:\n{self.log()}")
-
-    def log(self) -> str:
-        """The bridge's combined output so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def _is_ready(self) -> bool:
+        # SERVING or NOT_SERVING both count: the bridge is up without its upstream
+        try:
+            self.health(timeout=0.5)
+        except grpc.RpcError:
+            return False
+        return True
 
     def signal(self, sig: int) -> None:
         """Send a signal (e.g. SIGTERM to test graceful shutdown)."""
         assert self.proc is not None
         self.proc.send_signal(sig)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM and wait (SIGKILL after ``timeout``)."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def kill(self) -> None:
-        """SIGKILL, no clean shutdown."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def restart(self) -> BridgeProcess:
-        """Stop and start again on the same port."""
-        self.stop()
-        return self.start()
-
-    def __enter__(self) -> BridgeProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @contextmanager
