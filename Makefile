@@ -15,6 +15,8 @@ GO_DIR := sdk/go
 GO_PLUGIN_VERSION := v1.36.12
 GO_GRPC_PLUGIN_VERSION := v1.6.0
 GRPCURL_VERSION := v1.9.3
+GHZ_VERSION := v0.121.0
+HEY_VERSION := v0.1.4
 export GOFLAGS := -buildvcs=false
 
 .PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts run bench bench-quick clean
@@ -42,11 +44,18 @@ $(TOOLS)/protoc-gen-go-grpc:
 $(TOOLS)/grpcurl:
 	GOBIN=$(TOOLS) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+# Load generators for `make bench`: gRPC and HTTP tools of the same kind (Go, one thread each).
+$(TOOLS)/ghz:
+	GOBIN=$(TOOLS) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+$(TOOLS)/hey:
+	GOBIN=$(TOOLS) go install github.com/rakyll/hey@$(HEY_VERSION)
+
 $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	cd $(GO_DIR) && go mod download
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/.go-deps ## Install Python, npm and Go dependencies, buf and grpcurl.
+setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps ## Install Python, npm and Go dependencies, buf, grpcurl, ghz and hey.
 
 # ---------------------------------------------------------------- code generation
 gen: setup ## Regenerate Python, Go and TypeScript code from protos/.
