@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 ENV_PREFIX = "NH_BRIDGE_"
+_FALSE = {"0", "false", "no", "off"}
 MIB = 1024 * 1024
 
 
@@ -39,6 +40,8 @@ class BridgeConfig:
     queue_size: int = 1024
     ring_size: int = 4096
     page_size: int = 1000
+    anomaly_cache: int = 8192
+    uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
@@ -162,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
         _positive_int,
         d.page_size,
         help="anomalies per GET /api/anomalies page when a subscriber catches up",
+    )
+    add(
+        "--anomaly-cache",
+        _non_negative_int,
+        d.anomaly_cache,
+        help="converted anomalies kept by sequence (logged anomalies never change); 0 = off",
+    )
+    env_uvloop = _env("uvloop")
+    parser.add_argument(
+        "--uvloop",
+        action=argparse.BooleanOptionalAction,
+        default=d.uvloop if env_uvloop is None else env_uvloop.lower() not in _FALSE,
+        help="run on uvloop's event loop when it is installed (--no-uvloop: asyncio's own)",
     )
     add(
         "--ingest-batch-frames",

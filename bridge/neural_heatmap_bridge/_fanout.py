@@ -186,10 +186,18 @@ class Fanout:
         config: Queue, ring and page sizes.
         upstream: HTTP client (for heads and catch-up pages) and WebSocket session.
         metrics: Where drops, coalescing and reconnects are counted.
+        anomalies: Converted anomalies by sequence (shared with ``GetAnomalies``).
     """
 
-    def __init__(self, config: BridgeConfig, upstream: Upstream, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        config: BridgeConfig,
+        upstream: Upstream,
+        metrics: Metrics,
+        anomalies: cv.AnomalyCache | None = None,
+    ) -> None:
         self._config = config
+        self._anomaly_cache = anomalies or cv.AnomalyCache(config.anomaly_cache)
         self._up = upstream
         self._metrics = metrics
         self._pump = Pump(upstream, self._on_open, self._on_message, self._on_close, metrics)
@@ -312,7 +320,7 @@ class Fanout:
                     if Kind.TEMPORAL in mb.sub.kinds:
                         mb.put_temporal(temp)
             elif kind == "anomaly_update":
-                self._on_anomalies([cv.anomaly(a) for a in data.get("anomalies") or []])
+                self._on_anomalies(self._anomaly_cache.convert(data.get("anomalies")))
             elif kind == "data":
                 if data.get("request") == "subscribe_anomalies" and data.get("status") == "ok":
                     self._on_anomalies_acknowledged()
@@ -473,7 +481,7 @@ class Fanout:
                 raise
             await _pause(mb)  # upstream down: try again (the pump reconnects meanwhile)
             return []
-        page = [cv.anomaly(a) for a in doc.get("anomalies") or []]
+        page = self._anomaly_cache.convert(doc.get("anomalies"))
         if not page:
             await _pause(mb)  # read it all; the ring is not current yet (or is being reset)
         return mb.take(page)

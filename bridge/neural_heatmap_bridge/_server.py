@@ -14,6 +14,7 @@ from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from . import _errors
 from ._config import BridgeConfig
+from ._convert import AnomalyCache
 from ._fanout import Fanout
 from ._interceptors import AuthInterceptor, MetricsInterceptor
 from ._metrics import Metrics
@@ -36,7 +37,8 @@ class Bridge:
         self.config = config
         self.metrics = Metrics()
         self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout)
-        self.fanout = Fanout(config, self.upstream, self.metrics)
+        self.anomalies = AnomalyCache(config.anomaly_cache)
+        self.fanout = Fanout(config, self.upstream, self.metrics, self.anomalies)
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -57,7 +59,7 @@ class Bridge:
             ],
         )
         pb_grpc.add_NeuralHeatmapServiceServicer_to_server(
-            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics), server
+            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(

@@ -54,12 +54,19 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         upstream: The pooled HTTP client.
         fanout: The shared upstream WebSocket and its subscribers.
         metrics: Where ingestion outcomes are counted.
+        anomalies: Converted anomalies by sequence (shared with the fan-out).
     """
 
     def __init__(
-        self, config: BridgeConfig, upstream: Upstream, fanout: Fanout, metrics: Metrics
+        self,
+        config: BridgeConfig,
+        upstream: Upstream,
+        fanout: Fanout,
+        metrics: Metrics,
+        anomalies: cv.AnomalyCache | None = None,
     ) -> None:
         self._config = config
+        self._anomalies = anomalies or cv.AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._up = upstream
         self._fanout = fanout
@@ -163,7 +170,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 "GET /api/anomalies?after_sequence", "the upstream's anomalies carry no sequence"
             )
         return pb.GetAnomaliesResponse(
-            anomalies=[cv.anomaly(a) for a in doc.get("anomalies") or []],
+            anomalies=self._anomalies.convert(doc.get("anomalies")),
             last_sequence=int(doc.get("last_sequence") or 0),
             first_sequence=int(doc.get("first_sequence") or 0),
         )
