@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Sequence
 
+from . import _loop
 from ._config import BridgeConfig, parse_config
 from ._server import Bridge
 
@@ -32,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(
         level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run(config))
+    _loop.run(run(config), config.uvloop)
 
 
 if __name__ == "__main__":

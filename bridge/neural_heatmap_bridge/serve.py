@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from . import _loop
 from ._config import parse_config
 from ._server import Bridge
 
@@ -124,7 +125,10 @@ async def run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
-    raise SystemExit(asyncio.run(run(sys.argv[1:] if argv is None else argv)))
+    args = list(sys.argv[1:] if argv is None else argv)
+    _, bridge_args = split_args(args)
+    use_uvloop = parse_config(bridge_args).uvloop
+    raise SystemExit(_loop.run(run(args), use_uvloop))
 
 
 if __name__ == "__main__":
