@@ -129,8 +129,12 @@ async def correlation(request: web.Request) -> web.Response:
         header = dumps({"labels": result.labels, "timestamp": result.timestamp,
                         "metadata": result.metadata, "shape": [n, n],
                         "dtype": "float32"}).encode()
-        body = (struct.pack("<I", len(header)) + header
-                + result.matrix.astype("<f4", copy=False).tobytes())
+        # One buffer, the float64 -> float32 conversion written straight into it.
+        body = bytearray(4 + len(header) + n * n * 4)
+        struct.pack_into("<I", body, 0, len(header))
+        body[4:4 + len(header)] = header
+        out = np.frombuffer(body, dtype="<f4", offset=4 + len(header)).reshape(n, n)
+        np.copyto(out, result.matrix, casting="same_kind")
         return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
     return json_response(result.to_json())
 

@@ -10,7 +10,9 @@ with itself, and its label is listed in ``metadata.constant_labels``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +54,13 @@ class CorrelationQuery:
     end_time: float | None = None
     strict_models: bool = True
     strict_layers: bool = True
+
+    def key(self) -> tuple[Any, ...]:
+        """Everything that decides the answer, besides the data (hashable)."""
+        return (None if self.model_ids is None else tuple(self.model_ids),
+                None if self.layer_ids is None else tuple(self.layer_ids),
+                self.granularity, self.start_time, self.end_time,
+                self.strict_models, self.strict_layers)
 
 
 @dataclass
@@ -153,3 +162,53 @@ def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> Corr
     metadata.update(samples=int(series.shape[1]), dropped_samples=dropped,
                     constant_labels=[labels[i] for i in constant])
     return CorrelationResult(matrix, labels, time.time(), metadata)
+
+
+class CorrelationCache:
+    """The newest correlation answers, each valid while the store has not changed.
+
+    Dashboards, the periodic ``correlation_update`` and clients polling the same
+    matrix ask identical questions of unchanged data; a 2048-unit matrix costs
+    tens of milliseconds to compute. An entry is keyed on the query and holds the
+    store's ``version`` it was computed at: any ingestion bumps the version, so a
+    hit is always exactly what computing again would give (except ``timestamp``,
+    which says when the matrix was computed). Both the JSON and the binary answer
+    are encoded from it per request. Bounded by entries and by matrix bytes.
+
+    Args:
+        max_entries: Most answers kept (0 = off).
+        max_bytes: Most matrix bytes kept in all; a bigger matrix is not kept.
+    """
+
+    def __init__(self, max_entries: int = 8, max_bytes: int = 256 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self._items: OrderedDict[tuple[Any, ...], tuple[int, CorrelationResult]] = OrderedDict()
+
+    def get(self, store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
+        """The answer to ``query`` over ``store`` now: cached, or computed and kept."""
+        if not self.max_entries:
+            return compute_correlation(store, query)
+        key = query.key()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] == store.version:
+            self._items.move_to_end(key)
+            self.hits += 1
+            result = hit[1]
+        else:
+            version = store.version
+            result = compute_correlation(store, query)
+            result.matrix.flags.writeable = False  # shared by every answer from now on
+            self._items[key] = (version, result)
+            self._items.move_to_end(key)
+            self._evict()
+        # Callers may touch the metadata dict; the matrix is read-only.
+        return dataclasses.replace(result, labels=list(result.labels),
+                                   metadata=dict(result.metadata))
+
+    def _evict(self) -> None:
+        total = sum(r.matrix.nbytes for _, r in self._items.values())
+        while self._items and (len(self._items) > self.max_entries or total > self.max_bytes):
+            _, (_, old) = self._items.popitem(last=False)
+            total -= old.matrix.nbytes

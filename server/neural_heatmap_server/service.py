@@ -23,7 +23,7 @@ from .alignment import time_mask
 from .anomalies import SEVERITIES, SEVERITY_RANK, AnomalyDetector
 from .compare import compare_models
 from .config import ServerConfig
-from .correlation import CorrelationQuery, CorrelationResult, compute_correlation
+from .correlation import CorrelationCache, CorrelationQuery, CorrelationResult
 from .errors import ApiError, invalid
 from .exports import FORMATS, ExportRequest, list_exports, safe_name, write_export
 from .hub import Hub
@@ -69,6 +69,7 @@ class ServerState:
         # kept in memory and only written through to SQLite when it changes.
         self._filter: dict[str, Any] = self.view.get("filter") or {}
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
+        self.correlations = CorrelationCache()
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- ingestion -------------------------------------------------------------------
@@ -161,7 +162,7 @@ class ServerState:
             granularity=opt_str(params, "granularity") or "layer",
             start_time=start, end_time=end,
             strict_models=model_ids is not None, strict_layers=layer_ids is not None)
-        return compute_correlation(self.store, query)
+        return self.correlations.get(self.store, query)
 
     def temporal_patterns(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """``GET /api/temporal``."""

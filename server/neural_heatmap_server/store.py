@@ -212,6 +212,9 @@ class ActivationStore:
         self.max_layers = max_layers
         self.models: dict[str, dict[str, LayerWindow]] = {}
         self.layer_count = 0
+        # Bumped by every append: an answer computed at one version is still right
+        # while the version has not moved (see ``correlation.CorrelationCache``).
+        self.version = 0
 
     def validate(self, batches: list[tuple[int, FrameBatch]]) -> None:
         """Check every batch against the known unit counts before anything is written.
@@ -246,6 +249,7 @@ class ActivationStore:
 
     def append(self, batch: FrameBatch) -> LayerWindow:
         """Append a validated batch, creating the model/layer on first sight."""
+        self.version += 1
         layers = self.models.setdefault(batch.model_id, {})
         window = layers.get(batch.layer_id)
         if window is None:
