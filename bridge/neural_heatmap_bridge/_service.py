@@ -106,10 +106,11 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params=params,
             headers={"Accept": f"{cv.MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
         )
+        answer = pb.GetCorrelationMatrixResponse()  # filled in place: no copy of the matrix
         if resp.content_type == cv.MATRIX_MEDIA_TYPE:
-            matrix = cv.correlation_from_binary(resp.body)
+            matrix = cv.correlation_from_binary(resp.body, answer.matrix)
         else:
-            matrix = cv.correlation_from_json(resp.json("GET /api/correlation"))
+            matrix = cv.correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
         size = len(matrix.matrix.data) + _ENVELOPE
         if size > self._config.max_send_bytes:
             raise _errors.too_large(
@@ -119,7 +120,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 bytes=size,
                 max_send_bytes=self._config.max_send_bytes,
             )
-        return pb.GetCorrelationMatrixResponse(matrix=matrix)
+        return answer
 
     @unary
     async def GetTemporalPatterns(
