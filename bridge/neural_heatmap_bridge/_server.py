@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,7 +15,7 @@ from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from . import _errors
 from ._config import BridgeConfig
-from ._convert import AnomalyCache
+from ._convert import AnomalyCache, serialize_message_or_wire
 from ._fanout import Fanout
 from ._interceptors import AuthInterceptor, MetricsInterceptor
 from ._metrics import Metrics
@@ -24,6 +25,42 @@ from ._upstream import Upstream
 log = logging.getLogger("neural_heatmap_bridge")
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].full_name
+
+
+# Methods whose handlers may return already-serialized bytes (see _service).
+PRESERIALIZED = ("GetCorrelationMatrix",)
+
+
+class _Capture:
+    """Collects the generated code's method handlers instead of registering them."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, Any] = {}
+
+    def add_generic_rpc_handlers(self, _handlers: Any) -> None:
+        pass
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        self.service, self.handlers = service, dict(handlers)
+
+
+def _add_servicer(servicer: NeuralHeatmapBridge, server: grpc.aio.Server) -> None:
+    """``add_NeuralHeatmapServiceServicer_to_server``, with pass-through serializers.
+
+    Registered like the generated code does (generic and registered handlers),
+    only the methods in ``PRESERIALIZED`` get a serializer that sends ``bytes``
+    answers as they are.
+    """
+    capture = _Capture()
+    pb_grpc.add_NeuralHeatmapServiceServicer_to_server(servicer, cast(Any, capture))
+    handlers = capture.handlers
+    for name in PRESERIALIZED:
+        handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(capture.service, handlers),)
+    )
+    server.add_registered_method_handlers(capture.service, handlers)
 
 
 class Bridge:
@@ -58,7 +95,7 @@ class Bridge:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        pb_grpc.add_NeuralHeatmapServiceServicer_to_server(
+        _add_servicer(
             NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

@@ -8,7 +8,7 @@ Streams come from the shared fan-out (``_fanout``), ingestion from ``_ingest``.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from neural_heatmap.v1 import (
@@ -106,21 +106,29 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params=params,
             headers={"Accept": f"{cv.MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
         )
-        answer = pb.GetCorrelationMatrixResponse()  # filled in place: no copy of the matrix
         if resp.content_type == cv.MATRIX_MEDIA_TYPE:
-            matrix = cv.correlation_from_binary(resp.body, answer.matrix)
-        else:
-            matrix = cv.correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
-        size = len(matrix.matrix.data) + _ENVELOPE
+            # Serialized here, the floats copied once (see correlation_response_wire);
+            # the method's serializer (_server) passes bytes through.
+            head = pb.GetCorrelationMatrixResponse()
+            wire = cv.correlation_response_wire(resp.body, head)
+            shape = list(head.matrix.matrix.shape)
+            self._check_size(shape[0] * shape[1] * 4, shape)
+            return cast(pb.GetCorrelationMatrixResponse, wire)
+        answer = pb.GetCorrelationMatrixResponse()  # filled in place: no copy of the matrix
+        matrix = cv.correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
+        self._check_size(len(matrix.matrix.data), list(matrix.matrix.shape))
+        return answer
+
+    def _check_size(self, data_bytes: int, shape: list[int]) -> None:
+        size = data_bytes + _ENVELOPE
         if size > self._config.max_send_bytes:
             raise _errors.too_large(
-                f"the correlation matrix {list(matrix.matrix.shape)} needs about {size} bytes, "
+                f"the correlation matrix {shape} needs about {size} bytes, "
                 f"more than the bridge's --max-send-bytes {self._config.max_send_bytes}; "
                 "ask for fewer layers or raise the limit on bridge and client",
                 bytes=size,
                 max_send_bytes=self._config.max_send_bytes,
             )
-        return answer
 
     @unary
     async def GetTemporalPatterns(
