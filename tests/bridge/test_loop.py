@@ -25,6 +25,8 @@ def test_uvloop_when_installed() -> None:
 
 
 def test_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NH_BRIDGE_UVLOOP", raising=False)
+    monkeypatch.delenv("NH_BRIDGE_ANOMALY_CACHE", raising=False)
     assert parse_config([]).uvloop is True
     assert parse_config(["--no-uvloop"]).uvloop is False
     monkeypatch.setenv("NH_BRIDGE_UVLOOP", "0")
