@@ -3,8 +3,8 @@
 ``python -m bench.profile unary`` starts a fresh server and bridge, puts the load of
 that scenario on them, samples the chosen process with ``py-spy record`` and prints
 the functions with the most samples (self and inclusive). The collapsed stacks are
-kept (``--out``) for a flame graph (e.g. speedscope.app or inferno). py-spy is not a
-project dependency: ``pip install py-spy`` into the venv first.
+kept (``--out``) for a flame graph (e.g. speedscope.app or inferno). py-spy comes with the
+``dev`` extra, so ``make setup`` installs it.
 
 Scenarios: ``unary`` (ghz GetAnomalies limit=10 at concurrency 32), ``unary-http``
 (hey on the direct route, profile the server), ``matrix`` (SDK fetch of an N-label
