@@ -6,6 +6,14 @@ normalised cross-product of the centred series, which is what
 ``numpy.corrcoef`` computes. A constant series has no defined correlation;
 since NaN is not valid JSON, it correlates 0 with every other series and 1
 with itself, and its label is listed in ``metadata.constant_labels``.
+
+Layer granularity, when the series do not all share one step array (say a new
+model logged at steps 0..5 next to one at 0..1000), is pairwise-complete like
+pandas' ``DataFrame.corr``: series with identical steps form a group whose own
+block uses all its samples, and each pair of groups is aligned on its own, so
+one short model no longer cuts every other series down to its few steps. When
+all series share their steps (the common case) the single global alignment
+above is used unchanged. Unit granularity always uses the global alignment.
 """
 
 from __future__ import annotations
@@ -128,6 +136,20 @@ def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> Corr
             continue
         picked.append((w, values[keep]))
         step_lists.append(steps[keep])
+    metadata: dict[str, Any] = {
+        "granularity": query.granularity,
+        "model_ids": sorted({w.model_id for w, _ in picked}),
+        "layer_ids": sorted({w.layer_id for w, _ in picked}),
+        "alignment": None,  # set below (keeps the key order of earlier answers)
+        "method": "pearson",
+        "start_time": query.start_time,
+        "end_time": query.end_time,
+        "constant_series_policy": "0 off the diagonal, 1 on it",
+    }
+    if query.granularity == "layer" and len(picked) >= 2:
+        groups = _step_groups(step_lists)
+        if len(groups) > 1:
+            return _pairwise_layer_correlation(picked, step_lists, groups, metadata)
     alignment = align(step_lists)
     for (w, values), idx in zip(picked, alignment.indices, strict=True):
         aligned = values[idx]
@@ -137,16 +159,9 @@ def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> Corr
         else:
             rows.append(aligned.T.astype(np.float64))
             labels.extend(f"{w.model_id}/{w.layer_id}/{i}" for i in range(w.units))
-    metadata: dict[str, Any] = {
-        "granularity": query.granularity,
-        "model_ids": sorted({w.model_id for w, _ in picked}),
-        "layer_ids": sorted({w.layer_id for w, _ in picked}),
-        "alignment": alignment.mode,
-        "method": "pearson",
-        "start_time": query.start_time,
-        "end_time": query.end_time,
-        "constant_series_policy": "0 off the diagonal, 1 on it",
-    }
+    metadata["alignment"] = alignment.mode
+    if query.granularity == "layer":
+        metadata.update(pairwise=False, insufficient_pairs=[])
     if len(labels) < 2:
         metadata.update(samples=0, dropped_samples=0, constant_labels=[])
         return CorrelationResult(np.zeros((0, 0)), [], time.time(), metadata)
@@ -161,6 +176,105 @@ def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> Corr
         matrix, constant = pearson_matrix(series)
     metadata.update(samples=int(series.shape[1]), dropped_samples=dropped,
                     constant_labels=[labels[i] for i in constant])
+    return CorrelationResult(matrix, labels, time.time(), metadata)
+
+
+def _step_groups(step_lists: list[IntArray]) -> list[list[int]]:
+    """Series indices grouped by identical (time-filtered) step arrays, first-seen order."""
+    groups: dict[bytes, list[int]] = {}
+    for i, steps in enumerate(step_lists):
+        groups.setdefault(steps.astype(np.int64).tobytes(), []).append(i)
+    return list(groups.values())
+
+
+def _block(picked: list[tuple[LayerWindow, Float32Array]], step_lists: list[IntArray],
+           members: list[list[int]]) -> tuple[FloatArray, list[int], str, int, int]:
+    """Pearson block of the series of one or two groups on their own alignment.
+
+    ``members`` holds one group (its own block) or two (their joint block, of
+    which the caller keeps the cross part). Returns the matrix over the members
+    in order, the constant positions, the alignment mode, the samples used and
+    the samples dropped as non-finite. Fewer than 2 samples: identity matrix,
+    nothing constant, ``samples < 2`` tells the caller.
+    """
+    alignment = align([step_lists[g[0]] for g in members])
+    rows = [frame_activity(picked[i][1][idx])
+            for g, idx in zip(members, alignment.indices, strict=True) for i in g]
+    series = np.vstack(rows)
+    finite_cols = np.isfinite(series).all(axis=0)
+    dropped = int((~finite_cols).sum())
+    series = series[:, finite_cols]
+    if series.shape[1] < 2:
+        return np.eye(len(rows)), [], alignment.mode, int(series.shape[1]), dropped
+    matrix, constant = pearson_matrix(series)
+    return matrix, constant, alignment.mode, int(series.shape[1]), dropped
+
+
+def _pairwise_layer_correlation(picked: list[tuple[LayerWindow, Float32Array]],
+                                step_lists: list[IntArray], groups: list[list[int]],
+                                metadata: dict[str, Any]) -> CorrelationResult:
+    """Layer correlation when the series do not all share one step array.
+
+    Pairwise-complete, like pandas' ``DataFrame.corr``: each group's own block
+    uses all of that group's samples; each pair of groups is aligned on its own
+    (the steps those two share, or the frame-index rule). A pair with fewer than
+    2 common samples gets 0 and is listed in ``insufficient_pairs``.
+    """
+    labels = [f"{w.model_id}/{w.layer_id}" for w, _ in picked]
+    k = len(labels)
+    matrix = np.zeros((k, k))
+    constant: set[int] = set()
+    insufficient: list[list[str]] = []
+    group_meta: list[dict[str, Any]] = []
+    cross_meta: list[dict[str, Any]] = []
+    modes: set[str] = set()
+    samples: list[int] = []
+    dropped_all: list[int] = []
+
+    def note_insufficient(rows: list[int], cols: list[int], same: bool) -> None:
+        for a, i in enumerate(rows):
+            for j in (rows[a + 1:] if same else cols):
+                insufficient.append([labels[i], labels[j]])
+
+    for g in groups:
+        block, const, mode, n, dropped = _block(picked, step_lists, [g])
+        matrix[np.ix_(g, g)] = block
+        constant.update(g[c] for c in const)
+        if n < 2:
+            note_insufficient(g, g, same=True)
+        group_meta.append({"labels": [labels[i] for i in g], "alignment": mode,
+                           "samples": n, "dropped_samples": dropped})
+        modes.add(mode)
+        samples.append(n)
+        dropped_all.append(dropped)
+    for a, ga in enumerate(groups):
+        for b in range(a + 1, len(groups)):
+            gb = groups[b]
+            block, const, mode, n, dropped = _block(picked, step_lists, [ga, gb])
+            cross = block[:len(ga), len(ga):]
+            matrix[np.ix_(ga, gb)] = cross
+            matrix[np.ix_(gb, ga)] = cross.T
+            if n < 2:
+                note_insufficient(ga, gb, same=False)
+            members = ga + gb
+            for c in const:  # constant on these shared samples only: its pairs here are 0
+                i = members[c]
+                if i not in constant:
+                    note_insufficient([i], gb if c < len(ga) else ga, same=False)
+            cross_meta.append({"groups": [a, b], "alignment": mode, "samples": n,
+                               "dropped_samples": dropped})
+            modes.add(mode)
+            samples.append(n)
+            dropped_all.append(dropped)
+    np.fill_diagonal(matrix, 1.0)
+    metadata.update(
+        alignment=modes.pop() if len(modes) == 1 else "mixed",
+        pairwise=True,
+        samples=min(samples), max_samples=max(samples),
+        dropped_samples=max(dropped_all),
+        constant_labels=[labels[i] for i in sorted(constant)],
+        insufficient_pairs=insufficient,
+        groups=group_meta, cross_blocks=cross_meta)
     return CorrelationResult(matrix, labels, time.time(), metadata)
 
 

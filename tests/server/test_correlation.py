@@ -109,3 +109,53 @@ def test_filter_fallback(api: Api) -> None:
         assert doc["labels"] == [f"{model}/same1", f"{model}/neg"]
     finally:
         api.call("DELETE", "/api/filter")
+
+
+def test_pairwise_alignment_short_model(api: Api) -> None:
+    """A model with 5 steps next to one with 200 does not cut the long model's block."""
+    rng = np.random.default_rng(7)
+    long_model, short_model, single = unique("long"), unique("short"), unique("single")
+    sine = np.sin(np.arange(N) * 2 * np.pi / 37.0)
+    a = {"a1": _layer_frames(sine, rng), "a2": _layer_frames(sine, rng),
+         "a3": _layer_frames(-sine, rng)}
+    for layer, frames in a.items():
+        api.ingest_series(long_model, layer, frames)
+    b = _layer_frames(rng.normal(0, 1, 5), rng)
+    api.ingest_series(short_model, "b1", b)
+    api.ingest_series(single, "c1", _layer_frames(np.array([3.0]), rng))
+    doc = api.get(f"/api/correlation?model_ids={long_model},{short_model},{single}")
+    labels = doc["labels"]
+    m = np.array(doc["matrix"])
+    ix = {label.split("/")[1]: i for i, label in enumerate(labels)}
+    assert m[ix["a1"], ix["a2"]] > 0.999 and m[ix["a1"], ix["a3"]] < -0.999
+    means = {name: f.mean(axis=1, dtype=np.float64) for name, f in a.items()}
+    own = np.corrcoef(np.vstack(list(means.values())))
+    a_ix = [ix[name] for name in a]
+    np.testing.assert_allclose(m[np.ix_(a_ix, a_ix)], own, atol=1e-5)
+    cross = np.corrcoef(np.vstack([means["a1"][:5], b.mean(axis=1, dtype=np.float64)]))[0, 1]
+    assert abs(m[ix["a1"], ix["b1"]] - cross) < 1e-5
+    assert m[ix["b1"], ix["a1"]] == m[ix["a1"], ix["b1"]]
+    assert m[ix["a1"], ix["c1"]] == 0.0 and m[ix["c1"], ix["c1"]] == 1.0
+    meta = doc["metadata"]
+    assert meta["pairwise"] is True and meta["alignment"] == "mixed"
+    assert meta["samples"] == 1 and meta["max_samples"] == N
+    groups = {tuple(g["labels"]): g for g in meta["groups"]}
+    assert groups[tuple(f"{long_model}/{name}" for name in a)]["samples"] == N
+    assert groups[(f"{short_model}/b1",)]["samples"] == 5
+    g_long, g_short = (meta["groups"].index(groups[key]) for key in
+                       (tuple(f"{long_model}/{name}" for name in a), (f"{short_model}/b1",)))
+    blocks = {tuple(sorted(c["groups"])): c for c in meta["cross_blocks"]}
+    ab = blocks[tuple(sorted((g_long, g_short)))]
+    assert ab["alignment"] == "step" and ab["samples"] == 5
+    assert [f"{long_model}/a1", f"{single}/c1"] in meta["insufficient_pairs"]
+    assert [f"{long_model}/a1", f"{short_model}/b1"] not in meta["insufficient_pairs"]
+
+
+def test_shared_steps_keep_single_alignment(api: Api) -> None:
+    """Same step sets across models: one global alignment, metadata says not pairwise."""
+    model, _ = _setup(api)
+    other = unique("other")
+    api.ingest_series(other, "x", _layer_frames(np.cos(np.arange(N)), np.random.default_rng(3)))
+    meta = api.get(f"/api/correlation?model_ids={model},{other}")["metadata"]
+    assert meta["pairwise"] is False and meta["alignment"] == "step"
+    assert meta["samples"] == N and meta["insufficient_pairs"] == []
