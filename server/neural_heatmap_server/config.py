@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ENV_PREFIX = "NH_SERVER_"
 
@@ -56,12 +57,12 @@ class ServerConfig:
         return self.data_dir / "neural_heatmap.sqlite3"
 
 
-def _env(name: str, default: str | None) -> str | None:
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
+def _env(name: str) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"))
 
 
 def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name, None)
+    raw = _env(name)
     if raw is None:
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
@@ -100,59 +101,54 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add = parser.add_argument
-    add("--host", default=_env("host", d.host), help="address to listen on")
-    add("--port", type=int, default=int(_env("port", str(d.port)) or d.port),
+
+    def add(flag: str, default: object = None, **kw: Any) -> None:
+        # argparse runs ``type`` on string defaults, so an environment value is
+        # validated exactly like the same value given on the command line.
+        env = _env(flag.lstrip("-"))
+        parser.add_argument(flag, default=env if env is not None else default, **kw)
+
+    add("--host", default=d.host, help="address to listen on")
+    add("--port", type=int, default=d.port,
         help="TCP port to listen on (0 picks a free one)")
-    add("--data-dir", type=Path, default=Path(_env("data-dir", str(d.data_dir)) or d.data_dir),
+    add("--data-dir", type=Path, default=d.data_dir,
         help="directory of the SQLite database (anomaly log, filter, theme, layout)")
-    add("--export-dir", type=Path, default=_env("export-dir", None),
+    add("--export-dir", type=Path, default=None,
         help="directory server-side exports are written to; unset means <data-dir>/exports")
-    add("--window", type=_positive_int, default=int(_env("window", str(d.window)) or d.window),
+    add("--window", type=_positive_int, default=d.window,
         help="frames kept per model/layer in the rolling window that analytics read")
-    add("--max-body-bytes", type=_positive_int,
-        default=int(_env("max-body-bytes", str(d.max_body_bytes)) or d.max_body_bytes),
+    add("--max-body-bytes", type=_positive_int, default=d.max_body_bytes,
         help="largest accepted request body; bigger bodies answer 413")
-    add("--max-units", type=_positive_int,
-        default=int(_env("max-units", str(d.max_units)) or d.max_units),
+    add("--max-units", type=_positive_int, default=d.max_units,
         help="largest number of units a layer may have")
-    add("--max-layers", type=_positive_int,
-        default=int(_env("max-layers", str(d.max_layers)) or d.max_layers),
+    add("--max-layers", type=_positive_int, default=d.max_layers,
         help="most model/layer windows held in memory (each is --window x units floats); "
              "frames of a new layer beyond it answer 400")
-    add("--max-frames", type=_positive_int,
-        default=int(_env("max-frames", str(d.max_frames)) or d.max_frames),
+    add("--max-frames", type=_positive_int, default=d.max_frames,
         help="largest number of frames in one JSON ingest request")
-    add("--anomaly-cooldown", type=_non_negative_float,
-        default=float(_env("anomaly-cooldown", str(d.anomaly_cooldown)) or d.anomaly_cooldown),
+    add("--anomaly-cooldown", type=_non_negative_float, default=d.anomaly_cooldown,
         help="seconds during which a repeat of the same (model, layer, type) anomaly is "
              "suppressed unless it is more severe; 0 disables de-duplication")
-    add("--anomaly-retention", type=_positive_int,
-        default=int(_env("anomaly-retention", str(d.anomaly_retention)) or d.anomaly_retention),
+    add("--anomaly-retention", type=_positive_int, default=d.anomaly_retention,
         help="anomalies kept in the durable log; older ones are pruned (sequences never reuse)")
-    add("--token", default=_env("token", None),
+    add("--token", default=None,
         help="if set, every route except /health and /openapi.json needs "
              "'Authorization: Bearer <token>'")
-    add("--source", action=argparse.BooleanOptionalAction, default=_env_bool("source", d.source),
+    parser.add_argument(
+        "--source", action=argparse.BooleanOptionalAction, default=_env_bool("source", d.source),
         help="run the built-in activation source (two small MLPs training in numpy, "
              "with scheduled incidents)")
-    add("--source-rate", type=_positive_float,
-        default=float(_env("source-rate", str(d.source_rate)) or d.source_rate),
+    add("--source-rate", type=_positive_float, default=d.source_rate,
         help="training steps per second of the built-in source")
-    add("--heatmap-hz", type=_positive_float,
-        default=float(_env("heatmap-hz", str(d.heatmap_hz)) or d.heatmap_hz),
+    add("--heatmap-hz", type=_positive_float, default=d.heatmap_hz,
         help="most heatmap_update messages per layer per second")
-    add("--correlation-interval", type=_positive_float,
-        default=float(_env("correlation-interval", str(d.correlation_interval))
-                      or d.correlation_interval),
+    add("--correlation-interval", type=_positive_float, default=d.correlation_interval,
         help="seconds between correlation_update messages to subscribers")
-    add("--temporal-interval", type=_positive_float,
-        default=float(_env("temporal-interval", str(d.temporal_interval)) or d.temporal_interval),
+    add("--temporal-interval", type=_positive_float, default=d.temporal_interval,
         help="seconds between temporal_update messages to subscribers")
-    add("--ws-queue", type=_positive_int,
-        default=int(_env("ws-queue", str(d.ws_queue)) or d.ws_queue),
+    add("--ws-queue", type=_positive_int, default=d.ws_queue,
         help="bounded send queue per WebSocket connection (messages)")
-    add("--log-level", default=_env("log-level", d.log_level),
+    add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
 
