@@ -192,13 +192,10 @@ def correlation_from_json(
     return out
 
 
-def correlation_from_binary(
-    body: bytes, out: analytics_pb2.CorrelationMatrix | None = None
-) -> analytics_pb2.CorrelationMatrix:
-    """The binary matrix answer -> CorrelationMatrix, the float bytes copied as they are.
+def _binary_matrix_header(body: bytes) -> tuple[dict[str, Any], list[int], int]:
+    """Check a binary matrix answer and return its header, shape and where the floats start.
 
     Layout: ``uint32 LE header_length`` + JSON header + ``n*n`` float32 LE bytes.
-    Fills ``out`` in place when given (see above), else a new message.
     """
     if len(body) < 4:
         raise PayloadError("binary matrix shorter than its header length")
@@ -207,15 +204,29 @@ def correlation_from_binary(
         header = json.loads(body[4 : 4 + hlen])
     except ValueError as exc:
         raise PayloadError(f"binary matrix header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise PayloadError(f"binary matrix header is not an object: {header!r}")
     shape = [int(n) for n in header.get("shape", [])]
     if header.get("dtype", "float32") != "float32" or len(shape) != 2:
         raise PayloadError(f"unexpected matrix header {header!r}")
-    if len(body) - 4 - hlen != shape[0] * shape[1] * 4:
-        raise PayloadError(
-            f"matrix body has {len(body) - 4 - hlen} bytes, shape {shape} needs more"
-        )
+    start, expected = 4 + hlen, shape[0] * shape[1] * 4
+    if len(body) - start != expected:
+        got = len(body) - start
+        raise PayloadError(f"matrix body has {got} bytes, shape {shape} needs {expected}")
+    return header, shape, start
+
+
+def correlation_from_binary(
+    body: bytes, out: analytics_pb2.CorrelationMatrix | None = None
+) -> analytics_pb2.CorrelationMatrix:
+    """The binary matrix answer -> CorrelationMatrix, the float bytes copied as they are.
+
+    Layout: ``uint32 LE header_length`` + JSON header + ``n*n`` float32 LE bytes.
+    Fills ``out`` in place when given (see above), else a new message.
+    """
+    header, shape, start = _binary_matrix_header(body)
     out = analytics_pb2.CorrelationMatrix() if out is None else out
-    _fill_tensor(out.matrix, shape, tensor_pb2.DATA_TYPE_FLOAT32, body[4 + hlen :])
+    _fill_tensor(out.matrix, shape, tensor_pb2.DATA_TYPE_FLOAT32, body[start:])
     _fill_correlation(out, header.get("labels"), header.get("timestamp"), header.get("metadata"))
     return out
 
@@ -252,19 +263,8 @@ def correlation_response_wire(body: bytes, head: Any) -> bytes:
     the upstream's answer into the wire bytes, instead of into a message and
     again by its serializer (~15 ms for 2048 x 2048).
     """
-    if len(body) < 4:
-        raise PayloadError("binary matrix shorter than its header length")
-    (hlen,) = _struct.unpack_from("<I", body, 0)
-    try:
-        header = json.loads(body[4 : 4 + hlen])
-    except ValueError as exc:
-        raise PayloadError(f"binary matrix header is not JSON: {exc}") from exc
-    shape = [int(n) for n in header.get("shape", [])]
-    if header.get("dtype", "float32") != "float32" or len(shape) != 2:
-        raise PayloadError(f"unexpected matrix header {header!r}")
-    size = len(body) - 4 - hlen
-    if size != shape[0] * shape[1] * 4:
-        raise PayloadError(f"matrix body has {size} bytes, shape {shape} needs more")
+    header, shape, start = _binary_matrix_header(body)
+    size = len(body) - start
     _fill_tensor(head.matrix.matrix, shape, tensor_pb2.DATA_TYPE_FLOAT32, b"")
     _fill_correlation(
         head.matrix, header.get("labels"), header.get("timestamp"), header.get("metadata")
@@ -275,7 +275,7 @@ def correlation_response_wire(body: bytes, head: Any) -> bytes:
     matrix = _len_field(_MATRIX_TENSOR, len(tensor) + size)
     response = _len_field(_RESPONSE_MATRIX, len(matrix) + len(tensor) + size)
     return b"".join(
-        (head.SerializeToString(), response, matrix, tensor, memoryview(body)[4 + hlen :])
+        (head.SerializeToString(), response, matrix, tensor, memoryview(body)[start:])
     )
 
 
