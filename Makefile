@@ -19,7 +19,7 @@ GHZ_VERSION := v0.121.0
 HEY_VERSION := v0.1.4
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts run bench bench-quick clean
+.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts test-long run bench bench-quick clean
 
 help: ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,13 +81,16 @@ breaking: setup ## buf breaking against the previous commit of main (skipped on 
 # ---------------------------------------------------------------- tests
 test: setup test-go test-ts test-python ## Run every test (Python, Go, TypeScript, live conformance).
 
-test-python: setup
-	$(VENV)/bin/pytest -q
+test-python: setup ## Python tests only (short fuzz and chaos runs included).
+	$(VENV)/bin/pytest -q -m "not long"
 
-test-go: setup
+test-long: setup ## Soak, long fuzz and mass-reconnect runs (tests marked `long`); not in CI.
+	$(VENV)/bin/pytest -q -m long -p no:cacheprovider
+
+test-go: setup ## Go tests (vet, unit, live examples).
 	cd $(GO_DIR) && go vet ./... && go test ./...
 
-test-ts: setup
+test-ts: setup ## TypeScript tests.
 	cd $(TS) && npm test
 
 # ---------------------------------------------------------------- run and measure
