@@ -4,7 +4,8 @@
 // the interpreter. One JSON request per line on stdin, one JSON answer per line on stdout;
 // the protocol is described in tests/conformance/README.md ("Thin clients").
 //
-//	python -m tests.conformance.runner --target H:P --client "go run ./sdk/go/conformance"
+//	(cd sdk/go && go build -o /tmp/nh-conformance ./conformance)
+//	python -m tests.conformance.runner --target H:P --language go --client /tmp/nh-conformance
 package main
 
 import (

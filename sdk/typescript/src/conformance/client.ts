@@ -5,7 +5,8 @@
  * the interpreter. One JSON request per line on stdin, one JSON answer per line on stdout;
  * the protocol is described in tests/conformance/README.md ("Thin clients").
  *
- *   python -m tests.conformance.runner --target H:P --client "node sdk/typescript/dist/conformance/client.js"
+ *   python -m tests.conformance.runner --target H:P --language typescript \
+ *       --client "node sdk/typescript/dist/conformance/client.js"
  */
 import { createRegistry, fromJson, toJson, type DescMethod, type JsonValue } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
