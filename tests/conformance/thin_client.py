@@ -112,26 +112,38 @@ class ThinClient:
         self._stderr.seek(0)
         return self._stderr.read()[-2000:].decode("utf-8", "replace")
 
+    def _answer_to(self, request_id: int, timeout_s: float) -> dict[str, Any]:
+        """The answer line of one request; late answers to requests given up on are dropped."""
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout_s)
+            except queue.Empty:
+                raise CheckFailed(
+                    f"client {self.command[0]} did not answer within {timeout_s:g} s"
+                ) from None
+            if line is None:
+                raise CheckFailed(
+                    f"client {self.command[0]} exited ({self._proc.wait()}): {self._stderr_tail()}"
+                )
+            doc: dict[str, Any] = json.loads(line)
+            if doc.get("id") == request_id:
+                return doc
+            if not (isinstance(doc.get("id"), int) and doc["id"] < request_id):
+                raise CheckFailed(f"client answered id {doc.get('id')}, expected {request_id}")
+
     def _exchange(self, request: dict[str, Any], timeout_s: float) -> Answer:
         assert self._proc.stdin is not None
         try:
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
-            line = self._lines.get(timeout=timeout_s + ANSWER_GRACE_S)
-        except (OSError, queue.Empty) as e:
-            raise CheckFailed(f"client {self.command[0]} did not answer ({e!r})") from None
-        if line is None:
-            raise CheckFailed(
-                f"client {self.command[0]} exited ({self._proc.wait()}): {self._stderr_tail()}"
-            )
-        doc = json.loads(line)
-        if doc.get("id") != request["id"]:
-            raise CheckFailed(f"client answered id {doc.get('id')}, expected {request['id']}")
+        except OSError as e:
+            raise CheckFailed(f"client {self.command[0]} is gone ({e!r})") from None
+        doc = self._answer_to(request["id"], timeout_s + ANSWER_GRACE_S)
         if "error" in doc:
             raise CheckFailed(f"client: {doc['error']}")
         return Answer(
             id=request["id"],
-            responses=doc.get("responses", []),
+            responses=doc.get("responses") or [],
             open=bool(doc.get("open", False)),
             code=doc.get("code", "OK"),
             message=doc.get("message", ""),

@@ -53,7 +53,7 @@ type detail struct {
 
 type answer struct {
 	ID        json.RawMessage   `json:"id"`
-	Responses []json.RawMessage `json:"responses"`
+	Responses []json.RawMessage `json:"responses,omitempty"`
 	Open      bool              `json:"open,omitempty"`
 	Code      string            `json:"code,omitempty"`
 	Message   string            `json:"message,omitempty"`
@@ -96,7 +96,7 @@ func newMessage(d protoreflect.MessageDescriptor) (proto.Message, error) {
 // read answers up to limit more responses (all when limit is nil); the stream stays open when
 // limit is reached, and is forgotten when it ends.
 func read(id string, c *call, limit *int) answer {
-	a := answer{Responses: []json.RawMessage{}}
+	var a answer
 	for limit == nil || len(a.Responses) < *limit {
 		msg, err := newMessage(c.output)
 		if err == nil {
@@ -198,7 +198,7 @@ func handle(req *request) answer {
 	case "cancel":
 		c.cancel()
 		delete(streams, string(req.ID))
-		return answer{Responses: []json.RawMessage{}, Code: "CANCELLED", Message: "cancelled"}
+		return answer{Code: "CANCELLED", Message: "cancelled"}
 	}
 	return failed("unknown op %q", req.Op)
 }
