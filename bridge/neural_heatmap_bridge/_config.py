@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._faults import parse_faults
+
 ENV_PREFIX = "NH_BRIDGE_"
 _FALSE = {"0", "false", "no", "off"}
 MIB = 1024 * 1024
@@ -43,7 +45,7 @@ class BridgeConfig:
     anomaly_cache: int = 8192
     heartbeat_interval: float = 2.0
     stall_timeout: float = 6.0
-    fault_injection: bool = False
+    test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_inflight: int = 4
@@ -74,6 +76,11 @@ def _positive_float(text: str) -> float:
     if not value > 0.0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def _fault_plan(text: str) -> str:
+    parse_faults(text)  # reject a bad plan at start-up, not at the first stream
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,13 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
         "heartbeats unanswered before it counts as stalled (streams end, health NOT_SERVING)",
     )
-    env_faults = _env("fault_injection")
-    parser.add_argument(
-        "--fault-injection",
-        action=argparse.BooleanOptionalAction,
-        default=d.fault_injection if env_faults is None else env_faults.lower() not in _FALSE,
-        help="TEST ONLY: honour the 'nh-test-fault' stream metadata (see _faults); never in "
-        "production",
+    add(
+        "--test-faults",
+        _fault_plan,
+        d.test_faults,
+        help="TEST ONLY, never in production: make the Nth anomaly stream fail inside the "
+        "bridge, e.g. 'freeze@1,mute@3' (see neural_heatmap_bridge._faults)",
     )
     env_uvloop = _env("uvloop")
     parser.add_argument(

@@ -71,7 +71,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self._metrics = metrics
         self._up = upstream
         self._fanout = fanout
-        self._faults = FaultInjector(config.fault_injection)
+        self._faults = FaultInjector(config.test_faults)
 
     def _opts(self, context: Ctx) -> CallOptions:
         return CallOptions.of(context, self._config.upstream_timeout)
@@ -355,7 +355,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
-            fault=self._faults.for_call(context),
+            fault=self._faults.next_stream(),
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
@@ -374,7 +374,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
-            fault=self._faults.for_call(context),
+            fault=self._faults.next_stream() if Kind.ANOMALY in kinds else None,
         )
         async for kind, update in self._fanout.stream(sub, self._opts(context)):
             response = pb.StreamUpdatesResponse()
