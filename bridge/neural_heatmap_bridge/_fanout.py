@@ -33,9 +33,9 @@ Policies (also in docs/bridge.md):
   every ``POLL_INTERVAL`` seconds once they have read it all) until the ring
   is current again. Cursors make the hand-over exact both ways.
 * Liveness (docs/reliability.md, "Liveness"): every anomaly stream (and the
-  anomaly part of ``StreamUpdates``) starts with an ``AnomalyHeartbeat`` and
-  gets another whenever it has sent no anomaly for ``--heartbeat-interval``
-  seconds; a heartbeat names the log head the bridge knows. A stream whose
+  anomaly part of ``StreamUpdates``) gets an ``AnomalyHeartbeat`` whenever it
+  has sent no anomaly (nor heartbeat) for ``--heartbeat-interval`` seconds; a
+  heartbeat names the log head the bridge knows. A stream whose
   cursor stays behind a head it was told, without advancing, for
   ``--stall-timeout`` seconds is stuck by definition: its own watchdog ends it
   with UNAVAILABLE so the client resumes. The upstream is asked for its own
@@ -495,10 +495,7 @@ class Fanout:
                 wanted.append(kind)  # _want counts before its first await
                 await self._want(kind)
             beats = Kind.ANOMALY in sub.kinds
-            if beats:
-                yield Kind.ANOMALY, self._heartbeat(mb)  # the head, and proof of liveness
-                if sub.fault is Fault.FREEZE:
-                    await asyncio.get_running_loop().create_future()  # until cancelled
+            mb.anomaly_sent_at = time.monotonic()  # the first heartbeat after one idle interval
             while True:
                 if mb.closed is not None:
                     raise mb.closed
@@ -523,6 +520,8 @@ class Fanout:
                 if beats and self._until_heartbeat(mb) <= 0:
                     self._check_progress(mb)
                     yield Kind.ANOMALY, self._heartbeat(mb)
+                    if sub.fault is Fault.FREEZE:  # test-only (see _faults)
+                        await asyncio.get_running_loop().create_future()  # until cancelled
         finally:
             self._mailboxes.discard(mb)
             self._live.discard(mb)

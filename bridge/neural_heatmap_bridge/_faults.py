@@ -11,8 +11,8 @@ recovers and the test can check that nothing was lost or repeated. Modes:
 * ``mute``: the stream never receives an anomaly (as if it had fallen out of
   the fan-out) but keeps sending heartbeats, so its cursor falls behind the
   head it is told; the bridge's own watchdog ends it with UNAVAILABLE.
-* ``freeze``: after its first heartbeat the stream sends nothing at all and
-  stays open; only a client-side idle bound notices.
+* ``freeze``: after its first heartbeat (its first idle interval) the stream
+  sends nothing at all and stays open; only a client-side idle bound notices.
 """
 
 from __future__ import annotations

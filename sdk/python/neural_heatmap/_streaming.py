@@ -13,9 +13,9 @@ asks for the log's newest sequence and starts after it, so that "only new
 anomalies" still means "every new anomaly" even if the first disconnect comes
 before the first anomaly does.
 
-Liveness: the bridge sends an ``AnomalyHeartbeat`` on an anomaly stream when it
-opens and whenever it has been idle for a few seconds, and ends a stream that is
-stuck behind the log head with UNAVAILABLE. Heartbeats never reach the caller.
+Liveness: the bridge sends an ``AnomalyHeartbeat`` on an anomaly stream whenever
+it has been idle for a few seconds, and ends a stream that is stuck behind the
+log head with UNAVAILABLE. Heartbeats never reach the caller.
 Once a stream has shown one heartbeat (so the bridge is known to send them), a
 stream that brings neither an update nor a heartbeat for
 ``ReconnectPolicy.idle_timeout`` seconds is taken as stuck and reopened from the

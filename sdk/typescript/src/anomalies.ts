@@ -3,9 +3,9 @@
  * breaks with a transient status (UNAVAILABLE, ...), reconnects with backoff asking for
  * everything after that sequence. Nothing is yielded twice and nothing is skipped.
  *
- * Liveness: the bridge sends a heartbeat when the stream opens and whenever it has been
- * idle for a few seconds (--heartbeat-interval, default 2 s), and ends a stream stuck behind
- * the log head with UNAVAILABLE. Heartbeats are never yielded. Once one was seen, a stream
+ * Liveness: the bridge sends a heartbeat whenever the stream has been idle for a few
+ * seconds (--heartbeat-interval, default 2 s), and ends a stream stuck behind the log head
+ * with UNAVAILABLE. Heartbeats are never yielded. Once one was seen, a stream
  * that brings neither an anomaly nor a heartbeat for `idleTimeoutMs` is reopened too.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
