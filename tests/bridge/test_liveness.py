@@ -178,7 +178,8 @@ async def test_a_stopped_server_is_detected_and_everything_recovers_after_it_con
                 for _ in range(5):
                     await post_nan_frames(http, model, 2)
                 await until(
-                    lambda: all(len(c.seen) == 10 for c in consumers), 15,
+                    lambda: all(len(c.seen) == 10 for c in consumers),
+                    15,
                     lambda: [c.seen for c in consumers],
                 )
                 assert _health(bridge) == health_pb2.HealthCheckResponse.SERVING
@@ -216,7 +217,8 @@ async def test_a_stopped_server_is_detected_and_everything_recovers_after_it_con
                     await post_nan_frames(http, model, 2)
                 expected = await logged_sequences(http, start, model)
                 await until(
-                    lambda: all(c.seen == expected for c in consumers), 30,
+                    lambda: all(c.seen == expected for c in consumers),
+                    30,
                     lambda: [c.seen for c in consumers],
                 )
                 for t in tasks:

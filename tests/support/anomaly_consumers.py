@@ -94,9 +94,18 @@ async def log_head(http: aiohttp.ClientSession) -> int:
         return int((await resp.json())["last_sequence"])
 
 
-def channels(target: str, count: int) -> list[grpc.aio.Channel]:
-    """``count`` channels with their own connections (gRPC shares one per target otherwise)."""
-    return [
-        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
-        for _ in range(count)
-    ]
+# Reconnect quickly after a bridge restart (gRPC's default backoff starts at 1 s, up to 120 s).
+_RECONNECT = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 1000)]
+
+
+def channels(target: str, count: int, *, own_connections: bool) -> list[grpc.aio.Channel]:
+    """``count`` channels to ``target``.
+
+    Args:
+        own_connections: Give each channel its own HTTP/2 connection; otherwise they
+            share one, as separate channels of one process do by default.
+    """
+    options = list(_RECONNECT)
+    if own_connections:
+        options.append(("grpc.use_local_subchannel_pool", 1))
+    return [grpc.aio.insecure_channel(target, options=options) for _ in range(count)]
