@@ -60,6 +60,7 @@ class LogFake:
         self.log: list[dict[str, Any]] = []
         self.open: set[web.WebSocketResponse] = set()
         self.subscribed: set[web.WebSocketResponse] = set()
+        self.subscribe_count = 0  # subscribe_anomalies messages answered
 
     async def add(self, count: int) -> None:
         """Log ``count`` more anomalies and push them to subscribed sockets."""
@@ -104,6 +105,7 @@ class LogFake:
                 kind, data = doc["type"], doc.get("data") or {}
                 await sock.send_json({"type": "data", "data": {"request": kind, "status": "ok"}})
                 if kind == "subscribe_anomalies":
+                    self.subscribe_count += 1
                     after = int(data.get("after_sequence", len(self.log)))
                     replay = [a for a in self.log if a["sequence"] > after]
                     if replay:
