@@ -15,11 +15,12 @@ messages go to ``on_message``; what they mean is the owner's business
 
 Stall detection: an upstream that keeps its socket open but stops answering
 (a stopped process, a wedged event loop) is caught two ways, both within
-``stall_timeout`` seconds: WebSocket ping/pong (aiohttp's ``heartbeat``, a ping
-every third of it) and, once the upstream has sent one ``anomaly_heartbeat``
-on this connection (so it is known to send them), silence: no message at all
-for ``stall_timeout``. A handshake that does not finish in that time counts
-too. ``on_close(stalled=True)`` then tells the owner, who ends its streams so
+``stall_timeout`` seconds: WebSocket ping/pong (aiohttp's ``heartbeat``: a
+ping after two thirds of it without traffic, the pong due within the last
+third, which tolerates a server loop busy for a moment) and, once the upstream
+has sent one ``anomaly_heartbeat`` on this connection (so it is known to send
+them), silence: no message at all for ``stall_timeout``. A handshake that does
+not finish in that time counts too. ``on_close(stalled=True)`` then tells the owner, who ends its streams so
 clients resume elsewhere or later.
 """
 
@@ -123,7 +124,7 @@ class Pump:
                     self._upstream.session.ws_connect(
                         self._upstream.ws_url(),
                         headers=self._upstream.headers(),
-                        heartbeat=self._stall_timeout / 3,
+                        heartbeat=self._stall_timeout * 2 / 3,
                         max_msg_size=0,
                         autoping=True,
                         timeout=aiohttp.ClientWSTimeout(ws_close=1.0),

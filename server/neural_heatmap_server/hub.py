@@ -159,6 +159,9 @@ class Hub:
         self.max_queue = max_queue
         self.heatmap_interval = 1.0 / heatmap_hz
         self.connections: set[Connection] = set()
+        # Newest sequence handed to publish_anomalies: what a heartbeat may name as the head
+        # (the log's own head may run ahead of it while an append is being published).
+        self.last_published: int | None = None
         self._last_heatmap: dict[tuple[str, str], float] = {}
 
     def open(self, ws: web.WebSocketResponse) -> Connection:
@@ -206,6 +209,8 @@ class Hub:
 
     def publish_anomalies(self, anomalies: list[dict[str, Any]], rank: dict[str, int]) -> None:
         """Push ``anomaly_update`` to every anomaly subscriber (filtered per connection)."""
+        if anomalies and "sequence" in anomalies[-1]:
+            self.last_published = int(anomalies[-1]["sequence"])
         for conn in list(self.connections):
             sub = conn.anomalies
             if sub is None or conn.closed:

@@ -95,9 +95,9 @@ async def _subscribe_anomalies(state: ServerState, conn: Connection,
 async def _send_heartbeats(state: ServerState, conn: Connection) -> None:
     """Send ``anomaly_heartbeat`` on an idle anomaly subscription that asked for it.
 
-    The head is read when the heartbeat is queued; anomalies are published in the
-    same synchronous step that logs them, so every anomaly up to that head is
-    already queued ahead of it.
+    The head is the newest sequence published to the hub (the log's head before the
+    first publication), read when the heartbeat is queued, so every anomaly up to it
+    is already queued ahead of it.
     """
     while not conn.closed:
         sub = conn.anomalies
@@ -108,7 +108,9 @@ async def _send_heartbeats(state: ServerState, conn: Connection) -> None:
         if wait > 0:
             await asyncio.sleep(wait)
             continue
-        _, last = state.check_after_sequence(None)
+        last = state.hub.last_published
+        if last is None:
+            _, last = state.check_after_sequence(None)
         if not conn.offer_heartbeat(dumps({"type": "anomaly_heartbeat", "data": {
                 "last_sequence": last, "timestamp": time.time()}})):
             await asyncio.sleep(sub.heartbeat)  # busy sending: not idle
