@@ -20,8 +20,8 @@ ping after two thirds of it without traffic, the pong due within the last
 third, which tolerates a server loop busy for a moment) and, once the upstream
 has sent one ``anomaly_heartbeat`` on this connection (so it is known to send
 them), silence: no message at all for ``stall_timeout``. A handshake that does
-not finish in that time counts too. ``on_close(stalled=True)`` then tells the owner, who ends its streams so
-clients resume elsewhere or later.
+not finish in that time counts too. ``on_close(stalled=True)`` then tells the
+owner, who ends its streams so clients resume elsewhere or later.
 """
 
 from __future__ import annotations
