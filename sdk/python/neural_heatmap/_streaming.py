@@ -162,7 +162,8 @@ async def resumable_stream(
             while True:
                 idle = policy.idle_timeout if armed else None
                 try:
-                    read = await asyncio.wait_for(call.read(), idle)
+                    async with asyncio.timeout(idle):  # no extra task per message
+                        read = await call.read()
                 except TimeoutError:
                     if ctl.stopped or ctl.restart_requested:
                         break
