@@ -40,9 +40,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DEFAULT_SCENARIOS = HERE / "scenarios.json"
 PYTHON_CLIENT = (sys.executable, str(HERE / "python_client.py"))
-# Stream messages whose only field has this name are keep-alives, not data: skipped, so a
-# scenario reads the same items whether or not one arrived in between.
-HEARTBEAT_FIELD = "heartbeat"
+# Stream messages whose only field is named like this (``heartbeat`` on SubscribeAnomalies,
+# ``anomaly_heartbeat`` / ``anomalyHeartbeat`` on StreamUpdates) are keep-alives, not data:
+# skipped, so a scenario reads the same items whether or not one arrived in between.
+HEARTBEAT_SUFFIX = "heartbeat"
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Report:
 
 def is_heartbeat(message: Any) -> bool:
     """A stream message carrying nothing but a heartbeat (by field name, any stream)."""
-    return isinstance(message, dict) and list(message) == [HEARTBEAT_FIELD]
+    return (isinstance(message, dict) and len(message) == 1
+            and next(iter(message)).lower().endswith(HEARTBEAT_SUFFIX))
 
 
 def _requests(step: Mapping[str, Any]) -> list[Any]:

@@ -48,6 +48,8 @@ def _anomalies(*seqs: int) -> dict[str, Any]:
         ({"heartbeat": {}}, True),
         ({"heartbeat": {"timestamp": "2026-01-01T00:00:00Z"}}, True),
         ({"heartbeat": True}, True),
+        ({"anomalyHeartbeat": {"lastSequence": "3"}}, True),
+        ({"anomaly_heartbeat": {}}, True),
         ({"heartbeat": {}, "update": {}}, False),
         (_anomalies(1), False),
         ({}, False),
