@@ -9,14 +9,14 @@ from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
-from . import _errors
+from . import _errors, _reflection
 from ._config import BridgeConfig
 from ._convert import AnomalyCache, serialize_message_or_wire
 from ._fanout import Fanout
+from ._handlers import at_the_edge
 from ._interceptors import AuthInterceptor, MetricsInterceptor
 from ._metrics import Metrics
 from ._service import NeuralHeatmapBridge
@@ -46,15 +46,20 @@ class _Capture:
 
 
 def _add_servicer(servicer: NeuralHeatmapBridge, server: grpc.aio.Server) -> None:
-    """``add_NeuralHeatmapServiceServicer_to_server``, with pass-through serializers.
+    """``add_NeuralHeatmapServiceServicer_to_server``, with validation at the edge.
 
     Registered like the generated code does (generic and registered handlers),
-    only the methods in ``PRESERIALIZED`` get a serializer that sends ``bytes``
-    answers as they are.
+    but every method takes raw bytes and decodes and checks them itself
+    (``at_the_edge``), after the interceptors; the methods in ``PRESERIALIZED``
+    get a serializer that sends ``bytes`` answers as they are.
     """
     capture = _Capture()
     pb_grpc.add_NeuralHeatmapServiceServicer_to_server(servicer, cast(Any, capture))
-    handlers = capture.handlers
+    methods = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].methods_by_name
+    handlers: dict[str, Any] = {
+        name: at_the_edge(handler, methods[name].input_type.full_name)
+        for name, handler in capture.handlers.items()
+    }
     for name in PRESERIALIZED:
         handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
     server.add_generic_rpc_handlers(
@@ -99,9 +104,7 @@ class Bridge:
             NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        _reflection.enable([SERVICE_NAME, health.SERVICE_NAME], server)
         if c.tls_cert and c.tls_key:
             creds = grpc.ssl_server_credentials(
                 [(Path(c.tls_key).read_bytes(), Path(c.tls_cert).read_bytes())],

@@ -1,0 +1,67 @@
+"""Server reflection as ``grpc.reflection.v1`` and ``grpc.reflection.v1alpha``.
+
+grpcio-reflection (up to 1.85 at least) ships only v1alpha, while newer tools
+(grpcurl, buf curl, Postman) ask for v1 first. The two protocols are the same
+messages with the same field numbers under another package name, so one
+servicer serves both: v1 is registered with the v1alpha message classes as
+(de)serializers, which read and write v1's bytes unchanged. The v1 schema
+itself is added to the descriptor pool (the v1alpha file renamed), so a tool
+that asks reflection about ``grpc.reflection.v1.ServerReflection`` gets an
+answer too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+
+V1ALPHA = reflection.SERVICE_NAME
+V1 = "grpc.reflection.v1.ServerReflection"
+_V1_FILE = "grpc/reflection/v1/reflection.proto"
+
+
+def _add_v1_schema(pool: descriptor_pool.DescriptorPool) -> None:
+    """Put ``grpc/reflection/v1/reflection.proto`` into ``pool`` (once)."""
+    try:
+        pool.FindFileByName(_V1_FILE)
+        return
+    except KeyError:
+        pass
+    proto = descriptor_pb2.FileDescriptorProto()
+    reflection_pb2.DESCRIPTOR.CopyToProto(proto)
+    old, new = proto.package, "grpc.reflection.v1"
+    proto.name, proto.package = _V1_FILE, new
+    proto.options.Clear()
+    for msg in proto.message_type:
+        for field in msg.field:
+            if field.type_name.startswith(f".{old}."):
+                field.type_name = f".{new}." + field.type_name[len(old) + 2 :]
+    for service in proto.service:
+        for method in service.method:
+            method.input_type = method.input_type.replace(f".{old}.", f".{new}.")
+            method.output_type = method.output_type.replace(f".{old}.", f".{new}.")
+    pool.Add(proto)
+
+
+def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
+    """Serve reflection v1 and v1alpha for ``service_names`` (both reflection services added).
+
+    Args:
+        service_names: Fully qualified names of the services to list.
+        server: The server to register on (before it starts).
+    """
+    _add_v1_schema(descriptor_pool.Default())
+    names = [*service_names, V1, V1ALPHA]
+    servicer = reflection.aio.ReflectionServicer(names)
+    method = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    for service in (V1, V1ALPHA):
+        handlers = {"ServerReflectionInfo": method}
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
