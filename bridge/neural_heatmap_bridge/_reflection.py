@@ -8,11 +8,16 @@ servicer serves both: v1 is registered with the v1alpha message classes as
 itself is added to the descriptor pool (the v1alpha file renamed), so a tool
 that asks reflection about ``grpc.reflection.v1.ServerReflection`` gets an
 answer too.
+
+One gap of the library is closed on the way: protobuf's pool does not find
+the file of a method symbol (``pkg.Service.Method``), which ``grpcurl
+describe`` asks for; ``_Servicer`` then looks up the service instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool
@@ -46,6 +51,22 @@ def _add_v1_schema(pool: descriptor_pool.DescriptorPool) -> None:
     pool.Add(proto)
 
 
+class _Servicer(reflection.aio.ReflectionServicer):  # type: ignore[misc]
+    """The library's servicer, finding files by method symbols too."""
+
+    def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
+        answer = super()._file_containing_symbol(request, fully_qualified_name)
+        service, _, method = fully_qualified_name.rpartition(".")
+        if answer.HasField("error_response") and service:
+            try:
+                found = descriptor_pool.Default().FindServiceByName(service)
+            except KeyError:
+                return answer
+            if method in found.methods_by_name:
+                return super()._file_containing_symbol(request, service)
+        return answer
+
+
 def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
     """Serve reflection v1 and v1alpha for ``service_names`` (both reflection services added).
 
@@ -55,7 +76,7 @@ def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
     """
     _add_v1_schema(descriptor_pool.Default())
     names = [*service_names, V1, V1ALPHA]
-    servicer = reflection.aio.ReflectionServicer(names)
+    servicer = _Servicer(names)
     method = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,

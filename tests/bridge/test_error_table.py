@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-
 from neural_heatmap_bridge import _errors
 
 S = grpc.StatusCode
