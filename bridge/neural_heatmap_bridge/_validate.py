@@ -44,15 +44,13 @@ from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
 
 from . import _errors
+from ._convert import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S
 from ._upstream import CallOptions, Upstream
 
 INT64_MAX = 2**63 - 1
 MAX_ID_BYTES = 1024
 MAX_DIMENSION = 2**31 - 1
 MAX_RANK = 8
-# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.
-TIMESTAMP_MIN_SECONDS = -62_135_596_800
-TIMESTAMP_MAX_SECONDS = 253_402_300_799
 
 _PKG = "neural_heatmap.v1."
 # Fields that must be set (UNSPECIFIED / empty is not a value), by message.
@@ -217,7 +215,7 @@ def check_name(value: str, where: str, segments: int = 1) -> None:
 
 
 def _check_timestamp(ts: Any, path: str) -> None:
-    if not TIMESTAMP_MIN_SECONDS <= ts.seconds <= TIMESTAMP_MAX_SECONDS or not (
+    if not TIMESTAMP_MIN_S <= ts.seconds <= TIMESTAMP_MAX_S or not (
         0 <= ts.nanos <= 999_999_999
     ):
         raise _errors.invalid(

@@ -133,6 +133,22 @@ async def test_filter_time_outside_timestamp_range_is_refused_and_get_filter_sti
     await stub.GetFilter(pb.GetFilterRequest())
 
 
+async def test_open_ended_filter_time_range_round_trips(
+    stub: pb_grpc.NeuralHeatmapServiceStub,
+) -> None:
+    """Regression (gRPC fuzzer): an unset end was sent as 1e15 ms, beyond the Timestamp
+    range, and every GetFilter was INTERNAL until the filter was cleared."""
+    flt = view_pb2.Filter(time_range=common_pb2.TimeRange())
+    flt.time_range.SetInParent()
+    try:
+        stored = (await stub.SetFilter(pb.SetFilterRequest(filter=flt))).filter
+        got = (await stub.GetFilter(pb.GetFilterRequest())).filter
+    finally:
+        await stub.ClearFilter(pb.ClearFilterRequest())
+    for answer in (stored, got):
+        assert answer.HasField("time_range") and not answer.time_range.HasField("end")
+
+
 async def test_bad_tensors_are_rejected_per_frame(stub: pb_grpc.NeuralHeatmapServiceStub) -> None:
     good = frame("m-edge", "fc", np.ones(4, dtype="<f4"))
     data = np.ones(4, dtype="<f4").tobytes()
