@@ -13,6 +13,7 @@ stream included.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -83,12 +84,19 @@ def streaming(
     return wrapper
 
 
-def at_the_edge(handler: Handler, type_name: str) -> Handler:
+def _type_name(parse: Callable[[bytes], Any]) -> str:
+    """The message name behind a generated ``Message.FromString`` deserializer."""
+    cls = getattr(parse, "__self__", None)
+    desc = getattr(cls, "DESCRIPTOR", None)
+    return str(getattr(desc, "full_name", "request message"))
+
+
+def at_the_edge(handler: Handler) -> Handler:
     """``handler`` taking raw request bytes, decoded and checked before its behaviour runs.
 
     Args:
-        handler: A method handler as the generated code registers it.
-        type_name: The request message's name, for error messages.
+        handler: A method handler as generated code registers it (ours, health's,
+            reflection's).
 
     Returns:
         The same method with ``request_deserializer=None``: grpc hands over bytes,
@@ -97,6 +105,7 @@ def at_the_edge(handler: Handler, type_name: str) -> Handler:
     """
     parse = handler.request_deserializer
     assert parse is not None
+    type_name = _type_name(parse)
 
     def request(raw: bytes) -> Any:
         msg = _validate.decode(parse, raw, type_name)
@@ -107,6 +116,8 @@ def at_the_edge(handler: Handler, type_name: str) -> Handler:
         async for raw in raw_requests:
             yield request(raw)
 
+    # Our handlers turn an UpstreamError into their status themselves; a library's
+    # (health, reflection) would let one raised by ``each`` escape as UNKNOWN.
     kw = {"request_deserializer": None, "response_serializer": handler.response_serializer}
     if handler.unary_unary is not None:
         unary_fn: Any = handler.unary_unary
@@ -119,7 +130,7 @@ def at_the_edge(handler: Handler, type_name: str) -> Handler:
             return await unary_fn(msg, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, **kw)
-    if handler.unary_stream is not None:
+    if handler.unary_stream is not None and inspect.isasyncgenfunction(handler.unary_stream):
         stream_fn: Any = handler.unary_stream
 
         async def unary_stream(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
@@ -131,13 +142,34 @@ def at_the_edge(handler: Handler, type_name: str) -> Handler:
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, **kw)
+    if handler.unary_stream is not None:  # a coroutine writing with context.write (health)
+        writer_fn: Any = handler.unary_stream
+
+        async def unary_writer(raw: bytes, context: Ctx) -> None:
+            try:
+                msg = request(raw)
+            except _errors.UpstreamError as exc:
+                await _errors.abort(context, exc)
+            await writer_fn(msg, context)
+
+        return grpc.unary_stream_rpc_method_handler(unary_writer, **kw)
     if handler.stream_unary is not None:
         client_stream_fn: Any = handler.stream_unary
 
         async def stream_unary(raws: AsyncIterable[bytes], context: Ctx) -> Any:
-            # A decoding failure surfaces inside the handler's loop as an
-            # UpstreamError, which the handler's wrapper turns into the status.
-            return await client_stream_fn(each(raws), context)
+            try:
+                return await client_stream_fn(each(raws), context)
+            except _errors.UpstreamError as exc:
+                await _errors.abort(context, exc)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **kw)
-    raise TypeError("bidirectional streams are not used by this service")
+    bidi_fn: Any = handler.stream_stream
+
+    async def stream_stream(raws: AsyncIterable[bytes], context: Ctx) -> AsyncIterator[Any]:
+        try:
+            async for item in bidi_fn(each(raws), context):
+                yield item
+        except _errors.UpstreamError as exc:
+            await _errors.abort(context, exc)
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, **kw)

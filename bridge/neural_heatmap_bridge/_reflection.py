@@ -16,7 +16,7 @@ describe`` asks for; ``_Servicer`` then looks up the service instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import grpc
@@ -67,22 +67,37 @@ class _Servicer(reflection.aio.ReflectionServicer):  # type: ignore[misc]
         return answer
 
 
-def enable(service_names: Iterable[str], server: grpc.aio.Server) -> None:
+def enable(
+    service_names: Iterable[str],
+    server: grpc.aio.Server,
+    register: Callable[[Callable[[Any, Any], None], Any, grpc.aio.Server], None],
+) -> None:
     """Serve reflection v1 and v1alpha for ``service_names`` (both reflection services added).
 
     Args:
         service_names: Fully qualified names of the services to list.
         server: The server to register on (before it starts).
+        register: How to register a servicer, given its generated-style
+            ``add_..._to_server`` function (the bridge's validation at the edge).
     """
     _add_v1_schema(descriptor_pool.Default())
-    names = [*service_names, V1, V1ALPHA]
-    servicer = _Servicer(names)
-    method = grpc.stream_stream_rpc_method_handler(
-        servicer.ServerReflectionInfo,
-        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
-        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
-    )
+    servicer = _Servicer([*service_names, V1, V1ALPHA])
     for service in (V1, V1ALPHA):
-        handlers = {"ServerReflectionInfo": method}
+        register(_adder(service), servicer, server)
+
+
+def _adder(service: str) -> Callable[[Any, Any], None]:
+    """An ``add_..._to_server`` for the reflection service named ``service``."""
+
+    def add(servicer: Any, server: Any) -> None:
+        handlers = {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                servicer.ServerReflectionInfo,
+                request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+                response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+            )
+        }
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
         server.add_registered_method_handlers(service, handlers)
+
+    return add

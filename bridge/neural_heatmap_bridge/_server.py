@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -32,7 +33,7 @@ PRESERIALIZED = ("GetCorrelationMatrix",)
 
 
 class _Capture:
-    """Collects the generated code's method handlers instead of registering them."""
+    """Collects the method handlers an ``add_..._to_server`` function registers."""
 
     def __init__(self) -> None:
         self.service = ""
@@ -45,22 +46,23 @@ class _Capture:
         self.service, self.handlers = service, dict(handlers)
 
 
-def _add_servicer(servicer: NeuralHeatmapBridge, server: grpc.aio.Server) -> None:
-    """``add_NeuralHeatmapServiceServicer_to_server``, with validation at the edge.
+def _add_at_the_edge(
+    add: Callable[[Any, Any], None],
+    servicer: Any,
+    server: grpc.aio.Server,
+    preserialized: tuple[str, ...] = (),
+) -> None:
+    """``add(servicer, server)`` (generated ``add_..._to_server``), validation at the edge.
 
     Registered like the generated code does (generic and registered handlers),
     but every method takes raw bytes and decodes and checks them itself
-    (``at_the_edge``), after the interceptors; the methods in ``PRESERIALIZED``
+    (``at_the_edge``), after the interceptors; the methods in ``preserialized``
     get a serializer that sends ``bytes`` answers as they are.
     """
     capture = _Capture()
-    pb_grpc.add_NeuralHeatmapServiceServicer_to_server(servicer, cast(Any, capture))
-    methods = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].methods_by_name
-    handlers: dict[str, Any] = {
-        name: at_the_edge(handler, methods[name].input_type.full_name)
-        for name, handler in capture.handlers.items()
-    }
-    for name in PRESERIALIZED:
+    add(servicer, capture)
+    handlers: dict[str, Any] = {name: at_the_edge(h) for name, h in capture.handlers.items()}
+    for name in preserialized:
         handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(capture.service, handlers),)
@@ -100,11 +102,14 @@ class Bridge:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        _add_servicer(
-            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
+        _add_at_the_edge(
+            pb_grpc.add_NeuralHeatmapServiceServicer_to_server,
+            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies),
+            server,
+            PRESERIALIZED,
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        _reflection.enable([SERVICE_NAME, health.SERVICE_NAME], server)
+        _add_at_the_edge(health_pb2_grpc.add_HealthServicer_to_server, self.health, server)
+        _reflection.enable([SERVICE_NAME, health.SERVICE_NAME], server, _add_at_the_edge)
         if c.tls_cert and c.tls_key:
             creds = grpc.ssl_server_credentials(
                 [(Path(c.tls_key).read_bytes(), Path(c.tls_cert).read_bytes())],

@@ -30,6 +30,7 @@ from . import _errors
 
 JSONDict = dict[str, Any]
 TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+MAX_REQUEST_ID = 128
 
 
 def segment(value: str) -> str:
@@ -62,7 +63,8 @@ class CallOptions:
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id":
                 request_id = value if isinstance(value, str) else value.decode()
-        return CallOptions(timeout, request_id or uuid.uuid4().hex)
+        # Bounded: the caller's id is copied into upstream headers and logs.
+        return CallOptions(timeout, request_id[:MAX_REQUEST_ID] or uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)

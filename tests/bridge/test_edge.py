@@ -19,6 +19,7 @@ import grpc
 import numpy as np
 import pytest
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from neural_heatmap.v1 import (
     common_pb2,
@@ -38,6 +39,8 @@ from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
 SERVICE = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"]
+HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
+REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 GARBAGE = b"\xff\xff\xff\xff\xff"  # a truncated varint tag: no message decodes from it
 GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
 
@@ -57,9 +60,16 @@ async def raw_call(
     channel: grpc.aio.Channel, method: Any, payload: bytes, metadata: Any = None
 ) -> grpc.StatusCode:
     """Send ``payload`` as the request bytes of ``method``; the call's final status."""
-    path = f"/{SERVICE.full_name}/{method.name}"
+    path = f"/{method.containing_service.full_name}/{method.name}"
     try:
-        if method.client_streaming:
+        if method.client_streaming and method.server_streaming:
+
+            async def one() -> AsyncIterator[bytes]:
+                yield payload
+
+            async for _ in channel.stream_stream(path)(one(), metadata=metadata, timeout=10):
+                break
+        elif method.client_streaming:
 
             async def requests() -> AsyncIterator[bytes]:
                 yield payload
@@ -78,11 +88,38 @@ async def raw_call(
     return grpc.StatusCode.OK
 
 
-@pytest.mark.parametrize("method", list(SERVICE.methods), ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "method", [*SERVICE.methods, *HEALTH.methods, *REFLECTION.methods], ids=lambda m: m.name
+)
 async def test_undecodable_bytes_are_invalid_argument(
     channel: grpc.aio.Channel, method: Any
 ) -> None:
     assert await raw_call(channel, method, GARBAGE) == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_health_watch_streams_through_the_interceptors(
+    channel: grpc.aio.Channel,
+) -> None:
+    """Regression (gRPC fuzzer): Watch is a coroutine writing with context.write; the
+    metrics interceptor iterated it and every Watch ended UNKNOWN."""
+    from grpc_health.v1 import health_pb2_grpc
+
+    call = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
+    first = await asyncio.wait_for(call.read(), 5)
+    call.cancel()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_v1_refuses_garbage_too(channel: grpc.aio.Channel) -> None:
+    path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
+
+    async def one() -> AsyncIterator[bytes]:
+        yield GARBAGE
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in channel.stream_stream(path)(one(), timeout=10):
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_auth_comes_before_decoding(server: ServerProcess) -> None:

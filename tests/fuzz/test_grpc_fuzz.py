@@ -1,11 +1,12 @@
 """gRPC fuzzing of the bridge, built from the service descriptors (hypothesis).
 
-Every method of ``neural_heatmap.v1.NeuralHeatmapService`` gets requests of
-three kinds: messages generated field by field from the request's descriptor
-(valid values, out-of-range numbers, unknown enum numbers, odd strings, deep
-nesting), raw bytes, and serialized messages with bytes flipped. Unary calls
-are awaited, server streams are read a little and cancelled, the ingest client
-stream gets one to three messages.
+Every method of ``neural_heatmap.v1.NeuralHeatmapService`` (and of health and
+reflection) gets requests of three kinds: messages generated field by field
+from the request's descriptor (valid values, out-of-range numbers, unknown enum
+numbers, odd strings, deep nesting), raw bytes, and serialized messages with
+bytes flipped. Unary calls are awaited, server streams are read a little and
+cancelled, the ingest client stream (and reflection's) gets one to three
+messages.
 
 The property: no caller input gives UNKNOWN, INTERNAL or DATA_LOSS (those mean
 the bridge or server broke, not the caller); the server and the bridge
@@ -30,6 +31,7 @@ import pytest
 from google.protobuf import descriptor, message, message_factory
 from google.protobuf.descriptor import FieldDescriptor as F
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from neural_heatmap.v1 import ingest_pb2, tensor_pb2
@@ -39,7 +41,11 @@ from tests.support.bridge_process import CHANNEL_OPTIONS, BridgeProcess
 from tests.support.server_process import ServerProcess
 
 SERVICE = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"]
-METHODS = list(SERVICE.methods)
+METHODS = [
+    *SERVICE.methods,
+    *health_pb2.DESCRIPTOR.services_by_name["Health"].methods,
+    *reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"].methods,
+]
 FORBIDDEN = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}
 # Names that exist on the fuzz server, so that valid requests reach the deep paths.
 IDS = ["fz-a", "fz-b", "l1", "l2", "corr.csv", "run/x", ""]
@@ -184,12 +190,15 @@ def calls(draw: st.DrawFn, big: bool = False) -> tuple[descriptor.MethodDescript
 
 def invoke(channel: grpc.Channel, method: descriptor.MethodDescriptor, body: list[bytes]) -> Any:
     """Make the call with raw bytes; its final status code (OK when it ended well)."""
-    path = f"/{SERVICE.full_name}/{method.name}"
+    path = f"/{method.containing_service.full_name}/{method.name}"
     try:
-        if method.client_streaming:
+        if method.client_streaming and not method.server_streaming:
             channel.stream_unary(path)(iter(body), timeout=UNARY_TIMEOUT)
         elif method.server_streaming:
-            call = channel.unary_stream(path)(body[0], timeout=UNARY_TIMEOUT)
+            if method.client_streaming:
+                call = channel.stream_stream(path)(iter(body), timeout=UNARY_TIMEOUT)
+            else:
+                call = channel.unary_stream(path)(body[0], timeout=UNARY_TIMEOUT)
             timer = threading.Timer(STREAM_READ, call.cancel)
             timer.start()
             try:
@@ -299,7 +308,8 @@ def test_grpc_fuzz_survivors(target: Target) -> None:
 
 
 @pytest.mark.long
-@settings(max_examples=20_000, **FUZZ_SETTINGS)
+@pytest.mark.timeout(3600)
+@settings(max_examples=10_000, **FUZZ_SETTINGS)
 @given(call=calls(big=True))
 def test_grpc_fuzz_long(
     target: Target, call: tuple[descriptor.MethodDescriptor, list[bytes]]
