@@ -309,7 +309,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeHeatmap(
         self, request: pb.SubscribeHeatmapRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeHeatmapResponse]:
-        await require_models(self._up, self._opts(context), request.model_ids)
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.HEATMAP},
             model_ids=set(request.model_ids),
@@ -343,7 +343,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeAnomalies(
         self, request: pb.SubscribeAnomaliesRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
-        await require_models(self._up, self._opts(context), request.model_ids)
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.ANOMALY},
             model_ids=set(request.model_ids),
@@ -358,7 +358,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def StreamUpdates(
         self, request: pb.StreamUpdatesRequest, context: Ctx
     ) -> AsyncIterator[pb.StreamUpdatesResponse]:
-        await require_models(self._up, self._opts(context), request.model_ids)
+        await require_models(self._up, self._opts(context), request)
         kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or set(Kind)
         sub = Subscription(
             kinds=kinds,

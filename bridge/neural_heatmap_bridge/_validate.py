@@ -22,7 +22,7 @@ Tensor                                 dtype FLOAT32/FLOAT64, rank <= 8,      IN
                                        no leading dot, no control character
 model / layer ids in a lookup          <= ``MAX_ID_BYTES``                    NOT_FOUND
 model / layer ids that get stored      <= ``MAX_ID_BYTES``                    INVALID_ARGUMENT
-model ids in a stream's filter         known to the upstream (``require_...``) NOT_FOUND
+model ids in a live stream's filter    known to the upstream (``require_...``) NOT_FOUND
 =====================================  =====================================  ==================
 
 An id longer than ``MAX_ID_BYTES`` cannot name anything the bridge created
@@ -240,15 +240,24 @@ def _check_tensor(t: Any, path: str) -> None:
         )
 
 
-async def require_models(up: Upstream, opts: CallOptions, model_ids: Iterable[str]) -> None:
-    """NOT_FOUND unless every model a stream's filter names is known to the upstream.
+async def require_models(up: Upstream, opts: CallOptions, request: message.Message) -> None:
+    """NOT_FOUND unless every model a stream's ``model_ids`` names is known to the upstream.
 
-    Why: a stream filtered on a model that does not exist would stay open and
+    Why: a live stream filtered on a model that does not exist stays open and
     silent forever; the caller most likely mistyped the id. A model comes into
-    being with its first frame, so a stream can only name it after that.
+    being with its first frame, so a live stream can name it only after that.
+
+    A resumable anomaly stream (``after_sequence`` set) is exempt: it asks for a
+    position in the durable log, and a consumer that records its position is
+    rightly started before the producer whose model it follows (the Go
+    ``anomaly-consumer`` example is); it receives the model's anomalies once
+    they exist.
     """
-    wanted = set(model_ids)
-    if not wanted:
+    wanted = set(getattr(request, "model_ids", ()))
+    resumable = "after_sequence" in request.DESCRIPTOR.fields_by_name and request.HasField(
+        "after_sequence"
+    )
+    if not wanted or resumable:
         return
     doc = await up.get_json("/api/models", opts)
     known = {str(m.get("model_id")) for m in doc.get("models") or [] if isinstance(m, dict)}
@@ -256,6 +265,7 @@ async def require_models(up: Upstream, opts: CallOptions, model_ids: Iterable[st
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5])
         raise _errors.not_found(
-            f"unknown model(s) {shown}: a stream can name only models that have sent frames",
+            f"unknown model(s) {shown}: a live stream can name only models that have sent "
+            "frames (or resume from an after_sequence)",
             model_ids=",".join(missing[:5]),
         )

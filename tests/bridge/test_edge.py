@@ -25,6 +25,7 @@ from neural_heatmap.v1 import (
     common_pb2,
     ingest_pb2,
     tensor_pb2,
+    updates_pb2,
     view_pb2,
 )
 from neural_heatmap.v1 import (
@@ -238,7 +239,7 @@ async def test_huge_ids_give_not_found_not_resource_exhausted(
 
 
 @pytest.mark.parametrize("rpc", ["SubscribeHeatmap", "SubscribeAnomalies", "StreamUpdates"])
-async def test_streams_naming_unknown_models_end_not_found_at_open(
+async def test_live_streams_naming_unknown_models_end_not_found_at_open(
     stub: pb_grpc.NeuralHeatmapServiceStub, loaded: Any, rpc: str
 ) -> None:
     request = getattr(pb, f"{rpc}Request")(model_ids=["m-a", "no-such-model"])
@@ -248,6 +249,30 @@ async def test_streams_naming_unknown_models_end_not_found_at_open(
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
     assert "'no-such-model'" in (caught.value.details() or "")
     assert "'m-a'" not in (caught.value.details() or "")
+
+
+@pytest.mark.parametrize("rpc", ["SubscribeAnomalies", "StreamUpdates"])
+async def test_resumable_anomaly_streams_may_name_models_that_do_not_exist_yet(
+    stub: pb_grpc.NeuralHeatmapServiceStub, http: Any, rpc: str
+) -> None:
+    """A durable consumer may start before its producer: after_sequence set, no NOT_FOUND,
+    and the model's anomalies arrive once it exists."""
+    from tests.bridge.conftest import nan_anomalies
+
+    model = f"later-{rpc}"
+    head = (await stub.GetAnomalies(pb.GetAnomaliesRequest(limit=1))).last_sequence
+    request = getattr(pb, f"{rpc}Request")(model_ids=[model], after_sequence=head)
+    if rpc == "StreamUpdates":
+        request.types.append(updates_pb2.UPDATE_TYPE_ANOMALY)
+    call = getattr(stub, rpc)(request)
+    try:
+        await asyncio.sleep(0.3)
+        await nan_anomalies(http, model, 1)
+        msg = await asyncio.wait_for(call.read(), 10)
+    finally:
+        call.cancel()
+    update = msg.update if rpc == "SubscribeAnomalies" else msg.anomaly
+    assert [a.model_id for a in update.anomalies] == [model]
 
 
 async def test_reflection_answers_as_v1_and_v1alpha(channel: grpc.aio.Channel) -> None:
