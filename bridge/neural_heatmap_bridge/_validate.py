@@ -22,7 +22,7 @@ Tensor                                 dtype FLOAT32/FLOAT64, rank <= 8,      IN
                                        no leading dot, no control character
 model / layer ids in a lookup          <= ``MAX_ID_BYTES``                    NOT_FOUND
 model / layer ids that get stored      <= ``MAX_ID_BYTES``                    INVALID_ARGUMENT
-model ids in a live stream's filter    known to the upstream (``require_...``) NOT_FOUND
+model ids in a live stream's filter    known upstream (``require_models``)    NOT_FOUND
 =====================================  =====================================  ==================
 
 An id longer than ``MAX_ID_BYTES`` cannot name anything the bridge created
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
 from google.protobuf import descriptor, message
@@ -103,97 +103,170 @@ def check(msg: message.Message, path: str = "") -> None:
         msg: A request message (or part of one).
         path: The field path of ``msg`` inside the request, for messages.
     """
-    desc = msg.DESCRIPTOR
-    name = desc.full_name
-    if name == _TIMESTAMP:
-        _check_timestamp(msg, path)
-        return
-    if name == _TENSOR:
-        _check_tensor(msg, path)
-    for field_name in REQUIRED.get(name, ()):
+    cls = type(msg)
+    whole, required, fields = _PLANS.get(cls) or _plan(cls)
+    if whole is not None:
+        whole(msg, path)
+    for field_name in required:
         if not getattr(msg, field_name):
             where = _join(path, field_name)
             raise _errors.invalid(f"{where} must be set", field=where)
-    skip = SKIP.get(name, frozenset())
-    for field, value in msg.ListFields():
-        if field.name in skip:
+    for field_name, is_message, rule in fields:
+        if is_message:
+            if msg.HasField(field_name):
+                rule(getattr(msg, field_name), _join(path, field_name))
             continue
-        where = _join(path, field.name)
-        if field.message_type is not None:
-            _check_messages(field, value, where)
-            continue
-        values = value if _is_repeated(field) else (value,)
-        _check_scalars(cast(descriptor.Descriptor, desc), field, values, where)
+        value = getattr(msg, field_name)
+        if value:  # unset (0, "", empty) breaks no rule; REQUIRED is checked above
+            rule(value, _join(path, field_name))
 
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return bool(field.is_repeated)
+Rule = Callable[[Any, str], None]  # (value, where) -> None, or raise
 
 
-def _check_messages(field: FieldDescriptor, value: Any, where: str) -> None:
-    entry = cast(descriptor.Descriptor, field.message_type)
-    if entry.GetOptions().map_entry:
-        value_field = entry.fields_by_name["value"]
-        for key, item in value.items():
-            if value_field.message_type is not None:
-                check(item, f"{where}[{key!r}]")
-            else:
-                _check_scalars(entry, value_field, (item,), f"{where}[{key!r}]")
-    elif _is_repeated(field):
-        for i, item in enumerate(value):
+Plan = tuple[Rule | None, tuple[str, ...], tuple[tuple[str, bool, Rule], ...]]
+
+
+_PLANS: dict[type[message.Message], Plan] = {}
+
+
+def _plan(cls: type[message.Message]) -> Plan:
+    """What to check in a message of type ``cls`` (built once per type, kept in ``_PLANS``).
+
+    Returns:
+        A rule for the whole message (Timestamp, Tensor) or None; the fields that
+        must be set; and ``(field name, singular message (presence checked first),
+        rule)`` for each field that has a rule. Fields without any rule are left
+        out, so checking costs only what it checks.
+    """
+    desc = cast(descriptor.Descriptor, cls.DESCRIPTOR)
+    if desc.full_name == _TIMESTAMP:
+        return _check_timestamp, (), ()
+    whole = _check_tensor if desc.full_name == _TENSOR else None
+    plan = []
+    skip = SKIP.get(desc.full_name, frozenset())
+    for field in desc.fields:
+        if field.name in skip or (whole is not None and field.name in ("dtype", "shape")):
+            continue
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_field = entry.fields_by_name["value"]
+            item_rule = (
+                check if value_field.message_type is not None else _scalar_rule(entry, value_field)
+            )
+            if item_rule is not None:
+                plan.append((field.name, False, _each_value(item_rule)))
+        elif entry is not None:
+            plan.append((field.name, not field.is_repeated, _messages(field.is_repeated)))
+        else:
+            scalar = _scalar_rule(desc, field)
+            if scalar is not None:
+                plan.append((field.name, False, _each(scalar) if field.is_repeated else scalar))
+    built: Plan = (whole, REQUIRED.get(desc.full_name, ()), tuple(plan))
+    _PLANS[cls] = built
+    return built
+
+
+def _messages(repeated: bool) -> Rule:
+    if not repeated:
+        return check
+
+    def each(items: Any, where: str) -> None:
+        for i, item in enumerate(items):
             check(item, f"{where}[{i}]")
-    else:
-        check(value, where)
+
+    return each
 
 
-def _check_scalars(
-    owner: descriptor.Descriptor, field: FieldDescriptor, values: Iterable[Any], where: str
-) -> None:
-    repeated = _is_repeated(field)
+def _each(rule: Rule) -> Rule:
+    def each(values: Any, where: str) -> None:
+        for v in values:
+            rule(v, where)
+
+    return each
+
+
+def _each_value(rule: Rule) -> Rule:
+    def each(mapping: Any, where: str) -> None:
+        for key, item in mapping.items():
+            rule(item, f"{where}[{key!r}]")
+
+    return each
+
+
+def _scalar_rule(owner: descriptor.Descriptor, field: FieldDescriptor) -> Rule | None:
+    """The rule for one value of a scalar field, or None when it has none."""
+    rules: list[Rule] = []
     if field.enum_type is not None:
-        known = field.enum_type.values_by_number
-        for v in values:
-            if v not in known or (repeated and v == 0):
-                names = [x.name for x in field.enum_type.values if x.number]
-                raise _errors.invalid(
-                    f"{where} must be one of {names}, got {v}", field=where, value=v
-                )
+        rules.append(_enum_rule(field))
     elif field.type == FieldDescriptor.TYPE_UINT64:
-        for v in values:
-            if v > INT64_MAX:
-                raise _errors.invalid(
-                    f"{where} must be at most {INT64_MAX}, got {v}", field=where, value=v
-                )
+        rules.append(_range_rule(0, INT64_MAX))
     elif field.type in _FLOATS:
-        for v in values:
-            if not math.isfinite(v):
-                raise _errors.invalid(f"{where} must be finite, got {v}", field=where)
+        rules.append(_finite)
     elif field.type == FieldDescriptor.TYPE_STRING:
-        _check_strings(owner.full_name, field.name, values, where)
+        segments = NAMES.get((owner.full_name, field.name))
+        if segments is not None:
+            rules.append(lambda v, where: check_name(v, where, segments))
+        elif field.name in ID_FIELDS:
+            rules.append(_id_rule(stored=owner.full_name in STORED_IDS))
     low_high = RANGES.get((owner.full_name, field.name))
     if low_high is not None:
-        low, high = low_high
-        for v in values:
-            if not low <= v <= high:
-                raise _errors.invalid(
-                    f"{where} must be between {low} and {high}, got {v}", field=where, value=v
-                )
+        rules.append(_range_rule(*low_high))
+    if not rules:
+        return None
+    if len(rules) == 1:
+        return rules[0]
+
+    def all_of(value: Any, where: str) -> None:
+        for rule in rules:
+            rule(value, where)
+
+    return all_of
 
 
-def _check_strings(owner: str, name: str, values: Iterable[str], where: str) -> None:
-    segments = NAMES.get((owner, name))
-    for v in values:
-        if segments is not None:
-            check_name(v, where, segments)
-        elif name in ID_FIELDS and len(v.encode()) > MAX_ID_BYTES:
+def _enum_rule(field: FieldDescriptor) -> Rule:
+    enum = cast(descriptor.EnumDescriptor, field.enum_type)
+    known = frozenset(v.number for v in enum.values if v.number or not field.is_repeated)
+
+    def rule(value: Any, where: str) -> None:
+        if value not in known:
+            names = [x.name for x in enum.values if x.number]
+            raise _errors.invalid(
+                f"{where} must be one of {names}, got {value}", field=where, value=value
+            )
+
+    return rule
+
+
+def _range_rule(low: int, high: int) -> Rule:
+    def rule(value: Any, where: str) -> None:
+        if not low <= value <= high:
+            raise _errors.invalid(
+                f"{where} must be between {low} and {high}, got {value}", field=where, value=value
+            )
+
+    return rule
+
+
+def _finite(value: Any, where: str) -> None:
+    if not math.isfinite(value):
+        raise _errors.invalid(f"{where} must be finite, got {value}", field=where)
+
+
+def _id_rule(stored: bool) -> Rule:
+    def rule(value: Any, where: str) -> None:
+        # len(str) <= bytes <= 4 * len(str): encode only when it could matter.
+        if len(value) * 4 > MAX_ID_BYTES and len(value.encode()) > MAX_ID_BYTES:
             why = f"{where} is longer than {MAX_ID_BYTES} bytes"
-            if owner in STORED_IDS:
+            if stored:
                 raise _errors.invalid(f"{why}; ids are at most that long", field=where)
             raise _errors.not_found(f"no such id: {why}, and no id that long exists", field=where)
+
+    return rule
 
 
 def check_name(value: str, where: str, segments: int = 1) -> None:
@@ -215,9 +288,7 @@ def check_name(value: str, where: str, segments: int = 1) -> None:
 
 
 def _check_timestamp(ts: Any, path: str) -> None:
-    if not TIMESTAMP_MIN_S <= ts.seconds <= TIMESTAMP_MAX_S or not (
-        0 <= ts.nanos <= 999_999_999
-    ):
+    if not TIMESTAMP_MIN_S <= ts.seconds <= TIMESTAMP_MAX_S or not (0 <= ts.nanos <= 999_999_999):
         raise _errors.invalid(
             f"{path} must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z "
             f"with 0 <= nanos < 1e9, got seconds={ts.seconds} nanos={ts.nanos}",
@@ -226,13 +297,14 @@ def _check_timestamp(ts: Any, path: str) -> None:
 
 
 def _check_tensor(t: Any, path: str) -> None:
-    where = _join(path, "dtype")
     if t.dtype not in _DTYPES:
+        where = _join(path, "dtype")
         raise _errors.invalid(
             f"{where} must be DATA_TYPE_FLOAT32 or DATA_TYPE_FLOAT64, got {t.dtype}", field=where
         )
-    where = _join(path, "shape")
-    if len(t.shape) > MAX_RANK or any(not 0 <= d <= MAX_DIMENSION for d in t.shape):
+    shape = t.shape
+    if shape and (len(shape) > MAX_RANK or min(shape) < 0 or max(shape) > MAX_DIMENSION):
+        where = _join(path, "shape")
         raise _errors.invalid(
             f"{where} must have at most {MAX_RANK} dimensions, each 0..{MAX_DIMENSION}, "
             f"got {list(t.shape)[: MAX_RANK + 1]}",
