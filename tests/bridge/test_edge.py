@@ -9,7 +9,6 @@ answers as v1 as well as v1alpha. The rules one by one: test_validate.py.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +43,7 @@ HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"]
 REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"]
 GARBAGE = b"\xff\xff\xff\xff\xff"  # a truncated varint tag: no message decodes from it
 GRPCURL = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "grpcurl"
+BUF = Path(__file__).resolve().parents[2] / "sdk" / "typescript" / "node_modules" / ".bin" / "buf"
 
 
 def bad_request_field(err: grpc.aio.AioRpcError) -> str:
@@ -310,4 +310,26 @@ def test_grpcurl_lists_and_describes_through_reflection(bridge: BridgeProcess) -
         timeout=30,
     )
     assert described.returncode == 0 and "GetAnomaliesRequest" in described.stdout
-    assert shutil.which(str(GRPCURL))
+
+
+@pytest.mark.skipif(not BUF.exists(), reason="buf not installed (make setup)")
+def test_buf_curl_calls_through_reflection_v1_only(bridge: BridgeProcess) -> None:
+    answer = subprocess.run(
+        [
+            str(BUF),
+            "curl",
+            "--protocol",
+            "grpc",
+            "--http2-prior-knowledge",
+            "--reflect-protocol",
+            "grpc-v1",
+            "--data",
+            "{}",
+            f"http://{bridge.target}/{SERVICE.full_name}/GetLayout",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "layout" in answer.stdout
