@@ -261,7 +261,7 @@ async def ingest(
             f"{exc.message} (after {state.accepted} of {index} frames were accepted)",
             frames_accepted=state.accepted,
             **exc.metadata,
-        ) from exc
+        ).with_details(*exc.details) from exc  # RetryInfo of an overloaded server, too
     finally:
         state.abandon()  # a no-op once finish() has awaited everything
     return pb.IngestActivationsResponse(

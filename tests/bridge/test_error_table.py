@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 import pytest
@@ -108,3 +109,46 @@ def test_invalid_names_the_field_in_bad_request() -> None:
     assert [(v.field, v.description) for v in bad.field_violations] == [
         ("severity", "severity must be known")
     ]
+
+
+async def test_overloaded_ingest_ends_the_call_with_retry_info() -> None:
+    """An overloaded server is not the frames' fault: the call ends RESOURCE_EXHAUSTED
+    with the server's retry hint (the frames are not reported as rejected)."""
+    import numpy as np
+    from aiohttp import web
+    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_bridge._config import parse_config
+    from neural_heatmap_bridge._ingest import ingest
+    from neural_heatmap_bridge._metrics import Metrics
+    from neural_heatmap_bridge._upstream import CallOptions, Upstream
+
+    from tests.bridge.conftest import frame
+    from tests.support.server_process import free_port
+
+    async def busy(_request: web.Request) -> web.Response:
+        return web.json_response(
+            {"error": {"code": "overloaded", "message": "busy", "details": {}}},
+            status=429,
+            headers={"Retry-After": "4"},
+        )
+
+    app = web.Application()
+    app.router.add_post("/api/activations", busy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    up = Upstream(f"http://127.0.0.1:{port}", None, 5.0)
+
+    async def requests() -> Any:
+        yield pb.IngestActivationsRequest(frames=[frame("m", "l", np.ones(4))])
+
+    try:
+        with pytest.raises(_errors.UpstreamError) as caught:
+            await ingest(up, requests(), lambda: CallOptions(5.0, "r"), parse_config([]), Metrics())
+    finally:
+        await up.close()
+        await runner.cleanup()
+    assert caught.value.code == S.RESOURCE_EXHAUSTED
+    assert caught.value.reason == "OVERLOADED"
+    assert caught.value.retry_delay == 4.0
