@@ -2,7 +2,8 @@
 
 Each row is an upstream answer (HTTP status, the server's error code, the
 ``Retry-After`` header) and the status, reason and retry hint the caller must
-see. The live rows (real server, fake upstream) are in test_errors.py.
+see. The live rows (real server, fake upstream) are in test_errors.py; the last
+test runs the ingestion against a tiny in-process upstream that is overloaded.
 """
 
 from __future__ import annotations
@@ -12,9 +13,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import grpc
+import numpy as np
 import pytest
+from aiohttp import web
 from google.rpc import error_details_pb2, status_pb2
+from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_bridge import _errors
+from neural_heatmap_bridge._config import parse_config
+from neural_heatmap_bridge._ingest import ingest
+from neural_heatmap_bridge._metrics import Metrics
+from neural_heatmap_bridge._upstream import CallOptions, Upstream
+
+from tests.bridge.conftest import frame
+from tests.support.server_process import free_port
 
 S = grpc.StatusCode
 
@@ -114,16 +125,6 @@ def test_invalid_names_the_field_in_bad_request() -> None:
 async def test_overloaded_ingest_ends_the_call_with_retry_info() -> None:
     """An overloaded server is not the frames' fault: the call ends RESOURCE_EXHAUSTED
     with the server's retry hint (the frames are not reported as rejected)."""
-    import numpy as np
-    from aiohttp import web
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap_bridge._config import parse_config
-    from neural_heatmap_bridge._ingest import ingest
-    from neural_heatmap_bridge._metrics import Metrics
-    from neural_heatmap_bridge._upstream import CallOptions, Upstream
-
-    from tests.bridge.conftest import frame
-    from tests.support.server_process import free_port
 
     async def busy(_request: web.Request) -> web.Response:
         return web.json_response(
