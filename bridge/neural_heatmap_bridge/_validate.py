@@ -42,6 +42,7 @@ from typing import Any, cast
 
 from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
+from neural_heatmap.v1 import tensor_pb2
 
 from . import _errors
 from ._convert import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S
@@ -77,7 +78,7 @@ SKIP: dict[str, frozenset[str]] = {_PKG + "IngestActivationsRequest": frozenset(
 
 _TENSOR = _PKG + "Tensor"
 _TIMESTAMP = "google.protobuf.Timestamp"
-_DTYPES = frozenset({1, 2})  # DATA_TYPE_FLOAT32, DATA_TYPE_FLOAT64
+_DTYPES = frozenset({tensor_pb2.DATA_TYPE_FLOAT32, tensor_pb2.DATA_TYPE_FLOAT64})
 _SEGMENT = re.compile(r"[^\x00-\x1f\x7f\\/]{1,255}")
 _FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
 
