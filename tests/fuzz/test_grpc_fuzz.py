@@ -10,7 +10,8 @@ messages.
 
 The property: no caller input gives UNKNOWN, INTERNAL or DATA_LOSS (those mean
 the bridge or server broke, not the caller); the server and the bridge
-processes survive; gRPC health stays SERVING.
+processes survive; gRPC health stays SERVING. And on a bridge with ``--token``,
+every input without the token is UNAUTHENTICATED (auth before decoding).
 
 A fresh server and bridge are started for this module (the fuzzer changes the
 filter, theme, layout and exports, which other suites read). The short run is
@@ -305,6 +306,31 @@ def test_grpc_fuzz(target: Target, call: tuple[descriptor.MethodDescriptor, list
 def test_grpc_fuzz_survivors(target: Target) -> None:
     """After the short run (same module, same processes): alive and SERVING."""
     target.assert_alive()
+
+
+@pytest.fixture(scope="module")
+def guarded(target: Target) -> Iterator[grpc.Channel]:
+    """A channel to a second bridge, with ``--token``, in front of the same server."""
+    with BridgeProcess(target.server.url, "--token", "s3cret") as bridge:
+        channel = grpc.insecure_channel(bridge.target, options=CHANNEL_OPTIONS)
+        yield channel
+        channel.close()
+
+
+@st.composite
+def service_calls(draw: st.DrawFn) -> tuple[descriptor.MethodDescriptor, list[bytes]]:
+    """Like ``calls``, for the token-protected methods only (health and reflection are open)."""
+    method = draw(st.sampled_from(list(SERVICE.methods)))
+    return method, [draw(payloads(method, False))]
+
+
+@settings(max_examples=100, **FUZZ_SETTINGS)
+@given(call=service_calls())
+def test_grpc_fuzz_without_token_is_always_unauthenticated(
+    guarded: grpc.Channel, call: tuple[descriptor.MethodDescriptor, list[bytes]]
+) -> None:
+    code, details = invoke(guarded, *call)
+    assert code == grpc.StatusCode.UNAUTHENTICATED, f"{call[0].name} -> {code.name}: {details}"
 
 
 @pytest.mark.long
