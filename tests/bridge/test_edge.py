@@ -123,6 +123,24 @@ async def test_reflection_v1_refuses_garbage_too(channel: grpc.aio.Channel) -> N
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+async def test_garbage_mid_ingest_stream_keeps_what_was_accepted(
+    channel: grpc.aio.Channel, stub: pb_grpc.NeuralHeatmapServiceStub
+) -> None:
+    good = pb.IngestActivationsRequest(frames=[frame("m-mid", "fc", np.ones(4, dtype="<f4"))])
+
+    async def requests() -> AsyncIterator[bytes]:
+        yield good.SerializeToString()
+        yield GARBAGE
+
+    path = f"/{SERVICE.full_name}/IngestActivations"
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await channel.stream_unary(path)(requests(), timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "after 1 of 1 frames were accepted" in (caught.value.details() or "")
+    models = await stub.ListModels(pb.ListModelsRequest())
+    assert "m-mid" in {m.model_id for m in models.models}
+
+
 async def test_auth_comes_before_decoding(server: ServerProcess) -> None:
     with BridgeProcess(server.url, "--token", "s3cret") as bridge:
         async with bridge.aio_channel() as ch:
