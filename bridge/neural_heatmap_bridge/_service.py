@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, cast
-from urllib.parse import quote
 
 from neural_heatmap.v1 import (
     neural_heatmap_service_pb2 as pb,
@@ -29,7 +28,8 @@ from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
 from ._metrics import Metrics
-from ._upstream import CallOptions, Upstream
+from ._upstream import CallOptions, Upstream, segment
+from ._validate import require_models
 
 DOWNLOAD_CHUNK = 1 << 20
 # Room for the fields around a tensor's bytes when checking the send limit.
@@ -225,10 +225,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     @unary
     async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
-        name = cv.word(cv.THEME, request.theme)
-        if not name:
-            raise _errors.invalid("theme must be set (THEME_UNSPECIFIED is not a theme)")
-        body: dict[str, Any] = {"theme": name}
+        body: dict[str, Any] = {"theme": cv.word(cv.THEME, request.theme)}
         if request.custom_colors:
             body["custom_colors"] = list(request.custom_colors)
         doc = await self._up.post_json("/api/theme", self._opts(context), body)
@@ -271,8 +268,6 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.ExportCorrelationMatrixRequest, context: Ctx
     ) -> pb.ExportCorrelationMatrixResponse:
         fmt = cv.word(cv.EXPORT_FORMAT, request.format)
-        if not fmt:
-            raise _errors.invalid("format must be set (EXPORT_FORMAT_UNSPECIFIED is not a format)")
         body: dict[str, Any] = {"filename": request.filename, "format": fmt}
         if request.model_ids:
             body["model_ids"] = list(request.model_ids)
@@ -295,9 +290,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def DownloadExport(
         self, request: pb.DownloadExportRequest, context: Ctx
     ) -> AsyncIterator[pb.DownloadExportResponse]:
-        if not request.name:
-            raise _errors.invalid("name must be set")
-        path = "/api/exports/" + quote(request.name, safe="/")
+        # _validate checked the name (1-2 plain parts); each part is one URL segment.
+        path = "/api/exports/" + "/".join(segment(part) for part in request.name.split("/"))
         async with self._up.open("GET", path, self._opts(context)) as resp:
             total = resp.content_length or 0
             offset = 0
@@ -317,6 +311,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeHeatmap(
         self, request: pb.SubscribeHeatmapRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeHeatmapResponse]:
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.HEATMAP},
             model_ids=set(request.model_ids),
@@ -350,6 +345,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeAnomalies(
         self, request: pb.SubscribeAnomaliesRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.ANOMALY},
             model_ids=set(request.model_ids),
@@ -368,6 +364,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def StreamUpdates(
         self, request: pb.StreamUpdatesRequest, context: Ctx
     ) -> AsyncIterator[pb.StreamUpdatesResponse]:
+        await require_models(self._up, self._opts(context), request)
         kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or set(Kind)
         sub = Subscription(
             kinds=kinds,

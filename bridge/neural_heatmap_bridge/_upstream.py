@@ -5,17 +5,23 @@ reused. Each call carries the caller's remaining gRPC deadline as its upstream
 timeout (a call without a deadline gets ``--upstream-timeout``) and a request
 id (the caller's ``x-request-id`` metadata, or a fresh one) as
 ``X-Request-Id``, so one id follows a request through bridge and server logs.
+The same budget is sent to the server as ``X-Request-Timeout-Ms`` (whole
+milliseconds, at least 1), so the server stops work nobody will read.
+Path segments built from caller input go through ``segment``: percent-encoded
+with no character left as a separator.
 Every failure leaves this module as an ``UpstreamError`` from ``_errors``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -23,6 +29,17 @@ import grpc
 from . import _errors
 
 JSONDict = dict[str, Any]
+TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+MAX_REQUEST_ID = 128
+
+
+def segment(value: str) -> str:
+    """``value`` percent-encoded as ONE path segment (``/``, ``.`` sequences and all).
+
+    Why: a caller-chosen name must never become another upstream route; with
+    ``safe=""`` a ``/`` is ``%2F`` and ``..`` stays inside its segment.
+    """
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -31,6 +48,11 @@ class CallOptions:
 
     timeout: float
     request_id: str
+
+    @property
+    def timeout_ms(self) -> str:
+        """The budget as ``X-Request-Timeout-Ms`` carries it: whole milliseconds, >= 1."""
+        return str(max(1, math.floor(self.timeout * 1000)))
 
     @staticmethod
     def of(context: grpc.aio.ServicerContext[Any, Any], default_timeout: float) -> CallOptions:
@@ -41,7 +63,8 @@ class CallOptions:
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id":
                 request_id = value if isinstance(value, str) else value.decode()
-        return CallOptions(timeout, request_id or uuid.uuid4().hex)
+        # Bounded: the caller's id is copied into upstream headers and logs.
+        return CallOptions(timeout, request_id[:MAX_REQUEST_ID] or uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -124,6 +147,7 @@ class Upstream:
         """
         route = f"{method} {path}"
         all_headers = self.headers(opts.request_id)
+        all_headers[TIMEOUT_HEADER] = opts.timeout_ms
         if headers:
             all_headers.update(headers)
         body: bytes | None = data
@@ -140,7 +164,9 @@ class Upstream:
                 timeout=aiohttp.ClientTimeout(total=opts.timeout),
             ) as resp:
                 if resp.status >= 300:
-                    raise _errors.from_http(resp.status, await resp.read(), route)
+                    raise _errors.from_http(
+                        resp.status, await resp.read(), route, resp.headers.get("Retry-After")
+                    )
                 yield resp
         except _errors.UpstreamError:
             raise

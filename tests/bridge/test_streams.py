@@ -50,8 +50,9 @@ def is_heartbeat(msg: Any) -> bool:
 async def test_subscribe_heatmap_delivers_ingested_values(
     stub: pb_grpc.NeuralHeatmapServiceStub,
 ) -> None:
-    call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat"]))
     values = np.linspace(-1, 1, 16, dtype="<f4")
+    await ingest(stub, [frame("m-heat", "conv", values)])  # a stream names existing models
+    call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat"]))
 
     async def feed() -> None:
         step = 0
@@ -114,6 +115,8 @@ async def test_subscribe_anomalies_replays_then_goes_live(
 async def test_anomaly_filters_and_stream_updates(
     stub: pb_grpc.NeuralHeatmapServiceStub, http: aiohttp.ClientSession
 ) -> None:
+    for model in ("m-filter-a", "m-filter-b"):  # a stream names existing models
+        await ingest(stub, [frame(model, "ok", np.zeros(8, dtype="<f4"))])
     only_b = stub.SubscribeAnomalies(
         pb.SubscribeAnomaliesRequest(
             model_ids=["m-filter-b"], min_severity=common_pb2.SEVERITY_CRITICAL
@@ -285,6 +288,7 @@ async def test_heatmap_models_named_by_the_stream_beat_the_stored_filter(
     from neural_heatmap.v1 import view_pb2
 
     await stub.SetFilter(pb.SetFilterRequest(filter=view_pb2.Filter(model_ids=["m-a"])))
+    await ingest(stub, [frame("m-heat2", "fc", np.ones(4, dtype="<f4"))])
     call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat2"]))
 
     async def feed() -> None:
