@@ -246,6 +246,12 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
             async with aiohttp.ClientSession(base_url=server.url) as http:
                 for _ in range(3):
                     await posting_many(http, "m-kill", 40)
+            # A call opens lazily; on a busy machine one may still be opening. One that
+            # opened while the server is down is refused (UNAVAILABLE, the client resumes):
+            # these plain calls do not resume, so every stream must be open before the kill.
+            async with asyncio.timeout(30):
+                while not all(seen):
+                    await asyncio.sleep(0.05)
             server.kill()
             await asyncio.sleep(1.0)
             server.start()
