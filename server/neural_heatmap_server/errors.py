@@ -19,7 +19,10 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "sequence_expired": 410,
     "payload_too_large": 413,
+    "overloaded": 429,
     "internal": 500,
+    "unavailable": 503,
+    "deadline_exceeded": 504,
 }
 
 
@@ -30,6 +33,9 @@ class ApiError(Exception):
         code: A key of ``STATUS_BY_CODE``.
         message: One human sentence saying what was wrong.
         details: Machine-readable context (which field, which index, ...).
+
+    Attributes:
+        headers: HTTP headers the answer must carry (``Retry-After`` on 429).
     """
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
@@ -38,6 +44,7 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.status = STATUS_BY_CODE[code]
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, Any]:
         """The JSON error object sent to the client."""
@@ -57,3 +64,15 @@ def invalid(message: str, **details: Any) -> ApiError:
 def not_found(message: str, **details: Any) -> ApiError:
     """Shorthand for a 404 ``not_found`` error."""
     return ApiError("not_found", message, **details)
+
+
+def overloaded(message: str, retry_after: int, **details: Any) -> ApiError:
+    """A 429 ``overloaded`` error whose answer carries ``Retry-After: <seconds>``."""
+    err = ApiError("overloaded", message, retry_after_seconds=retry_after, **details)
+    err.headers["Retry-After"] = str(retry_after)
+    return err
+
+
+def deadline_exceeded(message: str, **details: Any) -> ApiError:
+    """A 504 ``deadline_exceeded`` error (Google's HTTP mapping of DEADLINE_EXCEEDED)."""
+    return ApiError("deadline_exceeded", message, **details)

@@ -26,15 +26,18 @@ from .errors import invalid, not_found
 from .store import LayerWindow
 
 FORMATS = ("csv", "json", "parquet", "tensorboard")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 MAX_SCALARS_PER_LAYER = 1024
 
 
 def safe_name(name: Any) -> str:
     """Accept a plain file name; refuse separators, ``..`` and leading dots (400)."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise invalid("filename must be a plain name: letters, digits, '.', '_', '-', "
-                      "no path separator, no '..', no leading dot", filename=name)
+    # fullmatch: with match, "$" also matched before a trailing newline, so
+    # "report.csv\n" was written but could never be downloaded.
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise invalid("filename must be a plain name of 1 to 128 characters: letters, digits, "
+                      "'.', '_', '-', no path separator, no '..', no leading dot",
+                      field="filename", filename=name if not isinstance(name, str) else name[:200])
     return name
 
 

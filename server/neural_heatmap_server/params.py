@@ -67,8 +67,27 @@ def opt_int(params: Mapping[str, Any], key: str, low: int | None = None,
     except (TypeError, ValueError):
         raise invalid(f"{key} must be an integer", field=key, value=str(raw)) from None
     if (low is not None and value < low) or (high is not None and value > high):
-        raise invalid(f"{key} must be between {low} and {high}", field=key, value=value)
+        if high is None:
+            bound = f"at least {low}"
+        elif low is None:
+            bound = f"at most {high}"
+        else:
+            bound = f"between {low} and {high}"
+        raise invalid(f"{key} must be {bound}", field=key, value=value)
     return value
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def opt_bool(params: Mapping[str, Any], key: str) -> bool | None:
+    """A boolean (JSON) or one of true/false/1/0/yes/no (any case), or None."""
+    raw = params.get(key)
+    if raw is None or raw == "" or isinstance(raw, bool):
+        return raw if isinstance(raw, bool) else None
+    if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise invalid(f"{key} must be true or false", field=key, value=str(raw)[:100])
 
 
 def opt_choice(params: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:

@@ -79,12 +79,19 @@ async def _unsubscribe_anomalies(state: ServerState, conn: Connection,
 
 async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
-    return state.correlation(data).to_json()
+    # A big matrix is encoded by the worker too (see workers.py); the envelope is
+    # the one _dispatch would write.
+    job = state.plan_correlation(data)
+    head = '{"type":"data","data":{"request":"get_correlation_matrix",'
+    conn.send_text(await state.offload(state.deadline(),
+                                       lambda: head + job().to_json_text()[1:] + "}"))
+    return {}
 
 
 async def _get_temporal(state: ServerState, conn: Connection,
                         data: dict[str, Any]) -> dict[str, Any]:
-    return {"patterns": state.temporal_patterns(data)}
+    job = state.plan_temporal_patterns(data)
+    return {"patterns": await state.offload(state.deadline(), job)}
 
 
 async def _get_anomalies(state: ServerState, conn: Connection,
@@ -108,7 +115,7 @@ async def _set_layout(state: ServerState, conn: Connection,
 
 
 async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    return await state.export(data)
+    return await state.export(data, state.deadline())
 
 
 async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
