@@ -76,7 +76,7 @@ def validate_filter(doc: Any) -> dict[str, Any]:
     for key in ("intensity_range", "time_range"):
         if doc.get(key) is not None:
             out[key] = _range(doc[key], key)
-    if "time_range" in out and not (MIN_TIME_MS <= out["time_range"][0]
+    if "time_range" in out and not (out["time_range"][0] >= MIN_TIME_MS
                                     and out["time_range"][1] <= MAX_TIME_MS):
         raise invalid(f"time_range must lie within [{MIN_TIME_MS}, {MAX_TIME_MS}] milliseconds "
                       "(years 0001 to 9999)", field="time_range",
