@@ -18,7 +18,12 @@ from .config import ServerConfig
 from .correlation import MATRIX_CONTENT_TYPE
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
-from .ingest import BINARY_CONTENT_TYPE, parse_binary_frames, parse_json_frames
+from .ingest import (
+    BINARY_CONTENT_TYPE,
+    check_binary_query,
+    parse_binary_frames,
+    parse_json_frames,
+)
 from .openapi import openapi_document
 from .params import opt_bool
 from .service import STATE, ServerState
@@ -89,6 +94,10 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if (token is not None and request.path not in PUBLIC_PATHS
                 and not _authorized(request.headers.get("Authorization", ""), token)):
             raise ApiError("unauthenticated", "missing or wrong bearer token")
+        repeated = [k for k in set(request.query) if len(request.query.getall(k)) > 1]
+        if repeated:
+            raise invalid(f"query parameter {sorted(repeated)[0]!r} is given more than once",
+                          field=sorted(repeated)[0])
         deadline = state.deadline(request.headers.get(DEADLINE_HEADER))
         request["deadline"] = deadline
         if request.path not in PUBLIC_PATHS:
@@ -127,7 +136,7 @@ async def health(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of these routes."""
-    return json_response(openapi_document())
+    return json_response(openapi_document(_state(request).config))
 
 
 async def models(request: web.Request) -> web.Response:
@@ -147,6 +156,9 @@ async def ingest(request: web.Request) -> web.Response:
                                     state.store, now)
         batches = [batch]
     else:
+        q = request.query  # the binary form's parameters mean nothing here, but must be valid
+        check_binary_query(q.get("model_id"), q.get("layer_id"), q.get("units"),
+                           state.store.max_units)
         batches = parse_json_frames(await read_json(request), state.store,
                                     state.config.max_frames, now)
     return json_response({"accepted": state.ingest(batches)})

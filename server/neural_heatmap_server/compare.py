@@ -72,24 +72,26 @@ def check_compare(store: ActivationStore, model_ids: list[str], metrics: list[st
             layer pairs; 404 for an unknown model.
     """
     distinct = list(dict.fromkeys(model_ids))
+    layers = [len(store.require_model(m)) for m in distinct]
     if len(distinct) < 2:
         raise invalid("compare needs at least two distinct model_ids",
-                      field="model_ids", models=len(distinct))
+                      field="model_ids", models=len(distinct), constraint="distinct >= 2")
     if len(distinct) > max_models:
         raise invalid(f"compare accepts at most {max_models} distinct model_ids "
                       f"(--max-compare-models), got {len(distinct)}", field="model_ids",
-                      models=len(distinct), limit=max_models)
+                      models=len(distinct), limit=max_models,
+                      constraint=f"distinct <= {max_models}")
     chosen = list(dict.fromkeys(metrics)) if metrics else list(METRICS)
     bad = [m for m in chosen if m not in METRICS]
     if bad:
         raise invalid(f"unknown metric {bad[0]!r}; use {list(METRICS)}", field="metrics",
                       metric=bad[0], allowed=list(METRICS))
-    layers = [len(store.require_model(m)) for m in distinct]
     pairs = (sum(layers) ** 2 - sum(n * n for n in layers)) // 2
     if pairs > MAX_LAYER_PAIRS:
         raise invalid(f"cka over these models needs {pairs} layer comparisons, more than the "
                       f"limit of {MAX_LAYER_PAIRS}; compare fewer models",
-                      layer_pairs=pairs, limit=MAX_LAYER_PAIRS)
+                      layer_pairs=pairs, limit=MAX_LAYER_PAIRS,
+                      constraint=f"layer pairs <= {MAX_LAYER_PAIRS}")
     return distinct, chosen
 
 

@@ -142,8 +142,8 @@ def select_windows(store: ActivationStore, query: CorrelationQuery) -> list[Laye
                       allowed=list(GRANULARITIES))
     if (query.start_time is not None and query.end_time is not None
             and query.start_time > query.end_time):
-        raise invalid("start_time is after end_time",
-                      start_time=query.start_time, end_time=query.end_time)
+        raise invalid("start_time is after end_time", start_time=query.start_time,
+                      end_time=query.end_time, constraint="start_time <= end_time")
     windows = store.select(query.model_ids, query.layer_ids, query.strict_models,
                            query.strict_layers)
     labels = sum(w.units for w in windows) if query.granularity == "unit" else len(windows)

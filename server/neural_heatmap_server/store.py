@@ -259,8 +259,8 @@ class ActivationStore:
             if expected is not None and expected != batch.units:
                 raise invalid(
                     f"layer {batch.model_id}/{batch.layer_id} has {expected} units, "
-                    f"a frame has {batch.units}",
-                    index=index, expected_units=expected, units=batch.units)
+                    f"a frame has {batch.units}", index=index, expected_units=expected,
+                    units=batch.units, constraint="units == the layer's units")
             if known is None and key not in pending and \
                     self.layer_count + len(pending) >= self.max_layers:
                 raise invalid(

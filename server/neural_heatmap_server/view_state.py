@@ -48,7 +48,7 @@ def _range(value: Any, field: str) -> list[float]:
     low, high = _number(value[0], field), _number(value[1], field)
     if low > high:
         raise invalid(f"{field}: min {low} is greater than max {high}", field=field,
-                      min=low, max=high)
+                      min=low, max=high, constraint="min <= max")
     return [low, high]
 
 
@@ -71,8 +71,8 @@ def validate_filter(doc: Any) -> dict[str, Any]:
     _reject_unknown(doc, _FILTER_KEYS, "filter")
     out: dict[str, Any] = {}
     for key in ("model_ids", "layer_ids"):
-        if doc.get(key):
-            out[key] = _str_list(doc[key], key)
+        if doc.get(key) is not None and _str_list(doc[key], key):
+            out[key] = list(doc[key])
     for key in ("intensity_range", "time_range"):
         if doc.get(key) is not None:
             out[key] = _range(doc[key], key)
@@ -102,7 +102,8 @@ def validate_theme(doc: Any) -> dict[str, Any]:
     if not isinstance(theme, str) or theme.lower() not in THEMES:
         raise invalid(f"unknown theme {theme!r}; use one of {list(THEMES)}",
                       theme=theme, allowed=list(THEMES))
-    colors = doc.get("custom_colors") or []
+    colors = doc.get("custom_colors")
+    colors = [] if colors is None else colors
     if not isinstance(colors, list) or not all(isinstance(c, str) and _COLOR.match(c)
                                                for c in colors):
         raise invalid("custom_colors must be a list of '#rrggbb' strings", field="custom_colors")
