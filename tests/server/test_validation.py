@@ -1,4 +1,4 @@
-"""Every bad input gets a precise 4xx; regressions of what hostile clients and schemathesis found."""
+"""Every bad input gets a precise 4xx: regressions of what hostile clients and fuzzers found."""
 
 from __future__ import annotations
 
