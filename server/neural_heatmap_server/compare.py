@@ -72,15 +72,15 @@ def check_compare(store: ActivationStore, model_ids: list[str], metrics: list[st
             layer pairs; 404 for an unknown model.
     """
     distinct = list(dict.fromkeys(model_ids))
-    layers = [len(store.require_model(m)) for m in distinct]
-    if len(distinct) < 2:
-        raise invalid("compare needs at least two distinct model_ids",
-                      field="model_ids", models=len(distinct), constraint="distinct >= 2")
     if len(distinct) > max_models:
         raise invalid(f"compare accepts at most {max_models} distinct model_ids "
                       f"(--max-compare-models), got {len(distinct)}", field="model_ids",
                       models=len(distinct), limit=max_models,
                       constraint=f"distinct <= {max_models}")
+    layers = [len(store.require_model(m)) for m in distinct]
+    if len(distinct) < 2:
+        raise invalid("compare needs at least two distinct model_ids",
+                      field="model_ids", models=len(distinct), constraint="distinct >= 2")
     chosen = list(dict.fromkeys(metrics)) if metrics else list(METRICS)
     bad = [m for m in chosen if m not in METRICS]
     if bad:

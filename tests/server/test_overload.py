@@ -114,12 +114,15 @@ def test_health_and_websocket_answer_while_the_heaviest_requests_run(
 def test_duplicate_ids_are_merged_and_the_answer_is_the_two_model_answer(
         heavy: tuple[ServerProcess, Api]) -> None:
     _, api = heavy
-    body = {"model_ids": ["heavy-a", "heavy-b", "heavy-a"], "metrics": ["sparsity"]}
-    status, doc = api.call("POST", "/api/compare", body)
-    assert status == 200, doc
-    assert doc["model_ids"] == ["heavy-a", "heavy-b"]
-    assert len(doc["similarity_matrix"]) == 2
-    assert len(doc["layer_similarity"]) == LAYERS_PER_MODEL ** 2
+    rng = np.random.default_rng(3)
+    for model in ("dup-a", "dup-b"):
+        for layer in ("l1", "l2", "l3"):
+            api.ingest_series(model, layer, rng.normal(size=(32, 4)).astype("f4"))
+    once = api.post("/api/compare", {"model_ids": ["dup-a", "dup-b"]})
+    many = api.post("/api/compare", {"model_ids": ["dup-a", "dup-b", "dup-a"] * 1000})
+    assert many["model_ids"] == ["dup-a", "dup-b"]
+    assert many["similarity_matrix"] == once["similarity_matrix"]
+    assert len(many["layer_similarity"]) == 9
 
 
 def test_every_input_dimension_is_capped(heavy: tuple[ServerProcess, Api]) -> None:
@@ -127,7 +130,8 @@ def test_every_input_dimension_is_capped(heavy: tuple[ServerProcess, Api]) -> No
     status, doc = api.call("POST", "/api/compare",
                            {"model_ids": [f"m{i}" for i in range(9)]})
     assert status == 400 and "--max-compare-models" in doc["error"]["message"]
-    assert doc["error"]["details"] == {"field": "model_ids", "models": 9, "limit": 8}
+    assert doc["error"]["details"] == {"field": "model_ids", "models": 9, "limit": 8,
+                                       "constraint": "distinct <= 8"}
 
     frames = [{"model_id": "caps", "layer_id": f"l{i}", "values": [1.0]} for i in range(65)]
     status, doc = api.call("POST", "/api/activations", {"frames": frames})
