@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import time
 import uuid
@@ -22,7 +21,6 @@ from .ingest import (
     BINARY_CONTENT_TYPE,
     check_binary_query,
     parse_binary_frames,
-    parse_json_frames,
 )
 from .openapi import openapi_document
 from .params import opt_bool
@@ -54,12 +52,9 @@ def json_text_response(text: str) -> web.Response:
 
 
 async def read_json(request: web.Request) -> Any:
-    """Decode a JSON body; bare NaN/Infinity tokens are accepted (Python's json writes them)."""
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid(f"malformed JSON body: {exc}") from None
+    """Decode a small JSON document (filter, theme, layout, compare, export): at most
+    ``MAX_DOCUMENT_BYTES``, so validating it never holds the event loop for long."""
+    return await _state(request).read_document(await request.read())
 
 
 def _state(request: web.Request) -> ServerState:
@@ -159,8 +154,7 @@ async def ingest(request: web.Request) -> web.Response:
         q = request.query  # the binary form's parameters mean nothing here, but must be valid
         check_binary_query(q.get("model_id"), q.get("layer_id"), q.get("units"),
                            state.store.max_units)
-        batches = parse_json_frames(await read_json(request), state.store,
-                                    state.config.max_frames, now)
+        batches = await state.read_frames(await request.read(), now)
     return json_response({"accepted": state.ingest(batches)})
 
 

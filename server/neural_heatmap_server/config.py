@@ -47,6 +47,7 @@ class ServerConfig:
     workers: int = 2
     max_pending_analytics: int = 8
     max_pending_exports: int = 2
+    max_pending_ingest: int = 4
     max_request_seconds: float = 30.0
     max_compare_models: int = 16
     max_new_layers: int = 256
@@ -163,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
              "waiting for a worker; beyond it requests answer 429 overloaded with Retry-After")
     add("--max-pending-exports", type=_positive_int, default=d.max_pending_exports,
         help="exports running or waiting for a worker; beyond it 429 overloaded")
+    add("--max-pending-ingest", type=_positive_int, default=d.max_pending_ingest,
+        help="large JSON ingest requests (over 256 KiB) being decoded or waiting for the "
+             "ingest thread; beyond it 429 overloaded")
     add("--max-request-seconds", type=_positive_float, default=d.max_request_seconds,
         help="longest any request may work; a shorter X-Request-Timeout-Ms header wins; "
              "past it the request answers 504 deadline_exceeded and its work stops")
@@ -206,6 +210,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         workers=ns.workers,
         max_pending_analytics=ns.max_pending_analytics,
         max_pending_exports=ns.max_pending_exports,
+        max_pending_ingest=ns.max_pending_ingest,
         max_request_seconds=ns.max_request_seconds,
         max_compare_models=ns.max_compare_models,
         max_new_layers=ns.max_new_layers,

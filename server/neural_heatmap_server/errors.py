@@ -46,9 +46,20 @@ class ApiError(Exception):
         self.status = STATUS_BY_CODE[code]
         self.headers: dict[str, str] = {}
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle (errors raised in the decoder process come back to the server)."""
+        return (_rebuild, (self.code, self.message, self.details, self.headers))
+
     def body(self) -> dict[str, Any]:
         """The JSON error object sent to the client."""
         return error_body(self.code, self.message, self.details)
+
+
+def _rebuild(code: str, message: str, details: dict[str, Any],
+             headers: dict[str, str]) -> ApiError:
+    err = ApiError(code, message, **details)
+    err.headers.update(headers)
+    return err
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -9,12 +9,14 @@ within each) so the store and the detectors work on whole arrays.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .errors import ApiError, invalid
 from .store import NO_STEP, ActivationStore, FrameBatch
+from .wire import loads
 
 BINARY_CONTENT_TYPE = "application/vnd.neural-heatmap.frames"
 MAX_NAME_LENGTH = 256  # characters of a model or layer id
@@ -100,9 +102,17 @@ def _frame(raw: Any, index: int, now: float) -> tuple[str, str, float, int, Any]
     return str(model_id), str(layer_id), float(timestamp), step, _values(raw.get("values"), index)
 
 
-def parse_json_frames(body: Any, store: ActivationStore, max_frames: int,
-                      now: float) -> list[FrameBatch]:
-    """Validate one frame or ``{"frames": [...]}`` and group it into batches."""
+def parse_json_frames(body: Any, units_of: Callable[[tuple[str, str]], int | None],
+                      max_units: int, max_frames: int, now: float) -> list[FrameBatch]:
+    """Validate one frame or ``{"frames": [...]}`` and group it into batches.
+
+    Args:
+        body: The decoded JSON.
+        units_of: The unit count of a known ``(model, layer)``, None for a new one.
+        max_units: ``--max-units``.
+        max_frames: ``--max-frames``.
+        now: The arrival time (for frames without a timestamp).
+    """
     if isinstance(body, dict) and "frames" in body:
         frames = body["frames"]
         if not isinstance(frames, list):
@@ -120,12 +130,12 @@ def parse_json_frames(body: Any, store: ActivationStore, max_frames: int,
         model_id, layer_id, ts, step, values = _frame(raw, index, now)
         key = (model_id, layer_id)
         if key not in units:
-            known = store.layer_or_none(model_id, layer_id)
-            units[key] = known.units if known is not None else values.size
-        if values.size != units[key] or values.size > store.max_units:
+            known = units_of(key)
+            units[key] = known if known is not None else values.size
+        if values.size != units[key] or values.size > max_units:
             raise invalid(
                 f"layer {model_id}/{layer_id} has {units[key]} units, the frame has "
-                f"{values.size} (limit {store.max_units})", index=index,
+                f"{values.size} (limit {max_units})", index=index,
                 expected_units=units[key], units=int(values.size),
                 constraint="units == the layer's units")
         groups.setdefault(key, []).append((ts, step, values))
@@ -134,6 +144,41 @@ def parse_json_frames(body: Any, store: ActivationStore, max_frames: int,
                        np.array([f[1] for f in items], dtype=np.int64),
                        np.stack([f[2] for f in items]))
             for (model_id, layer_id), items in groups.items()]
+
+
+def decode_large(raw: bytes | str, known: dict[tuple[str, str], int], max_units: int,
+                 max_frames: int, now: float, message: bool,
+                 max_document: int) -> tuple[Any, list[FrameBatch] | None]:
+    """Decode a large JSON body or WebSocket message in the decoder process.
+
+    ``json.loads`` holds the GIL for its whole run (over a second for 40 MB), so
+    a large body is decoded in another process, which also parses its frames:
+    only compact numpy batches come back.
+
+    Args:
+        raw: The body or message text.
+        known: ``(model, layer) -> units`` of the layers the store holds.
+        max_units: ``--max-units``.
+        max_frames: ``--max-frames``.
+        now: The arrival time.
+        message: A WebSocket message (``{"type", "data"}``) rather than an ingest body.
+        max_document: Largest message of another type whose contents are sent back.
+
+    Returns:
+        ``(None, batches)`` for an ingest body; for a message
+        ``({"type": "ingest_activations"}, batches)``, or ``(message, None)`` with
+        only its type when it is larger than ``max_document``.
+    """
+    doc = loads(raw)
+    if not message:
+        return None, parse_json_frames(doc, known.get, max_units, max_frames, now)
+    if (isinstance(doc, dict) and doc.get("type") == "ingest_activations"
+            and isinstance(doc.get("data"), dict)):
+        return ({"type": "ingest_activations"},
+                parse_json_frames(doc["data"], known.get, max_units, max_frames, now))
+    if len(raw) > max_document:
+        return ({"type": doc["type"]} if isinstance(doc, dict) else doc.__class__()), None
+    return doc, None
 
 
 def parse_binary_frames(body: bytes, model_id: str | None, layer_id: str | None,

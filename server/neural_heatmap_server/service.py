@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from .correlation import (
 from .errors import ApiError, invalid
 from .exports import FORMATS, ExportRequest, list_exports, safe_name, write_export
 from .hub import Hub
+from .ingest import decode_large, parse_json_frames
 from .layout_canvas import unit_location
 from .params import opt_choice, opt_float, opt_int, opt_list, opt_str
 from .persistence import (
@@ -51,7 +53,7 @@ from .view_state import (
     validate_theme,
     visible_units,
 )
-from .wire import dumps, finite_list
+from .wire import dumps, finite_list, loads
 from .workers import Deadline, WorkClass, WorkPool, check_deadline, parse_deadline
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,9 @@ MAX_ANOMALY_LIMIT = 10000
 MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 REPLAY_CHUNK = 100
 MAX_UNITS_DETAIL = 1 << 20  # unit locations one /api/models?include_units=true may list
-ANALYTICS, EXPORTS = "analytics", "exports"
+ANALYTICS, EXPORTS, INGEST = "analytics", "exports", "ingest"
+MAX_DOCUMENT_BYTES = 1 << 20  # a filter, theme, layout, compare, export or query message
+INLINE_JSON_BYTES = 256 << 10  # larger JSON is decoded (and its frames parsed) in a process
 
 
 class ServerState:
@@ -85,6 +89,11 @@ class ServerState:
         self.pool = WorkPool(config.workers, [
             WorkClass(ANALYTICS, config.max_pending_analytics, "--max-pending-analytics"),
             WorkClass(EXPORTS, config.max_pending_exports, "--max-pending-exports")])
+        # json.loads holds the GIL, so large JSON is decoded in another process (started
+        # on first use); the batches are still stored on the loop, in arrival order.
+        self.decoder = WorkPool(1, [
+            WorkClass(INGEST, config.max_pending_ingest, "--max-pending-ingest")],
+            processes=True)
         self._tasks: list[asyncio.Task[None]] = []
 
     def deadline(self, header: str | None = None) -> Deadline:
@@ -116,6 +125,52 @@ class ServerState:
             stored = self.anomaly_log.append(found)
             self.hub.publish_anomalies(stored, SEVERITY_RANK)
         return sum(len(b.timestamps) for b in batches)
+
+    async def read_document(self, raw: bytes) -> Any:
+        """Decode a small JSON document (filter, theme, layout, compare, export request).
+
+        Raises:
+            ApiError: 413 beyond ``MAX_DOCUMENT_BYTES`` (validating a bigger document
+                would hold the event loop); 400 for malformed JSON.
+        """
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise ApiError("payload_too_large", f"a body of {len(raw)} bytes exceeds the limit "
+                           f"of {MAX_DOCUMENT_BYTES} bytes for this request", bytes=len(raw),
+                           limit=MAX_DOCUMENT_BYTES)
+        return loads(raw)
+
+    async def read_frames(self, raw: bytes, now: float) -> list[FrameBatch]:
+        """Decode and parse a JSON ingest body, in the decoder process when it is large."""
+        if len(raw) <= INLINE_JSON_BYTES:
+            return parse_json_frames(loads(raw), self.units_of, self.config.max_units,
+                                     self.config.max_frames, now)
+        _, batches = await self._decode_large(raw, now, message=False)
+        assert batches is not None
+        return batches
+
+    async def read_message(self, text: str, now: float) -> tuple[Any, list[FrameBatch] | None]:
+        """Decode a WebSocket message; a large ``ingest_activations`` comes back parsed.
+
+        Returns:
+            ``(message, batches)``: batches are set for a large ingest message (its
+            ``data`` is then left out); a large message of another type keeps only
+            its ``type`` (the caller refuses it, see ``MAX_DOCUMENT_BYTES``).
+        """
+        if len(text) <= INLINE_JSON_BYTES:
+            return loads(text), None
+        return await self._decode_large(text, now, message=True)
+
+    async def _decode_large(self, raw: bytes | str, now: float,
+                            message: bool) -> tuple[Any, list[FrameBatch] | None]:
+        known = {(m, layer): w.units for m, layers in self.store.models.items()
+                 for layer, w in layers.items()}
+        job = functools.partial(decode_large, raw, known, self.config.max_units,
+                                self.config.max_frames, now, message, MAX_DOCUMENT_BYTES)
+        return await self.decoder.run(INGEST, self.deadline(), job)
+
+    def units_of(self, key: tuple[str, str]) -> int | None:
+        window = self.store.layer_or_none(*key)
+        return window.units if window is not None else None
 
     def _check_new_layers(self, batches: list[FrameBatch]) -> None:
         """At most ``--max-new-layers`` new windows per ingest call (400 beyond).
@@ -464,6 +519,7 @@ class ServerState:
     def stop_work(self) -> None:
         """Shutdown begins: refuse new jobs and stop running ones at their next check."""
         self.pool.stop()
+        self.decoder.stop()
 
     async def close(self) -> None:
         """Stop background work, close sockets and the database."""

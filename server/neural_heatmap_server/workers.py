@@ -29,8 +29,9 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import TypeVar
 
 import numpy as np
@@ -135,13 +136,19 @@ class WorkPool:
     """A fixed thread pool with per-class admission (see the module docstring).
 
     Args:
-        workers: Threads (``--workers``).
+        workers: Threads (``--workers``), or processes.
         classes: The classes of work with their limits.
+        processes: Run jobs in worker processes (for work that holds the GIL, such as
+            ``json.loads``); jobs must then be picklable and cannot call
+            ``check_deadline`` (the caller still gets 504 at the deadline).
     """
 
-    def __init__(self, workers: int, classes: list[WorkClass]) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=workers,
-                                            thread_name_prefix="nh-worker")
+    def __init__(self, workers: int, classes: list[WorkClass], processes: bool = False) -> None:
+        self._processes = processes
+        self._executor: Executor = (
+            ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+            if processes else
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nh-worker"))
         self._classes = {c.name: c for c in classes}
         self._admitted = dict.fromkeys(self._classes, 0)
         self._lock = threading.Lock()  # the counters are released from worker threads
@@ -190,7 +197,7 @@ class WorkPool:
                 _current.reset(token)
 
         try:
-            future: Future[T] = self._executor.submit(work)
+            future: Future[T] = self._executor.submit(fn if self._processes else work)
         except RuntimeError:  # the executor is shut down
             self._release(name)
             raise ApiError("unavailable", "the server is shutting down") from None

@@ -8,7 +8,6 @@ connection stays open. Subscriptions and fan-out policy live in ``hub``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
 from .ingest import parse_json_frames
 from .params import opt_list
-from .service import STATE, ServerState
+from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
 from .wire import dumps
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,8 @@ async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) ->
 
 
 async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    batches = parse_json_frames(data, state.store, state.config.max_frames, time.time())
+    batches = parse_json_frames(data, state.units_of, state.config.max_units,
+                                state.config.max_frames, time.time())
     return {"accepted": state.ingest(batches)}
 
 
@@ -146,13 +146,14 @@ HANDLERS: dict[str, Handler] = {
 async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
     kind: str | None = None
     try:
-        try:
-            message = json.loads(text)
-        except ValueError as exc:
-            raise invalid(f"malformed JSON: {exc}") from None
+        message, batches = await state.read_message(text, time.time())
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise invalid('a message must be {"type": str, "data": {...}}')
         kind = message["type"]
+        if kind != "ingest_activations" and len(text) > MAX_DOCUMENT_BYTES:
+            raise ApiError("payload_too_large", f"a {kind} message of {len(text)} bytes "
+                           f"exceeds the limit of {MAX_DOCUMENT_BYTES}", request=kind,
+                           bytes=len(text), limit=MAX_DOCUMENT_BYTES)
         data = message.get("data")
         data = {} if data is None else data
         if not isinstance(data, dict):
@@ -161,7 +162,10 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
         if handler is None:
             raise invalid(f"unknown message type {kind!r}", request=kind,
                           allowed=sorted(HANDLERS))
-        result = await handler(state, conn, data)
+        if batches is not None:  # a large ingest_activations, parsed off the loop
+            result = {"accepted": state.ingest(batches)}
+        else:
+            result = await handler(state, conn, data)
         if result:
             conn.send({"type": "data", "data": {"request": kind, **result}})
     except ApiError as exc:

@@ -205,3 +205,44 @@ def test_sigterm_stops_the_server_while_heavy_work_runs() -> None:
         assert time.monotonic() - started < 10
     finally:
         server.cleanup()
+
+
+def test_big_json_bodies_are_decoded_off_the_loop_and_documents_are_small(
+        heavy: tuple[ServerProcess, Api]) -> None:
+    server, api = heavy
+    frames = [{"model_id": "bulk", "layer_id": "l", "step": i,
+               "values": np.random.default_rng(i).normal(size=2048).tolist()}
+              for i in range(1000)]  # ~40 MB of JSON
+    body = json.dumps({"frames": frames}).encode()  # encoded before probing: the client's
+    # own json.dumps would hold this process's GIL and stall the probe thread
+    with HealthProbe(http_health(server.url), interval=0.05) as probe:
+        status, _, answer = api.request("POST", "/api/activations", raw=body,
+                                        headers={"Content-Type": "application/json"})
+    assert status == 200 and json.loads(answer) == {"accepted": 1000}
+    assert probe.failures == [], probe.failures
+    assert probe.worst < 2.0, f"/health took {probe.worst:.2f} s during a big ingest"
+    layout = {"visibility": {f"panel-{i}": True for i in range(100_000)}}  # ~2 MB
+    status, doc = api.call("POST", "/api/layout", layout)
+    assert status == 413 and doc["error"]["details"]["limit"] == 1 << 20
+
+
+async def test_a_big_websocket_document_is_refused_and_the_connection_lives(
+        heavy: tuple[ServerProcess, Api]) -> None:
+    server, _ = heavy
+    layout = {"visibility": {f"panel-{i}": True for i in range(100_000)}}
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+        await ws.send_str(json.dumps({"type": "set_layout", "data": layout}))
+        doc = json.loads((await ws.receive(timeout=10)).data)
+        assert doc["type"] == "error" and doc["data"]["code"] == "payload_too_large"
+        await ws.send_str(json.dumps({"type": "get_anomalies", "data": {"limit": 1}}))
+        doc = json.loads((await ws.receive(timeout=10)).data)
+        assert doc["type"] == "data" and doc["data"]["request"] == "get_anomalies"
+        frames = [{"model_id": "ws-bulk", "layer_id": "l", "values": [float(i)] * 512}
+                  for i in range(200)]  # ~0.5 MB: decoded and parsed in the decoder process
+        await ws.send_str(json.dumps({"type": "ingest_activations", "data": {"frames": frames}}))
+        doc = json.loads((await ws.receive(timeout=30)).data)
+        assert doc == {"type": "data", "data": {"request": "ingest_activations", "accepted": 200}}
+        frames[7]["values"] = [1.0]  # a bad frame in a large message: the same 400 as inline
+        await ws.send_str(json.dumps({"type": "ingest_activations", "data": {"frames": frames}}))
+        doc = json.loads((await ws.receive(timeout=30)).data)
+        assert doc["type"] == "error" and doc["data"]["details"]["index"] == 7
