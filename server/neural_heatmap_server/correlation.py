@@ -340,6 +340,16 @@ class CorrelationCache:
         self._items: OrderedDict[tuple[Any, ...], tuple[int, CorrelationResult]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def peek(self, version: int, query: CorrelationQuery) -> CorrelationResult | None:
+        """The cached answer to ``query`` at store ``version``, without computing."""
+        with self._lock:
+            hit = self._items.get(query.key())
+            if hit is None or hit[0] != version:
+                return None
+            self.hits += 1
+        return dataclasses.replace(hit[1], labels=list(hit[1].labels),
+                                   metadata=dict(hit[1].metadata))
+
     def get(self, store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
         """The answer to ``query`` over ``store`` now: cached, or computed and kept.
 

@@ -285,8 +285,11 @@ class ServerState:
             ApiError: 400/404 from ``select_windows``, before any work is admitted.
         """
         query = self.correlation_query(params)
-        snapshot = self.store.snapshot(select_windows(self.store, query),
-                                       values=query.granularity == "unit")
+        windows = select_windows(self.store, query)
+        cached = self.correlations.peek(self.store.version, query)
+        if cached is not None:  # no copy needed: the data has not changed since
+            return lambda: cached
+        snapshot = self.store.snapshot(windows, values=query.granularity == "unit")
         return lambda: self.correlations.get(snapshot, query)
 
     def plan_temporal_patterns(self, params: Mapping[str, Any]
