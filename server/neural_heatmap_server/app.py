@@ -137,7 +137,10 @@ async def openapi(request: web.Request) -> web.Response:
 async def models(request: web.Request) -> web.Response:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
     state = _state(request)
-    job = state.plan_models(bool(opt_bool(request.query, "include_units")))
+    include_units = bool(opt_bool(request.query, "include_units"))
+    job = state.plan_models(include_units)
+    if not include_units:  # one entry per layer: cheap, answered on the loop
+        return json_response(job())
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
