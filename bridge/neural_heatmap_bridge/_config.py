@@ -13,6 +13,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ._faults import parse_faults
+
 ENV_PREFIX = "NH_BRIDGE_"
 _FALSE = {"0", "false", "no", "off"}
 MIB = 1024 * 1024
@@ -31,7 +33,7 @@ class BridgeConfig:
     tls_client_ca: str | None = None
     max_send_bytes: int = 256 * MIB
     max_receive_bytes: int = 256 * MIB
-    max_concurrent_streams: int = 1000
+    max_concurrent_streams: int = 0
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     health_interval: float = 1.0
@@ -41,6 +43,9 @@ class BridgeConfig:
     ring_size: int = 4096
     page_size: int = 1000
     anomaly_cache: int = 8192
+    heartbeat_interval: float = 2.0
+    stall_timeout: float = 6.0
+    test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_inflight: int = 4
@@ -71,6 +76,11 @@ def _positive_float(text: str) -> float:
     if not value > 0.0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def _fault_plan(text: str) -> str:
+    parse_faults(text)  # reject a bad plan at start-up, not at the first stream
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,9 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--max-concurrent-streams",
-        _positive_int,
+        _non_negative_int,
         d.max_concurrent_streams,
-        help="HTTP/2 concurrent streams per client connection",
+        help="HTTP/2 concurrent streams per client connection; 0 = no cap. A stream beyond "
+        "a cap waits silently in the client's HTTP/2 layer (no headers, no error), and gRPC "
+        "clients in one process share one connection per target, so set it only well above "
+        "any process's stream count",
     )
     add("--metrics-host", default=d.metrics_host, help="address of the Prometheus endpoint")
     add(
@@ -171,6 +184,28 @@ def build_parser() -> argparse.ArgumentParser:
         _non_negative_int,
         d.anomaly_cache,
         help="converted anomalies kept by sequence (logged anomalies never change); 0 = off",
+    )
+    add(
+        "--heartbeat-interval",
+        _positive_float,
+        d.heartbeat_interval,
+        help="seconds without an anomaly after which an anomaly stream gets an "
+        "AnomalyHeartbeat (the log head); also asked of the upstream WebSocket",
+    )
+    add(
+        "--stall-timeout",
+        _positive_float,
+        d.stall_timeout,
+        help="seconds a stream may stay behind the head it was told without progress "
+        "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
+        "heartbeats unanswered before it counts as stalled (streams end, health NOT_SERVING)",
+    )
+    add(
+        "--test-faults",
+        _fault_plan,
+        d.test_faults,
+        help="TEST ONLY, never in production: make the Nth anomaly stream fail inside the "
+        "bridge, e.g. 'freeze@1,mute@3' (see neural_heatmap_bridge._faults)",
     )
     env_uvloop = _env("uvloop")
     parser.add_argument(

@@ -32,6 +32,17 @@ Policies (also in docs/bridge.md):
   back to catching up, and catching-up streams page the server's log (polling
   every ``POLL_INTERVAL`` seconds once they have read it all) until the ring
   is current again. Cursors make the hand-over exact both ways.
+* Liveness (docs/reliability.md, "Liveness"): every anomaly stream (and the
+  anomaly part of ``StreamUpdates``) gets an ``AnomalyHeartbeat`` whenever it
+  has sent no anomaly (nor heartbeat) for ``--heartbeat-interval`` seconds; a
+  heartbeat names the log head the bridge knows. A stream whose
+  cursor stays behind a head it was told, without advancing, for
+  ``--stall-timeout`` seconds is stuck by definition: its own watchdog ends it
+  with UNAVAILABLE so the client resumes. The upstream is asked for its own
+  ``anomaly_heartbeat``: one naming a head beyond the ring while the ring is
+  current means the subscription lost something, so it is renewed. An
+  upstream that stops answering (see ``_pump``) ends every stream with
+  UNAVAILABLE, and new ones are refused until it answers again.
 """
 
 from __future__ import annotations
@@ -40,6 +51,8 @@ import asyncio
 import contextlib
 import enum
 import logging
+import math
+import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -52,6 +65,7 @@ from neural_heatmap.v1 import analytics_pb2, updates_pb2
 from . import _convert as cv
 from . import _errors
 from ._config import BridgeConfig
+from ._faults import Fault
 from ._metrics import Metrics
 from ._pump import Pump
 from ._upstream import CallOptions, Upstream
@@ -61,6 +75,8 @@ log = logging.getLogger("neural_heatmap_bridge.fanout")
 _TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 # How often a caught-up stream re-reads the server's log while the ring is not current.
 POLL_INTERVAL = 0.5
+# The upstream's accepted range of heartbeat_interval (docs/http-api.md).
+_UPSTREAM_HEARTBEAT_RANGE = (0.1, 60.0)
 
 
 class Kind(enum.Enum):
@@ -89,6 +105,7 @@ class Subscription:
     layer_ids: set[str] = field(default_factory=set)
     min_severity: int = 0
     after_sequence: int | None = None
+    fault: Fault | None = None  # test-only, see _faults
 
 
 class _Mailbox:
@@ -105,6 +122,9 @@ class _Mailbox:
         self.overflowed = False
         self.closed: _errors.UpstreamError | None = None
         self.wake = asyncio.Event()
+        self.anomaly_sent_at = -math.inf  # last anomaly update or heartbeat (monotonic)
+        self.told: int | None = None  # head named in the last heartbeat
+        self.behind_since: float | None = None  # when the cursor was last seen behind it
         self._queue_size = queue_size
         self._metrics = metrics
 
@@ -154,6 +174,7 @@ class _Mailbox:
                 if a.sequence <= self.cursor:
                     continue
                 self.cursor = a.sequence
+                self.behind_since = None  # progress
             if self.sub.model_ids and a.model_id not in self.sub.model_ids:
                 continue
             if a.severity < self.sub.min_severity:
@@ -176,6 +197,7 @@ class _Mailbox:
             self.anomalies = []
             if wanted:
                 out.append((Kind.ANOMALY, cv.anomaly_update(wanted)))
+                self.anomaly_sent_at = time.monotonic()
         return out
 
 
@@ -200,7 +222,14 @@ class Fanout:
         self._anomaly_cache = anomalies or cv.AnomalyCache(config.anomaly_cache)
         self._up = upstream
         self._metrics = metrics
-        self._pump = Pump(upstream, self._on_open, self._on_message, self._on_close, metrics)
+        self._pump = Pump(
+            upstream,
+            self._on_open,
+            self._on_message,
+            self._on_close,
+            metrics,
+            config.stall_timeout,
+        )
         self._mailboxes: set[_Mailbox] = set()
         self._live: set[_Mailbox] = set()  # anomaly mailboxes reading from the ring
         self._wanted: dict[Kind, int] = dict.fromkeys(Kind, 0)
@@ -213,6 +242,7 @@ class Fanout:
         self._head_lock = asyncio.Lock()
         self._closing: _errors.UpstreamError | None = None
         self._heatmap_sent: dict[str, Any] | None = None  # None: not subscribed upstream
+        self._stalled: _errors.UpstreamError | None = None  # set while the upstream is stalled
 
     # ------------------------------------------------------------ lifecycle
     async def close(self, err: _errors.UpstreamError) -> None:
@@ -239,8 +269,14 @@ class Fanout:
                 self._sequenced = False
 
     def _subscribe_data(self, kind: Kind) -> dict[str, Any]:
-        if kind is Kind.ANOMALY and self._sequenced and self._head is not None:
-            return {"after_sequence": self._head}
+        if kind is Kind.ANOMALY:
+            low, high = _UPSTREAM_HEARTBEAT_RANGE
+            data: dict[str, Any] = {
+                "heartbeat_interval": min(high, max(low, self._config.heartbeat_interval))
+            }
+            if self._sequenced and self._head is not None:
+                data["after_sequence"] = self._head
+            return data
         if kind is Kind.HEATMAP:
             return self._heatmap_data()
         return {}
@@ -268,6 +304,7 @@ class Fanout:
             await self._pump.send("subscribe_heatmap", data)
 
     async def _on_open(self) -> None:
+        self._stalled = None
         if self._anomalies_on:
             await self._ensure_head()
         if self._wanted[Kind.HEATMAP]:
@@ -321,6 +358,8 @@ class Fanout:
                         mb.put_temporal(temp)
             elif kind == "anomaly_update":
                 self._on_anomalies(self._anomaly_cache.convert(data.get("anomalies")))
+            elif kind == "anomaly_heartbeat":
+                self._on_upstream_heartbeat(int(data["last_sequence"]))
             elif kind == "data":
                 if data.get("request") == "subscribe_anomalies" and data.get("status") == "ok":
                     self._on_anomalies_acknowledged()
@@ -350,15 +389,51 @@ class Fanout:
             if mb.catching_up:
                 mb.wake.set()
 
+    def _on_upstream_heartbeat(self, last_sequence: int) -> None:
+        """Check the ring against the upstream's head (the log-head watchdog).
+
+        The upstream queues a heartbeat only behind every anomaly up to the head it
+        names, so on a current ring a head beyond ours means anomalies went missing
+        on the way: stop trusting the ring and subscribe again from our head.
+        """
+        if not (self._current and self._sequenced and self._head is not None):
+            return
+        if last_sequence <= self._head:
+            return
+        log.warning(
+            "upstream log head %d is ahead of the ring's %d: renewing the subscription",
+            last_sequence,
+            self._head,
+        )
+        self._current = False
+        self._demote_live()
+        self._spawn(self._pump.send("subscribe_anomalies", self._subscribe_data(Kind.ANOMALY)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _demote_live(self) -> None:
         """Make every live anomaly stream catch up from its cursor (ring no longer trusted)."""
         for mb in self._live:
             mb.overflowed = True
             mb.wake.set()
 
-    def _on_close(self) -> None:
+    def _on_close(self, stalled: bool) -> None:
         self._current = False
-        if self._sequenced and self._closing is None:
+        if stalled and self._closing is None:
+            # Clients must not wait on an upstream that stopped answering: end every
+            # stream so they resume (here once it answers again, or elsewhere).
+            self._stalled = _errors.UpstreamError(
+                grpc.StatusCode.UNAVAILABLE,
+                "UPSTREAM_STALLED",
+                "the upstream server stopped answering; resume with after_sequence = the "
+                "last sequence you received",
+            )
+            for mb in list(self._mailboxes):
+                mb.close(self._stalled)
+        elif self._sequenced and self._closing is None:
             self._demote_live()
 
     def _on_error(self, data: dict[str, Any]) -> None:
@@ -372,9 +447,7 @@ class Fanout:
         self._current = False
         self._ring.clear()
         self._demote_live()
-        task = asyncio.get_running_loop().create_task(self._resubscribe_anomalies())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._resubscribe_anomalies())
 
     async def _resubscribe_anomalies(self) -> None:
         try:
@@ -396,6 +469,8 @@ class Fanout:
         """
         if self._closing is not None:
             raise self._closing
+        if self._stalled is not None:
+            raise self._stalled
         mb = _Mailbox(sub, self._config.queue_size, self._metrics)
         if Kind.ANOMALY in sub.kinds:
             await self._ensure_head()
@@ -419,29 +494,79 @@ class Fanout:
             for kind in sub.kinds:
                 wanted.append(kind)  # _want counts before its first await
                 await self._want(kind)
+            beats = Kind.ANOMALY in sub.kinds
+            mb.anomaly_sent_at = time.monotonic()  # the first heartbeat after one idle interval
             while True:
                 if mb.closed is not None:
                     raise mb.closed
                 if mb.catching_up:
                     batch = await self._catch_up(mb)
                     if batch:
+                        mb.anomaly_sent_at = time.monotonic()
                         yield Kind.ANOMALY, cv.anomaly_update(batch)
                     for item in mb.drain():
                         yield item
-                    continue
-                await mb.wake.wait()
-                mb.wake.clear()
-                for item in mb.drain():
-                    yield item
-                if mb.overflowed and mb.closed is None:
-                    self._live.discard(mb)
-                    mb.overflowed = False
-                    mb.catching_up = True
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._until_heartbeat(mb) if beats else None):
+                            await mb.wake.wait()
+                    mb.wake.clear()
+                    for item in mb.drain():
+                        yield item
+                    if mb.overflowed and mb.closed is None:
+                        self._live.discard(mb)
+                        mb.overflowed = False
+                        mb.catching_up = True
+                if beats and self._until_heartbeat(mb) <= 0:
+                    self._check_progress(mb)
+                    yield Kind.ANOMALY, self._heartbeat(mb)
+                    if sub.fault is Fault.FREEZE:  # test-only (see _faults)
+                        await asyncio.get_running_loop().create_future()  # until cancelled
         finally:
             self._mailboxes.discard(mb)
             self._live.discard(mb)
             for kind in wanted:
                 await self._unwant(kind)
+
+    def _until_heartbeat(self, mb: _Mailbox) -> float:
+        """Seconds until ``mb``'s next heartbeat is due (its wait must not outlast that)."""
+        return max(0.0, mb.anomaly_sent_at + self._config.heartbeat_interval - time.monotonic())
+
+    def _heartbeat(self, mb: _Mailbox) -> updates_pb2.AnomalyHeartbeat:
+        """The next heartbeat for ``mb``; remember the head it names for the watchdog."""
+        head = self._head if self._sequenced and self._head is not None else 0
+        now = time.monotonic()
+        if mb.cursor is not None and mb.cursor < head:
+            mb.told = head
+            if mb.behind_since is None:
+                mb.behind_since = now
+        mb.anomaly_sent_at = now
+        beat = updates_pb2.AnomalyHeartbeat(last_sequence=head)
+        beat.timestamp.GetCurrentTime()
+        return beat
+
+    def _check_progress(self, mb: _Mailbox) -> None:
+        """The per-stream watchdog: end a stream stuck behind a head it was told.
+
+        Raises:
+            UpstreamError: UNAVAILABLE when the cursor has stayed behind that head,
+                without advancing, for ``--stall-timeout`` seconds.
+        """
+        if mb.behind_since is None or mb.told is None or mb.cursor is None:
+            return
+        if mb.cursor >= mb.told:
+            mb.behind_since = None
+            return
+        stuck_for = time.monotonic() - mb.behind_since
+        if stuck_for >= self._config.stall_timeout:
+            self._metrics.stalled_streams.inc()
+            raise _errors.UpstreamError(
+                grpc.StatusCode.UNAVAILABLE,
+                "STREAM_STALLED",
+                f"the stream made no progress past sequence {mb.cursor} for {stuck_for:.1f} s "
+                f"although the log reached {mb.told}; resume with after_sequence = the last "
+                "sequence you received",
+            )
 
     async def _log_head(self, opts: CallOptions) -> int:
         """The server log's newest sequence now ("only new ones" start after it)."""
@@ -456,6 +581,9 @@ class Fanout:
     async def _catch_up(self, mb: _Mailbox) -> list[analytics_pb2.Anomaly]:
         """One step of catching up: go live if the ring reaches the cursor, else read a page."""
         assert mb.cursor is not None
+        if mb.sub.fault is Fault.MUTE:
+            await _pause(mb)  # test-only: this stream never reads (see _faults)
+            return []
         if self._current and self._head is not None:
             ring_first = self._ring[0].sequence if self._ring else self._head + 1
             if mb.cursor >= ring_first - 1:
@@ -465,8 +593,11 @@ class Fanout:
                 self._live.add(mb)
                 return mb.take(snapshot)
         params = {"after_sequence": str(mb.cursor), "limit": str(self._config.page_size)}
+        # A page answers in milliseconds; waiting longer than the stall bound would keep
+        # the stream from its watchdog and from seeing it was closed.
+        page_opts = CallOptions(min(self._config.upstream_timeout, self._config.stall_timeout), "")
         try:
-            doc = await self._up.get_json("/api/anomalies", self._opts(), params)
+            doc = await self._up.get_json("/api/anomalies", page_opts, params)
         except _errors.UpstreamError as exc:
             if exc.code not in _TRANSIENT:
                 if exc.code is grpc.StatusCode.OUT_OF_RANGE:

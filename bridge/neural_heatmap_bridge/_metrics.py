@@ -49,6 +49,11 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.stalled_streams = Counter(
+            "nh_bridge_stalled_streams",
+            "Anomaly streams ended UNAVAILABLE by their watchdog (behind the head, no progress)",
+            registry=self.registry,
+        )
         self.anomaly_overflows = Counter(
             "nh_bridge_anomaly_queue_overflows",
             "Times a subscriber's anomaly queue filled and it switched to reading from the log",

@@ -12,6 +12,16 @@ closes). On every (re)connect it calls ``on_open`` so the owner can
 resubscribe, and ``on_close`` when that connection ends. Incoming JSON
 messages go to ``on_message``; what they mean is the owner's business
 (``_fanout``).
+
+Stall detection: an upstream that keeps its socket open but stops answering
+(a stopped process, a wedged event loop) is caught two ways, both within
+``stall_timeout`` seconds: WebSocket ping/pong (aiohttp's ``heartbeat``: a
+ping after two thirds of it without traffic, the pong due within the last
+third, which tolerates a server loop busy for a moment) and, once the upstream
+has sent one ``anomaly_heartbeat`` on this connection (so it is known to send
+them), silence: no message at all for ``stall_timeout``. A handshake that does
+not finish in that time counts too. ``on_close(stalled=True)`` then tells the
+owner, who ends its streams so clients resume elsewhere or later.
 """
 
 from __future__ import annotations
@@ -52,9 +62,11 @@ class Pump:
         upstream: Supplies the session, URL and headers.
         on_open: Awaited after each successful connect (resubscribe here).
         on_message: Called with ``(type, data)`` for every message received.
-        on_close: Called when a connection that reached ``on_open`` ends, so the
-            owner stops trusting what it has not been told since.
+        on_close: Called with ``stalled`` when a connection that reached ``on_open``
+            ends (``stalled``: it stopped answering rather than closed), so the owner
+            stops trusting what it has not been told since.
         metrics: Where reconnects are counted.
+        stall_timeout: Seconds of unanswered ping or of silence that mean "stalled".
     """
 
     def __init__(
@@ -62,14 +74,17 @@ class Pump:
         upstream: Upstream,
         on_open: Callable[[], Awaitable[None]],
         on_message: Callable[[str, dict[str, Any]], None],
-        on_close: Callable[[], None],
+        on_close: Callable[[bool], None],
         metrics: Metrics,
+        stall_timeout: float = 6.0,
     ) -> None:
         self._upstream = upstream
         self._on_open = on_open
         self._on_message = on_message
         self._on_close = on_close
         self._metrics = metrics
+        self._stall_timeout = stall_timeout
+        self._heartbeats_seen = False  # the upstream sends anomaly_heartbeat on this connection
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -90,8 +105,11 @@ class Pump:
         ws = self._ws
         if ws is not None and not ws.closed:
             try:
-                await ws.send_str(json.dumps({"type": kind, "data": data}))
-            except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                # Bounded: an upstream that stopped reading must not hold a stream's open.
+                await asyncio.wait_for(
+                    ws.send_str(json.dumps({"type": kind, "data": data})), self._stall_timeout
+                )
+            except (aiohttp.ClientError, ConnectionError, RuntimeError, TimeoutError) as exc:
                 log.debug("send %s failed: %s", kind, exc)
 
     async def _run(self) -> None:
@@ -99,31 +117,41 @@ class Pump:
         attempt = 0
         while True:
             opened_at: float | None = None
+            lasted: float | None = None
+            self._heartbeats_seen = False
             try:
-                async with self._upstream.session.ws_connect(
-                    self._upstream.ws_url(),
-                    headers=self._upstream.headers(),
-                    heartbeat=5.0,
-                    max_msg_size=0,
-                    autoping=True,
-                ) as ws:
+                ws = await asyncio.wait_for(
+                    self._upstream.session.ws_connect(
+                        self._upstream.ws_url(),
+                        headers=self._upstream.headers(),
+                        heartbeat=self._stall_timeout * 2 / 3,
+                        max_msg_size=0,
+                        autoping=True,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=1.0),
+                    ),
+                    self._stall_timeout,
+                )
+                async with ws:
                     self._ws = ws
                     opened_at = loop.time()
                     log.info("upstream WebSocket connected")
                     await self._on_open()
-                    async for msg in ws:
-                        if msg.type == aiohttp.WSMsgType.TEXT:
-                            self._dispatch(msg.data)
-                        elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                            break
-            except (aiohttp.ClientError, OSError, TimeoutError, _errors.UpstreamError) as exc:
+                    stalled = await self._receive(ws)
+                    # Tell the owner before closing: closing a stalled socket waits.
+                    self._ws = None
+                    self._on_close(stalled)
+                    lasted = loop.time() - opened_at
+                    opened_at = None
+            except TimeoutError:
+                log.warning("upstream WebSocket handshake not answered: stalled")
+            except (aiohttp.ClientError, OSError, _errors.UpstreamError) as exc:
                 log.info("upstream WebSocket unavailable: %s", exc)
             finally:
                 self._ws = None
                 if opened_at is not None:
-                    self._on_close()
-            if opened_at is not None:
-                lasted = loop.time() - opened_at
+                    lasted = loop.time() - opened_at
+                    self._on_close(False)
+            if lasted is not None:
                 log.info("upstream WebSocket closed after %.1f s", lasted)
                 if lasted >= STABLE_AFTER:
                     attempt = 0
@@ -132,6 +160,29 @@ class Pump:
             self._metrics.upstream_reconnects.inc()
             await asyncio.sleep(delay)
 
+    async def _receive(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        """Dispatch messages until the connection ends; True when it ended by stalling."""
+        while True:
+            limit = self._stall_timeout if self._heartbeats_seen else None
+            try:
+                msg = await ws.receive(timeout=limit)
+            except TimeoutError:
+                log.warning("upstream WebSocket silent for %.1f s: stalled", limit)
+                return True
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self._dispatch(msg.data)
+            elif msg.type == aiohttp.WSMsgType.ERROR:
+                stalled = isinstance(ws.exception(), aiohttp.ServerTimeoutError)
+                if stalled:
+                    log.warning("upstream WebSocket stalled: %s", ws.exception())
+                return stalled
+            elif msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSING,
+                aiohttp.WSMsgType.CLOSED,
+            ):
+                return False
+
     def _dispatch(self, text: str) -> None:
         try:
             msg = json.loads(text)
@@ -139,5 +190,8 @@ class Pump:
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring malformed upstream message: %.200s", text)
             return
-        if isinstance(kind, str) and isinstance(data, dict):
-            self._on_message(kind, data)
+        if not isinstance(kind, str) or not isinstance(data, dict):
+            return
+        if kind == "anomaly_heartbeat":
+            self._heartbeats_seen = True
+        self._on_message(kind, data)

@@ -86,15 +86,14 @@ class Bridge:
         interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(self.metrics)]
         if c.token:
             interceptors.append(AuthInterceptor(c.token))
-        server = grpc.aio.server(
-            interceptors=interceptors,
-            options=[
-                ("grpc.max_send_message_length", c.max_send_bytes),
-                ("grpc.max_receive_message_length", c.max_receive_bytes),
-                ("grpc.max_concurrent_streams", c.max_concurrent_streams),
-                ("grpc.so_reuseport", 0),
-            ],
-        )
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_send_message_length", c.max_send_bytes),
+            ("grpc.max_receive_message_length", c.max_receive_bytes),
+            ("grpc.so_reuseport", 0),
+        ]
+        if c.max_concurrent_streams:
+            options.append(("grpc.max_concurrent_streams", c.max_concurrent_streams))
+        server = grpc.aio.server(interceptors=interceptors, options=options)
         _add_servicer(
             NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
         )

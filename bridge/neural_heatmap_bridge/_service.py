@@ -25,6 +25,7 @@ from . import _convert as cv
 from . import _errors
 from ._config import BridgeConfig
 from ._fanout import Fanout, Kind, Subscription
+from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
 from ._metrics import Metrics
@@ -70,6 +71,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self._metrics = metrics
         self._up = upstream
         self._fanout = fanout
+        self._faults = FaultInjector(config.test_faults)
 
     def _opts(self, context: Ctx) -> CallOptions:
         return CallOptions.of(context, self._config.upstream_timeout)
@@ -353,8 +355,12 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
+            fault=self._faults.next_stream(),
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
+            if isinstance(update, updates_pb2.AnomalyHeartbeat):
+                yield pb.SubscribeAnomaliesResponse(heartbeat=update)
+                continue
             assert isinstance(update, updates_pb2.AnomalyUpdate)
             yield pb.SubscribeAnomaliesResponse(update=update)
 
@@ -368,10 +374,14 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
+            fault=self._faults.next_stream() if Kind.ANOMALY in kinds else None,
         )
         async for kind, update in self._fanout.stream(sub, self._opts(context)):
             response = pb.StreamUpdatesResponse()
-            getattr(response, kind.value).CopyFrom(update)
+            if isinstance(update, updates_pb2.AnomalyHeartbeat):
+                response.anomaly_heartbeat.CopyFrom(update)
+            else:
+                getattr(response, kind.value).CopyFrom(update)
             yield response
 
     # ------------------------------------------------------------ ingestion

@@ -11,6 +11,10 @@ only ever slows itself.
 - Anomaly updates and answers to requests are never dropped. If an anomaly
   update finds the queue full, the connection is closed with code 1013 (try
   again later) so the client resumes with ``after_sequence``.
+- An anomaly subscription that asked for heartbeats gets an
+  ``anomaly_heartbeat`` carrying the log head whenever it has been sent no
+  anomaly for that long and its queue is empty (so the head it names never
+  runs ahead of the anomalies queued before it); see ``ws``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class AnomalySubscription:
 
     min_rank: int = 0
     model_ids: set[str] | None = None
+    heartbeat: float | None = None  # seconds of anomaly silence before a heartbeat
 
 
 @dataclass(eq=False)  # identity semantics: connections live in a set
@@ -58,6 +63,7 @@ class Connection:
     anomalies: AnomalySubscription | None = None
     dropped: int = 0
     closed: bool = False
+    last_anomaly_at: float = field(default_factory=time.monotonic)  # anomaly or heartbeat
     _queue: deque[list[str]] = field(default_factory=deque)
     _pending: dict[str, list[str]] = field(default_factory=dict)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
@@ -96,7 +102,20 @@ class Connection:
             self.close(WSCloseCode.TRY_AGAIN_LATER,
                        "anomaly queue full; resume with after_sequence")
             return
+        self.last_anomaly_at = time.monotonic()
         self._push(["", text])
+
+    def offer_heartbeat(self, text: str) -> bool:
+        """Queue an ``anomaly_heartbeat`` only when nothing is queued (an idle connection).
+
+        A heartbeat behind queued messages would say nothing the queue does not, and
+        it must never overtake anomalies queued before it.
+        """
+        if self._queue or self.closed:
+            return False
+        self.last_anomaly_at = time.monotonic()
+        self._push(["", text])
+        return True
 
     def _push(self, entry: list[str]) -> None:
         if self.closed:
@@ -147,6 +166,9 @@ class Hub:
         self.max_queue = max_queue
         self.heatmap_interval = 1.0 / heatmap_hz
         self.connections: set[Connection] = set()
+        # Newest sequence handed to publish_anomalies: what a heartbeat may name as the head
+        # (the log's own head may run ahead of it while an append is being published).
+        self.last_published: int | None = None
         self._last_heatmap: dict[tuple[str, str], float] = {}
 
     def open(self, ws: web.WebSocketResponse) -> Connection:
@@ -194,6 +216,8 @@ class Hub:
 
     def publish_anomalies(self, anomalies: list[dict[str, Any]], rank: dict[str, int]) -> None:
         """Push ``anomaly_update`` to every anomaly subscriber (filtered per connection)."""
+        if anomalies and "sequence" in anomalies[-1]:
+            self.last_published = int(anomalies[-1]["sequence"])
         for conn in list(self.connections):
             sub = conn.anomalies
             if sub is None or conn.closed:

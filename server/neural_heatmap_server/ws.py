@@ -3,6 +3,12 @@
 Every client message is ``{"type": str, "data": {...}}``. A malformed frame
 or a failing request is answered with an ``error`` message and the
 connection stays open. Subscriptions and fan-out policy live in ``hub``.
+
+Liveness: ``subscribe_anomalies`` may ask for ``heartbeat_interval`` seconds;
+the connection then gets ``{"type": "anomaly_heartbeat", "data":
+{"last_sequence", "timestamp"}}`` whenever no anomaly was sent for that long,
+so a client (the bridge) can tell a quiet log from a server that stopped
+answering, and knows the head it must reach.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from .anomalies import SEVERITY_RANK
 from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
 from .ingest import parse_json_frames
-from .params import opt_list
+from .params import opt_float, opt_list
 from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
 from .wire import dumps
 
@@ -53,8 +59,23 @@ def _flag(attr: str, value: bool) -> Handler:
     return handler
 
 
+# Bounds of ``heartbeat_interval``: faster is noise, slower is no liveness signal.
+HEARTBEAT_MIN, HEARTBEAT_MAX = 0.1, 60.0
+# How often a connection without heartbeats looks again whether it got a subscription.
+_HEARTBEAT_POLL = 1.0
+
+
+def _heartbeat_interval(data: dict[str, Any]) -> float | None:
+    value = opt_float(data, "heartbeat_interval")
+    if value is not None and not HEARTBEAT_MIN <= value <= HEARTBEAT_MAX:
+        raise invalid(f"heartbeat_interval must be between {HEARTBEAT_MIN} and "
+                      f"{HEARTBEAT_MAX} seconds", field="heartbeat_interval", value=value)
+    return value
+
+
 async def _subscribe_anomalies(state: ServerState, conn: Connection,
                                data: dict[str, Any]) -> dict[str, Any]:
+    heartbeat = _heartbeat_interval(data)
     query = state.anomaly_query(data)
     state.check_after_sequence(query.after_sequence)
     chunks = state.replay_anomalies(query)
@@ -66,8 +87,32 @@ async def _subscribe_anomalies(state: ServerState, conn: Connection,
     for chunk in chunks:
         conn.offer_anomalies(dumps(anomaly_update(chunk, SEVERITY_RANK)))
     conn.anomalies = AnomalySubscription(
-        min_rank, set(query.model_ids) if query.model_ids else None)
+        min_rank, set(query.model_ids) if query.model_ids else None, heartbeat)
     return {}
+
+
+async def _send_heartbeats(state: ServerState, conn: Connection) -> None:
+    """Send ``anomaly_heartbeat`` on an idle anomaly subscription that asked for it.
+
+    The head is the newest sequence published to the hub (the log's head before the
+    first publication), read when the heartbeat is queued, so every anomaly up to it
+    is already queued ahead of it.
+    """
+    while not conn.closed:
+        sub = conn.anomalies
+        if sub is None or sub.heartbeat is None:
+            await asyncio.sleep(_HEARTBEAT_POLL)
+            continue
+        wait = conn.last_anomaly_at + sub.heartbeat - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+            continue
+        last = state.hub.last_published
+        if last is None:
+            _, last = state.check_after_sequence(None)
+        if not conn.offer_heartbeat(dumps({"type": "anomaly_heartbeat", "data": {
+                "last_sequence": last, "timestamp": time.time()}})):
+            await asyncio.sleep(sub.heartbeat)  # busy sending: not idle
 
 
 async def _unsubscribe_anomalies(state: ServerState, conn: Connection,
@@ -191,6 +236,7 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     conn = state.hub.open(ws)
     sender = asyncio.get_running_loop().create_task(conn.run_sender())
+    beats = asyncio.get_running_loop().create_task(_send_heartbeats(state, conn))
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -203,4 +249,5 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     finally:
         state.hub.discard(conn)
         sender.cancel()
+        beats.cancel()
     return ws

@@ -60,6 +60,7 @@ class LogFake:
         self.log: list[dict[str, Any]] = []
         self.open: set[web.WebSocketResponse] = set()
         self.subscribed: set[web.WebSocketResponse] = set()
+        self.subscribe_count = 0  # subscribe_anomalies messages answered
 
     async def add(self, count: int) -> None:
         """Log ``count`` more anomalies and push them to subscribed sockets."""
@@ -104,6 +105,7 @@ class LogFake:
                 kind, data = doc["type"], doc.get("data") or {}
                 await sock.send_json({"type": "data", "data": {"request": kind, "status": "ok"}})
                 if kind == "subscribe_anomalies":
+                    self.subscribe_count += 1
                     after = int(data.get("after_sequence", len(self.log)))
                     replay = [a for a in self.log if a["sequence"] > after]
                     if replay:
@@ -139,6 +141,14 @@ async def collect(call: Any, seen: list[int], upto: int, timeout: float = 5.0) -
     async with asyncio.timeout(timeout):
         while not seen or seen[-1] < upto:
             seen += [a.sequence for a in (await call.read()).update.anomalies]
+
+
+async def next_update(call: Any) -> Any:
+    """The next message that is not a heartbeat (idle streams get those)."""
+    while True:
+        msg = await call.read()
+        if not msg.HasField("heartbeat"):
+            return msg
 
 
 @asynccontextmanager
@@ -218,7 +228,7 @@ async def test_stream_is_exact_across_a_silent_a_working_and_a_dropping_websocke
         everything: list[int] = []
         await collect(fresh, everything, 11)
         with pytest.raises(TimeoutError):  # nothing replayed twice after the reconnects
-            await asyncio.wait_for(call.read(), 0.7)
+            await asyncio.wait_for(next_update(call), 0.7)
         call.cancel()
         fresh.cancel()
     assert seen == list(range(3, 12))

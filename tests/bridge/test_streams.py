@@ -27,8 +27,24 @@ from tests.support.server_process import ServerProcess
 
 
 async def first(call: Any, timeout: float = 10.0) -> Any:
-    """The next message of a stream, or fail after ``timeout``."""
-    return await asyncio.wait_for(call.read(), timeout)
+    """The next message of a stream that is not a heartbeat, or fail after ``timeout``."""
+
+    async def read() -> Any:
+        while True:
+            msg = await call.read()
+            if not is_heartbeat(msg):
+                return msg
+
+    return await asyncio.wait_for(read(), timeout)
+
+
+def is_heartbeat(msg: Any) -> bool:
+    """Whether a stream message is an anomaly heartbeat (either RPC's shape)."""
+    if isinstance(msg, pb.SubscribeAnomaliesResponse):
+        return msg.HasField("heartbeat")
+    if isinstance(msg, pb.StreamUpdatesResponse):
+        return msg.WhichOneof("update") == "anomaly_heartbeat"
+    return False
 
 
 async def test_subscribe_heatmap_delivers_ingested_values(

@@ -1,9 +1,10 @@
 """The cross-language conformance suite, the Go anomaly consumer and grpcurl, live.
 
 One real server and two real bridges (one open, one requiring a bearer token) serve
-every test here. The same scenario file (scenarios.json) runs in Python (in-process),
-TypeScript (node) and Go; each run uses its own model-id prefix, and the tensors they
-read back must be equal to the last bit across languages.
+every test here. The scenario interpreter (runner.py) runs scenarios.json once per
+language, each time through that language's thin client (Python, TypeScript on node, Go);
+each run uses its own model-id prefix, and the tensors they read back must be equal to the
+last bit across languages.
 
 Nothing is skipped: a missing toolchain fails with a message saying to run ``make setup``.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -30,6 +32,7 @@ from neural_heatmap.v1 import (
 )
 
 from tests.conformance import runner
+from tests.conformance.frames import generate_requests
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
@@ -67,55 +70,15 @@ def stack() -> Iterator[dict[str, Any]]:
         }
 
 
-def _runner_args(stack: dict[str, Any], run: str, out: Path) -> list[str]:
-    return [
-        "--target",
-        stack["target"],
-        "--auth-target",
-        stack["auth_target"],
-        "--token",
-        TOKEN,
-        "--run",
-        run,
-        "--out",
-        str(out),
-    ]
-
-
-def _assert_all_pass(lang: str, proc: subprocess.CompletedProcess[str], out: Path) -> None:
-    lines = proc.stdout.strip().splitlines()
-    assert out.exists(), (
-        f"{lang} runner wrote no results (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    )
-    result = json.loads(out.read_text())
-    RESULTS[lang] = result
-    failures = [line for line in lines if line.startswith("FAIL")]
-    assert proc.returncode == 0 and not failures, (
-        f"{lang} runner failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-    )
-    assert lines[-1] == f"{len(result['results'])} passed, 0 failed"
+LANGUAGES = {"python": "py", "typescript": "ts", "go": "go"}  # language -> run prefix
 
 
 def _scenario_names() -> list[str]:
     return [s["name"] for s in json.loads(runner.DEFAULT_SCENARIOS.read_text())["scenarios"]]
 
 
-def test_python_runner(stack: dict[str, Any]) -> None:
-    lines: list[str] = []
-    report = runner.run_scenarios(
-        runner.Options(
-            target=stack["target"], auth_target=stack["auth_target"], token=TOKEN, run="py"
-        ),
-        out=lines.append,
-    )
-    RESULTS["python"] = report.to_json("py")
-    assert report.failed == 0, "\n".join(lines)
-    assert sorted(report.results) == sorted(_scenario_names())
-    assert lines[-1] == f"{len(report.results)} passed, 0 failed"
-
-
 def _ts_built() -> bool:
-    js = TS_DIR / "dist" / "conformance" / "runner.js"
+    js = TS_DIR / "dist" / "conformance" / "client.js"
     if not js.exists():
         return False
     newest_src = max(p.stat().st_mtime for p in (TS_DIR / "src").rglob("*.ts"))
@@ -136,19 +99,6 @@ def ts_dist() -> Path:
     return TS_DIR / "dist"
 
 
-def test_typescript_runner(stack: dict[str, Any], ts_dist: Path, tmp_path: Path) -> None:
-    node = _need("node")
-    out = tmp_path / "ts.json"
-    proc = subprocess.run(
-        [node, str(TS_DIR / "dist" / "conformance" / "runner.js"), *_runner_args(stack, "ts", out)],
-        cwd=TS_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    _assert_all_pass("typescript", proc, out)
-
-
 def _go_build(pkg: str, dest: Path) -> Path:
     go = _need("go")
     env = {**os.environ, "GOFLAGS": "-buildvcs=false"}
@@ -164,25 +114,54 @@ def _go_build(pkg: str, dest: Path) -> Path:
     return dest
 
 
-def test_go_runner(stack: dict[str, Any], tmp_path: Path) -> None:
-    binary = _go_build("./conformance", tmp_path / "conformance")
-    out = tmp_path / "go.json"
-    proc = subprocess.run(
-        [str(binary), *_runner_args(stack, "go", out)],
-        cwd=GO_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
+@pytest.fixture(scope="module")
+def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Go thin client (sdk/go/conformance), built once for this module."""
+    return _go_build("./conformance", tmp_path_factory.mktemp("go") / "conformance")
+
+
+def _client(language: str, request: pytest.FixtureRequest) -> list[str]:
+    """The thin client command of a language (built first when it needs building)."""
+    if language == "typescript":
+        dist = request.getfixturevalue("ts_dist")
+        return [_need("node"), str(dist / "conformance" / "client.js")]
+    if language == "go":
+        return [str(request.getfixturevalue("go_client"))]
+    return list(runner.PYTHON_CLIENT)
+
+
+def _options(stack: dict[str, Any], language: str, run: str, client: list[str]) -> runner.Options:
+    return runner.Options(
+        target=stack["target"],
+        auth_target=stack["auth_target"],
+        token=TOKEN,
+        run=run,
+        client=client,
+        language=language,
     )
-    _assert_all_pass("go", proc, out)
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_scenarios_pass(
+    stack: dict[str, Any], language: str, request: pytest.FixtureRequest
+) -> None:
+    """Every scenario passes with the language's thin client making the calls."""
+    lines: list[str] = []
+    run = LANGUAGES[language]
+    opts = _options(stack, language, run, _client(language, request))
+    report = runner.run_scenarios(opts, out=lines.append)
+    RESULTS[language] = report.to_json(language, run)
+    assert report.failed == 0, "\n".join(lines)
+    assert sorted(report.results) == sorted(_scenario_names())
+    assert lines[-1] == f"{len(report.results)} passed, 0 failed"
 
 
 def test_digests_equal_across_languages() -> None:
-    missing = {"python", "typescript", "go"} - set(RESULTS)
+    missing = set(LANGUAGES) - set(RESULTS)
     assert not missing, f"no results from {sorted(missing)} (see the failures above)"
     py = RESULTS["python"]["digests"]
     assert {"correlation_layer", "correlation_unit", "compare_similarity"} <= set(py), py
-    for lang in ("typescript", "go"):
+    for lang in set(LANGUAGES) - {"python"}:
         assert RESULTS[lang]["digests"] == py, (
             f"{lang} read different bytes than python:\n{RESULTS[lang]['digests']}\n{py}"
         )
@@ -191,42 +170,40 @@ def test_digests_equal_across_languages() -> None:
 SELFTEST = Path(__file__).with_name("selftest.json")
 
 
-def test_runners_agree_on_what_fails(stack: dict[str, Any], ts_dist: Path, tmp_path: Path) -> None:
-    """Every runner passes and fails exactly the self-test scenarios marked so."""
-    doc = json.loads(SELFTEST.read_text())
-    want = {s["name"]: s["expect_result"] for s in doc["scenarios"]}
-    go_bin = _go_build("./conformance", tmp_path / "conformance")
-    commands = {
-        "typescript": [_need("node"), str(TS_DIR / "dist" / "conformance" / "runner.js")],
-        "go": [str(go_bin)],
-    }
-    got: dict[str, dict[str, str]] = {}
-    lines: list[str] = []
-    report = runner.run_scenarios(
-        runner.Options(
-            target=stack["target"],
-            auth_target=stack["auth_target"],
-            token=TOKEN,
-            run="self-py",
-            scenarios=SELFTEST,
-        ),
-        out=lines.append,
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_selftest_fails_exactly_the_marked_scenarios(
+    stack: dict[str, Any], language: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Through every client, the self-test passes and fails exactly the scenarios marked so.
+
+    The command line runs it, so its exit status (1 when a scenario failed) is pinned too.
+    """
+    want = {s["name"]: s["expect_result"] for s in json.loads(SELFTEST.read_text())["scenarios"]}
+    out = tmp_path / "selftest.json"
+    rc = runner.main(
+        [
+            "--target",
+            stack["target"],
+            "--auth-target",
+            stack["auth_target"],
+            "--token",
+            TOKEN,
+            "--run",
+            f"self-{LANGUAGES[language]}",
+            "--client",
+            shlex.join(_client(language, request)),
+            "--language",
+            language,
+            "--scenarios",
+            str(SELFTEST),
+            "--out",
+            str(out),
+        ]
     )
-    got["python"] = {k: "PASS" if v == "PASS" else "FAIL" for k, v in report.results.items()}
-    for lang, cmd in commands.items():
-        out = tmp_path / f"{lang}.json"
-        proc = subprocess.run(
-            [*cmd, *_runner_args(stack, f"self-{lang}", out), "--scenarios", str(SELFTEST)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert out.exists(), f"{lang}: no results\n{proc.stdout}\n{proc.stderr}"
-        assert proc.returncode == 1, f"{lang} must exit 1 when scenarios fail:\n{proc.stdout}"
-        results = json.loads(out.read_text())["results"]
-        got[lang] = {k: "PASS" if v == "PASS" else "FAIL" for k, v in results.items()}
-    for lang, results in got.items():
-        assert results == want, f"{lang} disagrees with the expected results: {results}"
+    assert rc == 1, f"{language}: the runner must exit 1 when scenarios fail"
+    results = json.loads(out.read_text())["results"]
+    got = {k: "PASS" if v == "PASS" else "FAIL" for k, v in results.items()}
+    assert got == want, f"{language} disagrees with the expected results: {results}"
 
 
 # ----------------------------------------------------------------------------- anomaly consumer
@@ -252,7 +229,7 @@ def _nan_frames(
                 }
             ],
         }
-        frames.extend(runner.generate_requests(gen)[0].frames)
+        frames.extend(generate_requests(gen)[0].frames)
     for f in frames:
         f.step = step
     return neural_heatmap_service_pb2.IngestActivationsRequest(frames=frames)
@@ -377,7 +354,7 @@ def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, Any], tmp_path: P
 
 
 def test_typescript_client_resumes_across_bridge_kill(
-    stack: dict[str, Any], tmp_path: Path
+    stack: dict[str, Any], ts_dist: Path, tmp_path: Path
 ) -> None:
     """The TS thin layer live: Float32Array matrix, and anomalies() across a bridge SIGKILL."""
     node = _need("node")
@@ -398,7 +375,7 @@ def test_typescript_client_resumes_across_bridge_kill(
             {"layer_id": "c", "units": 4, "signal": {"kind": "sine", "freq": 2.0}, "gain": -1},
         ],
     }
-    for req in runner.generate_requests(clean):
+    for req in generate_requests(clean):
         _ingest_retrying(stub, req)
     out_path, err_path = tmp_path / "tail.out", tmp_path / "tail.err"
     total = rounds * layers

@@ -32,7 +32,7 @@ KEYS = ["model_ids", "layer_ids", "model_id", "layer_id", "granularity", "start_
         "end_time", "time_window", "pattern_types", "severity", "min_severity", "limit",
         "after_sequence", "theme", "custom_colors", "intensity_range", "time_range",
         "spatial_bounds", "panel_positions", "z_order", "filename", "format", "frames",
-        "values", "step", "timestamp"]
+        "values", "step", "timestamp", "heartbeat_interval"]
 PRECISE = {"invalid_argument", "unauthenticated", "not_found", "conflict", "sequence_expired",
            "payload_too_large", "overloaded", "deadline_exceeded"}
 SENTINEL = "fuzz_sentinel"

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -286,11 +287,19 @@ func Resumable(err error) bool {
 	return false
 }
 
+// DefaultIdleTimeout is used when SubscribeOptions.IdleTimeout is zero. The bridge sends a
+// heartbeat on an idle anomaly stream every --heartbeat-interval (default 2 s).
+const DefaultIdleTimeout = 15 * time.Second
+
 // SubscribeOptions narrows the anomaly subscription.
 type SubscribeOptions struct {
 	MinSeverity nhv1.Severity
 	ModelIDs    []string
 	Backoff     Backoff
+	// IdleTimeout reopens a stream that brought neither an anomaly nor a heartbeat for this
+	// long, once the bridge has sent one heartbeat (so it is known to send them): such a
+	// stream is stuck, not quiet. 0 means DefaultIdleTimeout, a negative value no bound.
+	IdleTimeout time.Duration
 	// OnReconnect is told about every reconnect.
 	OnReconnect func(err error, delay time.Duration, afterSeq uint64)
 }
@@ -303,7 +312,8 @@ var ErrStop = errors.New("neuralheatmap: stop")
 // stream breaks with a transient status it reconnects with backoff and resumes after the last
 // sequence handler accepted. A sequence is "accepted" once handler returns nil, so a handler
 // that persists the sequence gets at-least-once across process restarts and exactly-once
-// within one call.
+// within one call. Heartbeats never reach handler; a stream that stays silent past
+// o.IdleTimeout is reopened like one that failed with UNAVAILABLE.
 func (c *Client) SubscribeAnomalies(ctx context.Context, afterSeq uint64, handler func(*nhv1.Anomaly) error, o *SubscribeOptions) error {
 	if o == nil {
 		o = &SubscribeOptions{}
@@ -317,7 +327,17 @@ func (c *Client) SubscribeAnomalies(ctx context.Context, afterSeq uint64, handle
 			AfterSequence: &after, MinSeverity: o.MinSeverity, ModelIds: o.ModelIDs,
 		})
 	}
-	return resume(ctx, open, afterSeq, handler, bo, o.OnReconnect)
+	idle := o.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	return resume(ctx, open, afterSeq, handler, bo, idle, o.OnReconnect)
+}
+
+// errIdle ends a stream that stayed silent past the idle bound; it is resumable.
+func errIdle(idle time.Duration) error {
+	return status.Errorf(codes.Unavailable,
+		"neuralheatmap: no anomaly and no heartbeat for %s: the stream is stuck; reopening", idle)
 }
 
 // AnomalyStream is the receiving side of one subscription.
@@ -328,8 +348,9 @@ type AnomalyStream interface {
 type opener func(ctx context.Context, after uint64) (AnomalyStream, error)
 
 func resume(ctx context.Context, open opener, last uint64, handler func(*nhv1.Anomaly) error, bo Backoff,
-	onReconnect func(error, time.Duration, uint64)) error {
+	idle time.Duration, onReconnect func(error, time.Duration, uint64)) error {
 	failures := 0
+	armed := false // a heartbeat was seen: silence now means "stuck"
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -337,14 +358,32 @@ func resume(ctx context.Context, open opener, last uint64, handler func(*nhv1.An
 		err := func() error {
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
+			var idled atomic.Bool
+			watchdog := time.AfterFunc(time.Duration(math.MaxInt64), func() {
+				idled.Store(true)
+				cancel()
+			})
+			defer watchdog.Stop()
 			stream, err := open(sctx, last)
 			if err != nil {
 				return err
 			}
 			for {
+				if armed && idle > 0 {
+					watchdog.Reset(idle)
+				}
 				resp, err := stream.Recv()
+				watchdog.Stop()
+				if idled.Load() {
+					return errIdle(idle)
+				}
 				if err != nil {
 					return err
+				}
+				if resp.GetHeartbeat() != nil {
+					armed = true
+					failures = 0
+					continue
 				}
 				for _, a := range resp.GetUpdate().GetAnomalies() {
 					if a.GetSequence() <= last {

@@ -122,7 +122,7 @@ func TestResumeNeverDuplicates(t *testing.T) {
 			return ErrStop
 		}
 		return nil
-	}, Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}, nil)
+	}, Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +140,13 @@ func TestResumeStopsOnPermanentError(t *testing.T) {
 	open := func(context.Context, uint64) (AnomalyStream, error) {
 		return &fakeStream{err: status.Error(codes.PermissionDenied, "no")}, nil
 	}
-	err := resume(context.Background(), open, 0, func(*nhv1.Anomaly) error { return nil }, DefaultBackoff, nil)
+	err := resume(context.Background(), open, 0, func(*nhv1.Anomaly) error { return nil }, DefaultBackoff, 0, nil)
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("got %v", err)
 	}
 	boom := errors.New("handler failed")
 	open2 := func(context.Context, uint64) (AnomalyStream, error) { return &fakeStream{seqs: []uint64{1}}, nil }
-	if err := resume(context.Background(), open2, 0, func(*nhv1.Anomaly) error { return boom }, DefaultBackoff, nil); !errors.Is(err, boom) {
+	if err := resume(context.Background(), open2, 0, func(*nhv1.Anomaly) error { return boom }, DefaultBackoff, 0, nil); !errors.Is(err, boom) {
 		t.Fatalf("handler error lost: %v", err)
 	}
 }
@@ -193,5 +193,74 @@ func TestBearerTokenIsSentAsMetadata(t *testing.T) {
 	}
 	if _, err := Dial("x:1", WithToken("t")); err == nil {
 		t.Fatal("token over plaintext allowed without WithInsecureToken")
+	}
+}
+
+// stuckStream sends one heartbeat and one anomaly, then hangs until its context ends.
+type stuckStream struct {
+	ctx  context.Context
+	sent int
+	seq  uint64
+}
+
+func (s *stuckStream) Recv() (*nhv1.SubscribeAnomaliesResponse, error) {
+	s.sent++
+	switch s.sent {
+	case 1:
+		return &nhv1.SubscribeAnomaliesResponse{Heartbeat: &nhv1.AnomalyHeartbeat{LastSequence: s.seq}}, nil
+	case 2:
+		return &nhv1.SubscribeAnomaliesResponse{Update: &nhv1.AnomalyUpdate{
+			Anomalies: []*nhv1.Anomaly{{Sequence: s.seq}}}}, nil
+	}
+	<-s.ctx.Done()
+	return nil, status.FromContextError(s.ctx.Err()).Err()
+}
+
+func TestResumeReopensAStreamThatFallsSilentAfterAHeartbeat(t *testing.T) {
+	var opened []uint64
+	open := func(ctx context.Context, after uint64) (AnomalyStream, error) {
+		opened = append(opened, after)
+		return &stuckStream{ctx: ctx, seq: after + 1}, nil
+	}
+	var got []uint64
+	var reasons []error
+	err := resume(context.Background(), open, 0, func(a *nhv1.Anomaly) error {
+		got = append(got, a.GetSequence())
+		if len(got) == 3 {
+			return ErrStop
+		}
+		return nil
+	}, Backoff{Initial: time.Millisecond, Max: time.Millisecond, Multiplier: 1}, 50*time.Millisecond,
+		func(err error, _ time.Duration, _ uint64) { reasons = append(reasons, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("got %v", got)
+	}
+	if len(opened) != 3 || opened[1] != 1 || opened[2] != 2 {
+		t.Fatalf("reopened after %v", opened)
+	}
+	for _, r := range reasons {
+		if status.Code(r) != codes.Unavailable {
+			t.Fatalf("reopened for %v", r)
+		}
+	}
+}
+
+func TestHeartbeatsNeverReachTheHandler(t *testing.T) {
+	open := func(ctx context.Context, after uint64) (AnomalyStream, error) {
+		return &stuckStream{ctx: ctx, seq: after + 1}, nil
+	}
+	calls := 0
+	_ = resume(context.Background(), open, 0, func(a *nhv1.Anomaly) error {
+		calls++
+		if a.GetSequence() == 0 {
+			t.Fatalf("a heartbeat reached the handler")
+		}
+		return ErrStop
+	}, DefaultBackoff, time.Second, nil)
+	if calls != 1 {
+		t.Fatalf("handler called %d times", calls)
 	}
 }

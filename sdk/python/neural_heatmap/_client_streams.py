@@ -33,6 +33,14 @@ _SNAPSHOT_POLICY = ReconnectPolicy(delay=0.5)
 """Reopening of snapshot streams: each update replaces the last, so nothing is replayed."""
 
 
+def _is_update_heartbeat(msg: pb.StreamUpdatesResponse) -> bool:
+    return msg.WhichOneof("update") == "anomaly_heartbeat"
+
+
+def _is_anomaly_heartbeat(msg: pb.SubscribeAnomaliesResponse) -> bool:
+    return msg.HasField("heartbeat")
+
+
 def _severity_floor(min_severity: Severity | str | None) -> common_pb2.Severity.ValueType:
     """``min_severity`` as the request's enum (unspecified: every severity)."""
     return common_pb2.Severity.ValueType(
@@ -152,6 +160,7 @@ class StreamsMixin(AnomaliesMixin):
             policy=policy,
             control=control,
             on_error=on_error,
+            is_heartbeat=_is_update_heartbeat,
         ):
             yield update
 
@@ -165,6 +174,7 @@ class StreamsMixin(AnomaliesMixin):
         reconnect: bool = True,
         reconnect_delay: float = 0.5,
         max_retries: int = 10,
+        idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[Update]:
         """Stream live updates of the subscribed kinds (or of ``message_types``).
@@ -185,6 +195,9 @@ class StreamsMixin(AnomaliesMixin):
             reconnect: Reopen after a disconnect.
             reconnect_delay: Base wait before reopening (doubles, jittered).
             max_retries: Consecutive failed reopenings before raising.
+            idle_timeout: Reopen a stream that brought no update and no heartbeat
+                for this many seconds (once the bridge has sent one heartbeat);
+                ``None``: no bound. See :class:`ReconnectPolicy`.
             metadata: Extra gRPC metadata.
 
         Yields:
@@ -192,7 +205,10 @@ class StreamsMixin(AnomaliesMixin):
             :class:`TemporalUpdate` or :class:`AnomalyUpdate` objects.
         """
         policy = ReconnectPolicy(
-            reconnect=reconnect, delay=reconnect_delay, max_retries=max_retries
+            reconnect=reconnect,
+            delay=reconnect_delay,
+            max_retries=max_retries,
+            idle_timeout=idle_timeout,
         )
         async for update in self._stream(
             message_types,
@@ -270,15 +286,26 @@ class StreamsMixin(AnomaliesMixin):
         reconnect: bool = True,
         reconnect_delay: float = 0.5,
         max_retries: int = 10,
+        idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[AnomalyUpdate]:
         """Stream anomalies (``SubscribeAnomalies``), exactly once across disconnects.
+
+        Heartbeats are swallowed; a stream the bridge ends as stuck (UNAVAILABLE) or
+        that stays silent past ``idle_timeout`` is reopened after the last sequence.
 
         Args:
             after_sequence: Replay logged anomalies after this sequence first;
                 ``None``: anomalies logged from now on.
             min_severity: Only this severity or worse.
             model_ids: Only these models.
+            reconnect: Reopen after a disconnect.
+            reconnect_delay: Base wait before reopening (doubles, jittered).
+            max_retries: Consecutive failed reopenings before raising.
+            idle_timeout: Reopen a stream that brought no update and no heartbeat
+                for this many seconds (once the bridge has sent one heartbeat);
+                ``None``: no bound.
+            metadata: Extra gRPC metadata.
         """
         start = after_sequence if after_sequence is not None else await self._anomaly_head(metadata)
         md = self._metadata(metadata)
@@ -298,8 +325,12 @@ class StreamsMixin(AnomaliesMixin):
             lambda r: AnomalyUpdate.from_proto(r.update),
             after_sequence=start,
             policy=ReconnectPolicy(
-                reconnect=reconnect, delay=reconnect_delay, max_retries=max_retries
+                reconnect=reconnect,
+                delay=reconnect_delay,
+                max_retries=max_retries,
+                idle_timeout=idle_timeout,
             ),
+            is_heartbeat=_is_anomaly_heartbeat,
         ):
             assert isinstance(update, AnomalyUpdate)
             yield update

@@ -12,6 +12,14 @@ When a stream starts without an explicit ``after_sequence``, the SDK first
 asks for the log's newest sequence and starts after it, so that "only new
 anomalies" still means "every new anomaly" even if the first disconnect comes
 before the first anomaly does.
+
+Liveness: the bridge sends an ``AnomalyHeartbeat`` on an anomaly stream whenever
+it has been idle for a few seconds, and ends a stream that is stuck behind the
+log head with UNAVAILABLE. Heartbeats never reach the caller.
+Once a stream has shown one heartbeat (so the bridge is known to send them), a
+stream that brings neither an update nor a heartbeat for
+``ReconnectPolicy.idle_timeout`` seconds is taken as stuck and reopened from the
+last sequence, like any other disconnect.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import inspect
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 import grpc.aio
@@ -64,13 +72,17 @@ class ReconnectPolicy:
         delay: Base wait in seconds (the seed's ``reconnect_delay``).
         max_delay: Cap of the exponentially growing wait.
         max_retries: Consecutive failed reopenings before giving up; the count
-            resets whenever an update arrives.
+            resets whenever an update or heartbeat arrives.
+        idle_timeout: Seconds a stream that has sent heartbeats may bring nothing at
+            all (no update, no heartbeat) before it is reopened; ``None``: no bound.
+            Keep it well above the bridge's ``--heartbeat-interval`` (default 2 s).
     """
 
     reconnect: bool = True
     delay: float = 1.0
     max_delay: float = 30.0
     max_retries: int = 10
+    idle_timeout: float | None = 15.0
 
     def wait(self, failures: int) -> float:
         """Jittered wait before reopening after ``failures`` consecutive failures."""
@@ -102,6 +114,13 @@ class StreamControl:
 OnError = Callable[[NeuralHeatmapError, int], Any]
 
 
+def _idle_error(seconds: float) -> NeuralHeatmapError:
+    return NeuralHeatmapError(
+        f"no update and no heartbeat for {seconds:g} s: the stream is stuck; reopening",
+        code=grpc.StatusCode.UNAVAILABLE,
+    )
+
+
 async def resumable_stream(
     open_call: Callable[[int | None], grpc.aio.UnaryStreamCall[Any, R]],
     decode: Callable[[R], Update | None],
@@ -110,12 +129,15 @@ async def resumable_stream(
     policy: ReconnectPolicy,
     control: StreamControl | None = None,
     on_error: OnError | None = None,
+    is_heartbeat: Callable[[R], bool] | None = None,
 ) -> AsyncIterator[Update]:
     """Yield updates from a server stream, reopening it per ``policy``.
 
     Args:
         open_call: Opens the stream, given the sequence to resume after.
         decode: Turns one response into an update (``None`` to skip it).
+        is_heartbeat: Tells heartbeats apart; they are swallowed and arm
+            ``policy.idle_timeout`` (streams without heartbeats have no idle bound).
         after_sequence: Deliver anomalies after this sequence (``None``: the
             caller does not track anomalies).
         policy: The reconnection policy.
@@ -130,13 +152,30 @@ async def resumable_stream(
     ctl = control or StreamControl()
     last_seq = after_sequence
     failures = 0
+    armed = False  # a heartbeat was seen: silence now means "stuck"
     while not ctl.stopped:
         call = open_call(last_seq)
         ctl.call = call
         ctl.restart_requested = False
         error: NeuralHeatmapError | None = None
         try:
-            async for response in call:
+            while True:
+                idle = policy.idle_timeout if armed else None
+                try:
+                    async with asyncio.timeout(idle):  # no extra task per message
+                        read = await call.read()
+                except TimeoutError:
+                    if ctl.stopped or ctl.restart_requested:
+                        break
+                    error = _idle_error(idle or 0.0)
+                    break
+                if read is grpc.aio.EOF:
+                    break
+                response = cast(R, read)
+                if is_heartbeat is not None and is_heartbeat(response):
+                    armed = True
+                    failures = 0
+                    continue
                 update = decode(response)
                 if update is None:
                     continue
@@ -166,6 +205,8 @@ async def resumable_stream(
             ctl.call = None
         if ctl.stopped or ctl.restart_requested:
             continue
+        if error is not None and not policy.reconnect:
+            raise error
         if error is None:
             # The bridge ended the stream cleanly: it is going away. Reopen.
             if not policy.reconnect:

@@ -11,7 +11,7 @@
 // after_sequence on UNAVAILABLE).
 //
 //	anomaly-consumer -target localhost:50051 -state consumer.state -out anomalies.log
-//	    [-token T] [-models m1,m2] [-min-severity high]
+//	    [-token T] [-models m1,m2] [-min-severity high] [-idle-timeout 15s]
 package main
 
 import (
@@ -41,16 +41,18 @@ func main() {
 	token := flag.String("token", os.Getenv("NEURAL_HEATMAP_TOKEN"), "bearer token (plaintext only on loopback)")
 	models := flag.String("models", "", "comma list of model ids (empty: every model)")
 	minSeverity := flag.String("min-severity", "", "low, medium, high or critical (empty: any)")
+	idle := flag.Duration("idle-timeout", neuralheatmap.DefaultIdleTimeout,
+		"reopen a stream that brings neither an anomaly nor a heartbeat for this long")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("anomaly-consumer: ")
 
-	if err := run(*target, *statePath, *outPath, *token, *models, *minSeverity); err != nil {
+	if err := run(*target, *statePath, *outPath, *token, *models, *minSeverity, *idle); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(target, statePath, outPath, token, models, minSeverity string) error {
+func run(target, statePath, outPath, token, models, minSeverity string, idle time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -104,6 +106,7 @@ func run(target, statePath, outPath, token, models, minSeverity string) error {
 	err = client.SubscribeAnomalies(ctx, after, handler, &neuralheatmap.SubscribeOptions{
 		MinSeverity: sev,
 		ModelIDs:    ids,
+		IdleTimeout: idle,
 		Backoff:     neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
 		OnReconnect: func(err error, d time.Duration, seq uint64) {
 			log.Printf("stream broke (%v); resuming after %d in %v", err, seq, d)

@@ -880,16 +880,22 @@ class SubscribeAnomaliesResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     UPDATE_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def update(self) -> _updates_pb2.AnomalyUpdate: ...
+    @_builtins.property
+    def heartbeat(self) -> _updates_pb2.AnomalyHeartbeat:
+        """Set (and update unset) on an idle stream: the stream is alive; see AnomalyHeartbeat."""
+
     def __init__(
         self,
         *,
         update: _updates_pb2.AnomalyUpdate | None = ...,
+        heartbeat: _updates_pb2.AnomalyHeartbeat | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat", b"heartbeat", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -941,6 +947,7 @@ class StreamUpdatesResponse(_message.Message):
     CORRELATION_FIELD_NUMBER: _builtins.int
     TEMPORAL_FIELD_NUMBER: _builtins.int
     ANOMALY_FIELD_NUMBER: _builtins.int
+    ANOMALY_HEARTBEAT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def heatmap(self) -> _updates_pb2.HeatmapUpdate: ...
     @_builtins.property
@@ -949,6 +956,10 @@ class StreamUpdatesResponse(_message.Message):
     def temporal(self) -> _updates_pb2.TemporalUpdate: ...
     @_builtins.property
     def anomaly(self) -> _updates_pb2.AnomalyUpdate: ...
+    @_builtins.property
+    def anomaly_heartbeat(self) -> _updates_pb2.AnomalyHeartbeat:
+        """The anomaly part is idle but alive; see AnomalyHeartbeat."""
+
     def __init__(
         self,
         *,
@@ -956,12 +967,13 @@ class StreamUpdatesResponse(_message.Message):
         correlation: _updates_pb2.CorrelationUpdate | None = ...,
         temporal: _updates_pb2.TemporalUpdate | None = ...,
         anomaly: _updates_pb2.AnomalyUpdate | None = ...,
+        anomaly_heartbeat: _updates_pb2.AnomalyHeartbeat | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["heatmap", "correlation", "temporal", "anomaly"]  # noqa: Y015
+    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["heatmap", "correlation", "temporal", "anomaly", "anomaly_heartbeat"]  # noqa: Y015
     _WhichOneofArgType_update: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_update) -> _WhichOneofReturnType_update | None: ...
 

@@ -166,6 +166,36 @@ class TemporalUpdate(_message.Message):
 Global___TemporalUpdate: _TypeAlias = TemporalUpdate  # noqa: Y015
 
 @_typing.final
+class AnomalyHeartbeat(_message.Message):
+    """Sent on an anomaly stream that has been idle for a few seconds, so a quiet stream can be
+    told from a stuck one: a stream behind last_sequence that stays silent is stuck.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAST_SEQUENCE_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    last_sequence: _builtins.int
+    """Newest sequence in the anomaly log as the bridge knows it (0: log empty)."""
+    @_builtins.property
+    def timestamp(self) -> _timestamp_pb2.Timestamp:
+        """When the bridge sent this heartbeat."""
+
+    def __init__(
+        self,
+        *,
+        last_sequence: _builtins.int = ...,
+        timestamp: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["last_sequence", b"last_sequence", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnomalyHeartbeat: _TypeAlias = AnomalyHeartbeat  # noqa: Y015
+
+@_typing.final
 class AnomalyUpdate(_message.Message):
     """Newly logged anomalies, in ascending sequence."""
 

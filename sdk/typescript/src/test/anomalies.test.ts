@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { AnomalySchema } from "../gen/neural_heatmap/v1/analytics_pb.js";
-import { AnomalyUpdateSchema } from "../gen/neural_heatmap/v1/updates_pb.js";
+import { AnomalyHeartbeatSchema, AnomalyUpdateSchema } from "../gen/neural_heatmap/v1/updates_pb.js";
 import {
   SubscribeAnomaliesResponseSchema,
   type SubscribeAnomaliesResponse,
@@ -106,4 +106,32 @@ test("a CANCELED the caller did not ask for (connection died) is resumed", async
   );
   assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(srv.opened.slice(0, 3), [0n, 2n, 4n]);
+});
+
+test("heartbeats are never yielded; a stream silent after one is reopened after the last sequence", async () => {
+  const opened: (bigint | undefined)[] = [];
+  // Each connection: a heartbeat, the next anomaly, then silence until aborted (stuck).
+  const open: OpenAnomalyStream = (after, signal) => {
+    opened.push(after);
+    return (async function* () {
+      yield create(SubscribeAnomaliesResponseSchema, {
+        heartbeat: create(AnomalyHeartbeatSchema, { lastSequence: (after ?? 0n) + 5n }),
+      });
+      yield update(Number(after ?? 0n) + 1);
+      await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+    })();
+  };
+  const reasons: Code[] = [];
+  const got = await take(
+    resumableAnomalies(open, {
+      afterSequence: 0n,
+      idleTimeoutMs: 30,
+      backoff: { initialMs: 1, maxMs: 1, jitter: 0 },
+      onReconnect: (e) => reasons.push(e.code),
+    }),
+    3,
+  );
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.deepEqual(opened, [0n, 1n, 2n]);
+  assert.deepEqual(reasons, [Code.Unavailable, Code.Unavailable]);
 });

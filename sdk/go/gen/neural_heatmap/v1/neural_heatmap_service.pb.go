@@ -1880,8 +1880,10 @@ func (x *SubscribeAnomaliesRequest) GetModelIds() []string {
 }
 
 type SubscribeAnomaliesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Update        *AnomalyUpdate         `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Update *AnomalyUpdate         `protobuf:"bytes,1,opt,name=update,proto3" json:"update,omitempty"`
+	// Set (and update unset) on an idle stream: the stream is alive; see AnomalyHeartbeat.
+	Heartbeat     *AnomalyHeartbeat `protobuf:"bytes,2,opt,name=heartbeat,proto3" json:"heartbeat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1919,6 +1921,13 @@ func (*SubscribeAnomaliesResponse) Descriptor() ([]byte, []int) {
 func (x *SubscribeAnomaliesResponse) GetUpdate() *AnomalyUpdate {
 	if x != nil {
 		return x.Update
+	}
+	return nil
+}
+
+func (x *SubscribeAnomaliesResponse) GetHeartbeat() *AnomalyHeartbeat {
+	if x != nil {
+		return x.Heartbeat
 	}
 	return nil
 }
@@ -2003,6 +2012,7 @@ type StreamUpdatesResponse struct {
 	//	*StreamUpdatesResponse_Correlation
 	//	*StreamUpdatesResponse_Temporal
 	//	*StreamUpdatesResponse_Anomaly
+	//	*StreamUpdatesResponse_AnomalyHeartbeat
 	Update        isStreamUpdatesResponse_Update `protobuf_oneof:"update"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2081,6 +2091,15 @@ func (x *StreamUpdatesResponse) GetAnomaly() *AnomalyUpdate {
 	return nil
 }
 
+func (x *StreamUpdatesResponse) GetAnomalyHeartbeat() *AnomalyHeartbeat {
+	if x != nil {
+		if x, ok := x.Update.(*StreamUpdatesResponse_AnomalyHeartbeat); ok {
+			return x.AnomalyHeartbeat
+		}
+	}
+	return nil
+}
+
 type isStreamUpdatesResponse_Update interface {
 	isStreamUpdatesResponse_Update()
 }
@@ -2101,6 +2120,11 @@ type StreamUpdatesResponse_Anomaly struct {
 	Anomaly *AnomalyUpdate `protobuf:"bytes,4,opt,name=anomaly,proto3,oneof"`
 }
 
+type StreamUpdatesResponse_AnomalyHeartbeat struct {
+	// The anomaly part is idle but alive; see AnomalyHeartbeat.
+	AnomalyHeartbeat *AnomalyHeartbeat `protobuf:"bytes,5,opt,name=anomaly_heartbeat,json=anomalyHeartbeat,proto3,oneof"`
+}
+
 func (*StreamUpdatesResponse_Heatmap) isStreamUpdatesResponse_Update() {}
 
 func (*StreamUpdatesResponse_Correlation) isStreamUpdatesResponse_Update() {}
@@ -2108,6 +2132,8 @@ func (*StreamUpdatesResponse_Correlation) isStreamUpdatesResponse_Update() {}
 func (*StreamUpdatesResponse_Temporal) isStreamUpdatesResponse_Update() {}
 
 func (*StreamUpdatesResponse_Anomaly) isStreamUpdatesResponse_Update() {}
+
+func (*StreamUpdatesResponse_AnomalyHeartbeat) isStreamUpdatesResponse_Update() {}
 
 type IngestActivationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2329,20 +2355,22 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x0eafter_sequence\x18\x01 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12>\n" +
 	"\fmin_severity\x18\x02 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverity\x12\x1b\n" +
 	"\tmodel_ids\x18\x03 \x03(\tR\bmodelIdsB\x11\n" +
-	"\x0f_after_sequence\"V\n" +
+	"\x0f_after_sequence\"\x99\x01\n" +
 	"\x1aSubscribeAnomaliesResponse\x128\n" +
-	"\x06update\x18\x01 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateR\x06update\"\xe7\x01\n" +
+	"\x06update\x18\x01 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateR\x06update\x12A\n" +
+	"\theartbeat\x18\x02 \x01(\v2#.neural_heatmap.v1.AnomalyHeartbeatR\theartbeat\"\xe7\x01\n" +
 	"\x14StreamUpdatesRequest\x123\n" +
 	"\x05types\x18\x01 \x03(\x0e2\x1d.neural_heatmap.v1.UpdateTypeR\x05types\x12*\n" +
 	"\x0eafter_sequence\x18\x02 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12>\n" +
 	"\fmin_severity\x18\x03 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverity\x12\x1b\n" +
 	"\tmodel_ids\x18\x04 \x03(\tR\bmodelIdsB\x11\n" +
-	"\x0f_after_sequence\"\xa8\x02\n" +
+	"\x0f_after_sequence\"\xfc\x02\n" +
 	"\x15StreamUpdatesResponse\x12<\n" +
 	"\aheatmap\x18\x01 \x01(\v2 .neural_heatmap.v1.HeatmapUpdateH\x00R\aheatmap\x12H\n" +
 	"\vcorrelation\x18\x02 \x01(\v2$.neural_heatmap.v1.CorrelationUpdateH\x00R\vcorrelation\x12?\n" +
 	"\btemporal\x18\x03 \x01(\v2!.neural_heatmap.v1.TemporalUpdateH\x00R\btemporal\x12<\n" +
-	"\aanomaly\x18\x04 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateH\x00R\aanomalyB\b\n" +
+	"\aanomaly\x18\x04 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateH\x00R\aanomaly\x12R\n" +
+	"\x11anomaly_heartbeat\x18\x05 \x01(\v2#.neural_heatmap.v1.AnomalyHeartbeatH\x00R\x10anomalyHeartbeatB\b\n" +
 	"\x06update\"V\n" +
 	"\x18IngestActivationsRequest\x12:\n" +
 	"\x06frames\x18\x01 \x03(\v2\".neural_heatmap.v1.ActivationFrameR\x06frames\"\xe3\x01\n" +
@@ -2458,10 +2486,11 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*CorrelationUpdate)(nil),               // 62: neural_heatmap.v1.CorrelationUpdate
 	(*TemporalUpdate)(nil),                  // 63: neural_heatmap.v1.TemporalUpdate
 	(*AnomalyUpdate)(nil),                   // 64: neural_heatmap.v1.AnomalyUpdate
-	(UpdateType)(0),                         // 65: neural_heatmap.v1.UpdateType
-	(*ActivationFrame)(nil),                 // 66: neural_heatmap.v1.ActivationFrame
-	(*FrameRejection)(nil),                  // 67: neural_heatmap.v1.FrameRejection
-	(*structpb.Struct)(nil),                 // 68: google.protobuf.Struct
+	(*AnomalyHeartbeat)(nil),                // 65: neural_heatmap.v1.AnomalyHeartbeat
+	(UpdateType)(0),                         // 66: neural_heatmap.v1.UpdateType
+	(*ActivationFrame)(nil),                 // 67: neural_heatmap.v1.ActivationFrame
+	(*FrameRejection)(nil),                  // 68: neural_heatmap.v1.FrameRejection
+	(*structpb.Struct)(nil),                 // 69: google.protobuf.Struct
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	44, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
@@ -2492,64 +2521,66 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	63, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
 	51, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
 	64, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
-	65, // 28: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
-	51, // 29: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	61, // 30: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
-	62, // 31: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
-	63, // 32: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
-	64, // 33: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
-	66, // 34: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
-	67, // 35: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
-	68, // 36: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> google.protobuf.Struct
-	0,  // 37: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
-	2,  // 38: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
-	4,  // 39: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
-	6,  // 40: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
-	8,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
-	10, // 42: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
-	12, // 43: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
-	14, // 44: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
-	16, // 45: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
-	18, // 46: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
-	20, // 47: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
-	22, // 48: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
-	24, // 49: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
-	26, // 50: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
-	28, // 51: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
-	30, // 52: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
-	32, // 53: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
-	34, // 54: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
-	36, // 55: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
-	38, // 56: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
-	40, // 57: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
-	42, // 58: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	1,  // 59: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 60: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	5,  // 61: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	7,  // 62: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	9,  // 63: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	11, // 64: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	13, // 65: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	15, // 66: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	17, // 67: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	19, // 68: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	21, // 69: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	23, // 70: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	25, // 71: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	27, // 72: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	29, // 73: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	31, // 74: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	33, // 75: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	35, // 76: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	37, // 77: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	39, // 78: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	41, // 79: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	43, // 80: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	59, // [59:81] is the sub-list for method output_type
-	37, // [37:59] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	65, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	66, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
+	51, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	61, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
+	62, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
+	63, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
+	64, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
+	65, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	67, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
+	68, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
+	69, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> google.protobuf.Struct
+	0,  // 39: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
+	2,  // 40: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
+	4,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
+	6,  // 42: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
+	8,  // 43: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
+	10, // 44: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
+	12, // 45: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
+	14, // 46: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
+	16, // 47: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
+	18, // 48: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
+	20, // 49: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
+	22, // 50: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
+	24, // 51: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
+	26, // 52: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
+	28, // 53: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
+	30, // 54: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
+	32, // 55: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
+	34, // 56: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
+	36, // 57: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
+	38, // 58: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
+	40, // 59: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
+	42, // 60: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
+	1,  // 61: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 62: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	5,  // 63: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	7,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	9,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	11, // 66: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	13, // 67: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	15, // 68: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	17, // 69: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	19, // 70: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	21, // 71: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	23, // 72: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	25, // 73: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	27, // 74: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	29, // 75: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	31, // 76: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	33, // 77: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	35, // 78: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	37, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	39, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	41, // 81: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	43, // 82: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	61, // [61:83] is the sub-list for method output_type
+	39, // [39:61] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_neural_heatmap_service_proto_init() }
@@ -2572,6 +2603,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 		(*StreamUpdatesResponse_Correlation)(nil),
 		(*StreamUpdatesResponse_Temporal)(nil),
 		(*StreamUpdatesResponse_Anomaly)(nil),
+		(*StreamUpdatesResponse_AnomalyHeartbeat)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -317,6 +317,62 @@ func (x *TemporalUpdate) GetStateChanges() []*structpb.Struct {
 	return nil
 }
 
+// Sent on an anomaly stream that has been idle for a few seconds, so a quiet stream can be
+// told from a stuck one: a stream behind last_sequence that stays silent is stuck.
+type AnomalyHeartbeat struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest sequence in the anomaly log as the bridge knows it (0: log empty).
+	LastSequence uint64 `protobuf:"varint,1,opt,name=last_sequence,json=lastSequence,proto3" json:"last_sequence,omitempty"`
+	// When the bridge sent this heartbeat.
+	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnomalyHeartbeat) Reset() {
+	*x = AnomalyHeartbeat{}
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnomalyHeartbeat) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnomalyHeartbeat) ProtoMessage() {}
+
+func (x *AnomalyHeartbeat) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnomalyHeartbeat.ProtoReflect.Descriptor instead.
+func (*AnomalyHeartbeat) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_updates_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AnomalyHeartbeat) GetLastSequence() uint64 {
+	if x != nil {
+		return x.LastSequence
+	}
+	return 0
+}
+
+func (x *AnomalyHeartbeat) GetTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
 // Newly logged anomalies, in ascending sequence.
 type AnomalyUpdate struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -332,7 +388,7 @@ type AnomalyUpdate struct {
 
 func (x *AnomalyUpdate) Reset() {
 	*x = AnomalyUpdate{}
-	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[3]
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +400,7 @@ func (x *AnomalyUpdate) String() string {
 func (*AnomalyUpdate) ProtoMessage() {}
 
 func (x *AnomalyUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[3]
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +413,7 @@ func (x *AnomalyUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnomalyUpdate.ProtoReflect.Descriptor instead.
 func (*AnomalyUpdate) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_updates_proto_rawDescGZIP(), []int{3}
+	return file_neural_heatmap_v1_updates_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AnomalyUpdate) GetTimestamp() *timestamppb.Timestamp {
@@ -410,7 +466,10 @@ const file_neural_heatmap_v1_updates_proto_rawDesc = "" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12>\n" +
 	"\bpatterns\x18\x02 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\x12/\n" +
 	"\x06trends\x18\x03 \x03(\v2\x17.google.protobuf.StructR\x06trends\x12<\n" +
-	"\rstate_changes\x18\x04 \x03(\v2\x17.google.protobuf.StructR\fstateChanges\"\xde\x01\n" +
+	"\rstate_changes\x18\x04 \x03(\v2\x17.google.protobuf.StructR\fstateChanges\"q\n" +
+	"\x10AnomalyHeartbeat\x12#\n" +
+	"\rlast_sequence\x18\x01 \x01(\x04R\flastSequence\x128\n" +
+	"\ttimestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\"\xde\x01\n" +
 	"\rAnomalyUpdate\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x128\n" +
 	"\tanomalies\x18\x02 \x03(\v2\x1a.neural_heatmap.v1.AnomalyR\tanomalies\x127\n" +
@@ -438,40 +497,42 @@ func file_neural_heatmap_v1_updates_proto_rawDescGZIP() []byte {
 }
 
 var file_neural_heatmap_v1_updates_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_neural_heatmap_v1_updates_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_neural_heatmap_v1_updates_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_neural_heatmap_v1_updates_proto_goTypes = []any{
 	(UpdateType)(0),               // 0: neural_heatmap.v1.UpdateType
 	(*HeatmapUpdate)(nil),         // 1: neural_heatmap.v1.HeatmapUpdate
 	(*CorrelationUpdate)(nil),     // 2: neural_heatmap.v1.CorrelationUpdate
 	(*TemporalUpdate)(nil),        // 3: neural_heatmap.v1.TemporalUpdate
-	(*AnomalyUpdate)(nil),         // 4: neural_heatmap.v1.AnomalyUpdate
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*Location)(nil),              // 6: neural_heatmap.v1.Location
-	(*Tensor)(nil),                // 7: neural_heatmap.v1.Tensor
-	(*CorrelationMatrix)(nil),     // 8: neural_heatmap.v1.CorrelationMatrix
-	(*TemporalPattern)(nil),       // 9: neural_heatmap.v1.TemporalPattern
-	(*structpb.Struct)(nil),       // 10: google.protobuf.Struct
-	(*Anomaly)(nil),               // 11: neural_heatmap.v1.Anomaly
-	(Severity)(0),                 // 12: neural_heatmap.v1.Severity
+	(*AnomalyHeartbeat)(nil),      // 4: neural_heatmap.v1.AnomalyHeartbeat
+	(*AnomalyUpdate)(nil),         // 5: neural_heatmap.v1.AnomalyUpdate
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
+	(*Location)(nil),              // 7: neural_heatmap.v1.Location
+	(*Tensor)(nil),                // 8: neural_heatmap.v1.Tensor
+	(*CorrelationMatrix)(nil),     // 9: neural_heatmap.v1.CorrelationMatrix
+	(*TemporalPattern)(nil),       // 10: neural_heatmap.v1.TemporalPattern
+	(*structpb.Struct)(nil),       // 11: google.protobuf.Struct
+	(*Anomaly)(nil),               // 12: neural_heatmap.v1.Anomaly
+	(Severity)(0),                 // 13: neural_heatmap.v1.Severity
 }
 var file_neural_heatmap_v1_updates_proto_depIdxs = []int32{
-	5,  // 0: neural_heatmap.v1.HeatmapUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	6,  // 1: neural_heatmap.v1.HeatmapUpdate.location:type_name -> neural_heatmap.v1.Location
-	7,  // 2: neural_heatmap.v1.HeatmapUpdate.values:type_name -> neural_heatmap.v1.Tensor
-	5,  // 3: neural_heatmap.v1.CorrelationUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	8,  // 4: neural_heatmap.v1.CorrelationUpdate.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
-	5,  // 5: neural_heatmap.v1.TemporalUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	9,  // 6: neural_heatmap.v1.TemporalUpdate.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	10, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> google.protobuf.Struct
-	10, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> google.protobuf.Struct
-	5,  // 9: neural_heatmap.v1.AnomalyUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	11, // 10: neural_heatmap.v1.AnomalyUpdate.anomalies:type_name -> neural_heatmap.v1.Anomaly
-	12, // 11: neural_heatmap.v1.AnomalyUpdate.severity:type_name -> neural_heatmap.v1.Severity
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	6,  // 0: neural_heatmap.v1.HeatmapUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 1: neural_heatmap.v1.HeatmapUpdate.location:type_name -> neural_heatmap.v1.Location
+	8,  // 2: neural_heatmap.v1.HeatmapUpdate.values:type_name -> neural_heatmap.v1.Tensor
+	6,  // 3: neural_heatmap.v1.CorrelationUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	9,  // 4: neural_heatmap.v1.CorrelationUpdate.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
+	6,  // 5: neural_heatmap.v1.TemporalUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 6: neural_heatmap.v1.TemporalUpdate.patterns:type_name -> neural_heatmap.v1.TemporalPattern
+	11, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> google.protobuf.Struct
+	11, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> google.protobuf.Struct
+	6,  // 9: neural_heatmap.v1.AnomalyHeartbeat.timestamp:type_name -> google.protobuf.Timestamp
+	6,  // 10: neural_heatmap.v1.AnomalyUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	12, // 11: neural_heatmap.v1.AnomalyUpdate.anomalies:type_name -> neural_heatmap.v1.Anomaly
+	13, // 12: neural_heatmap.v1.AnomalyUpdate.severity:type_name -> neural_heatmap.v1.Severity
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_updates_proto_init() }
@@ -488,7 +549,7 @@ func file_neural_heatmap_v1_updates_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_updates_proto_rawDesc), len(file_neural_heatmap_v1_updates_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -18,7 +18,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file neural_heatmap/v1/updates.proto.
  */
 export const file_neural_heatmap_v1_updates: GenFile = /*@__PURE__*/
-  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4Is4BCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEicKBnRyZW5kcxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNc3RhdGVfY2hhbmdlcxgEIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QisQEKDUFub21hbHlVcGRhdGUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglhbm9tYWxpZXMYAiADKAsyGi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5Ei0KCHNldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSEwoLZGVzY3JpcHRpb24YBCABKAkqkgEKClVwZGF0ZVR5cGUSGwoXVVBEQVRFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNVUERBVEVfVFlQRV9IRUFUTUFQEAESGwoXVVBEQVRFX1RZUEVfQ09SUkVMQVRJT04QAhIYChRVUERBVEVfVFlQRV9URU1QT1JBTBADEhcKE1VQREFURV9UWVBFX0FOT01BTFkQBELeAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQgxVcGRhdGVzUHJvdG9QAVpWZ2l0aHViLmNvbS9uZXVyYWwtaGVhdG1hcC9uZXVyYWwtaGVhdG1hcC9zZGsvZ28vZ2VuL25ldXJhbF9oZWF0bWFwL3YxO25ldXJhbF9oZWF0bWFwdjGiAgNOWFiqAhBOZXVyYWxIZWF0bWFwLlYxygIQTmV1cmFsSGVhdG1hcFxWMeICHE5ldXJhbEhlYXRtYXBcVjFcR1BCTWV0YWRhdGHqAhFOZXVyYWxIZWF0bWFwOjpWMWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_tensor]);
+  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4Is4BCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEicKBnRyZW5kcxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNc3RhdGVfY2hhbmdlcxgEIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiWAoQQW5vbWFseUhlYXJ0YmVhdBIVCg1sYXN0X3NlcXVlbmNlGAEgASgEEi0KCXRpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAisQEKDUFub21hbHlVcGRhdGUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglhbm9tYWxpZXMYAiADKAsyGi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5Ei0KCHNldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSEwoLZGVzY3JpcHRpb24YBCABKAkqkgEKClVwZGF0ZVR5cGUSGwoXVVBEQVRFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNVUERBVEVfVFlQRV9IRUFUTUFQEAESGwoXVVBEQVRFX1RZUEVfQ09SUkVMQVRJT04QAhIYChRVUERBVEVfVFlQRV9URU1QT1JBTBADEhcKE1VQREFURV9UWVBFX0FOT01BTFkQBELeAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQgxVcGRhdGVzUHJvdG9QAVpWZ2l0aHViLmNvbS9uZXVyYWwtaGVhdG1hcC9uZXVyYWwtaGVhdG1hcC9zZGsvZ28vZ2VuL25ldXJhbF9oZWF0bWFwL3YxO25ldXJhbF9oZWF0bWFwdjGiAgNOWFiqAhBOZXVyYWxIZWF0bWFwLlYxygIQTmV1cmFsSGVhdG1hcFxWMeICHE5ldXJhbEhlYXRtYXBcVjFcR1BCTWV0YWRhdGHqAhFOZXVyYWxIZWF0bWFwOjpWMWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_tensor]);
 
 /**
  * The newest activations of one layer, laid out on the canvas.
@@ -152,6 +152,35 @@ export const TemporalUpdateSchema: GenMessage<TemporalUpdate> = /*@__PURE__*/
   messageDesc(file_neural_heatmap_v1_updates, 2);
 
 /**
+ * Sent on an anomaly stream that has been idle for a few seconds, so a quiet stream can be
+ * told from a stuck one: a stream behind last_sequence that stays silent is stuck.
+ *
+ * @generated from message neural_heatmap.v1.AnomalyHeartbeat
+ */
+export type AnomalyHeartbeat = Message<"neural_heatmap.v1.AnomalyHeartbeat"> & {
+  /**
+   * Newest sequence in the anomaly log as the bridge knows it (0: log empty).
+   *
+   * @generated from field: uint64 last_sequence = 1;
+   */
+  lastSequence: bigint;
+
+  /**
+   * When the bridge sent this heartbeat.
+   *
+   * @generated from field: google.protobuf.Timestamp timestamp = 2;
+   */
+  timestamp?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.AnomalyHeartbeat.
+ * Use `create(AnomalyHeartbeatSchema)` to create a new message.
+ */
+export const AnomalyHeartbeatSchema: GenMessage<AnomalyHeartbeat> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_updates, 3);
+
+/**
  * Newly logged anomalies, in ascending sequence.
  *
  * @generated from message neural_heatmap.v1.AnomalyUpdate
@@ -187,7 +216,7 @@ export type AnomalyUpdate = Message<"neural_heatmap.v1.AnomalyUpdate"> & {
  * Use `create(AnomalyUpdateSchema)` to create a new message.
  */
 export const AnomalyUpdateSchema: GenMessage<AnomalyUpdate> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_updates, 3);
+  messageDesc(file_neural_heatmap_v1_updates, 4);
 
 /**
  * Kinds of live update a stream can carry.
