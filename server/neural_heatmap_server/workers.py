@@ -29,7 +29,13 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import TypeVar
@@ -145,10 +151,8 @@ class WorkPool:
 
     def __init__(self, workers: int, classes: list[WorkClass], processes: bool = False) -> None:
         self._processes = processes
-        self._executor: Executor = (
-            ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
-            if processes else
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nh-worker"))
+        self._workers = workers
+        self._executor = self._new_executor()
         self._classes = {c.name: c for c in classes}
         self._admitted = dict.fromkeys(self._classes, 0)
         self._lock = threading.Lock()  # the counters are released from worker threads
@@ -158,6 +162,19 @@ class WorkPool:
         """Jobs of class ``name`` running or waiting now."""
         with self._lock:
             return self._admitted[name]
+
+    def _new_executor(self) -> Executor:
+        if self._processes:
+            return ProcessPoolExecutor(max_workers=self._workers, mp_context=get_context("spawn"))
+        return ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="nh-worker")
+
+    def _broken(self, executor: Executor) -> ApiError:
+        """A worker process died (say, killed by the OOM killer): start a fresh pool so
+        later requests work again, and answer this one 503 (retryable)."""
+        if self._executor is executor and not self._stopping.is_set():
+            self._executor = self._new_executor()
+        return ApiError("unavailable", "a worker process died while handling the request; "
+                        "retry")
 
     def _release(self, name: str) -> None:
         with self._lock:
@@ -196,8 +213,12 @@ class WorkPool:
             finally:
                 _current.reset(token)
 
+        executor = self._executor
         try:
-            future: Future[T] = self._executor.submit(fn if self._processes else work)
+            future: Future[T] = executor.submit(fn if self._processes else work)
+        except BrokenExecutor:
+            self._release(name)
+            raise self._broken(executor) from None
         except RuntimeError:  # the executor is shut down
             self._release(name)
             raise ApiError("unavailable", "the server is shutting down") from None
@@ -207,6 +228,8 @@ class WorkPool:
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future),
                                           max(deadline.remaining(), 0.0))
+        except BrokenExecutor:
+            raise self._broken(executor) from None
         except TimeoutError:
             raise deadline_exceeded(
                 f"the request's deadline of {deadline.budget:g} s passed before its work "

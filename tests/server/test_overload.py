@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -246,3 +248,23 @@ async def test_a_big_websocket_document_is_refused_and_the_connection_lives(
         await ws.send_str(json.dumps({"type": "ingest_activations", "data": {"frames": frames}}))
         doc = json.loads((await ws.receive(timeout=30)).data)
         assert doc["type"] == "error" and doc["data"]["details"]["index"] == 7
+
+
+def test_a_killed_decoder_process_is_replaced(heavy: tuple[ServerProcess, Api]) -> None:
+    server, api = heavy
+    frames = [{"model_id": "decoder", "layer_id": "l", "values": [float(i)] * 1024}
+              for i in range(100)]  # ~0.5 MB: goes to the decoder process
+    api.post("/api/activations", {"frames": frames})
+    assert server.proc is not None
+    children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children").read_text()
+    assert children.split(), "the decoder process was not started"
+    for pid in children.split():
+        os.kill(int(pid), signal.SIGKILL)  # as the OOM killer would
+    statuses = []
+    for _ in range(3):  # the first may meet the dead process: 503, retryable
+        status, doc = api.call("POST", "/api/activations", {"frames": frames})
+        statuses.append(status)
+        if status == 200:
+            break
+        assert status == 503 and doc["error"]["code"] == "unavailable", doc
+    assert statuses[-1] == 200, statuses
