@@ -526,6 +526,7 @@ class ServerState:
 
     async def close(self) -> None:
         """Stop background work, close sockets and the database."""
+        self.stop_work()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
