@@ -25,6 +25,7 @@ from tests.support.server_process import REPO_ROOT, ServerProcess
 
 TOKEN = "fuzz-token"
 WRAPPED = ("positive_data_acceptance", "negative_data_rejection")
+LONG_SECONDS = 600
 
 
 @pytest.fixture(scope="module")
@@ -63,5 +64,6 @@ def test_openapi_and_server_agree(fuzz_server: ServerProcess, tmp_path: Path) ->
 
 
 @pytest.mark.long
+@pytest.mark.timeout(LONG_SECONDS + 300)
 def test_openapi_and_server_agree_long(fuzz_server: ServerProcess, tmp_path: Path) -> None:
-    run_schemathesis(fuzz_server, tmp_path, examples=500, seed=None, max_time=900)
+    run_schemathesis(fuzz_server, tmp_path, examples=500, seed=None, max_time=LONG_SECONDS)

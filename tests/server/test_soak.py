@@ -77,6 +77,7 @@ async def _logged(url: str) -> list[int]:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(SOAK_SECONDS + 300)
 async def test_soak_200_subscribers_continuous_ingestion() -> None:
     with ServerProcess(extra_args=["--anomaly-cooldown", "0", "--anomaly-retention",
                                    "1000000"]) as server, BridgeProcess(server.url) as bridge:
