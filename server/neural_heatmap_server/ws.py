@@ -31,6 +31,8 @@ from .wire import dumps
 
 log = logging.getLogger(__name__)
 
+MAX_TYPE_ECHO = 64  # characters of an unknown message type repeated in its error
+
 Handler = Callable[[ServerState, Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
@@ -194,7 +196,7 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
         message, batches = await state.read_message(text, time.time())
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise invalid('a message must be {"type": str, "data": {...}}')
-        kind = message["type"]
+        kind = message["type"][:MAX_TYPE_ECHO]  # echoed in errors: a long one is no type
         if kind != "ingest_activations" and len(text) > MAX_DOCUMENT_BYTES:
             raise ApiError("payload_too_large", f"a {kind} message of {len(text)} bytes "
                            f"exceeds the limit of {MAX_DOCUMENT_BYTES}", request=kind,
