@@ -26,6 +26,16 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 
 
+# Errors often repeat what the caller sent (an unknown id, a bad name); a caller's
+# megabyte must not come back as a megabyte of error (nor fill the bridge's trailers).
+MAX_MESSAGE_CHARS = 1024
+MAX_DETAIL_CHARS = 256
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
 class ApiError(Exception):
     """A client-visible failure with a status, a stable code and details.
 
@@ -39,10 +49,12 @@ class ApiError(Exception):
     """
 
     def __init__(self, code: str, message: str, **details: Any) -> None:
+        message = _bounded(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.code = code
         self.message = message
-        self.details = details
+        self.details = {k: _bounded(v, MAX_DETAIL_CHARS) if isinstance(v, str) else v
+                        for k, v in details.items()}
         self.status = STATUS_BY_CODE[code]
         self.headers: dict[str, str] = {}
 

@@ -144,3 +144,11 @@ def test_an_empty_binary_body_creates_no_layer(api: Api) -> None:
         headers={"Content-Type": "application/vnd.neural-heatmap.frames"})
     assert status == 200
     assert model not in {m["model_id"] for m in api.get("/api/models")["models"]}
+
+
+def test_text_copied_into_errors_is_bounded(api: Api) -> None:
+    huge = "m" * 500_000
+    status, doc = api.call("POST", "/api/compare", {"model_ids": [huge, "other"]})
+    assert status == 404
+    assert len(doc["error"]["message"]) <= 1024
+    assert len(doc["error"]["details"]["model_id"]) <= 256
