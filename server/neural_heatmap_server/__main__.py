@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
-from .app import create_app
+from .app import SHUTDOWN_GRACE_SECONDS, create_app
 from .config import parse_config
 
 
@@ -20,7 +20,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "listening on http://%s:%d (data %s, exports %s, source %s)", config.host, config.port,
         config.data_dir, config.exports_path, "on" if config.source else "off")
     web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
-                print=None, handle_signals=True)
+                print=None, handle_signals=True,
+                shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
-import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,19 +14,26 @@ import numpy as np
 from aiohttp import web
 
 from .config import ServerConfig
+from .correlation import MATRIX_CONTENT_TYPE
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
-from .ingest import BINARY_CONTENT_TYPE, parse_binary_frames, parse_json_frames
+from .ingest import (
+    BINARY_CONTENT_TYPE,
+    check_binary_query,
+    parse_binary_frames,
+)
 from .openapi import openapi_document
+from .params import opt_bool
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
+from .workers import DEADLINE_HEADER, Deadline
 from .ws import websocket_handler
 
 log = logging.getLogger("neural_heatmap_server.access")
 
-MATRIX_CONTENT_TYPE = "application/vnd.neural-heatmap.matrix"
 PUBLIC_PATHS = ("/health", "/openapi.json")
+SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -41,17 +46,35 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=dumps(body), status=status, content_type="application/json")
 
 
+def json_text_response(text: str) -> web.Response:
+    """A 200 answer whose JSON was already encoded (by a worker)."""
+    return web.Response(text=text, content_type="application/json")
+
+
 async def read_json(request: web.Request) -> Any:
-    """Decode a JSON body; bare NaN/Infinity tokens are accepted (Python's json writes them)."""
-    raw = await request.read()
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise invalid(f"malformed JSON body: {exc}") from None
+    """Decode a small JSON document (filter, theme, layout, compare, export): at most
+    ``MAX_DOCUMENT_BYTES``, so validating it never holds the event loop for long."""
+    return await _state(request).read_document(await request.read())
 
 
 def _state(request: web.Request) -> ServerState:
     return request.app[STATE]
+
+
+def _deadline(request: web.Request) -> Deadline:
+    deadline: Deadline = request["deadline"]
+    return deadline
+
+
+def _authorized(given: str, token: str) -> bool:
+    """Constant-time bearer check; header bytes that are not UTF-8 simply do not match.
+
+    aiohttp decodes header bytes as UTF-8 with ``surrogateescape``, so the text
+    is turned back into its original bytes rather than encoded strictly (which
+    raised and answered 500).
+    """
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                               f"Bearer {token}".encode())
 
 
 @web.middleware
@@ -61,17 +84,28 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     request["request_id"] = request_id
     started = time.perf_counter()
     try:
-        token = _state(request).config.token
-        if token is not None and request.path not in PUBLIC_PATHS:
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                raise ApiError("unauthenticated", "missing or wrong bearer token")
+        state = _state(request)
+        token = state.config.token
+        if (token is not None and request.path not in PUBLIC_PATHS
+                and not _authorized(request.headers.get("Authorization", ""), token)):
+            raise ApiError("unauthenticated", "missing or wrong bearer token")
+        repeated = [k for k in set(request.query) if len(request.query.getall(k)) > 1]
+        if repeated:
+            raise invalid(f"query parameter {sorted(repeated)[0]!r} is given more than once",
+                          field=sorted(repeated)[0])
+        deadline = state.deadline(request.headers.get(DEADLINE_HEADER))
+        request["deadline"] = deadline
+        if request.path not in PUBLIC_PATHS:
+            deadline.check()  # the caller has already given up: do not start
         response = await handler(request)
     except ApiError as exc:
         response = json_response(exc.body(), exc.status)
+        response.headers.update(exc.headers)
     except web.HTTPException as exc:
         code = _HTTP_CODES.get(exc.status, "invalid_argument" if exc.status < 500 else "internal")
         response = json_response(error_body(code, exc.reason), exc.status)
+        if "Allow" in exc.headers:  # 405 must say which methods the route has
+            response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         log.exception("unhandled error in %s %s request_id=%s", request.method, request.path,
                       request_id)
@@ -97,13 +131,17 @@ async def health(request: web.Request) -> web.Response:
 
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of these routes."""
-    return json_response(openapi_document())
+    return json_response(openapi_document(_state(request).config))
 
 
 async def models(request: web.Request) -> web.Response:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
-    include = request.query.get("include_units", "false").lower() in {"1", "true", "yes"}
-    return json_response(_state(request).models(include))
+    state = _state(request)
+    include_units = bool(opt_bool(request.query, "include_units"))
+    job = state.plan_models(include_units)
+    if not include_units:  # one entry per layer: cheap, answered on the loop
+        return json_response(job())
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -116,32 +154,29 @@ async def ingest(request: web.Request) -> web.Response:
                                     state.store, now)
         batches = [batch]
     else:
-        batches = parse_json_frames(await read_json(request), state.store,
-                                    state.config.max_frames, now)
+        q = request.query  # the binary form's parameters mean nothing here, but must be valid
+        check_binary_query(q.get("model_id"), q.get("layer_id"), q.get("units"),
+                           state.store.max_units)
+        batches = await state.read_frames(await request.read(), now)
     return json_response({"accepted": state.ingest(batches)})
 
 
 async def correlation(request: web.Request) -> web.Response:
-    """Correlation matrix, as JSON or (``Accept``) binary float32."""
-    result = _state(request).correlation(request.query)
+    """Correlation matrix, as JSON or (``Accept``) binary float32; computed and encoded
+    by a worker."""
+    state = _state(request)
+    job = state.plan_correlation(request.query)
     if MATRIX_CONTENT_TYPE in request.headers.get("Accept", ""):
-        n = len(result.labels)
-        header = dumps({"labels": result.labels, "timestamp": result.timestamp,
-                        "metadata": result.metadata, "shape": [n, n],
-                        "dtype": "float32"}).encode()
-        # One buffer, the float64 -> float32 conversion written straight into it.
-        body = bytearray(4 + len(header) + n * n * 4)
-        struct.pack_into("<I", body, 0, len(header))
-        body[4:4 + len(header)] = header
-        out = np.frombuffer(body, dtype="<f4", offset=4 + len(header)).reshape(n, n)
-        np.copyto(out, result.matrix, casting="same_kind")
+        body = await state.offload(_deadline(request), lambda: job().to_binary())
         return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
-    return json_response(result.to_json())
+    return json_text_response(
+        await state.offload(_deadline(request), lambda: job().to_json_text()))
 
 
 async def export_correlation(request: web.Request) -> web.Response:
     """Server-side export of the correlation matrix."""
-    return json_response(await _state(request).export(await read_json(request)))
+    return json_response(await _state(request).export(await read_json(request),
+                                                      _deadline(request)))
 
 
 async def list_exports(request: web.Request) -> web.Response:
@@ -157,12 +192,17 @@ async def get_export(request: web.Request) -> web.FileResponse:
 
 async def temporal(request: web.Request) -> web.Response:
     """Temporal patterns."""
-    return json_response({"patterns": _state(request).temporal_patterns(request.query)})
+    state = _state(request)
+    job = state.plan_temporal_patterns(request.query)
+    return json_text_response(
+        await state.offload(_deadline(request), lambda: dumps({"patterns": job()})))
 
 
 async def temporal_stats(request: web.Request) -> web.Response:
     """Temporal statistics per layer."""
-    return json_response(_state(request).temporal_stats(request.query))
+    state = _state(request)
+    job = state.plan_temporal_stats(request.query)
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
 async def anomalies(request: web.Request) -> web.Response:
@@ -207,7 +247,9 @@ async def set_layout(request: web.Request) -> web.Response:
 
 async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
-    return json_response(_state(request).compare(await read_json(request)))
+    state = _state(request)
+    job = state.plan_compare(await read_json(request))
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -248,10 +290,17 @@ def create_app(config: ServerConfig) -> web.Application:
         if config.source:
             state.add_task(asyncio.create_task(run_source(state)))
 
+    async def begin_shutdown(app: web.Application) -> None:
+        # Before aiohttp waits for in-flight requests: running jobs stop at their
+        # next deadline check and WebSockets close, so SIGTERM is never held up.
+        app[STATE].stop_work()
+        await app[STATE].hub.close_all()
+
     async def stop(app: web.Application) -> None:
         await app[STATE].close()
 
     app.on_startup.append(start)
+    app.on_shutdown.append(begin_shutdown)
     app.on_cleanup.append(stop)
     np.seterr(all="ignore")
     return app

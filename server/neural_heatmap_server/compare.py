@@ -18,9 +18,11 @@ import numpy as np
 from .alignment import align
 from .errors import invalid
 from .store import ActivationStore, Float32Array, FloatArray, LayerWindow
+from .workers import check_deadline
 
 METRICS = ("cka", "mean_activation", "sparsity")
 SPARSITY_EPSILON = 1e-6  # |activation| at or below this counts as zero
+MAX_LAYER_PAIRS = 65536  # CKA computations (layer pairs over all model pairs) per request
 
 
 def linear_cka(x: FloatArray, y: FloatArray) -> float:
@@ -54,20 +56,55 @@ def _model_values(layers: dict[str, LayerWindow]) -> Float32Array:
     return values[np.isfinite(values)]
 
 
-def compare_models(store: ActivationStore, model_ids: list[str],
-                   metrics: list[str] | None) -> dict[str, Any]:
-    """Compare two or more models (see module docstring).
+def check_compare(store: ActivationStore, model_ids: list[str], metrics: list[str] | None,
+                  max_models: int) -> tuple[list[str], list[str]]:
+    """Validate a compare request before any work is done (cheap: no data is read).
+
+    Duplicate ids are merged (first occurrence kept): comparing a model with
+    itself again adds nothing but work, which is quadratic in the ids.
+
+    Returns:
+        The distinct model ids and the chosen metrics.
 
     Raises:
-        ApiError: 400 for fewer than two models or an unknown metric; 404 for
-            an unknown model.
+        ApiError: 400 for fewer than two distinct models, more than
+            ``max_models``, an unknown metric or more than ``MAX_LAYER_PAIRS``
+            layer pairs; 404 for an unknown model.
     """
-    if len(model_ids) < 2:
-        raise invalid("compare needs at least two model_ids", model_ids=model_ids)
-    chosen = list(metrics) if metrics else list(METRICS)
+    distinct = list(dict.fromkeys(model_ids))
+    if len(distinct) > max_models:
+        raise invalid(f"compare accepts at most {max_models} distinct model_ids "
+                      f"(--max-compare-models), got {len(distinct)}", field="model_ids",
+                      models=len(distinct), limit=max_models,
+                      constraint=f"distinct <= {max_models}")
+    layers = [len(store.require_model(m)) for m in distinct]
+    if len(distinct) < 2:
+        raise invalid("compare needs at least two distinct model_ids",
+                      field="model_ids", models=len(distinct), constraint="distinct >= 2")
+    chosen = list(dict.fromkeys(metrics)) if metrics else list(METRICS)
     bad = [m for m in chosen if m not in METRICS]
     if bad:
-        raise invalid(f"unknown metric {bad[0]!r}; use {list(METRICS)}", metric=bad[0])
+        raise invalid(f"unknown metric {bad[0]!r}; use {list(METRICS)}", field="metrics",
+                      metric=bad[0], allowed=list(METRICS))
+    pairs = (sum(layers) ** 2 - sum(n * n for n in layers)) // 2
+    if pairs > MAX_LAYER_PAIRS:
+        raise invalid(f"cka over these models needs {pairs} layer comparisons, more than the "
+                      f"limit of {MAX_LAYER_PAIRS}; compare fewer models",
+                      layer_pairs=pairs, limit=MAX_LAYER_PAIRS,
+                      constraint=f"layer pairs <= {MAX_LAYER_PAIRS}")
+    return distinct, chosen
+
+
+def compare_models(store: ActivationStore, model_ids: list[str],
+                   metrics: list[str]) -> dict[str, Any]:
+    """Compare two or more distinct models (see module docstring).
+
+    Args:
+        store: The store, or a snapshot of the models' layers.
+        model_ids: Distinct ids, checked by ``check_compare``.
+        metrics: Chosen metrics, checked by ``check_compare``.
+    """
+    chosen = metrics
     models = {m: store.require_model(m) for m in model_ids}
     k = len(model_ids)
     similarity = np.eye(k)
@@ -79,6 +116,7 @@ def compare_models(store: ActivationStore, model_ids: list[str],
             table = np.zeros((len(la), len(lb)))
             for ai, wa in enumerate(la.values()):
                 for bi, wb in enumerate(lb.values()):
+                    check_deadline()
                     xa, xb = _aligned_pair(wa, wb)
                     steps_used = max(steps_used, int(xa.shape[0]))
                     table[ai, bi] = linear_cka(xa, xb) if xa.shape[0] >= 2 else 0.0

@@ -44,6 +44,15 @@ class ServerConfig:
     correlation_interval: float = 2.0
     temporal_interval: float = 5.0
     ws_queue: int = 1024
+    workers: int = 2
+    max_pending_analytics: int = 8
+    max_pending_exports: int = 2
+    max_pending_ingest: int = 4
+    max_request_seconds: float = 30.0
+    max_compare_models: int = 16
+    max_new_layers: int = 256
+    max_matrix_labels: int = 4096
+    max_push_labels: int = 256
     log_level: str = "INFO"
 
     @property
@@ -148,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between temporal_update messages to subscribers")
     add("--ws-queue", type=_positive_int, default=d.ws_queue,
         help="bounded send queue per WebSocket connection (messages)")
+    add("--workers", type=_positive_int, default=d.workers,
+        help="worker threads for analytics, rendering and exports (off the event loop)")
+    add("--max-pending-analytics", type=_positive_int, default=d.max_pending_analytics,
+        help="analytics requests (correlation, temporal, compare, unit listings) running or "
+             "waiting for a worker; beyond it requests answer 429 overloaded with Retry-After")
+    add("--max-pending-exports", type=_positive_int, default=d.max_pending_exports,
+        help="exports running or waiting for a worker; beyond it 429 overloaded")
+    add("--max-pending-ingest", type=_positive_int, default=d.max_pending_ingest,
+        help="large JSON ingest requests (over 256 KiB) being decoded or waiting for the "
+             "ingest thread; beyond it 429 overloaded")
+    add("--max-request-seconds", type=_positive_float, default=d.max_request_seconds,
+        help="longest any request may work; a shorter X-Request-Timeout-Ms header wins; "
+             "past it the request answers 504 deadline_exceeded and its work stops")
+    add("--max-compare-models", type=_positive_int, default=d.max_compare_models,
+        help="distinct model ids in one compare request (duplicates are merged first)")
+    add("--max-new-layers", type=_positive_int, default=d.max_new_layers,
+        help="new model/layer windows one ingest call may create")
+    add("--max-matrix-labels", type=_positive_int, default=d.max_matrix_labels,
+        help="labels (layers or units) in one correlation matrix; more answer 400")
+    add("--max-push-labels", type=_positive_int, default=d.max_push_labels,
+        help="labels in a periodic correlation_update; beyond it the push covers the first "
+             "ones and says so in metadata (a request can still ask for the rest)")
     add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -176,5 +207,14 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         correlation_interval=ns.correlation_interval,
         temporal_interval=ns.temporal_interval,
         ws_queue=ns.ws_queue,
+        workers=ns.workers,
+        max_pending_analytics=ns.max_pending_analytics,
+        max_pending_exports=ns.max_pending_exports,
+        max_pending_ingest=ns.max_pending_ingest,
+        max_request_seconds=ns.max_request_seconds,
+        max_compare_models=ns.max_compare_models,
+        max_new_layers=ns.max_new_layers,
+        max_matrix_labels=ns.max_matrix_labels,
+        max_push_labels=ns.max_push_labels,
         log_level=ns.log_level,
     )

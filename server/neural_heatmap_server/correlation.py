@@ -19,6 +19,8 @@ above is used unchanged. Unit granularity always uses the global alignment.
 from __future__ import annotations
 
 import dataclasses
+import struct
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -28,17 +30,12 @@ import numpy as np
 
 from .alignment import align, time_mask
 from .errors import invalid
-from .store import (
-    ActivationStore,
-    Float32Array,
-    FloatArray,
-    IntArray,
-    LayerWindow,
-    frame_activity,
-)
+from .store import ActivationStore, Float32Array, FloatArray, IntArray, LayerWindow
+from .wire import dumps
+from .workers import check_deadline
 
 GRANULARITIES = ("layer", "unit")
-MAX_UNIT_SERIES = 4096  # a 4096 x 4096 float32 matrix is 64 MiB; beyond that, pick layers
+MATRIX_CONTENT_TYPE = "application/vnd.neural-heatmap.matrix"
 
 
 @dataclass
@@ -53,6 +50,8 @@ class CorrelationQuery:
         end_time: Seconds since the epoch, inclusive.
         strict_models: Whether an unknown model is a 404 (explicit parameter, not filter).
         strict_layers: Whether an unknown layer is a 404 (explicit parameter, not filter).
+        max_labels: Most labels (layers, or units at unit granularity); more is a 400
+            (``--max-matrix-labels``).
     """
 
     model_ids: list[str] | None = None
@@ -62,13 +61,14 @@ class CorrelationQuery:
     end_time: float | None = None
     strict_models: bool = True
     strict_layers: bool = True
+    max_labels: int = 4096
 
     def key(self) -> tuple[Any, ...]:
         """Everything that decides the answer, besides the data (hashable)."""
         return (None if self.model_ids is None else tuple(self.model_ids),
                 None if self.layer_ids is None else tuple(self.layer_ids),
                 self.granularity, self.start_time, self.end_time,
-                self.strict_models, self.strict_layers)
+                self.strict_models, self.strict_layers, self.max_labels)
 
 
 @dataclass
@@ -84,6 +84,31 @@ class CorrelationResult:
         """The seed's ``CorrelationMatrix`` shape."""
         return {"matrix": self.matrix.tolist(), "labels": self.labels,
                 "timestamp": self.timestamp, "metadata": self.metadata}
+
+    def to_json_text(self) -> str:
+        """``to_json()`` encoded row by row.
+
+        Encoding a 4096 x 4096 matrix in one ``json.dumps`` call would hold the
+        GIL for seconds; one call per row lets the event loop run in between.
+        """
+        rest = dumps({"labels": self.labels, "timestamp": self.timestamp,
+                      "metadata": self.metadata})
+        rows = ",".join(dumps(self.matrix[i].tolist()) for i in range(len(self.matrix)))
+        return f'{{"matrix":[{rows}],{rest[1:]}'
+
+    def to_binary(self) -> bytearray:
+        """The binary answer: ``<u4`` header length, JSON header, ``n x n`` float32 (LE)."""
+        n = len(self.labels)
+        header = dumps({"labels": self.labels, "timestamp": self.timestamp,
+                        "metadata": self.metadata, "shape": [n, n],
+                        "dtype": "float32"}).encode()
+        # One buffer, the float64 -> float32 conversion written straight into it.
+        body = bytearray(4 + len(header) + n * n * 4)
+        struct.pack_into("<I", body, 0, len(header))
+        body[4:4 + len(header)] = header
+        out = np.frombuffer(body, dtype="<f4", offset=4 + len(header)).reshape(n, n)
+        np.copyto(out, self.matrix, casting="same_kind")
+        return body
 
 
 def pearson_matrix(series: FloatArray) -> tuple[FloatArray, list[int]]:
@@ -104,37 +129,49 @@ def pearson_matrix(series: FloatArray) -> tuple[FloatArray, list[int]]:
     return matrix, [int(i) for i in np.flatnonzero(constant)]
 
 
-def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
-    """Correlate the series the query selects.
+def select_windows(store: ActivationStore, query: CorrelationQuery) -> list[LayerWindow]:
+    """The windows a query correlates, after checking the query (cheap: no data is read).
 
     Raises:
-        ApiError: 400 for a bad granularity, a reversed time range or too many
-            units; 404 for unknown models/layers named explicitly.
+        ApiError: 400 for a bad granularity, a reversed time range or more labels
+            than ``query.max_labels``; 404 for unknown models/layers named explicitly.
     """
     if query.granularity not in GRANULARITIES:
         raise invalid(f"granularity must be one of {list(GRANULARITIES)}",
-                      granularity=query.granularity)
+                      field="granularity", granularity=query.granularity,
+                      allowed=list(GRANULARITIES))
     if (query.start_time is not None and query.end_time is not None
             and query.start_time > query.end_time):
-        raise invalid("start_time is after end_time",
-                      start_time=query.start_time, end_time=query.end_time)
+        raise invalid("start_time is after end_time", start_time=query.start_time,
+                      end_time=query.end_time, constraint="start_time <= end_time")
     windows = store.select(query.model_ids, query.layer_ids, query.strict_models,
                            query.strict_layers)
-    if query.granularity == "unit":
-        units = sum(w.units for w in windows)
-        if units > MAX_UNIT_SERIES:
-            raise invalid(f"unit correlation over {units} units exceeds {MAX_UNIT_SERIES}; "
-                          "choose fewer layers", units=units, limit=MAX_UNIT_SERIES)
+    labels = sum(w.units for w in windows) if query.granularity == "unit" else len(windows)
+    if labels > query.max_labels:
+        what = "units" if query.granularity == "unit" else "layers"
+        raise invalid(f"a {query.granularity} correlation over {labels} {what} exceeds the "
+                      f"limit of {query.max_labels} labels (--max-matrix-labels); choose "
+                      f"fewer models or layers", labels=labels, limit=query.max_labels)
+    return windows
+
+
+def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
+    """Correlate the series the query selects (see ``select_windows`` for the errors).
+
+    Layer granularity reads only the windows' activity series (the per-frame mean
+    the store already keeps), unit granularity the unit values.
+    """
+    windows = select_windows(store, query)
     labels: list[str] = []
     rows: list[FloatArray] = []
     step_lists: list[IntArray] = []
-    picked: list[tuple[LayerWindow, Float32Array]] = []
+    picked: list[tuple[LayerWindow, FloatArray | Float32Array]] = []
     for w in windows:
-        ts, steps, values = w.frames()
+        ts, steps, series = w.series() if query.granularity == "layer" else w.frames()
         keep = time_mask(ts, query.start_time, query.end_time)
         if keep.size == 0:
             continue
-        picked.append((w, values[keep]))
+        picked.append((w, series[keep]))
         step_lists.append(steps[keep])
     metadata: dict[str, Any] = {
         "granularity": query.granularity,
@@ -154,7 +191,7 @@ def compute_correlation(store: ActivationStore, query: CorrelationQuery) -> Corr
     for (w, values), idx in zip(picked, alignment.indices, strict=True):
         aligned = values[idx]
         if query.granularity == "layer":
-            rows.append(frame_activity(aligned)[None, :])
+            rows.append(aligned[None, :].astype(np.float64, copy=False))
             labels.append(f"{w.model_id}/{w.layer_id}")
         else:
             rows.append(aligned.T.astype(np.float64))
@@ -187,7 +224,8 @@ def _step_groups(step_lists: list[IntArray]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _block(picked: list[tuple[LayerWindow, Float32Array]], step_lists: list[IntArray],
+def _block(picked: list[tuple[LayerWindow, FloatArray | Float32Array]],
+           step_lists: list[IntArray],
            members: list[list[int]]) -> tuple[FloatArray, list[int], str, int, int]:
     """Pearson block of the series of one or two groups on their own alignment.
 
@@ -198,9 +236,10 @@ def _block(picked: list[tuple[LayerWindow, Float32Array]], step_lists: list[IntA
     nothing constant, ``samples < 2`` tells the caller.
     """
     alignment = align([step_lists[g[0]] for g in members])
-    rows = [frame_activity(picked[i][1][idx])
+    check_deadline()
+    rows = [picked[i][1][idx]
             for g, idx in zip(members, alignment.indices, strict=True) for i in g]
-    series = np.vstack(rows)
+    series: FloatArray = np.vstack(rows).astype(np.float64, copy=False)
     finite_cols = np.isfinite(series).all(axis=0)
     dropped = int((~finite_cols).sum())
     series = series[:, finite_cols]
@@ -210,7 +249,7 @@ def _block(picked: list[tuple[LayerWindow, Float32Array]], step_lists: list[IntA
     return matrix, constant, alignment.mode, int(series.shape[1]), dropped
 
 
-def _pairwise_layer_correlation(picked: list[tuple[LayerWindow, Float32Array]],
+def _pairwise_layer_correlation(picked: list[tuple[LayerWindow, FloatArray | Float32Array]],
                                 step_lists: list[IntArray], groups: list[list[int]],
                                 metadata: dict[str, Any]) -> CorrelationResult:
     """Layer correlation when the series do not all share one step array.
@@ -299,24 +338,43 @@ class CorrelationCache:
         self.max_bytes = max_bytes
         self.hits = 0
         self._items: OrderedDict[tuple[Any, ...], tuple[int, CorrelationResult]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def peek(self, version: int, query: CorrelationQuery) -> CorrelationResult | None:
+        """The cached answer to ``query`` at store ``version``, without computing."""
+        with self._lock:
+            hit = self._items.get(query.key())
+            if hit is None or hit[0] != version:
+                return None
+            self.hits += 1
+        return dataclasses.replace(hit[1], labels=list(hit[1].labels),
+                                   metadata=dict(hit[1].metadata))
 
     def get(self, store: ActivationStore, query: CorrelationQuery) -> CorrelationResult:
-        """The answer to ``query`` over ``store`` now: cached, or computed and kept."""
+        """The answer to ``query`` over ``store`` now: cached, or computed and kept.
+
+        Called from worker threads with snapshots of the store (whose ``version``
+        is the live version they were taken at); the entries are guarded by a
+        lock, the computing is not.
+        """
         if not self.max_entries:
             return compute_correlation(store, query)
         key = query.key()
-        hit = self._items.get(key)
-        if hit is not None and hit[0] == store.version:
-            self._items.move_to_end(key)
-            self.hits += 1
-            result = hit[1]
-        else:
-            version = store.version
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] == store.version:
+                self._items.move_to_end(key)
+                self.hits += 1
+                result: CorrelationResult | None = hit[1]
+            else:
+                result = None
+        if result is None:
             result = compute_correlation(store, query)
             result.matrix.flags.writeable = False  # shared by every answer from now on
-            self._items[key] = (version, result)
-            self._items.move_to_end(key)
-            self._evict()
+            with self._lock:
+                self._items[key] = (store.version, result)
+                self._items.move_to_end(key)
+                self._evict()
         # Callers may touch the metadata dict; the matrix is read-only.
         return dataclasses.replace(result, labels=list(result.labels),
                                    metadata=dict(result.metadata))

@@ -26,15 +26,23 @@ from .errors import invalid, not_found
 from .store import LayerWindow
 
 FORMATS = ("csv", "json", "parquet", "tensorboard")
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# A first character that is not a dot, then letters, digits, '_', '-' and single dots
+# (never '..'); at most MAX_NAME characters. The same text is the OpenAPI pattern.
+NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?"
+MAX_NAME = 128
+_NAME = re.compile(NAME_PATTERN)
 MAX_SCALARS_PER_LAYER = 1024
+HISTOGRAM_BINS = 64
 
 
 def safe_name(name: Any) -> str:
     """Accept a plain file name; refuse separators, ``..`` and leading dots (400)."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise invalid("filename must be a plain name: letters, digits, '.', '_', '-', "
-                      "no path separator, no '..', no leading dot", filename=name)
+    # fullmatch: with match, "$" also matched before a trailing newline, so
+    # "report.csv\n" was written but could never be downloaded.
+    if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.fullmatch(name):
+        raise invalid("filename must be a plain name of 1 to 128 characters: letters, digits, "
+                      "'.', '_', '-', no path separator, no '..', no leading dot",
+                      field="filename", filename=name if not isinstance(name, str) else name[:200])
     return name
 
 
@@ -53,6 +61,21 @@ class ExportRequest:
     format: str
     matrix: CorrelationResult
     layers: list[tuple[LayerWindow, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _histogram_bins(values: np.ndarray) -> np.ndarray:
+    """Strictly increasing bin edges covering these (finite) values.
+
+    Given a bin count instead, tensorboardX's default buckets end at 1e20 (larger
+    activations gave an "empty histogram" error) and numpy cannot cut a range
+    narrower than a few float steps (or a single huge value) into bins. Both
+    were HTTP 500s found by schemathesis; one bin then covers everything.
+    """
+    low, high = float(values.min()), float(values.max())
+    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+    if not bool((np.diff(edges) > 0).all()):
+        edges = np.array([low, np.nextafter(high, np.inf)])
+    return edges
 
 
 def _matrix_image(matrix: np.ndarray) -> np.ndarray:
@@ -83,7 +106,8 @@ def _write_tensorboard(directory: Path, req: ExportRequest) -> None:
             finite = latest[np.isfinite(latest)]
             if finite.size:
                 writer.add_histogram(f"{tag}/activations", finite.astype(np.float64),
-                                     global_step=int(steps[-1]) if steps[-1] >= 0 else 0)
+                                     global_step=int(steps[-1]) if steps.size and
+                                     steps[-1] >= 0 else 0, bins=_histogram_bins(finite))
         if req.matrix.matrix.size:
             writer.add_image("correlation_matrix", _matrix_image(req.matrix.matrix),
                              global_step=0, dataformats="CHW")
@@ -138,12 +162,12 @@ def resolve_export(root: Path, name: str) -> Path:
     """Find an exported file by name; ``dir/file`` only inside a TensorBoard directory."""
     parts = name.split("/")
     if len(parts) > 2:
-        raise invalid("export name has too many path parts", name=name)
+        raise invalid("export name has too many path parts", name=name[:200])
     for part in parts:
         safe_name(part)
     path = _inside(root, root.joinpath(*parts))
     if len(parts) == 2 and not path.parent.is_dir():
         raise not_found(f"no export {name!r}", name=name)
-    if not path.is_file():
+    if not path.is_file():  # (names were checked above, so they are short)
         raise not_found(f"no export {name!r}", name=name)
     return path

@@ -76,6 +76,13 @@ class Connection:
             return
         self._push(["", dumps(message)])
 
+    def send_text(self, text: str) -> None:
+        """``send`` for a message a worker has already encoded."""
+        if len(self._queue) >= 2 * self.max_queue:
+            self.close(WSCloseCode.TRY_AGAIN_LATER, "send queue overflow")
+            return
+        self._push(["", text])
+
     def offer_update(self, key: str, text: str) -> None:
         """Queue a droppable update (coalesced by ``key``)."""
         entry = self._pending.get(key)

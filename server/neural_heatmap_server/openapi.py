@@ -1,17 +1,62 @@
-"""The OpenAPI 3.1 document served at ``/openapi.json``.
+"""The OpenAPI 3.1 document served at ``/openapi.json``, built from the validators' own rules.
 
-It is written by hand from docs/http-api.md; a test checks that its paths
-and methods are exactly the routes the application registers.
+Every enum, bound and pattern below is the constant the matching validator
+checks (``SEVERITIES``, ``FORMATS``, ``NAME_PATTERN``, ``--max-frames``, ...),
+and the document is built per server from its configuration, so the limits
+it states are the limits it enforces. schemathesis checks the agreement in
+both directions (tests/server/test_openapi_fuzz.py).
+
+A few rules relate two fields and cannot be written in JSON Schema
+(``start_time <= end_time``, ``[min, max]`` ranges, distinct compare ids);
+their 400 answers carry ``details.constraint`` naming the rule, and the
+operations say so in their descriptions. The WebSocket (``/ws``) is not an
+HTTP operation and is described in docs/http-api.md instead.
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
+
+from .anomalies import ANOMALY_TYPES, SEVERITIES
+from .compare import METRICS
+from .config import ServerConfig
+from .correlation import GRANULARITIES, MATRIX_CONTENT_TYPE
+from .errors import STATUS_BY_CODE
+from .exports import FORMATS, MAX_NAME, NAME_PATTERN
+from .ingest import MAX_NAME_LENGTH, MAX_STEP
+from .ingest import NAME_PATTERN as ID_PATTERN
+from .service import MAX_ANOMALY_LIMIT, MAX_SEQUENCE
+from .temporal import PATTERN_TYPES
+from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
+from .workers import DEADLINE_HEADER
+
+CROSS_FIELD = ("Rules between fields that JSON Schema cannot state answer 400 with "
+               "`details.constraint` naming the rule: ")
+
+_STR = {"type": "string"}
+_NUM = {"type": "number"}
+_INT = {"type": "integer"}
+_OBJ = {"type": "object"}
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": ID_PATTERN}
+_EXPORT_NAME = {"type": "string", "maxLength": MAX_NAME, "pattern": f"^{NAME_PATTERN}$"}
+_LIST = {"type": "string", "description": "comma-separated names"}
+# Every error the middleware can answer for any route (besides 5xx, which are bugs).
+_ERROR_STATUSES = sorted({s for s in STATUS_BY_CODE.values() if s < 500} | {504})
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """Absent and ``null`` mean the same to the view-state validators."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _choice_list(choices: tuple[str, ...]) -> str:
+    """The pattern of a comma list of ``choices`` (blanks and empty items allowed)."""
+    item = "\\s*(" + "|".join(choices) + ")?\\s*"
+    return f"^{item}(,{item})*$"
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -19,143 +64,172 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
             "description": description}
 
 
-_STR = {"type": "string"}
-_NUM = {"type": "number"}
-_INT = {"type": "integer"}
-_LIST = {"type": "string", "description": "comma-separated names"}
-_ERRORS = {str(code): {"$ref": "#/components/responses/Error"}
-           for code in (400, 401, 404, 410, 413)}
-
-
 def _op(summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]] | None = None,
-        body: dict[str, Any] | None = None, content_type: str = "application/json",
-        ) -> dict[str, Any]:
+        body: dict[str, Any] | None = None, description: str | None = None,
+        ok_content: str = "application/json") -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
-        "responses": {"200": {"description": "OK", "content": {"application/json":
-                                                                {"schema": ok}}}, **_ERRORS},
+        "parameters": parameters or [],
+        "responses": {"200": {"description": "OK", "content": {ok_content: {"schema": ok}}},
+                      **{str(s): {"$ref": "#/components/responses/Error"}
+                         for s in _ERROR_STATUSES}},
     }
-    if parameters:
-        op["parameters"] = parameters
+    if description:
+        op["description"] = description
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {content_type: {"schema": body}}}
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     return op
 
 
-_FILTER_PARAMS = [
-    _query("model_ids", _LIST, "models (default: stored filter, else all)"),
-    _query("layer_ids", _LIST, "layers as layer or model/layer (default: stored filter)"),
-    _query("granularity", {"enum": ["layer", "unit"]}, "layer activity series or units"),
+def _schemas(config: ServerConfig) -> dict[str, Any]:
+    time_ms = {"type": "number", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS}
+    names = {"type": "array", "items": _STR}
+    frame = {"type": "object", "required": ["model_id", "layer_id", "values"], "properties": {
+        "model_id": _ID, "layer_id": _ID, "timestamp": _nullable(_NUM),
+        "step": _nullable({"type": "integer", "minimum": -1, "maximum": MAX_STEP}),
+        "values": {"type": "array", "minItems": 1, "maxItems": config.max_units, "items": {
+            "anyOf": [_NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}}
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message", "details"],
+            "properties": {"code": {"enum": sorted(STATUS_BY_CODE)}, "message": _STR,
+                           "details": _OBJ}}}},
+        "Frame": frame,
+        "CorrelationMatrix": {"type": "object", "properties": {
+            "matrix": {"type": "array", "items": {"type": "array", "items": _NUM}},
+            "labels": names, "timestamp": _NUM, "metadata": _OBJ}},
+        "TemporalPattern": {"type": "object", "properties": {
+            "pattern_type": {"enum": list(PATTERN_TYPES)},
+            "frequency": {"type": ["number", "null"]}, "amplitude": {"type": ["number", "null"]},
+            "phase": {"type": ["number", "null"]}, "confidence": _NUM,
+            "start_time": {"type": ["number", "null"]}, "end_time": {"type": ["number", "null"]},
+            "metadata": _OBJ}},
+        "Anomaly": {"type": "object", "properties": {
+            "sequence": _INT, "anomaly_type": {"enum": list(ANOMALY_TYPES)},
+            "severity": {"enum": list(SEVERITIES)}, "timestamp": _NUM,
+            "location": {"type": ["object", "null"], "properties": {"x": _INT, "y": _INT}},
+            "layer": _STR, "model_id": _STR, "score": _NUM, "description": _STR,
+            "metadata": _OBJ}},
+        "Filter": {"type": "object", "additionalProperties": False, "properties": {
+            "model_ids": _nullable({"type": "array", "items": {"type": "string",
+                                                               "minLength": 1}}),
+            "layer_ids": _nullable({"type": "array", "items": {"type": "string",
+                                                               "minLength": 1}}),
+            "intensity_range": _nullable({"type": "array", "items": _NUM, "minItems": 2,
+                                          "maxItems": 2}),
+            "spatial_bounds": _nullable({
+                "type": "object", "additionalProperties": False,
+                "required": ["min_x", "min_y", "max_x", "max_y"],
+                "properties": {k: _NUM for k in ("min_x", "min_y", "max_x", "max_y")}}),
+            "time_range": _nullable({"type": "array", "items": time_ms, "minItems": 2,
+                                     "maxItems": 2, "description": "[start_ms, end_ms]"})}},
+        "Theme": {"type": "object", "required": ["theme"], "additionalProperties": False,
+                  "properties": {
+                      "theme": {"enum": list(THEMES)},
+                      "custom_colors": _nullable({"type": "array", "items": {
+                          "type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}})}},
+        "Layout": {"type": "object", "additionalProperties": False, "properties": {
+            "panel_positions": _nullable({"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False, "required": ["x", "y"],
+                "properties": {"x": _NUM, "y": _NUM}}}),
+            "panel_sizes": _nullable({"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False,
+                "required": ["width", "height"],
+                "properties": {"width": {"type": "number", "minimum": 0},
+                               "height": {"type": "number", "minimum": 0}}}}),
+            "visibility": _nullable({"type": "object",
+                                     "additionalProperties": {"type": "boolean"}}),
+            "z_order": _nullable({"type": "array", "items": {"type": "string",
+                                                             "minLength": 1}})}},
+    }
+
+
+_RANGE_PARAMS = [
     _query("start_time", _NUM, "seconds since the epoch, inclusive"),
     _query("end_time", _NUM, "seconds since the epoch, inclusive"),
 ]
 
-_SCHEMAS: dict[str, Any] = {
-    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-        "type": "object", "required": ["code", "message", "details"],
-        "properties": {"code": _STR, "message": _STR, "details": {"type": "object"}}}}},
-    "Frame": {"type": "object", "required": ["model_id", "layer_id", "values"], "properties": {
-        "model_id": _STR, "layer_id": _STR, "timestamp": _NUM, "step": _INT,
-        "values": {"type": "array", "items": {"oneOf": [
-            _NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}},
-    "CorrelationMatrix": {"type": "object", "properties": {
-        "matrix": {"type": "array", "items": {"type": "array", "items": _NUM}},
-        "labels": {"type": "array", "items": _STR}, "timestamp": _NUM,
-        "metadata": {"type": "object"}}},
-    "TemporalPattern": {"type": "object", "properties": {
-        "pattern_type": {"enum": ["periodic", "trend", "state_change"]},
-        "frequency": {"type": ["number", "null"]}, "amplitude": {"type": ["number", "null"]},
-        "phase": {"type": ["number", "null"]}, "confidence": _NUM,
-        "start_time": {"type": ["number", "null"]}, "end_time": {"type": ["number", "null"]},
-        "metadata": {"type": "object"}}},
-    "Anomaly": {"type": "object", "properties": {
-        "sequence": _INT,
-        "anomaly_type": {"enum": ["non_finite", "exploding", "dead_units", "saturation",
-                                  "spike"]},
-        "severity": {"enum": ["low", "medium", "high", "critical"]}, "timestamp": _NUM,
-        "location": {"type": ["object", "null"], "properties": {"x": _INT, "y": _INT}},
-        "layer": _STR, "model_id": _STR, "score": _NUM, "description": _STR,
-        "metadata": {"type": "object"}}},
-    "Filter": {"type": "object", "additionalProperties": False, "properties": {
-        "model_ids": {"type": "array", "items": _STR},
-        "layer_ids": {"type": "array", "items": _STR},
-        "intensity_range": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2},
-        "spatial_bounds": {"type": "object", "properties": {
-            "min_x": _NUM, "min_y": _NUM, "max_x": _NUM, "max_y": _NUM}},
-        "time_range": {"type": "array", "items": _NUM, "minItems": 2, "maxItems": 2,
-                       "description": "[start_ms, end_ms]"}}},
-    "Theme": {"type": "object", "required": ["theme"], "properties": {
-        "theme": {"enum": ["thermal", "plasma", "holographic", "contour", "custom"]},
-        "custom_colors": {"type": "array", "items": {"type": "string",
-                                                      "pattern": "^#[0-9a-fA-F]{6}$"}}}},
-    "Layout": {"type": "object", "additionalProperties": False, "properties": {
-        "panel_positions": {"type": "object"}, "panel_sizes": {"type": "object"},
-        "visibility": {"type": "object"}, "z_order": {"type": "array", "items": _STR}}},
-}
 
-_OBJ = {"type": "object"}
-
-
-@cache
-def openapi_document() -> dict[str, Any]:
-    """Build the document once."""
+def openapi_document(config: ServerConfig) -> dict[str, Any]:
+    """Build the document for a server with this configuration."""
     status = {"type": "object", "properties": {"status": _STR}}
+    correlation_params = [
+        _query("model_ids", _LIST, "models (default: stored filter, else all)"),
+        _query("layer_ids", _LIST, "layers as layer or model/layer (default: stored filter)"),
+        _query("granularity", {"enum": list(GRANULARITIES)}, "layer activity series or units"),
+        *_RANGE_PARAMS]
+    ingest_body = {"oneOf": [
+        {"allOf": [_ref("Frame"), {"not": {"required": ["frames"]}}]},
+        {"type": "object", "required": ["frames"], "properties": {
+            "frames": {"type": "array", "maxItems": config.max_frames,
+                       "items": _ref("Frame")}}}]}
     paths: dict[str, Any] = {
         "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
         "/openapi.json": {"get": _op("This document.", _OBJ)},
         "/api/models": {"get": _op("Models and layers with canvas sizes.", _OBJ, [
-            _query("include_units", {"type": "boolean"}, "add every unit's x/y")])},
-        "/api/activations": {"post": {
-            **_op("Ingest frames: JSON (one frame or {frames}) or binary records "
-                  "(Content-Type application/vnd.neural-heatmap.frames with model_id, "
-                  "layer_id, units query parameters).",
-                  {"type": "object", "properties": {"accepted": _INT}},
-                  [_query("model_id", _STR, "binary form only"),
-                   _query("layer_id", _STR, "binary form only"),
-                   _query("units", _INT, "binary form only")]),
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": {"oneOf": [_ref("Frame"), {
-                    "type": "object", "properties": {
-                        "frames": {"type": "array", "items": _ref("Frame")}}}]}},
-                "application/vnd.neural-heatmap.frames": {"schema": {
-                    "type": "string", "format": "binary",
-                    "description": "records of <f8 timestamp, <i8 step, units x <f4"}}}}}},
-        "/api/correlation": {"get": {
-            **_op("Pearson correlation matrix; binary float32 with "
-                  "Accept: application/vnd.neural-heatmap.matrix.",
-                  _ref("CorrelationMatrix"), _FILTER_PARAMS)}},
+            _query("include_units", {"enum": ["true", "false", "1", "0", "yes", "no"]},
+                   "add every unit's x/y")])},
+        "/api/activations": {"post": _op(
+            "Ingest frames (JSON: one frame or {frames}).", {
+                "type": "object", "properties": {"accepted": _INT}},
+            [_query("model_id", _ID, "binary form only"),
+             _query("layer_id", _ID, "binary form only"),
+             _query("units", {"type": "integer", "minimum": 1, "maximum": config.max_units},
+                    "binary form only")],
+            body=ingest_body,
+            description="The binary form (Content-Type application/vnd.neural-heatmap.frames: "
+                        "records of <f8 timestamp, <i8 step, units x <f4, with the model_id, "
+                        "layer_id and units query parameters) is described in "
+                        "docs/http-api.md.")},
+        "/api/correlation": {"get": _op(
+            "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
+            description=f"Binary float32 with Accept: {MATRIX_CONTENT_TYPE}. "
+                        + CROSS_FIELD + "start_time <= end_time; at most "
+                        f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
         "/api/export/correlation": {"post": _op(
             "Write the correlation matrix (and for tensorboard the series) to the export "
             "directory.", _OBJ, body={"type": "object", "required": ["filename"], "properties": {
-                "filename": _STR, "format": {"enum": ["csv", "json", "parquet", "tensorboard"]},
-                "model_ids": {"type": "array", "items": _STR},
-                "layer_ids": {"type": "array", "items": _STR}}})},
+                "filename": _EXPORT_NAME, "format": {"enum": list(FORMATS)},
+                "model_ids": _nullable({"type": "array", "items": _STR}),
+                "layer_ids": _nullable({"type": "array", "items": _STR}),
+                "granularity": _nullable({"enum": list(GRANULARITIES)}),
+                "start_time": _nullable(_NUM), "end_time": _nullable(_NUM)}},
+            description=CROSS_FIELD + "start_time <= end_time.")},
         "/api/exports": {"get": _op("List exported files.", _OBJ)},
-        "/api/exports/{name}": {"get": {
-            **_op("Download one exported file.", {"type": "string", "format": "binary"}),
-            "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}]}},
+        "/api/exports/{name}": {"get": _op(
+            "Download one exported file.", {"type": "string", "format": "binary"},
+            [{"name": "name", "in": "path", "required": True, "schema": {
+                "type": "string", "maxLength": MAX_NAME,
+                "pattern": f"^{NAME_PATTERN}(/{NAME_PATTERN})?$"}}],
+            ok_content="*/*")},
         "/api/temporal": {"get": _op("Temporal patterns.", {
             "type": "object", "properties": {"patterns": {
                 "type": "array", "items": _ref("TemporalPattern")}}}, [
             _query("model_id", _STR, "one model (default all)"),
             _query("layer_id", _STR, "one layer"),
-            _query("time_window", _NUM, "milliseconds back from the newest frame"),
-            _query("pattern_types", _LIST, "periodic,trend,state_change")])},
+            _query("time_window", {"type": "number", "exclusiveMinimum": 0},
+                   "milliseconds back from the newest frame"),
+            _query("pattern_types", {"type": "string", "pattern": _choice_list(PATTERN_TYPES)},
+                   "comma-separated: " + ",".join(PATTERN_TYPES))])},
         "/api/temporal/stats": {"get": _op("Temporal statistics per layer.", _OBJ, [
             _query("model_id", _STR, "one model (default all)")])},
         "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},
                 "last_sequence": _INT, "first_sequence": _INT}}, [
-            _query("severity", {"enum": ["low", "medium", "high", "critical"]}, "exact"),
-            _query("min_severity", {"enum": ["low", "medium", "high", "critical"]},
-                   "at or above"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000}, "default 100"),
+            _query("severity", {"enum": list(SEVERITIES)}, "exact"),
+            _query("min_severity", {"enum": list(SEVERITIES)}, "at or above"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ANOMALY_LIMIT},
+                   "default 100"),
             _query("model_id", _STR, "one model"),
-            _query("after_sequence", _INT, "resume point; 410 when pruned")])},
+            _query("model_ids", _LIST, "several models"),
+            _query("after_sequence", {"type": "integer", "minimum": 0,
+                                      "maximum": MAX_SEQUENCE},
+                   "resume point; 410 when pruned")])},
         "/api/filter": {
             "get": _op("The stored filter ({} when none).", _ref("Filter")),
-            "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter")),
+            "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
+                        description=CROSS_FIELD + "min <= max in every range."),
             "delete": _op("Clear the filter.", _OBJ)},
         "/api/theme": {
             "get": _op("The stored theme.", _ref("Theme")),
@@ -163,24 +237,32 @@ def openapi_document() -> dict[str, Any]:
         "/api/layout": {
             "get": _op("The stored layout.", _ref("Layout")),
             "post": _op("Replace the layout.", _OBJ, body=_ref("Layout"))},
-        "/api/compare": {"post": _op("Compare models: linear CKA, mean activation, sparsity.",
-                                     _OBJ, body={"type": "object", "required": ["model_ids"],
-                                                 "properties": {
-                                                     "model_ids": {"type": "array",
-                                                                   "items": _STR,
-                                                                   "minItems": 2},
-                                                     "metrics": {"type": "array", "items": {
-                                                         "enum": ["cka", "mean_activation",
-                                                                  "sparsity"]}}}})},
-        "/ws": {"get": _op("WebSocket upgrade: subscriptions, get_* requests, ingestion "
-                           "(see docs/http-api.md).", _OBJ)},
+        "/api/compare": {"post": _op(
+            "Compare models: linear CKA, mean activation, sparsity.", _OBJ,
+            body={"type": "object", "required": ["model_ids"], "properties": {
+                "model_ids": {"type": "array", "minItems": 2,
+                              "items": {"type": "string", "minLength": 1}},
+                "metrics": {"type": "array", "items": {"enum": list(METRICS)}}}},
+            description="Repeated ids are merged. " + CROSS_FIELD + "at least 2 and at most "
+                        f"{config.max_compare_models} distinct model_ids "
+                        "(--max-compare-models).")},
     }
+    public = {"/health", "/openapi.json"}
+    if config.token is not None:  # the document says what this server demands
+        for path, ops in paths.items():
+            for op in ops.values():
+                op["security"] = [] if path in public else [{"bearer": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Neural Heatmap server", "version": "0.1.0",
-                 "description": "Live analytics of neural-network activations."},
+                 "description": "Live analytics of neural-network activations. The WebSocket "
+                                "/ws is described in docs/http-api.md. Every route except "
+                                "/health and /openapi.json honours the request header "
+                                f"{DEADLINE_HEADER} (remaining milliseconds the caller "
+                                "waits, capped by --max-request-seconds): work not done by "
+                                "then stops and the answer is 504 deadline_exceeded."},
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": _schemas(config),
             "responses": {"Error": {"description": "Error", "content": {
                 "application/json": {"schema": _ref("Error")}}}},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},

@@ -2,7 +2,9 @@
 
 HTTP query parameters arrive as strings (``model_ids=a,b``), WebSocket
 ``data`` as JSON values (``["a", "b"]``). These helpers accept both so each
-route's parameters are parsed once for both transports.
+route's parameters are parsed once for both transports. An empty string is
+"absent" for names and lists, and an error for numbers, booleans and choices
+(it is none of their values).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def opt_str(params: Mapping[str, Any], key: str) -> str | None:
 def opt_float(params: Mapping[str, Any], key: str) -> float | None:
     """A finite number (or its decimal text) or None."""
     raw = params.get(key)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         if isinstance(raw, bool):
@@ -58,7 +60,7 @@ def opt_int(params: Mapping[str, Any], key: str, low: int | None = None,
             high: int | None = None) -> int | None:
     """An integer within ``[low, high]`` (or its decimal text) or None."""
     raw = params.get(key)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
         raise invalid(f"{key} must be an integer", field=key)
@@ -67,14 +69,33 @@ def opt_int(params: Mapping[str, Any], key: str, low: int | None = None,
     except (TypeError, ValueError):
         raise invalid(f"{key} must be an integer", field=key, value=str(raw)) from None
     if (low is not None and value < low) or (high is not None and value > high):
-        raise invalid(f"{key} must be between {low} and {high}", field=key, value=value)
+        if high is None:
+            bound = f"at least {low}"
+        elif low is None:
+            bound = f"at most {high}"
+        else:
+            bound = f"between {low} and {high}"
+        raise invalid(f"{key} must be {bound}", field=key, value=value)
     return value
+
+
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+def opt_bool(params: Mapping[str, Any], key: str) -> bool | None:
+    """A boolean (JSON) or one of true/false/1/0/yes/no (any case), or None."""
+    raw = params.get(key)
+    if raw is None or isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
+        return raw.lower() in _TRUE
+    raise invalid(f"{key} must be true or false", field=key, value=str(raw)[:100])
 
 
 def opt_choice(params: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:
     """One of ``choices`` or None."""
-    value = opt_str(params, key)
+    value = params.get(key)
     if value is not None and value not in choices:
-        raise invalid(f"{key} must be one of {list(choices)}", field=key, value=value,
+        raise invalid(f"{key} must be one of {list(choices)}", field=key, value=str(value)[:100],
                       allowed=list(choices))
-    return value
+    return str(value) if value is not None else None

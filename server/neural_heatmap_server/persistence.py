@@ -79,11 +79,21 @@ class ViewStateStore(abc.ABC):
 
 
 def open_database(path: Path) -> sqlite3.Connection:
-    """Open (creating) the SQLite file with WAL so readers never block the writer."""
+    """Open (creating) the SQLite file: WAL, and every commit fsynced before it returns.
+
+    Durability policy: an anomaly's sequence is shown to subscribers right after
+    ``AnomalyLog.append`` commits, so the commit must already be on disk. WAL with
+    ``synchronous=NORMAL`` survives a killed process but not a power cut or an OS
+    crash: the last commits can vanish and their sequences would be handed out
+    again with other contents. ``synchronous=FULL`` fsyncs the WAL on every
+    commit, so a sequence, once seen, is never reused. The cost is one fsync
+    per ingest call that finds anomalies (the detector's cooldown keeps those
+    rare) and per view-state change.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")
     return conn
 
 

@@ -11,6 +11,7 @@ to stop floating-point drift.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,6 +198,26 @@ class LayerWindow:
             idx = idx[-last:] if last > 0 else idx[:0]
         return self._timestamps[idx], self._steps[idx], self._values[idx]
 
+    def snapshot(self, values: bool = True) -> LayerWindow:
+        """A private copy (oldest frame first) that a worker thread may read while
+        ingestion keeps writing this window.
+
+        Args:
+            values: Copy the unit values too; without them (layer-level analytics
+                need only the activity series) ``frames()`` of the copy fails
+                loudly instead of returning wrong data.
+        """
+        idx = self._ordered_index()
+        frozen = copy.copy(self)  # scalars and running sums; the arrays are replaced below
+        frozen.capacity = max(self._count, 1)
+        frozen._head = 0
+        frozen._timestamps = self._timestamps[idx]
+        frozen._steps = self._steps[idx]
+        frozen._activity = self._activity[idx]
+        frozen._values = (self._values[idx] if values
+                          else np.empty((0, self.units), dtype=np.float32))
+        return frozen
+
 
 class ActivationStore:
     """All layer windows, keyed by model then layer (in first-seen order).
@@ -238,8 +259,8 @@ class ActivationStore:
             if expected is not None and expected != batch.units:
                 raise invalid(
                     f"layer {batch.model_id}/{batch.layer_id} has {expected} units, "
-                    f"a frame has {batch.units}",
-                    index=index, expected_units=expected, units=batch.units)
+                    f"a frame has {batch.units}", index=index, expected_units=expected,
+                    units=batch.units, constraint="units == the layer's units")
             if known is None and key not in pending and \
                     self.layer_count + len(pending) >= self.max_layers:
                 raise invalid(
@@ -258,6 +279,20 @@ class ActivationStore:
             self.layer_count += 1
         window.append(batch)
         return window
+
+    def snapshot(self, windows: list[LayerWindow], values: bool = True) -> ActivationStore:
+        """A store holding private copies of ``windows`` only (see ``LayerWindow.snapshot``).
+
+        Taken on the event loop, between two ingestions, so the copy is consistent;
+        the analytics then run on it in a worker thread. Its ``version`` is the
+        version the copy was taken at.
+        """
+        frozen = ActivationStore(self.capacity, self.max_units, self.max_layers)
+        frozen.version = self.version
+        for w in windows:
+            frozen.models.setdefault(w.model_id, {})[w.layer_id] = w.snapshot(values)
+            frozen.layer_count += 1
+        return frozen
 
     def layer_or_none(self, model_id: str, layer_id: str) -> LayerWindow | None:
         """The window of a layer, or None when it has never been seen."""

@@ -48,6 +48,7 @@ import numpy as np
 from .alignment import time_mask
 from .errors import invalid
 from .store import ActivationStore, FloatArray, LayerWindow
+from .workers import check_deadline
 
 PATTERN_TYPES = ("periodic", "trend", "state_change")
 MIN_SAMPLES = 8
@@ -290,8 +291,12 @@ def _layer_analyses(store: ActivationStore, model_id: str | None, layer_id: str 
                       time_window=time_window_ms)
     windows: list[LayerWindow] = store.select(
         [model_id] if model_id else None, [layer_id] if layer_id else None)
-    return [analyse_series(w.model_id, w.layer_id, *_series(w, time_range, time_window_ms))
-            for w in windows]
+    out = []
+    for w in windows:
+        check_deadline()
+        out.append(analyse_series(w.model_id, w.layer_id,
+                                  *_series(w, time_range, time_window_ms)))
+    return out
 
 
 def parse_pattern_types(raw: list[str] | None) -> list[str]:
@@ -327,6 +332,7 @@ def temporal_stats(store: ActivationStore, model_id: str | None,
     trends = {"increasing": 0, "decreasing": 0, "flat": 0}
     periodic_layers = 0
     for w in store.select([model_id] if model_id else None, None):
+        check_deadline()
         ts, activity = _series(w, time_range, None)
         a = analyse_series(w.model_id, w.layer_id, ts, activity)
         finite = activity[np.isfinite(activity)]
@@ -357,6 +363,7 @@ def temporal_update(store: ActivationStore, model_ids: list[str] | None,
     """The ``temporal_update`` payload for the layers and time range the stored filter selects."""
     patterns: list[dict[str, Any]] = []
     for w in store.select(model_ids, layer_ids, strict_models=False, strict_layers=False):
+        check_deadline()
         a = analyse_series(w.model_id, w.layer_id, *_series(w, time_range, None))
         patterns.extend(a.patterns())
     return {"timestamp": time.time(), "patterns": patterns,

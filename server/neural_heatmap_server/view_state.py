@@ -24,6 +24,10 @@ DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _FILTER_KEYS = ("model_ids", "layer_ids", "intensity_range", "spatial_bounds", "time_range")
 _LAYOUT_KEYS = ("panel_positions", "panel_sizes", "visibility", "z_order")
+# time_range must fit a protobuf Timestamp (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z),
+# or the bridge could store a filter that it can never read back.
+MIN_TIME_MS = -62_135_596_800_000
+MAX_TIME_MS = 253_402_300_799_999
 
 
 def _number(value: Any, field: str) -> float:
@@ -44,7 +48,7 @@ def _range(value: Any, field: str) -> list[float]:
     low, high = _number(value[0], field), _number(value[1], field)
     if low > high:
         raise invalid(f"{field}: min {low} is greater than max {high}", field=field,
-                      min=low, max=high)
+                      min=low, max=high, constraint="min <= max")
     return [low, high]
 
 
@@ -67,11 +71,16 @@ def validate_filter(doc: Any) -> dict[str, Any]:
     _reject_unknown(doc, _FILTER_KEYS, "filter")
     out: dict[str, Any] = {}
     for key in ("model_ids", "layer_ids"):
-        if doc.get(key):
-            out[key] = _str_list(doc[key], key)
+        if doc.get(key) is not None and _str_list(doc[key], key):
+            out[key] = list(doc[key])
     for key in ("intensity_range", "time_range"):
         if doc.get(key) is not None:
             out[key] = _range(doc[key], key)
+    if "time_range" in out and not (out["time_range"][0] >= MIN_TIME_MS
+                                    and out["time_range"][1] <= MAX_TIME_MS):
+        raise invalid(f"time_range must lie within [{MIN_TIME_MS}, {MAX_TIME_MS}] milliseconds "
+                      "(years 0001 to 9999)", field="time_range",
+                      min=MIN_TIME_MS, max=MAX_TIME_MS)
     if doc.get("spatial_bounds") is not None:
         bounds = _object(doc["spatial_bounds"], "spatial_bounds")
         _reject_unknown(bounds, ("min_x", "min_y", "max_x", "max_y"), "spatial_bounds")
@@ -93,7 +102,8 @@ def validate_theme(doc: Any) -> dict[str, Any]:
     if not isinstance(theme, str) or theme.lower() not in THEMES:
         raise invalid(f"unknown theme {theme!r}; use one of {list(THEMES)}",
                       theme=theme, allowed=list(THEMES))
-    colors = doc.get("custom_colors") or []
+    colors = doc.get("custom_colors")
+    colors = [] if colors is None else colors
     if not isinstance(colors, list) or not all(isinstance(c, str) and _COLOR.match(c)
                                                for c in colors):
         raise invalid("custom_colors must be a list of '#rrggbb' strings", field="custom_colors")

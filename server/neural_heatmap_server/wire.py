@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import invalid
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
@@ -41,6 +43,15 @@ def dumps(value: Any) -> str:
     except ValueError:
         return json.dumps(_finite(value), allow_nan=False, default=_default,
                           separators=(",", ":"))
+
+
+def loads(raw: bytes | str) -> Any:
+    """Decode a JSON request; bare NaN/Infinity tokens are accepted (Python's json writes
+    them). Malformed JSON or bytes that are not UTF-8 are a 400."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise invalid(f"malformed JSON: {exc}") from None
 
 
 def finite_list(values: np.ndarray[Any, Any]) -> list[float | None]:

@@ -14,7 +14,6 @@ answering, and knows the head it must reach.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,10 +26,12 @@ from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
 from .ingest import parse_json_frames
 from .params import opt_float, opt_list
-from .service import STATE, ServerState
+from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
 from .wire import dumps
 
 log = logging.getLogger(__name__)
+
+MAX_TYPE_ECHO = 64  # characters of an unknown message type repeated in its error
 
 Handler = Callable[[ServerState, Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -124,12 +125,19 @@ async def _unsubscribe_anomalies(state: ServerState, conn: Connection,
 
 async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
-    return state.correlation(data).to_json()
+    # A big matrix is encoded by the worker too (see workers.py); the envelope is
+    # the one _dispatch would write.
+    job = state.plan_correlation(data)
+    head = '{"type":"data","data":{"request":"get_correlation_matrix",'
+    conn.send_text(await state.offload(state.deadline(),
+                                       lambda: head + job().to_json_text()[1:] + "}"))
+    return {}
 
 
 async def _get_temporal(state: ServerState, conn: Connection,
                         data: dict[str, Any]) -> dict[str, Any]:
-    return {"patterns": state.temporal_patterns(data)}
+    job = state.plan_temporal_patterns(data)
+    return {"patterns": await state.offload(state.deadline(), job)}
 
 
 async def _get_anomalies(state: ServerState, conn: Connection,
@@ -153,11 +161,12 @@ async def _set_layout(state: ServerState, conn: Connection,
 
 
 async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    return await state.export(data)
+    return await state.export(data, state.deadline())
 
 
 async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    batches = parse_json_frames(data, state.store, state.config.max_frames, time.time())
+    batches = parse_json_frames(data, state.units_of, state.config.max_units,
+                                state.config.max_frames, time.time())
     return {"accepted": state.ingest(batches)}
 
 
@@ -184,13 +193,14 @@ HANDLERS: dict[str, Handler] = {
 async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
     kind: str | None = None
     try:
-        try:
-            message = json.loads(text)
-        except ValueError as exc:
-            raise invalid(f"malformed JSON: {exc}") from None
+        message, batches = await state.read_message(text, time.time())
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise invalid('a message must be {"type": str, "data": {...}}')
-        kind = message["type"]
+        kind = message["type"][:MAX_TYPE_ECHO]  # echoed in errors: a long one is no type
+        if kind != "ingest_activations" and len(text) > MAX_DOCUMENT_BYTES:
+            raise ApiError("payload_too_large", f"a {kind} message of {len(text)} bytes "
+                           f"exceeds the limit of {MAX_DOCUMENT_BYTES}", request=kind,
+                           bytes=len(text), limit=MAX_DOCUMENT_BYTES)
         data = message.get("data")
         data = {} if data is None else data
         if not isinstance(data, dict):
@@ -199,7 +209,10 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
         if handler is None:
             raise invalid(f"unknown message type {kind!r}", request=kind,
                           allowed=sorted(HANDLERS))
-        result = await handler(state, conn, data)
+        if batches is not None:  # a large ingest_activations, parsed off the loop
+            result = {"accepted": state.ingest(batches)}
+        else:
+            result = await handler(state, conn, data)
         if result:
             conn.send({"type": "data", "data": {"request": kind, **result}})
     except ApiError as exc:
