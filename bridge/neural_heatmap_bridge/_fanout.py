@@ -425,9 +425,7 @@ class Fanout:
         if stalled and self._closing is None:
             # Clients must not wait on an upstream that stopped answering: end every
             # stream so they resume (here once it answers again, or elsewhere).
-            self._stalled = _errors.UpstreamError(
-                grpc.StatusCode.UNAVAILABLE,
-                "UPSTREAM_STALLED",
+            self._stalled = _errors.stalled_upstream(
                 "the upstream server stopped answering; resume with after_sequence = the "
                 "last sequence you received",
             )
@@ -560,9 +558,7 @@ class Fanout:
         stuck_for = time.monotonic() - mb.behind_since
         if stuck_for >= self._config.stall_timeout:
             self._metrics.stalled_streams.inc()
-            raise _errors.UpstreamError(
-                grpc.StatusCode.UNAVAILABLE,
-                "STREAM_STALLED",
+            raise _errors.stalled_stream(
                 f"the stream made no progress past sequence {mb.cursor} for {stuck_for:.1f} s "
                 f"although the log reached {mb.told}; resume with after_sequence = the last "
                 "sequence you received",
@@ -601,13 +597,10 @@ class Fanout:
         except _errors.UpstreamError as exc:
             if exc.code not in _TRANSIENT:
                 if exc.code is grpc.StatusCode.OUT_OF_RANGE:
-                    raise _errors.UpstreamError(
-                        grpc.StatusCode.OUT_OF_RANGE,
-                        "SEQUENCE_EXPIRED",
+                    raise exc.annotated(
                         f"anomalies after sequence {mb.cursor} were pruned from the server's "
                         "log; resubscribe without after_sequence (or after the log's "
-                        "first_sequence) and accept the gap",
-                        **exc.metadata,
+                        "first_sequence) and accept the gap"
                     ) from exc
                 raise
             await _pause(mb)  # upstream down: try again (the pump reconnects meanwhile)
