@@ -61,6 +61,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 from neural_heatmap.v1 import analytics_pb2, updates_pb2
+from neural_heatmap_contract import policy
 
 from . import _convert as cv
 from . import _errors
@@ -72,7 +73,8 @@ from ._upstream import CallOptions, Upstream
 
 log = logging.getLogger("neural_heatmap_bridge.fanout")
 
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Failed log reads worth repeating (the unary retry set every client shares).
+_TRANSIENT = frozenset(grpc.StatusCode[name] for name in policy.UNARY_RETRY_CODES)
 # How often a caught-up stream re-reads the server's log while the ring is not current.
 POLL_INTERVAL = 0.5
 # The upstream's accepted range of heartbeat_interval (docs/http-api.md).

@@ -23,6 +23,8 @@ __all__ = [
     "EXCEPTION_BY_CODE",
     "HTTP_FALLBACK_ROWS",
     "HTTP_STATUS_BY_WORD",
+    "OTHER_5XX",
+    "OTHER_STATUS",
     "ROUTE_MISSING",
     "SERVER_ROWS",
     "TRANSPORT_ROWS",
@@ -115,8 +117,8 @@ HTTP_FALLBACK_ROWS: tuple[ErrorRow, ...] = (
     ErrorRow("504 without a known code (a proxy's gateway timeout)", "DEADLINE_EXCEEDED",
              "DEADLINE_EXCEEDED", http_status=504),
 )
-_OTHER_5XX = ErrorRow("other 5xx: upstream broken; retryable", "UNAVAILABLE", "UNAVAILABLE")
-_OTHER_STATUS = ErrorRow("any other status", "UNKNOWN", "UNKNOWN")
+OTHER_5XX = ErrorRow("other 5xx: upstream broken; retryable", "UNAVAILABLE", "UNAVAILABLE")
+OTHER_STATUS = ErrorRow("any other status", "UNKNOWN", "UNKNOWN")
 
 # Failures with no HTTP answer at all, between the bridge and its upstream.
 TRANSPORT_ROWS: tuple[ErrorRow, ...] = (
@@ -185,7 +187,7 @@ def row_for_answer(http_status: int, word: str | None) -> ErrorRow:
         return _BY_WORD[word]
     if http_status in _BY_STATUS:
         return _BY_STATUS[http_status]
-    return _OTHER_5XX if http_status >= 500 else _OTHER_STATUS
+    return OTHER_5XX if http_status >= 500 else OTHER_STATUS
 
 
 _OWN_BY_REASON = {row.reason: row for row in (*TRANSPORT_ROWS, *BRIDGE_ROWS)}
