@@ -44,18 +44,18 @@ def test_checked_in_files_are_what_the_generator_writes() -> None:
 def test_python_constants_equal_the_policy_file() -> None:
     assert list(policy.UNARY_RETRY_CODES) == POLICY["unary_retry_codes"]
     assert list(policy.STREAM_RECONNECT_CODES) == POLICY["stream_reconnect_codes"]
+    generated = (policy.BACKOFF_INITIAL_SECONDS, policy.BACKOFF_MULTIPLIER,
+                 policy.BACKOFF_MAX_SECONDS, policy.BACKOFF_JITTER)
     b = POLICY["backoff"]
-    assert (policy.BACKOFF_INITIAL_SECONDS, policy.BACKOFF_MULTIPLIER,
-            policy.BACKOFF_MAX_SECONDS, policy.BACKOFF_JITTER) == (
-        b["initial_seconds"], b["multiplier"], b["max_seconds"], b["jitter"])
+    assert generated == (b["initial_seconds"], b["multiplier"], b["max_seconds"], b["jitter"])
 
 
 def test_python_consumers_run_on_the_policy() -> None:
     unary = {grpc.StatusCode[c] for c in POLICY["unary_retry_codes"]}
     stream = {grpc.StatusCode[c] for c in POLICY["stream_reconnect_codes"]}
     assert TRANSIENT_CODES == unary == Retry().codes
-    assert _fanout._TRANSIENT == unary
-    assert RECONNECT_CODES == stream
+    assert unary == _fanout._TRANSIENT
+    assert stream == RECONNECT_CODES
     b = POLICY["backoff"]
     retry, reconnect = Retry(), ReconnectPolicy()
     assert (retry.initial, retry.maximum, retry.multiplier) == (
