@@ -274,6 +274,11 @@ def invalid(message: str, field: str | None = None, **metadata: object) -> Upstr
     return err.with_details(error_details_pb2.BadRequest(field_violations=[violation]))
 
 
+def unauthenticated(message: str) -> UpstreamError:
+    """The caller sent no valid bearer token (the bridge's own ``--token``)."""
+    return _own("BRIDGE_UNAUTHENTICATED", message)
+
+
 def not_found(message: str, **metadata: object) -> UpstreamError:
     """The request names something (a model, an export) that does not exist."""
     return _own("NOT_FOUND", message, **metadata)

@@ -129,6 +129,8 @@ TRANSPORT_ROWS: tuple[ErrorRow, ...] = (
 
 # Failures the bridge decides itself (validation, limits, streams, shutdown).
 BRIDGE_ROWS: tuple[ErrorRow, ...] = (
+    ErrorRow("the caller sent no valid bearer token (client -> bridge)", "UNAUTHENTICATED",
+             "BRIDGE_UNAUTHENTICATED"),
     ErrorRow("a request field is wrong (with BadRequest naming it)", "INVALID_ARGUMENT",
              "INVALID_ARGUMENT"),
     ErrorRow("the request names something that does not exist", "NOT_FOUND", "NOT_FOUND"),
