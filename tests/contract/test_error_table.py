@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import grpc
 import neural_heatmap
@@ -144,7 +145,27 @@ def test_an_unknown_word_keeps_its_reason_and_takes_the_status_row() -> None:
     assert (err.code, err.reason) == (grpc.StatusCode.ABORTED, "ALREADY_EXISTS")
 
 
-def test_the_conformance_scenario_pins_the_same_error_info() -> None:
-    """scenarios.json's SetFilter min>max ErrorInfo is a row of this table."""
-    text = (ROOT / "tests/conformance/scenarios.json").read_text()
-    assert '"INVALID_ARGUMENT"' in text and table.DOMAIN in text
+def _steps(node: object) -> list[dict[str, Any]]:
+    if isinstance(node, dict):
+        found = [node] if "expect_error" in node else []
+        return found + [step for value in node.values() for step in _steps(value)]
+    if isinstance(node, list):
+        return [step for value in node for step in _steps(value)]
+    return []
+
+
+def test_conformance_scenarios_pin_rows_of_this_table() -> None:
+    """Every ErrorInfo a scenario in tests/conformance/scenarios.json expects is a row."""
+    scenarios = json.loads((ROOT / "tests/conformance/scenarios.json").read_text())
+    pinned = []
+    for step in _steps(scenarios):
+        expect = {e["path"]: e["eq"] for e in step.get("expect", []) if "eq" in e}
+        if "details[0].reason" not in expect:
+            continue
+        row = next(r for r in table.SERVER_ROWS if r.reason == expect["details[0].reason"])
+        assert expect["details[0].domain"] == table.DOMAIN
+        assert step["expect_error"] == row.grpc_code
+        if "details[0].metadata.http_status" in expect:
+            assert expect["details[0].metadata.http_status"] == str(row.http_status)
+        pinned.append(row.reason)
+    assert "INVALID_ARGUMENT" in pinned  # SetFilter min > max
