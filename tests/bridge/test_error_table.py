@@ -1,8 +1,9 @@
-"""The bridge's error table (``_errors.from_http``), row by row, without processes.
+"""The bridge's reading of upstream answers (``_errors.from_http``), without processes.
 
-Each row is an upstream answer (HTTP status, the server's error code, the
-``Retry-After`` header) and the status, reason and retry hint the caller must
-see. The live rows (real server, fake upstream) are in test_errors.py; the last
+The table itself is pinned in tests/contract/test_error_table.py; here each row is an
+upstream answer as it can arrive (HTTP status, the server's error code or none, the
+``Retry-After`` header, a status and word that disagree) and the status, reason and
+retry hint the caller must see. The live rows (real server, fake upstream) are in test_errors.py; the last
 test runs the ingestion against a tiny in-process upstream that is overloaded.
 """
 
