@@ -3,8 +3,9 @@
 The table itself is pinned in tests/contract/test_error_table.py; here each row is an
 upstream answer as it can arrive (HTTP status, the server's error code or none, the
 ``Retry-After`` header, a status and word that disagree) and the status, reason and
-retry hint the caller must see. The live rows (real server, fake upstream) are in test_errors.py; the last
-test runs the ingestion against a tiny in-process upstream that is overloaded.
+retry hint the caller must see. The live rows (real server, fake upstream) are in
+test_errors.py; the last test runs the ingestion against a tiny in-process upstream
+that is overloaded.
 """
 
 from __future__ import annotations
