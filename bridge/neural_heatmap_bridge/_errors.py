@@ -14,31 +14,10 @@ message and metadata value is sanitized (no control characters) and bounded
 (see ``MAX_MESSAGE_BYTES``), so a 1 MiB id still gives its NOT_FOUND and not
 a RESOURCE_EXHAUSTED about oversized metadata.
 
-The table, in order of precedence:
-
-======================================  ==================  ==========================
-upstream failure                        gRPC status         why
-======================================  ==================  ==========================
-connection refused / reset / DNS        UNAVAILABLE         transient: retry elsewhere
-no answer before the deadline           DEADLINE_EXCEEDED   the caller's budget is spent
-404 or 405 without our JSON error body  UNIMPLEMENTED       the upstream lacks the route
-                                                            (a seed-only server)
-400, 422                                INVALID_ARGUMENT    the request is wrong
-401                                     UNAUTHENTICATED     bridge -> upstream token
-403                                     PERMISSION_DENIED
-404 (JSON error body)                   NOT_FOUND           unknown model/layer/export
-409                                     ABORTED             concurrent change; re-read
-410 sequence_expired                    OUT_OF_RANGE        resume point pruned from log
-413                                     RESOURCE_EXHAUSTED  too large
-429 or code ``overloaded``              RESOURCE_EXHAUSTED  overloaded; RetryInfo from
-                                                            the ``Retry-After`` header
-415                                     UNIMPLEMENTED       upstream lacks that encoding
-504 or code ``deadline_exceeded``       DEADLINE_EXCEEDED   the server gave up at the
-                                                            deadline the bridge sent
-503                                     UNAVAILABLE         upstream not ready
-other 5xx                               UNAVAILABLE         upstream broken; retryable
-unparsable or mis-shaped 2xx payload    INTERNAL            the upstream broke the contract
-======================================  ==================  ==========================
+The table itself (which upstream answer or bridge failure gives which status and
+``ErrorInfo.reason``) lives in ``neural_heatmap_contract.errors``, shared with the server
+and the SDK; ``docs/bridge.md`` shows it rendered. This module only builds statuses
+from its rows.
 """
 
 from __future__ import annotations
@@ -58,36 +37,14 @@ from google.rpc import (
     status_pb2,
 )
 from grpc_status import rpc_status
+from neural_heatmap_contract import errors as table
+from neural_heatmap_contract.errors import DOMAIN
 
-DOMAIN = "neural-heatmap.dev"
 # Bounds on caller-influenced text in a status (trailers have a size limit, ~8 KiB
 # by default): the message, each ErrorInfo metadata value, and how many entries.
 MAX_MESSAGE_BYTES = 512
 MAX_METADATA_VALUE_BYTES = 160
 MAX_METADATA_ENTRIES = 16
-
-# HTTP status -> gRPC status for answers that carry the server's JSON error body.
-_HTTP_TO_GRPC: dict[int, grpc.StatusCode] = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    409: grpc.StatusCode.ABORTED,
-    410: grpc.StatusCode.OUT_OF_RANGE,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    415: grpc.StatusCode.UNIMPLEMENTED,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
-# The server's error codes that decide the status whatever the HTTP status.
-_CODE_TO_GRPC: dict[str, grpc.StatusCode] = {
-    "sequence_expired": grpc.StatusCode.OUT_OF_RANGE,
-    "overloaded": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "deadline_exceeded": grpc.StatusCode.DEADLINE_EXCEEDED,
-}
-
 
 def bounded(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
     """``text`` with control characters replaced and cut to ``limit`` UTF-8 bytes.
@@ -151,6 +108,20 @@ class UpstreamError(Exception):
         self.metadata = {
             bounded(k, 64): bounded(str(v), MAX_METADATA_VALUE_BYTES) for k, v in items
         }
+
+    @classmethod
+    def of(cls, row: table.ErrorRow, message: str, **metadata: object) -> UpstreamError:
+        """The error for a row of the contract's table."""
+        return cls(grpc.StatusCode[row.grpc_code], row.reason, message, **metadata)
+
+    def annotated(self, message: str, **metadata: object) -> UpstreamError:
+        """The same status, reason and details with a fuller message and more metadata.
+
+        Why: a layer that knows more (which stream cursor, how many frames got in)
+        explains an error without re-mapping it; the table alone decides the status.
+        """
+        err = UpstreamError(self.code, self.reason, message, **{**metadata, **self.metadata})
+        return err.with_details(*self.details)
 
     def with_details(self, *details: Message) -> UpstreamError:
         """Add ``google.rpc`` detail messages; returns ``self`` for chaining."""
@@ -219,7 +190,11 @@ def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
 def from_http(
     status: int, body: bytes, route: str, retry_after: str | None = None
 ) -> UpstreamError:
-    """Map a non-2xx upstream answer to an ``UpstreamError`` (the table above).
+    """Map a non-2xx upstream answer to an ``UpstreamError`` by the contract's table.
+
+    The server's reason word picks the row (``row_for_answer``), else the HTTP status
+    does. ``ErrorInfo.reason`` is the row's, or the upstream's own word upper-cased
+    when the table does not know it (a newer server's word still reaches the caller).
 
     Args:
         status: The HTTP status.
@@ -228,28 +203,19 @@ def from_http(
         retry_after: The answer's ``Retry-After`` header, sent on as ``RetryInfo``.
     """
     code_text, message, details = _parse_error_body(body)
-    if status == 405 or (status == 404 and code_text is None):
+    row = table.row_for_answer(status, code_text)
+    if row.reason == table.ROUTE_MISSING:
         return unimplemented(route, f"HTTP {status}")
-    if status == 409 and code_text == "already_exists":
-        grpc_code = grpc.StatusCode.ALREADY_EXISTS
-    elif code_text in _CODE_TO_GRPC:
-        grpc_code = _CODE_TO_GRPC[code_text]
-    elif status in _HTTP_TO_GRPC:
-        grpc_code = _HTTP_TO_GRPC[status]
-    elif status >= 500:
-        grpc_code = grpc.StatusCode.UNAVAILABLE
-    else:
-        grpc_code = grpc.StatusCode.UNKNOWN
-    reason = (code_text or grpc_code.name).upper()
+    known = code_text is None or row.word == code_text
     extra = {
         f"detail_{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in details.items()
     }
     delay = retry_after_seconds(retry_after)
-    if delay is None and grpc_code == grpc.StatusCode.RESOURCE_EXHAUSTED and status == 429:
+    if delay is None and row.retry_info:
         delay = 1.0  # overloaded without a hint: still tell the caller to back off
     err = UpstreamError(
-        grpc_code,
-        reason,
+        grpc.StatusCode[row.grpc_code],
+        row.reason if known else str(code_text).upper(),
         f"upstream {route} answered {status}: {message}",
         upstream_message=message,
         http_status=status,
@@ -259,30 +225,25 @@ def from_http(
     return err if delay is None else err.with_details(_retry_info(delay))
 
 
+def _own(reason: str, message: str, **metadata: object) -> UpstreamError:
+    return UpstreamError.of(table.own_row(reason), message, **metadata)
+
+
 def unavailable(route: str, why: str) -> UpstreamError:
     """The upstream could not be reached (refused, reset, DNS)."""
-    return UpstreamError(
-        grpc.StatusCode.UNAVAILABLE,
-        "UPSTREAM_UNAVAILABLE",
-        f"upstream {route} unreachable: {why}",
-        route=route,
-    )
+    return _own("UPSTREAM_UNAVAILABLE", f"upstream {route} unreachable: {why}", route=route)
 
 
 def deadline(route: str) -> UpstreamError:
     """The upstream did not answer within the caller's deadline."""
-    return UpstreamError(
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        "UPSTREAM_TIMEOUT",
-        f"upstream {route} did not answer before the deadline",
-        route=route,
+    return _own(
+        "UPSTREAM_TIMEOUT", f"upstream {route} did not answer before the deadline", route=route
     )
 
 
 def bad_payload(route: str, why: str) -> UpstreamError:
     """The upstream answered 2xx with something that breaks the contract."""
-    return UpstreamError(
-        grpc.StatusCode.INTERNAL,
+    return _own(
         "BAD_UPSTREAM_PAYLOAD",
         f"upstream {route} answered an unusable payload: {why}",
         route=route,
@@ -291,9 +252,8 @@ def bad_payload(route: str, why: str) -> UpstreamError:
 
 def unimplemented(route: str, why: str = "route missing") -> UpstreamError:
     """The upstream lacks a route (or feature) this RPC needs."""
-    return UpstreamError(
-        grpc.StatusCode.UNIMPLEMENTED,
-        "UPSTREAM_ROUTE_MISSING",
+    return UpstreamError.of(
+        table.row_for_answer(404, None),
         f"the upstream server does not implement {route} ({why})",
         route=route,
     )
@@ -305,9 +265,7 @@ def invalid(message: str, field: str | None = None, **metadata: object) -> Upstr
     ``field`` (a path like ``filter.time_range.start``) is named in a
     ``google.rpc.BadRequest`` field violation and in the ``ErrorInfo`` metadata.
     """
-    err = UpstreamError(
-        grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT", message, field=field, **metadata
-    )
+    err = _own("INVALID_ARGUMENT", message, field=field, **metadata)
     if field is None:
         return err
     violation = error_details_pb2.BadRequest.FieldViolation(
@@ -316,21 +274,39 @@ def invalid(message: str, field: str | None = None, **metadata: object) -> Upstr
     return err.with_details(error_details_pb2.BadRequest(field_violations=[violation]))
 
 
+def unauthenticated(message: str) -> UpstreamError:
+    """The caller sent no valid bearer token (the bridge's own ``--token``)."""
+    return _own("BRIDGE_UNAUTHENTICATED", message)
+
+
 def not_found(message: str, **metadata: object) -> UpstreamError:
     """The request names something (a model, an export) that does not exist."""
-    return UpstreamError(grpc.StatusCode.NOT_FOUND, "NOT_FOUND", message, **metadata)
+    return _own("NOT_FOUND", message, **metadata)
 
 
 def too_large(message: str, **metadata: object) -> UpstreamError:
     """An answer would exceed the configured maximum send size."""
-    return UpstreamError(
-        grpc.StatusCode.RESOURCE_EXHAUSTED, "MESSAGE_TOO_LARGE", message, **metadata
-    )
+    return _own("MESSAGE_TOO_LARGE", message, **metadata)
 
 
 def shutting_down(message: str) -> UpstreamError:
     """The bridge is stopping; the client should resume on another bridge."""
-    return UpstreamError(grpc.StatusCode.UNAVAILABLE, "BRIDGE_SHUTTING_DOWN", message)
+    return _own("BRIDGE_SHUTTING_DOWN", message)
+
+
+def stalled_upstream(message: str) -> UpstreamError:
+    """The upstream's WebSocket stopped answering; streams end so clients resume."""
+    return _own("UPSTREAM_STALLED", message)
+
+
+def stalled_stream(message: str) -> UpstreamError:
+    """One stream made no progress past the head it was told."""
+    return _own("STREAM_STALLED", message)
+
+
+def internal(message: str) -> UpstreamError:
+    """A failure of the bridge itself (a bug): never a raw exception to the client."""
+    return _own("BRIDGE_INTERNAL", message)
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], err: UpstreamError) -> NoReturn:

@@ -61,6 +61,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 from neural_heatmap.v1 import analytics_pb2, updates_pb2
+from neural_heatmap_contract import policy
 
 from . import _convert as cv
 from . import _errors
@@ -72,7 +73,8 @@ from ._upstream import CallOptions, Upstream
 
 log = logging.getLogger("neural_heatmap_bridge.fanout")
 
-_TRANSIENT = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# Failed log reads worth repeating (the unary retry set every client shares).
+_TRANSIENT = frozenset(grpc.StatusCode[name] for name in policy.UNARY_RETRY_CODES)
 # How often a caught-up stream re-reads the server's log while the ring is not current.
 POLL_INTERVAL = 0.5
 # The upstream's accepted range of heartbeat_interval (docs/http-api.md).
@@ -425,9 +427,7 @@ class Fanout:
         if stalled and self._closing is None:
             # Clients must not wait on an upstream that stopped answering: end every
             # stream so they resume (here once it answers again, or elsewhere).
-            self._stalled = _errors.UpstreamError(
-                grpc.StatusCode.UNAVAILABLE,
-                "UPSTREAM_STALLED",
+            self._stalled = _errors.stalled_upstream(
                 "the upstream server stopped answering; resume with after_sequence = the "
                 "last sequence you received",
             )
@@ -560,9 +560,7 @@ class Fanout:
         stuck_for = time.monotonic() - mb.behind_since
         if stuck_for >= self._config.stall_timeout:
             self._metrics.stalled_streams.inc()
-            raise _errors.UpstreamError(
-                grpc.StatusCode.UNAVAILABLE,
-                "STREAM_STALLED",
+            raise _errors.stalled_stream(
                 f"the stream made no progress past sequence {mb.cursor} for {stuck_for:.1f} s "
                 f"although the log reached {mb.told}; resume with after_sequence = the last "
                 "sequence you received",
@@ -601,13 +599,10 @@ class Fanout:
         except _errors.UpstreamError as exc:
             if exc.code not in _TRANSIENT:
                 if exc.code is grpc.StatusCode.OUT_OF_RANGE:
-                    raise _errors.UpstreamError(
-                        grpc.StatusCode.OUT_OF_RANGE,
-                        "SEQUENCE_EXPIRED",
+                    raise exc.annotated(
                         f"anomalies after sequence {mb.cursor} were pruned from the server's "
                         "log; resubscribe without after_sequence (or after the log's "
-                        "first_sequence) and accept the gap",
-                        **exc.metadata,
+                        "first_sequence) and accept the gap"
                     ) from exc
                 raise
             await _pause(mb)  # upstream down: try again (the pump reconnects meanwhile)

@@ -41,9 +41,7 @@ def _as_error(exc: Exception, name: str) -> _errors.UpstreamError:
     if isinstance(exc, PayloadError | KeyError | TypeError | ValueError | AttributeError):
         return _errors.bad_payload(name, f"{type(exc).__name__}: {exc}")
     log.exception("unexpected failure in %s", name)
-    return _errors.UpstreamError(
-        grpc.StatusCode.INTERNAL, "BRIDGE_INTERNAL", f"{name} failed: {type(exc).__name__}: {exc}"
-    )
+    return _errors.internal(f"{name} failed: {type(exc).__name__}: {exc}")
 
 
 def unary(

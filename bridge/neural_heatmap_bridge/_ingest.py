@@ -255,13 +255,10 @@ async def ingest(
         state.check()
     except _errors.UpstreamError as exc:
         await state.finish()
-        raise _errors.UpstreamError(
-            exc.code,
-            exc.reason,
+        raise exc.annotated(  # keeps the RetryInfo of an overloaded server, too
             f"{exc.message} (after {state.accepted} of {index} frames were accepted)",
             frames_accepted=state.accepted,
-            **exc.metadata,
-        ).with_details(*exc.details) from exc  # RetryInfo of an overloaded server, too
+        ) from exc
     finally:
         state.abandon()  # a no-op once finish() has awaited everything
     return pb.IngestActivationsResponse(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from . import _errors
 from ._metrics import Metrics
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -76,10 +77,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
 
         async def deny(_request: Any, context: Ctx) -> None:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing or wrong 'authorization: Bearer <token>' metadata",
-            )
+            await _errors.abort(context, _errors.unauthenticated(
+                "missing or wrong 'authorization: Bearer <token>' metadata"
+            ))
 
         async def deny_stream(_request: Any, context: Ctx) -> AsyncIterator[Any]:
             await deny(_request, context)

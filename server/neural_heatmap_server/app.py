@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 
 from .config import ServerConfig
 from .correlation import MATRIX_CONTENT_TYPE
@@ -38,7 +39,6 @@ SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Statuses aiohttp raises itself (no route, wrong method, body too big) -> our codes.
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -102,7 +102,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = json_response(exc.body(), exc.status)
         response.headers.update(exc.headers)
     except web.HTTPException as exc:
-        code = _HTTP_CODES.get(exc.status, "invalid_argument" if exc.status < 500 else "internal")
+        fallback = "invalid_argument" if exc.status < 500 else "internal"
+        code = WORD_BY_HTTP_STATUS.get(exc.status, fallback)
         response = json_response(error_body(code, exc.reason), exc.status)
         if "Allow" in exc.headers:  # 405 must say which methods the route has
             response.headers["Allow"] = exc.headers["Allow"]

@@ -1,9 +1,11 @@
-"""The bridge's error table (``_errors.from_http``), row by row, without processes.
+"""The bridge's reading of upstream answers (``_errors.from_http``), without processes.
 
-Each row is an upstream answer (HTTP status, the server's error code, the
-``Retry-After`` header) and the status, reason and retry hint the caller must
-see. The live rows (real server, fake upstream) are in test_errors.py; the last
-test runs the ingestion against a tiny in-process upstream that is overloaded.
+The table itself is pinned in tests/contract/test_error_table.py; here each row is an
+upstream answer as it can arrive (HTTP status, the server's error code or none, the
+``Retry-After`` header, a status and word that disagree) and the status, reason and
+retry hint the caller must see. The live rows (real server, fake upstream) are in
+test_errors.py; the last test runs the ingestion against a tiny in-process upstream
+that is overloaded.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ ROWS = [
     (404, b"plain", None, S.UNIMPLEMENTED, "UPSTREAM_ROUTE_MISSING", None),
     (405, body("method_not_allowed"), None, S.UNIMPLEMENTED, "UPSTREAM_ROUTE_MISSING", None),
     (409, body("conflict"), None, S.ABORTED, "CONFLICT", None),
-    (409, body("already_exists"), None, S.ALREADY_EXISTS, "ALREADY_EXISTS", None),
+    (409, body("already_exists"), None, S.ABORTED, "ALREADY_EXISTS", None),  # no such word
     (410, body("sequence_expired"), None, S.OUT_OF_RANGE, "SEQUENCE_EXPIRED", None),
     (413, body("payload_too_large"), None, S.RESOURCE_EXHAUSTED, "PAYLOAD_TOO_LARGE", None),
     (415, body("unsupported_media_type"), None, S.UNIMPLEMENTED, "UNSUPPORTED_MEDIA_TYPE", None),

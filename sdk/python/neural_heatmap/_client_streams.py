@@ -29,7 +29,7 @@ __all__ = ["StreamsMixin"]
 R = TypeVar("R")
 Snapshot = TypeVar("Snapshot", HeatmapUpdate, CorrelationUpdate, TemporalUpdate)
 
-_SNAPSHOT_POLICY = ReconnectPolicy(delay=0.5)
+_SNAPSHOT_POLICY = ReconnectPolicy()
 """Reopening of snapshot streams: each update replaces the last, so nothing is replayed."""
 
 
@@ -172,7 +172,7 @@ class StreamsMixin(AnomaliesMixin):
         min_severity: Severity | str | None = None,
         model_ids: Sequence[str] | None = None,
         reconnect: bool = True,
-        reconnect_delay: float = 0.5,
+        reconnect_delay: float = ReconnectPolicy.delay,
         max_retries: int = 10,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
@@ -193,7 +193,8 @@ class StreamsMixin(AnomaliesMixin):
             min_severity: Only anomalies of this severity or worse.
             model_ids: Only heatmap and anomaly updates of these models.
             reconnect: Reopen after a disconnect.
-            reconnect_delay: Base wait before reopening (doubles, jittered).
+            reconnect_delay: Base wait before reopening (doubles up to the shared
+                policy's cap, equal jitter; docs/clients.md).
             max_retries: Consecutive failed reopenings before raising.
             idle_timeout: Reopen a stream that brought no update and no heartbeat
                 for this many seconds (once the bridge has sent one heartbeat);
@@ -284,7 +285,7 @@ class StreamsMixin(AnomaliesMixin):
         model_ids: Sequence[str] | None = None,
         *,
         reconnect: bool = True,
-        reconnect_delay: float = 0.5,
+        reconnect_delay: float = ReconnectPolicy.delay,
         max_retries: int = 10,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
@@ -300,7 +301,8 @@ class StreamsMixin(AnomaliesMixin):
             min_severity: Only this severity or worse.
             model_ids: Only these models.
             reconnect: Reopen after a disconnect.
-            reconnect_delay: Base wait before reopening (doubles, jittered).
+            reconnect_delay: Base wait before reopening (doubles up to the shared
+                policy's cap, equal jitter; docs/clients.md).
             max_retries: Consecutive failed reopenings before raising.
             idle_timeout: Reopen a stream that brought no update and no heartbeat
                 for this many seconds (once the bridge has sent one heartbeat);

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import grpc
 import grpc.aio
+from neural_heatmap_contract import policy
+from neural_heatmap_contract.backoff import backoff_delay
 
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import Severity, UpdateType
@@ -47,19 +48,13 @@ __all__ = ["NeuralHeatmapWebSocketClient", "ReconnectPolicy"]
 
 R = TypeVar("R")
 
-# Stream failures worth reopening for: the bridge or its upstream went away,
-# the stream was aborted (e.g. a slow-consumer close upstream), or the bridge
-# ended it with an unclassified or internal error. Everything else (bad
-# arguments, auth, a pruned sequence, unimplemented) is raised at once.
+# Stream failures worth reopening for (the policy every client shares,
+# protos/policy/retry.json): the bridge or its upstream went away, the stream was
+# aborted (e.g. a slow-consumer close upstream), or the bridge ended it with an
+# unclassified or internal error. Everything else (bad arguments, auth, a pruned
+# sequence, unimplemented) is raised at once.
 RECONNECT_CODES: frozenset[grpc.StatusCode] = frozenset(
-    {
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.ABORTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    }
+    grpc.StatusCode[name] for name in policy.STREAM_RECONNECT_CODES
 )
 
 
@@ -70,7 +65,9 @@ class ReconnectPolicy:
     Attributes:
         reconnect: Reopen at all; when ``False`` a disconnect raises.
         delay: Base wait in seconds (the seed's ``reconnect_delay``).
-        max_delay: Cap of the exponentially growing wait.
+        max_delay: Cap of the exponentially growing wait. ``delay``, ``max_delay``,
+            the growth and the jitter default to the policy every client shares
+            (protos/policy/retry.json).
         max_retries: Consecutive failed reopenings before giving up; the count
             resets whenever an update or heartbeat arrives.
         idle_timeout: Seconds a stream that has sent heartbeats may bring nothing at
@@ -79,15 +76,14 @@ class ReconnectPolicy:
     """
 
     reconnect: bool = True
-    delay: float = 1.0
-    max_delay: float = 30.0
+    delay: float = policy.BACKOFF_INITIAL_SECONDS
+    max_delay: float = policy.BACKOFF_MAX_SECONDS
     max_retries: int = 10
     idle_timeout: float | None = 15.0
 
     def wait(self, failures: int) -> float:
         """Jittered wait before reopening after ``failures`` consecutive failures."""
-        cap = min(self.delay * (2 ** max(failures - 1, 0)), self.max_delay)
-        return random.uniform(cap / 2, cap)
+        return backoff_delay(failures - 1, initial=self.delay, maximum=self.max_delay)
 
 
 class StreamControl:
