@@ -127,7 +127,7 @@ async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
     # A big matrix is encoded by the worker too (see workers.py); the envelope is
     # the one _dispatch would write.
-    job = state.plan_correlation(data)
+    job = state.analytics.plan_correlation(data)
     head = '{"type":"data","data":{"request":"get_correlation_matrix",'
     conn.send_text(await state.offload(state.deadline(),
                                        lambda: head + job().to_json_text()[1:] + "}"))
@@ -136,7 +136,7 @@ async def _get_correlation(state: ServerState, conn: Connection,
 
 async def _get_temporal(state: ServerState, conn: Connection,
                         data: dict[str, Any]) -> dict[str, Any]:
-    job = state.plan_temporal_patterns(data)
+    job = state.analytics.plan_temporal_patterns(data)
     return {"patterns": await state.offload(state.deadline(), job)}
 
 

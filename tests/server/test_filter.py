@@ -80,3 +80,30 @@ def test_time_range_limits_temporal_queries(api: Api) -> None:
         assert len(found) == 1 and abs(found[0]["metadata"]["change_index"] - 36) <= 2
     finally:
         api.post("/api/filter", {})
+
+
+def test_queries_see_the_filter_only_when_they_ask_or_omit_the_flag(api: Api) -> None:
+    """``use_view_filter=false`` ignores the stored filter; absent (seed clients) or true
+    applies it; the bridge always sends the flag."""
+    model, other = unique("view"), unique("view")
+    rng = np.random.default_rng(5)
+    for m in (model, other):
+        for layer in ("a", "b"):
+            api.ingest_series(m, layer, rng.normal(0, 1, (N, 4)).astype(np.float32),
+                              t0=T0, rate=RATE)
+    api.post("/api/filter", {"model_ids": [model], "time_range": [T0 * 1000, (T0 + 1) * 1000]})
+    try:
+        seed, asked = api.get("/api/correlation"), api.get("/api/correlation?use_view_filter=true")
+        assert seed["labels"] == asked["labels"] == [f"{model}/a", f"{model}/b"]
+        assert seed["metadata"]["samples"] == 51
+        own = api.get("/api/correlation?use_view_filter=false")
+        assert {f"{model}/a", f"{other}/b"} <= set(own["labels"])
+        assert own["metadata"]["start_time"] is None
+        stats = f"/api/temporal/stats?model_id={other}"
+        assert api.get(stats)["layers"][0]["samples"] == 51
+        assert api.get(stats + "&use_view_filter=1")["layers"][0]["samples"] == 51
+        assert api.get(stats + "&use_view_filter=false")["layers"][0]["samples"] == N
+        status, doc = api.call("GET", stats + "&use_view_filter=maybe")
+        assert status == 400 and doc["error"]["details"]["field"] == "use_view_filter"
+    finally:
+        api.post("/api/filter", {})
