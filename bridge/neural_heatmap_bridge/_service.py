@@ -23,10 +23,11 @@ from neural_heatmap.v1 import (
 from . import _convert as cv
 from . import _errors
 from ._config import BridgeConfig
-from ._fanout import Fanout, Kind, Subscription
+from ._fanout import Fanout
 from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
+from ._mailbox import Kind, Subscription
 from ._metrics import Metrics
 from ._upstream import CallOptions, Upstream, segment
 from ._validate import require_models
