@@ -215,10 +215,6 @@ class ServerState:
 
     # ---- anomalies -------------------------------------------------------------------
 
-    def anomaly_query(self, params: Mapping[str, Any]) -> AnomalyQuery:
-        """Parse anomaly filters (``queries.anomaly_query``); ws.py uses it for replay."""
-        return queries.anomaly_query(params)
-
     def check_after_sequence(self, after_sequence: int | None) -> tuple[int, int]:
         """``(first, last)`` sequence; 410 when ``after_sequence`` was pruned."""
         first, last = self.anomaly_log.bounds()
@@ -231,7 +227,7 @@ class ServerState:
 
     def anomalies(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``GET /api/anomalies``."""
-        query = self.anomaly_query(params)
+        query = queries.anomaly_query(params)
         first, last = self.check_after_sequence(query.after_sequence)
         return {"anomalies": self.anomaly_log.query(query), "last_sequence": last,
                 "first_sequence": first}

@@ -26,6 +26,7 @@ from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
 from .ingest import parse_json_frames
 from .params import opt_float, opt_list
+from .queries import anomaly_query
 from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
 from .wire import dumps
 
@@ -78,7 +79,7 @@ def _heartbeat_interval(data: dict[str, Any]) -> float | None:
 async def _subscribe_anomalies(state: ServerState, conn: Connection,
                                data: dict[str, Any]) -> dict[str, Any]:
     heartbeat = _heartbeat_interval(data)
-    query = state.anomaly_query(data)
+    query = anomaly_query(data)
     state.check_after_sequence(query.after_sequence)
     chunks = state.replay_anomalies(query)
     min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0
