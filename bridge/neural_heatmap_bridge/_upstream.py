@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +29,8 @@ import grpc
 from . import _errors
 
 JSONDict = dict[str, Any]
+# Query parameters: pairs, so that a parameter can repeat (one id per ``model_id``).
+Query = Sequence[tuple[str, str]] | Mapping[str, str]
 TIMEOUT_HEADER = "X-Request-Timeout-Ms"
 MAX_REQUEST_ID = 128
 
@@ -135,7 +137,7 @@ class Upstream:
         path: str,
         opts: CallOptions,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Query | None = None,
         json_body: object = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -181,7 +183,7 @@ class Upstream:
         path: str,
         opts: CallOptions,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Query | None = None,
         json_body: object = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -199,9 +201,7 @@ class Upstream:
                 raise _errors.unavailable(route, str(exc)) from exc
             return Response(resp.status, resp.content_type, body)
 
-    async def get_json(
-        self, path: str, opts: CallOptions, params: Mapping[str, str] | None = None
-    ) -> JSONDict:
+    async def get_json(self, path: str, opts: CallOptions, params: Query | None = None) -> JSONDict:
         """GET a JSON object."""
         return (await self.call("GET", path, opts, params=params)).json(f"GET {path}")
 

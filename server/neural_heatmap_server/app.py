@@ -25,6 +25,7 @@ from .ingest import (
 )
 from .openapi import openapi_document
 from .params import opt_bool
+from .queries import REPEATABLE
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -89,7 +90,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if (token is not None and request.path not in PUBLIC_PATHS
                 and not _authorized(request.headers.get("Authorization", ""), token)):
             raise ApiError("unauthenticated", "missing or wrong bearer token")
-        repeated = [k for k in set(request.query) if len(request.query.getall(k)) > 1]
+        may_repeat = REPEATABLE if request.path == "/api/correlation" else frozenset()
+        repeated = [k for k in set(request.query) - may_repeat
+                    if len(request.query.getall(k)) > 1]
         if repeated:
             raise invalid(f"query parameter {sorted(repeated)[0]!r} is given more than once",
                           field=sorted(repeated)[0])
@@ -139,7 +142,7 @@ async def models(request: web.Request) -> web.Response:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
     state = _state(request)
     include_units = bool(opt_bool(request.query, "include_units"))
-    job = state.plan_models(include_units)
+    job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
@@ -166,7 +169,7 @@ async def correlation(request: web.Request) -> web.Response:
     """Correlation matrix, as JSON or (``Accept``) binary float32; computed and encoded
     by a worker."""
     state = _state(request)
-    job = state.plan_correlation(request.query)
+    job = state.analytics.plan_correlation(request.query)
     if MATRIX_CONTENT_TYPE in request.headers.get("Accept", ""):
         body = await state.offload(_deadline(request), lambda: job().to_binary())
         return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
@@ -194,7 +197,7 @@ async def get_export(request: web.Request) -> web.FileResponse:
 async def temporal(request: web.Request) -> web.Response:
     """Temporal patterns."""
     state = _state(request)
-    job = state.plan_temporal_patterns(request.query)
+    job = state.analytics.plan_temporal_patterns(request.query)
     return json_text_response(
         await state.offload(_deadline(request), lambda: dumps({"patterns": job()})))
 
@@ -202,7 +205,7 @@ async def temporal(request: web.Request) -> web.Response:
 async def temporal_stats(request: web.Request) -> web.Response:
     """Temporal statistics per layer."""
     state = _state(request)
-    job = state.plan_temporal_stats(request.query)
+    job = state.analytics.plan_temporal_stats(request.query)
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
@@ -249,7 +252,7 @@ async def set_layout(request: web.Request) -> web.Response:
 async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
     state = _state(request)
-    job = state.plan_compare(await read_json(request))
+    job = state.analytics.plan_compare(await read_json(request))
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 

@@ -102,7 +102,7 @@ class StreamsMixin(AnomaliesMixin):
         page = await self.get_anomaly_page(limit=1, metadata=metadata)
         return page.last_sequence
 
-    async def _stream(
+    async def resumable_updates(
         self,
         message_types: Sequence[UpdateType | str] | None,
         *,
@@ -114,6 +114,20 @@ class StreamsMixin(AnomaliesMixin):
         control: StreamControl | None = None,
         on_error: OnError | None = None,
     ) -> AsyncIterator[Update]:
+        """The ``StreamUpdates`` stream under :meth:`stream_updates` and the seed's
+        :class:`NeuralHeatmapWebSocketClient`, reopened after disconnects by ``policy``.
+
+        Args:
+            message_types: Kinds to stream; ``None``: the subscribed ones (or all).
+            after_sequence: Anomalies after this sequence; ``None``: from the log's head.
+            min_severity: Only anomalies of this severity or worse.
+            model_ids: Only heatmap and anomaly updates of these models.
+            policy: When and how often to reopen.
+            metadata: Extra gRPC metadata.
+            control: Lets the caller stop the stream or reopen it with new kinds.
+            on_error: Called with each error that leads to a reopening.
+        """
+
         def kinds() -> set[UpdateType]:
             if message_types:
                 return {UpdateType.parse(t) for t in message_types}
@@ -211,7 +225,7 @@ class StreamsMixin(AnomaliesMixin):
             max_retries=max_retries,
             idle_timeout=idle_timeout,
         )
-        async for update in self._stream(
+        async for update in self.resumable_updates(
             message_types,
             after_sequence=after_sequence,
             min_severity=min_severity,
