@@ -62,7 +62,7 @@ gen: setup ## Regenerate Python, Go and TypeScript code from protos/.
 	VENV=$(VENV) bash scripts/gen.sh
 
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
-	@changes=$$(git status --porcelain -- sdk/python/neural_heatmap/v1 sdk/go/gen $(TS)/src/gen); \
+	@changes=$$(git status --porcelain -- contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen); \
 	if [ -n "$$changes" ]; then echo "generated code is stale; run 'make gen' and commit:"; echo "$$changes"; exit 1; fi
 	@echo "generated code is up to date"
 
@@ -71,7 +71,7 @@ lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python.
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
 
 breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \

@@ -44,9 +44,9 @@ CACHED = "server direct, cached (HTTP binary)"
 
 
 async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.analytics_pb2 import GRANULARITY_UNIT
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.analytics_pb2 import GRANULARITY_UNIT
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     res = CaseResult("analytics", "correlation query time vs numpy.corrcoef, growing series "
                      "and window")

@@ -59,9 +59,9 @@ async def make_sdk_fetch(target: str) -> tuple[str, Any, Any]:
         return SDK, fetch_sdk, client.close
     except ImportError:
         pass
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.analytics_pb2 import GRANULARITY_UNIT
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.analytics_pb2 import GRANULARITY_UNIT
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     ch = channel(target)
     stub = NeuralHeatmapServiceStub(ch)

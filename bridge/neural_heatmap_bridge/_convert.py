@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import struct_pb2, timestamp_pb2
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,

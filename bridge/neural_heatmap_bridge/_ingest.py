@@ -33,8 +33,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from neural_heatmap.v1 import ingest_pb2, tensor_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from . import _errors, _validate
 from ._config import BridgeConfig

@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from . import _errors, _reflection
 from ._config import BridgeConfig

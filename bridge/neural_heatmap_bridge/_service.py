@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     updates_pb2,
 )
 

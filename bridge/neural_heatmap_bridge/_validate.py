@@ -42,7 +42,7 @@ from typing import Any, cast
 
 from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
-from neural_heatmap.v1 import tensor_pb2
+from neural_heatmap_contract.v1 import tensor_pb2
 
 from . import _errors
 from ._convert import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S

@@ -8,17 +8,17 @@ from typing import Any
 import aiohttp
 import numpy as np
 from google.protobuf import json_format
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
     tensor_pb2,
     view_pb2,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_anomalies import AnomaliesMixin
 from neural_heatmap._client_base import DEFAULT, Metadata, RetryArg, Timeout
@@ -19,7 +20,6 @@ from neural_heatmap._enums import ExportFormat
 from neural_heatmap._errors import NeuralHeatmapError
 from neural_heatmap._export_types import ExportedFile, ExportResult
 from neural_heatmap._files import write_anomalies, write_matrix, write_patterns, write_tensorboard
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["ExportsMixin"]
 
