@@ -64,6 +64,7 @@ from neural_heatmap_contract.v1 import analytics_pb2, updates_pb2
 
 from . import _convert as cv
 from . import _errors
+from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._faults import Fault
 from ._metrics import Metrics
@@ -216,10 +217,10 @@ class Fanout:
         config: BridgeConfig,
         upstream: Upstream,
         metrics: Metrics,
-        anomalies: cv.AnomalyCache | None = None,
+        anomalies: AnomalyCache | None = None,
     ) -> None:
         self._config = config
-        self._anomaly_cache = anomalies or cv.AnomalyCache(config.anomaly_cache)
+        self._anomaly_cache = anomalies or AnomalyCache(config.anomaly_cache)
         self._up = upstream
         self._metrics = metrics
         self._pump = Pump(
@@ -365,7 +366,7 @@ class Fanout:
                     self._on_anomalies_acknowledged()
             elif kind == "error":
                 self._on_error(data)
-        except (cv.PayloadError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("dropping malformed upstream %s: %s", kind, exc)
 
     def _on_anomalies(self, items: list[analytics_pb2.Anomaly]) -> None:

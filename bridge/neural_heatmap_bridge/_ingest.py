@@ -27,24 +27,23 @@ from __future__ import annotations
 
 import asyncio
 import math
-import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, encode_frame_header
 from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from . import _errors, _validate
 from ._config import BridgeConfig
-from ._convert import FRAMES_MEDIA_TYPE, seconds, to_struct
 from ._metrics import Metrics
+from ._scalars import seconds, to_struct
 from ._upstream import CallOptions, Upstream
 
 MAX_BATCH_BYTES = 8 << 20
 MAX_REJECTIONS = 100
-_HEADER = struct.Struct("<dq")
 # Upstream answers that reject the frames themselves; anything else ends the call.
 _FRAME_FAULTS = {
     "INVALID_ARGUMENT",
@@ -149,7 +148,7 @@ class _Ingestor:
         batch = self._batches.get(key)
         if batch is None:
             batch = self._batches[key] = _Batch(started=time.monotonic())
-        batch.parts.append(_HEADER.pack(ts, step))
+        batch.parts.append(encode_frame_header(ts, step))
         batch.parts.append(data)
         batch.indices.append(index)
         batch.size += 16 + len(data)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
+
 from .anomalies import ANOMALY_TYPES, SEVERITIES
 from .compare import METRICS
 from .config import ServerConfig
-from .correlation import GRANULARITIES, MATRIX_CONTENT_TYPE
+from .correlation import GRANULARITIES
 from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
@@ -177,13 +179,13 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
              _query("units", {"type": "integer", "minimum": 1, "maximum": config.max_units},
                     "binary form only")],
             body=ingest_body,
-            description="The binary form (Content-Type application/vnd.neural-heatmap.frames: "
+            description=f"The binary form (Content-Type {FRAMES_MEDIA_TYPE}: "
                         "records of <f8 timestamp, <i8 step, units x <f4, with the model_id, "
                         "layer_id and units query parameters) is described in "
                         "docs/http-api.md.")},
         "/api/correlation": {"get": _op(
             "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
-            description=f"Binary float32 with Accept: {MATRIX_CONTENT_TYPE}. "
+            description=f"Binary float32 with Accept: {MATRIX_MEDIA_TYPE}. "
                         + CROSS_FIELD + "start_time <= end_time; at most "
                         f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
         "/api/export/correlation": {"post": _op(
