@@ -67,11 +67,12 @@ check-gen: gen ## Fail when the checked-in generated code differs from what `mak
 	@echo "generated code is up to date"
 
 # ---------------------------------------------------------------- quality
-lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python.
+lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python, import rules.
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
 breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \

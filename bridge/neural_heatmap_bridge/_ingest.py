@@ -42,7 +42,6 @@ from ._metrics import Metrics
 from ._scalars import seconds, to_struct
 from ._upstream import CallOptions, Upstream
 
-MAX_BATCH_BYTES = 8 << 20
 MAX_REJECTIONS = 100
 # Upstream answers that reject the frames themselves; anything else ends the call.
 _FRAME_FAULTS = {
@@ -152,8 +151,10 @@ class _Ingestor:
         batch.parts.append(data)
         batch.indices.append(index)
         batch.size += 16 + len(data)
+        config = self._config
         full = (
-            len(batch.indices) >= self._config.ingest_batch_frames or batch.size >= MAX_BATCH_BYTES
+            len(batch.indices) >= config.ingest_batch_frames
+            or batch.size >= config.ingest_batch_bytes
         )
         return key if full else None
 

@@ -27,7 +27,7 @@ from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
-from .service import MAX_ANOMALY_LIMIT, MAX_SEQUENCE
+from .service import MAX_SEQUENCE
 from .temporal import PATTERN_TYPES
 from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
 from .workers import DEADLINE_HEADER
@@ -221,7 +221,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "last_sequence": _INT, "first_sequence": _INT}}, [
             _query("severity", {"enum": list(SEVERITIES)}, "exact"),
             _query("min_severity", {"enum": list(SEVERITIES)}, "at or above"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ANOMALY_LIMIT},
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": config.max_anomaly_limit},
                    "default 100"),
             _query("model_id", _STR, "one model"),
             _query("model_ids", _LIST, "several models"),

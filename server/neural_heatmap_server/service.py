@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_ANOMALY_LIMIT = 10000
 MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 REPLAY_CHUNK = 100
 MAX_UNITS_DETAIL = 1 << 20  # unit locations one /api/models?include_units=true may list
@@ -338,7 +337,7 @@ class ServerState:
             model_id=opt_str(params, "model_id"),
             model_ids=tuple(model_ids) if model_ids else None,
             after_sequence=opt_int(params, "after_sequence", low=0, high=MAX_SEQUENCE),
-            limit=opt_int(params, "limit", low=1, high=MAX_ANOMALY_LIMIT) or 100)
+            limit=opt_int(params, "limit", low=1, high=self.config.max_anomaly_limit) or 100)
 
     def check_after_sequence(self, after_sequence: int | None) -> tuple[int, int]:
         """``(first, last)`` sequence; 410 when ``after_sequence`` was pruned."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_anomalies import AnomaliesMixin
@@ -192,7 +193,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         matrix, patterns, anomalies = await asyncio.gather(
             self.get_correlation_matrix(**kw),
             self.get_temporal_patterns(**kw),
-            self.get_anomalies(limit=10000, **kw),
+            self.get_anomalies(limit=MAX_ANOMALY_LIMIT, **kw),
         )
         written: dict[ExportFormat, list[Path]] = {}
         for fmt in wanted:

@@ -1,0 +1,44 @@
+"""Shared limits: each is the default of the flag that enforces it, and the env fallback works."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from neural_heatmap._channel import DEFAULT_MAX_MESSAGE_BYTES
+from neural_heatmap_bridge._config import parse_config as bridge_config
+from neural_heatmap_contract import limits
+from neural_heatmap_server.config import parse_config as server_config
+
+B = "NH_BRIDGE_"
+FLAGS: list[tuple[Callable[[list[str]], Any], str, str, int]] = [
+    (server_config, "NH_SERVER_MAX_ANOMALY_LIMIT", "max_anomaly_limit", limits.MAX_ANOMALY_LIMIT),
+    (bridge_config, B + "MAX_SEND_BYTES", "max_send_bytes", limits.MAX_MESSAGE_BYTES),
+    (bridge_config, B + "MAX_RECEIVE_BYTES", "max_receive_bytes", limits.MAX_MESSAGE_BYTES),
+    (bridge_config, B + "INGEST_BATCH_BYTES", "ingest_batch_bytes", limits.INGEST_BATCH_BYTES),
+]
+
+
+@pytest.mark.parametrize(("parse", "env", "attribute", "default"), FLAGS, ids=[f[2] for f in FLAGS])
+def test_limit_is_a_flag_with_env_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+    parse: Callable[[list[str]], Any],
+    env: str,
+    attribute: str,
+    default: int,
+) -> None:
+    monkeypatch.delenv(env, raising=False)
+    assert getattr(parse([]), attribute) == default
+    monkeypatch.setenv(env, "4096")
+    assert getattr(parse([]), attribute) == 4096
+    flag = "--" + attribute.replace("_", "-")
+    assert getattr(parse([flag, "77"]), attribute) == 77
+
+
+def test_values() -> None:
+    """The numbers the docs state (README "Limits", docs/bridge.md flags)."""
+    assert limits.MAX_MESSAGE_BYTES == 256 * 1024 * 1024
+    assert limits.MAX_ANOMALY_LIMIT == 10_000
+    assert limits.INGEST_BATCH_BYTES == 8 * 1024 * 1024
+    assert DEFAULT_MAX_MESSAGE_BYTES == limits.MAX_MESSAGE_BYTES
