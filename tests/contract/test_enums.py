@@ -1,4 +1,5 @@
-"""Enum word tables: complete against the protos, and the same words the server accepts."""
+"""Enum word tables: complete against the protos, the same words the server accepts and the
+SDK's enums carry."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from typing import Any
 
 import pytest
 from google.protobuf.descriptor import EnumDescriptor
+from neural_heatmap import (
+    AnomalyType,
+    ExportFormat,
+    Granularity,
+    PatternType,
+    Severity,
+    VisualizationTheme,
+)
 from neural_heatmap_contract import enums
 from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, view_pb2
 from neural_heatmap_server.anomalies import ANOMALY_TYPES, SEVERITIES
@@ -58,3 +67,20 @@ def test_word_inverts_the_table(
         assert enums.word(table, number) == word
     assert enums.word(table, 0) == ""
     assert enums.word(table, 999) == ""
+
+
+SDK_ENUMS = [
+    (enums.SEVERITY, Severity),
+    (enums.ANOMALY_TYPE, AnomalyType),
+    (enums.PATTERN_TYPE, PatternType),
+    (enums.GRANULARITY, Granularity),
+    (enums.THEME, VisualizationTheme),
+    (enums.EXPORT_FORMAT, ExportFormat),
+]
+
+
+@pytest.mark.parametrize(("table", "sdk_enum"), SDK_ENUMS, ids=IDS)
+def test_sdk_members_are_the_table_words(table: Mapping[str, Any], sdk_enum: Any) -> None:
+    """The SDK derives its members from the proto names; they must be the same words."""
+    members = {m.value: m.to_proto() for m in sdk_enum if m.value != "unspecified"}
+    assert members == dict(table)
