@@ -25,14 +25,20 @@ def tensor(array: np.ndarray[Any, Any]) -> tensor_pb2.Tensor:
     return tensor_pb2.Tensor(shape=list(arr.shape), dtype=dtype, data=arr.tobytes())
 
 
-def matrix_json(rows: Any, dtype: str) -> tensor_pb2.Tensor:
-    """A JSON list of rows (possibly empty) -> square Tensor."""
+def _rows(rows: Any, dtype: str) -> np.ndarray[Any, Any]:
+    """A JSON list of rows (possibly empty or null) -> 2-D array; anything else is a
+    ``PayloadError``."""
     arr = np.asarray(rows if rows else [], dtype=dtype)
     if arr.size == 0:
         arr = arr.reshape(0, 0)
     if arr.ndim != 2:
         raise PayloadError(f"matrix must be 2-D, got shape {arr.shape}")
-    return tensor(arr)
+    return arr
+
+
+def matrix_json(rows: Any, dtype: str) -> tensor_pb2.Tensor:
+    """A JSON list of rows (possibly empty) -> square Tensor."""
+    return tensor(_rows(rows, dtype))
 
 
 # upb copies a message passed to a constructor or to CopyFrom by encoding and
@@ -40,6 +46,7 @@ def matrix_json(rows: Any, dtype: str) -> tensor_pb2.Tensor:
 # functions below therefore fill the caller's message in place (``out``), so the
 # float bytes are copied once, from the upstream's answer into the message.
 def fill_tensor(out: tensor_pb2.Tensor, shape: list[int], dtype: Any, data: bytes) -> None:
+    """Set an empty ``out`` to ``shape``, ``dtype`` and the raw ``data`` (no copy by upb)."""
     out.shape.extend(shape)
     out.dtype = dtype
     out.data = data
@@ -48,6 +55,11 @@ def fill_tensor(out: tensor_pb2.Tensor, shape: list[int], dtype: Any, data: byte
 def fill_correlation(
     out: analytics_pb2.CorrelationMatrix, labels: Any, when: Any, metadata: Any
 ) -> None:
+    """Set everything of an empty ``out`` but its tensor, from the answer's JSON parts.
+
+    The timestamp and metadata are marked present even when empty, on the JSON path and
+    the wire path (``_matrix_wire``) alike.
+    """
     out.labels.extend(str(x) for x in labels or [])
     stamp = timestamp(opt_float(when))
     if stamp.seconds or stamp.nanos:
@@ -69,11 +81,7 @@ def correlation_from_json(
     if "matrix" not in doc:
         raise PayloadError("no 'matrix' in correlation answer")
     out = analytics_pb2.CorrelationMatrix() if out is None else out
-    arr = np.asarray(doc["matrix"] or [], dtype="<f4")
-    if arr.size == 0:
-        arr = arr.reshape(0, 0)
-    if arr.ndim != 2:
-        raise PayloadError(f"matrix must be 2-D, got shape {arr.shape}")
+    arr = _rows(doc["matrix"], "<f4")
     fill_tensor(out.matrix, list(arr.shape), tensor_pb2.DATA_TYPE_FLOAT32, arr.tobytes())
     fill_correlation(out, doc.get("labels"), doc.get("timestamp"), doc.get("metadata"))
     return out
