@@ -22,9 +22,9 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 
 from bench._data import (
-    MATRIX_TYPE,
     channel,
     correlated_series,
     ingest_binary,
@@ -69,7 +69,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         async def direct(layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
                     "model_ids": MODEL, "layer_ids": layer, "granularity": "unit"},
-                    headers={"Accept": MATRIX_TYPE}) as r:
+                    headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"correlation -> {r.status}: {await r.text()}")
                 body = await r.read()
