@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, encode_frame_header
+from neural_heatmap_contract.media import FRAME_HEADER, FRAMES_MEDIA_TYPE, encode_frame_header
 from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
@@ -150,7 +150,7 @@ class _Ingestor:
         batch.parts.append(encode_frame_header(ts, step))
         batch.parts.append(data)
         batch.indices.append(index)
-        batch.size += 16 + len(data)
+        batch.size += FRAME_HEADER.size + len(data)
         config = self._config
         full = (
             len(batch.indices) >= config.ingest_batch_frames
