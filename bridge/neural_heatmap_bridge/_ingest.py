@@ -9,7 +9,7 @@ Policy (also in docs/bridge.md):
 * Valid frames are grouped per ``(model, layer, units)`` and sent as
   ``application/vnd.neural-heatmap.frames`` (one header + raw float32 bytes per
   frame, joined once per batch: no per-value Python work). A batch is sent
-  when it reaches ``--ingest-batch-frames`` frames or 8 MiB, when it has
+  when it reaches ``--ingest-batch-frames`` frames or ``--ingest-batch-bytes``, when it has
   waited ``--ingest-flush-ms``, and at the end of the stream.
 * Every frame of a batch has the same model, layer and unit count, so an
   upstream 4xx for a batch applies to each of its frames: they are all
