@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,3 +44,31 @@ def test_values() -> None:
     assert limits.MAX_ANOMALY_LIMIT == 10_000
     assert limits.INGEST_BATCH_BYTES == 8 * 1024 * 1024
     assert DEFAULT_MAX_MESSAGE_BYTES == limits.MAX_MESSAGE_BYTES
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+_INT_EXPR = re.compile(r"^[0-9 */<>()+]+$")
+
+
+def _constant(path: str, name: str) -> int:
+    """The value of an integer constant in Go or TypeScript source (`256 << 20`, `256 * 1024`)."""
+    text = (_ROOT / path).read_text()
+    match = re.search(rf"\b{name}\s*=\s*([^;\n]+)", text)
+    assert match, f"{name} not found in {path}"
+    expr = match.group(1).strip()
+    assert _INT_EXPR.match(expr), f"{name} in {path} is not a plain integer expression: {expr}"
+    value = eval(expr, {"__builtins__": {}})  # digits and operators only (checked above)
+    assert isinstance(value, int)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("sdk/go/neuralheatmap/client.go", "DefaultMaxMessageBytes"),
+        ("sdk/typescript/src/client.ts", "DEFAULT_MAX_MESSAGE_BYTES"),
+    ],
+)
+def test_other_languages_use_the_same_message_limit(path: str, name: str) -> None:
+    """Go and TypeScript cannot import the Python contract; their constant is pinned to it."""
+    assert _constant(path, name) == limits.MAX_MESSAGE_BYTES
