@@ -13,11 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
+
 from ._faults import parse_faults
 
 ENV_PREFIX = "NH_BRIDGE_"
 _FALSE = {"0", "false", "no", "off"}
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class BridgeConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
-    max_send_bytes: int = 256 * MIB
-    max_receive_bytes: int = 256 * MIB
+    max_send_bytes: int = MAX_MESSAGE_BYTES
+    max_receive_bytes: int = MAX_MESSAGE_BYTES
     max_concurrent_streams: int = 0
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
@@ -48,6 +49,7 @@ class BridgeConfig:
     test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
+    ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
     log_level: str = "INFO"
@@ -219,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
         _positive_int,
         d.ingest_batch_frames,
         help="frames per (model, layer) sent upstream in one binary request",
+    )
+    add(
+        "--ingest-batch-bytes",
+        _positive_int,
+        d.ingest_batch_bytes,
+        help="bytes of frame records after which a batch is sent upstream (keep it under "
+        "the server's --max-body-bytes)",
     )
     add(
         "--ingest-inflight",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
+
 ENV_PREFIX = "NH_SERVER_"
 
 
@@ -53,6 +55,7 @@ class ServerConfig:
     max_new_layers: int = 256
     max_matrix_labels: int = 4096
     max_push_labels: int = 256
+    max_anomaly_limit: int = MAX_ANOMALY_LIMIT
     log_level: str = "INFO"
 
     @property
@@ -179,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-push-labels", type=_positive_int, default=d.max_push_labels,
         help="labels in a periodic correlation_update; beyond it the push covers the first "
              "ones and says so in metadata (a request can still ask for the rest)")
+    add("--max-anomaly-limit", type=_positive_int, default=d.max_anomaly_limit,
+        help="largest limit of one anomaly read (GET /api/anomalies, replay); more is a 400")
     add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -216,5 +221,6 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         max_new_layers=ns.max_new_layers,
         max_matrix_labels=ns.max_matrix_labels,
         max_push_labels=ns.max_push_labels,
+        max_anomaly_limit=ns.max_anomaly_limit,
         log_level=ns.log_level,
     )

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor, json_format, message_factory
 from google.protobuf.message import Message
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
