@@ -80,10 +80,16 @@ lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --stri
 	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
 	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
-breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
-	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \
-		$(BUF) breaking --against '.git#ref=HEAD~1' && echo "no breaking change against HEAD~1"; \
-	else echo "no previous commit with protos: nothing to compare"; fi
+# What the protos are compared with: on main itself, main's previous commit (for a merge, the
+# main it was merged into); on any other branch, main (what the branch would land on).
+BREAKING_BASE = $(shell if git rev-parse -q --verify main >/dev/null; then \
+	if [ "$$(git rev-parse HEAD)" = "$$(git rev-parse main)" ]; then git rev-parse -q --verify main~1; \
+	else git rev-parse main; fi; else git rev-parse -q --verify HEAD~1; fi)
+
+breaking: setup ## buf breaking against main's previous commit (on a branch: against main).
+	@if git rev-parse --verify -q '$(BREAKING_BASE)' >/dev/null && git cat-file -e '$(BREAKING_BASE):protos' 2>/dev/null; then \
+		$(BUF) breaking --against '.git#ref=$(BREAKING_BASE)' && echo "no breaking change against $(BREAKING_BASE)"; \
+	else echo "no earlier commit with protos: nothing to compare"; fi
 
 # ---------------------------------------------------------------- tests
 test: setup test-go test-ts test-python ## Run every test (Python, Go, TypeScript, live conformance).
