@@ -185,7 +185,8 @@ class ServerState:
         if len(new) > limit:
             raise invalid(f"one ingest call may create at most {limit} new layers "
                           f"(--max-new-layers), this one creates {len(new)}",
-                          new_layers=len(new), limit=limit)
+                          new_layers=len(new), limit=limit,
+                          constraint=f"new layers per call <= {limit}")
 
     def _push_heatmap(self, window: LayerWindow, batch: FrameBatch) -> None:
         """Send the batch's newest frame to heatmap subscribers, through the stored filter.
@@ -248,7 +249,8 @@ class ServerState:
             if total > MAX_UNITS_DETAIL:
                 raise invalid(f"include_units would list {total} units, more than the limit of "
                               f"{MAX_UNITS_DETAIL}; ask without include_units",
-                              units=total, limit=MAX_UNITS_DETAIL)
+                              units=total, limit=MAX_UNITS_DETAIL,
+                              constraint=f"units listed <= {MAX_UNITS_DETAIL}")
 
         def job() -> dict[str, Any]:
             if include_units:

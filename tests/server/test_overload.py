@@ -144,7 +144,8 @@ def test_every_input_dimension_is_capped(heavy: tuple[ServerProcess, Api]) -> No
     status, doc = api.call("GET", "/api/correlation?model_ids=heavy-big,heavy-big2"
                                   "&granularity=unit")
     assert status == 400 and "--max-matrix-labels" in doc["error"]["message"]
-    assert doc["error"]["details"] == {"labels": BIG_UNITS + 8, "limit": 2048}
+    assert doc["error"]["details"] == {"labels": BIG_UNITS + 8, "limit": 2048,
+                                       "constraint": "labels <= 2048"}
 
 
 def test_the_caller_deadline_is_honoured(heavy: tuple[ServerProcess, Api]) -> None:
