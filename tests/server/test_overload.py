@@ -159,10 +159,10 @@ def test_the_caller_deadline_is_honoured(heavy: tuple[ServerProcess, Api]) -> No
     status, doc = api.call("POST", "/api/compare", HEAVY_COMPARE,
                            headers={"X-Request-Timeout-Ms": "300"})
     assert status == 504 and doc["error"]["code"] == "deadline_exceeded", doc
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0  # 300 ms, plus a generous margin
     # The abandoned compare stops at its next deadline check and frees its worker:
     # analytics answer again long before the compare would have finished.
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + 15.0
     while True:
         status, doc = api.call("GET", "/api/temporal/stats?model_id=heavy-a",
                                headers={"X-Request-Timeout-Ms": "1000"})
