@@ -58,19 +58,25 @@ $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps ## Install Python, npm and Go dependencies, buf, grpcurl, ghz and hey.
 
 # ---------------------------------------------------------------- code generation
-gen: setup ## Regenerate Python, Go and TypeScript code from protos/.
+gen: setup ## Regenerate Python, Go and TypeScript code (protos/, the retry policy) and the error-table docs.
 	VENV=$(VENV) bash scripts/gen.sh
 
+# Everything `make gen` writes (generated code, the policy constants, the rendered docs).
+GENERATED := sdk/python/neural_heatmap/v1 sdk/go/gen $(TS)/src/gen \
+	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
+	$(TS)/src/policy_gen.ts docs/bridge.md docs/http-api.md
+
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
-	@changes=$$(git status --porcelain -- sdk/python/neural_heatmap/v1 sdk/go/gen $(TS)/src/gen); \
+	@changes=$$(git status --porcelain -- $(GENERATED)); \
 	if [ -n "$$changes" ]; then echo "generated code is stale; run 'make gen' and commit:"; echo "$$changes"; exit 1; fi
 	@echo "generated code is up to date"
 
 # ---------------------------------------------------------------- quality
-lint: setup ## buf lint + format, ruff, mypy --strict on hand-written Python.
+lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --strict on hand-written Python.
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
+	$(PY) scripts/render_error_table.py --check
 	$(VENV)/bin/mypy --strict sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
 
 breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).

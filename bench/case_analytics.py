@@ -68,7 +68,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
 
         async def direct(layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
-                    "model_ids": MODEL, "layer_ids": layer, "granularity": "unit"},
+                    "model_id": MODEL, "layer_id": layer, "granularity": "unit"},
                     headers={"Accept": MATRIX_TYPE}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"correlation -> {r.status}: {await r.text()}")

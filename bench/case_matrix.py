@@ -97,7 +97,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
 
         async def fetch_json(model: str, layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
-                    "model_ids": model, "layer_ids": layer, "granularity": "unit"}) as r:
+                    "model_id": model, "layer_id": layer, "granularity": "unit"}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"JSON correlation -> {r.status}: {await r.text()}")
                 body = await r.json()
@@ -105,7 +105,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
 
         async def fetch_floor(model: str, layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
-                    "model_ids": model, "layer_ids": layer, "granularity": "unit"},
+                    "model_id": model, "layer_id": layer, "granularity": "unit"},
                     headers={"Accept": MATRIX_TYPE}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"binary correlation -> {r.status}: {await r.text()}")

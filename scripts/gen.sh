@@ -26,3 +26,8 @@ touch "$PY_PKG/__init__.py"
 # Go and TypeScript.
 rm -rf sdk/go/gen sdk/typescript/src/gen
 "$BUF" generate
+
+# The retry/reconnect policy (protos/policy/retry.json) into Python, Go and TypeScript, and
+# the contract's error table into docs/bridge.md and docs/http-api.md.
+"$VENV/bin/python" scripts/gen_policy.py
+"$VENV/bin/python" scripts/render_error_table.py

@@ -83,11 +83,26 @@ def word(table: Mapping[str, int], number: int) -> str:
 
 
 # ---------------------------------------------------------------- scalars
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
+TIMESTAMP_MIN_S = -62_135_596_800
+TIMESTAMP_MAX_S = 253_402_300_799
+
+
 def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp:
-    """Float seconds since the epoch -> Timestamp (unset for None or non-finite)."""
+    """Float seconds since the epoch -> Timestamp (unset for None or non-finite).
+
+    Values beyond the Timestamp range are clamped to its ends: the upstream may
+    hold such times (its JSON numbers have no range), and an answer that cannot
+    be converted would turn every later read into an INTERNAL error.
+    """
     ts = timestamp_pb2.Timestamp()
     if seconds is not None and math.isfinite(seconds):
-        ts.FromNanoseconds(round(seconds * 1e9))
+        if seconds < TIMESTAMP_MIN_S:
+            ts.seconds = TIMESTAMP_MIN_S
+        elif seconds >= TIMESTAMP_MAX_S + 1:
+            ts.seconds, ts.nanos = TIMESTAMP_MAX_S, 999_999_999
+        else:
+            ts.FromNanoseconds(round(seconds * 1e9))
     return ts
 
 
@@ -518,7 +533,9 @@ def model(doc: Mapping[str, Any]) -> models_pb2.Model:
 
 
 # ---------------------------------------------------------------- view state
-_FAR_FUTURE_MS = 1e15
+# The seed's [start_ms, end_ms] has no open end: an unset end is sent as the last
+# millisecond a Timestamp can hold, and read back as unset.
+_FAR_FUTURE_MS = (TIMESTAMP_MAX_S + 1) * 1000.0 - 1.0
 
 
 def _ms(ts: timestamp_pb2.Timestamp) -> float:
@@ -576,7 +593,7 @@ def filter_from_json(doc: Mapping[str, Any]) -> view_pb2.Filter:
         out.time_range.SetInParent()
         if tr[0] is not None:
             out.time_range.start.CopyFrom(timestamp(float(tr[0]) / 1000.0))
-        if tr[1] is not None:
+        if tr[1] is not None and float(tr[1]) < _FAR_FUTURE_MS:
             out.time_range.end.CopyFrom(timestamp(float(tr[1]) / 1000.0))
     return out
 

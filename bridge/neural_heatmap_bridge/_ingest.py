@@ -2,9 +2,10 @@
 
 Policy (also in docs/bridge.md):
 
-* Frames are validated locally first (ids set, tensor length consistent with
-  its shape and dtype); a bad frame is rejected with ``invalid_argument`` and
-  never sent.
+* Frames are validated locally first (``_validate.check``: known dtype, sane
+  shape, timestamp in range, step >= 0, ids not too long; then ids set, tensor
+  length consistent with its shape and dtype); a bad frame is rejected with
+  ``invalid_argument`` (the message names the field) and never sent.
 * Valid frames are grouped per ``(model, layer, units)`` and sent as
   ``application/vnd.neural-heatmap.frames`` (one header + raw float32 bytes per
   frame, joined once per batch: no per-value Python work). A batch is sent
@@ -18,8 +19,8 @@ Policy (also in docs/bridge.md):
   gRPC flow control slows the client down. Batches of one layer are posted in
   order.
 * A failure that is not about the frames (upstream unreachable, timeout, auth,
-  route missing) ends the call with that status; the message says how many
-  frames had been accepted.
+  route missing, server overloaded) ends the call with that status (and the
+  server's retry hint); the message says how many frames had been accepted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 from neural_heatmap.v1 import ingest_pb2, tensor_pb2
 from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
-from . import _errors
+from . import _errors, _validate
 from ._config import BridgeConfig
 from ._convert import FRAMES_MEDIA_TYPE, seconds, to_struct
 from ._metrics import Metrics
@@ -53,6 +54,8 @@ _FRAME_FAULTS = {
     "RESOURCE_EXHAUSTED",
     "OUT_OF_RANGE",
 }
+# ... unless the server refused for its own reasons: the caller should retry the call.
+_CALL_FAULTS = {"OVERLOADED", "DEADLINE_EXCEEDED"}
 
 Key = tuple[str, str, int]
 
@@ -97,6 +100,17 @@ class _Ingestor:
     def add(self, index: int, frame: ingest_pb2.ActivationFrame) -> Key | None:
         """Validate one frame and append it to its batch; return the key if the batch is full."""
         model, layer, t = frame.model_id, frame.layer_id, frame.values
+        try:
+            _validate.check(frame, f"frames[{index}]")
+        except _errors.UpstreamError as exc:
+            self.reject(
+                index,
+                _errors.bounded(model, 256),
+                _errors.bounded(layer, 256),
+                "invalid_argument",
+                exc.message,
+            )
+            return None
         if not model or not layer:
             self.reject(
                 index, model, layer, "invalid_argument", "model_id and layer_id are required"
@@ -197,7 +211,8 @@ class _Ingestor:
                     headers={"Content-Type": FRAMES_MEDIA_TYPE},
                 )
             except _errors.UpstreamError as exc:
-                if exc.reason in _FRAME_FAULTS or exc.code.name in _FRAME_FAULTS:
+                frame_fault = exc.reason in _FRAME_FAULTS or exc.code.name in _FRAME_FAULTS
+                if frame_fault and exc.reason not in _CALL_FAULTS:
                     for i in batch.indices:
                         self.reject(
                             i,
@@ -240,12 +255,9 @@ async def ingest(
         state.check()
     except _errors.UpstreamError as exc:
         await state.finish()
-        raise _errors.UpstreamError(
-            exc.code,
-            exc.reason,
+        raise exc.annotated(  # keeps the RetryInfo of an overloaded server, too
             f"{exc.message} (after {state.accepted} of {index} frames were accepted)",
             frames_accepted=state.accepted,
-            **exc.metadata,
         ) from exc
     finally:
         state.abandon()  # a no-op once finish() has awaited everything

@@ -9,12 +9,14 @@ secret; they reveal nothing beyond the (public) schema and liveness.
 from __future__ import annotations
 
 import hmac
+import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from . import _errors
 from ._metrics import Metrics
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -31,19 +33,25 @@ def _rebuild(handler: Handler, unary: Any, stream: Any) -> Handler:
     """Copy ``handler`` with its behaviour replaced by ``unary``/``stream`` factories.
 
     ``unary(fn)`` wraps behaviours returning one response, ``stream(fn)`` those
-    yielding many; the four RPC shapes map onto these two.
+    yielding many; the four RPC shapes map onto these two. A streaming method
+    whose behaviour is a coroutine writing with ``context.write`` (health's
+    ``Watch``) is awaited like a unary one: iterating it would fail.
     """
     kw = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
+
+    def streaming(fn: Any) -> Any:
+        return stream(fn) if inspect.isasyncgenfunction(fn) else unary(fn)
+
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kw)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(stream(handler.unary_stream), **kw)
+        return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kw)
     if handler.stream_unary is not None:
         return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kw)
-    return grpc.stream_stream_rpc_method_handler(stream(handler.stream_stream), **kw)
+    return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kw)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
@@ -69,10 +77,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
 
         async def deny(_request: Any, context: Ctx) -> None:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing or wrong 'authorization: Bearer <token>' metadata",
-            )
+            await _errors.abort(context, _errors.unauthenticated(
+                "missing or wrong 'authorization: Bearer <token>' metadata"
+            ))
 
         async def deny_stream(_request: Any, context: Ctx) -> AsyncIterator[Any]:
             await deny(_request, context)

@@ -1,11 +1,12 @@
 """The one upstream WebSocket connection every stream of the bridge shares.
 
 ``Pump`` keeps a connection to the upstream's ``/ws`` open: on a drop it
-reconnects with exponential backoff and "equal jitter" (delay uniform in
-``[d/2, d]`` with ``d = min(cap, base * 2**attempt)``, from AWS's architecture
-blog): the jitter keeps many bridges from reconnecting in lock-step, and the
-floor of ``d/2`` bounds the reconnect rate even against an upstream that
-accepts the WebSocket and drops it at once. For the same reason the backoff
+reconnects with the backoff every client shares (``neural_heatmap_contract.backoff``,
+numbers from protos/policy/retry.json): exponential with "equal jitter" (delay
+uniform in ``[d/2, d]``, from AWS's architecture blog): the jitter keeps many bridges
+from reconnecting in lock-step, and the floor of ``d/2`` bounds the reconnect rate
+even against an upstream that accepts the WebSocket and drops it at once. For the
+same reason the backoff
 starts over only after a connection has stayed up for ``STABLE_AFTER``
 seconds; a handshake alone proves nothing (a broken WS handler accepts and
 closes). On every (re)connect it calls ``on_open`` so the owner can
@@ -29,11 +30,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from neural_heatmap_contract.backoff import backoff_delay
 
 from . import _errors
 from ._metrics import Metrics
@@ -41,18 +42,8 @@ from ._upstream import Upstream
 
 log = logging.getLogger("neural_heatmap_bridge.pump")
 
-BACKOFF_BASE = 0.05
-BACKOFF_CAP = 2.0
-STABLE_AFTER = BACKOFF_CAP
-# 2**attempt beyond this already exceeds the cap; bounding it keeps the float finite
-# (0.05 * 2**1100 raises OverflowError, which would kill the pump after ~25 min down).
-_MAX_EXPONENT = 16
-
-
-def backoff(attempt: int) -> float:
-    """Seconds to wait before reconnect number ``attempt`` (0-based), equal jitter."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, _MAX_EXPONENT))
-    return random.uniform(ceiling / 2, ceiling)
+# A connection that lasted this long proves the upstream works: the backoff starts over.
+STABLE_AFTER = 2.0
 
 
 class Pump:
@@ -155,7 +146,7 @@ class Pump:
                 log.info("upstream WebSocket closed after %.1f s", lasted)
                 if lasted >= STABLE_AFTER:
                     attempt = 0
-            delay = backoff(attempt)
+            delay = backoff_delay(attempt)
             attempt += 1
             self._metrics.upstream_reconnects.inc()
             await asyncio.sleep(delay)

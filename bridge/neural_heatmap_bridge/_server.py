@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
-from . import _errors
+from . import _errors, _reflection
 from ._config import BridgeConfig
 from ._convert import AnomalyCache, serialize_message_or_wire
 from ._fanout import Fanout
+from ._handlers import at_the_edge
 from ._interceptors import AuthInterceptor, MetricsInterceptor
 from ._metrics import Metrics
 from ._service import NeuralHeatmapBridge
@@ -32,7 +33,7 @@ PRESERIALIZED = ("GetCorrelationMatrix",)
 
 
 class _Capture:
-    """Collects the generated code's method handlers instead of registering them."""
+    """Collects the method handlers an ``add_..._to_server`` function registers."""
 
     def __init__(self) -> None:
         self.service = ""
@@ -45,17 +46,23 @@ class _Capture:
         self.service, self.handlers = service, dict(handlers)
 
 
-def _add_servicer(servicer: NeuralHeatmapBridge, server: grpc.aio.Server) -> None:
-    """``add_NeuralHeatmapServiceServicer_to_server``, with pass-through serializers.
+def _add_at_the_edge(
+    add: Callable[[Any, Any], None],
+    servicer: Any,
+    server: grpc.aio.Server,
+    preserialized: tuple[str, ...] = (),
+) -> None:
+    """``add(servicer, server)`` (generated ``add_..._to_server``), validation at the edge.
 
     Registered like the generated code does (generic and registered handlers),
-    only the methods in ``PRESERIALIZED`` get a serializer that sends ``bytes``
-    answers as they are.
+    but every method takes raw bytes and decodes and checks them itself
+    (``at_the_edge``), after the interceptors; the methods in ``preserialized``
+    get a serializer that sends ``bytes`` answers as they are.
     """
     capture = _Capture()
-    pb_grpc.add_NeuralHeatmapServiceServicer_to_server(servicer, cast(Any, capture))
-    handlers = capture.handlers
-    for name in PRESERIALIZED:
+    add(servicer, capture)
+    handlers: dict[str, Any] = {name: at_the_edge(h) for name, h in capture.handlers.items()}
+    for name in preserialized:
         handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(capture.service, handlers),)
@@ -94,13 +101,14 @@ class Bridge:
         if c.max_concurrent_streams:
             options.append(("grpc.max_concurrent_streams", c.max_concurrent_streams))
         server = grpc.aio.server(interceptors=interceptors, options=options)
-        _add_servicer(
-            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies), server
+        _add_at_the_edge(
+            pb_grpc.add_NeuralHeatmapServiceServicer_to_server,
+            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies),
+            server,
+            PRESERIALIZED,
         )
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
-        )
+        _add_at_the_edge(health_pb2_grpc.add_HealthServicer_to_server, self.health, server)
+        _reflection.enable([SERVICE_NAME, health.SERVICE_NAME], server, _add_at_the_edge)
         if c.tls_cert and c.tls_key:
             creds = grpc.ssl_server_credentials(
                 [(Path(c.tls_key).read_bytes(), Path(c.tls_cert).read_bytes())],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, cast
-from urllib.parse import quote
 
 from neural_heatmap.v1 import (
     neural_heatmap_service_pb2 as pb,
@@ -24,12 +23,14 @@ from neural_heatmap.v1 import (
 from . import _convert as cv
 from . import _errors
 from ._config import BridgeConfig
-from ._fanout import Fanout, Kind, Subscription
+from ._fanout import Fanout
 from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
+from ._mailbox import Kind, Subscription
 from ._metrics import Metrics
-from ._upstream import CallOptions, Upstream
+from ._upstream import CallOptions, Upstream, segment
+from ._validate import require_models
 
 DOWNLOAD_CHUNK = 1 << 20
 # Room for the fields around a tensor's bytes when checking the send limit.
@@ -45,6 +46,12 @@ _KIND_OF_TYPE = {
 
 def _csv(values: Any) -> str:
     return ",".join(str(v) for v in values)
+
+
+def _use_view_filter(use: bool) -> tuple[str, str]:
+    """Always sent: the server treats a request without it as a seed client's, which
+    the stored filter applies to (docs/http-api.md, "The view filter")."""
+    return ("use_view_filter", "true" if use else "false")
 
 
 class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
@@ -89,18 +96,17 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def GetCorrelationMatrix(
         self, request: pb.GetCorrelationMatrixRequest, context: Ctx
     ) -> pb.GetCorrelationMatrixResponse:
-        params: dict[str, str] = {}
-        if request.model_ids:
-            params["model_ids"] = _csv(request.model_ids)
-        if request.layer_ids:
-            params["layer_ids"] = _csv(request.layer_ids)
+        # One parameter per id, never a comma list: an id may contain a comma.
+        params = [("model_id", m) for m in request.model_ids]
+        params += [("layer_id", layer) for layer in request.layer_ids]
+        params.append(_use_view_filter(request.use_view_filter))
         if request.granularity:
-            params["granularity"] = cv.word(cv.GRANULARITY, request.granularity)
+            params.append(("granularity", cv.word(cv.GRANULARITY, request.granularity)))
         if request.HasField("time_range"):
             if request.time_range.HasField("start"):
-                params["start_time"] = repr(cv.seconds(request.time_range.start))
+                params.append(("start_time", repr(cv.seconds(request.time_range.start))))
             if request.time_range.HasField("end"):
-                params["end_time"] = repr(cv.seconds(request.time_range.end))
+                params.append(("end_time", repr(cv.seconds(request.time_range.end))))
         resp = await self._up.call(
             "GET",
             "/api/correlation",
@@ -136,7 +142,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def GetTemporalPatterns(
         self, request: pb.GetTemporalPatternsRequest, context: Ctx
     ) -> pb.GetTemporalPatternsResponse:
-        params: dict[str, str] = {}
+        params = dict([_use_view_filter(request.use_view_filter)])
         if request.model_id:
             params["model_id"] = request.model_id
         if request.time_window:
@@ -156,7 +162,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def GetTemporalStatistics(
         self, request: pb.GetTemporalStatisticsRequest, context: Ctx
     ) -> pb.GetTemporalStatisticsResponse:
-        params = {"model_id": request.model_id} if request.model_id else {}
+        params = dict([_use_view_filter(request.use_view_filter)])
+        if request.model_id:
+            params["model_id"] = request.model_id
         doc = await self._up.get_json("/api/temporal/stats", self._opts(context), params)
         return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
 
@@ -225,10 +233,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     @unary
     async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
-        name = cv.word(cv.THEME, request.theme)
-        if not name:
-            raise _errors.invalid("theme must be set (THEME_UNSPECIFIED is not a theme)")
-        body: dict[str, Any] = {"theme": name}
+        body: dict[str, Any] = {"theme": cv.word(cv.THEME, request.theme)}
         if request.custom_colors:
             body["custom_colors"] = list(request.custom_colors)
         doc = await self._up.post_json("/api/theme", self._opts(context), body)
@@ -271,9 +276,11 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.ExportCorrelationMatrixRequest, context: Ctx
     ) -> pb.ExportCorrelationMatrixResponse:
         fmt = cv.word(cv.EXPORT_FORMAT, request.format)
-        if not fmt:
-            raise _errors.invalid("format must be set (EXPORT_FORMAT_UNSPECIFIED is not a format)")
-        body: dict[str, Any] = {"filename": request.filename, "format": fmt}
+        body: dict[str, Any] = {
+            "filename": request.filename,
+            "format": fmt,
+            "use_view_filter": request.use_view_filter,
+        }
         if request.model_ids:
             body["model_ids"] = list(request.model_ids)
         if request.layer_ids:
@@ -295,9 +302,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def DownloadExport(
         self, request: pb.DownloadExportRequest, context: Ctx
     ) -> AsyncIterator[pb.DownloadExportResponse]:
-        if not request.name:
-            raise _errors.invalid("name must be set")
-        path = "/api/exports/" + quote(request.name, safe="/")
+        # _validate checked the name (1-2 plain parts); each part is one URL segment.
+        path = "/api/exports/" + "/".join(segment(part) for part in request.name.split("/"))
         async with self._up.open("GET", path, self._opts(context)) as resp:
             total = resp.content_length or 0
             offset = 0
@@ -317,6 +323,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeHeatmap(
         self, request: pb.SubscribeHeatmapRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeHeatmapResponse]:
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.HEATMAP},
             model_ids=set(request.model_ids),
@@ -350,6 +357,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeAnomalies(
         self, request: pb.SubscribeAnomaliesRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
+        await require_models(self._up, self._opts(context), request)
         sub = Subscription(
             kinds={Kind.ANOMALY},
             model_ids=set(request.model_ids),
@@ -368,6 +376,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def StreamUpdates(
         self, request: pb.StreamUpdatesRequest, context: Ctx
     ) -> AsyncIterator[pb.StreamUpdatesResponse]:
+        await require_models(self._up, self._opts(context), request)
         kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or set(Kind)
         sub = Subscription(
             kinds=kinds,

@@ -5,17 +5,23 @@ reused. Each call carries the caller's remaining gRPC deadline as its upstream
 timeout (a call without a deadline gets ``--upstream-timeout``) and a request
 id (the caller's ``x-request-id`` metadata, or a fresh one) as
 ``X-Request-Id``, so one id follows a request through bridge and server logs.
+The same budget is sent to the server as ``X-Request-Timeout-Ms`` (whole
+milliseconds, at least 1), so the server stops work nobody will read.
+Path segments built from caller input go through ``segment``: percent-encoded
+with no character left as a separator.
 Every failure leaves this module as an ``UpstreamError`` from ``_errors``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import grpc
@@ -23,6 +29,19 @@ import grpc
 from . import _errors
 
 JSONDict = dict[str, Any]
+# Query parameters: pairs, so that a parameter can repeat (one id per ``model_id``).
+Query = Sequence[tuple[str, str]] | Mapping[str, str]
+TIMEOUT_HEADER = "X-Request-Timeout-Ms"
+MAX_REQUEST_ID = 128
+
+
+def segment(value: str) -> str:
+    """``value`` percent-encoded as ONE path segment (``/``, ``.`` sequences and all).
+
+    Why: a caller-chosen name must never become another upstream route; with
+    ``safe=""`` a ``/`` is ``%2F`` and ``..`` stays inside its segment.
+    """
+    return quote(value, safe="")
 
 
 @dataclass(frozen=True)
@@ -31,6 +50,11 @@ class CallOptions:
 
     timeout: float
     request_id: str
+
+    @property
+    def timeout_ms(self) -> str:
+        """The budget as ``X-Request-Timeout-Ms`` carries it: whole milliseconds, >= 1."""
+        return str(max(1, math.floor(self.timeout * 1000)))
 
     @staticmethod
     def of(context: grpc.aio.ServicerContext[Any, Any], default_timeout: float) -> CallOptions:
@@ -41,7 +65,8 @@ class CallOptions:
         for key, value in context.invocation_metadata() or ():
             if key == "x-request-id":
                 request_id = value if isinstance(value, str) else value.decode()
-        return CallOptions(timeout, request_id or uuid.uuid4().hex)
+        # Bounded: the caller's id is copied into upstream headers and logs.
+        return CallOptions(timeout, request_id[:MAX_REQUEST_ID] or uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -112,7 +137,7 @@ class Upstream:
         path: str,
         opts: CallOptions,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Query | None = None,
         json_body: object = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -124,6 +149,7 @@ class Upstream:
         """
         route = f"{method} {path}"
         all_headers = self.headers(opts.request_id)
+        all_headers[TIMEOUT_HEADER] = opts.timeout_ms
         if headers:
             all_headers.update(headers)
         body: bytes | None = data
@@ -140,7 +166,9 @@ class Upstream:
                 timeout=aiohttp.ClientTimeout(total=opts.timeout),
             ) as resp:
                 if resp.status >= 300:
-                    raise _errors.from_http(resp.status, await resp.read(), route)
+                    raise _errors.from_http(
+                        resp.status, await resp.read(), route, resp.headers.get("Retry-After")
+                    )
                 yield resp
         except _errors.UpstreamError:
             raise
@@ -155,7 +183,7 @@ class Upstream:
         path: str,
         opts: CallOptions,
         *,
-        params: Mapping[str, str] | None = None,
+        params: Query | None = None,
         json_body: object = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
@@ -173,9 +201,7 @@ class Upstream:
                 raise _errors.unavailable(route, str(exc)) from exc
             return Response(resp.status, resp.content_type, body)
 
-    async def get_json(
-        self, path: str, opts: CallOptions, params: Mapping[str, str] | None = None
-    ) -> JSONDict:
+    async def get_json(self, path: str, opts: CallOptions, params: Query | None = None) -> JSONDict:
         """GET a JSON object."""
         return (await self.call("GET", path, opts, params=params)).json(f"GET {path}")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 
 from .config import ServerConfig
 from .correlation import MATRIX_CONTENT_TYPE
@@ -24,6 +25,7 @@ from .ingest import (
 )
 from .openapi import openapi_document
 from .params import opt_bool
+from .queries import REPEATABLE
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -38,7 +40,6 @@ SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Statuses aiohttp raises itself (no route, wrong method, body too big) -> our codes.
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -89,7 +90,9 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if (token is not None and request.path not in PUBLIC_PATHS
                 and not _authorized(request.headers.get("Authorization", ""), token)):
             raise ApiError("unauthenticated", "missing or wrong bearer token")
-        repeated = [k for k in set(request.query) if len(request.query.getall(k)) > 1]
+        may_repeat = REPEATABLE if request.path == "/api/correlation" else frozenset()
+        repeated = [k for k in set(request.query) - may_repeat
+                    if len(request.query.getall(k)) > 1]
         if repeated:
             raise invalid(f"query parameter {sorted(repeated)[0]!r} is given more than once",
                           field=sorted(repeated)[0])
@@ -102,7 +105,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response = json_response(exc.body(), exc.status)
         response.headers.update(exc.headers)
     except web.HTTPException as exc:
-        code = _HTTP_CODES.get(exc.status, "invalid_argument" if exc.status < 500 else "internal")
+        fallback = "invalid_argument" if exc.status < 500 else "internal"
+        code = WORD_BY_HTTP_STATUS.get(exc.status, fallback)
         response = json_response(error_body(code, exc.reason), exc.status)
         if "Allow" in exc.headers:  # 405 must say which methods the route has
             response.headers["Allow"] = exc.headers["Allow"]
@@ -138,7 +142,7 @@ async def models(request: web.Request) -> web.Response:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
     state = _state(request)
     include_units = bool(opt_bool(request.query, "include_units"))
-    job = state.plan_models(include_units)
+    job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
@@ -165,7 +169,7 @@ async def correlation(request: web.Request) -> web.Response:
     """Correlation matrix, as JSON or (``Accept``) binary float32; computed and encoded
     by a worker."""
     state = _state(request)
-    job = state.plan_correlation(request.query)
+    job = state.analytics.plan_correlation(request.query)
     if MATRIX_CONTENT_TYPE in request.headers.get("Accept", ""):
         body = await state.offload(_deadline(request), lambda: job().to_binary())
         return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
@@ -193,7 +197,7 @@ async def get_export(request: web.Request) -> web.FileResponse:
 async def temporal(request: web.Request) -> web.Response:
     """Temporal patterns."""
     state = _state(request)
-    job = state.plan_temporal_patterns(request.query)
+    job = state.analytics.plan_temporal_patterns(request.query)
     return json_text_response(
         await state.offload(_deadline(request), lambda: dumps({"patterns": job()})))
 
@@ -201,7 +205,7 @@ async def temporal(request: web.Request) -> web.Response:
 async def temporal_stats(request: web.Request) -> web.Response:
     """Temporal statistics per layer."""
     state = _state(request)
-    job = state.plan_temporal_stats(request.query)
+    job = state.analytics.plan_temporal_stats(request.query)
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
@@ -248,7 +252,7 @@ async def set_layout(request: web.Request) -> web.Response:
 async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
     state = _state(request)
-    job = state.plan_compare(await read_json(request))
+    job = state.analytics.plan_compare(await read_json(request))
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 

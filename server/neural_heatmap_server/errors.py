@@ -10,20 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-# code -> HTTP status. The codes are the stable reasons of docs/http-api.md.
-STATUS_BY_CODE: dict[str, int] = {
-    "invalid_argument": 400,
-    "unauthenticated": 401,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "conflict": 409,
-    "sequence_expired": 410,
-    "payload_too_large": 413,
-    "overloaded": 429,
-    "internal": 500,
-    "unavailable": 503,
-    "deadline_exceeded": 504,
-}
+from neural_heatmap_contract.errors import HTTP_STATUS_BY_WORD
+
+# code -> HTTP status: the contract's error table, the one list of the server's reason
+# words (docs/http-api.md shows it rendered).
+STATUS_BY_CODE: dict[str, int] = HTTP_STATUS_BY_WORD
 
 
 # Errors often repeat what the caller sent (an unknown id, a bad name); a caller's

@@ -25,7 +25,7 @@ from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
-from .service import MAX_ANOMALY_LIMIT, MAX_SEQUENCE
+from .queries import MAX_ANOMALY_LIMIT, MAX_SEQUENCE, USE_VIEW_FILTER
 from .temporal import PATTERN_TYPES
 from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
 from .workers import DEADLINE_HEADER
@@ -144,6 +144,22 @@ def _schemas(config: ServerConfig) -> dict[str, Any]:
     }
 
 
+_BOOL = {"enum": ["true", "false", "1", "0", "yes", "no"]}
+_USE_VIEW_FILTER = _query(
+    USE_VIEW_FILTER, _BOOL, "true: the stored filter fills what the request leaves unset; "
+    "false: it is ignored; absent (seed clients): as true. The bridge always sends it.")
+
+_TIME_FROM_VIEW_FILTER = _query(
+    USE_VIEW_FILTER, _BOOL, "true: only samples inside the stored filter's time_range; "
+    "false: the whole window; absent (seed clients): as true. The bridge always sends it.")
+
+
+def _exact_ids(name: str, description: str) -> dict[str, Any]:
+    """A query parameter that may be repeated, one id per occurrence (``name=a&name=b``)."""
+    return {**_query(name, {"type": "array", "items": _STR}, description),
+            "style": "form", "explode": True}
+
+
 _RANGE_PARAMS = [
     _query("start_time", _NUM, "seconds since the epoch, inclusive"),
     _query("end_time", _NUM, "seconds since the epoch, inclusive"),
@@ -154,8 +170,14 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     """Build the document for a server with this configuration."""
     status = {"type": "object", "properties": {"status": _STR}}
     correlation_params = [
-        _query("model_ids", _LIST, "models (default: stored filter, else all)"),
-        _query("layer_ids", _LIST, "layers as layer or model/layer (default: stored filter)"),
+        _query("model_ids", _LIST, "models, the seed's comma list (default all)"),
+        _query("layer_ids", _LIST, "layers as layer or model/layer, the seed's comma list "
+               "(default all)"),
+        _exact_ids("model_id", "one model per occurrence, taken literally (an id may "
+                   "contain a comma); instead of model_ids"),
+        _exact_ids("layer_id", "one layer (or model/layer) per occurrence, taken literally; "
+                   "instead of layer_ids"),
+        _USE_VIEW_FILTER,
         _query("granularity", {"enum": list(GRANULARITIES)}, "layer activity series or units"),
         *_RANGE_PARAMS]
     ingest_body = {"oneOf": [
@@ -167,8 +189,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
         "/openapi.json": {"get": _op("This document.", _OBJ)},
         "/api/models": {"get": _op("Models and layers with canvas sizes.", _OBJ, [
-            _query("include_units", {"enum": ["true", "false", "1", "0", "yes", "no"]},
-                   "add every unit's x/y")])},
+            _query("include_units", _BOOL, "add every unit's x/y")])},
         "/api/activations": {"post": _op(
             "Ingest frames (JSON: one frame or {frames}).", {
                 "type": "object", "properties": {"accepted": _INT}},
@@ -186,7 +207,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/correlation": {"get": _op(
             "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
             description=f"Binary float32 with Accept: {MATRIX_CONTENT_TYPE}. "
-                        + CROSS_FIELD + "start_time <= end_time; at most "
+                        + CROSS_FIELD + "start_time <= end_time; model_ids xor model_id, "
+                        "layer_ids xor layer_id; at most "
                         f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
         "/api/export/correlation": {"post": _op(
             "Write the correlation matrix (and for tensorboard the series) to the export "
@@ -195,8 +217,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "model_ids": _nullable({"type": "array", "items": _STR}),
                 "layer_ids": _nullable({"type": "array", "items": _STR}),
                 "granularity": _nullable({"enum": list(GRANULARITIES)}),
-                "start_time": _nullable(_NUM), "end_time": _nullable(_NUM)}},
-            description=CROSS_FIELD + "start_time <= end_time.")},
+                "start_time": _nullable(_NUM), "end_time": _nullable(_NUM),
+                USE_VIEW_FILTER: _nullable({"type": "boolean"})}},
+            description="use_view_filter as for /api/correlation. "
+                        + CROSS_FIELD + "start_time <= end_time.")},
         "/api/exports": {"get": _op("List exported files.", _OBJ)},
         "/api/exports/{name}": {"get": _op(
             "Download one exported file.", {"type": "string", "format": "binary"},
@@ -212,9 +236,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             _query("time_window", {"type": "number", "exclusiveMinimum": 0},
                    "milliseconds back from the newest frame"),
             _query("pattern_types", {"type": "string", "pattern": _choice_list(PATTERN_TYPES)},
-                   "comma-separated: " + ",".join(PATTERN_TYPES))])},
+                   "comma-separated: " + ",".join(PATTERN_TYPES)),
+            _TIME_FROM_VIEW_FILTER])},
         "/api/temporal/stats": {"get": _op("Temporal statistics per layer.", _OBJ, [
-            _query("model_id", _STR, "one model (default all)")])},
+            _query("model_id", _STR, "one model (default all)"), _TIME_FROM_VIEW_FILTER])},
         "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},

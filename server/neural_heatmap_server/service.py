@@ -1,9 +1,12 @@
 """The server's operations, shared by the HTTP routes, the WebSocket and the source.
 
 ``ServerState`` owns the activation store, the anomaly detector, the durable
-anomaly log, the view state and the WebSocket hub. Each public method is one
-operation of the API taking already-decoded parameters (a mapping of query
-values or WebSocket ``data``), so both transports behave identically.
+anomaly log, the view state, the worker pools and the WebSocket hub, and does
+ingestion, anomaly reads and view state itself. Queries are parsed in
+``queries``, answered by ``analytics`` (``state.analytics``) and exports
+gathered in ``export_gathering``. Every operation takes already-decoded
+parameters (a mapping of query values or WebSocket ``data``), so both
+transports behave identically.
 """
 
 from __future__ import annotations
@@ -19,24 +22,17 @@ from typing import Any, TypeVar
 import numpy as np
 from aiohttp import web
 
-from . import temporal
-from .alignment import time_mask
-from .anomalies import SEVERITIES, SEVERITY_RANK, AnomalyDetector
-from .compare import check_compare, compare_models
+from . import queries
+from .analytics import Analytics
+from .anomalies import SEVERITY_RANK, AnomalyDetector
 from .config import ServerConfig
-from .correlation import (
-    GRANULARITIES,
-    CorrelationCache,
-    CorrelationQuery,
-    CorrelationResult,
-    select_windows,
-)
+from .correlation import CorrelationCache
 from .errors import ApiError, invalid
-from .exports import FORMATS, ExportRequest, list_exports, safe_name, write_export
+from .export_gathering import plan_export
+from .exports import list_exports
 from .hub import Hub
 from .ingest import decode_large, parse_json_frames
 from .layout_canvas import unit_location
-from .params import opt_choice, opt_float, opt_int, opt_list, opt_str
 from .persistence import (
     AnomalyLog,
     AnomalyQuery,
@@ -45,7 +41,7 @@ from .persistence import (
     ViewStateStore,
     open_database,
 )
-from .store import ActivationStore, Float32Array, FrameBatch, LayerWindow, frame_activity
+from .store import ActivationStore, FrameBatch, LayerWindow, frame_activity
 from .view_state import (
     DEFAULT_THEME,
     validate_filter,
@@ -54,16 +50,13 @@ from .view_state import (
     visible_units,
 )
 from .wire import dumps, finite_list, loads
-from .workers import Deadline, WorkClass, WorkPool, check_deadline, parse_deadline
+from .workers import Deadline, WorkClass, WorkPool, parse_deadline
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_ANOMALY_LIMIT = 10000
-MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 REPLAY_CHUNK = 100
-MAX_UNITS_DETAIL = 1 << 20  # unit locations one /api/models?include_units=true may list
 ANALYTICS, EXPORTS, INGEST = "analytics", "exports", "ingest"
 MAX_DOCUMENT_BYTES = 1 << 20  # a filter, theme, layout, compare, export or query message
 INLINE_JSON_BYTES = 256 << 10  # larger JSON is decoded (and its frames parsed) in a process
@@ -86,6 +79,7 @@ class ServerState:
         self._filter: dict[str, Any] = self.view.get("filter") or {}
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
         self.correlations = CorrelationCache()
+        self.analytics = Analytics(self.store, self.correlations, config, lambda: self._filter)
         self.pool = WorkPool(config.workers, [
             WorkClass(ANALYTICS, config.max_pending_analytics, "--max-pending-analytics"),
             WorkClass(EXPORTS, config.max_pending_exports, "--max-pending-exports")])
@@ -220,127 +214,7 @@ class ServerState:
         for conn in targets:
             conn.offer_update(f"heatmap:{batch.model_id}/{batch.layer_id}", text)
 
-    # ---- discovery -------------------------------------------------------------------
-
-    def plan_models(self, include_units: bool) -> Callable[[], dict[str, Any]]:
-        """``GET /api/models``: the summary is read now, unit locations in the job.
-
-        Raises:
-            ApiError: 400 when unit locations would list more than ``MAX_UNITS_DETAIL``.
-        """
-        out = []
-        shapes: list[tuple[dict[str, Any], int]] = []
-        for model_id, layers in self.store.models.items():
-            layer_docs = []
-            for w in layers.values():
-                width, height = w.canvas
-                doc: dict[str, Any] = {"layer_id": w.layer_id, "units": w.units, "width": width,
-                                       "height": height, "frames": w.total_frames,
-                                       "window_frames": w.count}
-                shapes.append((doc, w.units))
-                layer_docs.append(doc)
-            out.append({
-                "model_id": model_id, "frames": sum(w.total_frames for w in layers.values()),
-                "first_timestamp": min(w.first_timestamp for w in layers.values()),
-                "last_timestamp": max(w.last_timestamp for w in layers.values()),
-                "layers": layer_docs})
-        if include_units:
-            total = sum(units for _, units in shapes)
-            if total > MAX_UNITS_DETAIL:
-                raise invalid(f"include_units would list {total} units, more than the limit of "
-                              f"{MAX_UNITS_DETAIL}; ask without include_units",
-                              units=total, limit=MAX_UNITS_DETAIL,
-                              constraint=f"units listed <= {MAX_UNITS_DETAIL}")
-
-        def job() -> dict[str, Any]:
-            if include_units:
-                for doc, units in shapes:
-                    check_deadline()
-                    doc["units_detail"] = [{"index": i, **unit_location(i, units)}
-                                           for i in range(units)]
-            return {"models": out}
-        return job
-
-    # ---- analytics -------------------------------------------------------------------
-
-    def correlation_query(self, params: Mapping[str, Any],
-                          max_labels: int | None = None) -> CorrelationQuery:
-        """Parse a correlation request; absent parameters fall back to the stored filter."""
-        filt = self._filter
-        model_ids, layer_ids = opt_list(params, "model_ids"), opt_list(params, "layer_ids")
-        start, end = opt_float(params, "start_time"), opt_float(params, "end_time")
-        time_range = self.filter_time_range()
-        if start is None and end is None and time_range:
-            start, end = time_range
-        return CorrelationQuery(
-            model_ids=model_ids or filt.get("model_ids"),
-            layer_ids=layer_ids or filt.get("layer_ids"),
-            granularity=opt_choice(params, "granularity", GRANULARITIES) or "layer",
-            start_time=start, end_time=end,
-            strict_models=model_ids is not None, strict_layers=layer_ids is not None,
-            max_labels=max_labels or self.config.max_matrix_labels)
-
-    def plan_correlation(self, params: Mapping[str, Any]) -> Callable[[], CorrelationResult]:
-        """Check a correlation request and snapshot its data; the job computes it.
-
-        Raises:
-            ApiError: 400/404 from ``select_windows``, before any work is admitted.
-        """
-        query = self.correlation_query(params)
-        windows = select_windows(self.store, query)
-        cached = self.correlations.peek(self.store.version, query)
-        if cached is not None:  # no copy needed: the data has not changed since
-            return lambda: cached
-        snapshot = self.store.snapshot(windows, values=query.granularity == "unit")
-        return lambda: self.correlations.get(snapshot, query)
-
-    def plan_temporal_patterns(self, params: Mapping[str, Any]
-                               ) -> Callable[[], list[dict[str, Any]]]:
-        """``GET /api/temporal``: parameters checked now, patterns found in the job."""
-        kinds = temporal.parse_pattern_types(opt_list(params, "pattern_types"))
-        model_id, layer_id = opt_str(params, "model_id"), opt_str(params, "layer_id")
-        time_window = opt_float(params, "time_window")
-        if time_window is not None and not time_window > 0:
-            raise invalid("time_window must be a positive number of milliseconds",
-                          field="time_window", time_window=time_window)
-        windows = self.store.select([model_id] if model_id else None,
-                                    [layer_id] if layer_id else None)
-        snapshot = self.store.snapshot(windows, values=False)
-        time_range = self.filter_time_range()
-        return lambda: temporal.temporal_patterns(snapshot, model_id, layer_id, time_range,
-                                                  time_window, kinds)
-
-    def plan_temporal_stats(self, params: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
-        """``GET /api/temporal/stats``."""
-        model_id = opt_str(params, "model_id")
-        snapshot = self.store.snapshot(self.store.select([model_id] if model_id else None,
-                                                         None), values=False)
-        time_range = self.filter_time_range()
-        return lambda: temporal.temporal_stats(snapshot, model_id, time_range)
-
-    def plan_compare(self, body: Any) -> Callable[[], dict[str, Any]]:
-        """``POST /api/compare``: ids de-duplicated and capped now, CKA in the job."""
-        if not isinstance(body, dict):
-            raise invalid("the body must be a JSON object")
-        model_ids, metrics = check_compare(self.store, opt_list(body, "model_ids") or [],
-                                           opt_list(body, "metrics"),
-                                           self.config.max_compare_models)
-        windows = [w for m in model_ids for w in self.store.models[m].values()]
-        snapshot = self.store.snapshot(windows)
-        return lambda: compare_models(snapshot, model_ids, metrics)
-
     # ---- anomalies -------------------------------------------------------------------
-
-    def anomaly_query(self, params: Mapping[str, Any]) -> AnomalyQuery:
-        """Parse anomaly filters shared by the route, ``get_anomalies`` and replay."""
-        model_ids = opt_list(params, "model_ids")
-        return AnomalyQuery(
-            severity=opt_choice(params, "severity", SEVERITIES),
-            min_severity=opt_choice(params, "min_severity", SEVERITIES),
-            model_id=opt_str(params, "model_id"),
-            model_ids=tuple(model_ids) if model_ids else None,
-            after_sequence=opt_int(params, "after_sequence", low=0, high=MAX_SEQUENCE),
-            limit=opt_int(params, "limit", low=1, high=MAX_ANOMALY_LIMIT) or 100)
 
     def check_after_sequence(self, after_sequence: int | None) -> tuple[int, int]:
         """``(first, last)`` sequence; 410 when ``after_sequence`` was pruned."""
@@ -354,7 +228,7 @@ class ServerState:
 
     def anomalies(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``GET /api/anomalies``."""
-        query = self.anomaly_query(params)
+        query = queries.anomaly_query(params)
         first, last = self.check_after_sequence(query.after_sequence)
         return {"anomalies": self.anomaly_log.query(query), "last_sequence": last,
                 "first_sequence": first}
@@ -378,11 +252,6 @@ class ServerState:
     def get_filter(self) -> dict[str, Any]:
         """The stored filter (``{}`` when none); a copy, so callers cannot change it."""
         return dict(self._filter)
-
-    def filter_time_range(self) -> tuple[float, float] | None:
-        """The filter's ``time_range`` in seconds (it is stored in milliseconds)."""
-        time_range = self._filter.get("time_range")
-        return (time_range[0] / 1000.0, time_range[1] / 1000.0) if time_range else None
 
     def set_filter(self, body: Any) -> dict[str, Any]:
         """Validate and store the filter; ``{}`` clears it."""
@@ -417,43 +286,9 @@ class ServerState:
     # ---- exports ---------------------------------------------------------------------
 
     async def export(self, body: Any, deadline: Deadline) -> dict[str, Any]:
-        """Write a server-side export: checked and snapshotted here, computed and
-        written by a worker (class ``exports``)."""
-        if not isinstance(body, dict):
-            raise invalid("the body must be a JSON object")
-        filename = safe_name(body.get("filename"))
-        fmt = body.get("format", "csv")
-        fmt = fmt.lower() if isinstance(fmt, str) else fmt
-        if fmt not in FORMATS:
-            raise invalid(f"unknown export format {fmt!r}; use {list(FORMATS)}",
-                          field="format", format=fmt, allowed=list(FORMATS))
-        target = self.config.exports_path / filename
-        if target.exists() and target.is_dir() != (fmt == "tensorboard"):
-            raise ApiError("conflict", f"{filename!r} already exists as a "
-                           f"{'directory' if target.is_dir() else 'file'}", filename=filename)
-        query = self.correlation_query(body)
-        matrix_data = self.store.snapshot(select_windows(self.store, query),
-                                          values=query.granularity == "unit")
-        series_data: list[tuple[LayerWindow, Float32Array]] = []
-        if fmt == "tensorboard":
-            filt = self._filter
-            series_data = [(w.snapshot(values=False), w.frames(1)[2][0].copy())
-                           for w in self.store.select(
-                               opt_list(body, "model_ids") or filt.get("model_ids"),
-                               opt_list(body, "layer_ids") or filt.get("layer_ids"),
-                               strict_models=False, strict_layers=False)]
-        root = self.config.exports_path
-
-        def job() -> dict[str, Any]:
-            matrix = self.correlations.get(matrix_data, query)
-            layers = []
-            start, end = matrix.metadata["start_time"], matrix.metadata["end_time"]
-            for w, latest in series_data:
-                check_deadline()
-                ts, steps, activity = w.series()
-                keep = time_mask(ts, start, end)  # the same time range as the matrix
-                layers.append((w, ts[keep], steps[keep], activity[keep], latest))
-            return write_export(root, ExportRequest(filename, fmt, matrix, layers))
+        """Write a server-side export: gathered here, written by a worker (``exports``)."""
+        job = plan_export(body, self.store, self.correlations, self.config.exports_path,
+                          self._filter, self.config.max_matrix_labels)
         return await self.offload(deadline, job, EXPORTS)
 
     def exports(self) -> dict[str, Any]:
@@ -474,40 +309,14 @@ class ServerState:
         self._tasks.append(task)
 
     async def _correlation_update(self) -> None:
-        """Push the filter's correlation, over at most ``--max-push-labels`` labels.
-
-        A filter (or a store) selecting more series than that would make every push
-        a multi-megabyte message to every subscriber; the push then covers the
-        first ones and ``metadata.truncated`` says how many labels were left out.
-        """
-        query = self.correlation_query({}, max_labels=self.config.max_matrix_labels)
-        windows = self.store.select(query.model_ids, query.layer_ids, False, False)
-        limit = self.config.max_push_labels
-        kept: list[LayerWindow] = []
-        labels = 0
-        for w in windows:
-            size = w.units if query.granularity == "unit" else 1
-            if labels + size > limit:
-                break
-            kept.append(w)
-            labels += size
-        total = sum(w.units for w in windows) if query.granularity == "unit" else len(windows)
-        snapshot = self.store.snapshot(kept, values=query.granularity == "unit")
-        result = await self.offload(self.deadline(),
-                                    lambda: self.correlations.get(snapshot, query))
-        payload = result.to_json()
-        if total > labels:
-            payload["metadata"]["truncated"] = {"labels_total": total, "labels_sent": labels,
-                                                "limit": limit, "flag": "--max-push-labels"}
+        job, truncated = self.analytics.plan_correlation_push()
+        payload = (await self.offload(self.deadline(), job)).to_json()
+        if truncated:
+            payload["metadata"]["truncated"] = truncated
         self.hub.publish_update("correlation_update", "correlations", payload)
 
     async def _temporal_update(self) -> None:
-        filt = self._filter
-        windows = self.store.select(filt.get("model_ids"), filt.get("layer_ids"), False, False)
-        snapshot = self.store.snapshot(windows, values=False)
-        time_range = self.filter_time_range()
-        payload = await self.offload(self.deadline(), lambda: temporal.temporal_update(
-            snapshot, filt.get("model_ids"), filt.get("layer_ids"), time_range))
+        payload = await self.offload(self.deadline(), self.analytics.plan_temporal_push())
         self.hub.publish_update("temporal_update", "temporal", payload)
 
     async def _periodic(self, interval: float, attr: str, push: Any) -> None:

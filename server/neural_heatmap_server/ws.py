@@ -26,6 +26,7 @@ from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
 from .ingest import parse_json_frames
 from .params import opt_float, opt_list
+from .queries import anomaly_query
 from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
 from .wire import dumps
 
@@ -78,7 +79,7 @@ def _heartbeat_interval(data: dict[str, Any]) -> float | None:
 async def _subscribe_anomalies(state: ServerState, conn: Connection,
                                data: dict[str, Any]) -> dict[str, Any]:
     heartbeat = _heartbeat_interval(data)
-    query = state.anomaly_query(data)
+    query = anomaly_query(data)
     state.check_after_sequence(query.after_sequence)
     chunks = state.replay_anomalies(query)
     min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0
@@ -127,7 +128,7 @@ async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
     # A big matrix is encoded by the worker too (see workers.py); the envelope is
     # the one _dispatch would write.
-    job = state.plan_correlation(data)
+    job = state.analytics.plan_correlation(data)
     head = '{"type":"data","data":{"request":"get_correlation_matrix",'
     conn.send_text(await state.offload(state.deadline(),
                                        lambda: head + job().to_json_text()[1:] + "}"))
@@ -136,7 +137,7 @@ async def _get_correlation(state: ServerState, conn: Connection,
 
 async def _get_temporal(state: ServerState, conn: Connection,
                         data: dict[str, Any]) -> dict[str, Any]:
-    job = state.plan_temporal_patterns(data)
+    job = state.analytics.plan_temporal_patterns(data)
     return {"patterns": await state.offload(state.deadline(), job)}
 
 

@@ -118,6 +118,8 @@ class Fake:
         self.mode = "seed"  # or "garbage", "hang", or an HTTP status as a string
         self.error_code = "whatever"
         self.plain = False
+        self.retry_after: str | None = None
+        self.seen_timeout_ms: list[int] = []  # X-Request-Timeout-Ms of each /api request
 
     def fault(self) -> web.Response | None:
         if self.mode == "garbage":
@@ -126,10 +128,13 @@ class Fake:
             if self.plain:
                 return web.Response(status=int(self.mode), text="nope")
             body = {"error": {"code": self.error_code, "message": "fake says no", "details": {}}}
-            return web.json_response(body, status=int(self.mode))
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            return web.json_response(body, status=int(self.mode), headers=headers)
         return None
 
     async def route(self, request: web.Request, body: dict[str, Any]) -> web.Response:
+        if request.path.startswith("/api/"):
+            self.seen_timeout_ms.append(int(request.headers["X-Request-Timeout-Ms"]))
         if self.mode == "hang":
             await asyncio.sleep(3)
         return self.fault() or web.json_response(body)
@@ -255,6 +260,7 @@ ROWS = [
     ("413", "payload_too_large", grpc.StatusCode.RESOURCE_EXHAUSTED),
     ("429", "overloaded", grpc.StatusCode.RESOURCE_EXHAUSTED),
     ("503", "unavailable", grpc.StatusCode.UNAVAILABLE),
+    ("504", "deadline_exceeded", grpc.StatusCode.DEADLINE_EXCEEDED),
     ("500", "internal", grpc.StatusCode.UNAVAILABLE),
 ]
 
@@ -275,6 +281,35 @@ async def test_error_table_row(
     info = error_info(err)
     assert info.reason == code.upper() and info.metadata["http_status"] == status
     assert "fake says no" in (err.details() or "")
+
+
+async def test_overloaded_carries_retry_info(
+    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
+) -> None:
+    state, stub = fake
+    state.mode, state.error_code, state.retry_after = "429", "overloaded", "7"
+    try:
+        err = await expect(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, stub.GetLayout(pb.GetLayoutRequest())
+        )
+    finally:
+        state.mode, state.retry_after = "seed", None
+    (value,) = [v for k, v in err.trailing_metadata() or () if k == "grpc-status-details-bin"]
+    retry = error_details_pb2.RetryInfo()
+    assert any(d.Unpack(retry) for d in status_pb2.Status.FromString(value).details)
+    assert retry.retry_delay.seconds == 7
+
+
+async def test_the_callers_deadline_travels_as_a_header(
+    fake: tuple[Fake, pb_grpc.NeuralHeatmapServiceStub],
+) -> None:
+    state, stub = fake
+    state.seen_timeout_ms.clear()
+    await stub.GetLayout(pb.GetLayoutRequest(), timeout=5.0)
+    await stub.GetLayout(pb.GetLayoutRequest())  # no deadline: --upstream-timeout (1 s)
+    with_deadline, without = state.seen_timeout_ms
+    assert 3000 < with_deadline <= 5100  # grpc-timeout is rounded up on the wire
+    assert 500 < without <= 1000
 
 
 async def test_plain_404_and_405_mean_route_missing(
@@ -401,21 +436,28 @@ async def test_pruned_resume_point_is_out_of_range() -> None:
     server = ServerProcess(extra_args=["--anomaly-cooldown", "0", "--anomaly-retention", "5"])
     server.start()
     try:
-        frames = [{"model_id": "m-prune", "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
-                  for i in range(20)]
-        async with aiohttp.ClientSession() as http, http.post(
-            server.url + "/api/activations", json={"frames": frames}
-        ) as r:
+        frames = [
+            {"model_id": "m-prune", "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
+            for i in range(20)
+        ]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(server.url + "/api/activations", json={"frames": frames}) as r,
+        ):
             assert r.status == 200
         with BridgeProcess(server.url) as bridge:
             async with bridge.aio_channel() as ch:
                 stub = pb_grpc.NeuralHeatmapServiceStub(ch)
-                err = await expect(grpc.StatusCode.OUT_OF_RANGE, stub.SubscribeAnomalies(
-                    pb.SubscribeAnomaliesRequest(after_sequence=1)).read())
+                err = await expect(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=1)).read(),
+                )
                 assert "pruned" in (err.details() or "")
                 assert error_info(err).reason == "SEQUENCE_EXPIRED"
-                await expect(grpc.StatusCode.OUT_OF_RANGE, stub.GetAnomalies(
-                    pb.GetAnomaliesRequest(after_sequence=1)))
+                await expect(
+                    grpc.StatusCode.OUT_OF_RANGE,
+                    stub.GetAnomalies(pb.GetAnomaliesRequest(after_sequence=1)),
+                )
                 call = stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=17))
                 got = (await asyncio.wait_for(call.read(), 10)).update.anomalies
                 call.cancel()

@@ -50,8 +50,9 @@ def is_heartbeat(msg: Any) -> bool:
 async def test_subscribe_heatmap_delivers_ingested_values(
     stub: pb_grpc.NeuralHeatmapServiceStub,
 ) -> None:
-    call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat"]))
     values = np.linspace(-1, 1, 16, dtype="<f4")
+    await ingest(stub, [frame("m-heat", "conv", values)])  # a stream names existing models
+    call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat"]))
 
     async def feed() -> None:
         step = 0
@@ -114,6 +115,8 @@ async def test_subscribe_anomalies_replays_then_goes_live(
 async def test_anomaly_filters_and_stream_updates(
     stub: pb_grpc.NeuralHeatmapServiceStub, http: aiohttp.ClientSession
 ) -> None:
+    for model in ("m-filter-a", "m-filter-b"):  # a stream names existing models
+        await ingest(stub, [frame(model, "ok", np.zeros(8, dtype="<f4"))])
     only_b = stub.SubscribeAnomalies(
         pb.SubscribeAnomaliesRequest(
             model_ids=["m-filter-b"], min_severity=common_pb2.SEVERITY_CRITICAL
@@ -243,6 +246,12 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
             async with aiohttp.ClientSession(base_url=server.url) as http:
                 for _ in range(3):
                     await posting_many(http, "m-kill", 40)
+            # A call opens lazily; on a busy machine one may still be opening. One that
+            # opened while the server is down is refused (UNAVAILABLE, the client resumes):
+            # these plain calls do not resume, so every stream must be open before the kill.
+            async with asyncio.timeout(30):
+                while not all(seen):
+                    await asyncio.sleep(0.05)
             server.kill()
             await asyncio.sleep(1.0)
             server.start()
@@ -285,6 +294,7 @@ async def test_heatmap_models_named_by_the_stream_beat_the_stored_filter(
     from neural_heatmap.v1 import view_pb2
 
     await stub.SetFilter(pb.SetFilterRequest(filter=view_pb2.Filter(model_ids=["m-a"])))
+    await ingest(stub, [frame("m-heat2", "fc", np.ones(4, dtype="<f4"))])
     call = stub.SubscribeHeatmap(pb.SubscribeHeatmapRequest(model_ids=["m-heat2"]))
 
     async def feed() -> None:

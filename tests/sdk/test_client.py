@@ -207,9 +207,10 @@ async def test_filter_round_trip(client: NeuralHeatmapClient, seeded: Seed) -> N
     assert flt.time_range is not None
     assert flt.time_range[0] == pytest.approx(now_ms - 3_600_000, abs=1)
     assert await client.get_filter() == flt
-    # default queries follow the filter
-    cm = await client.get_correlation_matrix()
+    # queries follow the filter only when they ask
+    cm = await client.get_correlation_matrix(use_view_filter=True)
     assert cm.labels == ["m1/a", "m1/b"]
+    assert {"m1/c", "m2/a"} <= set((await client.get_correlation_matrix()).labels)
     await client.clear_filter()
     assert (await client.get_filter()).is_empty
     with pytest.raises(InvalidArgumentError) as info:
@@ -356,3 +357,15 @@ async def test_auto_connect_and_lazy_channel(bridge: BridgeProcess) -> None:
     assert not c.is_connected
     await c.get_layout()  # reopens lazily
     await c.disconnect()
+
+
+async def test_a_model_named_with_a_comma_round_trips(
+    client: NeuralHeatmapClient, seeded: Seed
+) -> None:
+    name = "m1,m2"  # both halves exist: a comma-joined query would select them instead
+    for layer_id in ("a", "b"):
+        summary = await client.log_batch(name, layer_id, seeded.layers[layer_id][:50],
+                                         timestamps=seeded.timestamps[:50])
+        assert summary.frames_accepted == 50
+    cm = await client.get_correlation_matrix(model_ids=[name])
+    assert cm.labels == ["m1,m2/a", "m1,m2/b"]

@@ -36,9 +36,11 @@ from tests.support.server_process import REPO_ROOT, ServerProcess
 HEARTBEAT = 0.3
 STALL = 1.5
 IDLE = 2.0  # the clients' idle bound in these tests (default 15 s)
-BURSTS = 6
+BURSTS = 8
 PER_BURST = 3
-GAP = 1.0  # idle time between bursts: longer than HEARTBEAT, so heartbeats are due
+GAP = 1.5  # idle time between bursts: longer than HEARTBEAT, so heartbeats are due; and the
+# bursts last long enough (12 s) that on a loaded machine the frozen second stream still
+# sees an idle gap after it caught up past the muted first one
 # Longest time a burst may take to arrive: the watchdog's bound (two heartbeat intervals and
 # the stall timeout) plus the client's idle bound, plus generous slack for a loaded machine.
 DELIVERY_BOUND = 2 * HEARTBEAT + STALL + IDLE + 15

@@ -40,6 +40,8 @@ async def _feed(client: NeuralHeatmapClient, model: str, stop: asyncio.Event) ->
 @contextlib.asynccontextmanager
 async def feeding(client: NeuralHeatmapClient, model: str) -> AsyncIterator[None]:
     stop = asyncio.Event()
+    # A live stream can name only models that exist (NOT_FOUND otherwise): create it first.
+    await client.log_activations(model, "live", np.full(UNITS, 0.1, dtype=np.float32))
     task = asyncio.create_task(_feed(client, model, stop))
     try:
         yield
@@ -131,6 +133,8 @@ async def test_per_kind_streams(client: NeuralHeatmapClient, seeded: Seed) -> No
 
 
 async def test_websocket_client_callbacks(client: NeuralHeatmapClient, seeded: Seed) -> None:
+    # A live stream can name only models that exist (NOT_FOUND otherwise): create it first.
+    await client.log_activations("anom-ws", "fc", (0.01 * np.arange(UNITS)).astype(np.float32))
     ws = NeuralHeatmapWebSocketClient(client.target, reconnect_delay=0.2, max_retries=5)
     await ws.connect()
     await ws.subscribe_anomalies(model_ids=["anom-ws"])

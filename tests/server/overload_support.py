@@ -13,7 +13,7 @@ from tests.server.conftest import Api
 
 # Small limits so that a handful of requests saturates the workers and the queue.
 OVERLOAD_ARGS = ["--workers", "2", "--max-pending-analytics", "3", "--max-pending-exports", "1",
-                 "--max-request-seconds", "6", "--max-compare-models", "8",
+                 "--max-request-seconds", "12", "--max-compare-models", "8",
                  "--max-new-layers", "64", "--max-matrix-labels", "2048",
                  "--max-push-labels", "16", "--correlation-interval", "0.3"]
 LAYERS_PER_MODEL = 24

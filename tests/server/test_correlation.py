@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from urllib.parse import quote
 
 import numpy as np
 
@@ -159,3 +160,23 @@ def test_shared_steps_keep_single_alignment(api: Api) -> None:
     meta = api.get(f"/api/correlation?model_ids={model},{other}")["metadata"]
     assert meta["pairwise"] is False and meta["alignment"] == "step"
     assert meta["samples"] == N and meta["insufficient_pairs"] == []
+
+
+def test_an_id_containing_a_comma_is_selected_by_the_repeated_form(api: Api) -> None:
+    """``model_id`` (repeatable) is taken literally; ``model_ids`` stays the seed's comma list."""
+    rng = np.random.default_rng(7)
+    first, second = unique("ca"), unique("cb")
+    joined = f"{first},{second}"
+    for model in (first, second, joined):
+        for layer in ("x", "y"):
+            api.ingest_series(model, layer, rng.normal(0, 1, (20, 4)).astype(np.float32))
+    exact = api.get(f"/api/correlation?model_id={quote(joined)}")
+    assert exact["labels"] == [f"{joined}/x", f"{joined}/y"]
+    both = api.get(f"/api/correlation?model_id={quote(joined)}&model_id={first}&layer_id=x")
+    assert both["labels"] == [f"{joined}/x", f"{first}/x"]
+    seed = api.get(f"/api/correlation?model_ids={quote(joined)}")
+    assert seed["labels"] == [f"{first}/x", f"{first}/y", f"{second}/x", f"{second}/y"]
+    status, doc = api.call("GET", f"/api/correlation?model_ids={first}&model_id={second}")
+    assert status == 400 and doc["error"]["details"]["constraint"] == "model_ids xor model_id"
+    status, doc = api.call("GET", f"/api/temporal?model_id={first}&model_id={second}")
+    assert status == 400 and doc["error"]["details"]["field"] == "model_id"

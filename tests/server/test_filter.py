@@ -8,7 +8,7 @@ import aiohttp
 import numpy as np
 
 from tests.server.conftest import Api, unique
-from tests.server.test_ws import _next
+from tests.server.test_ws import _ask, _next
 from tests.support.server_process import ServerProcess
 
 T0, RATE, N = 1.7e9, 50.0, 200
@@ -78,5 +78,57 @@ def test_time_range_limits_temporal_queries(api: Api) -> None:
         api.post("/api/filter", {"time_range": [(T0 + 2.01) * 1000, (T0 + 10) * 1000]})
         found = api.get(query)["patterns"]
         assert len(found) == 1 and abs(found[0]["metadata"]["change_index"] - 36) <= 2
+    finally:
+        api.post("/api/filter", {})
+
+
+def test_queries_see_the_filter_only_when_they_ask_or_omit_the_flag(api: Api) -> None:
+    """``use_view_filter=false`` ignores the stored filter; absent (seed clients) or true
+    applies it; the bridge always sends the flag."""
+    model, other = unique("view"), unique("view")
+    rng = np.random.default_rng(5)
+    for m in (model, other):
+        for layer in ("a", "b"):
+            api.ingest_series(m, layer, rng.normal(0, 1, (N, 4)).astype(np.float32),
+                              t0=T0, rate=RATE)
+    api.post("/api/filter", {"model_ids": [model], "time_range": [T0 * 1000, (T0 + 1) * 1000]})
+    try:
+        seed, asked = api.get("/api/correlation"), api.get("/api/correlation?use_view_filter=true")
+        assert seed["labels"] == asked["labels"] == [f"{model}/a", f"{model}/b"]
+        assert seed["metadata"]["samples"] == 51
+        own = api.get("/api/correlation?use_view_filter=false")
+        assert {f"{model}/a", f"{other}/b"} <= set(own["labels"])
+        assert own["metadata"]["start_time"] is None
+        stats = f"/api/temporal/stats?model_id={other}"
+        assert api.get(stats)["layers"][0]["samples"] == 51
+        assert api.get(stats + "&use_view_filter=1")["layers"][0]["samples"] == 51
+        assert api.get(stats + "&use_view_filter=false")["layers"][0]["samples"] == N
+        status, doc = api.call("GET", stats + "&use_view_filter=maybe")
+        assert status == 400 and doc["error"]["details"]["field"] == "use_view_filter"
+    finally:
+        api.post("/api/filter", {})
+
+
+async def test_websocket_queries_and_exports_follow_the_same_view_filter_rule(
+        server: ServerProcess, api: Api) -> None:
+    model, other = unique("wsview"), unique("wsview")
+    rng = np.random.default_rng(6)
+    for m in (model, other):
+        for layer in ("a", "b"):
+            api.ingest_series(m, layer, rng.normal(0, 1, (20, 4)).astype(np.float32))
+    api.post("/api/filter", {"model_ids": [model]})
+    try:
+        async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+            seed = await _ask(ws, "get_correlation_matrix")
+            own = await _ask(ws, "get_correlation_matrix", {"use_view_filter": False})
+        assert seed["data"]["labels"] == [f"{model}/a", f"{model}/b"]
+        assert f"{other}/a" in own["data"]["labels"]
+        for use, name in ((None, f"{model}-seed.json"), (False, f"{model}-own.json")):
+            api.post("/api/export/correlation", {"filename": name, "format": "json",
+                                                 "use_view_filter": use})
+        seed_labels = json.loads((server.export_dir / f"{model}-seed.json").read_text())["labels"]
+        own_labels = json.loads((server.export_dir / f"{model}-own.json").read_text())["labels"]
+        assert seed_labels == [f"{model}/a", f"{model}/b"]
+        assert f"{other}/b" in own_labels
     finally:
         api.post("/api/filter", {})

@@ -45,7 +45,7 @@ class BridgeProcess(LaunchedProcess):
     """
 
     kind = "bridge"
-    source_dirs = ("bridge", "sdk/python")
+    source_dirs = ("bridge", "contract/python", "sdk/python")
 
     def __init__(
         self,

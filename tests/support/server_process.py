@@ -34,7 +34,7 @@ class ServerProcess(LaunchedProcess):
     """
 
     kind = "server"
-    source_dirs = ("server",)
+    source_dirs = ("server", "contract/python")
 
     def __init__(
         self,

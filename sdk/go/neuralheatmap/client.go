@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -254,17 +256,21 @@ func Float32Tensor(values []float32) *nhv1.Tensor {
 	return &nhv1.Tensor{Shape: []int64{int64(len(values))}, Dtype: nhv1.DataType_DATA_TYPE_FLOAT32, Data: data}
 }
 
-// Backoff computes reconnect delays: Initial * Multiplier^attempt, capped at Max.
+// Backoff computes reconnect delays: the cap Initial * Multiplier^attempt, at most Max, of
+// which the share Jitter is drawn at random (delay = cap * (1 - Jitter*r), r in [0, 1)).
 type Backoff struct {
 	Initial    time.Duration
 	Max        time.Duration
 	Multiplier float64
+	// Jitter is the share of each delay drawn at random, 0 (none) to 1 (full jitter).
+	Jitter float64
 	// MaxAttempts bounds consecutive failed reconnects (0: unbounded).
 	MaxAttempts int
 }
 
-// DefaultBackoff is used when SubscribeOptions.Backoff is zero.
-var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2}
+// DefaultBackoff is used when SubscribeOptions.Backoff is zero: the policy every client
+// shares (protos/policy/retry.json, generated into policy_gen.go).
+var DefaultBackoff = Backoff{Initial: BackoffInitial, Max: BackoffMax, Multiplier: BackoffMultiplier, Jitter: BackoffJitter}
 
 // Delay before retry number attempt (0-based).
 func (b Backoff) Delay(attempt int) time.Duration {
@@ -273,18 +279,17 @@ func (b Backoff) Delay(attempt int) time.Duration {
 	}
 	d := float64(b.Initial) * math.Pow(b.Multiplier, float64(attempt))
 	if d > float64(b.Max) || math.IsInf(d, 0) {
-		return b.Max
+		d = float64(b.Max)
 	}
-	return time.Duration(d)
+	jitter := math.Min(math.Max(b.Jitter, 0), 1)
+	return time.Duration(d * (1 - jitter*rand.Float64()))
 }
 
-// Resumable reports whether a stream that failed with err should be reopened.
+// Resumable reports whether a stream that failed with err should be reopened: err is a
+// gRPC status whose code is one of StreamReconnectCodes.
 func Resumable(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Aborted, codes.ResourceExhausted:
-		return true
-	}
-	return false
+	s, ok := status.FromError(err)
+	return err != nil && ok && slices.Contains(StreamReconnectCodes, s.Code())
 }
 
 // DefaultIdleTimeout is used when SubscribeOptions.IdleTimeout is zero. The bridge sends a

@@ -59,7 +59,7 @@ from neural_heatmap._export_types import ExportedFile, ExportResult
 from neural_heatmap._ingest_types import ActivationFrame, FrameRejection, IngestSummary
 from neural_heatmap._model_types import LayerInfo, ModelInfo, UnitInfo
 from neural_heatmap._retry import DEFAULT_RETRY, Retry
-from neural_heatmap._streaming import NeuralHeatmapWebSocketClient, ReconnectPolicy
+from neural_heatmap._streaming import ReconnectPolicy
 from neural_heatmap._update_types import (
     AnomalyUpdate,
     CorrelationUpdate,
@@ -68,6 +68,7 @@ from neural_heatmap._update_types import (
     Update,
 )
 from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
+from neural_heatmap._websocket_client import NeuralHeatmapWebSocketClient
 
 __version__ = "0.1.0"
 

@@ -34,6 +34,7 @@ class CorrelationMixin(ClientBase):
         granularity: Granularity | str | None = ...,
         start_time: float | None = ...,
         end_time: float | None = ...,
+        use_view_filter: bool = ...,
         timeout: Timeout = ...,
         metadata: Metadata = ...,
         retry: RetryArg = ...,
@@ -49,6 +50,7 @@ class CorrelationMixin(ClientBase):
         granularity: Granularity | str | None = ...,
         start_time: float | None = ...,
         end_time: float | None = ...,
+        use_view_filter: bool = ...,
         timeout: Timeout = ...,
         metadata: Metadata = ...,
         retry: RetryArg = ...,
@@ -64,6 +66,7 @@ class CorrelationMixin(ClientBase):
         granularity: Granularity | str | None = ...,
         start_time: float | None = ...,
         end_time: float | None = ...,
+        use_view_filter: bool = ...,
         timeout: Timeout = ...,
         metadata: Metadata = ...,
         retry: RetryArg = ...,
@@ -79,6 +82,7 @@ class CorrelationMixin(ClientBase):
         granularity: Granularity | str | None = ...,
         start_time: float | None = ...,
         end_time: float | None = ...,
+        use_view_filter: bool = ...,
         timeout: Timeout = ...,
         metadata: Metadata = ...,
         retry: RetryArg = ...,
@@ -93,6 +97,7 @@ class CorrelationMixin(ClientBase):
         granularity: Granularity | str | None = None,
         start_time: float | None = None,
         end_time: float | None = None,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -100,13 +105,16 @@ class CorrelationMixin(ClientBase):
         """Get the Pearson correlation matrix between activity series.
 
         Args:
-            model_ids: Models to include; ``None``: the filter's, or all.
-            layer_ids: Layers to include; ``None``: the filter's, or all.
+            model_ids: Models to include; ``None``: all.
+            layer_ids: Layers to include; ``None``: all.
             as_dataframe: Return a pandas DataFrame labelled both ways.
             granularity: ``"layer"`` (default; labels ``model/layer``) or
                 ``"unit"`` (labels ``model/layer/index``).
             start_time: Only frames at or after this time (epoch seconds).
             end_time: Only frames before this time (epoch seconds).
+            use_view_filter: Fill what this call leaves unset from the stored view
+                filter (:meth:`set_filter`); by default another client's view state
+                never changes this answer.
 
         Returns:
             A :class:`CorrelationMatrix` whose ``matrix`` is a zero-copy,
@@ -114,7 +122,9 @@ class CorrelationMixin(ClientBase):
         """
         stub = self._open()
         request = pb.GetCorrelationMatrixRequest(
-            model_ids=as_str_list(model_ids), layer_ids=as_str_list(layer_ids)
+            model_ids=as_str_list(model_ids),
+            layer_ids=as_str_list(layer_ids),
+            use_view_filter=use_view_filter,
         )
         if granularity is not None:
             request.granularity = analytics_pb2.Granularity.ValueType(
@@ -137,6 +147,7 @@ class CorrelationMixin(ClientBase):
         layer_ids: Sequence[str] | None = None,
         *,
         granularity: Granularity | str | None = None,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -145,7 +156,7 @@ class CorrelationMixin(ClientBase):
 
         The format comes from the suffix: ``.csv`` and ``.parquet`` (a table
         labelled both ways), ``.json`` (``{matrix, labels, timestamp,
-        metadata}``).
+        metadata}``). ``use_view_filter`` as for :meth:`get_correlation_matrix`.
 
         Returns:
             The path written.
@@ -158,6 +169,7 @@ class CorrelationMixin(ClientBase):
             model_ids,
             layer_ids,
             granularity=granularity,
+            use_view_filter=use_view_filter,
             timeout=timeout,
             metadata=metadata,
             retry=retry,

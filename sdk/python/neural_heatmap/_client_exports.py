@@ -34,6 +34,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         *,
         model_ids: Sequence[str] | None = None,
         layer_ids: Sequence[str] | None = None,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -44,6 +45,11 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
             filename: File (or, for TensorBoard, directory) name; no path
                 separators. Fetch it afterwards with :meth:`download_export`.
             format: :class:`ExportFormat` or its string (``"csv"``, ...).
+            model_ids: Models to export; ``None``: all.
+            layer_ids: Layers to export; ``None``: all.
+            use_view_filter: Fill what this call leaves unset from the stored view
+                filter (:meth:`set_filter`); by default another client's view state
+                never changes this answer.
 
         Returns:
             What the server wrote (file names and sizes).
@@ -54,6 +60,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
             format=ExportFormat.parse(format).to_proto(),
             model_ids=as_str_list(model_ids),
             layer_ids=as_str_list(layer_ids),
+            use_view_filter=use_view_filter,
         )
         resp = await self._unary(
             stub.ExportCorrelationMatrix, request, timeout=timeout, metadata=metadata, retry=retry
@@ -128,6 +135,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         output_dir: str | os.PathLike[str],
         run_name: str,
         *,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -138,16 +146,17 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         the newest anomalies over gRPC and writes them client-side with
         tensorboardX into ``output_dir/run_name`` (see
         ``neural_heatmap._files.write_tensorboard`` for the tags). Point
-        ``tensorboard --logdir output_dir`` at it.
+        ``tensorboard --logdir output_dir`` at it. ``use_view_filter`` as for
+        :meth:`get_correlation_matrix`.
 
         Returns:
             The run directory.
         """
         kw: dict[str, Any] = {"timeout": timeout, "metadata": metadata, "retry": retry}
         matrix, stats, patterns, anomalies = await asyncio.gather(
-            self.get_correlation_matrix(**kw),
-            self.get_temporal_statistics(**kw),
-            self.get_temporal_patterns(**kw),
+            self.get_correlation_matrix(use_view_filter=use_view_filter, **kw),
+            self.get_temporal_statistics(use_view_filter=use_view_filter, **kw),
+            self.get_temporal_patterns(use_view_filter=use_view_filter, **kw),
             self.get_anomalies(limit=1000, **kw),
         )
         run_dir = Path(output_dir) / run_name
@@ -161,6 +170,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         output_dir: str | os.PathLike[str],
         formats: Sequence[ExportFormat | str] | None = None,
         *,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -170,6 +180,8 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         Args:
             output_dir: Directory to write into (created if missing).
             formats: Any of CSV, JSON, PARQUET, TENSORBOARD; ``None``: all four.
+            use_view_filter: As for :meth:`get_correlation_matrix` (and the temporal
+                analytics); anomalies are never filtered by the view.
 
         Returns:
             The files (for TensorBoard, the run directory) written per format:
@@ -190,14 +202,14 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         out.mkdir(parents=True, exist_ok=True)
         kw: dict[str, Any] = {"timeout": timeout, "metadata": metadata, "retry": retry}
         matrix, patterns, anomalies = await asyncio.gather(
-            self.get_correlation_matrix(**kw),
-            self.get_temporal_patterns(**kw),
+            self.get_correlation_matrix(use_view_filter=use_view_filter, **kw),
+            self.get_temporal_patterns(use_view_filter=use_view_filter, **kw),
             self.get_anomalies(limit=10000, **kw),
         )
         written: dict[ExportFormat, list[Path]] = {}
         for fmt in wanted:
             if fmt is ExportFormat.TENSORBOARD:
-                stats = await self.get_temporal_statistics(**kw)
+                stats = await self.get_temporal_statistics(use_view_filter=use_view_filter, **kw)
                 run_dir = out / "tensorboard"
                 write_tensorboard(
                     run_dir,

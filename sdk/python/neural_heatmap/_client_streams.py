@@ -29,7 +29,7 @@ __all__ = ["StreamsMixin"]
 R = TypeVar("R")
 Snapshot = TypeVar("Snapshot", HeatmapUpdate, CorrelationUpdate, TemporalUpdate)
 
-_SNAPSHOT_POLICY = ReconnectPolicy(delay=0.5)
+_SNAPSHOT_POLICY = ReconnectPolicy()
 """Reopening of snapshot streams: each update replaces the last, so nothing is replayed."""
 
 
@@ -102,7 +102,7 @@ class StreamsMixin(AnomaliesMixin):
         page = await self.get_anomaly_page(limit=1, metadata=metadata)
         return page.last_sequence
 
-    async def _stream(
+    async def resumable_updates(
         self,
         message_types: Sequence[UpdateType | str] | None,
         *,
@@ -114,6 +114,20 @@ class StreamsMixin(AnomaliesMixin):
         control: StreamControl | None = None,
         on_error: OnError | None = None,
     ) -> AsyncIterator[Update]:
+        """The ``StreamUpdates`` stream under :meth:`stream_updates` and the seed's
+        :class:`NeuralHeatmapWebSocketClient`, reopened after disconnects by ``policy``.
+
+        Args:
+            message_types: Kinds to stream; ``None``: the subscribed ones (or all).
+            after_sequence: Anomalies after this sequence; ``None``: from the log's head.
+            min_severity: Only anomalies of this severity or worse.
+            model_ids: Only heatmap and anomaly updates of these models.
+            policy: When and how often to reopen.
+            metadata: Extra gRPC metadata.
+            control: Lets the caller stop the stream or reopen it with new kinds.
+            on_error: Called with each error that leads to a reopening.
+        """
+
         def kinds() -> set[UpdateType]:
             if message_types:
                 return {UpdateType.parse(t) for t in message_types}
@@ -172,7 +186,7 @@ class StreamsMixin(AnomaliesMixin):
         min_severity: Severity | str | None = None,
         model_ids: Sequence[str] | None = None,
         reconnect: bool = True,
-        reconnect_delay: float = 0.5,
+        reconnect_delay: float = ReconnectPolicy.delay,
         max_retries: int = 10,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
@@ -193,7 +207,8 @@ class StreamsMixin(AnomaliesMixin):
             min_severity: Only anomalies of this severity or worse.
             model_ids: Only heatmap and anomaly updates of these models.
             reconnect: Reopen after a disconnect.
-            reconnect_delay: Base wait before reopening (doubles, jittered).
+            reconnect_delay: Base wait before reopening (doubles up to the shared
+                policy's cap, equal jitter; docs/clients.md).
             max_retries: Consecutive failed reopenings before raising.
             idle_timeout: Reopen a stream that brought no update and no heartbeat
                 for this many seconds (once the bridge has sent one heartbeat);
@@ -210,7 +225,7 @@ class StreamsMixin(AnomaliesMixin):
             max_retries=max_retries,
             idle_timeout=idle_timeout,
         )
-        async for update in self._stream(
+        async for update in self.resumable_updates(
             message_types,
             after_sequence=after_sequence,
             min_severity=min_severity,
@@ -284,7 +299,7 @@ class StreamsMixin(AnomaliesMixin):
         model_ids: Sequence[str] | None = None,
         *,
         reconnect: bool = True,
-        reconnect_delay: float = 0.5,
+        reconnect_delay: float = ReconnectPolicy.delay,
         max_retries: int = 10,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
@@ -300,7 +315,8 @@ class StreamsMixin(AnomaliesMixin):
             min_severity: Only this severity or worse.
             model_ids: Only these models.
             reconnect: Reopen after a disconnect.
-            reconnect_delay: Base wait before reopening (doubles, jittered).
+            reconnect_delay: Base wait before reopening (doubles up to the shared
+                policy's cap, equal jitter; docs/clients.md).
             max_retries: Consecutive failed reopenings before raising.
             idle_timeout: Reopen a stream that brought no update and no heartbeat
                 for this many seconds (once the bridge has sent one heartbeat);

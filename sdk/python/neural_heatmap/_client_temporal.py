@@ -27,6 +27,7 @@ class TemporalMixin(ClientBase):
         pattern_types: Sequence[PatternType | str] | None = None,
         *,
         layer_id: str | None = None,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -38,6 +39,9 @@ class TemporalMixin(ClientBase):
             time_window: Look back this many milliseconds from the newest frame.
             pattern_types: Only these (``"periodic"``, ``"trend"``, ``"state_change"``).
             layer_id: Only this layer.
+            use_view_filter: Only samples inside the stored view filter's time range
+                (:meth:`set_filter`); by default the whole window, whatever another
+                client's view state.
 
         Returns:
             The patterns; each carries ``model_id`` and ``layer_id``.
@@ -49,6 +53,7 @@ class TemporalMixin(ClientBase):
             time_window=_ms(time_window),
             pattern_types=types,
             layer_id=layer_id or "",
+            use_view_filter=use_view_filter,
         )
         resp = await self._unary(
             stub.GetTemporalPatterns, request, timeout=timeout, metadata=metadata, retry=retry
@@ -59,6 +64,7 @@ class TemporalMixin(ClientBase):
         self,
         model_id: str | None = None,
         *,
+        use_view_filter: bool = False,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -67,11 +73,16 @@ class TemporalMixin(ClientBase):
 
         Args:
             model_id: Only this model; ``None``: every model.
+            use_view_filter: Only samples inside the stored view filter's time range
+                (:meth:`set_filter`); by default the whole window, whatever another
+                client's view state.
         """
         stub = self._open()
         resp = await self._unary(
             stub.GetTemporalStatistics,
-            pb.GetTemporalStatisticsRequest(model_id=model_id or ""),
+            pb.GetTemporalStatisticsRequest(
+                model_id=model_id or "", use_view_filter=use_view_filter
+            ),
             timeout=timeout,
             metadata=metadata,
             retry=retry,

@@ -22,6 +22,7 @@ from google.rpc import (
     error_details_pb2,
     status_pb2,
 )
+from neural_heatmap_contract.errors import EXCEPTION_BY_CODE
 
 __all__ = [
     "AbortedError",
@@ -205,8 +206,8 @@ class UnauthenticatedError(NeuralHeatmapError, PermissionError):
     grpc_status_code = grpc.StatusCode.UNAUTHENTICATED
 
 
-_BY_CODE: Mapping[grpc.StatusCode, type[NeuralHeatmapError]] = {
-    cls.grpc_status_code: cls
+_CLASSES: Mapping[str, type[NeuralHeatmapError]] = {
+    cls.__name__: cls
     for cls in (
         RequestCancelledError,
         UnknownError,
@@ -225,7 +226,12 @@ _BY_CODE: Mapping[grpc.StatusCode, type[NeuralHeatmapError]] = {
         DataLossError,
         UnauthenticatedError,
     )
-    if cls.grpc_status_code is not None
+}
+# Which class a code raises is the contract's error table (EXCEPTION_BY_CODE), shared with
+# the bridge's docs; tests/contract/test_error_table.py pins that each class's
+# ``grpc_status_code`` agrees with it.
+_BY_CODE: Mapping[grpc.StatusCode, type[NeuralHeatmapError]] = {
+    grpc.StatusCode[code]: _CLASSES[name] for code, name in EXCEPTION_BY_CODE.items()
 }
 
 

@@ -12,34 +12,38 @@ Policy, in full:
   bridge reports that its upstream timed out while the caller's own overall
   deadline has time left.
 * Waits grow exponentially from :attr:`Retry.initial` by
-  :attr:`Retry.multiplier` up to :attr:`Retry.maximum`, with full jitter
-  (each wait is uniform in ``[0, cap]``), so many clients that lost the
+  :attr:`Retry.multiplier` up to :attr:`Retry.maximum`, with equal jitter
+  (each wait is uniform in ``[cap/2, cap]``), so many clients that lost the
   bridge at the same moment do not come back in lockstep.
+* The codes and the backoff numbers are the policy every client shares
+  (protos/policy/retry.json, generated into ``neural_heatmap_contract.policy``
+  and into the Go and TypeScript SDKs; docs/clients.md).
 * The whole call, retries included, stops at the caller's ``timeout`` (or
   :attr:`Retry.deadline` when no timeout is given): each attempt gets the time
   that is left.
 
-Live streams have their own reconnection policy (see ``ReconnectPolicy`` in
-``_streaming``), which follows the same backoff shape.
+Live streams reconnect by ``ReconnectPolicy`` in ``_streaming``, with the same
+backoff shape and the policy's stream-reconnect codes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import grpc
+from neural_heatmap_contract import policy
+from neural_heatmap_contract.backoff import backoff_delay
 
 __all__ = ["DEFAULT_RETRY", "Retry"]
 
 T = TypeVar("T")
 
 TRANSIENT_CODES: frozenset[grpc.StatusCode] = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+    grpc.StatusCode[name] for name in policy.UNARY_RETRY_CODES
 )
 
 
@@ -55,21 +59,24 @@ class Retry:
         max_attempts: Attempts in total, the first one included; ``None``: as
             many as the deadline allows.
         codes: Status codes that count as transient.
+        jitter: Share of each wait drawn at random (0.5: equal jitter, 1: full).
     """
 
-    initial: float = 0.1
-    maximum: float = 5.0
-    multiplier: float = 2.0
+    initial: float = policy.BACKOFF_INITIAL_SECONDS
+    maximum: float = policy.BACKOFF_MAX_SECONDS
+    multiplier: float = policy.BACKOFF_MULTIPLIER
     deadline: float = 60.0
     max_attempts: int | None = None
     codes: frozenset[grpc.StatusCode] = field(default=TRANSIENT_CODES)
+    jitter: float = policy.BACKOFF_JITTER_FRACTION
 
     def delays(self) -> Iterator[float]:
-        """Yield the jittered waits between attempts (full jitter)."""
-        cap = self.initial
+        """Yield the jittered waits between attempts (the policy's backoff shape)."""
+        attempt = 0
         while True:
-            yield random.uniform(0.0, cap)
-            cap = min(cap * self.multiplier, self.maximum)
+            yield backoff_delay(attempt, initial=self.initial, multiplier=self.multiplier,
+                                maximum=self.maximum, jitter=self.jitter)
+            attempt += 1
 
 
 DEFAULT_RETRY = Retry()

@@ -12,16 +12,16 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Anomaly } from "./gen/neural_heatmap/v1/analytics_pb.js";
 import type { SubscribeAnomaliesResponse } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+import { STREAM_RECONNECT_CODES } from "./policy_gen.js";
 
 /** Default of ResumeOptions.idleTimeoutMs. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15_000;
 
-/** Status codes after which the stream is reopened (the bridge or server went away). */
-export const RESUMABLE_CODES: ReadonlySet<Code> = new Set([
-  Code.Unavailable,
-  Code.Aborted,
-  Code.ResourceExhausted,
-]);
+/**
+ * Status codes after which the stream is reopened (the bridge or server went away, or
+ * ended the stream with a transient failure): the policy every client shares.
+ */
+export const RESUMABLE_CODES: ReadonlySet<Code> = new Set(STREAM_RECONNECT_CODES);
 
 /** Opens one subscription that replays everything after `afterSequence` (all new ones when undefined). */
 export type OpenAnomalyStream = (

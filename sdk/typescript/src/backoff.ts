@@ -1,12 +1,20 @@
-/** Exponential backoff with jitter for reconnecting streams. */
+/**
+ * Exponential backoff with jitter for reconnecting streams. The defaults are the policy
+ * every client shares (protos/policy/retry.json, generated into policy_gen.ts).
+ */
+import { BACKOFF_INITIAL_MS, BACKOFF_JITTER, BACKOFF_MAX_MS, BACKOFF_MULTIPLIER } from "./policy_gen.js";
+
 export interface BackoffOptions {
-  /** First delay in milliseconds (default 100). */
+  /** First delay in milliseconds (default: the policy's, 100). */
   initialMs?: number;
-  /** Largest delay in milliseconds (default 5000). */
+  /** Largest delay in milliseconds (default: the policy's, 5000). */
   maxMs?: number;
-  /** Growth per attempt (default 2). */
+  /** Growth per attempt (default: the policy's, 2). */
   multiplier?: number;
-  /** Fraction of the delay drawn at random, 0..1 (default 0.2): delay * (1 - jitter * r). */
+  /**
+   * Fraction of the delay drawn at random, 0..1: delay * (1 - jitter * r). Default: the
+   * policy's equal jitter, 0.5 (each delay in [cap/2, cap]).
+   */
   jitter?: number;
   /** Give up after this many consecutive failed attempts (default Infinity). */
   maxAttempts?: number;
@@ -23,10 +31,10 @@ export class Backoff {
   private readonly random: () => number;
 
   constructor(opts: BackoffOptions = {}) {
-    this.initialMs = opts.initialMs ?? 100;
-    this.maxMs = opts.maxMs ?? 5000;
-    this.multiplier = opts.multiplier ?? 2;
-    this.jitter = Math.min(Math.max(opts.jitter ?? 0.2, 0), 1);
+    this.initialMs = opts.initialMs ?? BACKOFF_INITIAL_MS;
+    this.maxMs = opts.maxMs ?? BACKOFF_MAX_MS;
+    this.multiplier = opts.multiplier ?? BACKOFF_MULTIPLIER;
+    this.jitter = Math.min(Math.max(opts.jitter ?? BACKOFF_JITTER, 0), 1);
     this.maxAttempts = opts.maxAttempts ?? Number.POSITIVE_INFINITY;
     this.random = opts.random ?? Math.random;
     if (this.initialMs < 0 || this.maxMs < this.initialMs || this.multiplier < 1) {

@@ -9,6 +9,7 @@ export {
 } from "./client.js";
 export { resumableAnomalies, isResumable, RESUMABLE_CODES, type OpenAnomalyStream, type ResumeOptions } from "./anomalies.js";
 export { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+export * from "./policy_gen.js";
 export { tensorToFloat32Array, tensorToFloat64Array, float32Tensor, elementCount, TensorError } from "./tensor.js";
 export * from "./gen/neural_heatmap/v1/analytics_pb.js";
 export * from "./gen/neural_heatmap/v1/common_pb.js";

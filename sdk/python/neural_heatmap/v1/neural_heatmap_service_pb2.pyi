@@ -74,19 +74,27 @@ class GetCorrelationMatrixRequest(_message.Message):
     LAYER_IDS_FIELD_NUMBER: _builtins.int
     GRANULARITY_FIELD_NUMBER: _builtins.int
     TIME_RANGE_FIELD_NUMBER: _builtins.int
+    USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
     granularity: _analytics_pb2.Granularity.ValueType
     """Layer series (default) or unit series."""
+    use_view_filter: _builtins.bool
+    """Fill what this request leaves unset (models, layers, time range) from the stored
+    view filter (SetFilter). False (the default): one client's view state never
+    changes another client's answer.
+    """
     @_builtins.property
     def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Models to include; empty means the filter's, or all."""
+        """Models to include; empty means all (or the filter's with use_view_filter)."""
 
     @_builtins.property
     def layer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Layers to include; empty means the filter's, or all."""
+        """Layers to include; empty means all (or the filter's with use_view_filter)."""
 
     @_builtins.property
     def time_range(self) -> _common_pb2.TimeRange:
-        """Only frames inside this range; unset means the filter's, or the whole window."""
+        """Only frames inside this range; unset means the whole window (or the filter's
+        time range with use_view_filter).
+        """
 
     def __init__(
         self,
@@ -95,10 +103,11 @@ class GetCorrelationMatrixRequest(_message.Message):
         layer_ids: _abc.Iterable[_builtins.str] | None = ...,
         granularity: _analytics_pb2.Granularity.ValueType = ...,
         time_range: _common_pb2.TimeRange | None = ...,
+        use_view_filter: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["time_range", b"time_range"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["granularity", b"granularity", "layer_ids", b"layer_ids", "model_ids", b"model_ids", "time_range", b"time_range"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granularity", b"granularity", "layer_ids", b"layer_ids", "model_ids", b"model_ids", "time_range", b"time_range", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -132,12 +141,17 @@ class GetTemporalPatternsRequest(_message.Message):
     TIME_WINDOW_FIELD_NUMBER: _builtins.int
     PATTERN_TYPES_FIELD_NUMBER: _builtins.int
     LAYER_ID_FIELD_NUMBER: _builtins.int
+    USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """Empty means every model."""
     time_window: _builtins.int
     """Look back this many milliseconds from the newest frame; 0 means the whole window."""
     layer_id: _builtins.str
     """Empty means every layer."""
+    use_view_filter: _builtins.bool
+    """Restrict the samples to the stored view filter's time range (SetFilter).
+    False (the default): the whole window.
+    """
     @_builtins.property
     def pattern_types(self) -> _containers.RepeatedScalarFieldContainer[_analytics_pb2.PatternType.ValueType]:
         """Empty means every pattern type."""
@@ -149,10 +163,11 @@ class GetTemporalPatternsRequest(_message.Message):
         time_window: _builtins.int = ...,
         pattern_types: _abc.Iterable[_analytics_pb2.PatternType.ValueType] | None = ...,
         layer_id: _builtins.str = ...,
+        use_view_filter: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["layer_id", b"layer_id", "model_id", b"model_id", "pattern_types", b"pattern_types", "time_window", b"time_window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["layer_id", b"layer_id", "model_id", b"model_id", "pattern_types", b"pattern_types", "time_window", b"time_window", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -183,16 +198,22 @@ class GetTemporalStatisticsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     MODEL_ID_FIELD_NUMBER: _builtins.int
+    USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """Empty means every model."""
+    use_view_filter: _builtins.bool
+    """Restrict the samples to the stored view filter's time range (SetFilter).
+    False (the default): the whole window.
+    """
     def __init__(
         self,
         *,
         model_id: _builtins.str = ...,
+        use_view_filter: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_id", b"model_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_id", b"model_id", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -600,13 +621,22 @@ class ExportCorrelationMatrixRequest(_message.Message):
     FORMAT_FIELD_NUMBER: _builtins.int
     MODEL_IDS_FIELD_NUMBER: _builtins.int
     LAYER_IDS_FIELD_NUMBER: _builtins.int
+    USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
     filename: _builtins.str
     """File (or, for TensorBoard, directory) name inside the export directory; no path separators."""
     format: _export_pb2.ExportFormat.ValueType
+    use_view_filter: _builtins.bool
+    """Fill what this request leaves unset (models, layers, time range) from the stored
+    view filter (SetFilter). False (the default): the whole store.
+    """
     @_builtins.property
-    def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Models to export; empty means all (or the filter's with use_view_filter)."""
+
     @_builtins.property
-    def layer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def layer_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Layers to export; empty means all (or the filter's with use_view_filter)."""
+
     def __init__(
         self,
         *,
@@ -614,10 +644,11 @@ class ExportCorrelationMatrixRequest(_message.Message):
         format: _export_pb2.ExportFormat.ValueType = ...,
         model_ids: _abc.Iterable[_builtins.str] | None = ...,
         layer_ids: _abc.Iterable[_builtins.str] | None = ...,
+        use_view_filter: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "format", b"format", "layer_ids", b"layer_ids", "model_ids", b"model_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filename", b"filename", "format", b"format", "layer_ids", b"layer_ids", "model_ids", b"model_ids", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

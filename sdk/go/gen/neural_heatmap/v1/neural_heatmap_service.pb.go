@@ -113,14 +113,19 @@ func (x *ListModelsResponse) GetModels() []*Model {
 
 type GetCorrelationMatrixRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Models to include; empty means the filter's, or all.
+	// Models to include; empty means all (or the filter's with use_view_filter).
 	ModelIds []string `protobuf:"bytes,1,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
-	// Layers to include; empty means the filter's, or all.
+	// Layers to include; empty means all (or the filter's with use_view_filter).
 	LayerIds []string `protobuf:"bytes,2,rep,name=layer_ids,json=layerIds,proto3" json:"layer_ids,omitempty"`
 	// Layer series (default) or unit series.
 	Granularity Granularity `protobuf:"varint,3,opt,name=granularity,proto3,enum=neural_heatmap.v1.Granularity" json:"granularity,omitempty"`
-	// Only frames inside this range; unset means the filter's, or the whole window.
-	TimeRange     *TimeRange `protobuf:"bytes,4,opt,name=time_range,json=timeRange,proto3" json:"time_range,omitempty"`
+	// Only frames inside this range; unset means the whole window (or the filter's
+	// time range with use_view_filter).
+	TimeRange *TimeRange `protobuf:"bytes,4,opt,name=time_range,json=timeRange,proto3" json:"time_range,omitempty"`
+	// Fill what this request leaves unset (models, layers, time range) from the stored
+	// view filter (SetFilter). False (the default): one client's view state never
+	// changes another client's answer.
+	UseViewFilter bool `protobuf:"varint,5,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -183,6 +188,13 @@ func (x *GetCorrelationMatrixRequest) GetTimeRange() *TimeRange {
 	return nil
 }
 
+func (x *GetCorrelationMatrixRequest) GetUseViewFilter() bool {
+	if x != nil {
+		return x.UseViewFilter
+	}
+	return false
+}
+
 type GetCorrelationMatrixResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Matrix        *CorrelationMatrix     `protobuf:"bytes,1,opt,name=matrix,proto3" json:"matrix,omitempty"`
@@ -236,7 +248,10 @@ type GetTemporalPatternsRequest struct {
 	// Empty means every pattern type.
 	PatternTypes []PatternType `protobuf:"varint,3,rep,packed,name=pattern_types,json=patternTypes,proto3,enum=neural_heatmap.v1.PatternType" json:"pattern_types,omitempty"`
 	// Empty means every layer.
-	LayerId       string `protobuf:"bytes,4,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	LayerId string `protobuf:"bytes,4,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	// Restrict the samples to the stored view filter's time range (SetFilter).
+	// False (the default): the whole window.
+	UseViewFilter bool `protobuf:"varint,5,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -299,6 +314,13 @@ func (x *GetTemporalPatternsRequest) GetLayerId() string {
 	return ""
 }
 
+func (x *GetTemporalPatternsRequest) GetUseViewFilter() bool {
+	if x != nil {
+		return x.UseViewFilter
+	}
+	return false
+}
+
 type GetTemporalPatternsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Patterns      []*TemporalPattern     `protobuf:"bytes,1,rep,name=patterns,proto3" json:"patterns,omitempty"`
@@ -346,7 +368,10 @@ func (x *GetTemporalPatternsResponse) GetPatterns() []*TemporalPattern {
 type GetTemporalStatisticsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Empty means every model.
-	ModelId       string `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	ModelId string `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// Restrict the samples to the stored view filter's time range (SetFilter).
+	// False (the default): the whole window.
+	UseViewFilter bool `protobuf:"varint,2,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -386,6 +411,13 @@ func (x *GetTemporalStatisticsRequest) GetModelId() string {
 		return x.ModelId
 	}
 	return ""
+}
+
+func (x *GetTemporalStatisticsRequest) GetUseViewFilter() bool {
+	if x != nil {
+		return x.UseViewFilter
+	}
+	return false
 }
 
 type GetTemporalStatisticsResponse struct {
@@ -1261,10 +1293,15 @@ func (x *CompareModelsResponse) GetComparison() *ModelComparison {
 type ExportCorrelationMatrixRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// File (or, for TensorBoard, directory) name inside the export directory; no path separators.
-	Filename      string       `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
-	Format        ExportFormat `protobuf:"varint,2,opt,name=format,proto3,enum=neural_heatmap.v1.ExportFormat" json:"format,omitempty"`
-	ModelIds      []string     `protobuf:"bytes,3,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
-	LayerIds      []string     `protobuf:"bytes,4,rep,name=layer_ids,json=layerIds,proto3" json:"layer_ids,omitempty"`
+	Filename string       `protobuf:"bytes,1,opt,name=filename,proto3" json:"filename,omitempty"`
+	Format   ExportFormat `protobuf:"varint,2,opt,name=format,proto3,enum=neural_heatmap.v1.ExportFormat" json:"format,omitempty"`
+	// Models to export; empty means all (or the filter's with use_view_filter).
+	ModelIds []string `protobuf:"bytes,3,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
+	// Layers to export; empty means all (or the filter's with use_view_filter).
+	LayerIds []string `protobuf:"bytes,4,rep,name=layer_ids,json=layerIds,proto3" json:"layer_ids,omitempty"`
+	// Fill what this request leaves unset (models, layers, time range) from the stored
+	// view filter (SetFilter). False (the default): the whole store.
+	UseViewFilter bool `protobuf:"varint,5,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1325,6 +1362,13 @@ func (x *ExportCorrelationMatrixRequest) GetLayerIds() []string {
 		return x.LayerIds
 	}
 	return nil
+}
+
+func (x *ExportCorrelationMatrixRequest) GetUseViewFilter() bool {
+	if x != nil {
+		return x.UseViewFilter
+	}
+	return false
 }
 
 type ExportCorrelationMatrixResponse struct {
@@ -2258,25 +2302,28 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x11ListModelsRequest\x12#\n" +
 	"\rinclude_units\x18\x01 \x01(\bR\fincludeUnits\"F\n" +
 	"\x12ListModelsResponse\x120\n" +
-	"\x06models\x18\x01 \x03(\v2\x18.neural_heatmap.v1.ModelR\x06models\"\xd6\x01\n" +
+	"\x06models\x18\x01 \x03(\v2\x18.neural_heatmap.v1.ModelR\x06models\"\xfe\x01\n" +
 	"\x1bGetCorrelationMatrixRequest\x12\x1b\n" +
 	"\tmodel_ids\x18\x01 \x03(\tR\bmodelIds\x12\x1b\n" +
 	"\tlayer_ids\x18\x02 \x03(\tR\blayerIds\x12@\n" +
 	"\vgranularity\x18\x03 \x01(\x0e2\x1e.neural_heatmap.v1.GranularityR\vgranularity\x12;\n" +
 	"\n" +
-	"time_range\x18\x04 \x01(\v2\x1c.neural_heatmap.v1.TimeRangeR\ttimeRange\"\\\n" +
+	"time_range\x18\x04 \x01(\v2\x1c.neural_heatmap.v1.TimeRangeR\ttimeRange\x12&\n" +
+	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\"\\\n" +
 	"\x1cGetCorrelationMatrixResponse\x12<\n" +
-	"\x06matrix\x18\x01 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\xb8\x01\n" +
+	"\x06matrix\x18\x01 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\xe0\x01\n" +
 	"\x1aGetTemporalPatternsRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1f\n" +
 	"\vtime_window\x18\x02 \x01(\x04R\n" +
 	"timeWindow\x12C\n" +
 	"\rpattern_types\x18\x03 \x03(\x0e2\x1e.neural_heatmap.v1.PatternTypeR\fpatternTypes\x12\x19\n" +
-	"\blayer_id\x18\x04 \x01(\tR\alayerId\"]\n" +
+	"\blayer_id\x18\x04 \x01(\tR\alayerId\x12&\n" +
+	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\"]\n" +
 	"\x1bGetTemporalPatternsResponse\x12>\n" +
-	"\bpatterns\x18\x01 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\"9\n" +
+	"\bpatterns\x18\x01 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\"a\n" +
 	"\x1cGetTemporalStatisticsRequest\x12\x19\n" +
-	"\bmodel_id\x18\x01 \x01(\tR\amodelId\"f\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12&\n" +
+	"\x0fuse_view_filter\x18\x02 \x01(\bR\ruseViewFilter\"f\n" +
 	"\x1dGetTemporalStatisticsResponse\x12E\n" +
 	"\n" +
 	"statistics\x18\x01 \x01(\v2%.neural_heatmap.v1.TemporalStatisticsR\n" +
@@ -2322,12 +2369,13 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x15CompareModelsResponse\x12B\n" +
 	"\n" +
 	"comparison\x18\x01 \x01(\v2\".neural_heatmap.v1.ModelComparisonR\n" +
-	"comparison\"\xaf\x01\n" +
+	"comparison\"\xd7\x01\n" +
 	"\x1eExportCorrelationMatrixRequest\x12\x1a\n" +
 	"\bfilename\x18\x01 \x01(\tR\bfilename\x127\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x1f.neural_heatmap.v1.ExportFormatR\x06format\x12\x1b\n" +
 	"\tmodel_ids\x18\x03 \x03(\tR\bmodelIds\x12\x1b\n" +
-	"\tlayer_ids\x18\x04 \x03(\tR\blayerIds\"Z\n" +
+	"\tlayer_ids\x18\x04 \x03(\tR\blayerIds\x12&\n" +
+	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\"Z\n" +
 	"\x1fExportCorrelationMatrixResponse\x127\n" +
 	"\x06result\x18\x01 \x01(\v2\x1f.neural_heatmap.v1.ExportResultR\x06result\"\x14\n" +
 	"\x12ListExportsRequest\"L\n" +

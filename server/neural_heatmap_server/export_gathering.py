@@ -1,0 +1,66 @@
+"""Gathering a server-side export: check the request, snapshot its data, make the job.
+
+The request is checked and the data copied on the event loop (so a refused
+export costs no worker and later ingestion does not change what is written);
+the job computes the matrix and writes the files (``exports.write_export``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import queries
+from .alignment import time_mask
+from .correlation import CorrelationCache, select_windows
+from .errors import ApiError, invalid
+from .exports import FORMATS, ExportRequest, safe_name, write_export
+from .store import ActivationStore, Float32Array, LayerWindow
+from .workers import check_deadline
+
+
+def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCache,
+                root: Path, stored_filter: Mapping[str, Any],
+                max_labels: int) -> Callable[[], dict[str, Any]]:
+    """``POST /api/export/correlation`` (and ``export_data``): the job that writes it.
+
+    Raises:
+        ApiError: 400 for a bad body, 409 when the name exists as the other kind
+            (file vs directory), 404 from the selection.
+    """
+    if not isinstance(body, dict):
+        raise invalid("the body must be a JSON object")
+    filename = safe_name(body.get("filename"))
+    fmt = body.get("format", "csv")
+    fmt = fmt.lower() if isinstance(fmt, str) else fmt
+    if fmt not in FORMATS:
+        raise invalid(f"unknown export format {fmt!r}; use {list(FORMATS)}",
+                      field="format", format=fmt, allowed=list(FORMATS))
+    target = root / filename
+    if target.exists() and target.is_dir() != (fmt == "tensorboard"):
+        raise ApiError("conflict", f"{filename!r} already exists as a "
+                       f"{'directory' if target.is_dir() else 'file'}", filename=filename)
+    filt = queries.view_filter(body, stored_filter)
+    query = queries.correlation_query(body, filt, max_labels)
+    matrix_data = store.snapshot(select_windows(store, query),
+                                 values=query.granularity == "unit")
+    series_data: list[tuple[LayerWindow, Float32Array]] = []
+    if fmt == "tensorboard":
+        series_data = [(w.snapshot(values=False), w.frames(1)[2][0].copy())
+                       for w in store.select(
+                           queries.ids(body, queries.MODEL_IDS) or filt.get("model_ids"),
+                           queries.ids(body, queries.LAYER_IDS) or filt.get("layer_ids"),
+                           strict_models=False, strict_layers=False)]
+
+    def job() -> dict[str, Any]:
+        matrix = correlations.get(matrix_data, query)
+        layers = []
+        start, end = matrix.metadata["start_time"], matrix.metadata["end_time"]
+        for w, latest in series_data:
+            check_deadline()
+            ts, steps, activity = w.series()
+            keep = time_mask(ts, start, end)  # the same time range as the matrix
+            layers.append((w, ts[keep], steps[keep], activity[keep], latest))
+        return write_export(root, ExportRequest(filename, fmt, matrix, layers))
+    return job
