@@ -62,7 +62,7 @@ gen: setup ## Regenerate Python, Go and TypeScript code (protos/, the retry poli
 	VENV=$(VENV) bash scripts/gen.sh
 
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
-GENERATED := sdk/python/neural_heatmap/v1 sdk/go/gen $(TS)/src/gen \
+GENERATED := contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen \
 	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
 	$(TS)/src/policy_gen.ts docs/bridge.md docs/http-api.md
 
@@ -72,12 +72,13 @@ check-gen: gen ## Fail when the checked-in generated code differs from what `mak
 	@echo "generated code is up to date"
 
 # ---------------------------------------------------------------- quality
-lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --strict on hand-written Python.
+lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --strict on hand-written Python, import rules.
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/render_error_table.py --check
-	$(VENV)/bin/mypy --strict sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
 breaking: setup ## buf breaking against the previous commit of main (skipped on the first commit).
 	@if git rev-parse --verify -q HEAD~1 >/dev/null && git cat-file -e HEAD~1:protos 2>/dev/null; then \

@@ -4,30 +4,24 @@ from __future__ import annotations
 
 import json
 import math
-import struct
 from typing import Any
 
 import aiohttp
 import grpc
 import numpy as np
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, decode_matrix, frame_record_dtype
 
-FRAMES_TYPE = "application/vnd.neural-heatmap.frames"
-MATRIX_TYPE = "application/vnd.neural-heatmap.matrix"
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 512 * 1024 * 1024),
     ("grpc.max_send_message_length", 512 * 1024 * 1024),
 ]
 
 
-def frame_dtype(units: int) -> np.dtype[Any]:
-    return np.dtype([("timestamp", "<f8"), ("step", "<i8"), ("values", "<f4", (units,))])
-
-
 def frames_body(values: np.ndarray, timestamps: np.ndarray | None = None,
                 steps: np.ndarray | None = None) -> bytes:
     """Records for binary ingestion: float64 timestamp (NaN = arrival), int64 step, float32[U]."""
     n, units = values.shape
-    rec = np.empty(n, dtype=frame_dtype(units))
+    rec = np.empty(n, dtype=frame_record_dtype(units))
     rec["timestamp"] = np.nan if timestamps is None else timestamps
     rec["step"] = -1 if steps is None else steps
     rec["values"] = values
@@ -44,7 +38,7 @@ async def ingest_binary(session: aiohttp.ClientSession, base: str, model: str, l
     async with session.post(
         f"{base}/api/activations",
         params={"model_id": model, "layer_id": layer, "units": str(units)},
-        data=body, headers={"Content-Type": FRAMES_TYPE},
+        data=body, headers={"Content-Type": FRAMES_MEDIA_TYPE},
     ) as r:
         text = await r.text()
         if r.status != 200:
@@ -84,12 +78,9 @@ async def logged_sequences(session: aiohttp.ClientSession, base: str, model_id: 
 
 
 def parse_matrix(body: bytes) -> tuple[dict[str, Any], np.ndarray]:
-    """Decode the binary matrix answer: uint32 header length, JSON header, float32 bytes."""
-    (hlen,) = struct.unpack_from("<I", body, 0)
-    header = json.loads(body[4:4 + hlen])
-    n = header["shape"]
-    arr = np.frombuffer(body, dtype="<f4", offset=4 + hlen).reshape(n)
-    return header, arr
+    """Decode the binary matrix answer (header, float32 view without a copy)."""
+    found = decode_matrix(body)
+    return found.header, found.values()
 
 
 def tensor_to_numpy(t: Any) -> np.ndarray:

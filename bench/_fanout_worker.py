@@ -31,8 +31,8 @@ def _emit(obj: dict[str, Any]) -> None:
 
 
 async def main(argv: list[str] | None = None) -> None:
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", required=True)

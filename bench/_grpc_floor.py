@@ -29,8 +29,8 @@ MODES = ("static", "upstream", "convert")
 
 
 async def main(mode: str, port: int, response_file: Path, upstream: str | None) -> None:
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
     answer = pb.GetAnomaliesResponse.FromString(response_file.read_bytes())
     convert: Any = None

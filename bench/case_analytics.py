@@ -22,9 +22,9 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 
 from bench._data import (
-    MATRIX_TYPE,
     channel,
     correlated_series,
     ingest_binary,
@@ -44,9 +44,9 @@ CACHED = "server direct, cached (HTTP binary)"
 
 
 async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.analytics_pb2 import GRANULARITY_UNIT
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.analytics_pb2 import GRANULARITY_UNIT
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     res = CaseResult("analytics", "correlation query time vs numpy.corrcoef, growing series "
                      "and window")
@@ -69,7 +69,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         async def direct(layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
                     "model_id": MODEL, "layer_id": layer, "granularity": "unit"},
-                    headers={"Accept": MATRIX_TYPE}) as r:
+                    headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"correlation -> {r.status}: {await r.text()}")
                 body = await r.read()

@@ -51,9 +51,9 @@ async def _probe_ms(http: aiohttp.ClientSession, base: str, n: int = 5) -> float
 
 
 async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
-    from neural_heatmap.v1 import ingest_pb2, tensor_pb2
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     res = CaseResult("ingest", f"frames of {s.ingest_units} float32 units/s: bridge "
                      "IngestActivations vs direct HTTP binary")

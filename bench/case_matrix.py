@@ -21,9 +21,9 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 
 from bench._data import (
-    MATRIX_TYPE,
     channel,
     correlated_series,
     ingest_binary,
@@ -59,9 +59,9 @@ async def make_sdk_fetch(target: str) -> tuple[str, Any, Any]:
         return SDK, fetch_sdk, client.close
     except ImportError:
         pass
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.analytics_pb2 import GRANULARITY_UNIT
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.analytics_pb2 import GRANULARITY_UNIT
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     ch = channel(target)
     stub = NeuralHeatmapServiceStub(ch)
@@ -106,7 +106,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         async def fetch_floor(model: str, layer: str) -> np.ndarray:
             async with http.get(f"{base}/api/correlation", params={
                     "model_id": model, "layer_id": layer, "granularity": "unit"},
-                    headers={"Accept": MATRIX_TYPE}) as r:
+                    headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"binary correlation -> {r.status}: {await r.text()}")
                 body = await r.read()

@@ -82,8 +82,8 @@ def _start_ref(mode: str, response: bytes, workdir: Path,
 
 
 async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
-    from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-    from neural_heatmap.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
+    from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+    from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
     res = CaseResult("unary", "GetAnomalies(limit=10) via bridge vs GET /api/anomalies?limit=10")
     base = env.http_url

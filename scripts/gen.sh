@@ -7,20 +7,34 @@ cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
 BUF=sdk/typescript/node_modules/.bin/buf
-PY_OUT=sdk/python
-PY_PKG=$PY_OUT/neural_heatmap/v1
+PY_PKG=contract/python/neural_heatmap_contract/v1
 
-# Python: messages, gRPC stubs and .pyi stubs. mypy-protobuf's plugins must be on PATH.
-rm -f "$PY_PKG"/*_pb2*.py "$PY_PKG"/*_pb2*.pyi
+# Python: messages, gRPC stubs and .pyi stubs, into the contract package (docs/contract.md).
+# protoc names a module after its proto file (neural_heatmap/v1/x.proto ->
+# neural_heatmap.v1.x_pb2) and so writes absolute imports of `neural_heatmap.v1`, the SDK's
+# package name. The files are generated into a scratch directory and their one import form,
+# `from neural_heatmap.v1 import`, made relative (`from . import`), which works wherever the
+# package lives. (protoletariat does this too but pins protobuf < 6.) mypy-protobuf's plugins
+# must be on PATH.
+SCRATCH=$(mktemp -d)
+trap 'rm -rf "$SCRATCH"' EXIT
 WKT=$("$VENV/bin/python" -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')
 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m grpc_tools.protoc \
   -I protos -I "$WKT" \
-  --python_out="$PY_OUT" --mypy_out="$PY_OUT" \
+  --python_out="$SCRATCH" --mypy_out="$SCRATCH" \
   protos/neural_heatmap/v1/*.proto 2> >(grep -v "^Writing mypy" >&2)
 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m grpc_tools.protoc \
   -I protos -I "$WKT" \
-  --grpc_python_out="$PY_OUT" --mypy_grpc_out="$PY_OUT" \
+  --grpc_python_out="$SCRATCH" --mypy_grpc_out="$SCRATCH" \
   protos/neural_heatmap/v1/neural_heatmap_service.proto 2> >(grep -v "^Writing mypy" >&2)
+sed -i -E 's/^from neural_heatmap\.v1 import /from . import /' "$SCRATCH"/neural_heatmap/v1/*_pb2*
+if grep -n "neural_heatmap\.v1 import\|import neural_heatmap\.v1" "$SCRATCH"/neural_heatmap/v1/*_pb2*; then
+  echo "gen.sh: generated code imports neural_heatmap.v1 in a form the rewrite does not know" >&2
+  exit 1
+fi
+rm -f "$PY_PKG"/*_pb2*.py "$PY_PKG"/*_pb2*.pyi
+mkdir -p "$PY_PKG"
+cp "$SCRATCH"/neural_heatmap/v1/*_pb2* "$PY_PKG"/
 touch "$PY_PKG/__init__.py"
 
 # Go and TypeScript.

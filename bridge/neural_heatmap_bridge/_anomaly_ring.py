@@ -23,11 +23,11 @@ import logging
 from collections import deque
 
 import grpc
-from neural_heatmap.v1 import analytics_pb2
 from neural_heatmap_contract import policy
+from neural_heatmap_contract.v1 import analytics_pb2
 
-from . import _convert as cv
 from . import _errors
+from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._faults import Fault
 from ._mailbox import Mailbox
@@ -48,7 +48,7 @@ class AnomalyRing:
         cache: Converted anomalies by sequence (shared with ``GetAnomalies``).
     """
 
-    def __init__(self, config: BridgeConfig, upstream: Upstream, cache: cv.AnomalyCache) -> None:
+    def __init__(self, config: BridgeConfig, upstream: Upstream, cache: AnomalyCache) -> None:
         self._config = config
         self._up = upstream
         self._cache = cache

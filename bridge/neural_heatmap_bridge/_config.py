@@ -13,11 +13,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neural_heatmap_contract.flag_types import non_negative_int, positive_float, positive_int
+from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
+
 from ._faults import parse_faults
 
 ENV_PREFIX = "NH_BRIDGE_"
 _FALSE = {"0", "false", "no", "off"}
-MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,8 @@ class BridgeConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
-    max_send_bytes: int = 256 * MIB
-    max_receive_bytes: int = 256 * MIB
+    max_send_bytes: int = MAX_MESSAGE_BYTES
+    max_receive_bytes: int = MAX_MESSAGE_BYTES
     max_concurrent_streams: int = 0
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
@@ -48,6 +50,7 @@ class BridgeConfig:
     test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
+    ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
     log_level: str = "INFO"
@@ -55,27 +58,6 @@ class BridgeConfig:
 
 def _env(name: str) -> str | None:
     return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def _fault_plan(text: str) -> str:
@@ -117,19 +99,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--max-send-bytes",
-        _positive_int,
+        positive_int,
         d.max_send_bytes,
         help="largest gRPC message the bridge sends; a bigger matrix is RESOURCE_EXHAUSTED",
     )
     add(
         "--max-receive-bytes",
-        _positive_int,
+        positive_int,
         d.max_receive_bytes,
         help="largest gRPC message the bridge accepts (e.g. an ingest batch)",
     )
     add(
         "--max-concurrent-streams",
-        _non_negative_int,
+        non_negative_int,
         d.max_concurrent_streams,
         help="HTTP/2 concurrent streams per client connection; 0 = no cap. A stream beyond "
         "a cap waits silently in the client's HTTP/2 layer (no headers, no error), and gRPC "
@@ -139,62 +121,62 @@ def build_parser() -> argparse.ArgumentParser:
     add("--metrics-host", default=d.metrics_host, help="address of the Prometheus endpoint")
     add(
         "--metrics-port",
-        _non_negative_int,
+        non_negative_int,
         d.metrics_port,
         help="port of the Prometheus /metrics endpoint; 0 turns metrics off",
     )
     add(
         "--health-interval",
-        _positive_float,
+        positive_float,
         d.health_interval,
         help="seconds between probes of the upstream's /health (drives grpc.health.v1)",
     )
     add(
         "--grace-period",
-        _positive_float,
+        positive_float,
         d.grace_period,
         help="seconds unary calls get to finish on SIGTERM; streams end at once with UNAVAILABLE",
     )
     add(
         "--upstream-timeout",
-        _positive_float,
+        positive_float,
         d.upstream_timeout,
         help="upstream timeout (s) for calls without a gRPC deadline",
     )
     add(
         "--queue-size",
-        _positive_int,
+        positive_int,
         d.queue_size,
         help="anomalies buffered per live subscriber; on overflow it re-reads from the log",
     )
     add(
         "--ring-size",
-        _positive_int,
+        positive_int,
         d.ring_size,
         help="newest anomalies the bridge keeps in memory so subscribers resume without HTTP",
     )
     add(
         "--page-size",
-        _positive_int,
+        positive_int,
         d.page_size,
         help="anomalies per GET /api/anomalies page when a subscriber catches up",
     )
     add(
         "--anomaly-cache",
-        _non_negative_int,
+        non_negative_int,
         d.anomaly_cache,
         help="converted anomalies kept by sequence (logged anomalies never change); 0 = off",
     )
     add(
         "--heartbeat-interval",
-        _positive_float,
+        positive_float,
         d.heartbeat_interval,
         help="seconds without an anomaly after which an anomaly stream gets an "
         "AnomalyHeartbeat (the log head); also asked of the upstream WebSocket",
     )
     add(
         "--stall-timeout",
-        _positive_float,
+        positive_float,
         d.stall_timeout,
         help="seconds a stream may stay behind the head it was told without progress "
         "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
@@ -216,19 +198,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--ingest-batch-frames",
-        _positive_int,
+        positive_int,
         d.ingest_batch_frames,
         help="frames per (model, layer) sent upstream in one binary request",
     )
     add(
+        "--ingest-batch-bytes",
+        positive_int,
+        d.ingest_batch_bytes,
+        help="bytes of frame records after which a batch is sent upstream (keep it under "
+        "the server's --max-body-bytes)",
+    )
+    add(
         "--ingest-inflight",
-        _positive_int,
+        positive_int,
         d.ingest_inflight,
         help="upstream ingest requests in flight per IngestActivations call (back-pressure)",
     )
     add(
         "--ingest-flush-ms",
-        _positive_float,
+        positive_float,
         d.ingest_flush_ms,
         help="longest time (ms) a partial ingest batch waits before it is sent",
     )

@@ -27,6 +27,7 @@ from google.protobuf.message import Message
 
 from . import _convert as cv
 from . import _errors
+from ._anomaly_cache import AnomalyCache
 from ._anomaly_ring import AnomalyRing
 from ._config import BridgeConfig
 from ._demand import Demand
@@ -54,10 +55,10 @@ class Fanout:
         config: BridgeConfig,
         upstream: Upstream,
         metrics: Metrics,
-        anomalies: cv.AnomalyCache | None = None,
+        anomalies: AnomalyCache | None = None,
     ) -> None:
         self._config = config
-        self._anomaly_cache = anomalies or cv.AnomalyCache(config.anomaly_cache)
+        self._anomaly_cache = anomalies or AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._pump = Pump(
             upstream,
@@ -116,7 +117,7 @@ class Fanout:
                     self._on_anomalies_acknowledged()
             elif kind == "error":
                 self._on_error(data)
-        except (cv.PayloadError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("dropping malformed upstream %s: %s", kind, exc)
 
     def _on_anomalies_acknowledged(self) -> None:

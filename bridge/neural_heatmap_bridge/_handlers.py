@@ -19,9 +19,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
+from neural_heatmap_contract.media import PayloadError
 
 from . import _errors, _validate
-from ._convert import PayloadError
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
 S = TypeVar("S")

@@ -9,7 +9,7 @@ Policy (also in docs/bridge.md):
 * Valid frames are grouped per ``(model, layer, units)`` and sent as
   ``application/vnd.neural-heatmap.frames`` (one header + raw float32 bytes per
   frame, joined once per batch: no per-value Python work). A batch is sent
-  when it reaches ``--ingest-batch-frames`` frames or 8 MiB, when it has
+  when it reaches ``--ingest-batch-frames`` frames or ``--ingest-batch-bytes``, when it has
   waited ``--ingest-flush-ms``, and at the end of the stream.
 * Every frame of a batch has the same model, layer and unit count, so an
   upstream 4xx for a batch applies to each of its frames: they are all
@@ -27,24 +27,22 @@ from __future__ import annotations
 
 import asyncio
 import math
-import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from neural_heatmap.v1 import ingest_pb2, tensor_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.media import FRAME_HEADER, FRAMES_MEDIA_TYPE, encode_frame_header
+from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from . import _errors, _validate
 from ._config import BridgeConfig
-from ._convert import FRAMES_MEDIA_TYPE, seconds, to_struct
 from ._metrics import Metrics
+from ._scalars import seconds, to_struct
 from ._upstream import CallOptions, Upstream
 
-MAX_BATCH_BYTES = 8 << 20
 MAX_REJECTIONS = 100
-_HEADER = struct.Struct("<dq")
 # Upstream answers that reject the frames themselves; anything else ends the call.
 _FRAME_FAULTS = {
     "INVALID_ARGUMENT",
@@ -149,12 +147,14 @@ class _Ingestor:
         batch = self._batches.get(key)
         if batch is None:
             batch = self._batches[key] = _Batch(started=time.monotonic())
-        batch.parts.append(_HEADER.pack(ts, step))
+        batch.parts.append(encode_frame_header(ts, step))
         batch.parts.append(data)
         batch.indices.append(index)
-        batch.size += 16 + len(data)
+        batch.size += FRAME_HEADER.size + len(data)
+        config = self._config
         full = (
-            len(batch.indices) >= self._config.ingest_batch_frames or batch.size >= MAX_BATCH_BYTES
+            len(batch.indices) >= config.ingest_batch_frames
+            or batch.size >= config.ingest_batch_bytes
         )
         return key if full else None
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from google.protobuf.message import Message
-from neural_heatmap.v1 import analytics_pb2, updates_pb2
+from neural_heatmap_contract.v1 import analytics_pb2, updates_pb2
 
 from . import _convert as cv
 from . import _errors

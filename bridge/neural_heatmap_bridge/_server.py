@@ -10,15 +10,16 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from . import _errors, _reflection
+from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
-from ._convert import AnomalyCache, serialize_message_or_wire
 from ._fanout import Fanout
 from ._handlers import at_the_edge
 from ._interceptors import AuthInterceptor, MetricsInterceptor
+from ._matrix_wire import serialize_message_or_wire
 from ._metrics import Metrics
 from ._service import NeuralHeatmapBridge
 from ._upstream import Upstream

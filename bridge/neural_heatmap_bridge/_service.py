@@ -10,25 +10,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from neural_heatmap.v1 import (
+from neural_heatmap_contract import enums
+from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     updates_pb2,
 )
 
 from . import _convert as cv
 from . import _errors
+from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._fanout import Fanout
 from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
 from ._mailbox import Kind, Subscription
+from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
+from ._scalars import seconds
+from ._tensors import correlation_from_json
 from ._upstream import CallOptions, Upstream, segment
 from ._validate import require_models
 
@@ -71,10 +77,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         upstream: Upstream,
         fanout: Fanout,
         metrics: Metrics,
-        anomalies: cv.AnomalyCache | None = None,
+        anomalies: AnomalyCache | None = None,
     ) -> None:
         self._config = config
-        self._anomalies = anomalies or cv.AnomalyCache(config.anomaly_cache)
+        self._anomalies = anomalies or AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._up = upstream
         self._fanout = fanout
@@ -101,29 +107,29 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         params += [("layer_id", layer) for layer in request.layer_ids]
         params.append(_use_view_filter(request.use_view_filter))
         if request.granularity:
-            params.append(("granularity", cv.word(cv.GRANULARITY, request.granularity)))
+            params.append(("granularity", enums.word(enums.GRANULARITY, request.granularity)))
         if request.HasField("time_range"):
             if request.time_range.HasField("start"):
-                params.append(("start_time", repr(cv.seconds(request.time_range.start))))
+                params.append(("start_time", repr(seconds(request.time_range.start))))
             if request.time_range.HasField("end"):
-                params.append(("end_time", repr(cv.seconds(request.time_range.end))))
+                params.append(("end_time", repr(seconds(request.time_range.end))))
         resp = await self._up.call(
             "GET",
             "/api/correlation",
             self._opts(context),
             params=params,
-            headers={"Accept": f"{cv.MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
+            headers={"Accept": f"{MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
         )
-        if resp.content_type == cv.MATRIX_MEDIA_TYPE:
+        if resp.content_type == MATRIX_MEDIA_TYPE:
             # Serialized here, the floats copied once (see correlation_response_wire);
             # the method's serializer (_server) passes bytes through.
             head = pb.GetCorrelationMatrixResponse()
-            wire = cv.correlation_response_wire(resp.body, head)
+            wire = correlation_response_wire(resp.body, head)
             shape = list(head.matrix.matrix.shape)
             self._check_size(shape[0] * shape[1] * 4, shape)
             return cast(pb.GetCorrelationMatrixResponse, wire)
         answer = pb.GetCorrelationMatrixResponse()  # filled in place: no copy of the matrix
-        matrix = cv.correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
+        matrix = correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
         self._check_size(len(matrix.matrix.data), list(matrix.matrix.shape))
         return answer
 
@@ -149,7 +155,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params["time_window"] = str(request.time_window)
         if request.pattern_types:
             params["pattern_types"] = _csv(
-                cv.word(cv.PATTERN_TYPE, t) for t in request.pattern_types
+                enums.word(enums.PATTERN_TYPE, t) for t in request.pattern_types
             )
         if request.layer_id:
             params["layer_id"] = request.layer_id
@@ -174,9 +180,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     ) -> pb.GetAnomaliesResponse:
         params: dict[str, str] = {}
         if request.severity:
-            params["severity"] = cv.word(cv.SEVERITY, request.severity)
+            params["severity"] = enums.word(enums.SEVERITY, request.severity)
         if request.min_severity:
-            params["min_severity"] = cv.word(cv.SEVERITY, request.min_severity)
+            params["min_severity"] = enums.word(enums.SEVERITY, request.min_severity)
         if request.limit:
             params["limit"] = str(request.limit)
         if request.model_id:
@@ -233,7 +239,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     @unary
     async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
-        body: dict[str, Any] = {"theme": cv.word(cv.THEME, request.theme)}
+        body: dict[str, Any] = {"theme": enums.word(enums.THEME, request.theme)}
         if request.custom_colors:
             body["custom_colors"] = list(request.custom_colors)
         doc = await self._up.post_json("/api/theme", self._opts(context), body)
@@ -275,7 +281,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def ExportCorrelationMatrix(
         self, request: pb.ExportCorrelationMatrixRequest, context: Ctx
     ) -> pb.ExportCorrelationMatrixResponse:
-        fmt = cv.word(cv.EXPORT_FORMAT, request.format)
+        fmt = enums.word(enums.EXPORT_FORMAT, request.format)
         body: dict[str, Any] = {
             "filename": request.filename,
             "format": fmt,

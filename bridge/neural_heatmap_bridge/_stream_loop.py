@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 
 from google.protobuf.message import Message
-from neural_heatmap.v1 import updates_pb2
+from neural_heatmap_contract.v1 import updates_pb2
 
 from . import _convert as cv
 from . import _errors

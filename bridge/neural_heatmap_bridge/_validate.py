@@ -42,10 +42,10 @@ from typing import Any, cast
 
 from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
-from neural_heatmap.v1 import tensor_pb2
+from neural_heatmap_contract.v1 import tensor_pb2
 
 from . import _errors
-from ._convert import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S
+from ._scalars import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S
 from ._upstream import CallOptions, Upstream
 
 INT64_MAX = 2**63 - 1

@@ -13,16 +13,12 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 
 from .config import ServerConfig
-from .correlation import MATRIX_CONTENT_TYPE
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
-from .ingest import (
-    BINARY_CONTENT_TYPE,
-    check_binary_query,
-    parse_binary_frames,
-)
+from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
 from .params import opt_bool
 from .queries import REPEATABLE
@@ -152,7 +148,7 @@ async def ingest(request: web.Request) -> web.Response:
     """JSON or binary activation ingestion."""
     state = _state(request)
     now = time.time()
-    if request.content_type == BINARY_CONTENT_TYPE:
+    if request.content_type == FRAMES_MEDIA_TYPE:
         batch = parse_binary_frames(await request.read(), request.query.get("model_id"),
                                     request.query.get("layer_id"), request.query.get("units"),
                                     state.store, now)
@@ -170,9 +166,9 @@ async def correlation(request: web.Request) -> web.Response:
     by a worker."""
     state = _state(request)
     job = state.analytics.plan_correlation(request.query)
-    if MATRIX_CONTENT_TYPE in request.headers.get("Accept", ""):
+    if MATRIX_MEDIA_TYPE in request.headers.get("Accept", ""):
         body = await state.offload(_deadline(request), lambda: job().to_binary())
-        return web.Response(body=body, content_type=MATRIX_CONTENT_TYPE)
+        return web.Response(body=body, content_type=MATRIX_MEDIA_TYPE)
     return json_text_response(
         await state.offload(_deadline(request), lambda: job().to_json_text()))
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
+from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
+
 ENV_PREFIX = "NH_SERVER_"
 
 
@@ -53,6 +56,7 @@ class ServerConfig:
     max_new_layers: int = 256
     max_matrix_labels: int = 4096
     max_push_labels: int = 256
+    max_anomaly_limit: int = MAX_ANOMALY_LIMIT
     log_level: str = "INFO"
 
     @property
@@ -75,27 +79,6 @@ def _env_bool(name: str, default: bool) -> bool:
     if raw is None:
         return default
     return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0.0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0.0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,21 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of the SQLite database (anomaly log, filter, theme, layout)")
     add("--export-dir", type=Path, default=None,
         help="directory server-side exports are written to; unset means <data-dir>/exports")
-    add("--window", type=_positive_int, default=d.window,
+    add("--window", type=positive_int, default=d.window,
         help="frames kept per model/layer in the rolling window that analytics read")
-    add("--max-body-bytes", type=_positive_int, default=d.max_body_bytes,
+    add("--max-body-bytes", type=positive_int, default=d.max_body_bytes,
         help="largest accepted request body; bigger bodies answer 413")
-    add("--max-units", type=_positive_int, default=d.max_units,
+    add("--max-units", type=positive_int, default=d.max_units,
         help="largest number of units a layer may have")
-    add("--max-layers", type=_positive_int, default=d.max_layers,
+    add("--max-layers", type=positive_int, default=d.max_layers,
         help="most model/layer windows held in memory (each is --window x units floats); "
              "frames of a new layer beyond it answer 400")
-    add("--max-frames", type=_positive_int, default=d.max_frames,
+    add("--max-frames", type=positive_int, default=d.max_frames,
         help="largest number of frames in one JSON ingest request")
-    add("--anomaly-cooldown", type=_non_negative_float, default=d.anomaly_cooldown,
+    add("--anomaly-cooldown", type=non_negative_float, default=d.anomaly_cooldown,
         help="seconds during which a repeat of the same (model, layer, type) anomaly is "
              "suppressed unless it is more severe; 0 disables de-duplication")
-    add("--anomaly-retention", type=_positive_int, default=d.anomaly_retention,
+    add("--anomaly-retention", type=positive_int, default=d.anomaly_retention,
         help="anomalies kept in the durable log; older ones are pruned (sequences never reuse)")
     add("--token", default=None,
         help="if set, every route except /health and /openapi.json needs "
@@ -147,38 +130,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", action=argparse.BooleanOptionalAction, default=_env_bool("source", d.source),
         help="run the built-in activation source (two small MLPs training in numpy, "
              "with scheduled incidents)")
-    add("--source-rate", type=_positive_float, default=d.source_rate,
+    add("--source-rate", type=positive_float, default=d.source_rate,
         help="training steps per second of the built-in source")
-    add("--heatmap-hz", type=_positive_float, default=d.heatmap_hz,
+    add("--heatmap-hz", type=positive_float, default=d.heatmap_hz,
         help="most heatmap_update messages per layer per second")
-    add("--correlation-interval", type=_positive_float, default=d.correlation_interval,
+    add("--correlation-interval", type=positive_float, default=d.correlation_interval,
         help="seconds between correlation_update messages to subscribers")
-    add("--temporal-interval", type=_positive_float, default=d.temporal_interval,
+    add("--temporal-interval", type=positive_float, default=d.temporal_interval,
         help="seconds between temporal_update messages to subscribers")
-    add("--ws-queue", type=_positive_int, default=d.ws_queue,
+    add("--ws-queue", type=positive_int, default=d.ws_queue,
         help="bounded send queue per WebSocket connection (messages)")
-    add("--workers", type=_positive_int, default=d.workers,
+    add("--workers", type=positive_int, default=d.workers,
         help="worker threads for analytics, rendering and exports (off the event loop)")
-    add("--max-pending-analytics", type=_positive_int, default=d.max_pending_analytics,
+    add("--max-pending-analytics", type=positive_int, default=d.max_pending_analytics,
         help="analytics requests (correlation, temporal, compare, unit listings) running or "
              "waiting for a worker; beyond it requests answer 429 overloaded with Retry-After")
-    add("--max-pending-exports", type=_positive_int, default=d.max_pending_exports,
+    add("--max-pending-exports", type=positive_int, default=d.max_pending_exports,
         help="exports running or waiting for a worker; beyond it 429 overloaded")
-    add("--max-pending-ingest", type=_positive_int, default=d.max_pending_ingest,
+    add("--max-pending-ingest", type=positive_int, default=d.max_pending_ingest,
         help="large JSON ingest requests (over 256 KiB) being decoded or waiting for the "
              "ingest thread; beyond it 429 overloaded")
-    add("--max-request-seconds", type=_positive_float, default=d.max_request_seconds,
+    add("--max-request-seconds", type=positive_float, default=d.max_request_seconds,
         help="longest any request may work; a shorter X-Request-Timeout-Ms header wins; "
              "past it the request answers 504 deadline_exceeded and its work stops")
-    add("--max-compare-models", type=_positive_int, default=d.max_compare_models,
+    add("--max-compare-models", type=positive_int, default=d.max_compare_models,
         help="distinct model ids in one compare request (duplicates are merged first)")
-    add("--max-new-layers", type=_positive_int, default=d.max_new_layers,
+    add("--max-new-layers", type=positive_int, default=d.max_new_layers,
         help="new model/layer windows one ingest call may create")
-    add("--max-matrix-labels", type=_positive_int, default=d.max_matrix_labels,
+    add("--max-matrix-labels", type=positive_int, default=d.max_matrix_labels,
         help="labels (layers or units) in one correlation matrix; more answer 400")
-    add("--max-push-labels", type=_positive_int, default=d.max_push_labels,
+    add("--max-push-labels", type=positive_int, default=d.max_push_labels,
         help="labels in a periodic correlation_update; beyond it the push covers the first "
              "ones and says so in metadata (a request can still ask for the rest)")
+    add("--max-anomaly-limit", type=positive_int, default=d.max_anomaly_limit,
+        help="largest limit of one anomaly read (GET /api/anomalies, replay); more is a 400")
     add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -216,5 +201,6 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         max_new_layers=ns.max_new_layers,
         max_matrix_labels=ns.max_matrix_labels,
         max_push_labels=ns.max_push_labels,
+        max_anomaly_limit=ns.max_anomaly_limit,
         log_level=ns.log_level,
     )

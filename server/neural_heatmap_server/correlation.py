@@ -19,7 +19,6 @@ above is used unchanged. Unit granularity always uses the global alignment.
 from __future__ import annotations
 
 import dataclasses
-import struct
 import threading
 import time
 from collections import OrderedDict
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.media import encode_matrix
 
 from .alignment import align, time_mask
 from .errors import invalid
@@ -35,7 +35,6 @@ from .wire import dumps
 from .workers import check_deadline
 
 GRANULARITIES = ("layer", "unit")
-MATRIX_CONTENT_TYPE = "application/vnd.neural-heatmap.matrix"
 
 
 @dataclass
@@ -97,18 +96,8 @@ class CorrelationResult:
         return f'{{"matrix":[{rows}],{rest[1:]}'
 
     def to_binary(self) -> bytearray:
-        """The binary answer: ``<u4`` header length, JSON header, ``n x n`` float32 (LE)."""
-        n = len(self.labels)
-        header = dumps({"labels": self.labels, "timestamp": self.timestamp,
-                        "metadata": self.metadata, "shape": [n, n],
-                        "dtype": "float32"}).encode()
-        # One buffer, the float64 -> float32 conversion written straight into it.
-        body = bytearray(4 + len(header) + n * n * 4)
-        struct.pack_into("<I", body, 0, len(header))
-        body[4:4 + len(header)] = header
-        out = np.frombuffer(body, dtype="<f4", offset=4 + len(header)).reshape(n, n)
-        np.copyto(out, self.matrix, casting="same_kind")
-        return body
+        """The binary answer (``neural_heatmap_contract.media``: header, float32 values)."""
+        return encode_matrix(self.matrix, self.labels, self.timestamp, self.metadata, dumps)
 
 
 def pearson_matrix(series: FloatArray) -> tuple[FloatArray, list[int]]:

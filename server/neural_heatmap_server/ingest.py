@@ -13,22 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.media import PayloadError, decode_frames, frame_record_dtype
 
 from .errors import ApiError, invalid
 from .store import NO_STEP, ActivationStore, FrameBatch
 from .wire import loads
 
-BINARY_CONTENT_TYPE = "application/vnd.neural-heatmap.frames"
 MAX_NAME_LENGTH = 256  # characters of a model or layer id
 NAME_PATTERN = "^[^/]+$"  # the OpenAPI form of check_name's rule
 MAX_STEP = 2**63 - 1  # steps are stored as int64
 _NON_FINITE_WORDS = {"nan": math.nan, "infinity": math.inf, "+infinity": math.inf,
                      "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
-
-
-def record_dtype(units: int) -> np.dtype[Any]:
-    """The binary record: float64 timestamp, int64 step, ``units`` x float32, little-endian."""
-    return np.dtype([("timestamp", "<f8"), ("step", "<i8"), ("values", "<f4", (units,))])
 
 
 def check_name(value: Any, field: str, **details: Any) -> str:
@@ -193,11 +188,10 @@ def parse_binary_frames(body: bytes, model_id: str | None, layer_id: str | None,
         raise invalid(f"layer {model_id}/{layer_id} has {known.units} units, not {units}",
                       index=0, expected_units=known.units, units=units,
                       constraint="units == the layer's units")
-    dtype = record_dtype(units)
-    if len(body) % dtype.itemsize:
-        raise invalid(f"body length {len(body)} is not a multiple of the record size "
-                      f"{dtype.itemsize}", record_size=dtype.itemsize)
-    records = np.frombuffer(body, dtype=dtype)
+    try:
+        records = decode_frames(body, units)
+    except PayloadError as exc:
+        raise invalid(str(exc), record_size=frame_record_dtype(units).itemsize) from exc
     timestamps = records["timestamp"].astype(np.float64)
     timestamps[np.isnan(timestamps)] = now
     bad = np.flatnonzero(~np.isfinite(timestamps))

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
+
 from .anomalies import ANOMALY_TYPES, SEVERITIES
 from .compare import METRICS
 from .config import ServerConfig
-from .correlation import GRANULARITIES, MATRIX_CONTENT_TYPE
+from .correlation import GRANULARITIES
 from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
-from .queries import MAX_ANOMALY_LIMIT, MAX_SEQUENCE, USE_VIEW_FILTER
+from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
 from .temporal import PATTERN_TYPES
 from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
 from .workers import DEADLINE_HEADER
@@ -198,7 +200,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
              _query("units", {"type": "integer", "minimum": 1, "maximum": config.max_units},
                     "binary form only")],
             body=ingest_body,
-            description="The binary form (Content-Type application/vnd.neural-heatmap.frames: "
+            description=f"The binary form (Content-Type {FRAMES_MEDIA_TYPE}: "
                         "records of <f8 timestamp, <i8 step, units x <f4, with the model_id, "
                         "layer_id and units query parameters) is described in "
                         "docs/http-api.md. " + CROSS_FIELD + "a layer's unit count is fixed "
@@ -206,7 +208,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         f"{config.max_new_layers} new layers per call (--max-new-layers).")},
         "/api/correlation": {"get": _op(
             "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
-            description=f"Binary float32 with Accept: {MATRIX_CONTENT_TYPE}. "
+            description=f"Binary float32 with Accept: {MATRIX_MEDIA_TYPE}. "
                         + CROSS_FIELD + "start_time <= end_time; model_ids xor model_id, "
                         "layer_ids xor layer_id; at most "
                         f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
@@ -246,7 +248,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "last_sequence": _INT, "first_sequence": _INT}}, [
             _query("severity", {"enum": list(SEVERITIES)}, "exact"),
             _query("min_severity", {"enum": list(SEVERITIES)}, "at or above"),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_ANOMALY_LIMIT},
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": config.max_anomaly_limit},
                    "default 100"),
             _query("model_id", _STR, "one model"),
             _query("model_ids", _LIST, "several models"),

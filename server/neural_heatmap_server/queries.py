@@ -28,7 +28,6 @@ from .errors import invalid
 from .params import opt_bool, opt_choice, opt_float, opt_int, opt_list, opt_str
 from .persistence import AnomalyQuery
 
-MAX_ANOMALY_LIMIT = 10000
 MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 USE_VIEW_FILTER = "use_view_filter"
 # (seed comma list, exact repeatable parameter) for each kind of id.
@@ -105,8 +104,13 @@ def one_model_and_layer(params: Mapping[str, Any]) -> tuple[str | None, str | No
     return opt_str(params, "model_id"), opt_str(params, "layer_id")
 
 
-def anomaly_query(params: Mapping[str, Any]) -> AnomalyQuery:
-    """Anomaly filters shared by the route, ``get_anomalies`` and replay."""
+def anomaly_query(params: Mapping[str, Any], max_limit: int) -> AnomalyQuery:
+    """Anomaly filters shared by the route, ``get_anomalies`` and replay.
+
+    Args:
+        params: Query values or WebSocket ``data``.
+        max_limit: The largest page a caller may ask for (``--max-anomaly-limit``).
+    """
     model_ids = opt_list(params, "model_ids")
     return AnomalyQuery(
         severity=opt_choice(params, "severity", SEVERITIES),
@@ -114,4 +118,4 @@ def anomaly_query(params: Mapping[str, Any]) -> AnomalyQuery:
         model_id=opt_str(params, "model_id"),
         model_ids=tuple(model_ids) if model_ids else None,
         after_sequence=opt_int(params, "after_sequence", low=0, high=MAX_SEQUENCE),
-        limit=opt_int(params, "limit", low=1, high=MAX_ANOMALY_LIMIT) or 100)
+        limit=opt_int(params, "limit", low=1, high=max_limit) or 100)

@@ -228,7 +228,7 @@ class ServerState:
 
     def anomalies(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``GET /api/anomalies``."""
-        query = queries.anomaly_query(params)
+        query = queries.anomaly_query(params, self.config.max_anomaly_limit)
         first, last = self.check_after_sequence(query.after_sequence)
         return {"anomalies": self.anomaly_log.query(query), "last_sequence": last,
                 "first_sequence": first}

@@ -79,7 +79,7 @@ def _heartbeat_interval(data: dict[str, Any]) -> float | None:
 async def _subscribe_anomalies(state: ServerState, conn: Connection,
                                data: dict[str, Any]) -> dict[str, Any]:
     heartbeat = _heartbeat_interval(data)
-    query = anomaly_query(data)
+    query = anomaly_query(data, state.config.max_anomaly_limit)
     state.check_after_sequence(query.after_sequence)
     chunks = state.replay_anomalies(query)
     min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0

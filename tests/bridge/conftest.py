@@ -17,14 +17,14 @@ import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     ingest_pb2,
     tensor_pb2,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from neural_heatmap.v1 import analytics_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
-from neural_heatmap_bridge._convert import AnomalyCache, anomaly
+from neural_heatmap_bridge._anomaly_cache import AnomalyCache
+from neural_heatmap_bridge._convert import anomaly
+from neural_heatmap_contract.v1 import analytics_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import free_port

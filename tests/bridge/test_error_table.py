@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from aiohttp import web
 from google.rpc import error_details_pb2, status_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_bridge import _errors
 from neural_heatmap_bridge._config import parse_config
 from neural_heatmap_bridge._ingest import ingest
 from neural_heatmap_bridge._metrics import Metrics
 from neural_heatmap_bridge._upstream import CallOptions, Upstream
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from tests.bridge.conftest import frame
 from tests.support.server_process import free_port

@@ -19,14 +19,14 @@ import pytest_asyncio
 from aiohttp import WSMsgType, web
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     view_pb2,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 

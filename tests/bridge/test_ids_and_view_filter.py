@@ -7,9 +7,9 @@ import uuid
 
 import grpc
 import numpy as np
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
-from neural_heatmap.v1 import view_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import view_pb2
 
 from tests.bridge.conftest import frame, ingest
 from tests.support.bridge_process import BridgeProcess

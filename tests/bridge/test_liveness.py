@@ -27,9 +27,9 @@ import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
-from neural_heatmap.v1 import updates_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import updates_pb2
 
 from tests.support.anomaly_consumers import (
     ResumingConsumer,

@@ -21,7 +21,7 @@ import time
 
 import aiohttp
 import pytest
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from tests.support.anomaly_consumers import (
     ResumingConsumer,

@@ -7,13 +7,10 @@ import struct
 
 import numpy as np
 import pytest
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap_bridge._convert import (
-    PayloadError,
-    correlation_from_binary,
-    correlation_response_wire,
-    serialize_message_or_wire,
-)
+from neural_heatmap_bridge._matrix_wire import correlation_response_wire, serialize_message_or_wire
+from neural_heatmap_bridge._tensors import correlation_from_binary
+from neural_heatmap_contract.media import PayloadError
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 
 def _body(n: int, labels: list[str] | None = None) -> bytes:

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 from grpc_health.v1 import health_pb2
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import grpc
-from neural_heatmap.v1 import analytics_pb2, common_pb2
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import analytics_pb2, common_pb2
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 

@@ -10,14 +10,14 @@ from typing import Any
 import aiohttp
 import numpy as np
 import pytest
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     common_pb2,
     updates_pb2,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
@@ -291,7 +291,7 @@ def test_bridge_memory_is_reasonable(bridge: BridgeProcess) -> None:
 async def test_heatmap_models_named_by_the_stream_beat_the_stored_filter(
     stub: pb_grpc.NeuralHeatmapServiceStub,
 ) -> None:
-    from neural_heatmap.v1 import view_pb2
+    from neural_heatmap_contract.v1 import view_pb2
 
     await stub.SetFilter(pb.SetFilterRequest(filter=view_pb2.Filter(model_ids=["m-a"])))
     await ingest(stub, [frame("m-heat2", "fc", np.ones(4, dtype="<f4"))])

@@ -8,21 +8,22 @@ from typing import Any
 import aiohttp
 import numpy as np
 from google.protobuf import json_format
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
     tensor_pb2,
     view_pb2,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 
 from tests.bridge.conftest import FRAMES, LAYERS, UNITS, frame, get_json, ingest, nan_anomalies
+from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
 
@@ -36,6 +37,20 @@ async def test_ingest_summary(loaded: pb.IngestActivationsResponse) -> None:
     assert loaded.frames_accepted == total
     assert loaded.frames_rejected == 0
     assert loaded.details["upstream_requests"] >= 1
+
+
+async def test_ingest_batches_are_cut_at_ingest_batch_bytes(server: ServerProcess) -> None:
+    """``--ingest-batch-bytes``: ten 48-byte records (16-byte head + 8 float32) with a 96-byte
+    cap go upstream as five requests of two (a batch is sent once it reaches the cap)."""
+    frames = [frame("m-batch-bytes", "l", np.full(8, float(i))) for i in range(10)]
+    with BridgeProcess(server.url, "--ingest-batch-bytes", "96") as bridge:
+        channel = bridge.aio_channel()
+        try:
+            resp = await ingest(pb_grpc.NeuralHeatmapServiceStub(channel), frames)
+        finally:
+            await channel.close()
+    assert (resp.frames_accepted, resp.frames_rejected) == (10, 0)
+    assert resp.details["upstream_requests"] == 5
 
 
 async def test_ingest_rejections_are_attributed(stub: pb_grpc.NeuralHeatmapServiceStub) -> None:

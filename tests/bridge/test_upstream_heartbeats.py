@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from tests.bridge.test_resilience import LogFake, anomaly, bridge_for, collect
 

@@ -11,7 +11,8 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import message
-from neural_heatmap.v1 import (
+from neural_heatmap_bridge import _errors, _validate
+from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
@@ -20,8 +21,7 @@ from neural_heatmap.v1 import (
     updates_pb2,
     view_pb2,
 )
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap_bridge import _errors, _validate
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 S = grpc.StatusCode
 BIG = 2**63

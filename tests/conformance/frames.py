@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
-from neural_heatmap.v1 import ingest_pb2, neural_heatmap_service_pb2, tensor_pb2
+from neural_heatmap_contract.v1 import ingest_pb2, neural_heatmap_service_pb2, tensor_pb2
 
 from tests.conformance.checks import CheckFailed
 

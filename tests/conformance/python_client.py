@@ -20,9 +20,9 @@ import grpc
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2  # noqa: F401  (registers the service)
+from neural_heatmap_contract.limits import MAX_MESSAGE_BYTES
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2  # noqa: F401  (registers the service)
 
-MAX_MESSAGE_BYTES = 256 << 20
 _channels: dict[str, grpc.Channel] = {}
 _streams: dict[Any, Iterator[Message]] = {}
 _OK = {"code": "OK", "message": "", "details": []}

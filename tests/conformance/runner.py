@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format
-from neural_heatmap.v1 import neural_heatmap_service_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2
 
 from tests.conformance.checks import DEFAULT, MISSING, CheckFailed, check, resolve, substitute
 from tests.conformance.frames import generate_requests, generated_digest

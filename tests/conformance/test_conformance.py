@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 import pytest
-from neural_heatmap.v1 import (
+from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2,
     neural_heatmap_service_pb2_grpc,
 )

@@ -19,7 +19,7 @@ import pytest
 from neural_heatmap import Retry
 from neural_heatmap._retry import TRANSIENT_CODES
 from neural_heatmap._streaming import RECONNECT_CODES, ReconnectPolicy
-from neural_heatmap_bridge import _fanout
+from neural_heatmap_bridge import _anomaly_ring
 from neural_heatmap_contract import policy
 from neural_heatmap_contract.backoff import backoff_delay
 
@@ -54,7 +54,7 @@ def test_python_consumers_run_on_the_policy() -> None:
     unary = {grpc.StatusCode[c] for c in POLICY["unary_retry_codes"]}
     stream = {grpc.StatusCode[c] for c in POLICY["stream_reconnect_codes"]}
     assert TRANSIENT_CODES == unary == Retry().codes
-    assert unary == _fanout._TRANSIENT
+    assert unary == _anomaly_ring._TRANSIENT
     assert stream == RECONNECT_CODES
     b = POLICY["backoff"]
     retry, reconnect = Retry(), ReconnectPolicy()

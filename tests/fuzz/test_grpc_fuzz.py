@@ -35,8 +35,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from neural_heatmap.v1 import ingest_pb2, tensor_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from tests.support.bridge_process import CHANNEL_OPTIONS, BridgeProcess
 from tests.support.server_process import ServerProcess

@@ -21,7 +21,7 @@ from neural_heatmap import (
 )
 from neural_heatmap._client import RPC_METHODS
 from neural_heatmap._errors import from_grpc_error
-from neural_heatmap.v1 import neural_heatmap_service_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2
 
 PUBLIC_NAMES = {
     "DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_RETRY", "DEFAULT_TARGET", "AbortedError",

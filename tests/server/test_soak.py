@@ -21,8 +21,8 @@ import time
 import aiohttp
 import numpy as np
 import pytest
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess

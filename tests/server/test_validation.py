@@ -55,6 +55,19 @@ def test_limit_messages_are_exact(api: Api) -> None:
     assert status == 400 and doc["error"]["message"] == "limit must be between 1 and 10000"
 
 
+def test_the_anomaly_page_limit_is_a_flag() -> None:
+    """``--max-anomaly-limit`` bounds ``limit`` and the OpenAPI document says the same."""
+    with ServerProcess(extra_args=["--max-anomaly-limit", "5"]) as server:
+        api = Api(server)
+        status, doc = api.call("GET", "/api/anomalies?limit=6")
+        assert status == 400 and doc["error"]["message"] == "limit must be between 1 and 5"
+        status, doc = api.call("GET", "/api/anomalies?limit=5")
+        assert status == 200 and doc["anomalies"] == []
+        params = api.get("/openapi.json")["paths"]["/api/anomalies"]["get"]["parameters"]
+        (limit,) = [p for p in params if p["name"] == "limit"]
+        assert limit["schema"]["maximum"] == 5
+
+
 @pytest.mark.parametrize("query", ["include_units=maybe", "include_units=", "limit=",
                                    "granularity=bogus", "granularity=",
                                    "severity=urgent", "model_id=a&model_id=b"])

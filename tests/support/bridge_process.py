@@ -20,11 +20,12 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from neural_heatmap_contract.limits import MAX_MESSAGE_BYTES
 
 from tests.support._process import LaunchedProcess, free_port
 from tests.support.server_process import ServerProcess
 
-MAX_MESSAGE = 256 * 1024 * 1024
+MAX_MESSAGE = MAX_MESSAGE_BYTES
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE),
     ("grpc.max_send_message_length", MAX_MESSAGE),

@@ -10,7 +10,8 @@ for the seed's client runs with only the address changed::
         matrix = await client.get_correlation_matrix()
         print(len(matrix.matrix), matrix.labels)
 
-Generated protobuf modules live in ``neural_heatmap.v1``.
+Generated protobuf modules live in ``neural_heatmap_contract.v1`` (installed with the SDK;
+see docs/contract.md).
 """
 
 from neural_heatmap._analytics_types import (

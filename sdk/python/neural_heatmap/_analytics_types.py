@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from neural_heatmap_contract.v1 import analytics_pb2
 
 from neural_heatmap._convert import (
     location_to_dict,
@@ -24,7 +25,6 @@ from neural_heatmap._convert import (
     ts_to_float,
 )
 from neural_heatmap._enums import AnomalyType, PatternType, Severity
-from neural_heatmap.v1 import analytics_pb2
 
 if TYPE_CHECKING:
     import pandas as pd

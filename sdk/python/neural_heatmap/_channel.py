@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from neural_heatmap_contract.limits import MAX_MESSAGE_BYTES
 
 from neural_heatmap._errors import InvalidTargetError
 
@@ -17,7 +18,7 @@ __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "ParsedTarget", "parse
 DEFAULT_TARGET = "localhost:50051"
 """The bridge's customary address (gRPC's conventional port)."""
 
-DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 """Send and receive limit: a 2048 x 2048 float32 matrix alone is 16 MiB."""
 
 _DEFAULT_PORT = 50051

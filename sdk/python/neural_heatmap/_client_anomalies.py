@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+
 from neural_heatmap._analytics_types import Anomaly, AnomalyPage
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._enums import Severity
 from neural_heatmap._files import format_from_suffix, write_anomalies
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["AnomaliesMixin"]
 

@@ -15,6 +15,7 @@ from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from neural_heatmap._channel import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -26,7 +27,6 @@ from neural_heatmap._channel import (
 from neural_heatmap._enums import UpdateType
 from neural_heatmap._errors import UnavailableError, from_grpc_error
 from neural_heatmap._retry import DEFAULT_RETRY, Retry, call_with_retry
-from neural_heatmap.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 __all__ = ["DEFAULT", "ClientBase", "Metadata", "RetryArg", "Timeout"]
 

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
 
+from neural_heatmap_contract.v1 import analytics_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+
 from neural_heatmap._analytics_types import CorrelationMatrix
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._convert import as_str_list, float_to_ts
 from neural_heatmap._enums import Granularity
 from neural_heatmap._files import format_from_suffix, write_matrix
-from neural_heatmap.v1 import analytics_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_anomalies import AnomaliesMixin
 from neural_heatmap._client_base import DEFAULT, Metadata, RetryArg, Timeout
@@ -19,7 +21,6 @@ from neural_heatmap._enums import ExportFormat
 from neural_heatmap._errors import NeuralHeatmapError
 from neural_heatmap._export_types import ExportedFile, ExportResult
 from neural_heatmap._files import write_anomalies, write_matrix, write_patterns, write_tensorboard
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["ExportsMixin"]
 
@@ -204,7 +205,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         matrix, patterns, anomalies = await asyncio.gather(
             self.get_correlation_matrix(use_view_filter=use_view_filter, **kw),
             self.get_temporal_patterns(use_view_filter=use_view_filter, **kw),
-            self.get_anomalies(limit=10000, **kw),
+            self.get_anomalies(limit=MAX_ANOMALY_LIMIT, **kw),
         )
         written: dict[ExportFormat, list[Path]] = {}
         for fmt in wanted:

@@ -8,12 +8,12 @@ from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
+from neural_heatmap_contract.v1 import ingest_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, Timeout
 from neural_heatmap._convert import float_to_ts, numpy_to_tensor
 from neural_heatmap._ingest_types import ActivationFrame, IngestSummary
-from neural_heatmap.v1 import ingest_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["IngestMixin"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+
 from neural_heatmap._analytics_types import ModelComparison
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._model_types import ModelInfo
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["ModelsMixin"]
 

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 import grpc
 import grpc.aio
+from neural_heatmap_contract.v1 import common_pb2, updates_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_anomalies import AnomaliesMixin
 from neural_heatmap._client_base import Metadata
@@ -21,8 +23,6 @@ from neural_heatmap._update_types import (
     Update,
     update_from_proto,
 )
-from neural_heatmap.v1 import common_pb2, updates_pb2
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
 
 __all__ = ["StreamsMixin"]
 
@@ -187,7 +187,7 @@ class StreamsMixin(AnomaliesMixin):
         model_ids: Sequence[str] | None = None,
         reconnect: bool = True,
         reconnect_delay: float = ReconnectPolicy.delay,
-        max_retries: int = 10,
+        max_retries: int = 30,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[Update]:
@@ -300,7 +300,7 @@ class StreamsMixin(AnomaliesMixin):
         *,
         reconnect: bool = True,
         reconnect_delay: float = ReconnectPolicy.delay,
-        max_retries: int = 10,
+        max_retries: int = 30,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[AnomalyUpdate]:

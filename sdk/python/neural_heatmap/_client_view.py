@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import view_pb2
+
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import VisualizationTheme
 from neural_heatmap._view_types import SPATIAL_BOUNDS_KEYS, Filter, LayoutConfig, ThemeSettings
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as pb
-from neural_heatmap.v1 import view_pb2
 
 __all__ = ["ViewStateMixin"]
 

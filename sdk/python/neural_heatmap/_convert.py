@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
-
-from neural_heatmap.v1 import common_pb2, tensor_pb2
+from neural_heatmap_contract.v1 import common_pb2, tensor_pb2
 
 _DTYPES: Mapping[int, np.dtype[Any]] = {
     tensor_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from neural_heatmap.v1 import analytics_pb2, common_pb2, export_pb2, updates_pb2, view_pb2
+from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, updates_pb2, view_pb2
 
 __all__ = [
     "AnomalyType",

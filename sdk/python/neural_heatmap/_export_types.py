@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from neural_heatmap_contract.v1 import export_pb2
+
 from neural_heatmap._enums import ExportFormat
-from neural_heatmap.v1 import export_pb2
 
 __all__ = ["ExportResult", "ExportedFile"]
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy.typing as npt
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2
 
 from neural_heatmap._convert import struct_to_dict
-from neural_heatmap.v1 import neural_heatmap_service_pb2
 
 __all__ = ["ActivationFrame", "FrameRejection", "IngestSummary"]
 

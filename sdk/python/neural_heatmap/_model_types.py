@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from neural_heatmap_contract.v1 import models_pb2
+
 from neural_heatmap._convert import opt_ts
-from neural_heatmap.v1 import models_pb2
 
 __all__ = ["LayerInfo", "ModelInfo", "UnitInfo"]
 

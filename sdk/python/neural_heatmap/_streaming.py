@@ -72,7 +72,7 @@ class ReconnectPolicy:
     reconnect: bool = True
     delay: float = policy.BACKOFF_INITIAL_SECONDS
     max_delay: float = policy.BACKOFF_MAX_SECONDS
-    max_retries: int = 10
+    max_retries: int = 30
     idle_timeout: float | None = 15.0
 
     def wait(self, failures: int) -> float:

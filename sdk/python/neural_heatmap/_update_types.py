@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2, updates_pb2
 
 from neural_heatmap._analytics_types import Anomaly, CorrelationMatrix, TemporalPattern
 from neural_heatmap._convert import location_to_dict, struct_to_dict, tensor_to_numpy, ts_to_float
 from neural_heatmap._enums import Severity, UpdateType
-from neural_heatmap.v1 import neural_heatmap_service_pb2, updates_pb2
 
 __all__ = [
     "AnomalyUpdate",

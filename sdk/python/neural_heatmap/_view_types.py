@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from neural_heatmap_contract.v1 import common_pb2, view_pb2
+
 from neural_heatmap._convert import float_to_ts, ts_to_float
 from neural_heatmap._enums import VisualizationTheme
-from neural_heatmap.v1 import common_pb2, view_pb2
 
 __all__ = ["SPATIAL_BOUNDS_KEYS", "Filter", "LayoutConfig", "ThemeSettings"]
 

@@ -23,7 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from neural_heatmap.v1 import tensor_pb2 as neural__heatmap_dot_v1_dot_tensor__pb2
+from . import tensor_pb2 as neural__heatmap_dot_v1_dot_tensor__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eneural_heatmap/v1/ingest.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xab\x01\n\x0f\x41\x63tivationFrame\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08layer_id\x18\x02 \x01(\t\x12)\n\x06values\x18\x03 \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\x04step\x18\x05 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_step\"b\n\x0e\x46rameRejection\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x10\n\x08layer_id\x18\x03 \x01(\t\x12\x0c\n\x04\x63ode\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\tb\x06proto3')

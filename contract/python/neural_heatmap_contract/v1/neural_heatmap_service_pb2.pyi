@@ -8,13 +8,13 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
-from neural_heatmap.v1 import analytics_pb2 as _analytics_pb2
-from neural_heatmap.v1 import common_pb2 as _common_pb2
-from neural_heatmap.v1 import export_pb2 as _export_pb2
-from neural_heatmap.v1 import ingest_pb2 as _ingest_pb2
-from neural_heatmap.v1 import models_pb2 as _models_pb2
-from neural_heatmap.v1 import updates_pb2 as _updates_pb2
-from neural_heatmap.v1 import view_pb2 as _view_pb2
+from . import analytics_pb2 as _analytics_pb2
+from . import common_pb2 as _common_pb2
+from . import export_pb2 as _export_pb2
+from . import ingest_pb2 as _ingest_pb2
+from . import models_pb2 as _models_pb2
+from . import updates_pb2 as _updates_pb2
+from . import view_pb2 as _view_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

@@ -5,7 +5,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from grpc import aio as _aio
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as _neural_heatmap_service_pb2
+from . import neural_heatmap_service_pb2 as _neural_heatmap_service_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys

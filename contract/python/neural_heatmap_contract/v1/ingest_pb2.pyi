@@ -6,7 +6,7 @@ isort:skip_file
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
-from neural_heatmap.v1 import tensor_pb2 as _tensor_pb2
+from . import tensor_pb2 as _tensor_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

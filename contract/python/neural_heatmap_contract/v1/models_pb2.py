@@ -23,7 +23,7 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
-from neural_heatmap.v1 import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
+from . import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
 
 
 DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eneural_heatmap/v1/models.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/common.proto\"D\n\x04Unit\x12\r\n\x05index\x18\x01 \x01(\r\x12-\n\x08location\x18\x02 \x01(\x0b\x32\x1b.neural_heatmap.v1.Location\"\x86\x01\n\x05Layer\x12\x10\n\x08layer_id\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x0e\n\x06\x66rames\x18\x05 \x01(\x04\x12-\n\x0cunits_detail\x18\x06 \x03(\x0b\x32\x17.neural_heatmap.v1.Unit\"\xbc\x01\n\x05Model\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12(\n\x06layers\x18\x02 \x03(\x0b\x32\x18.neural_heatmap.v1.Layer\x12\x0e\n\x06\x66rames\x18\x03 \x01(\x04\x12\x33\n\x0f\x66irst_timestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_timestamp\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestampb\x06proto3')

@@ -10,9 +10,9 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-from neural_heatmap.v1 import analytics_pb2 as _analytics_pb2
-from neural_heatmap.v1 import common_pb2 as _common_pb2
-from neural_heatmap.v1 import tensor_pb2 as _tensor_pb2
+from . import analytics_pb2 as _analytics_pb2
+from . import common_pb2 as _common_pb2
+from . import tensor_pb2 as _tensor_pb2
 import builtins as _builtins
 import sys
 import typing as _typing

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from neural_heatmap.v1 import neural_heatmap_service_pb2 as neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2
+from . import neural_heatmap_service_pb2 as neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

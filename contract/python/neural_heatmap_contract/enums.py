@@ -1,0 +1,58 @@
+"""Enum words of the HTTP/JSON API <-> enum numbers of the protos, one table per enum.
+
+The server speaks words (``"high"``, ``"thermal"``, ``"csv"``); the protos speak numbers
+(``SEVERITY_HIGH``). The bridge converts with these tables in both directions, and a test
+(tests/contract/test_enums.py) checks that the server's word sets are exactly their keys and
+that every proto value but ``*_UNSPECIFIED`` has a word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .v1 import analytics_pb2, common_pb2, export_pb2, view_pb2
+
+SEVERITY: Final[Mapping[str, Any]] = {
+    "low": common_pb2.SEVERITY_LOW,
+    "medium": common_pb2.SEVERITY_MEDIUM,
+    "high": common_pb2.SEVERITY_HIGH,
+    "critical": common_pb2.SEVERITY_CRITICAL,
+}
+PATTERN_TYPE: Final[Mapping[str, Any]] = {
+    "periodic": analytics_pb2.PATTERN_TYPE_PERIODIC,
+    "trend": analytics_pb2.PATTERN_TYPE_TREND,
+    "state_change": analytics_pb2.PATTERN_TYPE_STATE_CHANGE,
+}
+ANOMALY_TYPE: Final[Mapping[str, Any]] = {
+    "non_finite": analytics_pb2.ANOMALY_TYPE_NON_FINITE,
+    "exploding": analytics_pb2.ANOMALY_TYPE_EXPLODING,
+    "dead_units": analytics_pb2.ANOMALY_TYPE_DEAD_UNITS,
+    "saturation": analytics_pb2.ANOMALY_TYPE_SATURATION,
+    "spike": analytics_pb2.ANOMALY_TYPE_SPIKE,
+}
+THEME: Final[Mapping[str, Any]] = {
+    "thermal": view_pb2.THEME_THERMAL,
+    "plasma": view_pb2.THEME_PLASMA,
+    "holographic": view_pb2.THEME_HOLOGRAPHIC,
+    "contour": view_pb2.THEME_CONTOUR,
+    "custom": view_pb2.THEME_CUSTOM,
+}
+EXPORT_FORMAT: Final[Mapping[str, Any]] = {
+    "csv": export_pb2.EXPORT_FORMAT_CSV,
+    "json": export_pb2.EXPORT_FORMAT_JSON,
+    "tensorboard": export_pb2.EXPORT_FORMAT_TENSORBOARD,
+    "parquet": export_pb2.EXPORT_FORMAT_PARQUET,
+}
+GRANULARITY: Final[Mapping[str, Any]] = {
+    "layer": analytics_pb2.GRANULARITY_LAYER,
+    "unit": analytics_pb2.GRANULARITY_UNIT,
+}
+
+
+def word(table: Mapping[str, int], number: int) -> str:
+    """The JSON word of an enum value ("" for UNSPECIFIED or unknown)."""
+    for key, value in table.items():
+        if value == number:
+            return key
+    return ""
