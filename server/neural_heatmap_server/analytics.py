@@ -67,7 +67,8 @@ class Analytics:
             if total > MAX_UNITS_DETAIL:
                 raise invalid(f"include_units would list {total} units, more than the limit of "
                               f"{MAX_UNITS_DETAIL}; ask without include_units",
-                              units=total, limit=MAX_UNITS_DETAIL)
+                              units=total, limit=MAX_UNITS_DETAIL,
+                              constraint=f"units listed <= {MAX_UNITS_DETAIL}")
 
         def job() -> dict[str, Any]:
             if include_units:

@@ -140,7 +140,8 @@ def select_windows(store: ActivationStore, query: CorrelationQuery) -> list[Laye
         what = "units" if query.granularity == "unit" else "layers"
         raise invalid(f"a {query.granularity} correlation over {labels} {what} exceeds the "
                       f"limit of {query.max_labels} labels (--max-matrix-labels); choose "
-                      f"fewer models or layers", labels=labels, limit=query.max_labels)
+                      f"fewer models or layers", labels=labels, limit=query.max_labels,
+                      constraint=f"labels <= {query.max_labels}")
     return windows
 
 

@@ -32,8 +32,8 @@ from .temporal import PATTERN_TYPES
 from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
 from .workers import DEADLINE_HEADER
 
-CROSS_FIELD = ("Rules between fields that JSON Schema cannot state answer 400 with "
-               "`details.constraint` naming the rule: ")
+CROSS_FIELD = ("Rules between fields, or between the request and stored state, that JSON "
+               "Schema cannot state answer 400 with `details.constraint` naming the rule: ")
 
 _STR = {"type": "string"}
 _NUM = {"type": "number"}
@@ -203,7 +203,9 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             description=f"The binary form (Content-Type {FRAMES_MEDIA_TYPE}: "
                         "records of <f8 timestamp, <i8 step, units x <f4, with the model_id, "
                         "layer_id and units query parameters) is described in "
-                        "docs/http-api.md.")},
+                        "docs/http-api.md. " + CROSS_FIELD + "a layer's unit count is fixed "
+                        "by its first frame; at most --max-layers layers held and "
+                        f"{config.max_new_layers} new layers per call (--max-new-layers).")},
         "/api/correlation": {"get": _op(
             "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
             description=f"Binary float32 with Accept: {MATRIX_MEDIA_TYPE}. "

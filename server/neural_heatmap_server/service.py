@@ -179,7 +179,8 @@ class ServerState:
         if len(new) > limit:
             raise invalid(f"one ingest call may create at most {limit} new layers "
                           f"(--max-new-layers), this one creates {len(new)}",
-                          new_layers=len(new), limit=limit)
+                          new_layers=len(new), limit=limit,
+                          constraint=f"new layers per call <= {limit}")
 
     def _push_heatmap(self, window: LayerWindow, batch: FrameBatch) -> None:
         """Send the batch's newest frame to heatmap subscribers, through the stored filter.

@@ -265,7 +265,8 @@ class ActivationStore:
                     self.layer_count + len(pending) >= self.max_layers:
                 raise invalid(
                     f"layer {batch.model_id}/{batch.layer_id} would exceed the limit of "
-                    f"{self.max_layers} layers held", index=index, limit=self.max_layers)
+                    f"{self.max_layers} layers held (--max-layers)", index=index,
+                    limit=self.max_layers, constraint=f"layers held <= {self.max_layers}")
             pending.setdefault(key, batch.units)
 
     def append(self, batch: FrameBatch) -> LayerWindow:

@@ -3,9 +3,10 @@
 The two data-agreement checks are wrapped to let through exactly two kinds of
 answer that are not disagreements between document and server:
 
-- a 400 whose ``details.constraint`` names a rule between fields that JSON
-  Schema cannot express (``start_time <= end_time``, ``min <= max``, distinct
-  compare ids); each operation's description lists its rules;
+- a 400 whose ``details.constraint`` names a rule between fields, or between
+  the request and stored state, that JSON Schema cannot express
+  (``start_time <= end_time``, ``min <= max``, distinct compare ids, a layer's
+  fixed unit count, the number of layers held); see the operations' descriptions;
 - a 413 ``payload_too_large`` refusing a body over a documented size limit
   (schemathesis counts only some 4xx statuses as refusals).
 

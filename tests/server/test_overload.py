@@ -53,7 +53,9 @@ def _call(api: Api, method: str, path: str, body: Any = None,
           headers: dict[str, str] | None = None) -> Callable[[], tuple[int, dict[str, str], Any]]:
     def call() -> tuple[int, dict[str, str], Any]:
         status, hdrs, payload = api.request(method, path, body, headers=headers)
-        return status, hdrs, json.loads(payload) if payload[:1] == b"{" else payload
+        # Only errors are decoded: json.loads of an 88 MB matrix would hold this
+        # process's GIL for seconds and stall the health probe thread, not the server.
+        return status, hdrs, json.loads(payload) if status != 200 else payload
     return call
 
 
@@ -144,7 +146,8 @@ def test_every_input_dimension_is_capped(heavy: tuple[ServerProcess, Api]) -> No
     status, doc = api.call("GET", "/api/correlation?model_ids=heavy-big,heavy-big2"
                                   "&granularity=unit")
     assert status == 400 and "--max-matrix-labels" in doc["error"]["message"]
-    assert doc["error"]["details"] == {"labels": BIG_UNITS + 8, "limit": 2048}
+    assert doc["error"]["details"] == {"labels": BIG_UNITS + 8, "limit": 2048,
+                                       "constraint": "labels <= 2048"}
 
 
 def test_the_caller_deadline_is_honoured(heavy: tuple[ServerProcess, Api]) -> None:
@@ -158,7 +161,7 @@ def test_the_caller_deadline_is_honoured(heavy: tuple[ServerProcess, Api]) -> No
     status, doc = api.call("POST", "/api/compare", HEAVY_COMPARE,
                            headers={"X-Request-Timeout-Ms": "300"})
     assert status == 504 and doc["error"]["code"] == "deadline_exceeded", doc
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 5.0  # 300 ms, plus a generous margin
     # The abandoned compare stops at its next deadline check and frees its worker:
     # analytics answer again long before the compare would have finished.
     deadline = time.monotonic() + 20.0  # generous: the machine may be busy

@@ -40,7 +40,10 @@ RPC_DEADLINE = 4.0
 def chain() -> Iterator[tuple[ServerProcess, BridgeProcess]]:
     with ServerProcess(extra_args=OVERLOAD_ARGS) as server:
         load_heavy_data(Api(server))
-        with BridgeProcess(server.url) as bridge:
+        # The bridge's health probe gives the upstream's /health min(2, interval)
+        # seconds; the support's 0.3 s interval would also time the bridge's own busy
+        # loop (it relays the 2048-label matrices) rather than the server.
+        with BridgeProcess(server.url, "--health-interval", "1") as bridge:
             yield server, bridge
 
 
