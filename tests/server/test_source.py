@@ -39,7 +39,8 @@ def test_source_shows_every_type_and_severity() -> None:
 
 
 def test_help_lists_flags_and_env() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "server")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        str(REPO_ROOT / d) for d in ServerProcess.source_dirs)}
     out = subprocess.run([sys.executable, "-m", "neural_heatmap_server", "--help"],
                          capture_output=True, text=True, env=env, check=True).stdout
     for flag in ("--window", "--anomaly-cooldown", "--anomaly-retention", "--max-body-bytes",
