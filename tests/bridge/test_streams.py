@@ -22,6 +22,8 @@ from neural_heatmap_contract.v1 import (
 )
 
 from tests.bridge.conftest import frame, get_json, ingest, nan_anomalies
+from tests.support._process import rss_mib
+from tests.support.anomaly_consumers import post_nan_frames
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
@@ -161,22 +163,6 @@ async def test_stream_updates_multiplexes_kinds(stub: pb_grpc.NeuralHeatmapServi
         call.cancel()
 
 
-async def posting_many(http: aiohttp.ClientSession, model: str, layers: int) -> None:
-    """One request, one non_finite anomaly per layer."""
-    frames = [
-        {"model_id": model, "layer_id": f"l{i}", "values": [float("nan"), 1.0]}
-        for i in range(layers)
-    ]
-    async with http.post("/api/activations", json={"frames": frames}) as resp:
-        assert resp.status == 200, await resp.text()
-
-
-def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def metric(url: str, name: str) -> float:
@@ -203,7 +189,7 @@ async def test_stalled_subscriber_does_not_delay_others(server: ServerProcess) -
         rss_before = rss_mib(bridge.pid)
         for _ in range(30):
             sent = time.monotonic()
-            await posting_many(http, "m-stall", 100)
+            await post_nan_frames(http, "m-stall", 100)
             while len(fast_seen) < 100 * (_ + 1):
                 fast_seen += [a.sequence for a in (await first(fast)).update.anomalies]
             latencies.append(time.monotonic() - sent)
@@ -245,7 +231,7 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
             readers = [asyncio.create_task(read(i)) for i in range(len(calls))]
             async with aiohttp.ClientSession(base_url=server.url) as http:
                 for _ in range(3):
-                    await posting_many(http, "m-kill", 40)
+                    await post_nan_frames(http, "m-kill", 40)
             # A call opens lazily; on a busy machine one may still be opening. One that
             # opened while the server is down is refused (UNAVAILABLE, the client resumes):
             # these plain calls do not resume, so every stream must be open before the kill.
@@ -257,7 +243,7 @@ async def test_fifty_subscribers_survive_server_kill_and_restart() -> None:
             server.start()
             async with aiohttp.ClientSession(base_url=server.url) as http:
                 for _ in range(3):
-                    await posting_many(http, "m-kill", 40)
+                    await post_nan_frames(http, "m-kill", 40)
                     await asyncio.sleep(0.2)
                 logged: list[int] = []
                 while True:

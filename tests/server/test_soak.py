@@ -24,6 +24,7 @@ import pytest
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
+from tests.support._process import rss_mib
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
@@ -33,14 +34,6 @@ HEATMAP_SUBSCRIBERS = 50
 RSS_GROWTH_MIB = 64.0
 SAMPLE_EVERY = 5.0
 
-
-def rss_mib(pid: int) -> float:
-    """Resident set size of a process in MiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def _ingest(url: str, stop: asyncio.Event) -> int:

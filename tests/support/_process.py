@@ -21,6 +21,15 @@ from typing import ClassVar, Self
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process in MiB (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
