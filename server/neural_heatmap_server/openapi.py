@@ -27,6 +27,7 @@ from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
+from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
 from .temporal import PATTERN_TYPES
 from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
@@ -146,7 +147,7 @@ def _schemas(config: ServerConfig) -> dict[str, Any]:
     }
 
 
-_BOOL = {"enum": ["true", "false", "1", "0", "yes", "no"]}
+_BOOL = {"enum": list(BOOL_WORDS)}
 _USE_VIEW_FILTER = _query(
     USE_VIEW_FILTER, _BOOL, "true: the stored filter fills what the request leaves unset; "
     "false: it is ignored; absent (seed clients): as true. The bridge always sends it.")

@@ -79,16 +79,23 @@ def opt_int(params: Mapping[str, Any], key: str, low: int | None = None,
     return value
 
 
-_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+# The words a boolean query value may be, each as written, Titled or UPPER (not any mix: the
+# OpenAPI document lists exactly these, so what it allows and what is accepted agree).
+BOOL_WORDS: dict[str, bool] = {
+    spelled: truth
+    for words, truth in ((("true", "1", "yes"), True), (("false", "0", "no"), False))
+    for word in words
+    for spelled in (word, word.title(), word.upper())
+}
 
 
 def opt_bool(params: Mapping[str, Any], key: str) -> bool | None:
-    """A boolean (JSON) or one of true/false/1/0/yes/no (any case), or None."""
+    """A boolean (JSON) or one of ``BOOL_WORDS`` (true/false/1/0/yes/no), or None."""
     raw = params.get(key)
     if raw is None or isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.lower() in _TRUE + _FALSE:
-        return raw.lower() in _TRUE
+    if isinstance(raw, str) and raw in BOOL_WORDS:
+        return BOOL_WORDS[raw]
     raise invalid(f"{key} must be true or false", field=key, value=str(raw)[:100])
 
 

@@ -79,6 +79,23 @@ def test_enum_like_and_empty_query_values_are_checked(api: Api, query: str) -> N
     assert doc["error"]["code"] == "invalid_argument"
 
 
+def test_boolean_words_accepted_are_exactly_the_documented_ones(api: Api) -> None:
+    """Found by schemathesis' long run: ``use_view_filter=False`` was accepted while the
+    document listed only lower-case words. Now the document lists each word as written,
+    Titled and UPPER, and the server accepts those and nothing else."""
+    params = api.get("/openapi.json")["paths"]["/api/temporal/stats"]["get"]["parameters"]
+    (flag,) = [p for p in params if p["name"] == "use_view_filter"]
+    documented = set(flag["schema"]["enum"])
+    assert {"true", "False", "YES", "0"} <= documented
+    for word in sorted(documented):
+        status, _ = api.call("GET", f"/api/temporal/stats?use_view_filter={word}")
+        assert status == 200, word
+    for word in ("fAlSe", "tRUE", "y", "on"):
+        assert word not in documented
+        status, doc = api.call("GET", f"/api/temporal/stats?use_view_filter={word}")
+        assert status == 400 and doc["error"]["details"]["field"] == "use_view_filter", word
+
+
 @pytest.mark.parametrize("name", ["report.csv\n", "a\tb", "x\x00y", "é.csv", "a..b"])
 def test_export_names_with_control_characters_are_refused(api: Api, name: str) -> None:
     status, doc = api.call("POST", "/api/export/correlation", {"filename": name})
