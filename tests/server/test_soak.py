@@ -57,6 +57,15 @@ async def _ingest(url: str, stop: asyncio.Event) -> int:
     return step
 
 
+async def _model_exists(url: str, model: str) -> None:
+    async with aiohttp.ClientSession() as http, asyncio.timeout(30):
+        while True:
+            async with http.get(f"{url}/api/models") as resp:
+                if model in {m["model_id"] for m in (await resp.json())["models"]}:
+                    return
+            await asyncio.sleep(0.05)
+
+
 async def _logged(url: str) -> list[int]:
     logged: list[int] = []
     async with aiohttp.ClientSession() as http:
@@ -89,10 +98,13 @@ async def test_soak_200_subscribers_continuous_ingestion() -> None:
             async for _ in call:
                 heatmaps[i] += 1
 
-        readers = [asyncio.create_task(follow_anomalies(i)) for i in range(ANOMALY_SUBSCRIBERS)]
-        readers += [asyncio.create_task(follow_heatmaps(i)) for i in range(HEATMAP_SUBSCRIBERS)]
         stop = asyncio.Event()
         writer = asyncio.create_task(_ingest(server.url, stop))
+        # A live heatmap stream may name only a model that exists (NOT_FOUND otherwise), so
+        # the readers open once the first frame has made it; anomaly readers start from 0.
+        await _model_exists(server.url, "soak")
+        readers = [asyncio.create_task(follow_anomalies(i)) for i in range(ANOMALY_SUBSCRIBERS)]
+        readers += [asyncio.create_task(follow_heatmaps(i)) for i in range(HEATMAP_SUBSCRIBERS)]
         samples: list[tuple[float, float, float]] = []
         started = time.monotonic()
         while time.monotonic() - started < SOAK_SECONDS:
