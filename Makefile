@@ -64,7 +64,8 @@ gen: setup ## Regenerate Python, Go and TypeScript code (protos/, the retry poli
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
 GENERATED := contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen \
 	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
-	$(TS)/src/policy_gen.ts docs/bridge.md docs/http-api.md
+	$(TS)/src/policy_gen.ts sdk/java/src/main/java/dev/neuralheatmap/Policy.java \
+	docs/bridge.md docs/http-api.md
 
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
 	@changes=$$(git status --porcelain -- $(GENERATED)); \
