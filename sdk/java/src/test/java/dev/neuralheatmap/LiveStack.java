@@ -110,6 +110,13 @@ final class LiveStack implements AutoCloseable {
   }
 
   private boolean bridgeAnswers() {
+    if (bridgeArgs.contains("--tls-cert")) { // the plaintext probe cannot talk to it: it listens
+      try (var socket = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), bridgePort)) {
+        return true;
+      } catch (IOException e) {
+        return false;
+      }
+    }
     ManagedChannel ch = ManagedChannelBuilder.forTarget(target()).usePlaintext().build();
     try {
       ClientCalls.blockingUnaryCall(
