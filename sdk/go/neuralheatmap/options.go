@@ -41,6 +41,14 @@ func newCallConfig(opts []CallOption) *callConfig {
 	return cfg
 }
 
+// timeRange is Between's range on the wire, nil when Between was not given.
+func (c *callConfig) timeRange() *nhv1.TimeRange {
+	if c.start.IsZero() && c.end.IsZero() {
+		return nil
+	}
+	return &nhv1.TimeRange{Start: timestampOf(c.start), End: timestampOf(c.end)}
+}
+
 // Models restricts a query, export, comparison or stream to these model ids
 // (CompareModels: the models compared).
 func Models(ids ...string) CallOption {
@@ -53,7 +61,7 @@ func Layers(ids ...string) CallOption {
 	return func(c *callConfig) { c.layerIDs = append(c.layerIDs, ids...) }
 }
 
-// Between restricts CorrelationMatrix to frames in [start, end); a zero bound is unbounded.
+// Between restricts CorrelationMatrix and RenderHeatmap to frames in [start, end); a zero bound is unbounded.
 func Between(start, end time.Time) CallOption {
 	return func(c *callConfig) { c.start, c.end = start, end }
 }

@@ -29,10 +29,7 @@ func (c *Client) CorrelationMatrix(ctx context.Context, opts ...CallOption) (*Ma
 	cfg := newCallConfig(opts)
 	req := &nhv1.GetCorrelationMatrixRequest{
 		ModelIds: cfg.modelIDs, LayerIds: cfg.layerIDs, Granularity: cfg.granularity,
-		UseViewFilter: cfg.useViewFilter,
-	}
-	if !cfg.start.IsZero() || !cfg.end.IsZero() {
-		req.TimeRange = &nhv1.TimeRange{Start: timestampOf(cfg.start), End: timestampOf(cfg.end)}
+		UseViewFilter: cfg.useViewFilter, TimeRange: cfg.timeRange(),
 	}
 	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetCorrelationMatrixResponse, error) {
 		return c.RPC.GetCorrelationMatrix(ctx, req, cfg.grpcOpts...)
