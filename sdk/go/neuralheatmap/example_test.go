@@ -111,3 +111,31 @@ func ExampleClient_DownloadExport() {
 	// ex-export.csv true
 	// ,ex-export/a,ex-export/b
 }
+
+func ExampleClient_SubscribeHeatmap() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := neuralheatmap.Dial(bridgeAddress)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.IngestActivations(ctx, sineFrames("ex-heat", 1)); err != nil {
+		log.Fatal(err) // a heatmap stream names models that exist
+	}
+	go func() { // a training job keeps sending frames
+		for ctx.Err() == nil {
+			_, _ = c.IngestActivations(ctx, sineFrames("ex-heat", 1))
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	for f, err := range c.SubscribeHeatmap(ctx, neuralheatmap.Models("ex-heat"), neuralheatmap.Layers("a")) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(f.ModelID, f.Layer, f.Width, "x", f.Height, len(f.Values), "units")
+		break // ends the stream
+	}
+	// Output:
+	// ex-heat a 2 x 2 4 units
+}
