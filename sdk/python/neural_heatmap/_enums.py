@@ -50,6 +50,21 @@ class _ProtoEnum(enum.StrEnum):
                 return member
         return cls("unspecified")
 
+    @classmethod
+    def named(cls, name: str, value: int) -> Any:
+        """The member the server named, or its name itself when this SDK does not know it.
+
+        ``name`` is the word as the server sent it (a ``*_name`` field); an empty name (an
+        older bridge that did not send one) falls back to the enum number. An unknown name
+        is returned as a plain ``str`` rather than UNSPECIFIED, so it is not lost.
+        """
+        if not name:
+            return cls.from_proto(value)
+        try:
+            return cls(name)
+        except ValueError:
+            return name
+
     def to_proto(self) -> int:
         """The proto enum number of this member."""
         return int(_PROTO_NUMBERS[type(self)][self.name])
