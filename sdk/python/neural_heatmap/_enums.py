@@ -2,7 +2,9 @@
 
 Members compare equal to the seed's strings (``p.pattern_type == "periodic"``,
 ``update.severity == "critical"``) and print as those strings, so code written
-for the seed's plain strings keeps working.
+for the seed's plain strings keeps working. Where the server may name a kind the
+SDK does not know (anomaly and pattern types), :meth:`_ProtoEnum.named` gives
+that name as a plain string instead of UNSPECIFIED.
 """
 
 from __future__ import annotations
