@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import urllib.error
@@ -32,7 +35,8 @@ from neural_heatmap_contract.limits import MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from PIL import Image
 
 from tests.sdk.conftest import Seed
-from tests.support.server_process import ServerProcess
+from tests.support.bridge_process import BridgeProcess
+from tests.support.server_process import REPO_ROOT, ServerProcess
 
 WIDTH, HEIGHT = 320, 240
 WHITE = (255, 255, 255)
@@ -207,3 +211,39 @@ def test_big_matrix_renders_off_the_event_loop() -> None:
         assert status == 200, png[:300]
         assert decode(png).size == (1600, 1600)
         assert health_seconds and max(health_seconds) < 5.0
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not on PATH; run `make setup`")
+    return path
+
+
+def test_go_client_renders(bridge: BridgeProcess, seeded: Seed) -> None:
+    """sdk/go's Client.RenderHeatmap against the live bridge (TestRenderHeatmapLive)."""
+    run = subprocess.run(
+        [_tool("go"), "test", "-count=1", "-run", "^TestRenderHeatmapLive$", "-v",
+         "./neuralheatmap/"], cwd=REPO_ROOT / "sdk" / "go", capture_output=True, text=True,
+        timeout=600, env={**os.environ, "GOFLAGS": "-buildvcs=false",
+                          "NEURAL_HEATMAP_TEST_TARGET": bridge.target})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "--- PASS: TestRenderHeatmapLive" in run.stdout, run.stdout  # ran, not skipped
+
+
+def test_typescript_client_renders(bridge: BridgeProcess, seeded: Seed) -> None:
+    """sdk/typescript's client.renderHeatmap() against the live bridge (ts_render.mjs)."""
+    ts_dir = REPO_ROOT / "sdk" / "typescript"
+    if not (ts_dir / "node_modules" / "@connectrpc" / "connect-node").exists():
+        pytest.fail("sdk/typescript/node_modules is missing; run `make setup`")
+    build = subprocess.run([_tool("npm"), "run", "build"], cwd=ts_dir, capture_output=True,
+                           text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    run = subprocess.run(
+        [_tool("node"), str(Path(__file__).with_name("ts_render.mjs")),
+         str(ts_dir / "dist" / "index.js"), bridge.target],
+        capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == "PNG 300 200"
+    assert lines[1].startswith("INVALID ") and "MAX_RENDER_SIDE" in lines[1], lines
