@@ -139,6 +139,17 @@ async def test_default_theme_is_the_stored_theme(client: NeuralHeatmapClient,
         await client.set_theme(VisualizationTheme.THERMAL)
 
 
+async def test_time_range_picks_the_frame_shown(client: NeuralHeatmapClient,
+                                                hot_model: str) -> None:
+    """A range before every frame leaves the canvas grey (nothing to show); the open range
+    shows the newest frame."""
+    grey = (127, 127, 127)
+    empty = await client.render_heatmap(hot_model, theme="thermal", time_range=(0, 1000))
+    assert commonest(decode(empty)) == grey
+    newest = await client.render_heatmap(hot_model, theme="thermal", time_range=(0, None))
+    assert commonest(decode(newest)) != grey
+
+
 async def test_save_png_and_inline_display(client: NeuralHeatmapClient, seeded: Seed,
                                            tmp_path: Path) -> None:
     image = await client.render_heatmap("m1", layers=["a", "b"], width=200, height=100)
@@ -196,7 +207,7 @@ def test_big_matrix_renders_off_the_event_loop() -> None:
 
         def render() -> None:
             result["answer"] = http_get(server, "/api/render?kind=correlation&model_id=big"
-                                        "&granularity=unit&width=1600&height=1600")
+                                        "&granularity=unit&width=1024&height=1024")
 
         worker = threading.Thread(target=render)
         worker.start()
@@ -209,7 +220,7 @@ def test_big_matrix_renders_off_the_event_loop() -> None:
         worker.join()
         status, png = result["answer"]
         assert status == 200, png[:300]
-        assert decode(png).size == (1600, 1600)
+        assert decode(png).size == (1024, 1024)
         assert health_seconds and max(health_seconds) < 5.0
 
 
