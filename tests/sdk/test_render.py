@@ -32,6 +32,7 @@ from neural_heatmap import (
     VisualizationTheme,
 )
 from neural_heatmap_contract.limits import MAX_RENDER_PIXELS, MAX_RENDER_SIDE
+from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE
 from PIL import Image
 
 from tests.sdk.conftest import Seed
@@ -196,11 +197,15 @@ def test_big_matrix_renders_off_the_event_loop() -> None:
     units, frames = 2048, 32
     rng = np.random.default_rng(3)
     with ServerProcess() as server:
-        body = json.dumps({"frames": [
-            {"model_id": "big", "layer_id": "l", "timestamp": 1.7e9 + i, "step": i,
-             "values": rng.normal(size=units).tolist()} for i in range(frames)]}).encode()
-        request = urllib.request.Request(server.url + "/api/activations", data=body, headers={
-            **server.headers, "Content-Type": "application/json"})
+        records = np.zeros(frames, dtype=[("timestamp", "<f8"), ("step", "<i8"),
+                                          ("values", "<f4", (units,))])
+        records["timestamp"] = 1.7e9 + np.arange(frames)
+        records["step"] = np.arange(frames)
+        records["values"] = rng.normal(size=(frames, units))
+        request = urllib.request.Request(
+            f"{server.url}/api/activations?model_id=big&layer_id=l&units={units}",
+            data=records.tobytes(),
+            headers={**server.headers, "Content-Type": FRAMES_MEDIA_TYPE})
         with urllib.request.urlopen(request, timeout=60) as resp:
             assert resp.status == 200
         result: dict[str, Any] = {}
