@@ -7,7 +7,8 @@ from ``GET /api/render``, which draws here.
 * ``thermal``: blue to red (matplotlib's ``coolwarm``).
 * ``plasma``: purple to yellow (matplotlib's ``plasma``).
 * ``holographic``: dark to cyan on black, with dark scanlines every few rows.
-* ``contour``: isolines (matplotlib ``contour``) on white.
+* ``contour``: isolines (matplotlib ``contour``) on white; a grid too small for
+  isolines (under 2 x 2 shown values) is filled instead.
 * ``custom``: a linear colour map through the ``custom_colors``.
 
 Drawing uses matplotlib's object API (``Figure`` with the Agg canvas, never
@@ -91,7 +92,8 @@ def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -
 
     Args:
         params: The query (``kind``, ``theme``, ``custom_colors``, ``width``, ``height``).
-        stored_theme: The stored theme document, used when ``theme`` is absent.
+        stored_theme: The stored theme document: its theme when ``theme`` is absent, its
+            colours when ``custom_colors`` is.
 
     Raises:
         ApiError: 400 naming the field or the limit (``MAX_RENDER_SIDE``,
@@ -105,13 +107,9 @@ def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -
                       f"limit of {MAX_RENDER_PIXELS} pixels (MAX_RENDER_PIXELS)",
                       pixels=width * height, limit=MAX_RENDER_PIXELS,
                       constraint=f"width * height <= {MAX_RENDER_PIXELS}")
-    colors = opt_list(params, "custom_colors")
-    if params.get("theme"):
-        theme = validate_theme({"theme": params["theme"], "custom_colors": colors})
-    else:
-        theme = dict(stored_theme)
-        if colors:
-            theme = validate_theme({"theme": theme["theme"], "custom_colors": colors})
+    theme = validate_theme({
+        "theme": params.get("theme") or stored_theme["theme"],
+        "custom_colors": opt_list(params, "custom_colors") or stored_theme.get("custom_colors")})
     if theme["theme"] == "custom" and len(theme["custom_colors"]) < 2:
         raise invalid("the custom theme needs at least two custom_colors ('#rrggbb')",
                       field="custom_colors", constraint="len(custom_colors) >= 2")

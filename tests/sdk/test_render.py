@@ -151,6 +151,18 @@ async def test_time_range_picks_the_frame_shown(client: NeuralHeatmapClient,
     assert commonest(decode(newest)) != grey
 
 
+async def test_custom_theme_uses_the_stored_colours(client: NeuralHeatmapClient,
+                                                    hot_model: str) -> None:
+    await client.set_theme("custom", custom_colors=["#00ff00", "#ff00ff"])
+    try:
+        assert commonest(decode(await client.render_heatmap(hot_model))) == (255, 0, 255)
+        given = await client.render_heatmap(hot_model, custom_colors=["#ff00ff", "#00ff00"])
+        assert given.theme is VisualizationTheme.CUSTOM
+        assert commonest(decode(given)) == (0, 255, 0)
+    finally:
+        await client.set_theme(VisualizationTheme.THERMAL)
+
+
 async def test_save_png_and_inline_display(client: NeuralHeatmapClient, seeded: Seed,
                                            tmp_path: Path) -> None:
     image = await client.render_heatmap("m1", layers=["a", "b"], width=200, height=100)
