@@ -21,6 +21,7 @@ from neural_heatmap_contract.v1 import (
     metadata_pb2,
     models_pb2,
     neural_heatmap_service_pb2,
+    render_pb2,
     tensor_pb2,
     updates_pb2,
     view_pb2,
@@ -34,6 +35,7 @@ FILES = [
     metadata_pb2,
     models_pb2,
     neural_heatmap_service_pb2,
+    render_pb2,
     tensor_pb2,
     updates_pb2,
     view_pb2,
@@ -80,6 +82,7 @@ OUR_ADDITIONS = {
     "ListExports": (False, False),
     "DownloadExport": (False, True),
     "IngestActivations": (True, False),
+    "RenderHeatmap": (False, False),
 }
 # Seed data types and the fields code written for the seed reads.
 SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {
@@ -253,6 +256,15 @@ def test_every_message_round_trips_binary_and_json(desc: descriptor.Descriptor) 
     assert decoded == original
     via_json = json_format.Parse(json_format.MessageToJson(original), cls())
     assert via_json == original
+
+
+def test_every_proto_file_is_checked_here() -> None:
+    """A new .proto joins FILES, so its messages round-trip and meet the rules below."""
+    on_disk = {
+        f"neural_heatmap/v1/{p.name}"
+        for p in (Path(__file__).resolve().parents[2] / "protos/neural_heatmap/v1").glob("*.proto")
+    }
+    assert {m.DESCRIPTOR.name for m in FILES} == on_disk
 
 
 def test_no_field_is_a_struct_and_every_closed_type_enum_keeps_its_name() -> None:

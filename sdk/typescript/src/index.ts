@@ -8,6 +8,7 @@ export {
   type CorrelationMatrixView,
 } from "./client.js";
 export { resumableAnomalies, isResumable, RESUMABLE_CODES, type OpenAnomalyStream, type ResumeOptions } from "./anomalies.js";
+export { renderHeatmap } from "./render.js";
 export { Backoff, sleep, type BackoffOptions } from "./backoff.js";
 export { metadataValue, metadataMap, type MetadataPlain } from "./metadata.js";
 export * from "./policy_gen.js";
@@ -19,6 +20,7 @@ export * from "./gen/neural_heatmap/v1/ingest_pb.js";
 export * from "./gen/neural_heatmap/v1/metadata_pb.js";
 export * from "./gen/neural_heatmap/v1/models_pb.js";
 export * from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
+export * from "./gen/neural_heatmap/v1/render_pb.js";
 export * from "./gen/neural_heatmap/v1/tensor_pb.js";
 export * from "./gen/neural_heatmap/v1/updates_pb.js";
 export * from "./gen/neural_heatmap/v1/view_pb.js";
