@@ -45,6 +45,6 @@ func (c *Client) IngestActivations(ctx context.Context, frames iter.Seq[Frame], 
 	}
 	return &IngestResult{
 		Accepted: resp.GetFramesAccepted(), Rejected: resp.GetFramesRejected(),
-		Rejections: resp.GetRejections(), Details: metadataOf(resp.GetDetails()),
+		Rejections: resp.GetRejections(), Details: Metadata(resp.GetDetails()),
 	}, nil
 }

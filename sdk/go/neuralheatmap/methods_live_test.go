@@ -1,8 +1,10 @@
 package neuralheatmap_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"image/png"
 	"math"
 	"slices"
 	"testing"
@@ -66,6 +68,9 @@ func TestQueriesReturnGoValues(t *testing.T) {
 	if unit.Size != 4 || len(unit.Values) != 16 || math.Abs(float64(unit.At(1, 2))-1) > 1e-5 {
 		t.Fatalf("unit matrix %d %v", unit.Size, unit.Values)
 	}
+	if samples, ok := unit.Metadata["samples"].(int64); !ok || samples < 100 {
+		t.Fatalf("metadata integers must arrive as int64: %#v", unit.Metadata)
+	}
 
 	stats, err := c.TemporalStatistics(ctx, neuralheatmap.Models("go-q"))
 	if err != nil {
@@ -99,6 +104,7 @@ func TestQueriesReturnGoValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(page.Anomalies) != 1 || page.Anomalies[0].GetAnomalyType() != nhv1.AnomalyType_ANOMALY_TYPE_NON_FINITE ||
+		page.Anomalies[0].GetAnomalyTypeName() != "non_finite" ||
 		page.Last < page.Anomalies[0].GetSequence() {
 		t.Fatalf("anomaly page %+v", page)
 	}
@@ -260,5 +266,34 @@ func TestAuthErrorsAreTyped(t *testing.T) {
 	good, ctx := dial(t, authBridgeAddress, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
 	if _, err := good.ListModels(ctx); err != nil {
 		t.Fatalf("right token: %v", err)
+	}
+}
+
+func TestRenderHeatmapDrawsPNGs(t *testing.T) {
+	c, ctx := dial(t, bridgeAddress)
+	ingest(t, c, ctx, "go-render", 100)
+	img, err := c.RenderHeatmap(ctx, neuralheatmap.Models("go-render"), neuralheatmap.RenderCorrelation(),
+		neuralheatmap.InTheme(nhv1.Theme_THEME_PLASMA), neuralheatmap.ImageSize(300, 200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := img.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	decoded, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if b := decoded.Bounds(); b.Dx() != 300 || b.Dy() != 200 || img.Width != 300 || img.Height != 200 {
+		t.Fatalf("size %dx%d (answer %dx%d), want 300x200", b.Dx(), b.Dy(), img.Width, img.Height)
+	}
+	if img.Theme != nhv1.Theme_THEME_PLASMA || img.Kind != nhv1.RenderKind_RENDER_KIND_CORRELATION {
+		t.Fatalf("drawn as %v %v", img.Theme, img.Kind)
+	}
+	_, err = c.RenderHeatmap(ctx, neuralheatmap.Models("go-render"), neuralheatmap.ImageSize(5000, 0))
+	var e *neuralheatmap.Error
+	if !errors.Is(err, neuralheatmap.ErrInvalidArgument) || !errors.As(err, &e) || e.Reason == "" {
+		t.Fatalf("width 5000: %v", err)
 	}
 }

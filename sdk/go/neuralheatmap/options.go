@@ -29,6 +29,10 @@ type callConfig struct {
 	updateTypes   []nhv1.UpdateType
 	batchSize     int
 	includeUnits  bool
+	renderKind    nhv1.RenderKind
+	theme         nhv1.Theme
+	customColors  []string
+	width, height uint32
 	retry         *Retry
 	grpcOpts      []grpc.CallOption
 }
@@ -109,6 +113,23 @@ func UpdateTypes(ts ...nhv1.UpdateType) CallOption {
 
 // IncludeUnits makes ListModels fill every layer's UnitLocations.
 func IncludeUnits() CallOption { return func(c *callConfig) { c.includeUnits = true } }
+
+// RenderCorrelation makes RenderHeatmap draw the correlation matrix instead of the canvas.
+func RenderCorrelation() CallOption {
+	return func(c *callConfig) { c.renderKind = nhv1.RenderKind_RENDER_KIND_CORRELATION }
+}
+
+// InTheme makes RenderHeatmap draw in this theme instead of the stored one; customColors
+// ("#rrggbb", at least two) go with THEME_CUSTOM.
+func InTheme(theme nhv1.Theme, customColors ...string) CallOption {
+	return func(c *callConfig) { c.theme, c.customColors = theme, customColors }
+}
+
+// ImageSize sets RenderHeatmap's image size in pixels (0: the server's default, 800 x 600;
+// docs/http-api.md gives the limits).
+func ImageSize(width, height uint32) CallOption {
+	return func(c *callConfig) { c.width, c.height = width, height }
+}
 
 // BatchSize sets how many frames IngestActivations packs into one request message.
 func BatchSize(n int) CallOption { return func(c *callConfig) { c.batchSize = max(n, 1) } }

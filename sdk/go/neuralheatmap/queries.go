@@ -79,7 +79,7 @@ func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*T
 		ModelID: s.GetModelId(), Layers: s.GetLayers(),
 		IncreasingTrends: s.GetIncreasingTrends(), DecreasingTrends: s.GetDecreasingTrends(),
 		FlatTrends: s.GetFlatTrends(), PeriodicLayers: s.GetPeriodicLayers(),
-		Raw: metadataOf(s.GetRaw()),
+		Raw: Metadata(s.GetRaw()),
 	}, nil
 }
 
@@ -115,7 +115,7 @@ func (c *Client) CompareModels(ctx context.Context, modelIDs []string, opts ...C
 	cmp := resp.GetComparison()
 	out := &Comparison{
 		ModelIDs: cmp.GetModelIds(), Layers: cmp.GetLayerSimilarity(), Steps: cmp.GetSteps(),
-		Metrics: map[string]map[string]float64{}, Metadata: metadataOf(cmp.GetMetadata()),
+		Metrics: map[string]map[string]float64{}, Metadata: Metadata(cmp.GetMetadata()),
 	}
 	for _, m := range cmp.GetMetrics() {
 		out.Metrics[m.GetMetric()] = m.GetValues()

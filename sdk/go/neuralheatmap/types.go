@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	nhv1 "github.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1"
 )
 
 // Go values of the service's messages: time.Time for timestamps, []float32 for tensors,
-// map[string]any for metadata. Messages with none of those (Filter, Layout, ThemeSettings,
+// map[string]any for metadata (integers as int64, see Metadata). Messages with none of those (Filter, Layout, ThemeSettings,
 // LayerStatistics, ExportResult, ...) are returned as the generated types.
 
 // Location is a unit's place on the heatmap canvas.
@@ -136,14 +135,6 @@ func timestampOf(t time.Time) *timestamppb.Timestamp {
 	return timestamppb.New(t)
 }
 
-// metadataOf converts wire metadata to Go values.
-func metadataOf(s *structpb.Struct) map[string]any {
-	if s == nil {
-		return map[string]any{}
-	}
-	return s.AsMap()
-}
-
 func locationOf(l *nhv1.Location) Location { return Location{X: l.GetX(), Y: l.GetY()} }
 
 func modelOf(m *nhv1.Model) Model {
@@ -165,32 +156,16 @@ func modelOf(m *nhv1.Model) Model {
 
 func patternOf(p *nhv1.TemporalPattern) Pattern {
 	return Pattern{
-		Type: p.GetPatternType(), TypeName: patternTypeName(p),
+		Type: p.GetPatternType(), TypeName: p.GetPatternTypeName(),
 		ModelID: p.GetModelId(), LayerID: p.GetLayerId(),
 		Frequency: p.Frequency, Amplitude: p.Amplitude, Phase: p.Phase,
 		Confidence: p.GetConfidence(), Start: timeOf(p.GetStartTime()), End: timeOf(p.GetEndTime()),
-		Metadata: metadataOf(p.GetMetadata()),
+		Metadata: Metadata(p.GetMetadata()),
 	}
-}
-
-// patternTypeName is the server's name of a pattern kind, from the enum.
-func patternTypeName(p *nhv1.TemporalPattern) string {
-	return enumWord(p.GetPatternType().String(), "PATTERN_TYPE_")
-}
-
-// enumWord turns "PATTERN_TYPE_STATE_CHANGE" into "state_change", the server's word.
-func enumWord(name, prefix string) string {
-	b := []byte(name[min(len(prefix), len(name)):])
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c - 'A' + 'a'
-		}
-	}
-	return string(b)
 }
 
 func matrixOf(cm *nhv1.CorrelationMatrix) (*Matrix, error) {
-	out := &Matrix{Labels: cm.GetLabels(), Metadata: metadataOf(cm.GetMetadata()), Time: timeOf(cm.GetTimestamp())}
+	out := &Matrix{Labels: cm.GetLabels(), Metadata: Metadata(cm.GetMetadata()), Time: timeOf(cm.GetTimestamp())}
 	t := cm.GetMatrix()
 	if t == nil || len(t.GetShape()) == 0 {
 		return out, nil
@@ -230,10 +205,10 @@ func temporalOf(u *nhv1.TemporalUpdate) *TemporalUpdate {
 		out.Patterns = append(out.Patterns, patternOf(p))
 	}
 	for _, s := range u.GetTrends() {
-		out.Trends = append(out.Trends, metadataOf(s))
+		out.Trends = append(out.Trends, Metadata(s.GetFields()))
 	}
 	for _, s := range u.GetStateChanges() {
-		out.StateChanges = append(out.StateChanges, metadataOf(s))
+		out.StateChanges = append(out.StateChanges, Metadata(s.GetFields()))
 	}
 	return out
 }
