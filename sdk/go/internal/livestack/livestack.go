@@ -163,20 +163,35 @@ func StartServer(port int, extra ...string) (*Process, error) {
 	}
 	args := append([]string{"-m", "neural_heatmap_server", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--no-source", "--data-dir", filepath.Join(data, "data"), "--export-dir", filepath.Join(data, "exports")}, extra...)
-	p, err := launch("server", port, func(p *Process) bool {
-		resp, err := http.Get(p.URL() + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, []string{"server", "contract/python"}, args...)
+	p, err := launch("server", port, healthy, []string{"server", "contract/python"}, args...)
 	if err != nil {
 		os.RemoveAll(data)
 		return nil, err
 	}
 	p.dirs = append(p.dirs, data)
 	return p, nil
+}
+
+// healthy reports whether an HTTP process answers GET /health with 200.
+func healthy(p *Process) bool {
+	resp, err := http.Get(p.URL() + "/health")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// StartCrafted starts tests/support/crafted_upstream.py on a free port: an upstream that
+// answers what the real server cannot (an anomaly type outside the enum, metadata of every
+// JSON kind); put a bridge in front of it with StartBridge(p.URL()).
+func StartCrafted() (*Process, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return launch("crafted-upstream", port, healthy, []string{""},
+		"-m", "tests.support.crafted_upstream", "--port", strconv.Itoa(port))
 }
 
 // StartBridge starts a bridge towards upstreamURL (which need not be up) on a free port and
