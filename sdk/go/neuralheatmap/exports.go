@@ -45,7 +45,8 @@ func (c *Client) DownloadExport(ctx context.Context, name string, w io.Writer, o
 	var written int64
 	_, err := invoke(ctx, cfg, true, func(ctx context.Context) (struct{}, error) {
 		err := c.download(ctx, name, w, cfg, &written)
-		if err != nil && written > 0 {
+		var p *permanent
+		if err != nil && written > 0 && !errors.As(err, &p) {
 			err = &permanent{err} // retried only while w is untouched
 		}
 		return struct{}{}, err

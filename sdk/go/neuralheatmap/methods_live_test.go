@@ -183,6 +183,10 @@ func TestExportsListAndDownload(t *testing.T) {
 	if err != nil || uint64(n) != res.GetBytes() || sink.n != n {
 		t.Fatalf("downloaded %d (%d written), %v; exported %d", n, sink.n, err, res.GetBytes())
 	}
+	full := errors.New("disk full")
+	if n, err := c.DownloadExport(ctx, "go-exp.json", failingWriter{full}); !errors.Is(err, full) || n != 0 {
+		t.Fatalf("a failing writer: %d bytes, %v", n, err)
+	}
 	_, err = c.DownloadExport(ctx, "no-such-file.csv", &sink)
 	var e *neuralheatmap.Error
 	if !errors.Is(err, neuralheatmap.ErrNotFound) || !errors.As(err, &e) || e.Reason != "NOT_FOUND" || e.Domain != "neural-heatmap.dev" {
@@ -191,6 +195,10 @@ func TestExportsListAndDownload(t *testing.T) {
 }
 
 type countingWriter struct{ n int64 }
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
 
 func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
