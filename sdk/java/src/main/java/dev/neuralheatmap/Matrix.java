@@ -33,7 +33,7 @@ public record Matrix(
         m.hasTimestamp()
             ? Instant.ofEpochSecond(m.getTimestamp().getSeconds(), m.getTimestamp().getNanos())
             : null;
-    Map<String, Object> metadata = Values.toJava(m.getMetadata());
+    Map<String, Object> metadata = Values.toJava(m.getMetadataMap());
     if (!m.hasMatrix() || m.getMatrix().getShapeCount() == 0) {
       return new Matrix(List.copyOf(m.getLabelsList()), 0, new float[0], metadata, time);
     }

@@ -364,6 +364,21 @@ public final class NeuralHeatmapClient implements AutoCloseable {
         .thenApply(GetLayoutResponse::getLayout);
   }
 
+  // ------------------------------------------------------------------ rendering
+
+  /**
+   * A PNG of the heatmap canvas or the correlation matrix, drawn by the server in a theme (the
+   * stored one when the request names none). Idempotent: retried like a query.
+   */
+  public RenderedImage renderHeatmap(RenderHeatmapRequest request) {
+    return join(renderHeatmapAsync(request));
+  }
+
+  /** {@link #renderHeatmap} without blocking. */
+  public CompletableFuture<RenderedImage> renderHeatmapAsync(RenderHeatmapRequest request) {
+    return unary(ServiceMethods.RENDER_HEATMAP, request, true).thenApply(RenderedImage::of);
+  }
+
   // ------------------------------------------------------------------ exports
 
   /** Writes the correlation matrix into the server's export directory; returns what it wrote. */

@@ -105,6 +105,8 @@ public final class ServiceMethods {
               "IngestActivations",
               IngestActivationsRequest.getDefaultInstance(),
               IngestActivationsResponse.getDefaultInstance());
+  public static final MethodDescriptor<RenderHeatmapRequest, RenderHeatmapResponse> RENDER_HEATMAP =
+      method("RenderHeatmap", RenderHeatmapRequest.getDefaultInstance(), RenderHeatmapResponse.getDefaultInstance());
 
   /** Every descriptor above, in the service's order. */
   public static final List<MethodDescriptor<?, ?>> ALL =
@@ -130,7 +132,8 @@ public final class ServiceMethods {
           SUBSCRIBE_TEMPORAL,
           SUBSCRIBE_ANOMALIES,
           STREAM_UPDATES,
-          INGEST_ACTIVATIONS);
+          INGEST_ACTIVATIONS,
+          RENDER_HEATMAP);
 
   private ServiceMethods() {}
 

@@ -1,39 +1,53 @@
 package dev.neuralheatmap;
 
-import com.google.protobuf.ListValue;
-import com.google.protobuf.Struct;
-import com.google.protobuf.Value;
+import dev.neuralheatmap.v1.MetadataList;
+import dev.neuralheatmap.v1.MetadataMap;
+import dev.neuralheatmap.v1.MetadataValue;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
-/** Metadata messages as plain Java values: maps, lists, strings, booleans and numbers. */
+/**
+ * Metadata ({@code map<string, MetadataValue>}) as plain Java values: integers as {@link Long}
+ * (they stay integers on the wire), doubles as {@link Double}, {@link String}, {@link Boolean},
+ * {@link List} and {@link Map}; a value with no kind set (JSON null) is {@code null}. Maps are
+ * sorted by key, since protobuf maps have no order. Everything returned is unmodifiable.
+ */
 public final class Values {
   private Values() {}
 
-  /** A Struct as an unmodifiable map in its field order. */
-  public static Map<String, Object> toJava(Struct s) {
+  /** A metadata map (e.g. {@code anomaly.getMetadataMap()}) as a Java map. */
+  public static Map<String, Object> toJava(Map<String, MetadataValue> fields) {
     Map<String, Object> out = new LinkedHashMap<>();
-    s.getFieldsMap().forEach((k, v) -> out.put(k, toJava(v)));
+    new TreeMap<>(fields).forEach((k, v) -> out.put(k, toJava(v)));
     return Collections.unmodifiableMap(out);
   }
 
-  private static List<Object> toJava(ListValue l) {
+  /** A nested map (e.g. one of {@code TemporalUpdate.getTrendsList()}) as a Java map. */
+  public static Map<String, Object> toJava(MetadataMap map) {
+    return toJava(map.getFieldsMap());
+  }
+
+  /** A list of values as a Java list. */
+  public static List<Object> toJava(MetadataList list) {
     List<Object> out = new ArrayList<>();
-    l.getValuesList().forEach(v -> out.add(toJava(v)));
+    list.getValuesList().forEach(v -> out.add(toJava(v)));
     return Collections.unmodifiableList(out);
   }
 
-  private static Object toJava(Value v) {
+  /** One value as a Java value: Long, Double, String, Boolean, List, Map, or null. */
+  public static Object toJava(MetadataValue v) {
     return switch (v.getKindCase()) {
-      case NUMBER_VALUE -> v.getNumberValue();
+      case INT_VALUE -> v.getIntValue();
+      case DOUBLE_VALUE -> v.getDoubleValue();
       case STRING_VALUE -> v.getStringValue();
       case BOOL_VALUE -> v.getBoolValue();
-      case STRUCT_VALUE -> toJava(v.getStructValue());
       case LIST_VALUE -> toJava(v.getListValue());
-      case NULL_VALUE, KIND_NOT_SET -> null;
+      case MAP_VALUE -> toJava(v.getMapValue());
+      case KIND_NOT_SET -> null;
     };
   }
 }

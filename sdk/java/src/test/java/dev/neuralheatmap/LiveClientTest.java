@@ -123,6 +123,29 @@ class LiveClientTest {
   }
 
   @Test
+  void renderingReturnsAPng() throws Exception {
+    RenderedImage img =
+        client.renderHeatmapAsync(
+                RenderHeatmapRequest.newBuilder()
+                    .setKind(RenderKind.RENDER_KIND_CORRELATION)
+                    .setModelId(MODEL)
+                    .setTheme(Theme.THEME_PLASMA)
+                    .setWidth(320)
+                    .setHeight(240)
+                    .build())
+            .get();
+    assertEquals(320, img.width());
+    assertEquals(240, img.height());
+    assertEquals(Theme.THEME_PLASMA, img.theme());
+    assertEquals(RenderKind.RENDER_KIND_CORRELATION, img.kind());
+    assertArrayEquals(
+        new byte[] {(byte) 0x89, 'P', 'N', 'G'}, java.util.Arrays.copyOf(img.png(), 4), "a PNG file");
+    var decoded = javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(img.png()));
+    assertEquals(320, decoded.getWidth());
+    assertEquals(240, decoded.getHeight());
+  }
+
+  @Test
   void exportListAndDownload() throws Exception {
     ExportResult r =
         client.exportCorrelationMatrix(
@@ -179,6 +202,11 @@ class LiveClientTest {
       Anomaly second = s.next();
       assertEquals(model, first.getModelId());
       assertEquals(AnomalyType.ANOMALY_TYPE_NON_FINITE, first.getAnomalyType());
+      assertEquals("non_finite", first.getAnomalyTypeName());
+      var metadata = Values.toJava(first.getMetadataMap());
+      assertTrue(
+          metadata.values().stream().anyMatch(Long.class::isInstance),
+          "the detector's integers arrive as Long: " + metadata);
       assertTrue(second.getSequence() > first.getSequence());
       assertEquals(second.getSequence(), s.lastSequence());
       GetAnomaliesResponse page =

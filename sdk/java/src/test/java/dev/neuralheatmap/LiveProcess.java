@@ -26,7 +26,8 @@ final class LiveProcess implements AutoCloseable {
           REPO.resolve("contract/python").toString(),
           REPO.resolve("server").toString(),
           REPO.resolve("bridge").toString(),
-          REPO.resolve("sdk/python").toString());
+          REPO.resolve("sdk/python").toString(),
+          REPO.toString()); // tests.support.crafted_upstream
 
   private final String name;
   private final List<String> command;

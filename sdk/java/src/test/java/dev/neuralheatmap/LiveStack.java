@@ -35,13 +35,31 @@ final class LiveStack implements AutoCloseable {
 
   /** Starts both; {@code bridgeFlags} are extra bridge flags ({@code --token T}, TLS). */
   LiveStack(String... bridgeFlags) {
+    this(false, bridgeFlags);
+  }
+
+  /**
+   * A bridge in front of tests/support/crafted_upstream.py instead of the server: answers the
+   * real server cannot give (kinds outside the enums, metadata of every JSON kind).
+   */
+  static LiveStack crafted() {
+    return new LiveStack(true);
+  }
+
+  private LiveStack(boolean crafted, String... bridgeFlags) {
     try {
       dir = Files.createTempDirectory("nh-java-");
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
     server =
-        new LiveProcess(
+        crafted
+            ? new LiveProcess(
+                "crafted-upstream",
+                List.of("tests.support.crafted_upstream", "--port", Integer.toString(serverPort)),
+                dir,
+                this::serverHealthy)
+            : new LiveProcess(
             "server",
             List.of(
                 "neural_heatmap_server",
