@@ -41,7 +41,7 @@ touch "$PY_PKG/__init__.py"
 rm -rf sdk/go/gen sdk/typescript/src/gen
 "$BUF" generate
 
-# The retry/reconnect policy (protos/policy/retry.json) into Python, Go and TypeScript, and
+# The retry/reconnect policy (protos/policy/retry.json) into Python, Go, TypeScript and Java, and
 # the contract's error table into docs/bridge.md and docs/http-api.md.
 "$VENV/bin/python" scripts/gen_policy.py
 "$VENV/bin/python" scripts/render_error_table.py
