@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -304,23 +305,51 @@ async def test_large_matrix_needs_raised_message_limit(client: NeuralHeatmapClie
     np.testing.assert_allclose(np.diag(cm.to_numpy()), 1.0, atol=1e-4)
 
 
-async def test_export_tensorboard_reads_back(
-    client: NeuralHeatmapClient, seeded: Seed, tmp_path: Path
-) -> None:
-    await client.log_activations("anom-tb", "fc", nan_frame())
-    run = await client.export_tensorboard(tmp_path / "tb", "run1")
-    assert run == tmp_path / "tb" / "run1"
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+def _read_run(run: Path) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
+    """Every tag of a TensorBoard run and its series, as TensorBoard itself reads them."""
+    acc = EventAccumulator(
+        str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0}
+    )
     acc.Reload()
     tags = acc.Tags()
-    assert "correlation/matrix" in tags["images"]
-    assert "layers/m1/a/mean" in tags["scalars"]
-    mean = acc.Scalars("layers/m1/a/mean")[0].value
-    assert mean == pytest.approx(float(seeded.layers["a"].mean()), abs=1e-4)
-    freq = acc.Scalars("layers/m1/a/dominant_frequency")[0].value
-    assert freq == pytest.approx(SINE_HZ, rel=0.02)
-    assert "anomalies/anom-tb/fc/score" in tags["scalars"]
-    assert acc.Scalars("anomalies/count/critical")[0].value >= 1
+    return {
+        "scalars": {t: [(e.step, e.wall_time, e.value) for e in acc.Scalars(t)]
+                    for t in tags["scalars"]},
+        "histograms": {t: [(e.step, e.histogram_value.num, e.histogram_value.sum)
+                           for e in acc.Histograms(t)] for t in tags["histograms"]},
+        "images": {t: [(e.step, e.wall_time, e.width, e.height) for e in acc.Images(t)]
+                   for t in tags["images"]},
+        "tensors": {t: [(e.step, e.wall_time) for e in acc.Tensors(t)] for t in tags["tensors"]},
+    }
+
+
+async def test_tensorboard_runs_are_one_writer(
+    client: NeuralHeatmapClient, seeded: Seed, server: ServerProcess, tmp_path: Path
+) -> None:
+    """The SDK's runs and the server's export have the same tags and series, with values."""
+    await client.log_activations("anom-tb", "fc", nan_frame(), step=7)
+    local = await client.export_tensorboard(tmp_path / "tb", "run1")
+    assert local == tmp_path / "tb" / "run1"
+    await client.export_correlation_matrix("server-run", ExportFormat.TENSORBOARD)
+    together = await client.export_all(tmp_path / "all", formats=["tensorboard"])
+    run = _read_run(local)
+    assert run == _read_run(server.export_dir / "server-run")
+    assert run == _read_run(together[ExportFormat.TENSORBOARD][0])
+
+    means = run["scalars"]["activations/m1/a/mean"]
+    assert [step for step, _, _ in means] == list(range(FRAMES))
+    np.testing.assert_allclose([v for _, _, v in means], seeded.layers["a"].mean(axis=1),
+                               atol=1e-5)
+    assert [w for _, w, _ in means] == pytest.approx(seeded.timestamps.tolist())
+    assert run["histograms"]["activations/m1/d/histogram"][0][:2] == (FRAMES - 1, UNITS)
+    (step, _, confidence), = run["scalars"]["patterns/m1/a/periodic/confidence"]
+    assert step == FRAMES - 1 and confidence > 0.5
+    assert "patterns/m1/c/trend/confidence" in run["scalars"]
+    assert [s for s, _, _ in run["scalars"]["anomalies/anom-tb/fc/non_finite"]] == [7]
+    assert run["scalars"]["anomalies/count/critical"][0][2] >= 1
+    (_, _, width, height), = run["images"]["correlation/matrix"]
+    labels = len((await client.get_correlation_matrix()).labels)
+    assert width >= labels and height >= labels
 
 
 async def test_export_all(client: NeuralHeatmapClient, seeded: Seed, tmp_path: Path) -> None:
