@@ -17,19 +17,21 @@ from .correlation import CorrelationCache, select_windows
 from .errors import ApiError, invalid
 from .exports import FORMATS, ExportRequest, safe_name, write_export
 from .persistence import AnomalyLog, AnomalyQuery
+from .render import render_options
 from .store import ActivationStore, Float32Array, LayerWindow
-from .tensorboard_export import MAX_ANOMALIES, LayerSeries, TensorBoardRun, plain_matrix_image
+from .tensorboard_export import MAX_ANOMALIES, LayerSeries, TensorBoardRun
 from .workers import check_deadline
 
 
 def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCache,
                 root: Path, stored_filter: Mapping[str, Any], max_labels: int,
-                anomaly_log: AnomalyLog) -> Callable[[], dict[str, Any]]:
+                anomaly_log: AnomalyLog, stored_theme: Mapping[str, Any]
+                ) -> Callable[[], dict[str, Any]]:
     """``POST /api/export/correlation`` (and ``export_data``): the job that writes it.
 
     A TensorBoard export also snapshots the selected layers' series and reads the
     newest ``MAX_ANOMALIES`` logged anomalies of the selected models (those of the
-    selected layers are written).
+    selected layers are written), and draws the matrix image in ``stored_theme``.
 
     Raises:
         ApiError: 400 for a bad body, 409 when the name exists as the other kind
@@ -53,6 +55,7 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
                                  values=query.granularity == "unit")
     series_data: list[tuple[LayerWindow, Float32Array]] = []
     anomalies: list[dict[str, Any]] = []
+    image = render_options({"kind": "correlation"}, stored_theme)
     if fmt == "tensorboard":
         series_data = [(w.snapshot(values=False), w.frames(1)[2][0].copy())
                        for w in store.select(
@@ -76,6 +79,6 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
             keep = time_mask(ts, start, end)  # the same time range as the matrix
             layers.append(LayerSeries(w.model_id, w.layer_id, ts[keep], steps[keep],
                                       activity[keep], latest))
-        run = TensorBoardRun(matrix, layers, anomalies, plain_matrix_image)
+        run = TensorBoardRun(matrix, layers, anomalies, image)
         return write_export(root, ExportRequest(filename, fmt, matrix, run))
     return job

@@ -13,8 +13,9 @@ Tags (``<model>`` and ``<layer>`` are the ids as stored):
   time.
 * ``activations/<model>/<layer>/histogram``: the finite activations of the
   newest frame, at its step.
-* ``correlation/matrix``: the correlation matrix as an RGB image (the image the
-  server renders, see ``matrix_image``), step 0; ``correlation/labels`` (text)
+* ``correlation/matrix``: the correlation matrix as an RGB image in the stored
+  theme, exactly as ``RenderHeatmap`` draws it at its default size (see
+  ``matrix_image``), step 0; ``correlation/labels`` (text)
   names its rows. Both carry the matrix's timestamp as wall time, so two runs of
   the same data are equal event for event.
 * ``anomalies/<model>/<layer>/<anomaly_type>``: each anomaly's score at the
@@ -27,15 +28,17 @@ Tags (``<model>`` and ``<layer>`` are the ids as stored):
 
 from __future__ import annotations
 
+import io
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from .correlation import CorrelationResult
+from .render import RenderOptions, render_correlation
 from .store import FloatArray, IntArray
 from .temporal import analyse_series
 from .workers import check_deadline
@@ -74,13 +77,13 @@ class TensorBoardRun:
         matrix: The correlation matrix of the export's selection.
         layers: The selected layers' series.
         anomalies: Logged anomalies of the selected layers, ascending sequence.
-        matrix_image: Draws the matrix as an ``H x W x 3`` uint8 image.
+        image: How the matrix image is drawn: the stored theme at the render defaults.
     """
 
     matrix: CorrelationResult
     layers: list[LayerSeries]
     anomalies: list[dict[str, Any]]
-    matrix_image: Callable[[CorrelationResult], np.ndarray]
+    image: RenderOptions
 
 
 def histogram_bins(values: np.ndarray) -> np.ndarray:
@@ -120,7 +123,7 @@ def write_tensorboard(directory: Path, run: TensorBoardRun) -> None:
             _write_layer(writer, layer)
         when = run.matrix.timestamp
         if run.matrix.matrix.size:
-            writer.add_image("correlation/matrix", run.matrix_image(run.matrix),
+            writer.add_image("correlation/matrix", matrix_image(run.matrix, run.image),
                              global_step=0, walltime=when, dataformats="HWC")
         writer.add_text("correlation/labels", ", ".join(run.matrix.labels), global_step=0,
                         walltime=when)
@@ -166,9 +169,13 @@ def _write_anomalies(writer: Any, anomalies: list[dict[str, Any]]) -> None:
                           walltime=float(anomalies[-1]["timestamp"]))
 
 
-def plain_matrix_image(matrix: CorrelationResult) -> np.ndarray:
-    """Correlations in [-1, 1] as blue (-1), white (0) and red (1): ``H x W x 3`` uint8."""
-    m = np.clip(np.nan_to_num(matrix.matrix, nan=0.0), -1.0, 1.0)
-    pos, neg = np.clip(m, 0, 1), np.clip(-m, 0, 1)
-    rgb = np.stack([1.0 - neg, 1.0 - np.abs(m), 1.0 - pos], axis=-1)
-    return np.round(rgb * 255).astype(np.uint8)
+
+def matrix_image(matrix: CorrelationResult, options: RenderOptions) -> np.ndarray:
+    """The matrix as the server renders it (``render.render_correlation``), as RGB pixels.
+
+    The same picture ``RenderHeatmap`` returns for the correlation matrix in that
+    theme, decoded by Pillow into the ``H x W x 3`` uint8 array TensorBoard stores.
+    """
+    png = render_correlation(matrix.matrix, matrix.labels, options)
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +29,7 @@ from neural_heatmap import (
     VisualizationTheme,
     connect,
 )
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.sdk.conftest import FRAMES, SINE_HZ, UNITS, Seed, nan_frame
@@ -305,6 +308,11 @@ async def test_large_matrix_needs_raised_message_limit(client: NeuralHeatmapClie
     np.testing.assert_allclose(np.diag(cm.to_numpy()), 1.0, atol=1e-4)
 
 
+def _pixels(png: bytes) -> npt.NDArray[np.uint8]:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def _read_run(run: Path) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
     """Every tag of a TensorBoard run and its series, as TensorBoard itself reads them."""
     acc = EventAccumulator(
@@ -326,12 +334,26 @@ def _read_run(run: Path) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
 async def test_tensorboard_runs_are_one_writer(
     client: NeuralHeatmapClient, seeded: Seed, server: ServerProcess, tmp_path: Path
 ) -> None:
-    """The SDK's runs and the server's export have the same tags and series, with values."""
+    """The SDK's runs and the server's export have the same tags and series, with values.
+
+    The matrix image is the server's rendering of the matrix in the stored theme.
+    """
     await client.log_activations("anom-tb", "fc", nan_frame(), step=7)
-    local = await client.export_tensorboard(tmp_path / "tb", "run1")
+    before = await client.get_theme()
+    await client.set_theme(VisualizationTheme.PLASMA)
+    try:
+        local = await client.export_tensorboard(tmp_path / "tb", "run1")
+        await client.export_correlation_matrix("server-run", ExportFormat.TENSORBOARD)
+        together = await client.export_all(tmp_path / "all", formats=["tensorboard"])
+        rendered = await client.render_correlation()
+    finally:
+        await client.set_theme(before.theme, custom_colors=before.custom_colors or None)
     assert local == tmp_path / "tb" / "run1"
-    await client.export_correlation_matrix("server-run", ExportFormat.TENSORBOARD)
-    together = await client.export_all(tmp_path / "all", formats=["tensorboard"])
+    images = EventAccumulator(str(local), size_guidance={"images": 0})
+    images.Reload()
+    png = images.Images("correlation/matrix")[0].encoded_image_string
+    assert rendered.theme == VisualizationTheme.PLASMA
+    np.testing.assert_array_equal(_pixels(png), _pixels(rendered))
     run = _read_run(local)
     assert run == _read_run(server.export_dir / "server-run")
     assert run == _read_run(together[ExportFormat.TENSORBOARD][0])
