@@ -17,7 +17,7 @@ from .correlation import CorrelationCache, select_windows
 from .errors import ApiError, invalid
 from .exports import FORMATS, ExportRequest, safe_name, write_export
 from .persistence import AnomalyLog, AnomalyQuery
-from .render import render_options
+from .render import RenderOptions, render_options
 from .store import ActivationStore, Float32Array, LayerWindow
 from .tensorboard_export import MAX_ANOMALIES, LayerSeries, TensorBoardRun
 from .workers import check_deadline
@@ -55,8 +55,9 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
                                  values=query.granularity == "unit")
     series_data: list[tuple[LayerWindow, Float32Array]] = []
     anomalies: list[dict[str, Any]] = []
-    image = render_options({"kind": "correlation"}, stored_theme)
+    image: RenderOptions | None = None  # set for tensorboard only
     if fmt == "tensorboard":
+        image = render_options({"kind": "correlation"}, stored_theme)
         series_data = [(w.snapshot(values=False), w.frames(1)[2][0].copy())
                        for w in store.select(
                            queries.ids(body, queries.MODEL_IDS) or filt.get("model_ids"),
@@ -69,7 +70,7 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
 
     def job() -> dict[str, Any]:
         matrix = correlations.get(matrix_data, query)
-        if fmt != "tensorboard":
+        if image is None:
             return write_export(root, ExportRequest(filename, fmt, matrix))
         layers = []
         start, end = matrix.metadata["start_time"], matrix.metadata["end_time"]
