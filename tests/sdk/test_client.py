@@ -369,6 +369,9 @@ async def test_tensorboard_runs_are_one_writer(
     assert "patterns/m1/c/trend/confidence" in run["scalars"]
     assert [s for s, _, _ in run["scalars"]["anomalies/anom-tb/fc/non_finite"]] == [7]
     assert run["scalars"]["anomalies/count/critical"][0][2] >= 1
+    with pytest.raises(InvalidArgumentError) as bad:  # the run name names the server's export
+        await client.export_tensorboard(tmp_path / "tb", "../escape")
+    assert "filename" in str(bad.value)
     (_, _, width, height), = run["images"]["correlation/matrix"]
     labels = len((await client.get_correlation_matrix()).labels)
     assert width >= labels and height >= labels
