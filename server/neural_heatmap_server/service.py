@@ -288,7 +288,8 @@ class ServerState:
     async def export(self, body: Any, deadline: Deadline) -> dict[str, Any]:
         """Write a server-side export: gathered here, written by a worker (``exports``)."""
         job = plan_export(body, self.store, self.correlations, self.config.exports_path,
-                          self._filter, self.config.max_matrix_labels)
+                          self._filter, self.config.max_matrix_labels, self.anomaly_log,
+                          self.get_theme())
         return await self.offload(deadline, job, EXPORTS)
 
     def exports(self) -> dict[str, Any]:
