@@ -2,6 +2,7 @@
 
 Each handler builds the upstream request, calls ``_upstream``, and converts the
 answer with ``_convert``; failures become statuses in ``_handlers``/``_errors``.
+Hot reads are marked ``@cached`` and writes ``@writes`` (``_read_cache``).
 Streams come from the shared fan-out (``_fanout``), ingestion from ``_ingest``.
 """
 
@@ -33,6 +34,7 @@ from ._ingest import ingest
 from ._mailbox import Kind, Subscription
 from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
+from ._read_cache import ANOMALIES, FRAMES, VIEW, ReadCache, cached, writes
 from ._scalars import seconds
 from ._tensors import correlation_from_json
 from ._upstream import CallOptions, Upstream, segment
@@ -69,6 +71,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         fanout: The shared upstream WebSocket and its subscribers.
         metrics: Where ingestion outcomes are counted.
         anomalies: Converted anomalies by sequence (shared with the fan-out).
+        read_cache: Answers of hot reads (None: a disabled one).
     """
 
     def __init__(
@@ -78,8 +81,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         fanout: Fanout,
         metrics: Metrics,
         anomalies: AnomalyCache | None = None,
+        read_cache: ReadCache | None = None,
     ) -> None:
         self._config = config
+        self.read_cache = read_cache or ReadCache(False, 0, metrics)
         self._anomalies = anomalies or AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._up = upstream
@@ -91,6 +96,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     # ------------------------------------------------------------ discovery and analytics
     @unary
+    @cached(FRAMES)
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Ctx
     ) -> pb.ListModelsResponse:
@@ -99,6 +105,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ListModelsResponse(models=[cv.model(m) for m in doc.get("models") or []])
 
     @unary
+    @cached(FRAMES, VIEW)
     async def GetCorrelationMatrix(
         self, request: pb.GetCorrelationMatrixRequest, context: Ctx
     ) -> pb.GetCorrelationMatrixResponse:
@@ -165,6 +172,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @cached(FRAMES, VIEW)
     async def GetTemporalStatistics(
         self, request: pb.GetTemporalStatisticsRequest, context: Ctx
     ) -> pb.GetTemporalStatisticsResponse:
@@ -175,6 +183,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
 
     @unary
+    @cached(ANOMALIES)
     async def GetAnomalies(
         self, request: pb.GetAnomaliesRequest, context: Ctx
     ) -> pb.GetAnomaliesResponse:
@@ -212,6 +221,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     # ------------------------------------------------------------ view state
     @unary
+    @writes(VIEW)
     async def SetFilter(self, request: pb.SetFilterRequest, context: Ctx) -> pb.SetFilterResponse:
         doc = await self._up.post_json(
             "/api/filter", self._opts(context), cv.filter_to_json(request.filter)
@@ -222,6 +232,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def ClearFilter(
         self, request: pb.ClearFilterRequest, context: Ctx
     ) -> pb.ClearFilterResponse:
@@ -230,6 +241,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ClearFilterResponse()
 
     @unary
+    @cached(VIEW)
     async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
         doc = await self._up.get_json("/api/filter", self._opts(context))
         inner = doc.get("filter")
@@ -238,6 +250,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
         body: dict[str, Any] = {"theme": enums.word(enums.THEME, request.theme)}
         if request.custom_colors:
@@ -251,6 +264,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.SetThemeResponse(theme=cv.theme_from_json(body))
 
     @unary
+    @cached(VIEW)
     async def GetTheme(self, request: pb.GetThemeRequest, context: Ctx) -> pb.GetThemeResponse:
         doc = await self._up.get_json("/api/theme", self._opts(context))
         inner = doc.get("theme")
@@ -259,6 +273,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def SetLayout(self, request: pb.SetLayoutRequest, context: Ctx) -> pb.SetLayoutResponse:
         doc = await self._up.post_json(
             "/api/layout", self._opts(context), cv.layout_to_json(request.layout)
@@ -269,6 +284,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @cached(VIEW)
     async def GetLayout(self, request: pb.GetLayoutRequest, context: Ctx) -> pb.GetLayoutResponse:
         doc = await self._up.get_json("/api/layout", self._opts(context))
         inner = doc.get("layout")
@@ -401,6 +417,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     # ------------------------------------------------------------ ingestion
     @unary
+    @writes(ANOMALIES, FRAMES)
     async def IngestActivations(
         self, request_iterator: AsyncIterator[pb.IngestActivationsRequest], context: Ctx
     ) -> pb.IngestActivationsResponse:
