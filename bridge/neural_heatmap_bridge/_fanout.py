@@ -37,6 +37,7 @@ from ._mailbox import Kind, Mailbox, Subscription
 from ._metrics import Metrics
 from ._pump import Pump
 from ._read_cache import ReadCache
+from ._shared_updates import SharedUpdates
 from ._stream_loop import StreamLoop
 from ._upstream import CallOptions, Upstream
 
@@ -75,6 +76,7 @@ class Fanout:
             config.stall_timeout,
         )
         self._mailboxes: set[Mailbox] = set()
+        self.shared = SharedUpdates()  # what streams yield, serialized once per update
         self._ring = AnomalyRing(config, upstream, self._anomaly_cache)
         self._demand = Demand(self._pump, self._ring, self._mailboxes, config.heartbeat_interval)
         self._loop = StreamLoop(
@@ -209,7 +211,7 @@ class Fanout:
             raise self._closing
         if self._stalled is not None:
             raise self._stalled
-        mb = Mailbox(sub, self._config.queue_size, self._metrics)
+        mb = Mailbox(sub, self._config.queue_size, self._metrics, self.shared)
         if Kind.ANOMALY in sub.kinds:
             await self._ring.ensure_head()
             if not self._ring.sequenced:

@@ -30,8 +30,14 @@ log = logging.getLogger("neural_heatmap_bridge")
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].full_name
 
 
-# Methods whose handlers may return already-serialized bytes (see _service, _read_cache).
+# Methods whose handlers may return (or yield) already-serialized bytes: the matrix
+# (_matrix_wire), hot reads (_read_cache) and live updates (_shared_updates).
 PRESERIALIZED = (
+    "SubscribeHeatmap",
+    "SubscribeCorrelations",
+    "SubscribeTemporal",
+    "SubscribeAnomalies",
+    "StreamUpdates",
     "GetCorrelationMatrix",
     "GetAnomalies",
     "ListModels",

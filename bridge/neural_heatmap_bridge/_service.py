@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+from google.protobuf.message import Message
 from neural_heatmap_contract import enums
 from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.v1 import (
@@ -341,6 +342,11 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 yield pb.DownloadExportResponse(chunk=bytes(buf), offset=offset, total_size=total)
 
     # ------------------------------------------------------------ live streams
+    def _encoded(self, wrapper: type[Message], field: str, update: Message) -> Any:
+        """The stream response around ``update``, serialized once for every stream
+        (``_shared_updates``); the method's serializer passes the bytes through."""
+        return self._fanout.shared.response(wrapper, field, update)
+
     @streaming
     async def SubscribeHeatmap(
         self, request: pb.SubscribeHeatmapRequest, context: Ctx
@@ -353,7 +359,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
             assert isinstance(update, updates_pb2.HeatmapUpdate)
-            yield pb.SubscribeHeatmapResponse(update=update)
+            yield self._encoded(pb.SubscribeHeatmapResponse, "update", update)
 
     @streaming
     async def SubscribeCorrelations(
@@ -363,7 +369,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             Subscription(kinds={Kind.CORRELATION}), self._opts(context)
         ):
             assert isinstance(update, updates_pb2.CorrelationUpdate)
-            yield pb.SubscribeCorrelationsResponse(update=update)
+            yield self._encoded(pb.SubscribeCorrelationsResponse, "update", update)
 
     @streaming
     async def SubscribeTemporal(
@@ -373,7 +379,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             Subscription(kinds={Kind.TEMPORAL}), self._opts(context)
         ):
             assert isinstance(update, updates_pb2.TemporalUpdate)
-            yield pb.SubscribeTemporalResponse(update=update)
+            yield self._encoded(pb.SubscribeTemporalResponse, "update", update)
 
     @streaming
     async def SubscribeAnomalies(
@@ -392,7 +398,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 yield pb.SubscribeAnomaliesResponse(heartbeat=update)
                 continue
             assert isinstance(update, updates_pb2.AnomalyUpdate)
-            yield pb.SubscribeAnomaliesResponse(update=update)
+            yield self._encoded(pb.SubscribeAnomaliesResponse, "update", update)
 
     @streaming
     async def StreamUpdates(
@@ -408,12 +414,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             fault=self._faults.next_stream() if Kind.ANOMALY in kinds else None,
         )
         async for kind, update in self._fanout.stream(sub, self._opts(context)):
-            response = pb.StreamUpdatesResponse()
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
-                response.anomaly_heartbeat.CopyFrom(update)
+                yield pb.StreamUpdatesResponse(anomaly_heartbeat=update)
             else:
-                getattr(response, kind.value).CopyFrom(update)
-            yield response
+                yield self._encoded(pb.StreamUpdatesResponse, kind.value, update)
 
     # ------------------------------------------------------------ ingestion
     @unary
