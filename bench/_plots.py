@@ -18,8 +18,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 MATRIX_VARIANTS = ("seed JSON route (HTTP)", "SDK via bridge", "raw binary HTTP (floor)")
 
