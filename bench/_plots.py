@@ -32,9 +32,9 @@ def _case(doc: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _save(fig: Any, out: Path, name: str, doc: dict[str, Any]) -> Path:
-    when = doc.get("machine", {}).get("date") or doc.get("machine", {}).get("timestamp") or ""
-    fig.text(0.99, 0.01, f"python -m bench {when}".strip(), ha="right", va="bottom",
-             fontsize=7, color="grey")
+    machine = doc.get("machine", {})
+    stamp = f"python -m bench, {machine.get('date', '')}, commit {machine.get('commit', '?')}"
+    fig.text(0.99, 0.01, stamp, ha="right", va="bottom", fontsize=7, color="grey")
     fig.tight_layout()
     path = out / name
     fig.savefig(path, dpi=110)
@@ -56,6 +56,7 @@ def fanout_latency(doc: dict[str, Any], out: Path) -> Path | None:
     ax.axhline(250, color="red", linestyle="--", linewidth=1, label="target p99 < 250 ms")
     ax.set(xscale="log", xlabel="subscribers (SubscribeAnomalies streams)",
            ylabel="delivery latency (ms)", title="Fan-out at 20 anomalies/s")
+    ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
     ax.legend()
     return _save(fig, out, "bench-fanout-latency.png", doc)
 
@@ -78,6 +79,9 @@ def matrix_time(doc: dict[str, Any], out: Path) -> Path | None:
             ax.plot(xs, [points[x] for x in xs], marker="o", label=variant)
     ax.set(xscale="log", yscale="log", xlabel="labels (matrix is labels x labels float32)",
            ylabel="wall time to ndarray (ms)", title="Correlation matrix time vs size")
+    sizes = sorted({x for points in series.values() for x in points})
+    ax.set_xticks(sizes, [str(x) for x in sizes])
+    ax.minorticks_off()
     ax.legend()
     return _save(fig, out, "bench-matrix-time.png", doc)
 
@@ -95,6 +99,8 @@ def throughput_concurrency(doc: dict[str, Any], out: Path) -> Path | None:
     ax.set(xscale="log", xlabel="concurrent requests", ylabel="requests/s",
            title="GetAnomalies(limit=10): throughput vs concurrency")
     ax.set_xticks(sweep["levels"], [str(c) for c in sweep["levels"]])
+    ax.minorticks_off()
+    ax.set_ylim(bottom=0)
     ax.legend()
     return _save(fig, out, "bench-throughput-concurrency.png", doc)
 
