@@ -39,6 +39,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from google.protobuf.message import Message
 
+from ._handlers import Ctx
 from ._metrics import Metrics
 
 log = logging.getLogger("neural_heatmap_bridge.read_cache")
@@ -223,7 +224,6 @@ class HasReadCache(Protocol):
 S = TypeVar("S", bound=HasReadCache)
 Req = TypeVar("Req", bound=Message)
 Resp = TypeVar("Resp")
-Ctx = Any
 
 
 def cached(
