@@ -78,6 +78,7 @@ OUR_ADDITIONS = {
     "ListExports": (False, False),
     "DownloadExport": (False, True),
     "IngestActivations": (True, False),
+    "RenderHeatmap": (False, False),
 }
 # Seed data types and the fields code written for the seed reads.
 SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {

@@ -22,6 +22,8 @@ import {
   SubscribeAnomaliesRequestSchema,
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
+import { renderHeatmap } from "./render.js";
+import type { RenderHeatmapRequestSchema } from "./gen/neural_heatmap/v1/render_pb.js";
 import { tensorToFloat32Array } from "./tensor.js";
 import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
 
@@ -148,6 +150,14 @@ export class NeuralHeatmapClient {
         ...opts,
       },
     );
+  }
+
+  /** A PNG of the heatmap canvas or (kind RENDER_KIND_CORRELATION) the correlation matrix. */
+  async renderHeatmap(
+    req: MessageInitShape<typeof RenderHeatmapRequestSchema> = {},
+    call?: CallOptions,
+  ): Promise<Uint8Array> {
+    return renderHeatmap(this.rpc, req, call);
   }
 
   /** Streams frames to the server in batches of `batchSize` per message. */

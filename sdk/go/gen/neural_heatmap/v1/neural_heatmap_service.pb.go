@@ -2298,7 +2298,7 @@ var File_neural_heatmap_v1_neural_heatmap_service_proto protoreflect.FileDescrip
 
 const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\n" +
-	".neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"8\n" +
+	".neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1eneural_heatmap/v1/render.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"8\n" +
 	"\x11ListModelsRequest\x12#\n" +
 	"\rinclude_units\x18\x01 \x01(\bR\fincludeUnits\"F\n" +
 	"\x12ListModelsResponse\x120\n" +
@@ -2428,7 +2428,7 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\n" +
 	"rejections\x18\x03 \x03(\v2!.neural_heatmap.v1.FrameRejectionR\n" +
 	"rejections\x121\n" +
-	"\adetails\x18\x04 \x01(\v2\x17.google.protobuf.StructR\adetails2\xff\x11\n" +
+	"\adetails\x18\x04 \x01(\v2\x17.google.protobuf.StructR\adetails2\xe3\x12\n" +
 	"\x14NeuralHeatmapService\x12Y\n" +
 	"\n" +
 	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n" +
@@ -2452,7 +2452,8 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse0\x01\x12s\n" +
 	"\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12d\n" +
 	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n" +
-	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01B\xeb\x01\n" +
+	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12b\n" +
+	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponseB\xeb\x01\n" +
 	"\x15com.neural_heatmap.v1B\x19NeuralHeatmapServiceProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (
@@ -2539,6 +2540,8 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*ActivationFrame)(nil),                 // 67: neural_heatmap.v1.ActivationFrame
 	(*FrameRejection)(nil),                  // 68: neural_heatmap.v1.FrameRejection
 	(*structpb.Struct)(nil),                 // 69: google.protobuf.Struct
+	(*RenderHeatmapRequest)(nil),            // 70: neural_heatmap.v1.RenderHeatmapRequest
+	(*RenderHeatmapResponse)(nil),           // 71: neural_heatmap.v1.RenderHeatmapResponse
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	44, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
@@ -2602,30 +2605,32 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	38, // 58: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
 	40, // 59: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
 	42, // 60: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	1,  // 61: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 62: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	5,  // 63: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	7,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	9,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	11, // 66: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	13, // 67: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	15, // 68: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	17, // 69: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	19, // 70: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	21, // 71: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	23, // 72: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	25, // 73: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	27, // 74: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	29, // 75: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	31, // 76: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	33, // 77: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	35, // 78: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	37, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	39, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	41, // 81: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	43, // 82: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	61, // [61:83] is the sub-list for method output_type
-	39, // [39:61] is the sub-list for method input_type
+	70, // 61: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
+	1,  // 62: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 63: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	5,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	7,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	9,  // 66: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	11, // 67: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	13, // 68: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	15, // 69: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	17, // 70: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	19, // 71: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	21, // 72: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	23, // 73: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	25, // 74: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	27, // 75: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	29, // 76: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	31, // 77: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	33, // 78: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	35, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	37, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	39, // 81: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	41, // 82: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	43, // 83: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	71, // 84: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
+	62, // [62:85] is the sub-list for method output_type
+	39, // [39:62] is the sub-list for method input_type
 	39, // [39:39] is the sub-list for extension type_name
 	39, // [39:39] is the sub-list for extension extendee
 	0,  // [0:39] is the sub-list for field type_name
@@ -2641,6 +2646,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 	file_neural_heatmap_v1_export_proto_init()
 	file_neural_heatmap_v1_ingest_proto_init()
 	file_neural_heatmap_v1_models_proto_init()
+	file_neural_heatmap_v1_render_proto_init()
 	file_neural_heatmap_v1_updates_proto_init()
 	file_neural_heatmap_v1_view_proto_init()
 	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8].OneofWrappers = []any{}
