@@ -24,8 +24,8 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from tests.bridge.conftest import frame, ingest, nan_anomalies
-from tests.bridge.test_streams import metric
 from tests.support.bridge_process import BridgeProcess
+from tests.support.metrics import metric
 from tests.support.server_process import ServerProcess
 from tests.support.ws_cutting_proxy import WsCuttingProxy
 
