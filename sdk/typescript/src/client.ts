@@ -17,6 +17,7 @@ import {
 } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import type { SecureClientSessionOptions } from "node:http2";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -403,14 +404,20 @@ export class NeuralHeatmapClient {
     return Readable.from(this.downloadChunks(name, call), { objectMode: false });
   }
 
-  /** Writes one exported file to `destination` (a Writable, or a file path); resolves to its size. */
+  /**
+   * Writes one exported file to `destination`, a Writable or a file path; resolves to its size.
+   * A path is written as `<path>.part` and renamed when complete, so a failed download never
+   * leaves a partial file under the final name.
+   */
   async downloadExportTo(name: string, destination: Writable | string, call?: CallOptions): Promise<number> {
     let bytes = 0;
     const counted = this.downloadExport(name, call).on("data", (b: Buffer) => (bytes += b.byteLength));
-    const sink = typeof destination === "string" ? createWriteStream(destination) : destination;
+    const part = typeof destination === "string" ? `${destination}.part` : undefined;
     try {
-      await pipeline(counted, sink, { signal: call?.signal });
+      await pipeline(counted, part ? createWriteStream(part) : (destination as Writable), { signal: call?.signal });
+      if (part) await rename(part, destination as string);
     } catch (e) {
+      if (part) await rm(part, { force: true });
       throw toNeuralHeatmapError(e);
     }
     return bytes;

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -215,12 +215,18 @@ test("live streams: a heatmap frame, a correlation matrix and a temporal update 
 });
 
 test("typed errors: NOT_FOUND, INVALID_ARGUMENT naming the field, UNAUTHENTICATED", async () => {
-  await assert.rejects(client.downloadExportTo("no-such-file.csv", new Writable({ write: (_c, _e, cb) => cb() })), (e) => {
-    assert.ok(e instanceof NotFoundError, String(e));
-    assert.equal(e.codeName, "NOT_FOUND");
-    assert.equal(e.reason, "NOT_FOUND");
-    return true;
-  });
+  const dir = mkdtempSync(join(tmpdir(), "nh-ts-dl-"));
+  try {
+    await assert.rejects(client.downloadExportTo("no-such-file.csv", join(dir, "f.csv")), (e) => {
+      assert.ok(e instanceof NotFoundError, String(e));
+      assert.equal(e.codeName, "NOT_FOUND");
+      assert.equal(e.reason, "NOT_FOUND");
+      return true;
+    });
+    assert.deepEqual(readdirSync(dir), [], "a failed download leaves no file behind");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   await assert.rejects(client.exportCorrelationMatrix({ filename: "../escape.csv" }), (e) => {
     assert.ok(e instanceof InvalidArgumentError, String(e));
     assert.equal(e.reason, "INVALID_ARGUMENT");
