@@ -33,7 +33,7 @@ import {
   type IngestActivationsRequest,
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
-import { Theme, type Layout, type LayoutSchema, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
+import { LayoutSchema, Theme, ThemeSettingsSchema, type Layout, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import { reopening, type StreamOptions } from "./streams.js";
 import { float32Tensor } from "./tensor.js";
@@ -354,26 +354,26 @@ export class NeuralHeatmapClient {
   /** Replaces the theme (`customColors`, "#rrggbb", are required for Theme.CUSTOM). */
   async setTheme(theme: Theme, customColors: string[] = [], call?: CallOptions): Promise<ThemeSettings> {
     const r = await this.unary("SetTheme", call, (o) => this.rpc.setTheme({ theme, customColors }, o));
-    return r.theme ?? { $typeName: "neural_heatmap.v1.ThemeSettings", theme: Theme.UNSPECIFIED, customColors: [] };
+    return r.theme ?? create(ThemeSettingsSchema);
   }
 
   /** The theme in force. */
   async getTheme(call?: CallOptions): Promise<ThemeSettings> {
     const r = await this.unary("GetTheme", call, (o) => this.rpc.getTheme({}, o));
-    return r.theme ?? { $typeName: "neural_heatmap.v1.ThemeSettings", theme: Theme.UNSPECIFIED, customColors: [] };
+    return r.theme ?? create(ThemeSettingsSchema);
   }
 
   /** Replaces the panel layout; returns the layout now in force. */
   async setLayout(
     layout: MessageInitShape<typeof LayoutSchema>,
     call?: CallOptions,
-  ): Promise<Layout | undefined> {
-    return (await this.unary("SetLayout", call, (o) => this.rpc.setLayout({ layout }, o))).layout;
+  ): Promise<Layout> {
+    return (await this.unary("SetLayout", call, (o) => this.rpc.setLayout({ layout }, o))).layout ?? create(LayoutSchema);
   }
 
   /** The panel layout in force. */
-  async getLayout(call?: CallOptions): Promise<Layout | undefined> {
-    return (await this.unary("GetLayout", call, (o) => this.rpc.getLayout({}, o))).layout;
+  async getLayout(call?: CallOptions): Promise<Layout> {
+    return (await this.unary("GetLayout", call, (o) => this.rpc.getLayout({}, o))).layout ?? create(LayoutSchema);
   }
 
   // ------------------------------------------------------------------ exports
@@ -424,12 +424,10 @@ export class NeuralHeatmapClient {
   }
 
   private async *downloadChunks(name: string, call: CallOptions | undefined): AsyncGenerator<Buffer> {
-    const signal = this.signal(call?.signal);
-    const retry = call?.retry ?? this.retry;
     let written = 0;
     let total: bigint | undefined;
     // Each attempt reads until its first chunk; only then may bytes leave this generator.
-    const first = await this.unary("DownloadExport", { ...call, signal, retry }, async (o) => {
+    const first = await this.unary("DownloadExport", call, async (o) => {
       const it = this.rpc.downloadExport({ name }, o)[Symbol.asyncIterator]();
       const head = await it.next();
       return { it, head };
@@ -463,39 +461,42 @@ export class NeuralHeatmapClient {
     req: { modelIds?: string[]; layerIds?: string[] } = {},
     opts: StreamOptions = {},
   ): AsyncGenerator<HeatmapFrame, void, undefined> {
+    const rpc = this.rpc;
     return reopening(
-      async function* (this: NeuralHeatmapClient, signal: AbortSignal, progress: () => void) {
-        for await (const m of this.rpc.subscribeHeatmap(req, { signal, headers: opts.headers })) {
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeHeatmap(req, { signal, headers: opts.headers })) {
           progress();
           if (m.update) yield heatmapOf(m.update);
         }
-      }.bind(this),
+      },
       { ...opts, signal: this.signal(opts.signal) },
     );
   }
 
   /** Correlation matrices as the server recomputes them. */
   subscribeCorrelations(opts: StreamOptions = {}): AsyncGenerator<CorrelationMatrixView, void, undefined> {
+    const rpc = this.rpc;
     return reopening(
-      async function* (this: NeuralHeatmapClient, signal: AbortSignal, progress: () => void) {
-        for await (const m of this.rpc.subscribeCorrelations({}, { signal, headers: opts.headers })) {
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeCorrelations({}, { signal, headers: opts.headers })) {
           progress();
           if (m.update?.matrix) yield correlationMatrixOf(m.update.matrix);
         }
-      }.bind(this),
+      },
       { ...opts, signal: this.signal(opts.signal) },
     );
   }
 
   /** Temporal patterns (and trends, state changes) as the server recomputes them. */
   subscribeTemporal(opts: StreamOptions = {}): AsyncGenerator<TemporalUpdate, void, undefined> {
+    const rpc = this.rpc;
     return reopening(
-      async function* (this: NeuralHeatmapClient, signal: AbortSignal, progress: () => void) {
-        for await (const m of this.rpc.subscribeTemporal({}, { signal, headers: opts.headers })) {
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeTemporal({}, { signal, headers: opts.headers })) {
           progress();
           if (m.update) yield temporalUpdateOf(m.update);
         }
-      }.bind(this),
+      },
       { ...opts, signal: this.signal(opts.signal) },
     );
   }

@@ -23,7 +23,7 @@ export interface RetryOptions extends BackoffOptions {
   onRetry?: (error: ConnectError, delayMs: number, attempt: number) => void;
 }
 
-/** One attempt: gets the caller's signal and the time left of the overall budget. */
+/** One attempt: gets the time left of the overall budget (undefined: no deadline). */
 export type Attempt<T> = (timeoutMs: number | undefined) => Promise<T>;
 
 /**
