@@ -32,6 +32,7 @@ import {
   NeuralHeatmapService,
   type IngestActivationsRequest,
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
+import type { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
 import { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
 import { LayoutSchema, Theme, ThemeSettingsSchema, type Layout, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
 import { withRetry, type RetryOptions } from "./retry.js";
@@ -90,6 +91,7 @@ export const RPC_METHODS = {
   SetLayout: { method: "setLayout", idempotent: true },
   GetLayout: { method: "getLayout", idempotent: true },
   CompareModels: { method: "compareModels", idempotent: true },
+  RenderHeatmap: { method: "renderHeatmap", idempotent: true },
   ExportCorrelationMatrix: { method: "exportCorrelationMatrix", idempotent: true },
   ListExports: { method: "listExports", idempotent: true },
   DownloadExport: { method: "downloadExport", idempotent: true },
@@ -326,6 +328,31 @@ export class NeuralHeatmapClient {
   async compareModels(modelIds: string[], metrics: string[] = [], call?: CallOptions): Promise<ModelComparison> {
     const r = await this.unary("CompareModels", call, (o) => this.rpc.compareModels({ modelIds, metrics }, o));
     return comparisonOf(r.comparison);
+  }
+
+  /**
+   * A PNG the server draws: the heatmap canvas of `modelId` (its `layerIds`, the frame at the
+   * end of `timeRange`), or with `kind: RenderKind.CORRELATION` the correlation matrix; in the
+   * stored theme unless `theme` is set; `width`/`height` 0 or unset mean 800 x 600. Resolves
+   * to the PNG file's bytes.
+   */
+  async renderHeatmap(
+    req: {
+      kind?: RenderKind;
+      modelId?: string;
+      layerIds?: string[];
+      theme?: Theme;
+      customColors?: string[];
+      width?: number;
+      height?: number;
+      timeRange?: TimeRangeInit;
+    } = {},
+    call?: CallOptions,
+  ): Promise<Uint8Array> {
+    const r = await this.unary("RenderHeatmap", call, (o) =>
+      this.rpc.renderHeatmap({ ...req, timeRange: timeRange(req.timeRange) }, o),
+    );
+    return r.png;
   }
 
   // ------------------------------------------------------------------ view state

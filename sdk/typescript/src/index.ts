@@ -27,6 +27,7 @@ export {
   type ResumeOptions,
 } from "./anomalies.js";
 export { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+export { metadataValue, metadataMap, type MetadataPlain } from "./metadata.js";
 export * from "./policy_gen.js";
 export { tensorToFloat32Array, tensorToFloat64Array, float32Tensor, elementCount, TensorError } from "./tensor.js";
 export { Granularity, PatternType, AnomalyType } from "./gen/neural_heatmap/v1/analytics_pb.js";
@@ -34,5 +35,6 @@ export { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
 export { ExportFormat } from "./gen/neural_heatmap/v1/export_pb.js";
 export { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
 export { Theme } from "./gen/neural_heatmap/v1/view_pb.js";
+export { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
 export { DataType } from "./gen/neural_heatmap/v1/tensor_pb.js";
 export { Code } from "@connectrpc/connect";

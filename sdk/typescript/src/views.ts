@@ -5,7 +5,6 @@
  * resume point of the anomaly stream must be exact). Enums are the generated ones
  * (`Severity.HIGH`, `AnomalyType.SPIKE`, ...).
  */
-import type { JsonObject, JsonValue } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type * as pb from "./gen/neural_heatmap/v1/analytics_pb.js";
 import type { AnomalyType, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
@@ -17,12 +16,16 @@ import type { Model as PbModel } from "./gen/neural_heatmap/v1/models_pb.js";
 import type { Tensor } from "./gen/neural_heatmap/v1/tensor_pb.js";
 import type * as upb from "./gen/neural_heatmap/v1/updates_pb.js";
 import type { Filter as PbFilter } from "./gen/neural_heatmap/v1/view_pb.js";
+import type { MetadataValue } from "./gen/neural_heatmap/v1/metadata_pb.js";
+import { metadataMap, type MetadataPlain } from "./metadata.js";
 import { tensorToFloat32Array } from "./tensor.js";
 
-/** A metadata value: what JSON holds, plus `bigint` for integers beyond 2^53. */
-export type MetadataValue = null | boolean | number | bigint | string | MetadataValue[] | { [key: string]: MetadataValue };
-/** Server-side details of a result (a plain object). */
-export type Metadata = { [key: string]: MetadataValue };
+/**
+ * Server-side notes of a result as a plain object (from `map<string, MetadataValue>`): an
+ * integer the server sent is a `number` when it is a safe integer and a `bigint` beyond 2^53,
+ * so it is never rounded; fractions are numbers, JSON null is null (metadata.ts).
+ */
+export type Metadata = { [key: string]: MetadataPlain };
 
 /** A point on the canvas. */
 export interface Point {
@@ -39,8 +42,8 @@ function count(v: bigint): number {
   return Number(v);
 }
 
-export function metadataOf(m: JsonObject | undefined): Metadata {
-  return (m ?? {}) as { [key: string]: JsonValue } as Metadata;
+function metadataOf(m: { [key: string]: MetadataValue } | undefined): Metadata {
+  return metadataMap(m ?? {});
 }
 
 function point(p: { x: number; y: number } | undefined): Point | undefined {
@@ -117,7 +120,10 @@ export function modelOf(m: PbModel): Model {
 }
 
 export interface TemporalPattern {
+  /** The known kinds; PatternType.UNSPECIFIED for a kind the contract does not know yet. */
   patternType: PatternType;
+  /** The kind as the server named it ("periodic", "trend", "state_change", or a newer one). */
+  patternTypeName: string;
   frequency?: number;
   amplitude?: number;
   phase?: number;
@@ -132,6 +138,7 @@ export interface TemporalPattern {
 export function patternOf(p: pb.TemporalPattern): TemporalPattern {
   return {
     patternType: p.patternType,
+    patternTypeName: p.patternTypeName,
     frequency: p.frequency,
     amplitude: p.amplitude,
     phase: p.phase,
@@ -196,7 +203,10 @@ export function statisticsOf(s: pb.TemporalStatistics | undefined): TemporalStat
 export interface Anomaly {
   /** Position in the server's anomaly log: the resume point of the anomaly stream. */
   sequence: bigint;
+  /** The known kinds; AnomalyType.UNSPECIFIED for a kind the contract does not know yet. */
   anomalyType: AnomalyType;
+  /** The kind as the server named it ("spike", "non_finite", ..., or a newer one). */
+  anomalyTypeName: string;
   severity: Severity;
   timestamp?: Date;
   location?: Point;
@@ -211,6 +221,7 @@ export function anomalyOf(a: pb.Anomaly): Anomaly {
   return {
     sequence: a.sequence,
     anomalyType: a.anomalyType,
+    anomalyTypeName: a.anomalyTypeName,
     severity: a.severity,
     timestamp: dateOf(a.timestamp),
     location: point(a.location),
@@ -343,8 +354,8 @@ export function temporalUpdateOf(u: upb.TemporalUpdate): TemporalUpdate {
   return {
     timestamp: dateOf(u.timestamp),
     patterns: u.patterns.map(patternOf),
-    trends: u.trends.map(metadataOf),
-    stateChanges: u.stateChanges.map(metadataOf),
+    trends: u.trends.map((m) => metadataOf(m.fields)),
+    stateChanges: u.stateChanges.map((m) => metadataOf(m.fields)),
   };
 }
 

@@ -21,7 +21,8 @@ import {
 } from "../errors.js";
 import { ExportFormat } from "../gen/neural_heatmap/v1/export_pb.js";
 import { Severity } from "../gen/neural_heatmap/v1/common_pb.js";
-import { AnomalyType } from "../gen/neural_heatmap/v1/analytics_pb.js";
+import { AnomalyType, PatternType } from "../gen/neural_heatmap/v1/analytics_pb.js";
+import { RenderKind } from "../gen/neural_heatmap/v1/render_pb.js";
 import { NeuralHeatmapService } from "../gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { UpdateType } from "../gen/neural_heatmap/v1/updates_pb.js";
 import { Theme } from "../gen/neural_heatmap/v1/view_pb.js";
@@ -72,6 +73,7 @@ before(async () => {
   const t0 = Date.now() - (FRAMES / RATE_HZ) * 1000 - 1000;
   const r = await client.ingest([...seedFrames("m1", t0), ...seedFrames("m2", t0)], { batchSize: 100 });
   assert.equal(r.framesAccepted, 6 * FRAMES, JSON.stringify(r.rejections));
+  assert.equal(typeof r.details["upstream_requests"], "number");
 });
 
 after(async () => {
@@ -102,6 +104,18 @@ test("getCorrelationMatrix: a Float32Array view; b = 2a + 1 correlates 1 with a"
   assert.ok(ia >= 0 && ib >= 0, m.labels.join(","));
   assert.ok(Math.abs(m.at(ia, ib) - 1) < 1e-4, String(m.at(ia, ib)));
   assert.equal(m.at(ia, ia), m.values[ia * m.size + ia]);
+  // metadata is plain values; the server's integers arrive as integers (int64 on the wire).
+  assert.equal(m.metadata["samples"], FRAMES);
+  assert.equal(m.metadata["method"], "pearson");
+  assert.deepEqual(m.metadata["layer_ids"], ["a", "b", "c"]);
+});
+
+test("renderHeatmap: PNG bytes of the requested size", async () => {
+  const png = await client.renderHeatmap({ kind: RenderKind.CORRELATION, modelId: "m1", theme: Theme.PLASMA, width: 300, height: 200 });
+  assert.equal(Buffer.from(png.subarray(0, 8)).toString("hex"), "89504e470d0a1a0a");
+  const ihdr = new DataView(png.buffer, png.byteOffset + 16, 8);
+  assert.deepEqual([ihdr.getUint32(0), ihdr.getUint32(4)], [300, 200]);
+  await assert.rejects(client.renderHeatmap({ modelId: "m1", width: 50_000 }), InvalidArgumentError);
 });
 
 test("temporal statistics and patterns: the rising layer has a positive slope", async () => {
@@ -114,6 +128,8 @@ test("temporal statistics and patterns: the rising layer has a positive slope", 
   const patterns = await client.getTemporalPatterns({ modelId: "m1" });
   assert.ok(patterns.length > 0);
   assert.ok(patterns.every((p) => p.modelId === "m1" && typeof p.confidence === "number"));
+  const periodic = patterns.find((p) => p.layerId === "a" && p.patternType === PatternType.PERIODIC);
+  assert.equal(periodic?.patternTypeName, "periodic", JSON.stringify(patterns.map((p) => [p.layerId, p.patternTypeName])));
 });
 
 test("compareModels: a square similarity matrix with 1 on the diagonal", async () => {
@@ -177,6 +193,7 @@ test("anomalies: the log page, the resuming stream and streamUpdates agree", asy
   assert.equal(page.anomalies.length, 1);
   const a = page.anomalies[0]!;
   assert.equal(a.anomalyType, AnomalyType.NON_FINITE);
+  assert.equal(a.anomalyTypeName, "non_finite");
   assert.equal(a.severity, Severity.CRITICAL);
   assert.ok(a.timestamp instanceof Date);
   for await (const s of client.anomalies({ afterSequence: head, modelIds: [model] })) {
