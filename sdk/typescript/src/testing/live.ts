@@ -63,7 +63,8 @@ export class Launched {
 async function launch(kind: string, port: number, args: string[], ready: () => Promise<boolean>): Promise<Launched> {
   const dir = mkdtempSync(join(tmpdir(), `nh-ts-${kind}-`));
   const log = openSync(join(dir, `${kind}.log`), "a");
-  const sources = ["server", "bridge", "contract/python", "sdk/python"].map((d) => join(REPO_ROOT, d));
+  // The repository root too, for the crafted upstream in tests/support.
+  const sources = ["server", "bridge", "contract/python", "sdk/python", ""].map((d) => join(REPO_ROOT, d));
   const proc = spawn(PYTHON, args.map((a) => a.replace("{dir}", dir)), {
     cwd: REPO_ROOT,
     stdio: ["ignore", log, log],
@@ -87,6 +88,23 @@ export async function startServer(extraArgs: string[] = [], port?: number): Prom
   const args = ["-m", "neural_heatmap_server", "--host", "127.0.0.1", "--port", String(p), "--no-source",
     "--data-dir", "{dir}/data", "--export-dir", "{dir}/exports", ...extraArgs];
   const proc = await launch("server", p, args, async () => {
+    try {
+      return (await fetch(`${url}/health`)).ok;
+    } catch {
+      return false;
+    }
+  });
+  return Object.assign(proc, { url });
+}
+
+/**
+ * tests/support/crafted_upstream.py: answers the real server cannot give (anomaly and pattern
+ * types outside the enums, metadata of every JSON kind), for a bridge to convert.
+ */
+export async function startCraftedUpstream(): Promise<Launched & { url: string }> {
+  const p = await freePort();
+  const url = `http://127.0.0.1:${p}`;
+  const proc = await launch("crafted-upstream", p, ["-m", "tests.support.crafted_upstream", "--port", String(p)], async () => {
     try {
       return (await fetch(`${url}/health`)).ok;
     } catch {
