@@ -23,7 +23,7 @@ import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
 import { clientError, toNeuralHeatmapError } from "./errors.js";
-import { Granularity, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
+import type { Granularity, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
 import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
 import { ExportFormat } from "./gen/neural_heatmap/v1/export_pb.js";
 import { ActivationFrameSchema, type ActivationFrame } from "./gen/neural_heatmap/v1/ingest_pb.js";
@@ -34,7 +34,7 @@ import {
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import type { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
 import { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
-import { LayoutSchema, Theme, ThemeSettingsSchema, type Layout, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
+import { LayoutSchema, ThemeSettingsSchema, type Layout, type Theme, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import { reopening, type StreamOptions } from "./streams.js";
 import { float32Tensor } from "./tensor.js";
