@@ -110,7 +110,7 @@ test-long: setup ## Soak, long fuzz and mass-reconnect runs (tests marked `long`
 test-go: setup ## Go tests (vet, unit, live examples).
 	cd $(GO_DIR) && go vet ./... && go test ./...
 
-test-ts: setup ## TypeScript tests.
+test-ts: setup ## TypeScript tests: unit, live against a real server and bridge, the packed tarball installed outside the repo.
 	cd $(TS) && npm test
 
 test-java: setup ## Java tests (JUnit 5 against a live server and bridge; messages generated from protos/).
