@@ -107,9 +107,8 @@ public final class AnomalyStream implements Iterator<Anomaly>, AutoCloseable {
         current = null;
         return closed
             ? null
-            : (NeuralHeatmapException)
-                NeuralHeatmapException.forCode(
-                    Status.Code.UNAVAILABLE, "the anomaly stream ended", List.of(), null);
+            : NeuralHeatmapException.forCode(
+                Status.Code.UNAVAILABLE, "the anomaly stream ended", List.of(), null);
       }
       SubscribeAnomaliesResponse resp = stream.next();
       if (resp.hasHeartbeat() && !resp.hasUpdate()) {

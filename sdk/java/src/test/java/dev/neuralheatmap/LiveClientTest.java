@@ -188,7 +188,7 @@ class LiveClientTest {
       assertTrue(pushed.size() > 0);
       assertTrue(temporal.next().hasTimestamp());
       assertEquals(15, more.join().getFramesAccepted());
-      heatmap.close();
+      heatmap.close(); // before the try block ends: a closed stream ends
       assertFalse(heatmap.hasNext(), "a closed stream ends");
     }
   }

@@ -130,7 +130,7 @@ final class LiveStack implements AutoCloseable {
   private boolean bridgeAnswers() {
     if (bridgeArgs.contains("--tls-cert")) { // the plaintext probe cannot talk to it: it listens
       try (var socket = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), bridgePort)) {
-        return true;
+        return socket.isConnected();
       } catch (IOException e) {
         return false;
       }
