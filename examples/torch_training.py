@@ -20,10 +20,9 @@ import argparse
 import asyncio
 
 import torch
-from torch import nn
-
 from neural_heatmap import connect
 from neural_heatmap.torch import watch
+from torch import nn
 
 
 class SmallCNN(nn.Module):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
-from neural_heatmap.torch._reduce import reduce_output, unit_dim  # noqa: E402
+from neural_heatmap.torch._reduce import is_channels_first, reduce_output, unit_dim  # noqa: E402
 from neural_heatmap.torch._select import select_layers  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 def test_conv_output_keeps_channels_and_reduces_batch_and_space() -> None:
     conv = nn.Conv2d(2, 3, 1)
     x = torch.randn(5, 3, 4, 4)
-    dim = unit_dim(conv, x.ndim)
+    dim = unit_dim(is_channels_first(conv), x.ndim)
     assert dim == 1
     torch.testing.assert_close(reduce_output(x, dim, "mean"), x.mean(dim=(0, 2, 3)))
     torch.testing.assert_close(reduce_output(x, dim, "max"), x.amax(dim=(0, 2, 3)))
@@ -26,10 +25,11 @@ def test_conv_output_keeps_channels_and_reduces_batch_and_space() -> None:
 def test_linear_on_sequences_keeps_features_and_scalars_are_one_unit() -> None:
     lin = nn.Linear(3, 6)
     x = torch.randn(2, 7, 6, dtype=torch.float64)
-    out = reduce_output(x, unit_dim(lin, x.ndim), "mean")
+    out = reduce_output(x, unit_dim(is_channels_first(lin), x.ndim), "mean")
     assert out.dtype == torch.float32 and out.shape == (6,)
     torch.testing.assert_close(out, x.mean(dim=(0, 1)).float())
-    assert unit_dim(lin, 1) is None
+    assert unit_dim(is_channels_first(nn.Conv1d(2, 2, 1)), 3) == 1
+    assert unit_dim(False, 1) is None
     assert reduce_output(torch.tensor([1.0, 3.0]), None, "mean").tolist() == [2.0]
 
 

@@ -23,7 +23,7 @@ from torch.nn.modules.pooling import (
     _MaxPoolNd,
 )
 
-__all__ = ["Reduction", "check_reduction", "reduce_output", "unit_dim"]
+__all__ = ["Reduction", "check_reduction", "is_channels_first", "reduce_output", "unit_dim"]
 
 Reduction = Literal["mean", "abs_mean", "rms", "max"]
 """How the non-unit dimensions are reduced: the plain mean keeps the sign (and a NaN or inf
@@ -51,15 +51,20 @@ def check_reduction(reduce: str) -> Reduction:
     raise ValueError(f"reduce must be one of {', '.join(names)}; got {reduce!r}")
 
 
-def unit_dim(module: nn.Module, ndim: int) -> int | None:
-    """The dimension of a ``module``'s ``ndim``-dimensional output that holds its units.
+def is_channels_first(module: nn.Module) -> bool:
+    """Whether ``module``'s output is ``[batch, channels, ...]`` whatever its rank."""
+    return isinstance(module, _CHANNELS_FIRST)
+
+
+def unit_dim(channels_first: bool, ndim: int) -> int | None:
+    """The dimension of an ``ndim``-dimensional output that holds the units.
 
     ``None`` when the output has no unit dimension (a scalar, or one value per
     sample): the frame is then a single unit.
     """
     if ndim < 2:
         return None
-    if ndim >= 4 or isinstance(module, _CHANNELS_FIRST):
+    if ndim >= 4 or channels_first:
         return 1
     return ndim - 1
 
@@ -71,15 +76,17 @@ def reduce_output(output: torch.Tensor, dim: int | None, how: Reduction) -> torc
     training step pays for one small reduction and no copy.
     """
     x = output.detach()
-    dims = [d for d in range(x.ndim) if d != dim]
+    if x.dtype != torch.float32:
+        x = x.float()  # also what makes integer and half outputs reducible
+    dims = tuple(d for d in range(x.ndim) if d != dim)
     if not dims:
-        return x.float().reshape(-1)
+        return x.reshape(-1)
     if how == "mean":
-        reduced = torch.mean(x, dim=dims, dtype=torch.float32)
+        reduced = x.mean(dims)
     elif how == "abs_mean":
-        reduced = torch.mean(torch.abs(x), dim=dims, dtype=torch.float32)
+        reduced = x.abs().mean(dims)
     elif how == "rms":
-        reduced = torch.sqrt(torch.mean(torch.square(x.float()), dim=dims))
+        reduced = x.square().mean(dims).sqrt()
     else:
-        reduced = torch.amax(x, dim=dims).float()
-    return reduced.reshape(-1)
+        reduced = x.amax(dims)
+    return reduced if reduced.ndim == 1 else reduced.reshape(1)

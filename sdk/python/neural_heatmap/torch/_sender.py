@@ -20,6 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -35,9 +36,12 @@ _BACKOFF_INITIAL = 0.1  # seconds before re-sending after UNAVAILABLE, doubled u
 _BACKOFF_MAX = 2.0
 
 
-@dataclass(frozen=True, slots=True)
-class CapturedFrame:
-    """One layer's reduced output at one step, still a tensor (maybe on a GPU)."""
+class CapturedFrame(NamedTuple):
+    """One layer's reduced output at one step, still a tensor (maybe on a GPU).
+
+    A named tuple: it is built on the training thread for every frame, and a
+    tuple is the cheapest record to build.
+    """
 
     layer_id: str
     values: torch.Tensor
@@ -113,7 +117,7 @@ class FrameSender:
                 self._warn_once("dropped", "sender queue full (%d frames): dropping the oldest "
                                 "frames; watcher.stats() counts them", self._queue.maxlen)
             self._queue.append(frame)
-            if len(self._queue) == 1 or len(self._queue) >= self._batch_frames:
+            if len(self._queue) in (1, self._batch_frames):  # a batch became due
                 self._cond.notify()
 
     def counts(self) -> SenderCounts:

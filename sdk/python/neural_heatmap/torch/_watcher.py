@@ -21,7 +21,13 @@ from torch.utils.hooks import RemovableHandle
 
 from neural_heatmap._channel import DEFAULT_TARGET
 from neural_heatmap._client import NeuralHeatmapClient
-from neural_heatmap.torch._reduce import Reduction, check_reduction, reduce_output, unit_dim
+from neural_heatmap.torch._reduce import (
+    Reduction,
+    check_reduction,
+    is_channels_first,
+    reduce_output,
+    unit_dim,
+)
 from neural_heatmap.torch._select import LayerSpec, select_layers
 from neural_heatmap.torch._sender import CapturedFrame, FrameSender
 
@@ -102,7 +108,8 @@ class Watcher:
                                    batch_frames=batch_frames, linger=linger,
                                    send_timeout=send_timeout)
         self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._on_pass)]
-        self._handles += [m.register_forward_hook(self._hook_for(name)) for name, m in chosen]
+        self._handles += [m.register_forward_hook(self._hook_for(name, is_channels_first(m)))
+                          for name, m in chosen]
         self._closed = False
 
     # ---------------------------------------------------------------- steps
@@ -131,7 +138,7 @@ class Watcher:
 
     # ---------------------------------------------------------------- capture
 
-    def _hook_for(self, layer: str) -> Callable[[nn.Module, Any, Any], None]:
+    def _hook_for(self, layer: str, channels_first: bool) -> Callable[[nn.Module, Any, Any], None]:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not self._capturing:
                 return
@@ -139,7 +146,7 @@ class Watcher:
                 tensor = output if isinstance(output, torch.Tensor) else _first_tensor(output)
                 if tensor is None:
                     return
-                values = reduce_output(tensor, unit_dim(module, tensor.ndim), self._reduce)
+                values = reduce_output(tensor, unit_dim(channels_first, tensor.ndim), self._reduce)
                 self._sender.put(CapturedFrame(layer, values, time.time(), self._step))
                 self._captured += 1
             except Exception:
