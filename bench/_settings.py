@@ -40,7 +40,7 @@ class Settings:
     # torch (watch overhead)
     torch_steps: int = 200              # timed training steps per variant per repetition
     torch_warmup: int = 20
-    torch_reps: int = 7
+    torch_reps: int = 5
     out: Path = Path("bench/results")
 
     @classmethod

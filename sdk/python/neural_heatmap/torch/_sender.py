@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
 import torch
 
 from neural_heatmap._client import NeuralHeatmapClient
@@ -47,6 +49,9 @@ class CapturedFrame(NamedTuple):
     values: torch.Tensor
     timestamp: float
     step: int
+    ready: torch.cuda.Event | None = None
+    """For a GPU tensor: recorded on the producing stream after the reduction, so the
+    sender's copy waits for exactly that work, whichever stream the training used."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,13 @@ class SenderCounts:
     failed: int
     send_errors: int
     connected: bool | None
+
+
+def _host_values(frame: CapturedFrame) -> npt.NDArray[np.float32]:
+    """The frame's values in host memory (copied from the GPU once its reduction is done)."""
+    if frame.ready is not None:
+        frame.ready.synchronize()
+    return frame.values.cpu().numpy()
 
 
 class FrameSender:
@@ -194,8 +206,7 @@ class FrameSender:
     async def _send(self, client: NeuralHeatmapClient, batch: list[CapturedFrame]) -> bool:
         """One ``IngestActivations`` call; ``False`` when the bridge was unreachable."""
         frames = [
-            ActivationFrame(self._model_id, f.layer_id, f.values.cpu().numpy(), f.timestamp,
-                            f.step)
+            ActivationFrame(self._model_id, f.layer_id, _host_values(f), f.timestamp, f.step)
             for f in batch
         ]
         try:

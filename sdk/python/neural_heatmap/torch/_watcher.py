@@ -147,7 +147,11 @@ class Watcher:
                 if tensor is None:
                     return
                 values = reduce_output(tensor, unit_dim(channels_first, tensor.ndim), self._reduce)
-                self._sender.put(CapturedFrame(layer, values, time.time(), self._step))
+                ready = None
+                if values.is_cuda:
+                    ready = torch.cuda.Event()  # type: ignore[no-untyped-call]  # untyped in torch
+                    ready.record(torch.cuda.current_stream(values.device))
+                self._sender.put(CapturedFrame(layer, values, time.time(), self._step, ready))
                 self._captured += 1
             except Exception:
                 self._hook_errors += 1
