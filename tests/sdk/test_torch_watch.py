@@ -72,11 +72,10 @@ async def _layers(client: NeuralHeatmapClient, model_id: str) -> dict[str, tuple
     return {}
 
 
-async def test_frames_arrive_per_layer_with_units_and_steps(
-    client: NeuralHeatmapClient, bridge: BridgeProcess
-) -> None:
+async def test_frames_arrive_per_layer_with_units_and_steps(client: NeuralHeatmapClient) -> None:
     model = SmallCNN()
-    with watch(model, bridge.target, model_id="torch-cnn", every_n_steps=2) as watcher:
+    # given a client, the sender copies its settings onto a channel of its own thread's loop
+    with watch(model, client, model_id="torch-cnn", every_n_steps=2) as watcher:
         assert watcher.layer_ids == ["conv1", "conv2", "head"]  # leaf modules with parameters
         train(model, 10, (16, 1, 6, 6))
         assert watcher.flush(timeout=20)
