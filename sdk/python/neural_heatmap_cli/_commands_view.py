@@ -64,6 +64,9 @@ def _print_layout(layout: LayoutConfig, as_json: bool) -> None:
     if as_json:
         print_json(layout.to_dict())
         return
+    if layout == LayoutConfig():
+        out.print("layout  none set")
+        return
     out.print(f"z order  {' < '.join(layout.z_order) or '-'}")
     for panel in sorted({*layout.panel_positions, *layout.panel_sizes, *layout.visibility}):
         pos = layout.panel_positions.get(panel, {})
