@@ -86,10 +86,9 @@ BREAKING_BASE = $(shell if git rev-parse -q --verify main >/dev/null; then \
 	if [ "$$(git rev-parse HEAD)" = "$$(git rev-parse main)" ]; then git rev-parse -q --verify main~1; \
 	else git rev-parse main; fi; else git rev-parse -q --verify HEAD~1; fi)
 
-breaking: setup ## buf breaking against main's previous commit (on a branch: against main).
-	@if git rev-parse --verify -q '$(BREAKING_BASE)' >/dev/null && git cat-file -e '$(BREAKING_BASE):protos' 2>/dev/null; then \
-		$(BUF) breaking --against '.git#ref=$(BREAKING_BASE)' && echo "no breaking change against $(BREAKING_BASE)"; \
-	else echo "no earlier commit with protos: nothing to compare"; fi
+breaking: setup ## buf breaking against main's previous commit (on a branch: against main); a deliberate break needs a protos/VERSION bump and a CHANGELOG entry.
+	@base='$(BREAKING_BASE)'; if [ -z "$$base" ]; then echo "no earlier commit: nothing to compare"; \
+	else $(PY) scripts/check_breaking.py --base "$$base" --buf $(BUF); fi
 
 # ---------------------------------------------------------------- tests
 test: setup test-go test-ts test-python ## Run every test (Python, Go, TypeScript, live conformance).

@@ -1,11 +1,11 @@
 """The bridge's JSON -> protobuf conversions of whole answers (and filters/layouts back).
 
 The upstream speaks the seed's JSON (float seconds, severity words, nested dicts); the protos
-speak Timestamps, enums, Tensors and Structs. Handlers stay thin by calling only these
-functions, so a change of wire shape is a change here. The parts they build on have their own
-modules: enum tables and binary layouts in the contract package (``neural_heatmap_contract``:
-``enums``, ``media``), ``_scalars`` (timestamps, structs), ``_tensors`` (arrays and matrices),
-``_matrix_wire`` (the hand-written matrix answer), ``_anomaly_cache``.
+speak Timestamps, enums, Tensors and typed metadata maps. Handlers stay thin by calling only
+these functions, so a change of wire shape is a change here. The parts they build on have their
+own modules: enum tables and binary layouts in the contract package (``neural_heatmap_contract``:
+``enums``, ``media``), ``_scalars`` (timestamps, metadata values), ``_tensors`` (arrays and
+matrices), ``_matrix_wire`` (the hand-written matrix answer), ``_anomaly_cache``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from google.protobuf import struct_pb2, timestamp_pb2
+from google.protobuf import timestamp_pb2
 from neural_heatmap_contract.enums import ANOMALY_TYPE, EXPORT_FORMAT, PATTERN_TYPE, SEVERITY, THEME
 from neural_heatmap_contract.media import PayloadError
 from neural_heatmap_contract.v1 import (
     analytics_pb2,
     common_pb2,
     export_pb2,
+    metadata_pb2,
     models_pb2,
     updates_pb2,
     view_pb2,
@@ -29,26 +30,37 @@ from neural_heatmap_contract.v1 import (
 from ._scalars import (
     TIMESTAMP_MAX_S,
     JSONDict,
+    fill_metadata,
     float_or,
     location,
+    metadata_map,
     opt_float,
     timestamp,
-    to_struct,
 )
 from ._tensors import correlation_from_json, matrix_json, tensor
 
 
+def _name(value: Any) -> str:
+    """An enum word as the upstream sent it ("" when absent or null)."""
+    return "" if value is None else str(value)
+
+
 # ---------------------------------------------------------------- temporal
 def temporal_pattern(doc: Mapping[str, Any]) -> analytics_pb2.TemporalPattern:
-    """A seed TemporalPattern dict -> TemporalPattern (model/layer lifted from metadata)."""
+    """A seed TemporalPattern dict -> TemporalPattern (model/layer lifted from metadata).
+
+    The kind's name is kept as sent (``pattern_type_name``) so one outside the enum is not lost.
+    """
     meta = doc.get("metadata") or {}
+    name = _name(doc.get("pattern_type"))
     out = analytics_pb2.TemporalPattern(
-        pattern_type=PATTERN_TYPE.get(str(doc.get("pattern_type")), 0),
+        pattern_type=PATTERN_TYPE.get(name, 0),
+        pattern_type_name=name,
         confidence=float_or(doc.get("confidence")),
-        metadata=to_struct(meta),
         model_id=str(meta.get("model_id") or doc.get("model_id") or ""),
         layer_id=str(meta.get("layer_id") or doc.get("layer_id") or ""),
     )
+    fill_metadata(out.metadata, meta)
     for name in ("frequency", "amplitude", "phase"):
         if doc.get(name) is not None:
             setattr(out, name, float(doc[name]))
@@ -65,7 +77,7 @@ def temporal_statistics(doc: Mapping[str, Any]) -> analytics_pb2.TemporalStatist
     layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
     assert isinstance(trends, Mapping) and isinstance(periodicity, Mapping)
     assert isinstance(layers, list)
-    return analytics_pb2.TemporalStatistics(
+    out = analytics_pb2.TemporalStatistics(
         model_id=str(doc.get("model_id") or ""),
         layers=[
             analytics_pb2.LayerStatistics(
@@ -88,24 +100,30 @@ def temporal_statistics(doc: Mapping[str, Any]) -> analytics_pb2.TemporalStatist
         decreasing_trends=int(trends.get("decreasing") or 0),
         flat_trends=int(trends.get("flat") or 0),
         periodic_layers=int(periodicity.get("periodic_layers") or 0),
-        raw=to_struct({k: v for k, v in doc.items() if k != "layers"}),
     )
+    fill_metadata(out.raw, {k: v for k, v in doc.items() if k != "layers"})
+    return out
 
 
 # ---------------------------------------------------------------- anomalies
 def anomaly(doc: Mapping[str, Any]) -> analytics_pb2.Anomaly:
-    """A seed Anomaly dict (plus our ``sequence``) -> Anomaly."""
+    """A seed Anomaly dict (plus our ``sequence``) -> Anomaly.
+
+    The kind's name is kept as sent (``anomaly_type_name``) so one outside the enum is not lost.
+    """
+    name = _name(doc.get("anomaly_type"))
     out = analytics_pb2.Anomaly(
         sequence=int(doc.get("sequence") or 0),
-        anomaly_type=ANOMALY_TYPE.get(str(doc.get("anomaly_type")), 0),
+        anomaly_type=ANOMALY_TYPE.get(name, 0),
+        anomaly_type_name=name,
         severity=SEVERITY.get(str(doc.get("severity")), 0),
         timestamp=timestamp(opt_float(doc.get("timestamp"))),
         layer=str(doc.get("layer") or ""),
         model_id=str(doc.get("model_id") or ""),
         score=float_or(doc.get("score")),
         description=str(doc.get("description") or ""),
-        metadata=to_struct(doc.get("metadata")),
     )
+    fill_metadata(out.metadata, doc.get("metadata"))
     loc = location(doc.get("location"))
     if loc is not None:
         out.location.CopyFrom(loc)
@@ -157,8 +175,8 @@ def correlation_update(doc: Mapping[str, Any]) -> updates_pb2.CorrelationUpdate:
     return update
 
 
-def _structs(items: Any) -> list[struct_pb2.Struct]:
-    return [to_struct(x if isinstance(x, Mapping) else {"value": x}) for x in items or []]
+def _maps(items: Any) -> list[metadata_pb2.MetadataMap]:
+    return [metadata_map(x if isinstance(x, Mapping) else {"value": x}) for x in items or []]
 
 
 def temporal_update(doc: Mapping[str, Any]) -> updates_pb2.TemporalUpdate:
@@ -166,8 +184,8 @@ def temporal_update(doc: Mapping[str, Any]) -> updates_pb2.TemporalUpdate:
     return updates_pb2.TemporalUpdate(
         timestamp=timestamp(opt_float(doc.get("timestamp"))),
         patterns=[temporal_pattern(p) for p in doc.get("patterns") or []],
-        trends=_structs(doc.get("trends")),
-        state_changes=_structs(doc.get("state_changes")),
+        trends=_maps(doc.get("trends")),
+        state_changes=_maps(doc.get("state_changes")),
     )
 
 
@@ -314,7 +332,7 @@ def comparison(doc: Mapping[str, Any]) -> analytics_pb2.ModelComparison:
         raise PayloadError("no 'similarity_matrix' in compare answer")
     known = {"model_ids", "similarity_matrix", "metrics", "per_metric", "layer_similarity", "steps"}
     per_metric = doc.get("per_metric") or {}
-    return analytics_pb2.ModelComparison(
+    out = analytics_pb2.ModelComparison(
         model_ids=[str(x) for x in doc.get("model_ids") or []],
         similarity_matrix=matrix_json(doc["similarity_matrix"], "<f8"),
         metrics=[
@@ -335,11 +353,10 @@ def comparison(doc: Mapping[str, Any]) -> analytics_pb2.ModelComparison:
             for x in doc.get("layer_similarity") or []
         ],
         steps=int(doc.get("steps") or 0),
-        metadata=to_struct(
-            {k: v for k, v in doc.items() if k not in known}
-            | {"metrics": list(doc.get("metrics") or [])}
-        ),
     )
+    notes = {k: v for k, v in doc.items() if k not in known}
+    fill_metadata(out.metadata, notes | {"metrics": list(doc.get("metrics") or [])})
+    return out
 
 
 def exported_file(doc: Mapping[str, Any]) -> export_pb2.ExportedFile:

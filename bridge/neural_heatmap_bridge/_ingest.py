@@ -39,7 +39,7 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from . import _errors, _validate
 from ._config import BridgeConfig
 from ._metrics import Metrics
-from ._scalars import seconds, to_struct
+from ._scalars import fill_metadata, seconds
 from ._upstream import CallOptions, Upstream
 
 MAX_REJECTIONS = 100
@@ -261,9 +261,12 @@ async def ingest(
         ) from exc
     finally:
         state.abandon()  # a no-op once finish() has awaited everything
-    return pb.IngestActivationsResponse(
+    response = pb.IngestActivationsResponse(
         frames_accepted=state.accepted,
         frames_rejected=state.rejected,
         rejections=state.rejections,
-        details=to_struct({"upstream_requests": state.requests, "encoding": FRAMES_MEDIA_TYPE}),
     )
+    fill_metadata(
+        response.details, {"upstream_requests": state.requests, "encoding": FRAMES_MEDIA_TYPE}
+    )
+    return response

@@ -1,23 +1,27 @@
-"""JSON scalars <-> protobuf well-known types: timestamps, structs, locations.
+"""JSON scalars <-> protobuf: timestamps, typed metadata values, locations.
 
 Every other conversion module builds on these, so their edge cases (a time beyond the
-Timestamp range, a null number) are handled in one place.
+Timestamp range, a null number, an integer beyond int64) are handled in one place.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from google.protobuf import struct_pb2, timestamp_pb2
-from neural_heatmap_contract.v1 import common_pb2
+from google.protobuf import timestamp_pb2
+from neural_heatmap_contract.v1 import common_pb2, metadata_pb2
 
 JSONDict = dict[str, Any]
 
 # google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
 TIMESTAMP_MIN_S = -62_135_596_800
 TIMESTAMP_MAX_S = 253_402_300_799
+
+# MetadataValue.int_value's range; a JSON integer beyond it travels as a double.
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
 
 
 def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp:
@@ -43,11 +47,51 @@ def seconds(ts: timestamp_pb2.Timestamp) -> float:
     return ts.seconds + ts.nanos / 1e9
 
 
-def to_struct(doc: Mapping[str, Any] | None) -> struct_pb2.Struct:
-    """A JSON object -> Struct (numbers become doubles, as JSON has it)."""
-    out = struct_pb2.Struct()
-    if doc:
-        out.update(dict(doc))
+def fill_metadata_value(out: metadata_pb2.MetadataValue, value: Any) -> None:
+    """Set an empty ``out`` to one JSON value, its kind kept (None leaves it unset: null).
+
+    ``bool`` is tested before ``int`` (a Python bool is an int), so ``true`` stays a bool;
+    an integer beyond int64 becomes a double rather than failing the whole answer.
+
+    Raises:
+        TypeError: For a value JSON cannot hold (the upstream's JSON never has one).
+    """
+    if value is None:
+        return
+    if isinstance(value, bool):
+        out.bool_value = value
+    elif isinstance(value, int):
+        if _INT64_MIN <= value <= _INT64_MAX:
+            out.int_value = value
+        else:
+            out.double_value = float(value)
+    elif isinstance(value, float):
+        out.double_value = value
+    elif isinstance(value, str):
+        out.string_value = value
+    elif isinstance(value, Mapping):
+        out.map_value.SetInParent()
+        fill_metadata(out.map_value.fields, value)
+    elif isinstance(value, list | tuple):
+        out.list_value.SetInParent()
+        for item in value:
+            fill_metadata_value(out.list_value.values.add(), item)
+    else:
+        raise TypeError(f"not a JSON value: {type(value).__name__}")
+
+
+def fill_metadata(
+    out: MutableMapping[str, metadata_pb2.MetadataValue], doc: Mapping[str, Any] | None
+) -> None:
+    """Add a JSON object's members to a ``map<string, MetadataValue>`` field, in place."""
+    for key, value in (doc or {}).items():
+        fill_metadata_value(out[str(key)], value)
+
+
+def metadata_map(doc: Mapping[str, Any] | None) -> metadata_pb2.MetadataMap:
+    """A JSON object -> MetadataMap (for repeated maps such as TemporalUpdate.trends)."""
+    out = metadata_pb2.MetadataMap()
+    fill_metadata(out.fields, doc)
     return out
 
 

@@ -19,6 +19,7 @@ from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2_grpc as pb_grpc,
 )
 from neural_heatmap_contract.v1 import (
+    render_pb2,
     updates_pb2,
 )
 
@@ -58,6 +59,19 @@ def _use_view_filter(use: bool) -> tuple[str, str]:
     """Always sent: the server treats a request without it as a seed client's, which
     the stored filter applies to (docs/http-api.md, "The view filter")."""
     return ("use_view_filter", "true" if use else "false")
+
+
+def _time_range_params(
+    request: pb.GetCorrelationMatrixRequest | render_pb2.RenderHeatmapRequest,
+) -> list[tuple[str, str]]:
+    """A request's time_range as the server's start_time/end_time (seconds)."""
+    params = []
+    if request.HasField("time_range"):
+        if request.time_range.HasField("start"):
+            params.append(("start_time", repr(seconds(request.time_range.start))))
+        if request.time_range.HasField("end"):
+            params.append(("end_time", repr(seconds(request.time_range.end))))
+    return params
 
 
 class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
@@ -108,11 +122,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         params.append(_use_view_filter(request.use_view_filter))
         if request.granularity:
             params.append(("granularity", enums.word(enums.GRANULARITY, request.granularity)))
-        if request.HasField("time_range"):
-            if request.time_range.HasField("start"):
-                params.append(("start_time", repr(seconds(request.time_range.start))))
-            if request.time_range.HasField("end"):
-                params.append(("end_time", repr(seconds(request.time_range.end))))
+        params += _time_range_params(request)
         resp = await self._up.call(
             "GET",
             "/api/correlation",
@@ -132,6 +142,33 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         matrix = correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
         self._check_size(len(matrix.matrix.data), list(matrix.matrix.shape))
         return answer
+
+    @unary
+    async def RenderHeatmap(
+        self, request: render_pb2.RenderHeatmapRequest, context: Ctx
+    ) -> render_pb2.RenderHeatmapResponse:
+        # The server draws (GET /api/render); the stored filter fills the selection and
+        # masks the canvas, as the live view shows it.
+        params = [("kind", enums.word(enums.RENDER_KIND, request.kind) or "heatmap")]
+        if request.model_id:
+            params.append(("model_id", request.model_id))
+        params += [("layer_id", layer) for layer in request.layer_ids]
+        params.append(_use_view_filter(True))
+        if request.theme:
+            params.append(("theme", enums.word(enums.THEME, request.theme)))
+        if request.custom_colors:
+            params.append(("custom_colors", _csv(request.custom_colors)))
+        params += [(k, str(v)) for k, v in (("width", request.width),
+                                            ("height", request.height)) if v]
+        params += _time_range_params(request)
+        resp = await self._up.call("GET", "/api/render", self._opts(context), params=params)
+        return render_pb2.RenderHeatmapResponse(
+            png=resp.body,
+            width=int(resp.headers.get("X-Render-Width", "0")),
+            height=int(resp.headers.get("X-Render-Height", "0")),
+            theme=enums.THEME.get(resp.headers.get("X-Render-Theme", ""), 0),
+            kind=enums.RENDER_KIND.get(resp.headers.get("X-Render-Kind", ""), 0),
+        )
 
     def _check_size(self, data_bytes: int, shape: list[int]) -> None:
         size = data_bytes + _ENVELOPE

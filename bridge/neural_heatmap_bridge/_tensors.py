@@ -13,7 +13,7 @@ import numpy as np
 from neural_heatmap_contract.media import PayloadError, decode_matrix
 from neural_heatmap_contract.v1 import analytics_pb2, tensor_pb2
 
-from ._scalars import opt_float, timestamp
+from ._scalars import fill_metadata, opt_float, timestamp
 
 
 def tensor(array: np.ndarray[Any, Any]) -> tensor_pb2.Tensor:
@@ -57,8 +57,8 @@ def fill_correlation(
 ) -> None:
     """Set everything of an empty ``out`` but its tensor, from the answer's JSON parts.
 
-    The timestamp and metadata are marked present even when empty, on the JSON path and
-    the wire path (``_matrix_wire``) alike.
+    The timestamp is marked present even when empty, on the JSON path and the wire path
+    (``_matrix_wire``) alike.
     """
     out.labels.extend(str(x) for x in labels or [])
     stamp = timestamp(opt_float(when))
@@ -66,9 +66,7 @@ def fill_correlation(
         out.timestamp.seconds, out.timestamp.nanos = stamp.seconds, stamp.nanos
     else:
         out.timestamp.SetInParent()
-    out.metadata.SetInParent()
-    if metadata:
-        out.metadata.update(dict(metadata))
+    fill_metadata(out.metadata, metadata)
 
 
 def correlation_from_json(

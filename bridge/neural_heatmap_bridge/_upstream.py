@@ -19,7 +19,7 @@ import math
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -76,6 +76,7 @@ class Response:
     status: int
     content_type: str
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def json(self, route: str) -> JSONDict:
         """Decode the body as a JSON object (bare NaN/Infinity allowed, as Python writes them)."""
@@ -199,7 +200,7 @@ class Upstream:
                 raise _errors.deadline(route) from exc
             except aiohttp.ClientError as exc:
                 raise _errors.unavailable(route, str(exc)) from exc
-            return Response(resp.status, resp.content_type, body)
+            return Response(resp.status, resp.content_type, body, resp.headers.copy())
 
     async def get_json(self, path: str, opts: CallOptions, params: Query | None = None) -> JSONDict:
         """GET a JSON object."""

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import queries, temporal
+import numpy as np
+from neural_heatmap_contract.limits import MAX_RENDER_PANELS
+
+from . import queries, render, temporal
 from .compare import check_compare, compare_models
 from .config import ServerConfig
 from .correlation import CorrelationCache, CorrelationQuery, CorrelationResult, select_windows
@@ -18,6 +21,7 @@ from .errors import invalid
 from .layout_canvas import unit_location
 from .params import opt_list
 from .store import ActivationStore, LayerWindow
+from .view_state import visible_units
 from .workers import check_deadline
 
 MAX_UNITS_DETAIL = 1 << 20  # unit locations one /api/models?include_units=true may list
@@ -101,6 +105,48 @@ class Analytics:
             return lambda: cached
         snapshot = self.store.snapshot(windows, values=query.granularity == "unit")
         return lambda: self.correlations.get(snapshot, query)
+
+    def plan_render(self, params: Mapping[str, Any], stored_theme: Mapping[str, Any]
+                    ) -> tuple[Callable[[], bytes], render.RenderOptions]:
+        """``GET /api/render``: options and data taken now, the image drawn in the job.
+
+        The correlation kind selects as ``/api/correlation`` does. The heatmap kind
+        selects layers the same way and shows each layer's newest frame in the time
+        range on its canvas grid (``layout_canvas``), the units the stored filter
+        hides (``visible_units``) in grey: the live view as the UI shows it.
+
+        Raises:
+            ApiError: 400 for bad options or more than ``MAX_RENDER_PANELS`` layers,
+                404 for unknown models/layers named explicitly.
+        """
+        options = render.render_options(params, stored_theme)
+        if options.kind == "correlation":
+            correlate = self.plan_correlation(params)
+
+            def draw_matrix() -> bytes:
+                result = correlate()
+                return render.render_correlation(result.matrix, result.labels, options)
+            return draw_matrix, options
+        query = self.correlation_query(params)
+        windows = self.store.select(query.model_ids, query.layer_ids, query.strict_models,
+                                    query.strict_layers)
+        if len(windows) > MAX_RENDER_PANELS:
+            raise invalid(f"the heatmap would show {len(windows)} layers, more than the limit "
+                          f"of {MAX_RENDER_PANELS} panels (MAX_RENDER_PANELS); choose layers",
+                          layers=len(windows), limit=MAX_RENDER_PANELS,
+                          constraint=f"layers <= {MAX_RENDER_PANELS}")
+        masks = self.stored_filter()
+        panels = []
+        for w in windows:
+            values = w.newest_values(query.start_time, query.end_time)
+            width, height = w.canvas
+            grid = np.full(width * height, np.nan)
+            if values is not None:
+                shown = visible_units(values, dict(masks))
+                grid[:w.units] = values if shown is None else np.where(shown, values, np.nan)
+            panels.append(render.Panel(f"{w.model_id}/{w.layer_id}",
+                                       grid.reshape(height, width)))
+        return (lambda: render.render_heatmap(panels, options)), options
 
     def plan_temporal_patterns(self, params: Mapping[str, Any]
                                ) -> Callable[[], list[dict[str, Any]]]:

@@ -21,7 +21,7 @@ from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
 from .params import opt_bool
-from .queries import REPEATABLE
+from .queries import REPEATABLE, REPEATABLE_ON
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -86,7 +86,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if (token is not None and request.path not in PUBLIC_PATHS
                 and not _authorized(request.headers.get("Authorization", ""), token)):
             raise ApiError("unauthenticated", "missing or wrong bearer token")
-        may_repeat = REPEATABLE if request.path == "/api/correlation" else frozenset()
+        may_repeat = REPEATABLE if request.path in REPEATABLE_ON else frozenset()
         repeated = [k for k in set(request.query) - may_repeat
                     if len(request.query.getall(k)) > 1]
         if repeated:
@@ -245,6 +245,17 @@ async def set_layout(request: web.Request) -> web.Response:
     return json_response(_state(request).set_layout(await read_json(request)))
 
 
+async def render(request: web.Request) -> web.Response:
+    """A PNG of the heatmap canvas or the correlation matrix, drawn by a worker; the
+    ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked)."""
+    state = _state(request)
+    job, options = state.analytics.plan_render(request.query, state.get_theme())
+    png = await state.offload(_deadline(request), job)
+    return web.Response(body=png, content_type="image/png", headers={
+        "X-Render-Kind": options.kind, "X-Render-Theme": options.theme,
+        "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)})
+
+
 async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
     state = _state(request)
@@ -272,6 +283,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/layout", get_layout),
     ("POST", "/api/layout", set_layout),
     ("POST", "/api/compare", compare),
+    ("GET", "/api/render", render),
     ("GET", "/ws", websocket_handler),
 ]
 

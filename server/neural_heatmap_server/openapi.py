@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neural_heatmap_contract.limits import MAX_RENDER_PANELS, MAX_RENDER_PIXELS, MAX_RENDER_SIDE
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 
 from .anomalies import ANOMALY_TYPES, SEVERITIES
@@ -29,8 +30,9 @@ from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
 from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
+from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH, KINDS
 from .temporal import PATTERN_TYPES
-from .view_state import MAX_TIME_MS, MIN_TIME_MS, THEMES
+from .view_state import COLOR_PATTERN, MAX_TIME_MS, MIN_TIME_MS, THEMES
 from .workers import DEADLINE_HEADER
 
 CROSS_FIELD = ("Rules between fields, or between the request and stored state, that JSON "
@@ -60,6 +62,10 @@ def _choice_list(choices: tuple[str, ...]) -> str:
     """The pattern of a comma list of ``choices`` (blanks and empty items allowed)."""
     item = "\\s*(" + "|".join(choices) + ")?\\s*"
     return f"^{item}(,{item})*$"
+
+
+_COLOR_ITEM = f"\\s*({COLOR_PATTERN[1:-1]})?\\s*"
+_COLOR_LIST = f"^{_COLOR_ITEM}(,{_COLOR_ITEM})*$"  # blanks and empty items allowed (opt_list)
 
 
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -130,7 +136,7 @@ def _schemas(config: ServerConfig) -> dict[str, Any]:
                   "properties": {
                       "theme": {"enum": list(THEMES)},
                       "custom_colors": _nullable({"type": "array", "items": {
-                          "type": "string", "pattern": "^#[0-9a-fA-F]{6}$"}})}},
+                          "type": "string", "pattern": COLOR_PATTERN}})}},
         "Layout": {"type": "object", "additionalProperties": False, "properties": {
             "panel_positions": _nullable({"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["x", "y"],
@@ -188,6 +194,19 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         {"type": "object", "required": ["frames"], "properties": {
             "frames": {"type": "array", "maxItems": config.max_frames,
                        "items": _ref("Frame")}}}]}
+    render_params = [
+        _query("kind", {"enum": list(KINDS)}, "heatmap (default): each layer's newest frame "
+               "on its canvas grid; correlation: the matrix with its labels"),
+        *[p for p in correlation_params if p["name"] != "granularity"],
+        _query("granularity", {"enum": list(GRANULARITIES)}, "kind=correlation: layer "
+               "activity series or units"),
+        _query("theme", {"enum": list(THEMES)}, "default: the stored theme"),
+        _query("custom_colors", {"type": "string", "pattern": _COLOR_LIST},
+               "comma-separated #rrggbb colours for theme=custom (default: the stored ones)"),
+        _query("width", {"type": "integer", "minimum": 0, "maximum": MAX_RENDER_SIDE},
+               f"pixels; 0 or absent: {DEFAULT_WIDTH}"),
+        _query("height", {"type": "integer", "minimum": 0, "maximum": MAX_RENDER_SIDE},
+               f"pixels; 0 or absent: {DEFAULT_HEIGHT}")]
     paths: dict[str, Any] = {
         "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
         "/openapi.json": {"get": _op("This document.", _OBJ)},
@@ -276,6 +295,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             description="Repeated ids are merged. " + CROSS_FIELD + "at least 2 and at most "
                         f"{config.max_compare_models} distinct model_ids "
                         "(--max-compare-models).")},
+        "/api/render": {"get": _op(
+            "A PNG of the heatmap canvas or the correlation matrix in a theme.",
+            {"type": "string", "format": "binary"}, render_params, ok_content="image/png",
+            description="Selection, time range and use_view_filter as for /api/correlation; "
+                        "the heatmap always greys the units the stored filter hides. The "
+                        "X-Render-Kind, X-Render-Theme, X-Render-Width and X-Render-Height "
+                        "headers say what was drawn. " + CROSS_FIELD + "width * height <= "
+                        f"{MAX_RENDER_PIXELS} (MAX_RENDER_PIXELS); at most "
+                        f"{MAX_RENDER_PANELS} layers on a heatmap (MAX_RENDER_PANELS); "
+                        "theme=custom needs at least two colours.")},
     }
     public = {"/health", "/openapi.json"}
     if config.token is not None:  # the document says what this server demands

@@ -6,8 +6,9 @@ WebSocket alike (``params`` reads the individual values).
 Ids. The seed's form is one comma list (``model_ids=a,b``); an id may contain a
 comma, so each of ``model_id``/``layer_id`` is also accepted repeatedly on
 ``/api/correlation`` (``model_id=a,b&model_id=c`` is the two ids ``a,b`` and
-``c``). The bridge always uses the repeated form; a request giving both forms
-is refused. JSON lists (WebSocket ``data``, export bodies) are taken literally.
+``c``; ``/api/render`` selects the same way). The bridge always uses the repeated
+form; a request giving both forms is refused. JSON lists (WebSocket ``data``, export
+bodies) are taken literally.
 
 The view filter. The stored (UI) filter fills what a query leaves unset only
 when the query asks with ``use_view_filter=true``; ``false`` ignores it. A
@@ -32,7 +33,8 @@ MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 USE_VIEW_FILTER = "use_view_filter"
 # (seed comma list, exact repeatable parameter) for each kind of id.
 MODEL_IDS, LAYER_IDS = ("model_ids", "model_id"), ("layer_ids", "layer_id")
-REPEATABLE = frozenset({MODEL_IDS[1], LAYER_IDS[1]})  # on /api/correlation only
+REPEATABLE = frozenset({MODEL_IDS[1], LAYER_IDS[1]})
+REPEATABLE_ON = frozenset({"/api/correlation", "/api/render"})  # the routes that select so
 
 
 def exact_ids(params: Mapping[str, Any], key: str) -> list[str] | None:

@@ -198,6 +198,23 @@ class LayerWindow:
             idx = idx[-last:] if last > 0 else idx[:0]
         return self._timestamps[idx], self._steps[idx], self._values[idx]
 
+    def newest_values(self, start: float | None = None,
+                      end: float | None = None) -> Float32Array | None:
+        """A copy of the unit values of the newest frame with ``start <= timestamp <= end``
+        (an unset bound is open), or None when no frame is in the range.
+
+        One row is copied, so a rendering of the live canvas can take it on the event loop.
+        """
+        idx = self._ordered_index()
+        ts = self._timestamps[idx]
+        inside = np.ones(ts.shape, dtype=bool)
+        if start is not None:
+            inside &= ts >= start
+        if end is not None:
+            inside &= ts <= end
+        hits = np.flatnonzero(inside)
+        return self._values[idx[hits[-1]]].copy() if hits.size else None
+
     def snapshot(self, values: bool = True) -> LayerWindow:
         """A private copy (oldest frame first) that a worker thread may read while
         ingestion keeps writing this window.

@@ -21,7 +21,8 @@ from .layout_canvas import canvas_shape
 
 THEMES = ("thermal", "plasma", "holographic", "contour", "custom")
 DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+_COLOR = re.compile(COLOR_PATTERN)
 _FILTER_KEYS = ("model_ids", "layer_ids", "intensity_range", "spatial_bounds", "time_range")
 _LAYOUT_KEYS = ("panel_positions", "panel_sizes", "visibility", "z_order")
 # time_range must fit a protobuf Timestamp (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z),

@@ -36,7 +36,7 @@ async def test_ingest_summary(loaded: pb.IngestActivationsResponse) -> None:
     total = FRAMES * sum(len(v) for v in LAYERS.values())
     assert loaded.frames_accepted == total
     assert loaded.frames_rejected == 0
-    assert loaded.details["upstream_requests"] >= 1
+    assert loaded.details["upstream_requests"].int_value >= 1
 
 
 async def test_ingest_batches_are_cut_at_ingest_batch_bytes(server: ServerProcess) -> None:
@@ -50,7 +50,7 @@ async def test_ingest_batches_are_cut_at_ingest_batch_bytes(server: ServerProces
         finally:
             await channel.close()
     assert (resp.frames_accepted, resp.frames_rejected) == (10, 0)
-    assert resp.details["upstream_requests"] == 5
+    assert resp.details["upstream_requests"].int_value == 5
 
 
 async def test_ingest_rejections_are_attributed(stub: pb_grpc.NeuralHeatmapServiceStub) -> None:
@@ -112,7 +112,9 @@ async def test_correlation_matrix_equals_server_json(
         assert got.shape == want.shape and got.shape[0] >= 4
         np.testing.assert_array_equal(got, want)  # bitwise, as float32
         assert list(resp.matrix.labels) == doc["labels"]
-        assert resp.matrix.metadata["granularity"] == word
+        assert resp.matrix.metadata["granularity"].string_value == word
+        # An integer the server sent stays an integer (Struct made it a double).
+        assert resp.matrix.metadata["samples"].int_value == doc["metadata"]["samples"] > 0
 
 
 async def test_temporal_patterns_and_statistics(
@@ -123,6 +125,7 @@ async def test_temporal_patterns_and_statistics(
     assert len(resp.patterns) == len(doc["patterns"]) > 0
     for p, pj in zip(resp.patterns, doc["patterns"], strict=True):
         assert analytics_pb2.PatternType.Name(p.pattern_type).lower().endswith(pj["pattern_type"])
+        assert p.pattern_type_name == pj["pattern_type"]
         assert p.confidence == pj["confidence"]
         assert (p.model_id, p.layer_id) == (pj["metadata"]["model_id"], pj["metadata"]["layer_id"])
     only = await stub.GetTemporalPatterns(
@@ -156,6 +159,11 @@ async def test_get_anomalies_pages_match_server(
     a, aj = resp.anomalies[0], doc["anomalies"][0]
     assert a.severity == common_pb2.SEVERITY_CRITICAL and aj["severity"] == "critical"
     assert a.anomaly_type == analytics_pb2.ANOMALY_TYPE_NON_FINITE
+    assert a.anomaly_type_name == aj["anomaly_type"] == "non_finite"
+    # Integers stay integers, JSON null stays null (no kind set).
+    assert a.metadata["unit"].WhichOneof("kind") == "int_value"
+    assert a.metadata["unit"].int_value == aj["metadata"]["unit"] == 0  # the NaN unit
+    assert aj["metadata"]["step"] is None and a.metadata["step"].WhichOneof("kind") is None
     assert (a.model_id, a.layer, a.description) == (aj["model_id"], aj["layer"], aj["description"])
     assert a.timestamp.ToNanoseconds() == round(aj["timestamp"] * 1e9)
     assert resp.last_sequence == doc["last_sequence"]

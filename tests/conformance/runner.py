@@ -10,6 +10,7 @@ must be equal across languages.
 Usage::
 
     python -m tests.conformance.runner --target 127.0.0.1:50051 [--auth-target H:P --token T]
+        [--crafted-target H:P]
         [--client "node sdk/typescript/dist/conformance/client.js"] [--language ts]
         [--run py] [--scenarios file] [--out results.json] [--only name,name]
 """
@@ -52,6 +53,8 @@ class Options:
 
     target: str
     auth_target: str | None = None
+    # A bridge in front of tests/support/crafted_upstream.py (answers the server cannot give).
+    crafted_target: str | None = None
     token: str | None = None
     run: str = "py"
     only: Sequence[str] = ()
@@ -188,9 +191,9 @@ def run_scenario(
 ) -> None:
     """Run the steps in order; the first failing step fails the scenario."""
     kind = scenario.get("target", "default")
-    target = opts.auth_target if kind == "auth" else opts.target
+    target = {"auth": opts.auth_target, "crafted": opts.crafted_target}.get(kind, opts.target)
     if not target:
-        raise CheckFailed(f"scenario needs the {kind} target (--auth-target)")
+        raise CheckFailed(f"scenario needs the {kind} target (--{kind}-target)")
     env: dict[str, Any] = {"RUN": opts.run}
     for i, raw_step in enumerate(scenario["steps"]):
         label = f"step {i + 1} {raw_step['rpc']}" + (
@@ -268,6 +271,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--target", required=True, help="host:port of the bridge")
     p.add_argument("--auth-target", default=os.environ.get("NEURAL_HEATMAP_AUTH_TARGET"))
+    p.add_argument(
+        "--crafted-target",
+        default=os.environ.get("NEURAL_HEATMAP_CRAFTED_TARGET"),
+        help="host:port of a bridge in front of tests/support/crafted_upstream.py",
+    )
     p.add_argument("--token", default=os.environ.get("NEURAL_HEATMAP_TOKEN"))
     p.add_argument("--client", help="thin client command line (default: the Python client)")
     p.add_argument("--language", default="python", help="name of the client's language")
@@ -279,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = Options(
         target=a.target,
         auth_target=a.auth_target,
+        crafted_target=a.crafted_target,
         token=a.token,
         run=a.run,
         only=[s for s in a.only.split(",") if s],

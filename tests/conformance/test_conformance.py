@@ -1,8 +1,10 @@
 """The cross-language conformance suite, the Go anomaly consumer and grpcurl, live.
 
 One real server and two real bridges (one open, one requiring a bearer token) serve
-every test here. The scenario interpreter (runner.py) runs scenarios.json once per
-language, each time through that language's thin client (Python, TypeScript on node, Go);
+every test here, and a third bridge in front of a crafted upstream
+(tests/support/crafted_upstream.py) serves the answers the server cannot give. The scenario
+interpreter (runner.py) runs scenarios.json once per language, each time through that
+language's thin client (Python, TypeScript on node, Go);
 each run uses its own model-id prefix, and the tensors they read back must be equal to the
 last bit across languages.
 
@@ -34,6 +36,7 @@ from neural_heatmap_contract.v1 import (
 from tests.conformance import runner
 from tests.conformance.frames import generate_requests
 from tests.support.bridge_process import BridgeProcess
+from tests.support.crafted_upstream import CraftedUpstream
 from tests.support.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,11 +64,14 @@ def stack() -> Iterator[dict[str, Any]]:
         ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server,
         BridgeProcess(server.url) as bridge,
         BridgeProcess(server.url, "--token", TOKEN) as auth,
+        CraftedUpstream() as upstream,
+        BridgeProcess(upstream.url) as crafted,
     ):
         yield {
             "server": server.url,
             "target": bridge.target,
             "auth_target": auth.target,
+            "crafted_target": crafted.target,
             "bridge": bridge,
         }
 
@@ -134,6 +140,7 @@ def _options(stack: dict[str, Any], language: str, run: str, client: list[str]) 
     return runner.Options(
         target=stack["target"],
         auth_target=stack["auth_target"],
+        crafted_target=stack["crafted_target"],
         token=TOKEN,
         run=run,
         client=client,

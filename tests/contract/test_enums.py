@@ -17,10 +17,11 @@ from neural_heatmap import (
     VisualizationTheme,
 )
 from neural_heatmap_contract import enums
-from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, view_pb2
+from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, render_pb2, view_pb2
 from neural_heatmap_server.anomalies import ANOMALY_TYPES, SEVERITIES
 from neural_heatmap_server.correlation import GRANULARITIES
 from neural_heatmap_server.exports import FORMATS
+from neural_heatmap_server.render import KINDS
 from neural_heatmap_server.temporal import PATTERN_TYPES
 from neural_heatmap_server.view_state import THEMES
 
@@ -31,6 +32,7 @@ TABLES: list[tuple[str, Mapping[str, Any], EnumDescriptor, tuple[str, ...]]] = [
     ("GRANULARITY", enums.GRANULARITY, analytics_pb2.Granularity.DESCRIPTOR, GRANULARITIES),
     ("THEME", enums.THEME, view_pb2.Theme.DESCRIPTOR, THEMES),
     ("EXPORT_FORMAT", enums.EXPORT_FORMAT, export_pb2.ExportFormat.DESCRIPTOR, FORMATS),
+    ("RENDER_KIND", enums.RENDER_KIND, render_pb2.RenderKind.DESCRIPTOR, KINDS),
 ]
 IDS = [t[0] for t in TABLES]
 
@@ -79,7 +81,8 @@ SDK_ENUMS = [
 ]
 
 
-@pytest.mark.parametrize(("table", "sdk_enum"), SDK_ENUMS, ids=IDS)
+@pytest.mark.parametrize(("table", "sdk_enum"), SDK_ENUMS,
+                         ids=[sdk_enum.__name__ for _, sdk_enum in SDK_ENUMS])
 def test_sdk_members_are_the_table_words(table: Mapping[str, Any], sdk_enum: Any) -> None:
     """The SDK derives its members from the proto names; they must be the same words."""
     members = {m.value: m.to_proto() for m in sdk_enum if m.value != "unspecified"}

@@ -18,8 +18,10 @@ from neural_heatmap_contract.v1 import (
     common_pb2,
     export_pb2,
     ingest_pb2,
+    metadata_pb2,
     models_pb2,
     neural_heatmap_service_pb2,
+    render_pb2,
     tensor_pb2,
     updates_pb2,
     view_pb2,
@@ -30,8 +32,10 @@ FILES = [
     common_pb2,
     export_pb2,
     ingest_pb2,
+    metadata_pb2,
     models_pb2,
     neural_heatmap_service_pb2,
+    render_pb2,
     tensor_pb2,
     updates_pb2,
     view_pb2,
@@ -78,6 +82,7 @@ OUR_ADDITIONS = {
     "ListExports": (False, False),
     "DownloadExport": (False, True),
     "IngestActivations": (True, False),
+    "RenderHeatmap": (False, False),
 }
 # Seed data types and the fields code written for the seed reads.
 SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {
@@ -223,9 +228,7 @@ def _populate(msg: Message, depth: int = 0) -> None:
                     if field.is_repeated
                     else getattr(msg, field.name)
                 )
-                if field.message_type.full_name == "google.protobuf.Struct":
-                    sub.update({"key": "value", "n": 1.5})
-                elif field.message_type.full_name == "google.protobuf.Timestamp":
+                if field.message_type.full_name == "google.protobuf.Timestamp":
                     sub.FromSeconds(1_700_000_000 + i)
                 continue
             if depth >= 4:
@@ -253,6 +256,64 @@ def test_every_message_round_trips_binary_and_json(desc: descriptor.Descriptor) 
     assert decoded == original
     via_json = json_format.Parse(json_format.MessageToJson(original), cls())
     assert via_json == original
+
+
+def test_every_proto_file_is_checked_here() -> None:
+    """A new .proto joins FILES, so its messages round-trip and meet the rules below."""
+    on_disk = {
+        f"neural_heatmap/v1/{p.name}"
+        for p in (Path(__file__).resolve().parents[2] / "protos/neural_heatmap/v1").glob("*.proto")
+    }
+    assert {m.DESCRIPTOR.name for m in FILES} == on_disk
+
+
+def test_no_field_is_a_struct_and_every_closed_type_enum_keeps_its_name() -> None:
+    """Struct carries only doubles (an integer comes back as 4900.0) and a closed enum turns a
+    name it does not know into UNSPECIFIED; the contract uses neither where the server's words
+    could be lost (CHANGELOG 0.2.0)."""
+    structs = [
+        f"{desc.full_name}.{field.name}"
+        for desc in _all_messages()
+        for field in desc.fields
+        if field.message_type is not None
+        and field.message_type.full_name
+        in {"google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue"}
+    ]
+    assert structs == []
+    for msg, enum_field in (
+        (analytics_pb2.Anomaly, "anomaly_type"),
+        (analytics_pb2.TemporalPattern, "pattern_type"),
+    ):
+        name_field = msg.DESCRIPTOR.fields_by_name[f"{enum_field}_name"]
+        assert name_field.type == descriptor.FieldDescriptor.TYPE_STRING
+
+
+def test_metadata_value_kinds_round_trip() -> None:
+    value = metadata_pb2.MetadataValue(
+        map_value=metadata_pb2.MetadataMap(
+            fields={
+                "step": metadata_pb2.MetadataValue(int_value=2**62),
+                "flag": metadata_pb2.MetadataValue(bool_value=True),
+                "null": metadata_pb2.MetadataValue(),
+                "list": metadata_pb2.MetadataValue(
+                    list_value=metadata_pb2.MetadataList(
+                        values=[
+                            metadata_pb2.MetadataValue(double_value=0.5),
+                            metadata_pb2.MetadataValue(string_value="x"),
+                        ]
+                    )
+                ),
+            }
+        )
+    )
+    decoded = metadata_pb2.MetadataValue.FromString(value.SerializeToString())
+    assert decoded == value
+    assert decoded.map_value.fields["step"].int_value == 2**62
+    assert decoded.map_value.fields["null"].WhichOneof("kind") is None
+    # proto-JSON renders int64 as a string: that is how JSON clients tell it from a double.
+    as_json = json_format.MessageToDict(value)
+    assert as_json["mapValue"]["fields"]["step"] == {"intValue": str(2**62)}
+    assert json_format.ParseDict(as_json, metadata_pb2.MetadataValue()) == value
 
 
 def test_every_enum_has_an_unspecified_zero_value() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from .v1 import analytics_pb2, common_pb2, export_pb2, view_pb2
+from .v1 import analytics_pb2, common_pb2, export_pb2, render_pb2, view_pb2
 
 SEVERITY: Final[Mapping[str, Any]] = {
     "low": common_pb2.SEVERITY_LOW,
@@ -43,6 +43,10 @@ EXPORT_FORMAT: Final[Mapping[str, Any]] = {
     "json": export_pb2.EXPORT_FORMAT_JSON,
     "tensorboard": export_pb2.EXPORT_FORMAT_TENSORBOARD,
     "parquet": export_pb2.EXPORT_FORMAT_PARQUET,
+}
+RENDER_KIND: Final[Mapping[str, Any]] = {
+    "heatmap": render_pb2.RENDER_KIND_HEATMAP,
+    "correlation": render_pb2.RENDER_KIND_CORRELATION,
 }
 GRANULARITY: Final[Mapping[str, Any]] = {
     "layer": analytics_pb2.GRANULARITY_LAYER,

@@ -24,3 +24,19 @@ everything asks for this many."""
 INGEST_BATCH_BYTES: Final = 8 * MIB
 """Bytes of frame records after which the bridge sends a batch upstream
 (bridge ``--ingest-batch-bytes``); well under the server's ``--max-body-bytes`` (64 MiB)."""
+
+MAX_RENDER_SIDE: Final = 4096
+"""Largest width or height in pixels of a rendered image (``RenderHeatmap``, ``/api/render``);
+the server refuses more with 400 / INVALID_ARGUMENT naming this limit."""
+
+MAX_RENDER_PIXELS: Final = 8 * MIB
+"""Largest width x height of a rendered image (8 Mi pixels, e.g. 4096 x 2048): an RGBA canvas
+of 32 MiB while drawing and a PNG well under ``MAX_MESSAGE_BYTES``."""
+
+MAX_RENDER_PANELS: Final = 64
+"""Most layer panels on one rendered heatmap canvas; a selection of more layers is refused
+(choose layers with ``layer_ids``, or render the correlation matrix)."""
+
+MAX_RENDER_TICK_LABELS: Final = 64
+"""Most row (and column) labels written on a rendered correlation matrix; a larger matrix gets
+this many evenly spaced labels, since more would overlap into an unreadable band."""

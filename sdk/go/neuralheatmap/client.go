@@ -151,7 +151,7 @@ func (c *Client) CorrelationMatrix(ctx context.Context, req *nhv1.GetCorrelation
 	}
 	cm := resp.GetMatrix()
 	t := cm.GetMatrix()
-	out := &Matrix{Labels: cm.GetLabels(), Metadata: cm.GetMetadata().AsMap()}
+	out := &Matrix{Labels: cm.GetLabels(), Metadata: Metadata(cm.GetMetadata())}
 	if ts := cm.GetTimestamp(); ts != nil {
 		out.Time = ts.AsTime()
 	}

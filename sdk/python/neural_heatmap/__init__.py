@@ -59,6 +59,7 @@ from neural_heatmap._errors import (
 from neural_heatmap._export_types import ExportedFile, ExportResult
 from neural_heatmap._ingest_types import ActivationFrame, FrameRejection, IngestSummary
 from neural_heatmap._model_types import LayerInfo, ModelInfo, UnitInfo
+from neural_heatmap._render_types import RenderedImage
 from neural_heatmap._retry import DEFAULT_RETRY, Retry
 from neural_heatmap._streaming import ReconnectPolicy
 from neural_heatmap._update_types import (
@@ -114,6 +115,7 @@ __all__ = [
     "PatternType",
     "PermissionDeniedError",
     "ReconnectPolicy",
+    "RenderedImage",
     "RequestCancelledError",
     "ResourceExhaustedError",
     "Retry",

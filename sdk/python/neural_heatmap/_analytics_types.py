@@ -18,9 +18,9 @@ from neural_heatmap_contract.v1 import analytics_pb2
 
 from neural_heatmap._convert import (
     location_to_dict,
+    metadata_dict,
     opt_float,
     opt_ts,
-    struct_to_dict,
     tensor_to_numpy,
     ts_to_float,
 )
@@ -72,7 +72,7 @@ class CorrelationMatrix:
             matrix=arr,
             labels=list(msg.labels),
             timestamp=ts_to_float(msg.timestamp),
-            metadata=struct_to_dict(msg.metadata),
+            metadata=metadata_dict(msg.metadata),
         )
 
     @property
@@ -111,10 +111,12 @@ class TemporalPattern:
     """A pattern found in one layer's activity series (the seed's type).
 
     ``start_time``/``end_time`` are seconds since the epoch; ``model_id`` and
-    ``layer_id`` (also in ``metadata``) say where it was found.
+    ``layer_id`` (also in ``metadata``) say where it was found. ``pattern_type`` is a
+    :class:`PatternType` member for a known kind and the server's plain string for a kind
+    this SDK does not know yet (both compare equal to the seed's string).
     """
 
-    pattern_type: PatternType
+    pattern_type: PatternType | str
     frequency: float | None
     amplitude: float | None
     phase: float | None
@@ -129,14 +131,14 @@ class TemporalPattern:
     def from_proto(cls, msg: analytics_pb2.TemporalPattern) -> TemporalPattern:
         """Build from the generated message."""
         return cls(
-            pattern_type=PatternType.from_proto(msg.pattern_type),
+            pattern_type=PatternType.named(msg.pattern_type_name, msg.pattern_type),
             frequency=opt_float(msg, "frequency"),
             amplitude=opt_float(msg, "amplitude"),
             phase=opt_float(msg, "phase"),
             confidence=msg.confidence,
             start_time=opt_ts(msg, "start_time"),
             end_time=opt_ts(msg, "end_time"),
-            metadata=struct_to_dict(msg.metadata),
+            metadata=metadata_dict(msg.metadata),
             model_id=msg.model_id,
             layer_id=msg.layer_id,
         )
@@ -147,9 +149,12 @@ class Anomaly:
     """One detected anomaly (the seed's type plus its durable ``sequence``).
 
     ``location`` is ``{"x": .., "y": ..}`` on the heatmap canvas or ``None``.
+    ``anomaly_type`` is an :class:`AnomalyType` member for a known kind and the server's
+    plain string for a kind this SDK does not know yet (both compare equal to the seed's
+    string), so a new detector's name reaches your code.
     """
 
-    anomaly_type: AnomalyType
+    anomaly_type: AnomalyType | str
     severity: Severity
     timestamp: float
     location: dict[str, float] | None
@@ -164,7 +169,7 @@ class Anomaly:
     def from_proto(cls, msg: analytics_pb2.Anomaly) -> Anomaly:
         """Build from the generated message."""
         return cls(
-            anomaly_type=AnomalyType.from_proto(msg.anomaly_type),
+            anomaly_type=AnomalyType.named(msg.anomaly_type_name, msg.anomaly_type),
             severity=Severity.from_proto(msg.severity),
             timestamp=ts_to_float(msg.timestamp),
             location=location_to_dict(msg.location) if msg.HasField("location") else None,
@@ -172,7 +177,7 @@ class Anomaly:
             model_id=msg.model_id or None,
             score=msg.score,
             description=msg.description,
-            metadata=struct_to_dict(msg.metadata),
+            metadata=metadata_dict(msg.metadata),
             sequence=msg.sequence,
         )
 
@@ -257,7 +262,7 @@ class TemporalStatistics:
             decreasing_trends=msg.decreasing_trends,
             flat_trends=msg.flat_trends,
             periodic_layers=msg.periodic_layers,
-            raw=struct_to_dict(msg.raw),
+            raw=metadata_dict(msg.raw),
         )
 
 
@@ -304,7 +309,7 @@ class ModelComparison:
                 for s in msg.layer_similarity
             ],
             steps=msg.steps,
-            metadata=struct_to_dict(msg.metadata),
+            metadata=metadata_dict(msg.metadata),
         )
 
     def to_dataframe(self) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 The client is composed of one mixin per area (``_client_models``,
 ``_client_correlation``, ``_client_temporal``, ``_client_anomalies``,
 ``_client_view``, ``_client_exports``, ``_client_streams``,
-``_client_ingest``), all built on ``_client_base.ClientBase``.
+``_client_ingest``, ``_client_render``), all built on ``_client_base.ClientBase``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from neural_heatmap._client_correlation import CorrelationMixin
 from neural_heatmap._client_exports import ExportsMixin
 from neural_heatmap._client_ingest import IngestMixin
 from neural_heatmap._client_models import ModelsMixin
+from neural_heatmap._client_render import RenderMixin
 from neural_heatmap._client_streams import StreamsMixin
 from neural_heatmap._client_temporal import TemporalMixin
 from neural_heatmap._client_view import ViewStateMixin
@@ -50,6 +51,7 @@ RPC_METHODS: Mapping[str, str] = {
     "SubscribeAnomalies": "stream_anomalies",
     "StreamUpdates": "stream_updates",
     "IngestActivations": "log_batch",
+    "RenderHeatmap": "render_heatmap",
 }
 """Every RPC of ``NeuralHeatmapService`` and the client method that calls it."""
 
@@ -63,6 +65,7 @@ class NeuralHeatmapClient(
     AnomaliesMixin,
     ViewStateMixin,
     IngestMixin,
+    RenderMixin,
 ):
     """Client for the Neural Heatmap service, through its gRPC bridge.
 

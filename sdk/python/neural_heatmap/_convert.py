@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from google.protobuf import json_format, struct_pb2, timestamp_pb2
-from neural_heatmap_contract.v1 import common_pb2, tensor_pb2
+from google.protobuf import timestamp_pb2
+from neural_heatmap_contract.v1 import common_pb2, metadata_pb2, tensor_pb2
 
 _DTYPES: Mapping[int, np.dtype[Any]] = {
     tensor_pb2.DATA_TYPE_FLOAT32: np.dtype("<f4"),
@@ -57,17 +57,25 @@ def float_to_ts(value: float) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
 
 
-def struct_to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """A Struct as a plain dict (numbers become floats, as in JSON)."""
-    return json_format.MessageToDict(struct)
+def metadata_value(value: metadata_pb2.MetadataValue) -> Any:
+    """One MetadataValue as the plain Python value the server sent.
+
+    ``int``, ``float``, ``str``, ``bool``, ``None`` (no kind set), and ``list``/``dict`` of
+    these: an integer the server sent arrives as an ``int``, not as a float.
+    """
+    kind = value.WhichOneof("kind")
+    if kind is None:
+        return None
+    if kind == "list_value":
+        return [metadata_value(v) for v in value.list_value.values]
+    if kind == "map_value":
+        return metadata_dict(value.map_value.fields)
+    return getattr(value, kind)
 
 
-def dict_to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
-    """A JSON-like mapping as a Struct."""
-    struct = struct_pb2.Struct()
-    if value:
-        struct.update(dict(value))
-    return struct
+def metadata_dict(fields: Mapping[str, metadata_pb2.MetadataValue]) -> dict[str, Any]:
+    """A ``map<string, MetadataValue>`` field (or ``MetadataMap.fields``) as a plain dict."""
+    return {key: metadata_value(value) for key, value in fields.items()}
 
 
 def tensor_to_numpy(tensor: tensor_pb2.Tensor) -> npt.NDArray[Any]:

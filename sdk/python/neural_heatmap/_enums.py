@@ -2,7 +2,9 @@
 
 Members compare equal to the seed's strings (``p.pattern_type == "periodic"``,
 ``update.severity == "critical"``) and print as those strings, so code written
-for the seed's plain strings keeps working.
+for the seed's plain strings keeps working. Where the server may name a kind the
+SDK does not know (anomaly and pattern types), :meth:`_ProtoEnum.named` gives
+that name as a plain string instead of UNSPECIFIED.
 """
 
 from __future__ import annotations
@@ -49,6 +51,21 @@ class _ProtoEnum(enum.StrEnum):
             if member.to_proto() == value:
                 return member
         return cls("unspecified")
+
+    @classmethod
+    def named(cls, name: str, value: int) -> Any:
+        """The member the server named, or its name itself when this SDK does not know it.
+
+        ``name`` is the word as the server sent it (a ``*_name`` field); an empty name (an
+        older bridge that did not send one) falls back to the enum number. An unknown name
+        is returned as a plain ``str`` rather than UNSPECIFIED, so it is not lost.
+        """
+        if not name:
+            return cls.from_proto(value)
+        try:
+            return cls(name)
+        except ValueError:
+            return name
 
     def to_proto(self) -> int:
         """The proto enum number of this member."""

@@ -8,7 +8,7 @@ from typing import Any
 import numpy.typing as npt
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2
 
-from neural_heatmap._convert import struct_to_dict
+from neural_heatmap._convert import metadata_dict
 
 __all__ = ["ActivationFrame", "FrameRejection", "IngestSummary"]
 
@@ -70,7 +70,7 @@ class IngestSummary:
                 FrameRejection(r.index, r.model_id, r.layer_id, r.code, r.message)
                 for r in msg.rejections
             ],
-            details=struct_to_dict(msg.details),
+            details=metadata_dict(msg.details),
             frames_sent=frames_sent,
             messages_sent=messages_sent,
         )

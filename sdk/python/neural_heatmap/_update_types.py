@@ -14,7 +14,7 @@ import numpy.typing as npt
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2, updates_pb2
 
 from neural_heatmap._analytics_types import Anomaly, CorrelationMatrix, TemporalPattern
-from neural_heatmap._convert import location_to_dict, struct_to_dict, tensor_to_numpy, ts_to_float
+from neural_heatmap._convert import location_to_dict, metadata_dict, tensor_to_numpy, ts_to_float
 from neural_heatmap._enums import Severity, UpdateType
 
 __all__ = [
@@ -109,8 +109,8 @@ class TemporalUpdate:
         return cls(
             timestamp=ts_to_float(msg.timestamp),
             patterns=[TemporalPattern.from_proto(p) for p in msg.patterns],
-            trends=[struct_to_dict(t) for t in msg.trends],
-            state_changes=[struct_to_dict(s) for s in msg.state_changes],
+            trends=[metadata_dict(t.fields) for t in msg.trends],
+            state_changes=[metadata_dict(s.fields) for s in msg.state_changes],
         )
 
 

@@ -4,13 +4,14 @@
  * anomaly stream. Everything else is the generated client, exposed as `client.rpc`.
  */
 import { create } from "@bufbuild/protobuf";
-import type { JsonObject, MessageInitShape } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { createClient, type CallOptions, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { SecureClientSessionOptions } from "node:http2";
 import type { Anomaly } from "./gen/neural_heatmap/v1/analytics_pb.js";
 import type { ActivationFrame } from "./gen/neural_heatmap/v1/ingest_pb.js";
 import type { Model } from "./gen/neural_heatmap/v1/models_pb.js";
+import { metadataMap, type MetadataPlain } from "./metadata.js";
 import {
   GetAnomaliesRequestSchema,
   GetCorrelationMatrixRequestSchema,
@@ -22,6 +23,8 @@ import {
   SubscribeAnomaliesRequestSchema,
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
+import { renderHeatmap } from "./render.js";
+import type { RenderHeatmapRequestSchema } from "./gen/neural_heatmap/v1/render_pb.js";
 import { tensorToFloat32Array } from "./tensor.js";
 import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
 
@@ -65,7 +68,8 @@ export interface CorrelationMatrixView {
   /** Row-major n*n values; a view over the received bytes when aligned. */
   values: Float32Array;
   timestamp?: Date;
-  metadata: JsonObject;
+  /** The server's notes; integers stay integers (see metadataValue). */
+  metadata: { [key: string]: MetadataPlain };
   /** values[i * size + j]. */
   at(i: number, j: number): number;
 }
@@ -115,7 +119,7 @@ export class NeuralHeatmapClient {
       size,
       values,
       timestamp: ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined,
-      metadata: m?.metadata ?? {},
+      metadata: metadataMap(m?.metadata ?? {}),
       at: (i, j) => values[i * size + j]!,
     };
   }
@@ -148,6 +152,14 @@ export class NeuralHeatmapClient {
         ...opts,
       },
     );
+  }
+
+  /** A PNG of the heatmap canvas or (kind RENDER_KIND_CORRELATION) the correlation matrix. */
+  async renderHeatmap(
+    req: MessageInitShape<typeof RenderHeatmapRequestSchema> = {},
+    call?: CallOptions,
+  ): Promise<Uint8Array> {
+    return renderHeatmap(this.rpc, req, call);
   }
 
   /** Streams frames to the server in batches of `batchSize` per message. */

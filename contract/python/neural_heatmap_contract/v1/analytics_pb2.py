@@ -22,43 +22,63 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from . import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
+from . import metadata_pb2 as neural__heatmap_dot_v1_dot_metadata__pb2
 from . import tensor_pb2 as neural__heatmap_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!neural_heatmap/v1/analytics.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xa8\x01\n\x11\x43orrelationMatrix\x12)\n\x06matrix\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x08metadata\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x98\x03\n\x0fTemporalPattern\x12\x34\n\x0cpattern_type\x18\x01 \x01(\x0e\x32\x1e.neural_heatmap.v1.PatternType\x12\x16\n\tfrequency\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tamplitude\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05phase\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12\x33\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x03\x88\x01\x01\x12\x31\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x04\x88\x01\x01\x12)\n\x08metadata\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x10\n\x08model_id\x18\t \x01(\t\x12\x10\n\x08layer_id\x18\n \x01(\tB\x0c\n\n_frequencyB\x0c\n\n_amplitudeB\x08\n\x06_phaseB\r\n\x0b_start_timeB\x0b\n\t_end_time\"\xe1\x01\n\x0fLayerStatistics\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08layer_id\x18\x02 \x01(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x0c\n\x04mean\x18\x04 \x01(\x01\x12\x0b\n\x03std\x18\x05 \x01(\x01\x12\x0b\n\x03min\x18\x06 \x01(\x01\x12\x0b\n\x03max\x18\x07 \x01(\x01\x12\x13\n\x0btrend_slope\x18\x08 \x01(\x01\x12\x1a\n\x12\x64ominant_frequency\x18\t \x01(\x01\x12\x1c\n\x14periodicity_strength\x18\n \x01(\x01\x12\x15\n\rstate_changes\x18\x0b \x01(\r\"\xe4\x01\n\x12TemporalStatistics\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x32\n\x06layers\x18\x02 \x03(\x0b\x32\".neural_heatmap.v1.LayerStatistics\x12\x19\n\x11increasing_trends\x18\x03 \x01(\r\x12\x19\n\x11\x64\x65\x63reasing_trends\x18\x04 \x01(\r\x12\x13\n\x0b\x66lat_trends\x18\x05 \x01(\r\x12\x17\n\x0fperiodic_layers\x18\x06 \x01(\r\x12$\n\x03raw\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xe0\x02\n\x07\x41nomaly\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x34\n\x0c\x61nomaly_type\x18\x02 \x01(\x0e\x32\x1e.neural_heatmap.v1.AnomalyType\x12-\n\x08severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08location\x18\x05 \x01(\x0b\x32\x1b.neural_heatmap.v1.LocationH\x00\x88\x01\x01\x12\r\n\x05layer\x18\x06 \x01(\t\x12\x10\n\x08model_id\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x01\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.StructB\x0b\n\t_location\"b\n\x0fLayerSimilarity\x12\x0f\n\x07model_a\x18\x01 \x01(\t\x12\x0f\n\x07layer_a\x18\x02 \x01(\t\x12\x0f\n\x07model_b\x18\x03 \x01(\t\x12\x0f\n\x07layer_b\x18\x04 \x01(\t\x12\x0b\n\x03\x63ka\x18\x05 \x01(\x01\"\x92\x01\n\x10MetricComparison\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12?\n\x06values\x18\x02 \x03(\x0b\x32/.neural_heatmap.v1.MetricComparison.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x88\x02\n\x0fModelComparison\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x34\n\x11similarity_matrix\x18\x02 \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\x12\x34\n\x07metrics\x18\x03 \x03(\x0b\x32#.neural_heatmap.v1.MetricComparison\x12<\n\x10layer_similarity\x18\x04 \x03(\x0b\x32\".neural_heatmap.v1.LayerSimilarity\x12\r\n\x05steps\x18\x05 \x01(\x04\x12)\n\x08metadata\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct*W\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x15\n\x11GRANULARITY_LAYER\x10\x01\x12\x14\n\x10GRANULARITY_UNIT\x10\x02*}\n\x0bPatternType\x12\x1c\n\x18PATTERN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PATTERN_TYPE_PERIODIC\x10\x01\x12\x16\n\x12PATTERN_TYPE_TREND\x10\x02\x12\x1d\n\x19PATTERN_TYPE_STATE_CHANGE\x10\x03*\xb6\x01\n\x0b\x41nomalyType\x12\x1c\n\x18\x41NOMALY_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41NOMALY_TYPE_NON_FINITE\x10\x01\x12\x1a\n\x16\x41NOMALY_TYPE_EXPLODING\x10\x02\x12\x1b\n\x17\x41NOMALY_TYPE_DEAD_UNITS\x10\x03\x12\x1b\n\x17\x41NOMALY_TYPE_SATURATION\x10\x04\x12\x16\n\x12\x41NOMALY_TYPE_SPIKE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!neural_heatmap/v1/analytics.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\x9c\x02\n\x11\x43orrelationMatrix\x12)\n\x06matrix\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\x12\x0e\n\x06labels\x18\x02 \x03(\t\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\x08metadata\x18\x05 \x03(\x0b\x32\x32.neural_heatmap.v1.CorrelationMatrix.MetadataEntry\x1aQ\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01J\x04\x08\x04\x10\x05\"\xa5\x04\n\x0fTemporalPattern\x12\x34\n\x0cpattern_type\x18\x01 \x01(\x0e\x32\x1e.neural_heatmap.v1.PatternType\x12\x16\n\tfrequency\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\tamplitude\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05phase\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x12\n\nconfidence\x18\x05 \x01(\x01\x12\x33\n\nstart_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x03\x88\x01\x01\x12\x31\n\x08\x65nd_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x04\x88\x01\x01\x12\x42\n\x08metadata\x18\x0b \x03(\x0b\x32\x30.neural_heatmap.v1.TemporalPattern.MetadataEntry\x12\x10\n\x08model_id\x18\t \x01(\t\x12\x10\n\x08layer_id\x18\n \x01(\t\x12\x19\n\x11pattern_type_name\x18\x0c \x01(\t\x1aQ\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01\x42\x0c\n\n_frequencyB\x0c\n\n_amplitudeB\x08\n\x06_phaseB\r\n\x0b_start_timeB\x0b\n\t_end_timeJ\x04\x08\x08\x10\t\"\xe1\x01\n\x0fLayerStatistics\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x10\n\x08layer_id\x18\x02 \x01(\t\x12\x0f\n\x07samples\x18\x03 \x01(\x04\x12\x0c\n\x04mean\x18\x04 \x01(\x01\x12\x0b\n\x03std\x18\x05 \x01(\x01\x12\x0b\n\x03min\x18\x06 \x01(\x01\x12\x0b\n\x03max\x18\x07 \x01(\x01\x12\x13\n\x0btrend_slope\x18\x08 \x01(\x01\x12\x1a\n\x12\x64ominant_frequency\x18\t \x01(\x01\x12\x1c\n\x14periodicity_strength\x18\n \x01(\x01\x12\x15\n\rstate_changes\x18\x0b \x01(\r\"\xcf\x02\n\x12TemporalStatistics\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x32\n\x06layers\x18\x02 \x03(\x0b\x32\".neural_heatmap.v1.LayerStatistics\x12\x19\n\x11increasing_trends\x18\x03 \x01(\r\x12\x19\n\x11\x64\x65\x63reasing_trends\x18\x04 \x01(\r\x12\x13\n\x0b\x66lat_trends\x18\x05 \x01(\r\x12\x17\n\x0fperiodic_layers\x18\x06 \x01(\r\x12;\n\x03raw\x18\x08 \x03(\x0b\x32..neural_heatmap.v1.TemporalStatistics.RawEntry\x1aL\n\x08RawEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01J\x04\x08\x07\x10\x08\"\xe5\x03\n\x07\x41nomaly\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x34\n\x0c\x61nomaly_type\x18\x02 \x01(\x0e\x32\x1e.neural_heatmap.v1.AnomalyType\x12-\n\x08severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08location\x18\x05 \x01(\x0b\x32\x1b.neural_heatmap.v1.LocationH\x00\x88\x01\x01\x12\r\n\x05layer\x18\x06 \x01(\t\x12\x10\n\x08model_id\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x01\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12:\n\x08metadata\x18\x0b \x03(\x0b\x32(.neural_heatmap.v1.Anomaly.MetadataEntry\x12\x19\n\x11\x61nomaly_type_name\x18\x0c \x01(\t\x1aQ\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01\x42\x0b\n\t_locationJ\x04\x08\n\x10\x0b\"b\n\x0fLayerSimilarity\x12\x0f\n\x07model_a\x18\x01 \x01(\t\x12\x0f\n\x07layer_a\x18\x02 \x01(\t\x12\x0f\n\x07model_b\x18\x03 \x01(\t\x12\x0f\n\x07layer_b\x18\x04 \x01(\t\x12\x0b\n\x03\x63ka\x18\x05 \x01(\x01\"\x92\x01\n\x10MetricComparison\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12?\n\x06values\x18\x02 \x03(\x0b\x32/.neural_heatmap.v1.MetricComparison.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xfa\x02\n\x0fModelComparison\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x34\n\x11similarity_matrix\x18\x02 \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\x12\x34\n\x07metrics\x18\x03 \x03(\x0b\x32#.neural_heatmap.v1.MetricComparison\x12<\n\x10layer_similarity\x18\x04 \x03(\x0b\x32\".neural_heatmap.v1.LayerSimilarity\x12\r\n\x05steps\x18\x05 \x01(\x04\x12\x42\n\x08metadata\x18\x07 \x03(\x0b\x32\x30.neural_heatmap.v1.ModelComparison.MetadataEntry\x1aQ\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01J\x04\x08\x06\x10\x07*W\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x15\n\x11GRANULARITY_LAYER\x10\x01\x12\x14\n\x10GRANULARITY_UNIT\x10\x02*}\n\x0bPatternType\x12\x1c\n\x18PATTERN_TYPE_UNSPECIFIED\x10\x00\x12\x19\n\x15PATTERN_TYPE_PERIODIC\x10\x01\x12\x16\n\x12PATTERN_TYPE_TREND\x10\x02\x12\x1d\n\x19PATTERN_TYPE_STATE_CHANGE\x10\x03*\xb6\x01\n\x0b\x41nomalyType\x12\x1c\n\x18\x41NOMALY_TYPE_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x41NOMALY_TYPE_NON_FINITE\x10\x01\x12\x1a\n\x16\x41NOMALY_TYPE_EXPLODING\x10\x02\x12\x1b\n\x17\x41NOMALY_TYPE_DEAD_UNITS\x10\x03\x12\x1b\n\x17\x41NOMALY_TYPE_SATURATION\x10\x04\x12\x16\n\x12\x41NOMALY_TYPE_SPIKE\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'neural_heatmap.v1.analytics_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CORRELATIONMATRIX_METADATAENTRY']._loaded_options = None
+  _globals['_CORRELATIONMATRIX_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_TEMPORALPATTERN_METADATAENTRY']._loaded_options = None
+  _globals['_TEMPORALPATTERN_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_TEMPORALSTATISTICS_RAWENTRY']._loaded_options = None
+  _globals['_TEMPORALSTATISTICS_RAWENTRY']._serialized_options = b'8\001'
+  _globals['_ANOMALY_METADATAENTRY']._loaded_options = None
+  _globals['_ANOMALY_METADATAENTRY']._serialized_options = b'8\001'
   _globals['_METRICCOMPARISON_VALUESENTRY']._loaded_options = None
   _globals['_METRICCOMPARISON_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_GRANULARITY']._serialized_start=2095
-  _globals['_GRANULARITY']._serialized_end=2182
-  _globals['_PATTERNTYPE']._serialized_start=2184
-  _globals['_PATTERNTYPE']._serialized_end=2309
-  _globals['_ANOMALYTYPE']._serialized_start=2312
-  _globals['_ANOMALYTYPE']._serialized_end=2494
-  _globals['_CORRELATIONMATRIX']._serialized_start=184
-  _globals['_CORRELATIONMATRIX']._serialized_end=352
-  _globals['_TEMPORALPATTERN']._serialized_start=355
-  _globals['_TEMPORALPATTERN']._serialized_end=763
-  _globals['_LAYERSTATISTICS']._serialized_start=766
-  _globals['_LAYERSTATISTICS']._serialized_end=991
-  _globals['_TEMPORALSTATISTICS']._serialized_start=994
-  _globals['_TEMPORALSTATISTICS']._serialized_end=1222
-  _globals['_ANOMALY']._serialized_start=1225
-  _globals['_ANOMALY']._serialized_end=1577
-  _globals['_LAYERSIMILARITY']._serialized_start=1579
-  _globals['_LAYERSIMILARITY']._serialized_end=1677
-  _globals['_METRICCOMPARISON']._serialized_start=1680
-  _globals['_METRICCOMPARISON']._serialized_end=1826
-  _globals['_METRICCOMPARISON_VALUESENTRY']._serialized_start=1781
-  _globals['_METRICCOMPARISON_VALUESENTRY']._serialized_end=1826
-  _globals['_MODELCOMPARISON']._serialized_start=1829
-  _globals['_MODELCOMPARISON']._serialized_end=2093
+  _globals['_MODELCOMPARISON_METADATAENTRY']._loaded_options = None
+  _globals['_MODELCOMPARISON_METADATAENTRY']._serialized_options = b'8\001'
+  _globals['_GRANULARITY']._serialized_start=2710
+  _globals['_GRANULARITY']._serialized_end=2797
+  _globals['_PATTERNTYPE']._serialized_start=2799
+  _globals['_PATTERNTYPE']._serialized_end=2924
+  _globals['_ANOMALYTYPE']._serialized_start=2927
+  _globals['_ANOMALYTYPE']._serialized_end=3109
+  _globals['_CORRELATIONMATRIX']._serialized_start=188
+  _globals['_CORRELATIONMATRIX']._serialized_end=472
+  _globals['_CORRELATIONMATRIX_METADATAENTRY']._serialized_start=385
+  _globals['_CORRELATIONMATRIX_METADATAENTRY']._serialized_end=466
+  _globals['_TEMPORALPATTERN']._serialized_start=475
+  _globals['_TEMPORALPATTERN']._serialized_end=1024
+  _globals['_TEMPORALPATTERN_METADATAENTRY']._serialized_start=385
+  _globals['_TEMPORALPATTERN_METADATAENTRY']._serialized_end=466
+  _globals['_LAYERSTATISTICS']._serialized_start=1027
+  _globals['_LAYERSTATISTICS']._serialized_end=1252
+  _globals['_TEMPORALSTATISTICS']._serialized_start=1255
+  _globals['_TEMPORALSTATISTICS']._serialized_end=1590
+  _globals['_TEMPORALSTATISTICS_RAWENTRY']._serialized_start=1508
+  _globals['_TEMPORALSTATISTICS_RAWENTRY']._serialized_end=1584
+  _globals['_ANOMALY']._serialized_start=1593
+  _globals['_ANOMALY']._serialized_end=2078
+  _globals['_ANOMALY_METADATAENTRY']._serialized_start=385
+  _globals['_ANOMALY_METADATAENTRY']._serialized_end=466
+  _globals['_LAYERSIMILARITY']._serialized_start=2080
+  _globals['_LAYERSIMILARITY']._serialized_end=2178
+  _globals['_METRICCOMPARISON']._serialized_start=2181
+  _globals['_METRICCOMPARISON']._serialized_end=2327
+  _globals['_METRICCOMPARISON_VALUESENTRY']._serialized_start=2282
+  _globals['_METRICCOMPARISON_VALUESENTRY']._serialized_end=2327
+  _globals['_MODELCOMPARISON']._serialized_start=2330
+  _globals['_MODELCOMPARISON']._serialized_end=2708
+  _globals['_MODELCOMPARISON_METADATAENTRY']._serialized_start=385
+  _globals['_MODELCOMPARISON_METADATAENTRY']._serialized_end=466
 # @@protoc_insertion_point(module_scope)

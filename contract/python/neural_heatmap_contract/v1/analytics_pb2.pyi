@@ -6,11 +6,11 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from . import common_pb2 as _common_pb2
+from . import metadata_pb2 as _metadata_pb2
 from . import tensor_pb2 as _tensor_pb2
 import builtins as _builtins
 import sys
@@ -105,6 +105,27 @@ class CorrelationMatrix(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MATRIX_FIELD_NUMBER: _builtins.int
     LABELS_FIELD_NUMBER: _builtins.int
     TIMESTAMP_FIELD_NUMBER: _builtins.int
@@ -118,7 +139,7 @@ class CorrelationMatrix(_message.Message):
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct:
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """Granularity, samples used, models and layers included, and the server's other notes."""
 
     def __init__(
@@ -127,9 +148,9 @@ class CorrelationMatrix(_message.Message):
         matrix: _tensor_pb2.Tensor | None = ...,
         labels: _abc.Iterable[_builtins.str] | None = ...,
         timestamp: _timestamp_pb2.Timestamp | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "metadata", b"metadata", "timestamp", b"timestamp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["matrix", b"matrix", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["labels", b"labels", "matrix", b"matrix", "metadata", b"metadata", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -143,6 +164,27 @@ class TemporalPattern(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     PATTERN_TYPE_FIELD_NUMBER: _builtins.int
     FREQUENCY_FIELD_NUMBER: _builtins.int
     AMPLITUDE_FIELD_NUMBER: _builtins.int
@@ -153,7 +195,9 @@ class TemporalPattern(_message.Message):
     METADATA_FIELD_NUMBER: _builtins.int
     MODEL_ID_FIELD_NUMBER: _builtins.int
     LAYER_ID_FIELD_NUMBER: _builtins.int
+    PATTERN_TYPE_NAME_FIELD_NUMBER: _builtins.int
     pattern_type: Global___PatternType.ValueType
+    """The known kinds; PATTERN_TYPE_UNSPECIFIED for a kind outside the enum (see pattern_type_name)."""
     frequency: _builtins.float
     """Hz; set for periodic patterns."""
     amplitude: _builtins.float
@@ -164,12 +208,16 @@ class TemporalPattern(_message.Message):
     """0..1: how sure the method is (spectral power share, r squared, separation)."""
     model_id: _builtins.str
     layer_id: _builtins.str
+    pattern_type_name: _builtins.str
+    """The kind exactly as the server named it ("periodic", "trend", "state_change", or a name
+    this contract does not know yet, which pattern_type reports as UNSPECIFIED).
+    """
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def end_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct:
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """model_id, layer_id and method-specific numbers (slope, r_squared, change_index, ...)."""
 
     def __init__(
@@ -182,13 +230,14 @@ class TemporalPattern(_message.Message):
         confidence: _builtins.float = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
-        metadata: _struct_pb2.Struct | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
         model_id: _builtins.str = ...,
         layer_id: _builtins.str = ...,
+        pattern_type_name: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "end_time", b"end_time", "frequency", b"frequency", "metadata", b"metadata", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "end_time", b"end_time", "frequency", b"frequency", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "confidence", b"confidence", "end_time", b"end_time", "frequency", b"frequency", "layer_id", b"layer_id", "metadata", b"metadata", "model_id", b"model_id", "pattern_type", b"pattern_type", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "confidence", b"confidence", "end_time", b"end_time", "frequency", b"frequency", "layer_id", b"layer_id", "metadata", b"metadata", "model_id", b"model_id", "pattern_type", b"pattern_type", "pattern_type_name", b"pattern_type_name", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__amplitude: _TypeAlias = _typing.Literal["amplitude"]  # noqa: Y015
     _WhichOneofArgType__amplitude: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude"]  # noqa: Y015
@@ -273,6 +322,27 @@ class TemporalStatistics(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class RawEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MODEL_ID_FIELD_NUMBER: _builtins.int
     LAYERS_FIELD_NUMBER: _builtins.int
     INCREASING_TRENDS_FIELD_NUMBER: _builtins.int
@@ -289,7 +359,7 @@ class TemporalStatistics(_message.Message):
     @_builtins.property
     def layers(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayerStatistics]: ...
     @_builtins.property
-    def raw(self) -> _struct_pb2.Struct:
+    def raw(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """Everything else the server reported, as it sent it."""
 
     def __init__(
@@ -301,9 +371,9 @@ class TemporalStatistics(_message.Message):
         decreasing_trends: _builtins.int = ...,
         flat_trends: _builtins.int = ...,
         periodic_layers: _builtins.int = ...,
-        raw: _struct_pb2.Struct | None = ...,
+        raw: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["raw", b"raw"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["decreasing_trends", b"decreasing_trends", "flat_trends", b"flat_trends", "increasing_trends", b"increasing_trends", "layers", b"layers", "model_id", b"model_id", "periodic_layers", b"periodic_layers", "raw", b"raw"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
@@ -317,6 +387,27 @@ class Anomaly(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     SEQUENCE_FIELD_NUMBER: _builtins.int
     ANOMALY_TYPE_FIELD_NUMBER: _builtins.int
     SEVERITY_FIELD_NUMBER: _builtins.int
@@ -327,9 +418,11 @@ class Anomaly(_message.Message):
     SCORE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     METADATA_FIELD_NUMBER: _builtins.int
+    ANOMALY_TYPE_NAME_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Durable, strictly increasing position in the server's anomaly log; resume after it."""
     anomaly_type: Global___AnomalyType.ValueType
+    """The known kinds; ANOMALY_TYPE_UNSPECIFIED for a kind outside the enum (see anomaly_type_name)."""
     severity: _common_pb2.Severity.ValueType
     layer: _builtins.str
     model_id: _builtins.str
@@ -337,6 +430,10 @@ class Anomaly(_message.Message):
     """Detector score (e.g. robust z-score, fraction of dead units); larger is worse."""
     description: _builtins.str
     """One human sentence saying what happened."""
+    anomaly_type_name: _builtins.str
+    """The kind exactly as the server named it ("spike", "non_finite", or a name this contract
+    does not know yet, which anomaly_type reports as UNSPECIFIED).
+    """
     @_builtins.property
     def timestamp(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -344,7 +441,9 @@ class Anomaly(_message.Message):
         """Canvas location of the worst unit, when the anomaly points at one."""
 
     @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct: ...
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
+        """Detector details as the server sent them (unit, step, window, thresholds, ...)."""
+
     def __init__(
         self,
         *,
@@ -357,11 +456,12 @@ class Anomaly(_message.Message):
         model_id: _builtins.str = ...,
         score: _builtins.float = ...,
         description: _builtins.str = ...,
-        metadata: _struct_pb2.Struct | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
+        anomaly_type_name: _builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_location", b"_location", "location", b"location", "metadata", b"metadata", "timestamp", b"timestamp"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_location", b"_location", "location", b"location", "timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_location", b"_location", "anomaly_type", b"anomaly_type", "description", b"description", "layer", b"layer", "location", b"location", "metadata", b"metadata", "model_id", b"model_id", "score", b"score", "sequence", b"sequence", "severity", b"severity", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_location", b"_location", "anomaly_type", b"anomaly_type", "anomaly_type_name", b"anomaly_type_name", "description", b"description", "layer", b"layer", "location", b"location", "metadata", b"metadata", "model_id", b"model_id", "score", b"score", "sequence", b"sequence", "severity", b"severity", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__location: _TypeAlias = _typing.Literal["location"]  # noqa: Y015
     _WhichOneofArgType__location: _TypeAlias = _typing.Literal["_location", b"_location"]  # noqa: Y015
@@ -455,6 +555,27 @@ class ModelComparison(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class MetadataEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     MODEL_IDS_FIELD_NUMBER: _builtins.int
     SIMILARITY_MATRIX_FIELD_NUMBER: _builtins.int
     METRICS_FIELD_NUMBER: _builtins.int
@@ -474,7 +595,9 @@ class ModelComparison(_message.Message):
     @_builtins.property
     def layer_similarity(self) -> _containers.RepeatedCompositeFieldContainer[Global___LayerSimilarity]: ...
     @_builtins.property
-    def metadata(self) -> _struct_pb2.Struct: ...
+    def metadata(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
+        """The metrics requested and the server's other notes."""
+
     def __init__(
         self,
         *,
@@ -483,9 +606,9 @@ class ModelComparison(_message.Message):
         metrics: _abc.Iterable[Global___MetricComparison] | None = ...,
         layer_similarity: _abc.Iterable[Global___LayerSimilarity] | None = ...,
         steps: _builtins.int = ...,
-        metadata: _struct_pb2.Struct | None = ...,
+        metadata: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["metadata", b"metadata", "similarity_matrix", b"similarity_matrix"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["similarity_matrix", b"similarity_matrix"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["layer_similarity", b"layer_similarity", "metadata", b"metadata", "metrics", b"metrics", "model_ids", b"model_ids", "similarity_matrix", b"similarity_matrix", "steps", b"steps"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

@@ -22,111 +22,116 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from . import analytics_pb2 as neural__heatmap_dot_v1_dot_analytics__pb2
 from . import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
 from . import export_pb2 as neural__heatmap_dot_v1_dot_export__pb2
 from . import ingest_pb2 as neural__heatmap_dot_v1_dot_ingest__pb2
+from . import metadata_pb2 as neural__heatmap_dot_v1_dot_metadata__pb2
 from . import models_pb2 as neural__heatmap_dot_v1_dot_models__pb2
+from . import render_pb2 as neural__heatmap_dot_v1_dot_render__pb2
 from . import updates_pb2 as neural__heatmap_dot_v1_dot_updates__pb2
 from . import view_pb2 as neural__heatmap_dot_v1_dot_view__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"*\n\x11ListModelsRequest\x12\x15\n\rinclude_units\x18\x01 \x01(\x08\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.neural_heatmap.v1.Model\"\xc3\x01\n\x1bGetCorrelationMatrixRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x11\n\tlayer_ids\x18\x02 \x03(\t\x12\x33\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1e.neural_heatmap.v1.Granularity\x12\x30\n\ntime_range\x18\x04 \x01(\x0b\x32\x1c.neural_heatmap.v1.TimeRange\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"T\n\x1cGetCorrelationMatrixResponse\x12\x34\n\x06matrix\x18\x01 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationMatrix\"\xa5\x01\n\x1aGetTemporalPatternsRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0btime_window\x18\x02 \x01(\x04\x12\x35\n\rpattern_types\x18\x03 \x03(\x0e\x32\x1e.neural_heatmap.v1.PatternType\x12\x10\n\x08layer_id\x18\x04 \x01(\t\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"S\n\x1bGetTemporalPatternsResponse\x12\x34\n\x08patterns\x18\x01 \x03(\x0b\x32\".neural_heatmap.v1.TemporalPattern\"I\n\x1cGetTemporalStatisticsRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x17\n\x0fuse_view_filter\x18\x02 \x01(\x08\"Z\n\x1dGetTemporalStatisticsResponse\x12\x39\n\nstatistics\x18\x01 \x01(\x0b\x32%.neural_heatmap.v1.TemporalStatistics\"\xc8\x01\n\x13GetAnomaliesRequest\x12-\n\x08severity\x18\x01 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x05 \x01(\x0e\x32\x1b.neural_heatmap.v1.SeverityB\x11\n\x0f_after_sequence\"t\n\x14GetAnomaliesResponse\x12-\n\tanomalies\x18\x01 \x03(\x0b\x32\x1a.neural_heatmap.v1.Anomaly\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\"=\n\x10SetFilterRequest\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\">\n\x11SetFilterResponse\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\"\x14\n\x12\x43learFilterRequest\"\x15\n\x13\x43learFilterResponse\"\x12\n\x10GetFilterRequest\">\n\x11GetFilterResponse\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\"Q\n\x0fSetThemeRequest\x12\'\n\x05theme\x18\x01 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12\x15\n\rcustom_colors\x18\x02 \x03(\t\"C\n\x10SetThemeResponse\x12/\n\x05theme\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.ThemeSettings\"\x11\n\x0fGetThemeRequest\"C\n\x10GetThemeResponse\x12/\n\x05theme\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.ThemeSettings\"=\n\x10SetLayoutRequest\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\">\n\x11SetLayoutResponse\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\"\x12\n\x10GetLayoutRequest\">\n\x11GetLayoutResponse\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\":\n\x14\x43ompareModelsRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\"O\n\x15\x43ompareModelsResponse\x12\x36\n\ncomparison\x18\x01 \x01(\x0b\x32\".neural_heatmap.v1.ModelComparison\"\xa2\x01\n\x1e\x45xportCorrelationMatrixRequest\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12/\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1f.neural_heatmap.v1.ExportFormat\x12\x11\n\tmodel_ids\x18\x03 \x03(\t\x12\x11\n\tlayer_ids\x18\x04 \x03(\t\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"R\n\x1f\x45xportCorrelationMatrixResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.neural_heatmap.v1.ExportResult\"\x14\n\x12ListExportsRequest\"E\n\x13ListExportsResponse\x12.\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1f.neural_heatmap.v1.ExportedFile\"%\n\x15\x44ownloadExportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x16\x44ownloadExportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\"?\n\x17SubscribeHeatmapRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x11\n\tlayer_ids\x18\x02 \x03(\t\"L\n\x18SubscribeHeatmapResponse\x12\x30\n\x06update\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.HeatmapUpdate\"\x1e\n\x1cSubscribeCorrelationsRequest\"U\n\x1dSubscribeCorrelationsResponse\x12\x34\n\x06update\x18\x01 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationUpdate\"\x1a\n\x18SubscribeTemporalRequest\"N\n\x19SubscribeTemporalResponse\x12\x31\n\x06update\x18\x01 \x01(\x0b\x32!.neural_heatmap.v1.TemporalUpdate\"\x91\x01\n\x19SubscribeAnomaliesRequest\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x02 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x11\n\tmodel_ids\x18\x03 \x03(\tB\x11\n\x0f_after_sequence\"\x86\x01\n\x1aSubscribeAnomaliesResponse\x12\x30\n\x06update\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.AnomalyUpdate\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32#.neural_heatmap.v1.AnomalyHeartbeat\"\xba\x01\n\x14StreamUpdatesRequest\x12,\n\x05types\x18\x01 \x03(\x0e\x32\x1d.neural_heatmap.v1.UpdateType\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x11\n\tmodel_ids\x18\x04 \x03(\tB\x11\n\x0f_after_sequence\"\xc1\x02\n\x15StreamUpdatesResponse\x12\x33\n\x07heatmap\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.HeatmapUpdateH\x00\x12;\n\x0b\x63orrelation\x18\x02 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationUpdateH\x00\x12\x35\n\x08temporal\x18\x03 \x01(\x0b\x32!.neural_heatmap.v1.TemporalUpdateH\x00\x12\x33\n\x07\x61nomaly\x18\x04 \x01(\x0b\x32 .neural_heatmap.v1.AnomalyUpdateH\x00\x12@\n\x11\x61nomaly_heartbeat\x18\x05 \x01(\x0b\x32#.neural_heatmap.v1.AnomalyHeartbeatH\x00\x42\x08\n\x06update\"N\n\x18IngestActivationsRequest\x12\x32\n\x06\x66rames\x18\x01 \x03(\x0b\x32\".neural_heatmap.v1.ActivationFrame\"\xae\x01\n\x19IngestActivationsResponse\x12\x17\n\x0f\x66rames_accepted\x18\x01 \x01(\x04\x12\x17\n\x0f\x66rames_rejected\x18\x02 \x01(\x04\x12\x35\n\nrejections\x18\x03 \x03(\x0b\x32!.neural_heatmap.v1.FrameRejection\x12(\n\x07\x64\x65tails\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct2\xff\x11\n\x14NeuralHeatmapService\x12Y\n\nListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n\x14GetCorrelationMatrix\x12..neural_heatmap.v1.GetCorrelationMatrixRequest\x1a/.neural_heatmap.v1.GetCorrelationMatrixResponse\x12t\n\x13GetTemporalPatterns\x12-.neural_heatmap.v1.GetTemporalPatternsRequest\x1a..neural_heatmap.v1.GetTemporalPatternsResponse\x12z\n\x15GetTemporalStatistics\x12/.neural_heatmap.v1.GetTemporalStatisticsRequest\x1a\x30.neural_heatmap.v1.GetTemporalStatisticsResponse\x12_\n\x0cGetAnomalies\x12&.neural_heatmap.v1.GetAnomaliesRequest\x1a\'.neural_heatmap.v1.GetAnomaliesResponse\x12V\n\tSetFilter\x12#.neural_heatmap.v1.SetFilterRequest\x1a$.neural_heatmap.v1.SetFilterResponse\x12\\\n\x0b\x43learFilter\x12%.neural_heatmap.v1.ClearFilterRequest\x1a&.neural_heatmap.v1.ClearFilterResponse\x12V\n\tGetFilter\x12#.neural_heatmap.v1.GetFilterRequest\x1a$.neural_heatmap.v1.GetFilterResponse\x12S\n\x08SetTheme\x12\".neural_heatmap.v1.SetThemeRequest\x1a#.neural_heatmap.v1.SetThemeResponse\x12S\n\x08GetTheme\x12\".neural_heatmap.v1.GetThemeRequest\x1a#.neural_heatmap.v1.GetThemeResponse\x12V\n\tSetLayout\x12#.neural_heatmap.v1.SetLayoutRequest\x1a$.neural_heatmap.v1.SetLayoutResponse\x12V\n\tGetLayout\x12#.neural_heatmap.v1.GetLayoutRequest\x1a$.neural_heatmap.v1.GetLayoutResponse\x12\x62\n\rCompareModels\x12\'.neural_heatmap.v1.CompareModelsRequest\x1a(.neural_heatmap.v1.CompareModelsResponse\x12\x80\x01\n\x17\x45xportCorrelationMatrix\x12\x31.neural_heatmap.v1.ExportCorrelationMatrixRequest\x1a\x32.neural_heatmap.v1.ExportCorrelationMatrixResponse\x12\\\n\x0bListExports\x12%.neural_heatmap.v1.ListExportsRequest\x1a&.neural_heatmap.v1.ListExportsResponse\x12g\n\x0e\x44ownloadExport\x12(.neural_heatmap.v1.DownloadExportRequest\x1a).neural_heatmap.v1.DownloadExportResponse0\x01\x12m\n\x10SubscribeHeatmap\x12*.neural_heatmap.v1.SubscribeHeatmapRequest\x1a+.neural_heatmap.v1.SubscribeHeatmapResponse0\x01\x12|\n\x15SubscribeCorrelations\x12/.neural_heatmap.v1.SubscribeCorrelationsRequest\x1a\x30.neural_heatmap.v1.SubscribeCorrelationsResponse0\x01\x12p\n\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse0\x01\x12s\n\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12\x64\n\rStreamUpdates\x12\'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1eneural_heatmap/v1/render.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"*\n\x11ListModelsRequest\x12\x15\n\rinclude_units\x18\x01 \x01(\x08\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.neural_heatmap.v1.Model\"\xc3\x01\n\x1bGetCorrelationMatrixRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x11\n\tlayer_ids\x18\x02 \x03(\t\x12\x33\n\x0bgranularity\x18\x03 \x01(\x0e\x32\x1e.neural_heatmap.v1.Granularity\x12\x30\n\ntime_range\x18\x04 \x01(\x0b\x32\x1c.neural_heatmap.v1.TimeRange\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"T\n\x1cGetCorrelationMatrixResponse\x12\x34\n\x06matrix\x18\x01 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationMatrix\"\xa5\x01\n\x1aGetTemporalPatternsRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x13\n\x0btime_window\x18\x02 \x01(\x04\x12\x35\n\rpattern_types\x18\x03 \x03(\x0e\x32\x1e.neural_heatmap.v1.PatternType\x12\x10\n\x08layer_id\x18\x04 \x01(\t\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"S\n\x1bGetTemporalPatternsResponse\x12\x34\n\x08patterns\x18\x01 \x03(\x0b\x32\".neural_heatmap.v1.TemporalPattern\"I\n\x1cGetTemporalStatisticsRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x17\n\x0fuse_view_filter\x18\x02 \x01(\x08\"Z\n\x1dGetTemporalStatisticsResponse\x12\x39\n\nstatistics\x18\x01 \x01(\x0b\x32%.neural_heatmap.v1.TemporalStatistics\"\xc8\x01\n\x13GetAnomaliesRequest\x12-\n\x08severity\x18\x01 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x10\n\x08model_id\x18\x03 \x01(\t\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x04 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x05 \x01(\x0e\x32\x1b.neural_heatmap.v1.SeverityB\x11\n\x0f_after_sequence\"t\n\x14GetAnomaliesResponse\x12-\n\tanomalies\x18\x01 \x03(\x0b\x32\x1a.neural_heatmap.v1.Anomaly\x12\x15\n\rlast_sequence\x18\x02 \x01(\x04\x12\x16\n\x0e\x66irst_sequence\x18\x03 \x01(\x04\"=\n\x10SetFilterRequest\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\">\n\x11SetFilterResponse\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\"\x14\n\x12\x43learFilterRequest\"\x15\n\x13\x43learFilterResponse\"\x12\n\x10GetFilterRequest\">\n\x11GetFilterResponse\x12)\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\"Q\n\x0fSetThemeRequest\x12\'\n\x05theme\x18\x01 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12\x15\n\rcustom_colors\x18\x02 \x03(\t\"C\n\x10SetThemeResponse\x12/\n\x05theme\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.ThemeSettings\"\x11\n\x0fGetThemeRequest\"C\n\x10GetThemeResponse\x12/\n\x05theme\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.ThemeSettings\"=\n\x10SetLayoutRequest\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\">\n\x11SetLayoutResponse\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\"\x12\n\x10GetLayoutRequest\">\n\x11GetLayoutResponse\x12)\n\x06layout\x18\x01 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout\":\n\x14\x43ompareModelsRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x0f\n\x07metrics\x18\x02 \x03(\t\"O\n\x15\x43ompareModelsResponse\x12\x36\n\ncomparison\x18\x01 \x01(\x0b\x32\".neural_heatmap.v1.ModelComparison\"\xa2\x01\n\x1e\x45xportCorrelationMatrixRequest\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12/\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1f.neural_heatmap.v1.ExportFormat\x12\x11\n\tmodel_ids\x18\x03 \x03(\t\x12\x11\n\tlayer_ids\x18\x04 \x03(\t\x12\x17\n\x0fuse_view_filter\x18\x05 \x01(\x08\"R\n\x1f\x45xportCorrelationMatrixResponse\x12/\n\x06result\x18\x01 \x01(\x0b\x32\x1f.neural_heatmap.v1.ExportResult\"\x14\n\x12ListExportsRequest\"E\n\x13ListExportsResponse\x12.\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1f.neural_heatmap.v1.ExportedFile\"%\n\x15\x44ownloadExportRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x16\x44ownloadExportResponse\x12\r\n\x05\x63hunk\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x12\n\ntotal_size\x18\x03 \x01(\x04\"?\n\x17SubscribeHeatmapRequest\x12\x11\n\tmodel_ids\x18\x01 \x03(\t\x12\x11\n\tlayer_ids\x18\x02 \x03(\t\"L\n\x18SubscribeHeatmapResponse\x12\x30\n\x06update\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.HeatmapUpdate\"\x1e\n\x1cSubscribeCorrelationsRequest\"U\n\x1dSubscribeCorrelationsResponse\x12\x34\n\x06update\x18\x01 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationUpdate\"\x1a\n\x18SubscribeTemporalRequest\"N\n\x19SubscribeTemporalResponse\x12\x31\n\x06update\x18\x01 \x01(\x0b\x32!.neural_heatmap.v1.TemporalUpdate\"\x91\x01\n\x19SubscribeAnomaliesRequest\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x02 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x11\n\tmodel_ids\x18\x03 \x03(\tB\x11\n\x0f_after_sequence\"\x86\x01\n\x1aSubscribeAnomaliesResponse\x12\x30\n\x06update\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.AnomalyUpdate\x12\x36\n\theartbeat\x18\x02 \x01(\x0b\x32#.neural_heatmap.v1.AnomalyHeartbeat\"\xba\x01\n\x14StreamUpdatesRequest\x12,\n\x05types\x18\x01 \x03(\x0e\x32\x1d.neural_heatmap.v1.UpdateType\x12\x1b\n\x0e\x61\x66ter_sequence\x18\x02 \x01(\x04H\x00\x88\x01\x01\x12\x31\n\x0cmin_severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x11\n\tmodel_ids\x18\x04 \x03(\tB\x11\n\x0f_after_sequence\"\xc1\x02\n\x15StreamUpdatesResponse\x12\x33\n\x07heatmap\x18\x01 \x01(\x0b\x32 .neural_heatmap.v1.HeatmapUpdateH\x00\x12;\n\x0b\x63orrelation\x18\x02 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationUpdateH\x00\x12\x35\n\x08temporal\x18\x03 \x01(\x0b\x32!.neural_heatmap.v1.TemporalUpdateH\x00\x12\x33\n\x07\x61nomaly\x18\x04 \x01(\x0b\x32 .neural_heatmap.v1.AnomalyUpdateH\x00\x12@\n\x11\x61nomaly_heartbeat\x18\x05 \x01(\x0b\x32#.neural_heatmap.v1.AnomalyHeartbeatH\x00\x42\x08\n\x06update\"N\n\x18IngestActivationsRequest\x12\x32\n\x06\x66rames\x18\x01 \x03(\x0b\x32\".neural_heatmap.v1.ActivationFrame\"\xa8\x02\n\x19IngestActivationsResponse\x12\x17\n\x0f\x66rames_accepted\x18\x01 \x01(\x04\x12\x17\n\x0f\x66rames_rejected\x18\x02 \x01(\x04\x12\x35\n\nrejections\x18\x03 \x03(\x0b\x32!.neural_heatmap.v1.FrameRejection\x12J\n\x07\x64\x65tails\x18\x05 \x03(\x0b\x32\x39.neural_heatmap.v1.IngestActivationsResponse.DetailsEntry\x1aP\n\x0c\x44\x65tailsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12/\n\x05value\x18\x02 \x01(\x0b\x32 .neural_heatmap.v1.MetadataValue:\x02\x38\x01J\x04\x08\x04\x10\x05\x32\xe3\x12\n\x14NeuralHeatmapService\x12Y\n\nListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n\x14GetCorrelationMatrix\x12..neural_heatmap.v1.GetCorrelationMatrixRequest\x1a/.neural_heatmap.v1.GetCorrelationMatrixResponse\x12t\n\x13GetTemporalPatterns\x12-.neural_heatmap.v1.GetTemporalPatternsRequest\x1a..neural_heatmap.v1.GetTemporalPatternsResponse\x12z\n\x15GetTemporalStatistics\x12/.neural_heatmap.v1.GetTemporalStatisticsRequest\x1a\x30.neural_heatmap.v1.GetTemporalStatisticsResponse\x12_\n\x0cGetAnomalies\x12&.neural_heatmap.v1.GetAnomaliesRequest\x1a\'.neural_heatmap.v1.GetAnomaliesResponse\x12V\n\tSetFilter\x12#.neural_heatmap.v1.SetFilterRequest\x1a$.neural_heatmap.v1.SetFilterResponse\x12\\\n\x0b\x43learFilter\x12%.neural_heatmap.v1.ClearFilterRequest\x1a&.neural_heatmap.v1.ClearFilterResponse\x12V\n\tGetFilter\x12#.neural_heatmap.v1.GetFilterRequest\x1a$.neural_heatmap.v1.GetFilterResponse\x12S\n\x08SetTheme\x12\".neural_heatmap.v1.SetThemeRequest\x1a#.neural_heatmap.v1.SetThemeResponse\x12S\n\x08GetTheme\x12\".neural_heatmap.v1.GetThemeRequest\x1a#.neural_heatmap.v1.GetThemeResponse\x12V\n\tSetLayout\x12#.neural_heatmap.v1.SetLayoutRequest\x1a$.neural_heatmap.v1.SetLayoutResponse\x12V\n\tGetLayout\x12#.neural_heatmap.v1.GetLayoutRequest\x1a$.neural_heatmap.v1.GetLayoutResponse\x12\x62\n\rCompareModels\x12\'.neural_heatmap.v1.CompareModelsRequest\x1a(.neural_heatmap.v1.CompareModelsResponse\x12\x80\x01\n\x17\x45xportCorrelationMatrix\x12\x31.neural_heatmap.v1.ExportCorrelationMatrixRequest\x1a\x32.neural_heatmap.v1.ExportCorrelationMatrixResponse\x12\\\n\x0bListExports\x12%.neural_heatmap.v1.ListExportsRequest\x1a&.neural_heatmap.v1.ListExportsResponse\x12g\n\x0e\x44ownloadExport\x12(.neural_heatmap.v1.DownloadExportRequest\x1a).neural_heatmap.v1.DownloadExportResponse0\x01\x12m\n\x10SubscribeHeatmap\x12*.neural_heatmap.v1.SubscribeHeatmapRequest\x1a+.neural_heatmap.v1.SubscribeHeatmapResponse0\x01\x12|\n\x15SubscribeCorrelations\x12/.neural_heatmap.v1.SubscribeCorrelationsRequest\x1a\x30.neural_heatmap.v1.SubscribeCorrelationsResponse0\x01\x12p\n\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse0\x01\x12s\n\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12\x64\n\rStreamUpdates\x12\'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12\x62\n\rRenderHeatmap\x12\'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'neural_heatmap.v1.neural_heatmap_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_LISTMODELSREQUEST']._serialized_start=325
-  _globals['_LISTMODELSREQUEST']._serialized_end=367
-  _globals['_LISTMODELSRESPONSE']._serialized_start=369
-  _globals['_LISTMODELSRESPONSE']._serialized_end=431
-  _globals['_GETCORRELATIONMATRIXREQUEST']._serialized_start=434
-  _globals['_GETCORRELATIONMATRIXREQUEST']._serialized_end=629
-  _globals['_GETCORRELATIONMATRIXRESPONSE']._serialized_start=631
-  _globals['_GETCORRELATIONMATRIXRESPONSE']._serialized_end=715
-  _globals['_GETTEMPORALPATTERNSREQUEST']._serialized_start=718
-  _globals['_GETTEMPORALPATTERNSREQUEST']._serialized_end=883
-  _globals['_GETTEMPORALPATTERNSRESPONSE']._serialized_start=885
-  _globals['_GETTEMPORALPATTERNSRESPONSE']._serialized_end=968
-  _globals['_GETTEMPORALSTATISTICSREQUEST']._serialized_start=970
-  _globals['_GETTEMPORALSTATISTICSREQUEST']._serialized_end=1043
-  _globals['_GETTEMPORALSTATISTICSRESPONSE']._serialized_start=1045
-  _globals['_GETTEMPORALSTATISTICSRESPONSE']._serialized_end=1135
-  _globals['_GETANOMALIESREQUEST']._serialized_start=1138
-  _globals['_GETANOMALIESREQUEST']._serialized_end=1338
-  _globals['_GETANOMALIESRESPONSE']._serialized_start=1340
-  _globals['_GETANOMALIESRESPONSE']._serialized_end=1456
-  _globals['_SETFILTERREQUEST']._serialized_start=1458
-  _globals['_SETFILTERREQUEST']._serialized_end=1519
-  _globals['_SETFILTERRESPONSE']._serialized_start=1521
-  _globals['_SETFILTERRESPONSE']._serialized_end=1583
-  _globals['_CLEARFILTERREQUEST']._serialized_start=1585
-  _globals['_CLEARFILTERREQUEST']._serialized_end=1605
-  _globals['_CLEARFILTERRESPONSE']._serialized_start=1607
-  _globals['_CLEARFILTERRESPONSE']._serialized_end=1628
-  _globals['_GETFILTERREQUEST']._serialized_start=1630
-  _globals['_GETFILTERREQUEST']._serialized_end=1648
-  _globals['_GETFILTERRESPONSE']._serialized_start=1650
-  _globals['_GETFILTERRESPONSE']._serialized_end=1712
-  _globals['_SETTHEMEREQUEST']._serialized_start=1714
-  _globals['_SETTHEMEREQUEST']._serialized_end=1795
-  _globals['_SETTHEMERESPONSE']._serialized_start=1797
-  _globals['_SETTHEMERESPONSE']._serialized_end=1864
-  _globals['_GETTHEMEREQUEST']._serialized_start=1866
-  _globals['_GETTHEMEREQUEST']._serialized_end=1883
-  _globals['_GETTHEMERESPONSE']._serialized_start=1885
-  _globals['_GETTHEMERESPONSE']._serialized_end=1952
-  _globals['_SETLAYOUTREQUEST']._serialized_start=1954
-  _globals['_SETLAYOUTREQUEST']._serialized_end=2015
-  _globals['_SETLAYOUTRESPONSE']._serialized_start=2017
-  _globals['_SETLAYOUTRESPONSE']._serialized_end=2079
-  _globals['_GETLAYOUTREQUEST']._serialized_start=2081
-  _globals['_GETLAYOUTREQUEST']._serialized_end=2099
-  _globals['_GETLAYOUTRESPONSE']._serialized_start=2101
-  _globals['_GETLAYOUTRESPONSE']._serialized_end=2163
-  _globals['_COMPAREMODELSREQUEST']._serialized_start=2165
-  _globals['_COMPAREMODELSREQUEST']._serialized_end=2223
-  _globals['_COMPAREMODELSRESPONSE']._serialized_start=2225
-  _globals['_COMPAREMODELSRESPONSE']._serialized_end=2304
-  _globals['_EXPORTCORRELATIONMATRIXREQUEST']._serialized_start=2307
-  _globals['_EXPORTCORRELATIONMATRIXREQUEST']._serialized_end=2469
-  _globals['_EXPORTCORRELATIONMATRIXRESPONSE']._serialized_start=2471
-  _globals['_EXPORTCORRELATIONMATRIXRESPONSE']._serialized_end=2553
-  _globals['_LISTEXPORTSREQUEST']._serialized_start=2555
-  _globals['_LISTEXPORTSREQUEST']._serialized_end=2575
-  _globals['_LISTEXPORTSRESPONSE']._serialized_start=2577
-  _globals['_LISTEXPORTSRESPONSE']._serialized_end=2646
-  _globals['_DOWNLOADEXPORTREQUEST']._serialized_start=2648
-  _globals['_DOWNLOADEXPORTREQUEST']._serialized_end=2685
-  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_start=2687
-  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_end=2762
-  _globals['_SUBSCRIBEHEATMAPREQUEST']._serialized_start=2764
-  _globals['_SUBSCRIBEHEATMAPREQUEST']._serialized_end=2827
-  _globals['_SUBSCRIBEHEATMAPRESPONSE']._serialized_start=2829
-  _globals['_SUBSCRIBEHEATMAPRESPONSE']._serialized_end=2905
-  _globals['_SUBSCRIBECORRELATIONSREQUEST']._serialized_start=2907
-  _globals['_SUBSCRIBECORRELATIONSREQUEST']._serialized_end=2937
-  _globals['_SUBSCRIBECORRELATIONSRESPONSE']._serialized_start=2939
-  _globals['_SUBSCRIBECORRELATIONSRESPONSE']._serialized_end=3024
-  _globals['_SUBSCRIBETEMPORALREQUEST']._serialized_start=3026
-  _globals['_SUBSCRIBETEMPORALREQUEST']._serialized_end=3052
-  _globals['_SUBSCRIBETEMPORALRESPONSE']._serialized_start=3054
-  _globals['_SUBSCRIBETEMPORALRESPONSE']._serialized_end=3132
-  _globals['_SUBSCRIBEANOMALIESREQUEST']._serialized_start=3135
-  _globals['_SUBSCRIBEANOMALIESREQUEST']._serialized_end=3280
-  _globals['_SUBSCRIBEANOMALIESRESPONSE']._serialized_start=3283
-  _globals['_SUBSCRIBEANOMALIESRESPONSE']._serialized_end=3417
-  _globals['_STREAMUPDATESREQUEST']._serialized_start=3420
-  _globals['_STREAMUPDATESREQUEST']._serialized_end=3606
-  _globals['_STREAMUPDATESRESPONSE']._serialized_start=3609
-  _globals['_STREAMUPDATESRESPONSE']._serialized_end=3930
-  _globals['_INGESTACTIVATIONSREQUEST']._serialized_start=3932
-  _globals['_INGESTACTIVATIONSREQUEST']._serialized_end=4010
-  _globals['_INGESTACTIVATIONSRESPONSE']._serialized_start=4013
-  _globals['_INGESTACTIVATIONSRESPONSE']._serialized_end=4187
-  _globals['_NEURALHEATMAPSERVICE']._serialized_start=4190
-  _globals['_NEURALHEATMAPSERVICE']._serialized_end=6493
+  _globals['_INGESTACTIVATIONSRESPONSE_DETAILSENTRY']._loaded_options = None
+  _globals['_INGESTACTIVATIONSRESPONSE_DETAILSENTRY']._serialized_options = b'8\001'
+  _globals['_LISTMODELSREQUEST']._serialized_start=361
+  _globals['_LISTMODELSREQUEST']._serialized_end=403
+  _globals['_LISTMODELSRESPONSE']._serialized_start=405
+  _globals['_LISTMODELSRESPONSE']._serialized_end=467
+  _globals['_GETCORRELATIONMATRIXREQUEST']._serialized_start=470
+  _globals['_GETCORRELATIONMATRIXREQUEST']._serialized_end=665
+  _globals['_GETCORRELATIONMATRIXRESPONSE']._serialized_start=667
+  _globals['_GETCORRELATIONMATRIXRESPONSE']._serialized_end=751
+  _globals['_GETTEMPORALPATTERNSREQUEST']._serialized_start=754
+  _globals['_GETTEMPORALPATTERNSREQUEST']._serialized_end=919
+  _globals['_GETTEMPORALPATTERNSRESPONSE']._serialized_start=921
+  _globals['_GETTEMPORALPATTERNSRESPONSE']._serialized_end=1004
+  _globals['_GETTEMPORALSTATISTICSREQUEST']._serialized_start=1006
+  _globals['_GETTEMPORALSTATISTICSREQUEST']._serialized_end=1079
+  _globals['_GETTEMPORALSTATISTICSRESPONSE']._serialized_start=1081
+  _globals['_GETTEMPORALSTATISTICSRESPONSE']._serialized_end=1171
+  _globals['_GETANOMALIESREQUEST']._serialized_start=1174
+  _globals['_GETANOMALIESREQUEST']._serialized_end=1374
+  _globals['_GETANOMALIESRESPONSE']._serialized_start=1376
+  _globals['_GETANOMALIESRESPONSE']._serialized_end=1492
+  _globals['_SETFILTERREQUEST']._serialized_start=1494
+  _globals['_SETFILTERREQUEST']._serialized_end=1555
+  _globals['_SETFILTERRESPONSE']._serialized_start=1557
+  _globals['_SETFILTERRESPONSE']._serialized_end=1619
+  _globals['_CLEARFILTERREQUEST']._serialized_start=1621
+  _globals['_CLEARFILTERREQUEST']._serialized_end=1641
+  _globals['_CLEARFILTERRESPONSE']._serialized_start=1643
+  _globals['_CLEARFILTERRESPONSE']._serialized_end=1664
+  _globals['_GETFILTERREQUEST']._serialized_start=1666
+  _globals['_GETFILTERREQUEST']._serialized_end=1684
+  _globals['_GETFILTERRESPONSE']._serialized_start=1686
+  _globals['_GETFILTERRESPONSE']._serialized_end=1748
+  _globals['_SETTHEMEREQUEST']._serialized_start=1750
+  _globals['_SETTHEMEREQUEST']._serialized_end=1831
+  _globals['_SETTHEMERESPONSE']._serialized_start=1833
+  _globals['_SETTHEMERESPONSE']._serialized_end=1900
+  _globals['_GETTHEMEREQUEST']._serialized_start=1902
+  _globals['_GETTHEMEREQUEST']._serialized_end=1919
+  _globals['_GETTHEMERESPONSE']._serialized_start=1921
+  _globals['_GETTHEMERESPONSE']._serialized_end=1988
+  _globals['_SETLAYOUTREQUEST']._serialized_start=1990
+  _globals['_SETLAYOUTREQUEST']._serialized_end=2051
+  _globals['_SETLAYOUTRESPONSE']._serialized_start=2053
+  _globals['_SETLAYOUTRESPONSE']._serialized_end=2115
+  _globals['_GETLAYOUTREQUEST']._serialized_start=2117
+  _globals['_GETLAYOUTREQUEST']._serialized_end=2135
+  _globals['_GETLAYOUTRESPONSE']._serialized_start=2137
+  _globals['_GETLAYOUTRESPONSE']._serialized_end=2199
+  _globals['_COMPAREMODELSREQUEST']._serialized_start=2201
+  _globals['_COMPAREMODELSREQUEST']._serialized_end=2259
+  _globals['_COMPAREMODELSRESPONSE']._serialized_start=2261
+  _globals['_COMPAREMODELSRESPONSE']._serialized_end=2340
+  _globals['_EXPORTCORRELATIONMATRIXREQUEST']._serialized_start=2343
+  _globals['_EXPORTCORRELATIONMATRIXREQUEST']._serialized_end=2505
+  _globals['_EXPORTCORRELATIONMATRIXRESPONSE']._serialized_start=2507
+  _globals['_EXPORTCORRELATIONMATRIXRESPONSE']._serialized_end=2589
+  _globals['_LISTEXPORTSREQUEST']._serialized_start=2591
+  _globals['_LISTEXPORTSREQUEST']._serialized_end=2611
+  _globals['_LISTEXPORTSRESPONSE']._serialized_start=2613
+  _globals['_LISTEXPORTSRESPONSE']._serialized_end=2682
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_start=2684
+  _globals['_DOWNLOADEXPORTREQUEST']._serialized_end=2721
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_start=2723
+  _globals['_DOWNLOADEXPORTRESPONSE']._serialized_end=2798
+  _globals['_SUBSCRIBEHEATMAPREQUEST']._serialized_start=2800
+  _globals['_SUBSCRIBEHEATMAPREQUEST']._serialized_end=2863
+  _globals['_SUBSCRIBEHEATMAPRESPONSE']._serialized_start=2865
+  _globals['_SUBSCRIBEHEATMAPRESPONSE']._serialized_end=2941
+  _globals['_SUBSCRIBECORRELATIONSREQUEST']._serialized_start=2943
+  _globals['_SUBSCRIBECORRELATIONSREQUEST']._serialized_end=2973
+  _globals['_SUBSCRIBECORRELATIONSRESPONSE']._serialized_start=2975
+  _globals['_SUBSCRIBECORRELATIONSRESPONSE']._serialized_end=3060
+  _globals['_SUBSCRIBETEMPORALREQUEST']._serialized_start=3062
+  _globals['_SUBSCRIBETEMPORALREQUEST']._serialized_end=3088
+  _globals['_SUBSCRIBETEMPORALRESPONSE']._serialized_start=3090
+  _globals['_SUBSCRIBETEMPORALRESPONSE']._serialized_end=3168
+  _globals['_SUBSCRIBEANOMALIESREQUEST']._serialized_start=3171
+  _globals['_SUBSCRIBEANOMALIESREQUEST']._serialized_end=3316
+  _globals['_SUBSCRIBEANOMALIESRESPONSE']._serialized_start=3319
+  _globals['_SUBSCRIBEANOMALIESRESPONSE']._serialized_end=3453
+  _globals['_STREAMUPDATESREQUEST']._serialized_start=3456
+  _globals['_STREAMUPDATESREQUEST']._serialized_end=3642
+  _globals['_STREAMUPDATESRESPONSE']._serialized_start=3645
+  _globals['_STREAMUPDATESRESPONSE']._serialized_end=3966
+  _globals['_INGESTACTIVATIONSREQUEST']._serialized_start=3968
+  _globals['_INGESTACTIVATIONSREQUEST']._serialized_end=4046
+  _globals['_INGESTACTIVATIONSRESPONSE']._serialized_start=4049
+  _globals['_INGESTACTIVATIONSRESPONSE']._serialized_end=4345
+  _globals['_INGESTACTIVATIONSRESPONSE_DETAILSENTRY']._serialized_start=4259
+  _globals['_INGESTACTIVATIONSRESPONSE_DETAILSENTRY']._serialized_end=4339
+  _globals['_NEURALHEATMAPSERVICE']._serialized_start=4348
+  _globals['_NEURALHEATMAPSERVICE']._serialized_end=6751
 # @@protoc_insertion_point(module_scope)

@@ -6,12 +6,12 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from . import analytics_pb2 as _analytics_pb2
 from . import common_pb2 as _common_pb2
 from . import export_pb2 as _export_pb2
 from . import ingest_pb2 as _ingest_pb2
+from . import metadata_pb2 as _metadata_pb2
 from . import models_pb2 as _models_pb2
 from . import updates_pb2 as _updates_pb2
 from . import view_pb2 as _view_pb2
@@ -1036,6 +1036,27 @@ Global___IngestActivationsRequest: _TypeAlias = IngestActivationsRequest  # noqa
 class IngestActivationsResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class DetailsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     FRAMES_ACCEPTED_FIELD_NUMBER: _builtins.int
     FRAMES_REJECTED_FIELD_NUMBER: _builtins.int
     REJECTIONS_FIELD_NUMBER: _builtins.int
@@ -1047,7 +1068,7 @@ class IngestActivationsResponse(_message.Message):
         """Why frames were rejected; at most the first 100 rejections."""
 
     @_builtins.property
-    def details(self) -> _struct_pb2.Struct:
+    def details(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """Server-side details of the ingestion (e.g. upstream batches sent)."""
 
     def __init__(
@@ -1056,9 +1077,9 @@ class IngestActivationsResponse(_message.Message):
         frames_accepted: _builtins.int = ...,
         frames_rejected: _builtins.int = ...,
         rejections: _abc.Iterable[_ingest_pb2.FrameRejection] | None = ...,
-        details: _struct_pb2.Struct | None = ...,
+        details: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["details", b"details"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
     _ClearFieldArgType: _TypeAlias = _typing.Literal["details", b"details", "frames_accepted", b"frames_accepted", "frames_rejected", b"frames_rejected", "rejections", b"rejections"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from . import neural_heatmap_service_pb2 as neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2
+from . import render_pb2 as neural__heatmap_dot_v1_dot_render__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -144,6 +145,11 @@ class NeuralHeatmapServiceStub:
                 '/neural_heatmap.v1.NeuralHeatmapService/IngestActivations',
                 request_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsRequest.SerializeToString,
                 response_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsResponse.FromString,
+                _registered_method=True)
+        self.RenderHeatmap = channel.unary_unary(
+                '/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap',
+                request_serializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.SerializeToString,
+                response_deserializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.FromString,
                 _registered_method=True)
 
 
@@ -305,6 +311,13 @@ class NeuralHeatmapServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderHeatmap(self, request, context):
+        """Returns a PNG of the heatmap canvas or the correlation matrix in a theme.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -417,6 +430,11 @@ def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
                     servicer.IngestActivations,
                     request_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsRequest.FromString,
                     response_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsResponse.SerializeToString,
+            ),
+            'RenderHeatmap': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderHeatmap,
+                    request_deserializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.FromString,
+                    response_serializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1014,6 +1032,33 @@ class NeuralHeatmapService:
             '/neural_heatmap.v1.NeuralHeatmapService/IngestActivations',
             neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsRequest.SerializeToString,
             neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.IngestActivationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderHeatmap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap',
+            neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.SerializeToString,
+            neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from . import neural_heatmap_service_pb2 as _neural_heatmap_service_pb2
+from . import render_pb2 as _render_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -77,6 +78,8 @@ class NeuralHeatmapServiceStub:
     """Streams several kinds of update on one call."""
     IngestActivations: _grpc.StreamUnaryMultiCallable[_neural_heatmap_service_pb2.IngestActivationsRequest, _neural_heatmap_service_pb2.IngestActivationsResponse]
     """Returns how many of the streamed activation frames were stored, and why others were not."""
+    RenderHeatmap: _grpc.UnaryUnaryMultiCallable[_render_pb2.RenderHeatmapRequest, _render_pb2.RenderHeatmapResponse]
+    """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
 
 @_typing.type_check_only
 class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
@@ -127,6 +130,8 @@ class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
     """Streams several kinds of update on one call."""
     IngestActivations: _aio.StreamUnaryMultiCallable[_neural_heatmap_service_pb2.IngestActivationsRequest, _neural_heatmap_service_pb2.IngestActivationsResponse]  # type: ignore[assignment]
     """Returns how many of the streamed activation frames were stored, and why others were not."""
+    RenderHeatmap: _aio.UnaryUnaryMultiCallable[_render_pb2.RenderHeatmapRequest, _render_pb2.RenderHeatmapResponse]  # type: ignore[assignment]
+    """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
 
 class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
@@ -306,5 +311,13 @@ class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_neural_heatmap_service_pb2.IngestActivationsResponse, _abc.Awaitable[_neural_heatmap_service_pb2.IngestActivationsResponse]]:
         """Returns how many of the streamed activation frames were stored, and why others were not."""
+
+    @_abc_1.abstractmethod
+    def RenderHeatmap(
+        self,
+        request: _render_pb2.RenderHeatmapRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_render_pb2.RenderHeatmapResponse, _abc.Awaitable[_render_pb2.RenderHeatmapResponse]]:
+        """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer: NeuralHeatmapServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

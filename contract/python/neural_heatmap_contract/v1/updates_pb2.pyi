@@ -6,12 +6,12 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from . import analytics_pb2 as _analytics_pb2
 from . import common_pb2 as _common_pb2
+from . import metadata_pb2 as _metadata_pb2
 from . import tensor_pb2 as _tensor_pb2
 import builtins as _builtins
 import sys
@@ -142,11 +142,11 @@ class TemporalUpdate(_message.Message):
     @_builtins.property
     def patterns(self) -> _containers.RepeatedCompositeFieldContainer[_analytics_pb2.TemporalPattern]: ...
     @_builtins.property
-    def trends(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+    def trends(self) -> _containers.RepeatedCompositeFieldContainer[_metadata_pb2.MetadataMap]:
         """Trend summaries as the server sent them."""
 
     @_builtins.property
-    def state_changes(self) -> _containers.RepeatedCompositeFieldContainer[_struct_pb2.Struct]:
+    def state_changes(self) -> _containers.RepeatedCompositeFieldContainer[_metadata_pb2.MetadataMap]:
         """State changes as the server sent them."""
 
     def __init__(
@@ -154,8 +154,8 @@ class TemporalUpdate(_message.Message):
         *,
         timestamp: _timestamp_pb2.Timestamp | None = ...,
         patterns: _abc.Iterable[_analytics_pb2.TemporalPattern] | None = ...,
-        trends: _abc.Iterable[_struct_pb2.Struct] | None = ...,
-        state_changes: _abc.Iterable[_struct_pb2.Struct] | None = ...,
+        trends: _abc.Iterable[_metadata_pb2.MetadataMap] | None = ...,
+        state_changes: _abc.Iterable[_metadata_pb2.MetadataMap] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["timestamp", b"timestamp"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...

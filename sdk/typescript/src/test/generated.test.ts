@@ -36,7 +36,8 @@ test("the service descriptor has every streaming kind", () => {
   assert.equal(kinds["SubscribeAnomalies"], "server_streaming");
   assert.equal(kinds["StreamUpdates"], "server_streaming");
   assert.equal(kinds["IngestActivations"], "client_streaming");
-  assert.equal(NeuralHeatmapService.methods.length, 22);
+  assert.equal(kinds["RenderHeatmap"], "unary");
+  assert.equal(NeuralHeatmapService.methods.length, 23);
 });
 
 test("StreamUpdates carries its kinds as a oneof", () => {

@@ -9,7 +9,6 @@ package neural_heatmapv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -200,7 +199,7 @@ type CorrelationMatrix struct {
 	Labels    []string               `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty"`
 	Timestamp *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	// Granularity, samples used, models and layers included, and the server's other notes.
-	Metadata      *structpb.Struct `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Metadata      map[string]*MetadataValue `protobuf:"bytes,5,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,7 +255,7 @@ func (x *CorrelationMatrix) GetTimestamp() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *CorrelationMatrix) GetMetadata() *structpb.Struct {
+func (x *CorrelationMatrix) GetMetadata() map[string]*MetadataValue {
 	if x != nil {
 		return x.Metadata
 	}
@@ -265,8 +264,9 @@ func (x *CorrelationMatrix) GetMetadata() *structpb.Struct {
 
 // A pattern found in one layer's activity series.
 type TemporalPattern struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	PatternType PatternType            `protobuf:"varint,1,opt,name=pattern_type,json=patternType,proto3,enum=neural_heatmap.v1.PatternType" json:"pattern_type,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The known kinds; PATTERN_TYPE_UNSPECIFIED for a kind outside the enum (see pattern_type_name).
+	PatternType PatternType `protobuf:"varint,1,opt,name=pattern_type,json=patternType,proto3,enum=neural_heatmap.v1.PatternType" json:"pattern_type,omitempty"`
 	// Hz; set for periodic patterns.
 	Frequency *float64 `protobuf:"fixed64,2,opt,name=frequency,proto3,oneof" json:"frequency,omitempty"`
 	// Half peak-to-peak of the periodic component, in activation units.
@@ -278,11 +278,14 @@ type TemporalPattern struct {
 	StartTime  *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time,json=startTime,proto3,oneof" json:"start_time,omitempty"`
 	EndTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3,oneof" json:"end_time,omitempty"`
 	// model_id, layer_id and method-specific numbers (slope, r_squared, change_index, ...).
-	Metadata      *structpb.Struct `protobuf:"bytes,8,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	ModelId       string           `protobuf:"bytes,9,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
-	LayerId       string           `protobuf:"bytes,10,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Metadata map[string]*MetadataValue `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	ModelId  string                    `protobuf:"bytes,9,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	LayerId  string                    `protobuf:"bytes,10,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	// The kind exactly as the server named it ("periodic", "trend", "state_change", or a name
+	// this contract does not know yet, which pattern_type reports as UNSPECIFIED).
+	PatternTypeName string `protobuf:"bytes,12,opt,name=pattern_type_name,json=patternTypeName,proto3" json:"pattern_type_name,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TemporalPattern) Reset() {
@@ -364,7 +367,7 @@ func (x *TemporalPattern) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *TemporalPattern) GetMetadata() *structpb.Struct {
+func (x *TemporalPattern) GetMetadata() map[string]*MetadataValue {
 	if x != nil {
 		return x.Metadata
 	}
@@ -381,6 +384,13 @@ func (x *TemporalPattern) GetModelId() string {
 func (x *TemporalPattern) GetLayerId() string {
 	if x != nil {
 		return x.LayerId
+	}
+	return ""
+}
+
+func (x *TemporalPattern) GetPatternTypeName() string {
+	if x != nil {
+		return x.PatternTypeName
 	}
 	return ""
 }
@@ -524,7 +534,7 @@ type TemporalStatistics struct {
 	FlatTrends       uint32             `protobuf:"varint,5,opt,name=flat_trends,json=flatTrends,proto3" json:"flat_trends,omitempty"`
 	PeriodicLayers   uint32             `protobuf:"varint,6,opt,name=periodic_layers,json=periodicLayers,proto3" json:"periodic_layers,omitempty"`
 	// Everything else the server reported, as it sent it.
-	Raw           *structpb.Struct `protobuf:"bytes,7,opt,name=raw,proto3" json:"raw,omitempty"`
+	Raw           map[string]*MetadataValue `protobuf:"bytes,8,rep,name=raw,proto3" json:"raw,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,7 +611,7 @@ func (x *TemporalStatistics) GetPeriodicLayers() uint32 {
 	return 0
 }
 
-func (x *TemporalStatistics) GetRaw() *structpb.Struct {
+func (x *TemporalStatistics) GetRaw() map[string]*MetadataValue {
 	if x != nil {
 		return x.Raw
 	}
@@ -612,7 +622,8 @@ func (x *TemporalStatistics) GetRaw() *structpb.Struct {
 type Anomaly struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Durable, strictly increasing position in the server's anomaly log; resume after it.
-	Sequence    uint64                 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence uint64 `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// The known kinds; ANOMALY_TYPE_UNSPECIFIED for a kind outside the enum (see anomaly_type_name).
 	AnomalyType AnomalyType            `protobuf:"varint,2,opt,name=anomaly_type,json=anomalyType,proto3,enum=neural_heatmap.v1.AnomalyType" json:"anomaly_type,omitempty"`
 	Severity    Severity               `protobuf:"varint,3,opt,name=severity,proto3,enum=neural_heatmap.v1.Severity" json:"severity,omitempty"`
 	Timestamp   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
@@ -623,10 +634,14 @@ type Anomaly struct {
 	// Detector score (e.g. robust z-score, fraction of dead units); larger is worse.
 	Score float64 `protobuf:"fixed64,8,opt,name=score,proto3" json:"score,omitempty"`
 	// One human sentence saying what happened.
-	Description   string           `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
-	Metadata      *structpb.Struct `protobuf:"bytes,10,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	// Detector details as the server sent them (unit, step, window, thresholds, ...).
+	Metadata map[string]*MetadataValue `protobuf:"bytes,11,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The kind exactly as the server named it ("spike", "non_finite", or a name this contract
+	// does not know yet, which anomaly_type reports as UNSPECIFIED).
+	AnomalyTypeName string `protobuf:"bytes,12,opt,name=anomaly_type_name,json=anomalyTypeName,proto3" json:"anomaly_type_name,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Anomaly) Reset() {
@@ -722,11 +737,18 @@ func (x *Anomaly) GetDescription() string {
 	return ""
 }
 
-func (x *Anomaly) GetMetadata() *structpb.Struct {
+func (x *Anomaly) GetMetadata() map[string]*MetadataValue {
 	if x != nil {
 		return x.Metadata
 	}
 	return nil
+}
+
+func (x *Anomaly) GetAnomalyTypeName() string {
+	if x != nil {
+		return x.AnomalyTypeName
+	}
+	return ""
 }
 
 // Linear CKA between one layer of one model and one layer of another.
@@ -869,8 +891,9 @@ type ModelComparison struct {
 	Metrics          []*MetricComparison `protobuf:"bytes,3,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	LayerSimilarity  []*LayerSimilarity  `protobuf:"bytes,4,rep,name=layer_similarity,json=layerSimilarity,proto3" json:"layer_similarity,omitempty"`
 	// Common steps the comparison used.
-	Steps         uint64           `protobuf:"varint,5,opt,name=steps,proto3" json:"steps,omitempty"`
-	Metadata      *structpb.Struct `protobuf:"bytes,6,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Steps uint64 `protobuf:"varint,5,opt,name=steps,proto3" json:"steps,omitempty"`
+	// The metrics requested and the server's other notes.
+	Metadata      map[string]*MetadataValue `protobuf:"bytes,7,rep,name=metadata,proto3" json:"metadata,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -940,7 +963,7 @@ func (x *ModelComparison) GetSteps() uint64 {
 	return 0
 }
 
-func (x *ModelComparison) GetMetadata() *structpb.Struct {
+func (x *ModelComparison) GetMetadata() map[string]*MetadataValue {
 	if x != nil {
 		return x.Metadata
 	}
@@ -951,12 +974,15 @@ var File_neural_heatmap_v1_analytics_proto protoreflect.FileDescriptor
 
 const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\n" +
-	"!neural_heatmap/v1/analytics.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xcd\x01\n" +
+	"!neural_heatmap/v1/analytics.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xcd\x02\n" +
 	"\x11CorrelationMatrix\x121\n" +
 	"\x06matrix\x18\x01 \x01(\v2\x19.neural_heatmap.v1.TensorR\x06matrix\x12\x16\n" +
 	"\x06labels\x18\x02 \x03(\tR\x06labels\x128\n" +
-	"\ttimestamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x123\n" +
-	"\bmetadata\x18\x04 \x01(\v2\x17.google.protobuf.StructR\bmetadata\"\xfe\x03\n" +
+	"\ttimestamp\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12N\n" +
+	"\bmetadata\x18\x05 \x03(\v22.neural_heatmap.v1.CorrelationMatrix.MetadataEntryR\bmetadata\x1a]\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x05\"\xa8\x05\n" +
 	"\x0fTemporalPattern\x12A\n" +
 	"\fpattern_type\x18\x01 \x01(\x0e2\x1e.neural_heatmap.v1.PatternTypeR\vpatternType\x12!\n" +
 	"\tfrequency\x18\x02 \x01(\x01H\x00R\tfrequency\x88\x01\x01\x12!\n" +
@@ -967,18 +993,22 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"confidence\x12>\n" +
 	"\n" +
 	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampH\x03R\tstartTime\x88\x01\x01\x12:\n" +
-	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x04R\aendTime\x88\x01\x01\x123\n" +
-	"\bmetadata\x18\b \x01(\v2\x17.google.protobuf.StructR\bmetadata\x12\x19\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampH\x04R\aendTime\x88\x01\x01\x12L\n" +
+	"\bmetadata\x18\v \x03(\v20.neural_heatmap.v1.TemporalPattern.MetadataEntryR\bmetadata\x12\x19\n" +
 	"\bmodel_id\x18\t \x01(\tR\amodelId\x12\x19\n" +
 	"\blayer_id\x18\n" +
-	" \x01(\tR\alayerIdB\f\n" +
+	" \x01(\tR\alayerId\x12*\n" +
+	"\x11pattern_type_name\x18\f \x01(\tR\x0fpatternTypeName\x1a]\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01B\f\n" +
 	"\n" +
 	"_frequencyB\f\n" +
 	"\n" +
 	"_amplitudeB\b\n" +
 	"\x06_phaseB\r\n" +
 	"\v_start_timeB\v\n" +
-	"\t_end_time\"\xd3\x02\n" +
+	"\t_end_timeJ\x04\b\b\x10\t\"\xd3\x02\n" +
 	"\x0fLayerStatistics\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
 	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x18\n" +
@@ -992,7 +1022,7 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\x12dominant_frequency\x18\t \x01(\x01R\x11dominantFrequency\x121\n" +
 	"\x14periodicity_strength\x18\n" +
 	" \x01(\x01R\x13periodicityStrength\x12#\n" +
-	"\rstate_changes\x18\v \x01(\rR\fstateChanges\"\xba\x02\n" +
+	"\rstate_changes\x18\v \x01(\rR\fstateChanges\"\xb1\x03\n" +
 	"\x12TemporalStatistics\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12:\n" +
 	"\x06layers\x18\x02 \x03(\v2\".neural_heatmap.v1.LayerStatisticsR\x06layers\x12+\n" +
@@ -1000,8 +1030,11 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\x11decreasing_trends\x18\x04 \x01(\rR\x10decreasingTrends\x12\x1f\n" +
 	"\vflat_trends\x18\x05 \x01(\rR\n" +
 	"flatTrends\x12'\n" +
-	"\x0fperiodic_layers\x18\x06 \x01(\rR\x0eperiodicLayers\x12)\n" +
-	"\x03raw\x18\a \x01(\v2\x17.google.protobuf.StructR\x03raw\"\xc4\x03\n" +
+	"\x0fperiodic_layers\x18\x06 \x01(\rR\x0eperiodicLayers\x12@\n" +
+	"\x03raw\x18\b \x03(\v2..neural_heatmap.v1.TemporalStatistics.RawEntryR\x03raw\x1aX\n" +
+	"\bRawEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\a\x10\b\"\xe6\x04\n" +
 	"\aAnomaly\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12A\n" +
 	"\fanomaly_type\x18\x02 \x01(\x0e2\x1e.neural_heatmap.v1.AnomalyTypeR\vanomalyType\x127\n" +
@@ -1011,10 +1044,14 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\x05layer\x18\x06 \x01(\tR\x05layer\x12\x19\n" +
 	"\bmodel_id\x18\a \x01(\tR\amodelId\x12\x14\n" +
 	"\x05score\x18\b \x01(\x01R\x05score\x12 \n" +
-	"\vdescription\x18\t \x01(\tR\vdescription\x123\n" +
-	"\bmetadata\x18\n" +
-	" \x01(\v2\x17.google.protobuf.StructR\bmetadataB\v\n" +
-	"\t_location\"\x87\x01\n" +
+	"\vdescription\x18\t \x01(\tR\vdescription\x12D\n" +
+	"\bmetadata\x18\v \x03(\v2(.neural_heatmap.v1.Anomaly.MetadataEntryR\bmetadata\x12*\n" +
+	"\x11anomaly_type_name\x18\f \x01(\tR\x0fanomalyTypeName\x1a]\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01B\v\n" +
+	"\t_locationJ\x04\b\n" +
+	"\x10\v\"\x87\x01\n" +
 	"\x0fLayerSimilarity\x12\x17\n" +
 	"\amodel_a\x18\x01 \x01(\tR\x06modelA\x12\x17\n" +
 	"\alayer_a\x18\x02 \x01(\tR\x06layerA\x12\x17\n" +
@@ -1026,14 +1063,17 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\x06values\x18\x02 \x03(\v2/.neural_heatmap.v1.MetricComparison.ValuesEntryR\x06values\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xcf\x02\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xcd\x03\n" +
 	"\x0fModelComparison\x12\x1b\n" +
 	"\tmodel_ids\x18\x01 \x03(\tR\bmodelIds\x12F\n" +
 	"\x11similarity_matrix\x18\x02 \x01(\v2\x19.neural_heatmap.v1.TensorR\x10similarityMatrix\x12=\n" +
 	"\ametrics\x18\x03 \x03(\v2#.neural_heatmap.v1.MetricComparisonR\ametrics\x12M\n" +
 	"\x10layer_similarity\x18\x04 \x03(\v2\".neural_heatmap.v1.LayerSimilarityR\x0flayerSimilarity\x12\x14\n" +
-	"\x05steps\x18\x05 \x01(\x04R\x05steps\x123\n" +
-	"\bmetadata\x18\x06 \x01(\v2\x17.google.protobuf.StructR\bmetadata*W\n" +
+	"\x05steps\x18\x05 \x01(\x04R\x05steps\x12L\n" +
+	"\bmetadata\x18\a \x03(\v20.neural_heatmap.v1.ModelComparison.MetadataEntryR\bmetadata\x1a]\n" +
+	"\rMetadataEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x06\x10\a*W\n" +
 	"\vGranularity\x12\x1b\n" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11GRANULARITY_LAYER\x10\x01\x12\x14\n" +
@@ -1065,7 +1105,7 @@ func file_neural_heatmap_v1_analytics_proto_rawDescGZIP() []byte {
 }
 
 var file_neural_heatmap_v1_analytics_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_neural_heatmap_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_neural_heatmap_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_neural_heatmap_v1_analytics_proto_goTypes = []any{
 	(Granularity)(0),              // 0: neural_heatmap.v1.Granularity
 	(PatternType)(0),              // 1: neural_heatmap.v1.PatternType
@@ -1078,38 +1118,48 @@ var file_neural_heatmap_v1_analytics_proto_goTypes = []any{
 	(*LayerSimilarity)(nil),       // 8: neural_heatmap.v1.LayerSimilarity
 	(*MetricComparison)(nil),      // 9: neural_heatmap.v1.MetricComparison
 	(*ModelComparison)(nil),       // 10: neural_heatmap.v1.ModelComparison
-	nil,                           // 11: neural_heatmap.v1.MetricComparison.ValuesEntry
-	(*Tensor)(nil),                // 12: neural_heatmap.v1.Tensor
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 14: google.protobuf.Struct
-	(Severity)(0),                 // 15: neural_heatmap.v1.Severity
-	(*Location)(nil),              // 16: neural_heatmap.v1.Location
+	nil,                           // 11: neural_heatmap.v1.CorrelationMatrix.MetadataEntry
+	nil,                           // 12: neural_heatmap.v1.TemporalPattern.MetadataEntry
+	nil,                           // 13: neural_heatmap.v1.TemporalStatistics.RawEntry
+	nil,                           // 14: neural_heatmap.v1.Anomaly.MetadataEntry
+	nil,                           // 15: neural_heatmap.v1.MetricComparison.ValuesEntry
+	nil,                           // 16: neural_heatmap.v1.ModelComparison.MetadataEntry
+	(*Tensor)(nil),                // 17: neural_heatmap.v1.Tensor
+	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(Severity)(0),                 // 19: neural_heatmap.v1.Severity
+	(*Location)(nil),              // 20: neural_heatmap.v1.Location
+	(*MetadataValue)(nil),         // 21: neural_heatmap.v1.MetadataValue
 }
 var file_neural_heatmap_v1_analytics_proto_depIdxs = []int32{
-	12, // 0: neural_heatmap.v1.CorrelationMatrix.matrix:type_name -> neural_heatmap.v1.Tensor
-	13, // 1: neural_heatmap.v1.CorrelationMatrix.timestamp:type_name -> google.protobuf.Timestamp
-	14, // 2: neural_heatmap.v1.CorrelationMatrix.metadata:type_name -> google.protobuf.Struct
+	17, // 0: neural_heatmap.v1.CorrelationMatrix.matrix:type_name -> neural_heatmap.v1.Tensor
+	18, // 1: neural_heatmap.v1.CorrelationMatrix.timestamp:type_name -> google.protobuf.Timestamp
+	11, // 2: neural_heatmap.v1.CorrelationMatrix.metadata:type_name -> neural_heatmap.v1.CorrelationMatrix.MetadataEntry
 	1,  // 3: neural_heatmap.v1.TemporalPattern.pattern_type:type_name -> neural_heatmap.v1.PatternType
-	13, // 4: neural_heatmap.v1.TemporalPattern.start_time:type_name -> google.protobuf.Timestamp
-	13, // 5: neural_heatmap.v1.TemporalPattern.end_time:type_name -> google.protobuf.Timestamp
-	14, // 6: neural_heatmap.v1.TemporalPattern.metadata:type_name -> google.protobuf.Struct
+	18, // 4: neural_heatmap.v1.TemporalPattern.start_time:type_name -> google.protobuf.Timestamp
+	18, // 5: neural_heatmap.v1.TemporalPattern.end_time:type_name -> google.protobuf.Timestamp
+	12, // 6: neural_heatmap.v1.TemporalPattern.metadata:type_name -> neural_heatmap.v1.TemporalPattern.MetadataEntry
 	5,  // 7: neural_heatmap.v1.TemporalStatistics.layers:type_name -> neural_heatmap.v1.LayerStatistics
-	14, // 8: neural_heatmap.v1.TemporalStatistics.raw:type_name -> google.protobuf.Struct
+	13, // 8: neural_heatmap.v1.TemporalStatistics.raw:type_name -> neural_heatmap.v1.TemporalStatistics.RawEntry
 	2,  // 9: neural_heatmap.v1.Anomaly.anomaly_type:type_name -> neural_heatmap.v1.AnomalyType
-	15, // 10: neural_heatmap.v1.Anomaly.severity:type_name -> neural_heatmap.v1.Severity
-	13, // 11: neural_heatmap.v1.Anomaly.timestamp:type_name -> google.protobuf.Timestamp
-	16, // 12: neural_heatmap.v1.Anomaly.location:type_name -> neural_heatmap.v1.Location
-	14, // 13: neural_heatmap.v1.Anomaly.metadata:type_name -> google.protobuf.Struct
-	11, // 14: neural_heatmap.v1.MetricComparison.values:type_name -> neural_heatmap.v1.MetricComparison.ValuesEntry
-	12, // 15: neural_heatmap.v1.ModelComparison.similarity_matrix:type_name -> neural_heatmap.v1.Tensor
+	19, // 10: neural_heatmap.v1.Anomaly.severity:type_name -> neural_heatmap.v1.Severity
+	18, // 11: neural_heatmap.v1.Anomaly.timestamp:type_name -> google.protobuf.Timestamp
+	20, // 12: neural_heatmap.v1.Anomaly.location:type_name -> neural_heatmap.v1.Location
+	14, // 13: neural_heatmap.v1.Anomaly.metadata:type_name -> neural_heatmap.v1.Anomaly.MetadataEntry
+	15, // 14: neural_heatmap.v1.MetricComparison.values:type_name -> neural_heatmap.v1.MetricComparison.ValuesEntry
+	17, // 15: neural_heatmap.v1.ModelComparison.similarity_matrix:type_name -> neural_heatmap.v1.Tensor
 	9,  // 16: neural_heatmap.v1.ModelComparison.metrics:type_name -> neural_heatmap.v1.MetricComparison
 	8,  // 17: neural_heatmap.v1.ModelComparison.layer_similarity:type_name -> neural_heatmap.v1.LayerSimilarity
-	14, // 18: neural_heatmap.v1.ModelComparison.metadata:type_name -> google.protobuf.Struct
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 18: neural_heatmap.v1.ModelComparison.metadata:type_name -> neural_heatmap.v1.ModelComparison.MetadataEntry
+	21, // 19: neural_heatmap.v1.CorrelationMatrix.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	21, // 20: neural_heatmap.v1.TemporalPattern.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	21, // 21: neural_heatmap.v1.TemporalStatistics.RawEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	21, // 22: neural_heatmap.v1.Anomaly.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	21, // 23: neural_heatmap.v1.ModelComparison.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_analytics_proto_init() }
@@ -1118,6 +1168,7 @@ func file_neural_heatmap_v1_analytics_proto_init() {
 		return
 	}
 	file_neural_heatmap_v1_common_proto_init()
+	file_neural_heatmap_v1_metadata_proto_init()
 	file_neural_heatmap_v1_tensor_proto_init()
 	file_neural_heatmap_v1_analytics_proto_msgTypes[1].OneofWrappers = []any{}
 	file_neural_heatmap_v1_analytics_proto_msgTypes[4].OneofWrappers = []any{}
@@ -1127,7 +1178,7 @@ func file_neural_heatmap_v1_analytics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_analytics_proto_rawDesc), len(file_neural_heatmap_v1_analytics_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   9,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,7 +9,6 @@ package neural_heatmapv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -2231,7 +2230,7 @@ type IngestActivationsResponse struct {
 	// Why frames were rejected; at most the first 100 rejections.
 	Rejections []*FrameRejection `protobuf:"bytes,3,rep,name=rejections,proto3" json:"rejections,omitempty"`
 	// Server-side details of the ingestion (e.g. upstream batches sent).
-	Details       *structpb.Struct `protobuf:"bytes,4,opt,name=details,proto3" json:"details,omitempty"`
+	Details       map[string]*MetadataValue `protobuf:"bytes,5,rep,name=details,proto3" json:"details,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2287,7 +2286,7 @@ func (x *IngestActivationsResponse) GetRejections() []*FrameRejection {
 	return nil
 }
 
-func (x *IngestActivationsResponse) GetDetails() *structpb.Struct {
+func (x *IngestActivationsResponse) GetDetails() map[string]*MetadataValue {
 	if x != nil {
 		return x.Details
 	}
@@ -2298,7 +2297,7 @@ var File_neural_heatmap_v1_neural_heatmap_service_proto protoreflect.FileDescrip
 
 const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\n" +
-	".neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"8\n" +
+	".neural_heatmap/v1/neural_heatmap_service.proto\x12\x11neural_heatmap.v1\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/export.proto\x1a\x1eneural_heatmap/v1/ingest.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/models.proto\x1a\x1eneural_heatmap/v1/render.proto\x1a\x1fneural_heatmap/v1/updates.proto\x1a\x1cneural_heatmap/v1/view.proto\"8\n" +
 	"\x11ListModelsRequest\x12#\n" +
 	"\rinclude_units\x18\x01 \x01(\bR\fincludeUnits\"F\n" +
 	"\x12ListModelsResponse\x120\n" +
@@ -2421,14 +2420,17 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x11anomaly_heartbeat\x18\x05 \x01(\v2#.neural_heatmap.v1.AnomalyHeartbeatH\x00R\x10anomalyHeartbeatB\b\n" +
 	"\x06update\"V\n" +
 	"\x18IngestActivationsRequest\x12:\n" +
-	"\x06frames\x18\x01 \x03(\v2\".neural_heatmap.v1.ActivationFrameR\x06frames\"\xe3\x01\n" +
+	"\x06frames\x18\x01 \x03(\v2\".neural_heatmap.v1.ActivationFrameR\x06frames\"\xe9\x02\n" +
 	"\x19IngestActivationsResponse\x12'\n" +
 	"\x0fframes_accepted\x18\x01 \x01(\x04R\x0eframesAccepted\x12'\n" +
 	"\x0fframes_rejected\x18\x02 \x01(\x04R\x0eframesRejected\x12A\n" +
 	"\n" +
 	"rejections\x18\x03 \x03(\v2!.neural_heatmap.v1.FrameRejectionR\n" +
-	"rejections\x121\n" +
-	"\adetails\x18\x04 \x01(\v2\x17.google.protobuf.StructR\adetails2\xff\x11\n" +
+	"rejections\x12S\n" +
+	"\adetails\x18\x05 \x03(\v29.neural_heatmap.v1.IngestActivationsResponse.DetailsEntryR\adetails\x1a\\\n" +
+	"\fDetailsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x052\xe3\x12\n" +
 	"\x14NeuralHeatmapService\x12Y\n" +
 	"\n" +
 	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n" +
@@ -2452,7 +2454,8 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse0\x01\x12s\n" +
 	"\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12d\n" +
 	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n" +
-	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01B\xeb\x01\n" +
+	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12b\n" +
+	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponseB\xeb\x01\n" +
 	"\x15com.neural_heatmap.v1B\x19NeuralHeatmapServiceProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (
@@ -2467,7 +2470,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP() []byte {
 	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescData
 }
 
-var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),               // 0: neural_heatmap.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),              // 1: neural_heatmap.v1.ListModelsResponse
@@ -2513,122 +2516,128 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*StreamUpdatesResponse)(nil),           // 41: neural_heatmap.v1.StreamUpdatesResponse
 	(*IngestActivationsRequest)(nil),        // 42: neural_heatmap.v1.IngestActivationsRequest
 	(*IngestActivationsResponse)(nil),       // 43: neural_heatmap.v1.IngestActivationsResponse
-	(*Model)(nil),                           // 44: neural_heatmap.v1.Model
-	(Granularity)(0),                        // 45: neural_heatmap.v1.Granularity
-	(*TimeRange)(nil),                       // 46: neural_heatmap.v1.TimeRange
-	(*CorrelationMatrix)(nil),               // 47: neural_heatmap.v1.CorrelationMatrix
-	(PatternType)(0),                        // 48: neural_heatmap.v1.PatternType
-	(*TemporalPattern)(nil),                 // 49: neural_heatmap.v1.TemporalPattern
-	(*TemporalStatistics)(nil),              // 50: neural_heatmap.v1.TemporalStatistics
-	(Severity)(0),                           // 51: neural_heatmap.v1.Severity
-	(*Anomaly)(nil),                         // 52: neural_heatmap.v1.Anomaly
-	(*Filter)(nil),                          // 53: neural_heatmap.v1.Filter
-	(Theme)(0),                              // 54: neural_heatmap.v1.Theme
-	(*ThemeSettings)(nil),                   // 55: neural_heatmap.v1.ThemeSettings
-	(*Layout)(nil),                          // 56: neural_heatmap.v1.Layout
-	(*ModelComparison)(nil),                 // 57: neural_heatmap.v1.ModelComparison
-	(ExportFormat)(0),                       // 58: neural_heatmap.v1.ExportFormat
-	(*ExportResult)(nil),                    // 59: neural_heatmap.v1.ExportResult
-	(*ExportedFile)(nil),                    // 60: neural_heatmap.v1.ExportedFile
-	(*HeatmapUpdate)(nil),                   // 61: neural_heatmap.v1.HeatmapUpdate
-	(*CorrelationUpdate)(nil),               // 62: neural_heatmap.v1.CorrelationUpdate
-	(*TemporalUpdate)(nil),                  // 63: neural_heatmap.v1.TemporalUpdate
-	(*AnomalyUpdate)(nil),                   // 64: neural_heatmap.v1.AnomalyUpdate
-	(*AnomalyHeartbeat)(nil),                // 65: neural_heatmap.v1.AnomalyHeartbeat
-	(UpdateType)(0),                         // 66: neural_heatmap.v1.UpdateType
-	(*ActivationFrame)(nil),                 // 67: neural_heatmap.v1.ActivationFrame
-	(*FrameRejection)(nil),                  // 68: neural_heatmap.v1.FrameRejection
-	(*structpb.Struct)(nil),                 // 69: google.protobuf.Struct
+	nil,                                     // 44: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	(*Model)(nil),                           // 45: neural_heatmap.v1.Model
+	(Granularity)(0),                        // 46: neural_heatmap.v1.Granularity
+	(*TimeRange)(nil),                       // 47: neural_heatmap.v1.TimeRange
+	(*CorrelationMatrix)(nil),               // 48: neural_heatmap.v1.CorrelationMatrix
+	(PatternType)(0),                        // 49: neural_heatmap.v1.PatternType
+	(*TemporalPattern)(nil),                 // 50: neural_heatmap.v1.TemporalPattern
+	(*TemporalStatistics)(nil),              // 51: neural_heatmap.v1.TemporalStatistics
+	(Severity)(0),                           // 52: neural_heatmap.v1.Severity
+	(*Anomaly)(nil),                         // 53: neural_heatmap.v1.Anomaly
+	(*Filter)(nil),                          // 54: neural_heatmap.v1.Filter
+	(Theme)(0),                              // 55: neural_heatmap.v1.Theme
+	(*ThemeSettings)(nil),                   // 56: neural_heatmap.v1.ThemeSettings
+	(*Layout)(nil),                          // 57: neural_heatmap.v1.Layout
+	(*ModelComparison)(nil),                 // 58: neural_heatmap.v1.ModelComparison
+	(ExportFormat)(0),                       // 59: neural_heatmap.v1.ExportFormat
+	(*ExportResult)(nil),                    // 60: neural_heatmap.v1.ExportResult
+	(*ExportedFile)(nil),                    // 61: neural_heatmap.v1.ExportedFile
+	(*HeatmapUpdate)(nil),                   // 62: neural_heatmap.v1.HeatmapUpdate
+	(*CorrelationUpdate)(nil),               // 63: neural_heatmap.v1.CorrelationUpdate
+	(*TemporalUpdate)(nil),                  // 64: neural_heatmap.v1.TemporalUpdate
+	(*AnomalyUpdate)(nil),                   // 65: neural_heatmap.v1.AnomalyUpdate
+	(*AnomalyHeartbeat)(nil),                // 66: neural_heatmap.v1.AnomalyHeartbeat
+	(UpdateType)(0),                         // 67: neural_heatmap.v1.UpdateType
+	(*ActivationFrame)(nil),                 // 68: neural_heatmap.v1.ActivationFrame
+	(*FrameRejection)(nil),                  // 69: neural_heatmap.v1.FrameRejection
+	(*MetadataValue)(nil),                   // 70: neural_heatmap.v1.MetadataValue
+	(*RenderHeatmapRequest)(nil),            // 71: neural_heatmap.v1.RenderHeatmapRequest
+	(*RenderHeatmapResponse)(nil),           // 72: neural_heatmap.v1.RenderHeatmapResponse
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
-	44, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
-	45, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
-	46, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
-	47, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
-	48, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
-	49, // 5: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	50, // 6: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
-	51, // 7: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
-	51, // 8: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	52, // 9: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
-	53, // 10: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
-	53, // 11: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	53, // 12: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	54, // 13: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
-	55, // 14: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	55, // 15: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	56, // 16: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
-	56, // 17: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	56, // 18: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	57, // 19: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
-	58, // 20: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
-	59, // 21: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
-	60, // 22: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
-	61, // 23: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
-	62, // 24: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
-	63, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
-	51, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	64, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
-	65, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	66, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
-	51, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	61, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
-	62, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
-	63, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
-	64, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
-	65, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	67, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
-	68, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
-	69, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> google.protobuf.Struct
-	0,  // 39: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
-	2,  // 40: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
-	4,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
-	6,  // 42: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
-	8,  // 43: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
-	10, // 44: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
-	12, // 45: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
-	14, // 46: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
-	16, // 47: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
-	18, // 48: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
-	20, // 49: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
-	22, // 50: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
-	24, // 51: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
-	26, // 52: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
-	28, // 53: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
-	30, // 54: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
-	32, // 55: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
-	34, // 56: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
-	36, // 57: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
-	38, // 58: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
-	40, // 59: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
-	42, // 60: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	1,  // 61: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 62: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	5,  // 63: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	7,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	9,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	11, // 66: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	13, // 67: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	15, // 68: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	17, // 69: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	19, // 70: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	21, // 71: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	23, // 72: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	25, // 73: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	27, // 74: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	29, // 75: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	31, // 76: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	33, // 77: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	35, // 78: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	37, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	39, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	41, // 81: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	43, // 82: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	61, // [61:83] is the sub-list for method output_type
-	39, // [39:61] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	45, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
+	46, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
+	47, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
+	48, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
+	49, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
+	50, // 5: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
+	51, // 6: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
+	52, // 7: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
+	52, // 8: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	53, // 9: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
+	54, // 10: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
+	54, // 11: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	54, // 12: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	55, // 13: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
+	56, // 14: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	56, // 15: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	57, // 16: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
+	57, // 17: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	57, // 18: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	58, // 19: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
+	59, // 20: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
+	60, // 21: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
+	61, // 22: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
+	62, // 23: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
+	63, // 24: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
+	64, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
+	52, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	65, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
+	66, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	67, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
+	52, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	62, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
+	63, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
+	64, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
+	65, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
+	66, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	68, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
+	69, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
+	44, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	70, // 39: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	0,  // 40: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
+	2,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
+	4,  // 42: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
+	6,  // 43: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
+	8,  // 44: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
+	10, // 45: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
+	12, // 46: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
+	14, // 47: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
+	16, // 48: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
+	18, // 49: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
+	20, // 50: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
+	22, // 51: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
+	24, // 52: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
+	26, // 53: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
+	28, // 54: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
+	30, // 55: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
+	32, // 56: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
+	34, // 57: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
+	36, // 58: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
+	38, // 59: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
+	40, // 60: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
+	42, // 61: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
+	71, // 62: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
+	1,  // 63: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	5,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	7,  // 66: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	9,  // 67: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	11, // 68: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	13, // 69: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	15, // 70: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	17, // 71: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	19, // 72: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	21, // 73: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	23, // 74: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	25, // 75: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	27, // 76: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	29, // 77: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	31, // 78: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	33, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	35, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	37, // 81: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	39, // 82: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	41, // 83: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	43, // 84: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	72, // 85: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
+	63, // [63:86] is the sub-list for method output_type
+	40, // [40:63] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_neural_heatmap_service_proto_init() }
@@ -2640,7 +2649,9 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 	file_neural_heatmap_v1_common_proto_init()
 	file_neural_heatmap_v1_export_proto_init()
 	file_neural_heatmap_v1_ingest_proto_init()
+	file_neural_heatmap_v1_metadata_proto_init()
 	file_neural_heatmap_v1_models_proto_init()
+	file_neural_heatmap_v1_render_proto_init()
 	file_neural_heatmap_v1_updates_proto_init()
 	file_neural_heatmap_v1_view_proto_init()
 	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8].OneofWrappers = []any{}
@@ -2659,7 +2670,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc), len(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

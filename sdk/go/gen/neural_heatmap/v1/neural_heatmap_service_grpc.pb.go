@@ -41,6 +41,7 @@ const (
 	NeuralHeatmapService_SubscribeAnomalies_FullMethodName      = "/neural_heatmap.v1.NeuralHeatmapService/SubscribeAnomalies"
 	NeuralHeatmapService_StreamUpdates_FullMethodName           = "/neural_heatmap.v1.NeuralHeatmapService/StreamUpdates"
 	NeuralHeatmapService_IngestActivations_FullMethodName       = "/neural_heatmap.v1.NeuralHeatmapService/IngestActivations"
+	NeuralHeatmapService_RenderHeatmap_FullMethodName           = "/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap"
 )
 
 // NeuralHeatmapServiceClient is the client API for NeuralHeatmapService service.
@@ -93,6 +94,8 @@ type NeuralHeatmapServiceClient interface {
 	StreamUpdates(ctx context.Context, in *StreamUpdatesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamUpdatesResponse], error)
 	// Returns how many of the streamed activation frames were stored, and why others were not.
 	IngestActivations(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[IngestActivationsRequest, IngestActivationsResponse], error)
+	// Returns a PNG of the heatmap canvas or the correlation matrix in a theme.
+	RenderHeatmap(ctx context.Context, in *RenderHeatmapRequest, opts ...grpc.CallOption) (*RenderHeatmapResponse, error)
 }
 
 type neuralHeatmapServiceClient struct {
@@ -380,6 +383,16 @@ func (c *neuralHeatmapServiceClient) IngestActivations(ctx context.Context, opts
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NeuralHeatmapService_IngestActivationsClient = grpc.ClientStreamingClient[IngestActivationsRequest, IngestActivationsResponse]
 
+func (c *neuralHeatmapServiceClient) RenderHeatmap(ctx context.Context, in *RenderHeatmapRequest, opts ...grpc.CallOption) (*RenderHeatmapResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenderHeatmapResponse)
+	err := c.cc.Invoke(ctx, NeuralHeatmapService_RenderHeatmap_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NeuralHeatmapServiceServer is the server API for NeuralHeatmapService service.
 // All implementations must embed UnimplementedNeuralHeatmapServiceServer
 // for forward compatibility.
@@ -430,6 +443,8 @@ type NeuralHeatmapServiceServer interface {
 	StreamUpdates(*StreamUpdatesRequest, grpc.ServerStreamingServer[StreamUpdatesResponse]) error
 	// Returns how many of the streamed activation frames were stored, and why others were not.
 	IngestActivations(grpc.ClientStreamingServer[IngestActivationsRequest, IngestActivationsResponse]) error
+	// Returns a PNG of the heatmap canvas or the correlation matrix in a theme.
+	RenderHeatmap(context.Context, *RenderHeatmapRequest) (*RenderHeatmapResponse, error)
 	mustEmbedUnimplementedNeuralHeatmapServiceServer()
 }
 
@@ -505,6 +520,9 @@ func (UnimplementedNeuralHeatmapServiceServer) StreamUpdates(*StreamUpdatesReque
 }
 func (UnimplementedNeuralHeatmapServiceServer) IngestActivations(grpc.ClientStreamingServer[IngestActivationsRequest, IngestActivationsResponse]) error {
 	return status.Error(codes.Unimplemented, "method IngestActivations not implemented")
+}
+func (UnimplementedNeuralHeatmapServiceServer) RenderHeatmap(context.Context, *RenderHeatmapRequest) (*RenderHeatmapResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenderHeatmap not implemented")
 }
 func (UnimplementedNeuralHeatmapServiceServer) mustEmbedUnimplementedNeuralHeatmapServiceServer() {}
 func (UnimplementedNeuralHeatmapServiceServer) testEmbeddedByValue()                              {}
@@ -870,6 +888,24 @@ func _NeuralHeatmapService_IngestActivations_Handler(srv interface{}, stream grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NeuralHeatmapService_IngestActivationsServer = grpc.ClientStreamingServer[IngestActivationsRequest, IngestActivationsResponse]
 
+func _NeuralHeatmapService_RenderHeatmap_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenderHeatmapRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NeuralHeatmapServiceServer).RenderHeatmap(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NeuralHeatmapService_RenderHeatmap_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NeuralHeatmapServiceServer).RenderHeatmap(ctx, req.(*RenderHeatmapRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NeuralHeatmapService_ServiceDesc is the grpc.ServiceDesc for NeuralHeatmapService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -936,6 +972,10 @@ var NeuralHeatmapService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListExports",
 			Handler:    _NeuralHeatmapService_ListExports_Handler,
+		},
+		{
+			MethodName: "RenderHeatmap",
+			Handler:    _NeuralHeatmapService_RenderHeatmap_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

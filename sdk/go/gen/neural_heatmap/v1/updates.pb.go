@@ -9,7 +9,6 @@ package neural_heatmapv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -252,9 +251,9 @@ type TemporalUpdate struct {
 	Timestamp *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
 	Patterns  []*TemporalPattern     `protobuf:"bytes,2,rep,name=patterns,proto3" json:"patterns,omitempty"`
 	// Trend summaries as the server sent them.
-	Trends []*structpb.Struct `protobuf:"bytes,3,rep,name=trends,proto3" json:"trends,omitempty"`
+	Trends []*MetadataMap `protobuf:"bytes,5,rep,name=trends,proto3" json:"trends,omitempty"`
 	// State changes as the server sent them.
-	StateChanges  []*structpb.Struct `protobuf:"bytes,4,rep,name=state_changes,json=stateChanges,proto3" json:"state_changes,omitempty"`
+	StateChanges  []*MetadataMap `protobuf:"bytes,6,rep,name=state_changes,json=stateChanges,proto3" json:"state_changes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,14 +302,14 @@ func (x *TemporalUpdate) GetPatterns() []*TemporalPattern {
 	return nil
 }
 
-func (x *TemporalUpdate) GetTrends() []*structpb.Struct {
+func (x *TemporalUpdate) GetTrends() []*MetadataMap {
 	if x != nil {
 		return x.Trends
 	}
 	return nil
 }
 
-func (x *TemporalUpdate) GetStateChanges() []*structpb.Struct {
+func (x *TemporalUpdate) GetStateChanges() []*MetadataMap {
 	if x != nil {
 		return x.StateChanges
 	}
@@ -448,7 +447,7 @@ var File_neural_heatmap_v1_updates_proto protoreflect.FileDescriptor
 
 const file_neural_heatmap_v1_updates_proto_rawDesc = "" +
 	"\n" +
-	"\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xc6\x02\n" +
+	"\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xc6\x02\n" +
 	"\rHeatmapUpdate\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x14\n" +
@@ -461,12 +460,12 @@ const file_neural_heatmap_v1_updates_proto_rawDesc = "" +
 	"\x06values\x18\t \x01(\v2\x19.neural_heatmap.v1.TensorR\x06values\"\x8b\x01\n" +
 	"\x11CorrelationUpdate\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12<\n" +
-	"\x06matrix\x18\x02 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\xf9\x01\n" +
+	"\x06matrix\x18\x02 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\x93\x02\n" +
 	"\x0eTemporalUpdate\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12>\n" +
-	"\bpatterns\x18\x02 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\x12/\n" +
-	"\x06trends\x18\x03 \x03(\v2\x17.google.protobuf.StructR\x06trends\x12<\n" +
-	"\rstate_changes\x18\x04 \x03(\v2\x17.google.protobuf.StructR\fstateChanges\"q\n" +
+	"\bpatterns\x18\x02 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\x126\n" +
+	"\x06trends\x18\x05 \x03(\v2\x1e.neural_heatmap.v1.MetadataMapR\x06trends\x12C\n" +
+	"\rstate_changes\x18\x06 \x03(\v2\x1e.neural_heatmap.v1.MetadataMapR\fstateChangesJ\x04\b\x03\x10\x04J\x04\b\x04\x10\x05\"q\n" +
 	"\x10AnomalyHeartbeat\x12#\n" +
 	"\rlast_sequence\x18\x01 \x01(\x04R\flastSequence\x128\n" +
 	"\ttimestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\"\xde\x01\n" +
@@ -510,7 +509,7 @@ var file_neural_heatmap_v1_updates_proto_goTypes = []any{
 	(*Tensor)(nil),                // 8: neural_heatmap.v1.Tensor
 	(*CorrelationMatrix)(nil),     // 9: neural_heatmap.v1.CorrelationMatrix
 	(*TemporalPattern)(nil),       // 10: neural_heatmap.v1.TemporalPattern
-	(*structpb.Struct)(nil),       // 11: google.protobuf.Struct
+	(*MetadataMap)(nil),           // 11: neural_heatmap.v1.MetadataMap
 	(*Anomaly)(nil),               // 12: neural_heatmap.v1.Anomaly
 	(Severity)(0),                 // 13: neural_heatmap.v1.Severity
 }
@@ -522,8 +521,8 @@ var file_neural_heatmap_v1_updates_proto_depIdxs = []int32{
 	9,  // 4: neural_heatmap.v1.CorrelationUpdate.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
 	6,  // 5: neural_heatmap.v1.TemporalUpdate.timestamp:type_name -> google.protobuf.Timestamp
 	10, // 6: neural_heatmap.v1.TemporalUpdate.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	11, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> google.protobuf.Struct
-	11, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> google.protobuf.Struct
+	11, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> neural_heatmap.v1.MetadataMap
+	11, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> neural_heatmap.v1.MetadataMap
 	6,  // 9: neural_heatmap.v1.AnomalyHeartbeat.timestamp:type_name -> google.protobuf.Timestamp
 	6,  // 10: neural_heatmap.v1.AnomalyUpdate.timestamp:type_name -> google.protobuf.Timestamp
 	12, // 11: neural_heatmap.v1.AnomalyUpdate.anomalies:type_name -> neural_heatmap.v1.Anomaly
@@ -542,6 +541,7 @@ func file_neural_heatmap_v1_updates_proto_init() {
 	}
 	file_neural_heatmap_v1_analytics_proto_init()
 	file_neural_heatmap_v1_common_proto_init()
+	file_neural_heatmap_v1_metadata_proto_init()
 	file_neural_heatmap_v1_tensor_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

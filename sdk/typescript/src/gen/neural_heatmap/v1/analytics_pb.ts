@@ -5,18 +5,20 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Location, Severity } from "./common_pb.js";
 import { file_neural_heatmap_v1_common } from "./common_pb.js";
+import type { MetadataValue } from "./metadata_pb.js";
+import { file_neural_heatmap_v1_metadata } from "./metadata_pb.js";
 import type { Tensor } from "./tensor_pb.js";
 import { file_neural_heatmap_v1_tensor } from "./tensor_pb.js";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file neural_heatmap/v1/analytics.proto.
  */
 export const file_neural_heatmap_v1_analytics: GenFile = /*@__PURE__*/
-  fileDesc("CiFuZXVyYWxfaGVhdG1hcC92MS9hbmFseXRpY3MucHJvdG8SEW5ldXJhbF9oZWF0bWFwLnYxIqgBChFDb3JyZWxhdGlvbk1hdHJpeBIpCgZtYXRyaXgYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5UZW5zb3ISDgoGbGFiZWxzGAIgAygJEi0KCXRpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoIbWV0YWRhdGEYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IpgDCg9UZW1wb3JhbFBhdHRlcm4SNAoMcGF0dGVybl90eXBlGAEgASgOMh4ubmV1cmFsX2hlYXRtYXAudjEuUGF0dGVyblR5cGUSFgoJZnJlcXVlbmN5GAIgASgBSACIAQESFgoJYW1wbGl0dWRlGAMgASgBSAGIAQESEgoFcGhhc2UYBCABKAFIAogBARISCgpjb25maWRlbmNlGAUgASgBEjMKCnN0YXJ0X3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAOIAQESMQoIZW5kX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSASIAQESKQoIbWV0YWRhdGEYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCG1vZGVsX2lkGAkgASgJEhAKCGxheWVyX2lkGAogASgJQgwKCl9mcmVxdWVuY3lCDAoKX2FtcGxpdHVkZUIICgZfcGhhc2VCDQoLX3N0YXJ0X3RpbWVCCwoJX2VuZF90aW1lIuEBCg9MYXllclN0YXRpc3RpY3MSEAoIbW9kZWxfaWQYASABKAkSEAoIbGF5ZXJfaWQYAiABKAkSDwoHc2FtcGxlcxgDIAEoBBIMCgRtZWFuGAQgASgBEgsKA3N0ZBgFIAEoARILCgNtaW4YBiABKAESCwoDbWF4GAcgASgBEhMKC3RyZW5kX3Nsb3BlGAggASgBEhoKEmRvbWluYW50X2ZyZXF1ZW5jeRgJIAEoARIcChRwZXJpb2RpY2l0eV9zdHJlbmd0aBgKIAEoARIVCg1zdGF0ZV9jaGFuZ2VzGAsgASgNIuQBChJUZW1wb3JhbFN0YXRpc3RpY3MSEAoIbW9kZWxfaWQYASABKAkSMgoGbGF5ZXJzGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuTGF5ZXJTdGF0aXN0aWNzEhkKEWluY3JlYXNpbmdfdHJlbmRzGAMgASgNEhkKEWRlY3JlYXNpbmdfdHJlbmRzGAQgASgNEhMKC2ZsYXRfdHJlbmRzGAUgASgNEhcKD3BlcmlvZGljX2xheWVycxgGIAEoDRIkCgNyYXcYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IuACCgdBbm9tYWx5EhAKCHNlcXVlbmNlGAEgASgEEjQKDGFub21hbHlfdHlwZRgCIAEoDjIeLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlUeXBlEi0KCHNldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uSACIAQESDQoFbGF5ZXIYBiABKAkSEAoIbW9kZWxfaWQYByABKAkSDQoFc2NvcmUYCCABKAESEwoLZGVzY3JpcHRpb24YCSABKAkSKQoIbWV0YWRhdGEYCiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0QgsKCV9sb2NhdGlvbiJiCg9MYXllclNpbWlsYXJpdHkSDwoHbW9kZWxfYRgBIAEoCRIPCgdsYXllcl9hGAIgASgJEg8KB21vZGVsX2IYAyABKAkSDwoHbGF5ZXJfYhgEIAEoCRILCgNja2EYBSABKAEikgEKEE1ldHJpY0NvbXBhcmlzb24SDgoGbWV0cmljGAEgASgJEj8KBnZhbHVlcxgCIAMoCzIvLm5ldXJhbF9oZWF0bWFwLnYxLk1ldHJpY0NvbXBhcmlzb24uVmFsdWVzRW50cnkaLQoLVmFsdWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASKIAgoPTW9kZWxDb21wYXJpc29uEhEKCW1vZGVsX2lkcxgBIAMoCRI0ChFzaW1pbGFyaXR5X21hdHJpeBgCIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvchI0CgdtZXRyaWNzGAMgAygLMiMubmV1cmFsX2hlYXRtYXAudjEuTWV0cmljQ29tcGFyaXNvbhI8ChBsYXllcl9zaW1pbGFyaXR5GAQgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuTGF5ZXJTaW1pbGFyaXR5Eg0KBXN0ZXBzGAUgASgEEikKCG1ldGFkYXRhGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCpXCgtHcmFudWxhcml0eRIbChdHUkFOVUxBUklUWV9VTlNQRUNJRklFRBAAEhUKEUdSQU5VTEFSSVRZX0xBWUVSEAESFAoQR1JBTlVMQVJJVFlfVU5JVBACKn0KC1BhdHRlcm5UeXBlEhwKGFBBVFRFUk5fVFlQRV9VTlNQRUNJRklFRBAAEhkKFVBBVFRFUk5fVFlQRV9QRVJJT0RJQxABEhYKElBBVFRFUk5fVFlQRV9UUkVORBACEh0KGVBBVFRFUk5fVFlQRV9TVEFURV9DSEFOR0UQAyq2AQoLQW5vbWFseVR5cGUSHAoYQU5PTUFMWV9UWVBFX1VOU1BFQ0lGSUVEEAASGwoXQU5PTUFMWV9UWVBFX05PTl9GSU5JVEUQARIaChZBTk9NQUxZX1RZUEVfRVhQTE9ESU5HEAISGwoXQU5PTUFMWV9UWVBFX0RFQURfVU5JVFMQAxIbChdBTk9NQUxZX1RZUEVfU0FUVVJBVElPThAEEhYKEkFOT01BTFlfVFlQRV9TUElLRRAFQuABChVjb20ubmV1cmFsX2hlYXRtYXAudjFCDkFuYWx5dGljc1Byb3RvUAFaVmdpdGh1Yi5jb20vbmV1cmFsLWhlYXRtYXAvbmV1cmFsLWhlYXRtYXAvc2RrL2dvL2dlbi9uZXVyYWxfaGVhdG1hcC92MTtuZXVyYWxfaGVhdG1hcHYxogIDTlhYqgIQTmV1cmFsSGVhdG1hcC5WMcoCEE5ldXJhbEhlYXRtYXBcVjHiAhxOZXVyYWxIZWF0bWFwXFYxXEdQQk1ldGFkYXRh6gIRTmV1cmFsSGVhdG1hcDo6VjFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_neural_heatmap_v1_common, file_neural_heatmap_v1_tensor]);
+  fileDesc("CiFuZXVyYWxfaGVhdG1hcC92MS9hbmFseXRpY3MucHJvdG8SEW5ldXJhbF9oZWF0bWFwLnYxIpwCChFDb3JyZWxhdGlvbk1hdHJpeBIpCgZtYXRyaXgYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5UZW5zb3ISDgoGbGFiZWxzGAIgAygJEi0KCXRpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASRAoIbWV0YWRhdGEYBSADKAsyMi5uZXVyYWxfaGVhdG1hcC52MS5Db3JyZWxhdGlvbk1hdHJpeC5NZXRhZGF0YUVudHJ5GlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFKBAgEEAUipQQKD1RlbXBvcmFsUGF0dGVybhI0CgxwYXR0ZXJuX3R5cGUYASABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5QYXR0ZXJuVHlwZRIWCglmcmVxdWVuY3kYAiABKAFIAIgBARIWCglhbXBsaXR1ZGUYAyABKAFIAYgBARISCgVwaGFzZRgEIAEoAUgCiAEBEhIKCmNvbmZpZGVuY2UYBSABKAESMwoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIA4gBARIxCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIBIgBARJCCghtZXRhZGF0YRgLIAMoCzIwLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsUGF0dGVybi5NZXRhZGF0YUVudHJ5EhAKCG1vZGVsX2lkGAkgASgJEhAKCGxheWVyX2lkGAogASgJEhkKEXBhdHRlcm5fdHlwZV9uYW1lGAwgASgJGlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFCDAoKX2ZyZXF1ZW5jeUIMCgpfYW1wbGl0dWRlQggKBl9waGFzZUINCgtfc3RhcnRfdGltZUILCglfZW5kX3RpbWVKBAgIEAki4QEKD0xheWVyU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIQCghsYXllcl9pZBgCIAEoCRIPCgdzYW1wbGVzGAMgASgEEgwKBG1lYW4YBCABKAESCwoDc3RkGAUgASgBEgsKA21pbhgGIAEoARILCgNtYXgYByABKAESEwoLdHJlbmRfc2xvcGUYCCABKAESGgoSZG9taW5hbnRfZnJlcXVlbmN5GAkgASgBEhwKFHBlcmlvZGljaXR5X3N0cmVuZ3RoGAogASgBEhUKDXN0YXRlX2NoYW5nZXMYCyABKA0izwIKElRlbXBvcmFsU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIyCgZsYXllcnMYAiADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5MYXllclN0YXRpc3RpY3MSGQoRaW5jcmVhc2luZ190cmVuZHMYAyABKA0SGQoRZGVjcmVhc2luZ190cmVuZHMYBCABKA0SEwoLZmxhdF90cmVuZHMYBSABKA0SFwoPcGVyaW9kaWNfbGF5ZXJzGAYgASgNEjsKA3JhdxgIIAMoCzIuLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsU3RhdGlzdGljcy5SYXdFbnRyeRpMCghSYXdFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUoECAcQCCLlAwoHQW5vbWFseRIQCghzZXF1ZW5jZRgBIAEoBBI0Cgxhbm9tYWx5X3R5cGUYAiABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5VHlwZRItCghzZXZlcml0eRgDIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5Ei0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoIbG9jYXRpb24YBSABKAsyGy5uZXVyYWxfaGVhdG1hcC52MS5Mb2NhdGlvbkgAiAEBEg0KBWxheWVyGAYgASgJEhAKCG1vZGVsX2lkGAcgASgJEg0KBXNjb3JlGAggASgBEhMKC2Rlc2NyaXB0aW9uGAkgASgJEjoKCG1ldGFkYXRhGAsgAygLMigubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseS5NZXRhZGF0YUVudHJ5EhkKEWFub21hbHlfdHlwZV9uYW1lGAwgASgJGlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFCCwoJX2xvY2F0aW9uSgQIChALImIKD0xheWVyU2ltaWxhcml0eRIPCgdtb2RlbF9hGAEgASgJEg8KB2xheWVyX2EYAiABKAkSDwoHbW9kZWxfYhgDIAEoCRIPCgdsYXllcl9iGAQgASgJEgsKA2NrYRgFIAEoASKSAQoQTWV0cmljQ29tcGFyaXNvbhIOCgZtZXRyaWMYASABKAkSPwoGdmFsdWVzGAIgAygLMi8ubmV1cmFsX2hlYXRtYXAudjEuTWV0cmljQ29tcGFyaXNvbi5WYWx1ZXNFbnRyeRotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvoCCg9Nb2RlbENvbXBhcmlzb24SEQoJbW9kZWxfaWRzGAEgAygJEjQKEXNpbWlsYXJpdHlfbWF0cml4GAIgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuVGVuc29yEjQKB21ldHJpY3MYAyADKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5NZXRyaWNDb21wYXJpc29uEjwKEGxheWVyX3NpbWlsYXJpdHkYBCADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5MYXllclNpbWlsYXJpdHkSDQoFc3RlcHMYBSABKAQSQgoIbWV0YWRhdGEYByADKAsyMC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbENvbXBhcmlzb24uTWV0YWRhdGFFbnRyeRpRCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhVmFsdWU6AjgBSgQIBhAHKlcKC0dyYW51bGFyaXR5EhsKF0dSQU5VTEFSSVRZX1VOU1BFQ0lGSUVEEAASFQoRR1JBTlVMQVJJVFlfTEFZRVIQARIUChBHUkFOVUxBUklUWV9VTklUEAIqfQoLUGF0dGVyblR5cGUSHAoYUEFUVEVSTl9UWVBFX1VOU1BFQ0lGSUVEEAASGQoVUEFUVEVSTl9UWVBFX1BFUklPRElDEAESFgoSUEFUVEVSTl9UWVBFX1RSRU5EEAISHQoZUEFUVEVSTl9UWVBFX1NUQVRFX0NIQU5HRRADKrYBCgtBbm9tYWx5VHlwZRIcChhBTk9NQUxZX1RZUEVfVU5TUEVDSUZJRUQQABIbChdBTk9NQUxZX1RZUEVfTk9OX0ZJTklURRABEhoKFkFOT01BTFlfVFlQRV9FWFBMT0RJTkcQAhIbChdBTk9NQUxZX1RZUEVfREVBRF9VTklUUxADEhsKF0FOT01BTFlfVFlQRV9TQVRVUkFUSU9OEAQSFgoSQU5PTUFMWV9UWVBFX1NQSUtFEAVC4AEKFWNvbS5uZXVyYWxfaGVhdG1hcC52MUIOQW5hbHl0aWNzUHJvdG9QAVpWZ2l0aHViLmNvbS9uZXVyYWwtaGVhdG1hcC9uZXVyYWwtaGVhdG1hcC9zZGsvZ28vZ2VuL25ldXJhbF9oZWF0bWFwL3YxO25ldXJhbF9oZWF0bWFwdjGiAgNOWFiqAhBOZXVyYWxIZWF0bWFwLlYxygIQTmV1cmFsSGVhdG1hcFxWMeICHE5ldXJhbEhlYXRtYXBcVjFcR1BCTWV0YWRhdGHqAhFOZXVyYWxIZWF0bWFwOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor]);
 
 /**
  * Pearson correlations between activity series.
@@ -44,9 +46,9 @@ export type CorrelationMatrix = Message<"neural_heatmap.v1.CorrelationMatrix"> &
   /**
    * Granularity, samples used, models and layers included, and the server's other notes.
    *
-   * @generated from field: google.protobuf.Struct metadata = 4;
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> metadata = 5;
    */
-  metadata?: JsonObject | undefined;
+  metadata: { [key: string]: MetadataValue };
 };
 
 /**
@@ -63,6 +65,8 @@ export const CorrelationMatrixSchema: GenMessage<CorrelationMatrix> = /*@__PURE_
  */
 export type TemporalPattern = Message<"neural_heatmap.v1.TemporalPattern"> & {
   /**
+   * The known kinds; PATTERN_TYPE_UNSPECIFIED for a kind outside the enum (see pattern_type_name).
+   *
    * @generated from field: neural_heatmap.v1.PatternType pattern_type = 1;
    */
   patternType: PatternType;
@@ -108,9 +112,9 @@ export type TemporalPattern = Message<"neural_heatmap.v1.TemporalPattern"> & {
   /**
    * model_id, layer_id and method-specific numbers (slope, r_squared, change_index, ...).
    *
-   * @generated from field: google.protobuf.Struct metadata = 8;
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> metadata = 11;
    */
-  metadata?: JsonObject | undefined;
+  metadata: { [key: string]: MetadataValue };
 
   /**
    * @generated from field: string model_id = 9;
@@ -121,6 +125,14 @@ export type TemporalPattern = Message<"neural_heatmap.v1.TemporalPattern"> & {
    * @generated from field: string layer_id = 10;
    */
   layerId: string;
+
+  /**
+   * The kind exactly as the server named it ("periodic", "trend", "state_change", or a name
+   * this contract does not know yet, which pattern_type reports as UNSPECIFIED).
+   *
+   * @generated from field: string pattern_type_name = 12;
+   */
+  patternTypeName: string;
 };
 
 /**
@@ -246,9 +258,9 @@ export type TemporalStatistics = Message<"neural_heatmap.v1.TemporalStatistics">
   /**
    * Everything else the server reported, as it sent it.
    *
-   * @generated from field: google.protobuf.Struct raw = 7;
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> raw = 8;
    */
-  raw?: JsonObject | undefined;
+  raw: { [key: string]: MetadataValue };
 };
 
 /**
@@ -272,6 +284,8 @@ export type Anomaly = Message<"neural_heatmap.v1.Anomaly"> & {
   sequence: bigint;
 
   /**
+   * The known kinds; ANOMALY_TYPE_UNSPECIFIED for a kind outside the enum (see anomaly_type_name).
+   *
    * @generated from field: neural_heatmap.v1.AnomalyType anomaly_type = 2;
    */
   anomalyType: AnomalyType;
@@ -318,9 +332,19 @@ export type Anomaly = Message<"neural_heatmap.v1.Anomaly"> & {
   description: string;
 
   /**
-   * @generated from field: google.protobuf.Struct metadata = 10;
+   * Detector details as the server sent them (unit, step, window, thresholds, ...).
+   *
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> metadata = 11;
    */
-  metadata?: JsonObject | undefined;
+  metadata: { [key: string]: MetadataValue };
+
+  /**
+   * The kind exactly as the server named it ("spike", "non_finite", or a name this contract
+   * does not know yet, which anomaly_type reports as UNSPECIFIED).
+   *
+   * @generated from field: string anomaly_type_name = 12;
+   */
+  anomalyTypeName: string;
 };
 
 /**
@@ -431,9 +455,11 @@ export type ModelComparison = Message<"neural_heatmap.v1.ModelComparison"> & {
   steps: bigint;
 
   /**
-   * @generated from field: google.protobuf.Struct metadata = 6;
+   * The metrics requested and the server's other notes.
+   *
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> metadata = 7;
    */
-  metadata?: JsonObject | undefined;
+  metadata: { [key: string]: MetadataValue };
 };
 
 /**

@@ -5,20 +5,22 @@
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Anomaly, CorrelationMatrix, TemporalPattern } from "./analytics_pb.js";
 import { file_neural_heatmap_v1_analytics } from "./analytics_pb.js";
 import type { Location, Severity } from "./common_pb.js";
 import { file_neural_heatmap_v1_common } from "./common_pb.js";
+import type { MetadataMap } from "./metadata_pb.js";
+import { file_neural_heatmap_v1_metadata } from "./metadata_pb.js";
 import type { Tensor } from "./tensor_pb.js";
 import { file_neural_heatmap_v1_tensor } from "./tensor_pb.js";
-import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file neural_heatmap/v1/updates.proto.
  */
 export const file_neural_heatmap_v1_updates: GenFile = /*@__PURE__*/
-  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4Is4BCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEicKBnRyZW5kcxgDIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNc3RhdGVfY2hhbmdlcxgEIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiWAoQQW5vbWFseUhlYXJ0YmVhdBIVCg1sYXN0X3NlcXVlbmNlGAEgASgEEi0KCXRpbWVzdGFtcBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAisQEKDUFub21hbHlVcGRhdGUSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglhbm9tYWxpZXMYAiADKAsyGi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5Ei0KCHNldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSEwoLZGVzY3JpcHRpb24YBCABKAkqkgEKClVwZGF0ZVR5cGUSGwoXVVBEQVRFX1RZUEVfVU5TUEVDSUZJRUQQABIXChNVUERBVEVfVFlQRV9IRUFUTUFQEAESGwoXVVBEQVRFX1RZUEVfQ09SUkVMQVRJT04QAhIYChRVUERBVEVfVFlQRV9URU1QT1JBTBADEhcKE1VQREFURV9UWVBFX0FOT01BTFkQBELeAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQgxVcGRhdGVzUHJvdG9QAVpWZ2l0aHViLmNvbS9uZXVyYWwtaGVhdG1hcC9uZXVyYWwtaGVhdG1hcC9zZGsvZ28vZ2VuL25ldXJhbF9oZWF0bWFwL3YxO25ldXJhbF9oZWF0bWFwdjGiAgNOWFiqAhBOZXVyYWxIZWF0bWFwLlYxygIQTmV1cmFsSGVhdG1hcFxWMeICHE5ldXJhbEhlYXRtYXBcVjFcR1BCTWV0YWRhdGHqAhFOZXVyYWxIZWF0bWFwOjpWMWIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_tensor]);
+  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IugBCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEi4KBnRyZW5kcxgFIAMoCzIeLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhTWFwEjUKDXN0YXRlX2NoYW5nZXMYBiADKAsyHi5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YU1hcEoECAMQBEoECAQQBSJYChBBbm9tYWx5SGVhcnRiZWF0EhUKDWxhc3Rfc2VxdWVuY2UYASABKAQSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKxAQoNQW5vbWFseVVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWFub21hbGllcxgCIAMoCzIaLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHkSLQoIc2V2ZXJpdHkYAyABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRITCgtkZXNjcmlwdGlvbhgEIAEoCSqSAQoKVXBkYXRlVHlwZRIbChdVUERBVEVfVFlQRV9VTlNQRUNJRklFRBAAEhcKE1VQREFURV9UWVBFX0hFQVRNQVAQARIbChdVUERBVEVfVFlQRV9DT1JSRUxBVElPThACEhgKFFVQREFURV9UWVBFX1RFTVBPUkFMEAMSFwoTVVBEQVRFX1RZUEVfQU5PTUFMWRAEQt4BChVjb20ubmV1cmFsX2hlYXRtYXAudjFCDFVwZGF0ZXNQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor]);
 
 /**
  * The newest activations of one layer, laid out on the canvas.
@@ -132,16 +134,16 @@ export type TemporalUpdate = Message<"neural_heatmap.v1.TemporalUpdate"> & {
   /**
    * Trend summaries as the server sent them.
    *
-   * @generated from field: repeated google.protobuf.Struct trends = 3;
+   * @generated from field: repeated neural_heatmap.v1.MetadataMap trends = 5;
    */
-  trends: JsonObject[];
+  trends: MetadataMap[];
 
   /**
    * State changes as the server sent them.
    *
-   * @generated from field: repeated google.protobuf.Struct state_changes = 4;
+   * @generated from field: repeated neural_heatmap.v1.MetadataMap state_changes = 6;
    */
-  stateChanges: JsonObject[];
+  stateChanges: MetadataMap[];
 };
 
 /**

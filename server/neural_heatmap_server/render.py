@@ -1,0 +1,246 @@
+"""Drawing the heatmap canvas and the correlation matrix as PNG images, in a theme.
+
+The one implementation of the original API's themes (shared/seed): every client
+(the gRPC ``RenderHeatmap``, the SDKs, the CLI, the notebooks) gets its images
+from ``GET /api/render``, which draws here.
+
+* ``thermal``: blue to red (matplotlib's ``coolwarm``).
+* ``plasma``: purple to yellow (matplotlib's ``plasma``).
+* ``holographic``: dark to cyan on black, with dark scanlines every few rows.
+* ``contour``: isolines (matplotlib ``contour``) on white; a grid too small for
+  isolines (under 2 x 2 shown values) is filled instead.
+* ``custom``: a linear colour map through the ``custom_colors``.
+
+Drawing uses matplotlib's object API (``Figure`` with the Agg canvas, never
+``pyplot``'s global state), so worker threads can draw at once; Pillow encodes
+the PNG. The functions here are pure: the caller snapshots the data on the
+event loop and runs them in the worker pool.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Colormap, LinearSegmentedColormap
+from matplotlib.figure import Figure
+from neural_heatmap_contract.limits import (
+    MAX_RENDER_PIXELS,
+    MAX_RENDER_SIDE,
+    MAX_RENDER_TICK_LABELS,
+)
+from PIL import Image
+
+from .errors import invalid
+from .params import opt_choice, opt_int, opt_list
+from .view_state import validate_theme
+from .workers import check_deadline
+
+KINDS = ("heatmap", "correlation")
+DEFAULT_WIDTH, DEFAULT_HEIGHT = 800, 600
+DPI = 100
+SCANLINE_PERIOD = 3  # holographic: every third pixel row is a dark scanline
+SCANLINE_SHADE = 0.45  # ... at this fraction of its brightness
+CONTOUR_LEVELS = 8
+_HOLOGRAPHIC = LinearSegmentedColormap.from_list(
+    "holographic", ["#001a22", "#007f99", "#00e5ff", "#b8ffff"])
+_MISSING = "#7f7f7f"  # a unit the filter hides, or a layer with no frame in the range
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What to draw and how (validated).
+
+    Attributes:
+        kind: ``heatmap`` or ``correlation``.
+        theme: One of ``view_state.THEMES``.
+        custom_colors: ``#rrggbb`` colours for ``custom``.
+        width: Image width in pixels.
+        height: Image height in pixels.
+    """
+
+    kind: str
+    theme: str
+    custom_colors: tuple[str, ...]
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One layer on the heatmap canvas.
+
+    Attributes:
+        title: ``model/layer``.
+        grid: ``(rows, columns)`` of the canvas (``layout_canvas``); NaN where no
+            value is shown (hidden by the filter, or past the last unit).
+    """
+
+    title: str
+    grid: npt.NDArray[np.float64]
+
+
+def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -> RenderOptions:
+    """Validate ``/api/render``'s kind, theme, colours and size.
+
+    Args:
+        params: The query (``kind``, ``theme``, ``custom_colors``, ``width``, ``height``).
+        stored_theme: The stored theme document: its theme when ``theme`` is absent, its
+            colours when ``custom_colors`` is.
+
+    Raises:
+        ApiError: 400 naming the field or the limit (``MAX_RENDER_SIDE``,
+            ``MAX_RENDER_PIXELS``) that the request breaks.
+    """
+    kind = opt_choice(params, "kind", KINDS) or "heatmap"
+    width = _side(params, "width") or DEFAULT_WIDTH
+    height = _side(params, "height") or DEFAULT_HEIGHT
+    if width * height > MAX_RENDER_PIXELS:
+        raise invalid(f"an image of {width} x {height} = {width * height} pixels exceeds the "
+                      f"limit of {MAX_RENDER_PIXELS} pixels (MAX_RENDER_PIXELS)",
+                      pixels=width * height, limit=MAX_RENDER_PIXELS,
+                      constraint=f"width * height <= {MAX_RENDER_PIXELS}")
+    theme = validate_theme({
+        "theme": params.get("theme") or stored_theme["theme"],
+        "custom_colors": opt_list(params, "custom_colors") or stored_theme.get("custom_colors")})
+    if theme["theme"] == "custom" and len(theme["custom_colors"]) < 2:
+        raise invalid("the custom theme needs at least two custom_colors ('#rrggbb')",
+                      field="custom_colors", constraint="len(custom_colors) >= 2")
+    return RenderOptions(kind, theme["theme"], tuple(theme["custom_colors"]), width, height)
+
+
+def _side(params: Mapping[str, Any], key: str) -> int:
+    """``width`` or ``height``: 0 or absent means the default."""
+    value = opt_int(params, key, low=0) or 0
+    if value > MAX_RENDER_SIDE:
+        raise invalid(f"{key} {value} exceeds the limit of {MAX_RENDER_SIDE} pixels "
+                      "(MAX_RENDER_SIDE)", field=key, value=value, limit=MAX_RENDER_SIDE,
+                      constraint=f"{key} <= {MAX_RENDER_SIDE}")
+    return value
+
+
+def colormap(theme: str, custom_colors: Sequence[str] = ()) -> Colormap:
+    """The colour map of a theme (``contour`` draws its isolines in ``viridis``)."""
+    if theme == "custom":
+        return LinearSegmentedColormap.from_list("custom", list(custom_colors))
+    if theme == "holographic":
+        return _HOLOGRAPHIC
+    return colormaps[{"thermal": "coolwarm", "plasma": "plasma", "contour": "viridis"}[theme]]
+
+
+def _figure(options: RenderOptions) -> Figure:
+    dark = options.theme == "holographic"
+    fig = Figure(figsize=(options.width / DPI, options.height / DPI), dpi=DPI,
+                 facecolor="black" if dark else "white", layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax: Axes, options: RenderOptions) -> None:
+    if options.theme == "holographic":
+        ax.set_facecolor("black")
+        ax.tick_params(colors="#00e5ff")
+        ax.title.set_color("#00e5ff")
+        for spine in ax.spines.values():
+            spine.set_color("#007f99")
+
+
+def _draw(ax: Axes, grid: npt.NDArray[np.float64], options: RenderOptions,
+          low: float, high: float) -> Any:
+    """Draw one grid in the theme; returns the mappable for a colour bar."""
+    cmap = colormap(options.theme, options.custom_colors).with_extremes(bad=_MISSING)
+    masked = np.ma.masked_invalid(grid)
+    if options.theme == "contour" and min(grid.shape) >= 2 and masked.count() >= 4 \
+            and high > low:
+        ax.set_facecolor("white")
+        ax.invert_yaxis()  # row 0 at the top, as imshow draws it
+        return ax.contour(masked, levels=np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1],
+                          cmap=cmap, linewidths=1.2)
+    return ax.imshow(masked, cmap=cmap, vmin=low, vmax=high, interpolation="nearest",
+                     aspect="auto")
+
+
+def _finish(fig: Figure, options: RenderOptions) -> bytes:
+    """Rasterise with Agg, add the holographic scanlines, encode with Pillow."""
+    check_deadline()
+    raw = io.BytesIO()
+    fig.savefig(raw, format="raw", dpi=DPI)
+    pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8).reshape(
+        options.height, options.width, 4).copy()
+    if options.theme == "holographic":
+        rgb = pixels[::SCANLINE_PERIOD, :, :3].astype(np.float32) * SCANLINE_SHADE
+        pixels[::SCANLINE_PERIOD, :, :3] = rgb.astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels, "RGBA").convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def render_heatmap(panels: Sequence[Panel], options: RenderOptions) -> bytes:
+    """The heatmap canvas: one panel per layer, on one colour scale.
+
+    The scale spans the shown values of all panels, so layers compare at a
+    glance; a layer with nothing to show is drawn in grey.
+    """
+    fig = _figure(options)
+    finite = [p.grid[np.isfinite(p.grid)] for p in panels]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    if high <= low:
+        high = low + 1.0
+    if not panels:
+        fig.text(0.5, 0.5, "no layers to show", ha="center", va="center",
+                 color="#00e5ff" if options.theme == "holographic" else "black")
+        return _finish(fig, options)
+    columns = int(np.ceil(np.sqrt(len(panels))))
+    rows = -(-len(panels) // columns)
+    axes = fig.subplots(rows, columns, squeeze=False)
+    mappable = None
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        check_deadline()
+        drawn = _draw(ax, panel.grid, options, low, high)
+        mappable = mappable or drawn
+        ax.set_title(panel.title, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        _style(ax, options)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
+    if mappable is not None:
+        bar = fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8)
+        if options.theme == "holographic":
+            bar.ax.tick_params(colors="#00e5ff")
+    return _finish(fig, options)
+
+
+def render_correlation(matrix: npt.NDArray[np.float64], labels: Sequence[str],
+                       options: RenderOptions) -> bytes:
+    """The correlation matrix on a fixed [-1, 1] scale, with its labels.
+
+    At most ``MAX_RENDER_TICK_LABELS`` labels are written per axis, evenly spaced.
+    """
+    fig = _figure(options)
+    ax = fig.add_subplot()
+    if len(labels) == 0:
+        ax.set_axis_off()
+        fig.text(0.5, 0.5, "no layers to correlate", ha="center", va="center")
+        return _finish(fig, options)
+    mappable = _draw(ax, np.asarray(matrix, dtype=np.float64), options, -1.0, 1.0)
+    step = max(1, -(-len(labels) // MAX_RENDER_TICK_LABELS))
+    ticks = list(range(0, len(labels), step))
+    size = max(4.0, min(9.0, 400.0 / max(len(ticks), 1)))
+    ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=size)
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=size)
+    ax.set_title("correlation", fontsize=9)
+    _style(ax, options)
+    bar = fig.colorbar(mappable, ax=ax, shrink=0.8)
+    if options.theme == "holographic":
+        bar.ax.tick_params(colors="#00e5ff")
+    return _finish(fig, options)
+
