@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from PIL import Image
 
 from tests.cli.conftest import TOKEN, Seeded, post_nan_frames
 from tests.cli.runner import (
@@ -200,12 +201,49 @@ def test_export_writes_every_format(bridge: BridgeProcess, seeded: Seeded, tmp_p
     assert set(only) == {"json"}
 
 
+# ---------------------------------------------------------------- rendering
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_render_writes_a_png_in_the_asked_theme_and_size(
+    bridge: BridgeProcess, seeded: Seeded, tmp_path: Path
+) -> None:
+    path = tmp_path / "deep/heatmap.png"
+    info = invoke_json("render", str(path), "--theme", "thermal", "--width", "320",
+                       "--height", "240", "-m", "m1", *at(bridge))
+    assert (info["kind"], info["theme"], info["width"], info["height"]) == (
+        "heatmap", "thermal", 320, 240)
+    assert _png_size(path) == (320, 240) and info["bytes"] == path.stat().st_size
+
+    matrix = invoke_json("matrix", "-m", "m1", "--out", str(tmp_path / "m.png"), *at(bridge))
+    assert matrix["kind"] == "correlation" and _png_size(tmp_path / "m.png") == (800, 600)
+
+    shown = invoke("render", str(tmp_path / "c.png"), "--kind", "correlation", "--theme",
+                   "contour", *at(bridge))
+    assert shown.returncode == 0 and "correlation, contour" in shown.stdout
+
+
+def test_render_errors(bridge: BridgeProcess, seeded: Seeded, tmp_path: Path) -> None:
+    too_big = invoke("render", str(tmp_path / "x.png"), "--width", "99999", *at(bridge))
+    assert_one_line_error(too_big, EXIT_SERVER, "INVALID_ARGUMENT", "4096")
+    (tmp_path / "file").write_text("not a directory")
+    blocked = invoke("render", str(tmp_path / "file/x.png"), *at(bridge))
+    assert_one_line_error(blocked, EXIT_LOCAL, str(tmp_path / "file"))
+
+
 # ---------------------------------------------------------------- usage errors (no network)
 
 
 @pytest.mark.parametrize(("argv", "words"), [
     (["anomalies", "--severity", "bogus"], ["--severity", "low, medium, high, critical"]),
     (["matrix", "--out", "m.txt"], ["--out", ".csv"]),
+    (["matrix", "-m", "a", "-m", "b", "--out", "m.png"], ["--out", "one model"]),
+    (["render", "x.png", "--kind", "bogus"], ["--kind", "heatmap, correlation"]),
     (["no-such-command"], ["no-such-command"]),
     ([], ["Missing command"]),
     (["filter", "--clear", "-m", "m1"], ["--clear"]),

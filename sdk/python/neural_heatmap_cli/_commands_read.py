@@ -10,6 +10,7 @@ import typer
 from neural_heatmap import Granularity, PatternType
 
 from neural_heatmap_cli._choices import choice
+from neural_heatmap_cli._commands_files import save_png
 from neural_heatmap_cli._connection import Connection, connected_command
 from neural_heatmap_cli._failures import CliFailure, ExitCode
 from neural_heatmap_cli._output import err, out, print_json, spinner
@@ -23,8 +24,9 @@ from neural_heatmap_cli._tables import (
 
 __all__ = ["register"]
 
-MATRIX_FILE_SUFFIXES = (".csv", ".json", ".parquet")
-"""What ``matrix --out`` can write (the SDK's local download formats)."""
+MATRIX_FILE_SUFFIXES = (".csv", ".json", ".parquet", ".png")
+"""What ``matrix --out`` can write: the SDK's local download formats, and a PNG the
+server renders (``render_correlation``, in the stored theme)."""
 
 Models = Annotated[
     list[str] | None, typer.Option("--model", "-m", help="only this model (repeatable)")
@@ -98,16 +100,26 @@ async def matrix(
     out_path: Annotated[
         Path | None,
         typer.Option("--out", "-o", dir_okay=False,
-                     help="write the matrix to this file instead: .csv, .json or .parquet"),
+                     help="write the matrix to this file instead: .csv, .json, .parquet, or "
+                          ".png (rendered with its labels in the stored theme)"),
     ] = None,
 ) -> None:
     """The live correlation matrix, as a table or written to a file."""
-    if out_path is not None and out_path.suffix.lower() not in MATRIX_FILE_SUFFIXES:
+    suffix = out_path.suffix.lower() if out_path is not None else None
+    if out_path is not None and suffix not in MATRIX_FILE_SUFFIXES:
         raise typer.BadParameter(
             f"cannot tell the format of {str(out_path)!r}; use "
             + ", ".join(MATRIX_FILE_SUFFIXES), param_hint="'--out'",
         )
+    if suffix == ".png" and (len(model or []) > 1 or granularity != "layer"):
+        raise typer.BadParameter("a .png shows one model (or all) at layer granularity; "
+                                 "pass at most one --model", param_hint="'--out'")
     async with conn.client() as client:
+        if out_path is not None and suffix == ".png":
+            with spinner(f"rendering {out_path}"):
+                image = await client.render_correlation(model[0] if model else None, layer)
+            save_png(image, out_path, conn.json)
+            return
         if out_path is not None:
             with spinner(f"writing {out_path}"):
                 written = await client.download_correlation_matrix(out_path, model, layer)

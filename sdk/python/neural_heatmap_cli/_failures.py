@@ -11,12 +11,17 @@ import enum
 
 from neural_heatmap import (
     DeadlineExceededError,
+    FailedPreconditionError,
+    InvalidArgumentError,
     InvalidTargetError,
     NeuralHeatmapError,
     NotFoundError,
+    OutOfRangeError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
+    UnimplementedError,
 )
 
 __all__ = ["CliFailure", "ExitCode", "explain"]
@@ -87,10 +92,24 @@ def explain(exc: BaseException, *, target: str, command: str) -> CliFailure:
             f"not found: {exc.message}; `neural-heatmap models` lists what exists",
             ExitCode.SERVER,
         )
+    if isinstance(exc, InvalidArgumentError | OutOfRangeError | FailedPreconditionError):
+        return CliFailure(
+            f"the server rejected `{command}`: {exc}; check the arguments "
+            f"(`neural-heatmap {command} --help`)",
+            ExitCode.SERVER,
+        )
+    if isinstance(exc, UnimplementedError):
+        return CliFailure(
+            f"the bridge at {target} does not offer `{command}` ({exc}); it is older than "
+            "this command: upgrade and restart it",
+            ExitCode.SERVER,
+        )
+    if isinstance(exc, ResourceExhaustedError):
+        return CliFailure(f"the server is busy or a limit was hit: {exc}; retry later, or "
+                          "ask for less", ExitCode.SERVER)
     if isinstance(exc, NeuralHeatmapError):
         return CliFailure(
-            f"the server refused or failed `{command}`: {exc}; check the arguments "
-            f"(`neural-heatmap {command} --help`) and the bridge's and server's logs",
+            f"the server failed `{command}`: {exc}; see the bridge's and server's logs",
             ExitCode.SERVER,
         )
     if isinstance(exc, OSError):
