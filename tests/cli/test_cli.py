@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import grpc
 import pandas as pd
 import pytest
 from PIL import Image
@@ -30,6 +31,7 @@ from tests.cli.runner import (
 )
 from tests.support._process import free_port
 from tests.support.bridge_process import BridgeProcess
+from tests.support.pki import make_pki
 from tests.support.server_process import ServerProcess
 
 EXIT_LOCAL, EXIT_USAGE, EXIT_CONNECTION, EXIT_AUTH, EXIT_SERVER = 1, 2, 3, 4, 5
@@ -82,6 +84,24 @@ def test_a_wrong_or_missing_token_is_refused_and_the_right_one_works(
     monkeypatch.setenv("NEURAL_HEATMAP_TOKEN", TOKEN)
     models = invoke_json("models", *at(auth_bridge))
     assert {m["model_id"] for m in models} >= {"m1", "m2"}
+
+
+def test_mutual_tls_with_the_certificate_flags(
+    server: ServerProcess, seeded: Seeded, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path)
+    creds = grpc.ssl_channel_credentials((pki / "ca.pem").read_bytes(),
+                                         (pki / "client.key").read_bytes(),
+                                         (pki / "client.pem").read_bytes())
+    with BridgeProcess(server.url, "--tls-cert", str(pki / "server.pem"), "--tls-key",
+                       str(pki / "server.key"), "--tls-client-ca", str(pki / "ca.pem"),
+                       secure=creds) as tls_bridge:
+        trust = ["--tls", "--ca-cert", str(pki / "ca.pem"), *at(tls_bridge)]
+        report = invoke_json("status", *trust, "--client-cert", str(pki / "client.pem"),
+                             "--client-key", str(pki / "client.key"))
+        assert report["server"] == "up" and report["models"]
+        anonymous = invoke("status", *trust, "--connect-timeout", "1")  # no client certificate
+        assert_one_line_error(anonymous, EXIT_CONNECTION, tls_bridge.target)
 
 
 def test_target_from_the_environment(
