@@ -7,6 +7,7 @@ that signals (Ctrl-C, SIGTERM) and the exit status are the launcher's own.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from typing import Annotated
@@ -14,7 +15,8 @@ from typing import Annotated
 import typer
 from neural_heatmap import DEFAULT_TARGET
 
-from neural_heatmap_cli._connection import TARGET_ENV, TOKEN_ENV
+from neural_heatmap_cli._connection import TARGET_ENV, TOKEN_ENV, fail
+from neural_heatmap_cli._failures import CliFailure, ExitCode
 
 __all__ = ["register"]
 
@@ -38,6 +40,10 @@ def serve(
     the server (--server-port 8080, --server-data-dir var/data, --no-server-source),
     the rest to the bridge (--tls-cert, --tls-key, --metrics-port, ...).
     """
+    if importlib.util.find_spec(LAUNCHER_MODULE.split(".")[0]) is None:
+        fail(CliFailure("`serve` needs the server and the bridge, which are not installed "
+                        "here; install the whole package (pip install neural-heatmap)",
+                        ExitCode.LOCAL))
     argv = [sys.executable, "-m", LAUNCHER_MODULE, "--listen", target, *ctx.args]
     if token:
         argv += ["--token", token]
