@@ -145,7 +145,7 @@ def test_matrix_out_to_an_unwritable_place_is_a_local_error(
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    done = run_cli("matrix", "--out", str(blocker / "m.csv"), *at(bridge))
+    done = invoke("matrix", "--out", str(blocker / "m.csv"), *at(bridge))
     assert_one_line_error(done, EXIT_LOCAL, str(blocker))
 
 
@@ -332,7 +332,7 @@ def test_serve_starts_server_source_and_bridge(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         models: list[str] = []
         while time.monotonic() < deadline and not models:
-            done = run_cli("status", "--json", "--target", target, "--connect-timeout", "2")
+            done = invoke("status", "--json", "--target", target, "--connect-timeout", "2")
             if done.returncode == 0:
                 models = [m["model_id"] for m in json.loads(done.stdout)["models"]]
             else:
