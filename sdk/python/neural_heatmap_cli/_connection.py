@@ -170,9 +170,7 @@ def fail(failure: CliFailure) -> NoReturn:
 CommandBody = Callable[..., Coroutine[Any, Any, None]]
 
 
-def connected_command(
-    app: typer.Typer, name: str, **settings: Any
-) -> Callable[[CommandBody], CommandBody]:
+def connected_command(app: typer.Typer, name: str) -> Callable[[CommandBody], CommandBody]:
     """Register ``async def body(conn, **options)`` as the command ``name`` of ``app``.
 
     The command's options are the body's own (after ``conn``) and then the shared
@@ -180,8 +178,7 @@ def connected_command(
 
     Args:
         app: The Typer application.
-        name: The command's name.
-        **settings: Passed to ``app.command`` (``help``, ``context_settings``...).
+        name: The command's name (its help is the body's docstring).
     """
 
     def register(body: CommandBody) -> CommandBody:
@@ -205,7 +202,7 @@ def connected_command(
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
-        app.command(name, **settings)(command)
+        app.command(name)(command)
         return body
 
     return register
