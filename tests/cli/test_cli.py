@@ -18,6 +18,9 @@ from pathlib import Path
 import grpc
 import pandas as pd
 import pytest
+from neural_heatmap import Anomaly, Severity
+from neural_heatmap_cli._output import SEVERITY_STYLES
+from neural_heatmap_cli._tables import anomaly_line
 from PIL import Image
 
 from tests.cli.conftest import TOKEN, Seeded, post_nan_frames
@@ -277,6 +280,24 @@ def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], words: list[str]
 
 
 # ---------------------------------------------------------------- following
+
+
+@pytest.mark.parametrize(("severity", "model", "layer", "where"), [
+    (Severity.CRITICAL, "m1", "a", "m1/a"), (Severity.LOW, "m1", None, "m1"),
+    (Severity.HIGH, None, None, "-"),
+])
+def test_a_followed_anomaly_is_one_line_in_its_severity_colour(
+    severity: Severity, model: str | None, layer: str | None, where: str
+) -> None:
+    anomaly = Anomaly(anomaly_type="spike", severity=severity, timestamp=0.0, location=None,
+                      layer=layer, model_id=model, score=2.5, description="what happened",
+                      sequence=7)
+    line = anomaly_line(anomaly)
+    assert line.plain == (f"#7 1970-01-01 00:00:00Z {severity.value.upper():8} spike {where} "
+                          "score=2.50 what happened")
+    [span] = line.spans
+    assert line.plain[span.start:span.end].strip() == severity.value.upper()
+    assert span.style == SEVERITY_STYLES[severity.value]
 
 
 def _reader(stream: object, lines: queue.Queue[str]) -> None:

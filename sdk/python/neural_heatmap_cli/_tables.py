@@ -81,6 +81,11 @@ def patterns_table(patterns: Sequence[TemporalPattern]) -> Table:
     return table
 
 
+def _where(anomaly: Anomaly) -> str:
+    """``model/layer`` of an anomaly, leaving out what it does not name."""
+    return "/".join(part for part in (anomaly.model_id, anomaly.layer) if part) or "-"
+
+
 def anomaly_table(anomalies: Sequence[Anomaly], title: str) -> Table:
     """One row per anomaly, in sequence order, severity in its colour; the description
     wraps in whatever width the other columns leave."""
@@ -92,7 +97,7 @@ def anomaly_table(anomalies: Sequence[Anomaly], title: str) -> Table:
     for a in anomalies:
         severity = Text(str(a.severity), style=SEVERITY_STYLES.get(str(a.severity), ""))
         table.add_row(str(a.sequence), format_time(a.timestamp, clock=True), severity,
-                      str(a.anomaly_type), f"{a.model_id}/{a.layer}", _num(a.score, 2),
+                      str(a.anomaly_type), _where(a), _num(a.score, 2),
                       a.description)
     return table
 
@@ -102,6 +107,6 @@ def anomaly_line(anomaly: Anomaly) -> Text:
     line = Text(f"#{anomaly.sequence} {format_time(anomaly.timestamp)}Z ")
     line.append(f"{str(anomaly.severity).upper():8}",
                 style=SEVERITY_STYLES.get(str(anomaly.severity), ""))
-    line.append(f" {anomaly.anomaly_type} {anomaly.model_id}/{anomaly.layer} "
+    line.append(f" {anomaly.anomaly_type} {_where(anomaly)} "
                 f"score={_num(anomaly.score, 2)} {anomaly.description}")
     return line
