@@ -77,7 +77,7 @@ lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --stri
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/render_error_table.py --check
-	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap sdk/python/neural_heatmap_cli bridge/neural_heatmap_bridge server/neural_heatmap_server
 	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
 # What the protos are compared with: on main itself, main's previous commit (for a merge, the
@@ -102,7 +102,7 @@ test-long: setup ## Soak, long fuzz and mass-reconnect runs (tests marked `long`
 test-go: setup ## Go tests (vet, unit, live examples).
 	cd $(GO_DIR) && go vet ./... && go test ./...
 
-test-ts: setup ## TypeScript tests.
+test-ts: setup ## TypeScript tests: unit, live against a real server and bridge, the packed tarball installed outside the repo.
 	cd $(TS) && npm test
 
 # ---------------------------------------------------------------- run and measure

@@ -8,7 +8,7 @@ then NaN, and the server reports ``non_finite`` anomalies for the layers.
 Run a server and a bridge first (``make run``), then::
 
     python examples/torch_training.py                  # bridge at localhost:50051
-    neural-heatmap anomalies --model-id torch-example  # or watch them in the SDK stream
+    neural-heatmap anomalies -m torch-example          # or `-f` to follow them live
 
 The script prints the watcher's counters and the anomalies the server logged
 for the model.
