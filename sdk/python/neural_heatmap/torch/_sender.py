@@ -164,10 +164,12 @@ class FrameSender:
             self._cond.notify_all()
         self._thread.join(timeout)
         if self._thread.is_alive():
-            self._abandon.set()
             with self._cond:
-                self._dropped += len(self._queue)
+                # the batch in flight too: a call that still ends well is not counted again
+                self._abandon.set()
+                self._dropped += len(self._queue) + self._in_flight
                 self._queue.clear()
+                self._in_flight = 0
                 self._cond.notify_all()
             logger.warning("neural_heatmap.torch: closed with frames unsent (bridge unreachable "
                            "for %s s); they are counted as dropped", timeout)
@@ -195,6 +197,8 @@ class FrameSender:
     def _settle(self, batch: list[CapturedFrame], *, retry: bool) -> None:
         """End a batch's flight; ``retry`` puts it back in front of newer frames."""
         with self._cond:
+            if self._abandon.is_set():
+                return  # ``close`` gave up and has counted this batch as dropped
             self._in_flight = 0
             if retry:
                 room = (self._queue.maxlen or 0) - len(self._queue)
@@ -202,6 +206,13 @@ class FrameSender:
                 self._dropped += len(batch) - len(keep)
                 self._queue.extendleft(reversed(keep))
             self._cond.notify_all()
+
+    def _count_failed(self, frames: int) -> None:
+        """A call failed for good and lost its ``frames`` (unless ``close`` counted them)."""
+        with self._cond:
+            self._send_errors += 1
+            if not self._abandon.is_set():
+                self._failed += frames
 
     async def _send(self, client: NeuralHeatmapClient, batch: list[CapturedFrame]) -> bool:
         """One ``IngestActivations`` call; ``False`` when the bridge was unreachable."""
@@ -219,13 +230,13 @@ class FrameSender:
                             "and are sent after it reconnects", exc)
             return False
         except NeuralHeatmapError as exc:
-            with self._cond:
-                self._send_errors += 1
-                self._failed += len(batch)
+            self._count_failed(len(batch))
             self._warn_once(f"error:{exc.code}", "IngestActivations failed, %d frames lost: %s",
                             len(batch), exc)
             return True
         with self._cond:
+            if self._abandon.is_set():
+                return True  # counted as dropped by ``close``
             self._connected = True
             self._sent += summary.frames_accepted
             self._rejected += summary.frames_rejected
@@ -249,8 +260,7 @@ class FrameSender:
                     delivered = loop.run_until_complete(self._send(client, batch))
                 except Exception:  # never let the thread die silently with frames queued
                     logger.exception("neural_heatmap.torch: sending frames failed")
-                    with self._cond:
-                        self._failed += len(batch)
+                    self._count_failed(len(batch))
                     delivered = True
                 self._settle(batch, retry=not delivered)
                 if delivered:
