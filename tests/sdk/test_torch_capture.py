@@ -61,3 +61,24 @@ def test_bad_arguments_are_refused_before_any_hook() -> None:
     with pytest.raises(ValueError, match="every_n_steps must be at least 1"):
         watch(model, "127.0.0.1:1", every_n_steps=0)
     assert not model._forward_hooks and not model._forward_pre_hooks
+
+
+def test_steps_count_forward_passes_until_step_is_called() -> None:
+    from neural_heatmap.torch import watch
+
+    model = nn.Linear(2, 2)
+    x = torch.zeros(1, 2)
+    # nothing listens on port 1: frames stay queued, and close() counts them as dropped
+    watcher = watch(model, "127.0.0.1:1", every_n_steps=2)
+    for _ in range(5):
+        model(x)  # steps 0..4, captured at 0, 2 and 4
+    assert (watcher.stats().step, watcher.stats().frames_captured) == (4, 3)
+    assert watcher.step(10) == 10
+    model(x)
+    model(x)  # a second pass in the same step (gradient accumulation) is captured too
+    assert watcher.step() == 11
+    model(x)  # step 11 is not a multiple of 2
+    final = watcher.close(timeout=0.5)
+    assert (final.step, final.frames_captured, final.frames_sent) == (11, 5, 0)
+    assert (final.frames_dropped, final.frames_queued, final.frames_failed) == (5, 0, 0)
+    assert not model._forward_hooks and not model._forward_pre_hooks  # close removed them
