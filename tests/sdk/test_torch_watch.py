@@ -94,6 +94,7 @@ async def test_frames_arrive_per_layer_with_units_and_steps(client: NeuralHeatma
 async def test_planted_nan_is_a_critical_non_finite_anomaly_at_its_unit_and_step(
     client: NeuralHeatmapClient, bridge: BridgeProcess
 ) -> None:
+    torch.manual_seed(15)
     model = mlp()
     with torch.no_grad(), watch(model, bridge.target, model_id="torch-nan", layers=["0"]) as w:
         for step in range(6):
@@ -105,10 +106,9 @@ async def test_planted_nan_is_a_critical_non_finite_anomaly_at_its_unit_and_step
                 model[0].bias[5] = 0.0
         assert w.flush(timeout=20)
     assert await _layers(client, "torch-nan") == {"0": (16, 6)}
-    found = await client.get_anomalies(model_id="torch-nan")
-    assert [(a.anomaly_type, a.severity, a.layer) for a in found] == [
-        (AnomalyType.NON_FINITE, Severity.CRITICAL, "0")
-    ]
+    found = [a for a in await client.get_anomalies(model_id="torch-nan")
+             if a.anomaly_type == AnomalyType.NON_FINITE]
+    assert [(a.severity, a.layer) for a in found] == [(Severity.CRITICAL, "0")]
     assert (found[0].metadata["unit"], found[0].metadata["step"]) == (5, 3)
 
 
@@ -167,8 +167,9 @@ async def test_training_example_reports_its_exploding_gradient_incident(
     spec.loader.exec_module(example)
     example.train(bridge.target, "torch-example", steps=40, incident_step=25)
     await example.report(bridge.target, "torch-example")
-    found = await client.get_anomalies(model_id="torch-example")
-    assert found and found[0].anomaly_type == AnomalyType.NON_FINITE
+    found = [a for a in await client.get_anomalies(model_id="torch-example")
+             if a.anomaly_type == AnomalyType.NON_FINITE]
+    assert found and found[0].severity == Severity.CRITICAL
     assert found[0].metadata["step"] in (26, 27)  # the first pass after the incident overflows
     printed = capsys.readouterr().out
     assert "frames_dropped=0" in printed and "anomaly non_finite (critical)" in printed
