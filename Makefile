@@ -1,6 +1,8 @@
 # Neural Heatmap: one entry point for setting up, generating, linting, testing and running.
 # Every target that needs tools installs them first (stamp files make that cheap after the
-# first time), so a fresh clone needs only `make run` or `make test`.
+# first time), so a fresh clone needs only `make run` or `make test`. `make run` needs only
+# Python 3.11+ (the virtual environment); Go and Node are installed by `setup`, which the
+# targets that use them (gen, lint, breaking, test, bench) depend on.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -106,8 +108,10 @@ test-ts: setup ## TypeScript tests.
 	cd $(TS) && npm test
 
 # ---------------------------------------------------------------- run and measure
-run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
-	$(VENV)/bin/neural-heatmap-serve --server-data-dir var/data
+# Python only: no Go, no Node (tests/packaging/test_make_run.py runs it without them).
+RUN_ARGS ?= --server-data-dir var/data
+run: $(VENV)/.stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051 (needs only Python).
+	$(VENV)/bin/neural-heatmap-serve $(RUN_ARGS)
 
 bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench

@@ -1,0 +1,109 @@
+"""`pip install neural-heatmap` is the SDK alone; `[server]` adds server, bridge and `serve`.
+
+The wheel and sdist come from ``python -m build`` (conftest), are installed into
+fresh virtual environments with nothing of the source tree on the path, and
+the installed console script must serve an SDK call of the installed SDK.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.packaging.conftest import Dists, Venv, clean_env, new_venv, run
+from tests.support.server_process import free_port
+
+pytestmark = pytest.mark.slow
+
+SERVER_ONLY = ("aiohttp", "prometheus_client", "uvloop", "matplotlib", "typer", "rich",
+               "grpc_health", "grpc_reflection", "pandas", "opentelemetry")
+
+CLIENT_PROBE = """
+import importlib.util, sys
+import neural_heatmap
+from neural_heatmap import ActivationFrame, connect
+assert "aiohttp" not in sys.modules, "import neural_heatmap imported aiohttp"
+print(sorted(m for m in {SERVER_ONLY!r} if importlib.util.find_spec(m) is not None))
+"""
+
+SDK_CALL = """
+import asyncio, sys, time
+from neural_heatmap import NeuralHeatmapError, connect
+
+async def main() -> None:
+    async with await connect(sys.argv[1]) as client:
+        deadline = time.monotonic() + 60
+        while True:  # the launcher's bridge comes up once the server answers
+            try:
+                summary = await client.log_activations("installed", "l", [1.0, 2.0, 3.0], step=1)
+                break
+            except NeuralHeatmapError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        models = await client.list_models()
+        print(summary.frames_accepted, sorted(m.model_id for m in models if m.model_id == "installed"))
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def client_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    venv = new_venv(tmp_path_factory.mktemp("client") / "venv")
+    venv.pip_install(dists.wheel)
+    return venv
+
+
+@pytest.fixture(scope="module")
+def server_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    venv = new_venv(tmp_path_factory.mktemp("server") / "venv")
+    venv.pip_install(f"{dists.wheel}[server]")
+    return venv
+
+
+def test_client_only_install_is_the_sdk_without_server_dependencies(
+        client_venv: Venv, tmp_path: Path) -> None:
+    found = run([client_venv.python, "-c", CLIENT_PROBE.format(SERVER_ONLY=SERVER_ONLY)],
+                cwd=tmp_path)
+    assert found.strip() == "[]"
+
+
+def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
+    with zipfile.ZipFile(dists.wheel) as wheel:
+        in_wheel = {n for n in wheel.namelist() if n.endswith((".py", ".pyi", "py.typed"))}
+    with tarfile.open(dists.sdist) as sdist:
+        in_sdist = [m.name for m in sdist.getmembers()]
+    assert {"neural_heatmap/__init__.py", "neural_heatmap_contract/tracing.py",
+            "neural_heatmap_server/app.py", "neural_heatmap_bridge/serve.py"} <= in_wheel
+    missing = [n for n in in_wheel if not any(m.endswith("/" + n) for m in in_sdist)]
+    assert missing == []
+
+
+@pytest.fixture
+def serving(server_venv: Venv, tmp_path: Path) -> Iterator[str]:
+    """``neural-heatmap-serve`` of the installed package; yields the bridge's target."""
+    grpc_port = free_port()
+    proc = subprocess.Popen(
+        [server_venv.script("neural-heatmap-serve"), "--server-port", str(free_port()),
+         "--server-data-dir", str(tmp_path / "data"), "--no-server-source",
+         "--listen", f"127.0.0.1:{grpc_port}"],
+        cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        yield f"127.0.0.1:{grpc_port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        assert proc.returncode == 0, output
+
+
+def test_installed_serve_answers_the_installed_sdk(
+        server_venv: Venv, serving: str, tmp_path: Path) -> None:
+    out = run([server_venv.python, "-c", SDK_CALL, serving], cwd=tmp_path, timeout=120)
+    assert out.split("\n")[0] == "1 ['installed']"
