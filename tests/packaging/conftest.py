@@ -61,8 +61,9 @@ class Venv:
         return self.root / "bin" / name
 
     def pip_install(self, *requirements: str | Path) -> None:
+        # --no-compile: byte-compiling numpy and matplotlib costs more than it saves here.
         run([self.python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "-c", CONSTRAINTS, *requirements])
+             "--no-compile", "-c", CONSTRAINTS, *requirements])
 
 
 @pytest.fixture(scope="session")

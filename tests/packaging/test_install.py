@@ -12,6 +12,7 @@ import subprocess
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,31 +49,34 @@ async def main() -> None:
                     raise
                 await asyncio.sleep(0.5)
         models = await client.list_models()
-        print(summary.frames_accepted, sorted(m.model_id for m in models if m.model_id == "installed"))
+        print(summary.frames_accepted, [m.model_id for m in models if m.model_id == "installed"])
 
 asyncio.run(main())
 """
 
 
+@dataclass(frozen=True)
+class Installed:
+    """One fresh venv, probed after the base install, then given the ``[server]`` extra
+    (one venv instead of two: installing numpy and grpcio twice is most of the time)."""
+
+    venv: Venv
+    client_only_probe: str
+
+
 @pytest.fixture(scope="module")
-def client_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    venv = new_venv(tmp_path_factory.mktemp("client") / "venv")
+def installed(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("installed")
+    venv = new_venv(root / "venv")
     venv.pip_install(dists.wheel)
-    return venv
-
-
-@pytest.fixture(scope="module")
-def server_venv(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    venv = new_venv(tmp_path_factory.mktemp("server") / "venv")
+    probe = run([venv.python, "-c", CLIENT_PROBE.format(SERVER_ONLY=SERVER_ONLY)], cwd=root)
     venv.pip_install(f"{dists.wheel}[server]")
-    return venv
+    return Installed(venv, probe)
 
 
 def test_client_only_install_is_the_sdk_without_server_dependencies(
-        client_venv: Venv, tmp_path: Path) -> None:
-    found = run([client_venv.python, "-c", CLIENT_PROBE.format(SERVER_ONLY=SERVER_ONLY)],
-                cwd=tmp_path)
-    assert found.strip() == "[]"
+        installed: Installed) -> None:
+    assert installed.client_only_probe.strip() == "[]"
 
 
 def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
@@ -87,11 +91,11 @@ def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
 
 
 @pytest.fixture
-def serving(server_venv: Venv, tmp_path: Path) -> Iterator[str]:
+def serving(installed: Installed, tmp_path: Path) -> Iterator[str]:
     """``neural-heatmap-serve`` of the installed package; yields the bridge's target."""
     grpc_port = free_port()
     proc = subprocess.Popen(
-        [server_venv.script("neural-heatmap-serve"), "--server-port", str(free_port()),
+        [installed.venv.script("neural-heatmap-serve"), "--server-port", str(free_port()),
          "--server-data-dir", str(tmp_path / "data"), "--no-server-source",
          "--listen", f"127.0.0.1:{grpc_port}"],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -104,6 +108,6 @@ def serving(server_venv: Venv, tmp_path: Path) -> Iterator[str]:
 
 
 def test_installed_serve_answers_the_installed_sdk(
-        server_venv: Venv, serving: str, tmp_path: Path) -> None:
-    out = run([server_venv.python, "-c", SDK_CALL, serving], cwd=tmp_path, timeout=120)
+        installed: Installed, serving: str, tmp_path: Path) -> None:
+    out = run([installed.venv.python, "-c", SDK_CALL, serving], cwd=tmp_path, timeout=120)
     assert out.split("\n")[0] == "1 ['installed']"

@@ -1,0 +1,73 @@
+"""`make run` needs only Python: no Go, no Node on the way to a serving bridge.
+
+Two checks: ``make -n -B run`` (every command ``make run`` would ever run on a
+fresh clone, printed, not run) names no Go or Node tool; and ``make run``
+itself, with a ``PATH`` that holds only ``make`` and ``python3``, starts the
+server and the bridge until the bridge's health service says SERVING. The
+second run treats the virtual environment's stamp as up to date (``-o``): the
+environment exists already (``make setup`` in CI, the shared one on a
+developer's machine) and must not be reinstalled from a test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support.server_process import REPO_ROOT, free_port
+
+MAKE = shutil.which("make")
+pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
+NOT_PYTHON = ("go ", "go install", "npm", "node", "GOBIN", "grpcurl", "ghz", "buf ")
+
+
+def test_make_run_would_install_only_python_things() -> None:
+    assert MAKE is not None
+    dry = subprocess.run([MAKE, "-n", "-B", "run"], cwd=REPO_ROOT, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert "pip install" in dry and "neural-heatmap-serve" in dry
+    assert [line for line in dry.splitlines() if any(t in line for t in NOT_PYTHON)] == []
+
+
+def _serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            answer = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1)
+        except grpc.RpcError:
+            return False
+    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
+    assert MAKE is not None
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "make").symlink_to(MAKE)
+    (bin_dir / "python3").symlink_to(shutil.which("python3") or "/usr/bin/python3")
+    assert [t for t in ("go", "node", "npm") if shutil.which(t, path=str(bin_dir))] == []
+    target = f"127.0.0.1:{free_port()}"
+    run_args = (f"--server-port {free_port()} --server-data-dir {tmp_path / 'data'} "
+                f"--no-server-source --listen {target}")
+    proc = subprocess.Popen(
+        [MAKE, "-o", ".venv/.stamp", "run", f"RUN_ARGS={run_args}"], cwd=REPO_ROOT,
+        env={**os.environ, "PATH": str(bin_dir)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not _serving(target):
+            assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
+            assert time.monotonic() < deadline, "the bridge never reported SERVING"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert "gRPC bridge on" in output, output
