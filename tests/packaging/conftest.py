@@ -12,11 +12,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.support.server_process import REPO_ROOT
 
@@ -28,6 +31,27 @@ def clean_env(**extra: str) -> dict[str, str]:
     was installed is importable) and without a virtual environment of its own."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return {**env, **extra}
+
+
+def wait_until_serving(target: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """Poll the bridge's ``grpc.health.v1`` until SERVING (its upstream answers too);
+    fail with the launcher's output if it exits first or never gets there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with grpc.insecure_channel(target) as channel:
+            try:
+                status = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            if proc.poll() is None:
+                proc.kill()
+            output = proc.communicate()[0].decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(f"the bridge at {target} never said SERVING:\n{output}")
+        time.sleep(0.5)
 
 
 def run(cmd: Sequence[str | Path], *, cwd: Path | None = None, timeout: float = 600,

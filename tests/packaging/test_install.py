@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import Dists, Venv, clean_env, new_venv, run
+from tests.packaging.conftest import Dists, Venv, clean_env, new_venv, run, wait_until_serving
 from tests.support.server_process import free_port
 
 pytestmark = pytest.mark.slow
@@ -34,20 +34,12 @@ print(sorted(m for m in {SERVER_ONLY!r} if importlib.util.find_spec(m) is not No
 """
 
 SDK_CALL = """
-import asyncio, sys, time
-from neural_heatmap import NeuralHeatmapError, connect
+import asyncio, sys
+from neural_heatmap import connect
 
 async def main() -> None:
     async with await connect(sys.argv[1]) as client:
-        deadline = time.monotonic() + 60
-        while True:  # the launcher's bridge comes up once the server answers
-            try:
-                summary = await client.log_activations("installed", "l", [1.0, 2.0, 3.0], step=1)
-                break
-            except NeuralHeatmapError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.5)
+        summary = await client.log_activations("installed", "l", [1.0, 2.0, 3.0], step=1)
         models = await client.list_models()
         print(summary.frames_accepted, [m.model_id for m in models if m.model_id == "installed"])
 
@@ -100,10 +92,11 @@ def serving(installed: Installed, tmp_path: Path) -> Iterator[str]:
          "--listen", f"127.0.0.1:{grpc_port}"],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
+        wait_until_serving(f"127.0.0.1:{grpc_port}", proc)
         yield f"127.0.0.1:{grpc_port}"
     finally:
         proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
         assert proc.returncode == 0, output
 
 

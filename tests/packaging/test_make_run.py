@@ -15,13 +15,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.packaging.conftest import wait_until_serving
 from tests.support.server_process import REPO_ROOT, free_port
 
 MAKE = shutil.which("make")
@@ -35,16 +33,6 @@ def test_make_run_would_install_only_python_things() -> None:
                          text=True, timeout=60, check=True).stdout
     assert "pip install" in dry and "neural-heatmap-serve" in dry
     assert [line for line in dry.splitlines() if any(t in line for t in NOT_PYTHON)] == []
-
-
-def _serving(target: str) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            answer = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(), timeout=1)
-        except grpc.RpcError:
-            return False
-    return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
@@ -62,12 +50,8 @@ def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
         env={**os.environ, "PATH": str(bin_dir)}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 90
-        while not _serving(target):
-            assert proc.poll() is None, proc.communicate()[0].decode(errors="replace")
-            assert time.monotonic() < deadline, "the bridge never reported SERVING"
-            time.sleep(0.5)
+        wait_until_serving(target, proc)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
-        output = proc.communicate(timeout=30)[0].decode(errors="replace")
+        output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
     assert "gRPC bridge on" in output, output
