@@ -104,7 +104,7 @@ test-long: setup ## Soak, long fuzz and mass-reconnect runs (tests marked `long`
 test-go: setup ## Go tests (vet, unit, live examples).
 	cd $(GO_DIR) && go vet ./... && go test ./...
 
-test-ts: setup ## TypeScript tests.
+test-ts: setup ## TypeScript tests: unit, live against a real server and bridge, the packed tarball installed outside the repo.
 	cd $(TS) && npm test
 
 # ---------------------------------------------------------------- run and measure

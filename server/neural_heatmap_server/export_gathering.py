@@ -16,14 +16,22 @@ from .alignment import time_mask
 from .correlation import CorrelationCache, select_windows
 from .errors import ApiError, invalid
 from .exports import FORMATS, ExportRequest, safe_name, write_export
+from .persistence import AnomalyLog, AnomalyQuery
+from .render import RenderOptions, render_options
 from .store import ActivationStore, Float32Array, LayerWindow
+from .tensorboard_export import MAX_ANOMALIES, LayerSeries, TensorBoardRun
 from .workers import check_deadline
 
 
 def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCache,
-                root: Path, stored_filter: Mapping[str, Any],
-                max_labels: int) -> Callable[[], dict[str, Any]]:
+                root: Path, stored_filter: Mapping[str, Any], max_labels: int,
+                anomaly_log: AnomalyLog, stored_theme: Mapping[str, Any]
+                ) -> Callable[[], dict[str, Any]]:
     """``POST /api/export/correlation`` (and ``export_data``): the job that writes it.
+
+    A TensorBoard export also snapshots the selected layers' series and reads the
+    newest ``MAX_ANOMALIES`` logged anomalies of the selected models (those of the
+    selected layers are written), and draws the matrix image in ``stored_theme``.
 
     Raises:
         ApiError: 400 for a bad body, 409 when the name exists as the other kind
@@ -46,21 +54,32 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
     matrix_data = store.snapshot(select_windows(store, query),
                                  values=query.granularity == "unit")
     series_data: list[tuple[LayerWindow, Float32Array]] = []
+    anomalies: list[dict[str, Any]] = []
+    image: RenderOptions | None = None  # set for tensorboard only
     if fmt == "tensorboard":
+        image = render_options({"kind": "correlation"}, stored_theme)
         series_data = [(w.snapshot(values=False), w.frames(1)[2][0].copy())
                        for w in store.select(
                            queries.ids(body, queries.MODEL_IDS) or filt.get("model_ids"),
                            queries.ids(body, queries.LAYER_IDS) or filt.get("layer_ids"),
                            strict_models=False, strict_layers=False)]
+        selected = {(w.model_id, w.layer_id) for w, _ in series_data}
+        rows = anomaly_log.query(AnomalyQuery(
+            model_ids=tuple(sorted({m for m, _ in selected})), limit=MAX_ANOMALIES))
+        anomalies = [a for a in rows if (a["model_id"], a["layer"]) in selected]
 
     def job() -> dict[str, Any]:
         matrix = correlations.get(matrix_data, query)
+        if image is None:
+            return write_export(root, ExportRequest(filename, fmt, matrix))
         layers = []
         start, end = matrix.metadata["start_time"], matrix.metadata["end_time"]
         for w, latest in series_data:
             check_deadline()
             ts, steps, activity = w.series()
             keep = time_mask(ts, start, end)  # the same time range as the matrix
-            layers.append((w, ts[keep], steps[keep], activity[keep], latest))
-        return write_export(root, ExportRequest(filename, fmt, matrix, layers))
+            layers.append(LayerSeries(w.model_id, w.layer_id, ts[keep], steps[keep],
+                                      activity[keep], latest))
+        run = TensorBoardRun(matrix, layers, anomalies, image)
+        return write_export(root, ExportRequest(filename, fmt, matrix, run))
     return job

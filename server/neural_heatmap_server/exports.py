@@ -2,9 +2,8 @@
 
 Formats: CSV (labels as header and first column), JSON (the seed's
 ``CorrelationMatrix``), Parquet (a ``label`` column plus one float column per
-label) and TensorBoard event files (per layer: the activity series as
-scalars, the latest frame's activations as a histogram; the matrix as an
-image) written into a directory ``<filename>/``.
+label) and a TensorBoard run written into a directory ``<filename>/`` by the
+project's one TensorBoard writer (``tensorboard_export``, which lists the tags).
 
 Names are checked by ``safe_name`` and resolved paths must stay inside the
 export directory, so no request can write or read outside it.
@@ -19,11 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .correlation import CorrelationResult
 from .errors import invalid, not_found
-from .store import LayerWindow
+from .tensorboard_export import TensorBoardRun, write_tensorboard
 
 FORMATS = ("csv", "json", "parquet", "tensorboard")
 # A first character that is not a dot, then letters, digits, '_', '-' and single dots
@@ -31,8 +28,6 @@ FORMATS = ("csv", "json", "parquet", "tensorboard")
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?"
 MAX_NAME = 128
 _NAME = re.compile(NAME_PATTERN)
-MAX_SCALARS_PER_LAYER = 1024
-HISTOGRAM_BINS = 64
 
 
 def safe_name(name: Any) -> str:
@@ -55,65 +50,19 @@ def _inside(root: Path, path: Path) -> Path:
 
 @dataclass
 class ExportRequest:
-    """One export: what to write and the data it needs (gathered on the event loop)."""
+    """One export: what to write and the data it needs (gathered on the event loop).
+
+    Attributes:
+        filename: The file (or, for TensorBoard, directory) name, already checked.
+        format: One of ``FORMATS``.
+        matrix: The correlation matrix to write.
+        tensorboard: For the ``tensorboard`` format, the whole run (``tensorboard_export``).
+    """
 
     filename: str
     format: str
     matrix: CorrelationResult
-    layers: list[tuple[LayerWindow, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-
-
-def _histogram_bins(values: np.ndarray) -> np.ndarray:
-    """Strictly increasing bin edges covering these (finite) values.
-
-    Given a bin count instead, tensorboardX's default buckets end at 1e20 (larger
-    activations gave an "empty histogram" error) and numpy cannot cut a range
-    narrower than a few float steps (or a single huge value) into bins. Both
-    were HTTP 500s found by schemathesis; one bin then covers everything.
-    """
-    low, high = float(values.min()), float(values.max())
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    if not bool((np.diff(edges) > 0).all()):
-        edges = np.array([low, np.nextafter(high, np.inf)])
-    return edges
-
-
-def _matrix_image(matrix: np.ndarray) -> np.ndarray:
-    """Map correlations in [-1, 1] to a blue-white-red RGB image (CHW, floats in [0, 1])."""
-    m = np.clip(matrix, -1.0, 1.0)
-    pos, neg = np.clip(m, 0, 1), np.clip(-m, 0, 1)
-    red = 1.0 - neg
-    green = 1.0 - np.abs(m)
-    blue = 1.0 - pos
-    return np.stack([red, green, blue]).astype(np.float32)
-
-
-def _write_tensorboard(directory: Path, req: ExportRequest) -> None:
-    from tensorboardX import SummaryWriter
-
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("events.out.tfevents.*"):
-        old.unlink()
-    writer = SummaryWriter(logdir=str(directory))
-    try:
-        for window, ts, steps, activity, latest in req.layers:
-            tag = f"{window.model_id}/{window.layer_id}"
-            for i in range(max(0, ts.size - MAX_SCALARS_PER_LAYER), ts.size):
-                if np.isfinite(activity[i]):
-                    step = int(steps[i]) if steps[i] >= 0 else i
-                    writer.add_scalar(f"{tag}/mean_activation", float(activity[i]),
-                                      global_step=step, walltime=float(ts[i]))
-            finite = latest[np.isfinite(latest)]
-            if finite.size:
-                writer.add_histogram(f"{tag}/activations", finite.astype(np.float64),
-                                     global_step=int(steps[-1]) if steps.size and
-                                     steps[-1] >= 0 else 0, bins=_histogram_bins(finite))
-        if req.matrix.matrix.size:
-            writer.add_image("correlation_matrix", _matrix_image(req.matrix.matrix),
-                             global_step=0, dataformats="CHW")
-        writer.add_text("correlation_labels", ", ".join(req.matrix.labels), global_step=0)
-    finally:
-        writer.close()
+    tensorboard: TensorBoardRun | None = None
 
 
 def write_export(root: Path, req: ExportRequest) -> dict[str, Any]:
@@ -139,7 +88,8 @@ def write_export(root: Path, req: ExportRequest) -> dict[str, Any]:
         table = pa.table(columns, metadata={"neural_heatmap": json.dumps(req.matrix.metadata)})
         pq.write_table(table, str(target))
     else:
-        _write_tensorboard(target, req)
+        assert req.tensorboard is not None, "a tensorboard export carries its run"
+        write_tensorboard(target, req.tensorboard)
     files = ([target] if target.is_file()
              else sorted(p for p in target.rglob("*") if p.is_file()))
     listed = [(str(p.relative_to(root.resolve())), p.stat().st_size) for p in files]

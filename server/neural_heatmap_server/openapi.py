@@ -238,8 +238,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         "layer_ids xor layer_id; at most "
                         f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
         "/api/export/correlation": {"post": _op(
-            "Write the correlation matrix (and for tensorboard the series) to the export "
-            "directory.", _OBJ, body={"type": "object", "required": ["filename"], "properties": {
+            "Write the correlation matrix to the export directory; tensorboard writes a "
+            "whole run (activations, histograms, the matrix image in the stored theme, "
+            "anomalies, pattern confidences) into the directory <filename>/.", _OBJ,
+            body={"type": "object", "required": ["filename"], "properties": {
                 "filename": _EXPORT_NAME, "format": {"enum": list(FORMATS)},
                 "model_ids": _nullable({"type": "array", "items": _STR}),
                 "layer_ids": _nullable({"type": "array", "items": _STR}),

@@ -44,6 +44,7 @@ from .persistence import (
     open_database,
 )
 from .store import ActivationStore, FrameBatch, LayerWindow, frame_activity
+from .versions import Versions
 from .view_state import (
     DEFAULT_THEME,
     validate_filter,
@@ -80,6 +81,7 @@ class ServerState:
         # kept in memory and only written through to SQLite when it changes.
         self._filter: dict[str, Any] = self.view.get("filter") or {}
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
+        self.versions = Versions(self.anomaly_log.bounds()[1])
         self.correlations = CorrelationCache()
         self.analytics = Analytics(self.store, self.correlations, config, lambda: self._filter)
         self.pool = WorkPool(config.workers, [
@@ -91,7 +93,7 @@ class ServerState:
             WorkClass(INGEST, config.max_pending_ingest, "--max-pending-ingest")],
             processes=True)
         self._tasks: list[asyncio.Task[None]] = []
-        self.metrics = ServerMetrics(lambda: self.anomaly_log.bounds()[1],
+        self.metrics = ServerMetrics(lambda: self.versions.anomalies,
                                      lambda: len(self.hub.connections))
 
     def deadline(self, header: str | None = None) -> Deadline:
@@ -120,15 +122,22 @@ class ServerState:
         self._check_new_layers(batches)
         self.store.validate(list(enumerate(batches)))
         found: list[dict[str, Any]] = []
-        for batch in batches:
-            window = self.store.append(batch)
-            found.extend(self.detector.detect(window, batch))
-            self._push_heatmap(window, batch)
-        if found:
-            stored = self.anomaly_log.append(found)
-            self.hub.publish_anomalies(stored, SEVERITY_RANK)
-            for anomaly in stored:
-                self.metrics.anomalies.labels(anomaly["severity"]).inc()
+        try:
+            for batch in batches:
+                window = self.store.append(batch)
+                found.extend(self.detector.detect(window, batch))
+                self._push_heatmap(window, batch)
+            if found:
+                stored = self.anomaly_log.append(found)
+                if stored:
+                    self.versions.anomalies = int(stored[-1]["sequence"])
+                self.hub.publish_anomalies(stored, SEVERITY_RANK)
+                for anomaly in stored:
+                    self.metrics.anomalies.labels(anomaly["severity"]).inc()
+        finally:  # whatever was stored must reach the caches, even if a step failed
+            if batches:
+                self.versions.frames = self.store.version
+                self.hub.publish_versions(self.versions.message())
         frames = sum(len(b.timestamps) for b in batches)
         self.metrics.ingest_frames.inc(frames)
         return frames
@@ -274,6 +283,7 @@ class ServerState:
         else:
             self.view.delete("filter")
         self._filter = filt
+        self._view_changed()
         return {"status": "ok", "filter": filt}
 
     def get_theme(self) -> dict[str, Any]:
@@ -284,6 +294,7 @@ class ServerState:
         """Validate and store the theme."""
         theme = validate_theme(body)
         self.view.put("theme", theme)
+        self._view_changed()
         return {"status": "ok", **theme}
 
     def get_layout(self) -> dict[str, Any]:
@@ -294,14 +305,21 @@ class ServerState:
         """Validate and store the layout (replacing the previous one)."""
         layout = validate_layout(body)
         self.view.put("layout", layout)
+        self._view_changed()
         return {"status": "ok", "layout": layout}
+
+    def _view_changed(self) -> None:
+        """A filter, theme or layout was stored: tell the caches (``versions``)."""
+        self.versions.view += 1
+        self.hub.publish_versions(self.versions.message())
 
     # ---- exports ---------------------------------------------------------------------
 
     async def export(self, body: Any, deadline: Deadline) -> dict[str, Any]:
         """Write a server-side export: gathered here, written by a worker (``exports``)."""
         job = plan_export(body, self.store, self.correlations, self.config.exports_path,
-                          self._filter, self.config.max_matrix_labels)
+                          self._filter, self.config.max_matrix_labels, self.anomaly_log,
+                          self.get_theme())
         return await self.offload(deadline, job, EXPORTS, "export")
 
     def exports(self) -> dict[str, Any]:

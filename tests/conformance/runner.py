@@ -100,9 +100,21 @@ def _requests(step: Mapping[str, Any]) -> list[Any]:
 
 
 def call(
-    client: ThinClient, target: str, step: Mapping[str, Any], metadata: Mapping[str, str]
+    client: ThinClient,
+    target: str,
+    step: Mapping[str, Any],
+    metadata: Mapping[str, str],
+    during: Callable[[], None] | None = None,
 ) -> Any:
     """The step's call through the client: the response, or ``{"items"}`` of a stream.
+
+    Args:
+        client: The thin client making the calls.
+        target: The bridge's ``host:port``.
+        step: The step, its variables substituted.
+        metadata: Call metadata (the bearer token).
+        during: Server streams: run once the stream is open and before it is read (the
+            step's ``during`` steps), for streams that carry only what happens after they open.
 
     Raises:
         StatusError: The call ended with a status other than OK.
@@ -111,7 +123,7 @@ def call(
     timeout = float(step.get("timeout_s", 30))
     method = _METHODS.methods_by_name.get(rpc)
     if method is not None and method.server_streaming:
-        return _collect(client, target, step, metadata, timeout)
+        return _collect(client, target, step, metadata, timeout, during)
     answer = client.call(target, f"{SERVICE}/{rpc}", _requests(step), metadata, timeout)
     if answer.code != "OK":
         raise StatusError(answer)
@@ -126,15 +138,28 @@ def _collect(
     step: Mapping[str, Any],
     metadata: Mapping[str, str],
     timeout: float,
+    during: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Read a server stream one response at a time until ``take`` items, then cancel it."""
+    """Read a server stream one response at a time until ``take`` items, then cancel it.
+
+    With ``during``, the stream is opened without reading, ``settle_s`` seconds pass (so the
+    bridge has subscribed upstream), ``during`` runs, and only then the stream is read.
+    """
     take, path = int(step.get("take", 1)), step.get("collect")
     items: list[Any] = []
     answer: Answer | None = None
     try:
         answer = client.call(
-            target, f"{SERVICE}/{step['rpc']}", _requests(step), metadata, timeout, max_responses=1
+            target,
+            f"{SERVICE}/{step['rpc']}",
+            _requests(step),
+            metadata,
+            timeout,
+            max_responses=0 if during else 1,
         )
+        if during and answer.open:
+            time.sleep(float(step.get("settle_s", 0)))
+            during()
         while True:
             for msg in answer.responses:
                 if is_heartbeat(msg):
@@ -229,10 +254,17 @@ def run_step(
     expect_error = raw_step.get("expect_error")
     while True:
         try:
-            step = {k: v for k, v in raw_step.items() if k not in ("expect", "capture")}
+            step = {k: v for k, v in raw_step.items() if k not in ("expect", "capture", "during")}
             step = substitute(step, env)
+            during = None
+            if raw_step.get("during"):
+
+                def during() -> None:
+                    for sub in raw_step["during"]:
+                        run_step(sub, client, target, opts, env, digests)
+
             try:
-                result = call(client, target, step, _metadata(step, opts))
+                result = call(client, target, step, _metadata(step, opts), during)
             except StatusError as e:
                 code = e.answer.code
                 if not expect_error:

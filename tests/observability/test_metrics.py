@@ -72,7 +72,7 @@ async def test_server_metrics_count_what_was_sent(
     assert count == 1
     assert samples[("nh_server_http_requests_total",
                     (("method", "POST"), ("route", "/api/activations"), ("status", "200")))] == 1
-    assert samples[("nh_server_websocket_connections", ())] == 0  # the bridge opens it on demand
+    assert samples[("nh_server_websocket_connections", ())] == 1  # the bridge's version push
     assert samples[("process_resident_memory_bytes", ())] > 0
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -26,6 +29,7 @@ from neural_heatmap import (
     VisualizationTheme,
     connect,
 )
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.sdk.conftest import FRAMES, SINE_HZ, UNITS, Seed, nan_frame
@@ -304,23 +308,72 @@ async def test_large_matrix_needs_raised_message_limit(client: NeuralHeatmapClie
     np.testing.assert_allclose(np.diag(cm.to_numpy()), 1.0, atol=1e-4)
 
 
-async def test_export_tensorboard_reads_back(
-    client: NeuralHeatmapClient, seeded: Seed, tmp_path: Path
-) -> None:
-    await client.log_activations("anom-tb", "fc", nan_frame())
-    run = await client.export_tensorboard(tmp_path / "tb", "run1")
-    assert run == tmp_path / "tb" / "run1"
-    acc = EventAccumulator(str(run), size_guidance={"scalars": 0, "images": 0})
+def _pixels(png: bytes) -> npt.NDArray[np.uint8]:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _read_run(run: Path) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
+    """Every tag of a TensorBoard run and its series, as TensorBoard itself reads them."""
+    acc = EventAccumulator(
+        str(run), size_guidance={"scalars": 0, "histograms": 0, "images": 0, "tensors": 0}
+    )
     acc.Reload()
     tags = acc.Tags()
-    assert "correlation/matrix" in tags["images"]
-    assert "layers/m1/a/mean" in tags["scalars"]
-    mean = acc.Scalars("layers/m1/a/mean")[0].value
-    assert mean == pytest.approx(float(seeded.layers["a"].mean()), abs=1e-4)
-    freq = acc.Scalars("layers/m1/a/dominant_frequency")[0].value
-    assert freq == pytest.approx(SINE_HZ, rel=0.02)
-    assert "anomalies/anom-tb/fc/score" in tags["scalars"]
-    assert acc.Scalars("anomalies/count/critical")[0].value >= 1
+    return {
+        "scalars": {t: [(e.step, e.wall_time, e.value) for e in acc.Scalars(t)]
+                    for t in tags["scalars"]},
+        "histograms": {t: [(e.step, e.histogram_value.num, e.histogram_value.sum)
+                           for e in acc.Histograms(t)] for t in tags["histograms"]},
+        "images": {t: [(e.step, e.wall_time, e.width, e.height) for e in acc.Images(t)]
+                   for t in tags["images"]},
+        "tensors": {t: [(e.step, e.wall_time) for e in acc.Tensors(t)] for t in tags["tensors"]},
+    }
+
+
+async def test_tensorboard_runs_are_one_writer(
+    client: NeuralHeatmapClient, seeded: Seed, server: ServerProcess, tmp_path: Path
+) -> None:
+    """The SDK's runs and the server's export have the same tags and series, with values.
+
+    The matrix image is the server's rendering of the matrix in the stored theme.
+    """
+    await client.log_activations("anom-tb", "fc", nan_frame(), step=7)
+    before = await client.get_theme()
+    await client.set_theme(VisualizationTheme.PLASMA)
+    try:
+        local = await client.export_tensorboard(tmp_path / "tb", "run1")
+        await client.export_correlation_matrix("server-run", ExportFormat.TENSORBOARD)
+        together = await client.export_all(tmp_path / "all", formats=["tensorboard"])
+        rendered = await client.render_correlation()
+    finally:
+        await client.set_theme(before.theme, custom_colors=before.custom_colors or None)
+    assert local == tmp_path / "tb" / "run1"
+    images = EventAccumulator(str(local), size_guidance={"images": 0})
+    images.Reload()
+    png = images.Images("correlation/matrix")[0].encoded_image_string
+    assert rendered.theme == VisualizationTheme.PLASMA
+    np.testing.assert_array_equal(_pixels(png), _pixels(rendered))
+    run = _read_run(local)
+    assert run == _read_run(server.export_dir / "server-run")
+    assert run == _read_run(together[ExportFormat.TENSORBOARD][0])
+
+    means = run["scalars"]["activations/m1/a/mean"]
+    assert [step for step, _, _ in means] == list(range(FRAMES))
+    np.testing.assert_allclose([v for _, _, v in means], seeded.layers["a"].mean(axis=1),
+                               atol=1e-5)
+    assert [w for _, w, _ in means] == pytest.approx(seeded.timestamps.tolist())
+    assert run["histograms"]["activations/m1/d/histogram"][0][:2] == (FRAMES - 1, UNITS)
+    (step, _, confidence), = run["scalars"]["patterns/m1/a/periodic/confidence"]
+    assert step == FRAMES - 1 and confidence > 0.5
+    assert "patterns/m1/c/trend/confidence" in run["scalars"]
+    assert [s for s, _, _ in run["scalars"]["anomalies/anom-tb/fc/non_finite"]] == [7]
+    assert run["scalars"]["anomalies/count/critical"][0][2] >= 1
+    with pytest.raises(InvalidArgumentError) as bad:  # the run name names the server's export
+        await client.export_tensorboard(tmp_path / "tb", "../escape")
+    assert "filename" in str(bad.value)
+    (_, _, width, height), = run["images"]["correlation/matrix"]
+    assert (width, height) == (rendered.width, rendered.height)
 
 
 async def test_export_all(client: NeuralHeatmapClient, seeded: Seed, tmp_path: Path) -> None:

@@ -53,10 +53,10 @@ def test_export_formats(api: Api, server: ServerProcess) -> None:
                            size_guidance={"scalars": 0, "histograms": 0, "images": 0})
     acc.Reload()
     tags = acc.Tags()
-    assert f"{model}/fc1/mean_activation" in tags["scalars"]
-    assert len(acc.Scalars(f"{model}/fc1/mean_activation")) == 40
-    assert f"{model}/out/activations" in tags["histograms"]
-    assert "correlation_matrix" in tags["images"]
+    assert f"activations/{model}/fc1/mean" in tags["scalars"]
+    assert len(acc.Scalars(f"activations/{model}/fc1/mean")) == 40
+    assert f"activations/{model}/out/histogram" in tags["histograms"]
+    assert "correlation/matrix" in tags["images"]
 
     listing = api.get("/api/exports")["exports"]
     names = {e["name"] for e in listing}

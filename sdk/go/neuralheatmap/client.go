@@ -1,9 +1,13 @@
-// Package neuralheatmap is a thin client for the Neural Heatmap gRPC bridge
-// (neural_heatmap.v1.NeuralHeatmapService): dialing with TLS and a bearer token,
-// correlation matrices as []float32, and an anomaly subscription that resumes
-// after the last delivered sequence when the stream breaks.
+// Package neuralheatmap is the Go client of the Neural Heatmap gRPC bridge
+// (neural_heatmap.v1.NeuralHeatmapService): one method per RPC, each taking a
+// context.Context first and CallOptions last, returning Go values (time.Time,
+// []float32 tensors, map[string]any metadata) and *Error on failure (errors.As; the
+// sentinels ErrNotFound, ErrInvalidArgument, ... match with errors.Is). Idempotent calls
+// retry on the shared policy's transient codes (DefaultRetry); the anomaly subscription
+// resumes after the last delivered sequence, exactly once; other streams are iterators
+// (iter.Seq2); downloads write to an io.Writer.
 //
-// Everything else is the generated client, available as Client.RPC.
+// The generated client stays available as Client.RPC.
 package neuralheatmap
 
 import (
@@ -139,37 +143,6 @@ type Matrix struct {
 
 // At returns element (i, j).
 func (m *Matrix) At(i, j int) float32 { return m.Values[i*m.Size+j] }
-
-// CorrelationMatrix fetches the correlation matrix and decodes its tensor.
-func (c *Client) CorrelationMatrix(ctx context.Context, req *nhv1.GetCorrelationMatrixRequest, opts ...grpc.CallOption) (*Matrix, error) {
-	if req == nil {
-		req = &nhv1.GetCorrelationMatrixRequest{}
-	}
-	resp, err := c.RPC.GetCorrelationMatrix(ctx, req, opts...)
-	if err != nil {
-		return nil, err
-	}
-	cm := resp.GetMatrix()
-	t := cm.GetMatrix()
-	out := &Matrix{Labels: cm.GetLabels(), Metadata: Metadata(cm.GetMetadata())}
-	if ts := cm.GetTimestamp(); ts != nil {
-		out.Time = ts.AsTime()
-	}
-	if t == nil || len(t.GetShape()) == 0 {
-		return out, nil
-	}
-	shape := t.GetShape()
-	if len(shape) != 2 || shape[0] != shape[1] {
-		return nil, fmt.Errorf("neuralheatmap: correlation matrix is not square: %v", shape)
-	}
-	vals, err := Float32s(t)
-	if err != nil {
-		return nil, err
-	}
-	out.Size = int(shape[0])
-	out.Values = vals
-	return out, nil
-}
 
 // ElementCount is the product of a tensor's dimensions.
 func ElementCount(shape []int64) (int, error) {
@@ -317,7 +290,8 @@ var ErrStop = errors.New("neuralheatmap: stop")
 // stream breaks with a transient status it reconnects with backoff and resumes after the last
 // sequence handler accepted. A sequence is "accepted" once handler returns nil, so a handler
 // that persists the sequence gets at-least-once across process restarts and exactly-once
-// within one call. Heartbeats never reach handler; a stream that stays silent past
+// within one call. A failure is an *Error (a handler's own error is returned as it is).
+// Heartbeats never reach handler; a stream that stays silent past
 // o.IdleTimeout is reopened like one that failed with UNAVAILABLE.
 func (c *Client) SubscribeAnomalies(ctx context.Context, afterSeq uint64, handler func(*nhv1.Anomaly) error, o *SubscribeOptions) error {
 	if o == nil {
@@ -336,7 +310,7 @@ func (c *Client) SubscribeAnomalies(ctx context.Context, afterSeq uint64, handle
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
-	return resume(ctx, open, afterSeq, handler, bo, idle, o.OnReconnect)
+	return asError(resume(ctx, open, afterSeq, handler, bo, idle, o.OnReconnect))
 }
 
 // errIdle ends a stream that stayed silent past the idle bound; it is resumable.

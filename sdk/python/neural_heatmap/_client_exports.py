@@ -20,7 +20,7 @@ from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import ExportFormat
 from neural_heatmap._errors import NeuralHeatmapError
 from neural_heatmap._export_types import ExportedFile, ExportResult
-from neural_heatmap._files import write_anomalies, write_matrix, write_patterns, write_tensorboard
+from neural_heatmap._files import write_anomalies, write_matrix, write_patterns
 
 __all__ = ["ExportsMixin"]
 
@@ -141,29 +141,52 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
     ) -> Path:
-        """Write TensorBoard event files of the current analytics.
+        """Write a TensorBoard run of the current analytics into ``output_dir/run_name``.
 
-        Fetches the correlation matrix, temporal statistics and patterns and
-        the newest anomalies over gRPC and writes them client-side with
-        tensorboardX into ``output_dir/run_name`` (see
-        ``neural_heatmap._files.write_tensorboard`` for the tags). Point
-        ``tensorboard --logdir output_dir`` at it. ``use_view_filter`` as for
-        :meth:`get_correlation_matrix`.
+        The server writes the run (its ``tensorboard`` export named ``run_name``,
+        which stays listed by :meth:`list_exports`) and this downloads its event
+        files, so the run is the same as the server-side export: one writer, one
+        set of tags (docs/python-sdk.md, "TensorBoard"). Point
+        ``tensorboard --logdir output_dir`` at it.
+
+        Args:
+            output_dir: Local directory the run directory is created in.
+            run_name: The run's name, locally and in the server's export directory:
+                a plain file name (letters, digits, ``.``, ``_``, ``-``).
+            use_view_filter: As for :meth:`get_correlation_matrix`.
 
         Returns:
-            The run directory.
+            The local run directory.
         """
+        return await self._download_tensorboard(
+            run_name,
+            Path(output_dir) / run_name,
+            use_view_filter=use_view_filter,
+            timeout=timeout,
+            metadata=metadata,
+            retry=retry,
+        )
+
+    async def _download_tensorboard(
+        self,
+        run_name: str,
+        run_dir: Path,
+        *,
+        use_view_filter: bool,
+        timeout: Timeout,
+        metadata: Metadata,
+        retry: RetryArg,
+    ) -> Path:
+        """Have the server write the run ``run_name`` and download its files into ``run_dir``."""
         kw: dict[str, Any] = {"timeout": timeout, "metadata": metadata, "retry": retry}
-        matrix, stats, patterns, anomalies = await asyncio.gather(
-            self.get_correlation_matrix(use_view_filter=use_view_filter, **kw),
-            self.get_temporal_statistics(use_view_filter=use_view_filter, **kw),
-            self.get_temporal_patterns(use_view_filter=use_view_filter, **kw),
-            self.get_anomalies(limit=1000, **kw),
+        result = await self.export_correlation_matrix(
+            run_name, ExportFormat.TENSORBOARD, use_view_filter=use_view_filter, **kw
         )
-        run_dir = Path(output_dir) / run_name
-        write_tensorboard(
-            run_dir, matrix=matrix, statistics=stats, patterns=patterns, anomalies=anomalies
-        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for old in run_dir.glob("events.out.tfevents.*"):
+            old.unlink()
+        for exported in result.files:
+            await self.download_export(exported.name, run_dir / Path(exported.name).name, **kw)
         return run_dir
 
     async def export_all(
@@ -187,7 +210,8 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         Returns:
             The files (for TensorBoard, the run directory) written per format:
             ``correlation_matrix.<ext>``, ``temporal_patterns.<ext>``,
-            ``anomalies.<ext>`` and ``tensorboard/``.
+            ``anomalies.<ext>`` and ``tensorboard/`` (the server's TensorBoard
+            export named ``tensorboard``, downloaded as by :meth:`export_tensorboard`).
         """
         wanted = (
             [ExportFormat.parse(f) for f in formats]
@@ -210,14 +234,8 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
         written: dict[ExportFormat, list[Path]] = {}
         for fmt in wanted:
             if fmt is ExportFormat.TENSORBOARD:
-                stats = await self.get_temporal_statistics(use_view_filter=use_view_filter, **kw)
-                run_dir = out / "tensorboard"
-                write_tensorboard(
-                    run_dir,
-                    matrix=matrix,
-                    statistics=stats,
-                    patterns=patterns,
-                    anomalies=anomalies,
+                run_dir = await self._download_tensorboard(
+                    "tensorboard", out / "tensorboard", use_view_filter=use_view_filter, **kw
                 )
                 written[fmt] = [run_dir]
                 continue

@@ -1,4 +1,4 @@
-"""Client-side files: CSV, JSON and Parquet downloads, TensorBoard event files."""
+"""Client-side files: CSV, JSON and Parquet downloads (TensorBoard runs come from the server)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from neural_heatmap._analytics_types import (
     Anomaly,
     CorrelationMatrix,
     TemporalPattern,
-    TemporalStatistics,
 )
 from neural_heatmap._enums import ExportFormat
 
@@ -24,7 +21,6 @@ __all__ = [
     "write_anomalies",
     "write_matrix",
     "write_patterns",
-    "write_tensorboard",
 ]
 
 _SUFFIXES = {
@@ -177,85 +173,3 @@ def write_patterns(patterns: Sequence[TemporalPattern], path: str | os.PathLike[
     else:
         df.to_parquet(out, engine="pyarrow", index=False)
     return out
-
-
-def write_tensorboard(
-    logdir: Path,
-    *,
-    matrix: CorrelationMatrix | None,
-    statistics: TemporalStatistics | None,
-    patterns: Sequence[TemporalPattern],
-    anomalies: Sequence[Anomaly],
-) -> list[Path]:
-    """Write TensorBoard event files with tensorboardX.
-
-    Tags written:
-
-    * ``correlation/matrix``: the matrix as a grey image (-1 black .. 1 white)
-      and ``correlation/values`` a histogram of its off-diagonal entries.
-    * ``layers/<model>/<layer>/<stat>``: per-layer temporal statistics
-      (mean, std, min, max, trend_slope, dominant_frequency,
-      periodicity_strength, state_changes) as scalars at step 0.
-    * ``patterns/<model>/<layer>/<type>_confidence``: pattern confidences.
-    * ``anomalies/<model>/<layer>/score``: each anomaly's score at
-      ``step=sequence`` with the anomaly's wall time, and
-      ``anomalies/count/<severity>`` counts; ``anomalies/descriptions`` text.
-
-    Returns:
-        The event files written.
-    """
-    from tensorboardX import SummaryWriter
-
-    logdir.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(logdir=str(logdir))
-    try:
-        if matrix is not None and matrix.matrix.size:
-            m = np.nan_to_num(matrix.to_numpy().astype(np.float32), nan=0.0)
-            img = np.clip((m + 1.0) / 2.0, 0.0, 1.0)
-            writer.add_image("correlation/matrix", img, 0, dataformats="HW")
-            n = m.shape[0]
-            off = m[~np.eye(n, dtype=bool)] if n > 1 else m.ravel()
-            if off.size:
-                writer.add_histogram("correlation/values", off, 0)
-            writer.add_text("correlation/labels", ", ".join(matrix.labels), 0)
-        if statistics is not None:
-            for layer in statistics.layers:
-                prefix = f"layers/{layer.model_id}/{layer.layer_id}"
-                for name in (
-                    "mean",
-                    "std",
-                    "min",
-                    "max",
-                    "trend_slope",
-                    "dominant_frequency",
-                    "periodicity_strength",
-                    "state_changes",
-                ):
-                    value = float(getattr(layer, name))
-                    if math.isfinite(value):
-                        writer.add_scalar(f"{prefix}/{name}", value, 0)
-        for p in patterns:
-            writer.add_scalar(
-                f"patterns/{p.model_id}/{p.layer_id}/{p.pattern_type}_confidence", p.confidence, 0
-            )
-        counts: dict[str, int] = {}
-        for a in anomalies:
-            counts[str(a.severity)] = counts.get(str(a.severity), 0) + 1
-            if math.isfinite(a.score):
-                writer.add_scalar(
-                    f"anomalies/{a.model_id or '_'}/{a.layer or '_'}/score",
-                    a.score,
-                    a.sequence,
-                    walltime=a.timestamp or None,
-                )
-        for severity, count in counts.items():
-            writer.add_scalar(f"anomalies/count/{severity}", count, 0)
-        if anomalies:
-            text = "\n\n".join(
-                f"#{a.sequence} [{a.severity}] {a.description}" for a in anomalies[-200:]
-            )
-            writer.add_text("anomalies/descriptions", text, 0)
-        writer.flush()
-    finally:
-        writer.close()
-    return sorted(logdir.glob("events.out.tfevents.*"))
