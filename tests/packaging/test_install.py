@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.packaging.conftest import Dists, Venv, clean_env, new_venv, run, wait_until_serving
-from tests.support.server_process import free_port
+from tests.support.server_process import REPO_ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -82,18 +82,29 @@ def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
     assert missing == []
 
 
-@pytest.fixture
-def serving(installed: Installed, tmp_path: Path) -> Iterator[str]:
-    """``neural-heatmap-serve`` of the installed package; yields the bridge's target."""
-    grpc_port = free_port()
+# The launchers of the installed package: the console script, and the CLI's `serve` once the
+# `neural-heatmap` command is part of the repository (it passes other flags to the script).
+HAS_CLI = (REPO_ROOT / "sdk" / "python" / "neural_heatmap_cli").is_dir()
+LAUNCHERS = [
+    pytest.param(("neural-heatmap-serve", "--listen"), id="neural-heatmap-serve"),
+    pytest.param(("neural-heatmap", "serve", "--target"), id="neural-heatmap serve",
+                 marks=pytest.mark.skipif(not HAS_CLI, reason="no neural-heatmap command yet")),
+]
+
+
+@pytest.fixture(params=LAUNCHERS)
+def serving(request: pytest.FixtureRequest, installed: Installed,
+            tmp_path: Path) -> Iterator[str]:
+    """The installed package's launcher serving; yields the bridge's target."""
+    *command, listen_flag = request.param
+    target = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
-        [installed.venv.script("neural-heatmap-serve"), "--server-port", str(free_port()),
-         "--server-data-dir", str(tmp_path / "data"), "--no-server-source",
-         "--listen", f"127.0.0.1:{grpc_port}"],
+        [installed.venv.script(command[0]), *command[1:], "--server-port", str(free_port()),
+         "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_until_serving(f"127.0.0.1:{grpc_port}", proc)
-        yield f"127.0.0.1:{grpc_port}"
+        wait_until_serving(target, proc)
+        yield target
     finally:
         proc.send_signal(signal.SIGTERM)
         output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
