@@ -15,7 +15,8 @@ OpenTelemetry instrumentation packages, never by hand):
 - The packages come with the ``[otel]`` extra. Without them, or when tracing is
   off, nothing is imported and nothing changes: ``span`` is a no-op.
 - A program that configured OpenTelemetry itself (or runs under
-  ``opentelemetry-instrument``) keeps its tracer provider; it is only used.
+  ``opentelemetry-instrument``) keeps its tracer provider, which is then used
+  whatever ``OTEL_TRACES_EXPORTER`` says: the SDK's spans join its traces.
 - The bridge's health probe of the server (``GET /health`` every second) is not
   traced unless ``OTEL_PYTHON_EXCLUDED_URLS`` says otherwise: one trace a second
   that nobody asked for would drown the real ones.
@@ -28,6 +29,7 @@ import functools
 import importlib.metadata
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,6 +69,17 @@ def _exporter(name: str) -> Any | None:
     return next(iter(found)).load()()
 
 
+def _configured_by_program() -> bool:
+    """True when the program (or ``opentelemetry-instrument``) installed an SDK tracer
+    provider already; looked up without importing OpenTelemetry when it is not loaded."""
+    sdk_trace = sys.modules.get("opentelemetry.sdk.trace")
+    if sdk_trace is None:
+        return False
+    from opentelemetry import trace
+
+    return isinstance(trace.get_tracer_provider(), sdk_trace.TracerProvider)
+
+
 @functools.cache
 def enable_tracing(service_name: str) -> bool:
     """Install a tracer provider for this process when the environment asks for one.
@@ -82,6 +95,9 @@ def enable_tracing(service_name: str) -> bool:
         instrument its gRPC and HTTP libraries.
     """
     names = tracing_requested()
+    if _configured_by_program():
+        os.environ.setdefault("OTEL_PYTHON_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS)
+        return True
     if not names:
         return False
     try:
@@ -94,8 +110,6 @@ def enable_tracing(service_name: str) -> bool:
                     "tracing stays off (pip install 'neural-heatmap[otel]')")
         return False
     os.environ.setdefault("OTEL_PYTHON_EXCLUDED_URLS", DEFAULT_EXCLUDED_URLS)
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
-        return True
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: service_name}))
