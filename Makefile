@@ -79,7 +79,7 @@ lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --stri
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/render_error_table.py --check
-	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap sdk/python/neural_heatmap_cli bridge/neural_heatmap_bridge server/neural_heatmap_server
 	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
 # What the protos are compared with: on main itself, main's previous commit (for a merge, the
