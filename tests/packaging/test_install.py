@@ -23,7 +23,7 @@ from tests.support.server_process import REPO_ROOT, free_port
 pytestmark = pytest.mark.slow
 
 SERVER_ONLY = ("aiohttp", "prometheus_client", "uvloop", "matplotlib", "typer", "rich",
-               "grpc_reflection", "pandas", "opentelemetry")
+               "grpc_reflection", "pandas", "opentelemetry", "torch")
 
 CLIENT_PROBE = """
 import importlib.util, sys

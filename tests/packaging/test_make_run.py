@@ -31,7 +31,8 @@ def test_make_run_would_install_only_python_things() -> None:
     assert MAKE is not None
     dry = subprocess.run([MAKE, "-n", "-B", "run"], cwd=REPO_ROOT, capture_output=True,
                          text=True, timeout=60, check=True).stdout
-    assert "pip install" in dry and "neural-heatmap-serve" in dry
+    assert '-e ".[server]"' in dry and "neural-heatmap-serve" in dry
+    assert "[dev]" not in dry  # no test, lint or torch tools to start the services
     assert [line for line in dry.splitlines() if any(t in line for t in NOT_PYTHON)] == []
 
 
@@ -46,7 +47,7 @@ def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
     run_args = (f"--server-port {free_port()} --server-data-dir {tmp_path / 'data'} "
                 f"--no-server-source --listen {target}")
     proc = subprocess.Popen(
-        [MAKE, "-o", ".venv/.stamp", "run", f"RUN_ARGS={run_args}"], cwd=REPO_ROOT,
+        [MAKE, "-o", ".venv/.run-stamp", "run", f"RUN_ARGS={run_args}"], cwd=REPO_ROOT,
         env={**os.environ, "PATH": str(bin_dir)}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -9,6 +9,7 @@ decided here, once, for every call.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Self, TypeVar
@@ -112,6 +113,21 @@ class ClientBase:
     def is_connected(self) -> bool:
         """True while a channel is open."""
         return self._channel is not None
+
+    def _unopened_copy(self) -> Self:
+        """The same settings without a channel or subscriptions.
+
+        A grpc.aio channel belongs to the event loop that opened it; the copy
+        opens its own in whatever loop first uses it (e.g. a background
+        sender thread's), leaving this client untouched.
+        """
+        clone = copy.copy(self)
+        clone._channel = None
+        clone._stub = None
+        clone._subscriptions = set()
+        clone._heatmap_models = []
+        clone._heatmap_layers = []
+        return clone
 
     def _open(self) -> pb_grpc.NeuralHeatmapServiceAsyncStub:
         if self._stub is None:
