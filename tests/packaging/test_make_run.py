@@ -24,7 +24,7 @@ from tests.support.server_process import REPO_ROOT, free_port
 
 MAKE = shutil.which("make")
 pytestmark = pytest.mark.skipif(MAKE is None, reason="make is not installed")
-NOT_PYTHON = ("go ", "go install", "npm", "node", "GOBIN", "grpcurl", "ghz", "buf ")
+NOT_PYTHON = ("go ", "go install", "npm", "node", "GOBIN", "grpcurl", "ghz", "buf ", "mvn")
 
 
 def test_make_run_would_install_only_python_things() -> None:
