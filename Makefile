@@ -67,7 +67,8 @@ $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	mkdir -p $(TOOLS) && touch $@
 
 # Maven artifacts (protoc, grpc-java, protobuf-java, JUnit and the plugins) into ~/.m2: a first
-# build resolves every one of them, including protoc's native binary, which go-offline misses.
+# build resolves every one of them, including the native binaries of protoc and
+# protoc-gen-grpc-java (grpc.plugin.version in the pom), which go-offline misses.
 $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 	cd $(JAVA_DIR) && mvn -q -B -DskipTests package
 	mkdir -p $(TOOLS) && touch $@
