@@ -117,6 +117,9 @@ test-ts: setup ## TypeScript tests.
 run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
 	$(VENV)/bin/neural-heatmap-serve --server-data-dir var/data
 
+run-cluster: setup setup-cluster ## NATS JetStream + server + 3 bridges (:50051-50053, round_robin) on one machine; docs/deploy.md.
+	VENV=$(VENV) bash scripts/run_cluster.sh
+
 bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench
 
