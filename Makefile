@@ -110,7 +110,7 @@ test-long: setup setup-cluster ## Soak, long fuzz and mass-reconnect runs (tests
 test-go: setup ## Go tests (vet, unit, live examples).
 	cd $(GO_DIR) && go vet ./... && go test ./...
 
-test-ts: setup ## TypeScript tests.
+test-ts: setup ## TypeScript tests: unit, live against a real server and bridge, the packed tarball installed outside the repo.
 	cd $(TS) && npm test
 
 # ---------------------------------------------------------------- run and measure

@@ -248,6 +248,24 @@ def start(timeout: float = 60.0, *, use_launchers: bool = True,
         raise RuntimeError(f"could not start server and bridge: {exc}\n{logs}") from exc
 
 
+def add_bridge(env: Environment, *extra_args: str, timeout: float = 60.0) -> tuple[str, int]:
+    """Start one more bridge in front of ``env``'s server (e.g. ``--no-read-cache``).
+
+    Returns:
+        Its gRPC target and pid; ``env.close()`` stops it.
+    """
+    port = free_port()
+    name = "bridge-" + "-".join(a.lstrip("-") for a in extra_args)
+    proc, logf = _spawn(
+        [sys.executable, "-m", "neural_heatmap_bridge", "--listen", f"127.0.0.1:{port}",
+         "--upstream", env.http_url, *BRIDGE_ARGS, *extra_args],
+        env.workdir / f"{name}.log")
+    env._stops.append(lambda: _stop_popen(proc, logf))
+    target = f"127.0.0.1:{port}"
+    _wait_grpc(target, proc, timeout)
+    return target, proc.pid
+
+
 class CpuMeter:
     """CPU used by the server, the bridge, this process and extra pids between start() and stop().
 
@@ -260,6 +278,7 @@ class CpuMeter:
             **(extra or {}),
         }
         self._t0 = 0.0
+        self.wall = 0.0  # seconds between start() and stop()
         self._c0: dict[str, float | None] = {}
 
     @staticmethod
@@ -275,6 +294,7 @@ class CpuMeter:
     def stop(self) -> dict[str, float | None]:
         """Share of one core each process used (1.0 = one core busy the whole time)."""
         wall = max(time.perf_counter() - self._t0, 1e-9)
+        self.wall = wall
         out: dict[str, float | None] = {}
         for k, p in self.pids.items():
             c1 = cpu_seconds(p)

@@ -20,7 +20,7 @@ class Settings:
     matrix_reps: int = 3
     matrix_steps: int = 64
     # fan-out
-    fanout_sizes: list[int] = field(default_factory=lambda: [1, 100, 1000])
+    fanout_sizes: list[int] = field(default_factory=lambda: [1000, 2000, 5000])
     fanout_seconds: float = 10.0
     fanout_rate: float = 20.0
     fanout_reps: int = 2

@@ -12,14 +12,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import _machine, _procs, _report
+from bench import _machine, _plots, _procs, _report
 from bench._results import CaseResult
 from bench._settings import Settings
 from bench._tools import build_protoset, find_tool
 
-CASES = ["unary", "matrix", "fanout", "ingest", "analytics"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics"]
 TITLES = {
     "unary": "small anomaly queries, bridge vs direct HTTP",
+    "reads": "hot reads with the read cache on and off; throughput vs concurrency",
     "matrix": "large correlation matrix to numpy",
     "fanout": "anomaly stream fan-out",
     "ingest": "activation ingestion",
@@ -41,6 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="file stem of the results (default: latest, or latest-quick with "
                          "--quick, so a quick run never overwrites the full results)")
     ap.add_argument("--reps", type=int, default=None, help="override repetitions per comparison")
+    ap.add_argument("--plots", type=Path, default=None,
+                    help="directory for the scaling curves (PNG); default: docs/images for a "
+                         "full run, none for --quick")
     ap.add_argument("--no-launchers", action="store_true",
                     help="spawn server and bridge directly instead of tests.support launchers")
     a = ap.parse_args(argv)
@@ -115,6 +119,10 @@ async def _main(a: argparse.Namespace) -> int:
     }
     stem = a.name or ("latest-quick" if a.quick else "latest")
     jp, mp = _report.write(doc, a.out, stem)
+    plots = a.plots or (None if a.quick else _machine.REPO / "docs" / "images")
+    if plots is not None:
+        for path in _plots.draw(doc, plots):
+            print(f"[bench] drew {path}", file=sys.stderr)
     print(mp.read_text())
     print(f"[bench] wrote {jp} and {mp} in {doc['seconds']:.0f} s", file=sys.stderr)
     return 1 if any(r.error for r in results) else 0

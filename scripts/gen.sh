@@ -41,6 +41,14 @@ touch "$PY_PKG/__init__.py"
 rm -rf sdk/go/gen sdk/typescript/src/gen
 "$BUF" generate
 
+# TypeScript also needs google.rpc's error details (ErrorInfo, BadRequest, RetryInfo) to
+# read the bridge's rich errors; no npm package ships them for protobuf-es, so they are
+# generated from the copy googleapis-common-protos installs in the virtualenv.
+RPC_PROTO=$("$VENV/bin/python" -c 'import google.rpc.error_details_pb2 as m, os; print(os.path.join(os.path.dirname(m.__file__), "error_details.proto"))')
+mkdir -p "$SCRATCH/googleapis/google/rpc"
+cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
+"$BUF" generate "$SCRATCH/googleapis" --template '{"version":"v2","plugins":[{"local":"sdk/typescript/node_modules/.bin/protoc-gen-es","out":"sdk/typescript/src/gen","opt":["target=ts","import_extension=js"]}]}'
+
 # The retry/reconnect policy (protos/policy/retry.json) into Python, Go and TypeScript, and
 # the contract's error table into docs/bridge.md and docs/http-api.md.
 "$VENV/bin/python" scripts/gen_policy.py

@@ -50,6 +50,8 @@ class BridgeConfig:
     ring_size: int = 4096
     page_size: int = 1000
     anomaly_cache: int = 8192
+    read_cache: bool = True
+    read_cache_bytes: int = 64 << 20
     heartbeat_interval: float = 2.0
     stall_timeout: float = 6.0
     test_faults: str = ""
@@ -174,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
         non_negative_int,
         d.anomaly_cache,
         help="converted anomalies kept by sequence (logged anomalies never change); 0 = off",
+    )
+    env_read_cache = _env("read-cache")
+    parser.add_argument(
+        "--read-cache",
+        action=argparse.BooleanOptionalAction,
+        default=d.read_cache if env_read_cache is None else env_read_cache.lower() not in _FALSE,
+        help="answer hot reads (GetAnomalies, ListModels, Get{Filter,Theme,Layout}, "
+        "GetCorrelationMatrix, GetTemporalStatistics) from memory while the upstream's "
+        "pushed versions say they are current (--no-read-cache: always ask the upstream)",
+    )
+    add(
+        "--read-cache-bytes",
+        non_negative_int,
+        d.read_cache_bytes,
+        help="most bytes of serialized answers the read cache keeps (least recently used "
+        "out; an answer above a quarter of it is not kept); 0 turns the cache off",
     )
     add(
         "--heartbeat-interval",

@@ -9,7 +9,9 @@ The parts, each in its own module (policies also in docs/bridge.md):
 * ``_stream_loop``: one stream's loop with its heartbeats and watchdog.
 
 ``Fanout`` ties them to the upstream connection (``_pump``): it routes upstream
-messages to the mailboxes and the ring, and reacts to the connection's ends. An
+messages to the mailboxes, the ring and the read cache (``_read_cache``: the
+connection is its push channel, subscribed to ``versions`` on every connect),
+and reacts to the connection's ends. An
 upstream anomaly heartbeat naming a head beyond a current ring means the
 subscription lost something, so it is renewed. An upstream that stops
 answering (see ``_pump``) ends every stream with UNAVAILABLE, and new ones are
@@ -34,6 +36,8 @@ from ._demand import Demand
 from ._mailbox import Kind, Mailbox, Subscription
 from ._metrics import Metrics
 from ._pump import Pump
+from ._read_cache import ReadCache
+from ._shared_updates import SharedUpdates
 from ._stream_loop import StreamLoop
 from ._upstream import CallOptions, Upstream
 
@@ -51,6 +55,7 @@ class Fanout:
         upstream: HTTP client (for heads and catch-up pages) and WebSocket session.
         metrics: Where drops, coalescing and reconnects are counted.
         anomalies: Converted anomalies by sequence (shared with ``GetAnomalies``).
+        read_cache: The read cache whose versions arrive on this connection (None: none).
     """
 
     def __init__(
@@ -59,8 +64,10 @@ class Fanout:
         upstream: Upstream,
         metrics: Metrics,
         anomalies: AnomalyCache | None = None,
+        read_cache: ReadCache | None = None,
     ) -> None:
         self._config = config
+        self._read_cache = read_cache
         self._anomaly_cache = anomalies or AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._pump = Pump(
@@ -72,6 +79,7 @@ class Fanout:
             config.stall_timeout,
         )
         self._mailboxes: set[Mailbox] = set()
+        self.shared = SharedUpdates()  # what streams yield, serialized once per update
         # --anomaly-log nats://...: anomalies come from the stream itself (``_jetstream``).
         self._stream_reader: JetStreamReader | None = None
         self._feed: JetStreamFeed | None = None
@@ -98,6 +106,11 @@ class Fanout:
         self._stalled: _errors.UpstreamError | None = None  # set while the upstream is stalled
 
     # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Connect now when the read cache needs the push channel (streams connect lazily)."""
+        if self._read_cache is not None and self._read_cache.enabled:
+            self._pump.start()
+
     async def close(self, err: _errors.UpstreamError) -> None:
         """End every stream with ``err`` and stop the upstream connection."""
         self._closing = err
@@ -111,6 +124,8 @@ class Fanout:
     # ------------------------------------------------------------ upstream side
     async def _on_open(self) -> None:
         self._stalled = None
+        if self._read_cache is not None and self._read_cache.enabled:
+            await self._pump.send("subscribe_versions", {})
         await self._demand.resubscribe_all()
 
     def _on_message(self, kind: str, data: dict[str, Any]) -> None:
@@ -132,6 +147,9 @@ class Fanout:
                         mb.put_temporal(temp)
             elif kind == "anomaly_update":
                 self._ring.add(self._anomaly_cache.convert(data.get("anomalies")))
+            elif kind == "versions":
+                if self._read_cache is not None:
+                    self._read_cache.on_versions(data)
             elif kind == "anomaly_heartbeat":
                 self._on_upstream_heartbeat(int(data["last_sequence"]))
             elif kind == "data":
@@ -168,6 +186,8 @@ class Fanout:
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, stalled: bool) -> None:
+        if self._read_cache is not None:
+            self._read_cache.on_close()
         self._ring.current = False
         if stalled and self._closing is None:
             # Clients must not wait on an upstream that stopped answering: end every
@@ -213,7 +233,7 @@ class Fanout:
             raise self._closing
         if self._stalled is not None:
             raise self._stalled
-        mb = Mailbox(sub, self._config.queue_size, self._metrics)
+        mb = Mailbox(sub, self._config.queue_size, self._metrics, self.shared)
         if Kind.ANOMALY in sub.kinds:
             await self._ring.ensure_head()
             if not self._ring.sequenced:

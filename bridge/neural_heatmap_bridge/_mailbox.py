@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from google.protobuf.message import Message
 from neural_heatmap_contract.v1 import analytics_pb2, updates_pb2
 
-from . import _convert as cv
 from . import _errors
 from ._faults import Fault
 from ._metrics import Metrics
+from ._shared_updates import SharedUpdates
 
 # How often a caught-up stream re-reads the server's log while the ring is not current.
 POLL_INTERVAL = 0.5
@@ -53,10 +53,25 @@ class Subscription:
 
 
 class Mailbox:
-    """One stream's bounded buffers (see the module docstring for the policy)."""
+    """One stream's bounded buffers (see the module docstring for the policy).
 
-    def __init__(self, sub: Subscription, queue_size: int, metrics: Metrics) -> None:
+    Args:
+        sub: What the stream asked for.
+        queue_size: ``--queue-size`` (anomalies buffered).
+        metrics: Where coalescing and overflows are counted.
+        shared: Where an anomaly selection becomes an update shared with the streams
+            that selected the same (``_shared_updates``).
+    """
+
+    def __init__(
+        self,
+        sub: Subscription,
+        queue_size: int,
+        metrics: Metrics,
+        shared: SharedUpdates | None = None,
+    ) -> None:
         self.sub = sub
+        self._shared = shared or SharedUpdates()
         self.heatmap: OrderedDict[tuple[str, str], updates_pb2.HeatmapUpdate] = OrderedDict()
         self.correlation: updates_pb2.CorrelationUpdate | None = None
         self.temporal: updates_pb2.TemporalUpdate | None = None
@@ -140,7 +155,7 @@ class Mailbox:
             wanted = self.take(self.anomalies)
             self.anomalies = []
             if wanted:
-                out.append((Kind.ANOMALY, cv.anomaly_update(wanted)))
+                out.append((Kind.ANOMALY, self._shared.anomaly_update(wanted)))
                 self.anomaly_sent_at = time.monotonic()
         return out
 

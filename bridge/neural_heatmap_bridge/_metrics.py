@@ -66,6 +66,39 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.read_cache_hits = Counter(
+            "nh_bridge_read_cache_hits",
+            "Reads answered from the read cache, by method",
+            ["method"],
+            registry=self.registry,
+        )
+        self.read_cache_misses = Counter(
+            "nh_bridge_read_cache_misses",
+            "Reads not answered from memory, by method and why: absent (went upstream), "
+            "joined (shared an identical upstream call in flight), unready (push channel "
+            "not connected and acknowledged)",
+            ["method", "why"],
+            registry=self.registry,
+        )
+        self.read_cache_invalidations = Counter(
+            "nh_bridge_read_cache_invalidations",
+            "Events that made cached answers stale, by cause: a pushed family (anomalies, "
+            "view, frames), write (through this bridge), disconnect, epoch (server restart), "
+            "malformed (push)",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.read_cache_ready = Gauge(
+            "nh_bridge_read_cache_ready",
+            "1 while the push channel is connected and acknowledged (reads may hit)",
+            registry=self.registry,
+        )
+        self.read_cache_bytes = Gauge(
+            "nh_bridge_read_cache_bytes",
+            "Bytes of serialized answers held by the read cache",
+            registry=self.registry,
+        )
+
     def serve_http(self, host: str, port: int) -> None:
         """Expose ``/metrics`` on a background thread."""
         start_http_server(port, addr=host, registry=self.registry)

@@ -21,6 +21,7 @@ from ._handlers import at_the_edge
 from ._interceptors import AuthInterceptor, MetricsInterceptor
 from ._matrix_wire import serialize_message_or_wire
 from ._metrics import Metrics
+from ._read_cache import ReadCache
 from ._service import NeuralHeatmapBridge
 from ._upstream import Upstream
 
@@ -29,8 +30,22 @@ log = logging.getLogger("neural_heatmap_bridge")
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["NeuralHeatmapService"].full_name
 
 
-# Methods whose handlers may return already-serialized bytes (see _service).
-PRESERIALIZED = ("GetCorrelationMatrix",)
+# Methods whose handlers may return (or yield) already-serialized bytes: the matrix
+# (_matrix_wire), hot reads (_read_cache) and live updates (_shared_updates).
+PRESERIALIZED = (
+    "SubscribeHeatmap",
+    "SubscribeCorrelations",
+    "SubscribeTemporal",
+    "SubscribeAnomalies",
+    "StreamUpdates",
+    "GetCorrelationMatrix",
+    "GetAnomalies",
+    "ListModels",
+    "GetFilter",
+    "GetTheme",
+    "GetLayout",
+    "GetTemporalStatistics",
+)
 
 
 class _Capture:
@@ -83,7 +98,10 @@ class Bridge:
         self.metrics = Metrics()
         self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout)
         self.anomalies = AnomalyCache(config.anomaly_cache)
-        self.fanout = Fanout(config, self.upstream, self.metrics, self.anomalies)
+        self.read_cache = ReadCache(config.read_cache, config.read_cache_bytes, self.metrics)
+        self.fanout = Fanout(
+            config, self.upstream, self.metrics, self.anomalies, self.read_cache
+        )
         self.health = health.aio.HealthServicer()
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -109,7 +127,9 @@ class Bridge:
         server = grpc.aio.server(interceptors=interceptors, options=options)
         _add_at_the_edge(
             pb_grpc.add_NeuralHeatmapServiceServicer_to_server,
-            NeuralHeatmapBridge(c, self.upstream, self.fanout, self.metrics, self.anomalies),
+            NeuralHeatmapBridge(
+                c, self.upstream, self.fanout, self.metrics, self.anomalies, self.read_cache
+            ),
             server,
             PRESERIALIZED,
         )
@@ -132,6 +152,7 @@ class Bridge:
         await self._probe_once()
         self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
         await self._server.start()
+        self.fanout.start()
         if self.config.metrics_port:
             self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
         log.info(

@@ -2,6 +2,7 @@
 
 Each handler builds the upstream request, calls ``_upstream``, and converts the
 answer with ``_convert``; failures become statuses in ``_handlers``/``_errors``.
+Hot reads are marked ``@cached`` and writes ``@writes`` (``_read_cache``).
 Streams come from the shared fan-out (``_fanout``), ingestion from ``_ingest``.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, cast
 
+from google.protobuf.message import Message
 from neural_heatmap_contract import enums
 from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.v1 import (
@@ -34,6 +36,7 @@ from ._ingest import ingest
 from ._mailbox import Kind, Subscription
 from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
+from ._read_cache import ANOMALIES, FRAMES, VIEW, ReadCache, cached, writes
 from ._scalars import seconds
 from ._tensors import correlation_from_json
 from ._upstream import CallOptions, Upstream, segment
@@ -83,6 +86,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         fanout: The shared upstream WebSocket and its subscribers.
         metrics: Where ingestion outcomes are counted.
         anomalies: Converted anomalies by sequence (shared with the fan-out).
+        read_cache: Answers of hot reads (None: a disabled one).
     """
 
     def __init__(
@@ -92,8 +96,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         fanout: Fanout,
         metrics: Metrics,
         anomalies: AnomalyCache | None = None,
+        read_cache: ReadCache | None = None,
     ) -> None:
         self._config = config
+        self.read_cache = read_cache or ReadCache(False, 0, metrics)
         self._anomalies = anomalies or AnomalyCache(config.anomaly_cache)
         self._metrics = metrics
         self._up = upstream
@@ -105,6 +111,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     # ------------------------------------------------------------ discovery and analytics
     @unary
+    @cached(FRAMES)
     async def ListModels(
         self, request: pb.ListModelsRequest, context: Ctx
     ) -> pb.ListModelsResponse:
@@ -113,6 +120,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ListModelsResponse(models=[cv.model(m) for m in doc.get("models") or []])
 
     @unary
+    @cached(FRAMES, VIEW)
     async def GetCorrelationMatrix(
         self, request: pb.GetCorrelationMatrixRequest, context: Ctx
     ) -> pb.GetCorrelationMatrixResponse:
@@ -202,6 +210,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @cached(FRAMES, VIEW)
     async def GetTemporalStatistics(
         self, request: pb.GetTemporalStatisticsRequest, context: Ctx
     ) -> pb.GetTemporalStatisticsResponse:
@@ -212,6 +221,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
 
     @unary
+    @cached(ANOMALIES)
     async def GetAnomalies(
         self, request: pb.GetAnomaliesRequest, context: Ctx
     ) -> pb.GetAnomaliesResponse:
@@ -249,6 +259,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
 
     # ------------------------------------------------------------ view state
     @unary
+    @writes(VIEW)
     async def SetFilter(self, request: pb.SetFilterRequest, context: Ctx) -> pb.SetFilterResponse:
         doc = await self._up.post_json(
             "/api/filter", self._opts(context), cv.filter_to_json(request.filter)
@@ -259,6 +270,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def ClearFilter(
         self, request: pb.ClearFilterRequest, context: Ctx
     ) -> pb.ClearFilterResponse:
@@ -267,6 +279,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ClearFilterResponse()
 
     @unary
+    @cached(VIEW)
     async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
         doc = await self._up.get_json("/api/filter", self._opts(context))
         inner = doc.get("filter")
@@ -275,6 +288,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def SetTheme(self, request: pb.SetThemeRequest, context: Ctx) -> pb.SetThemeResponse:
         body: dict[str, Any] = {"theme": enums.word(enums.THEME, request.theme)}
         if request.custom_colors:
@@ -288,6 +302,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.SetThemeResponse(theme=cv.theme_from_json(body))
 
     @unary
+    @cached(VIEW)
     async def GetTheme(self, request: pb.GetThemeRequest, context: Ctx) -> pb.GetThemeResponse:
         doc = await self._up.get_json("/api/theme", self._opts(context))
         inner = doc.get("theme")
@@ -296,6 +311,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @writes(VIEW)
     async def SetLayout(self, request: pb.SetLayoutRequest, context: Ctx) -> pb.SetLayoutResponse:
         doc = await self._up.post_json(
             "/api/layout", self._opts(context), cv.layout_to_json(request.layout)
@@ -306,6 +322,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
 
     @unary
+    @cached(VIEW)
     async def GetLayout(self, request: pb.GetLayoutRequest, context: Ctx) -> pb.GetLayoutResponse:
         doc = await self._up.get_json("/api/layout", self._opts(context))
         inner = doc.get("layout")
@@ -362,6 +379,11 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 yield pb.DownloadExportResponse(chunk=bytes(buf), offset=offset, total_size=total)
 
     # ------------------------------------------------------------ live streams
+    def _encoded(self, wrapper: type[Message], field: str, update: Message) -> Any:
+        """The stream response around ``update``, serialized once for every stream
+        (``_shared_updates``); the method's serializer passes the bytes through."""
+        return self._fanout.shared.response(wrapper, field, update)
+
     @streaming
     async def SubscribeHeatmap(
         self, request: pb.SubscribeHeatmapRequest, context: Ctx
@@ -374,7 +396,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
             assert isinstance(update, updates_pb2.HeatmapUpdate)
-            yield pb.SubscribeHeatmapResponse(update=update)
+            yield self._encoded(pb.SubscribeHeatmapResponse, "update", update)
 
     @streaming
     async def SubscribeCorrelations(
@@ -384,7 +406,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             Subscription(kinds={Kind.CORRELATION}), self._opts(context)
         ):
             assert isinstance(update, updates_pb2.CorrelationUpdate)
-            yield pb.SubscribeCorrelationsResponse(update=update)
+            yield self._encoded(pb.SubscribeCorrelationsResponse, "update", update)
 
     @streaming
     async def SubscribeTemporal(
@@ -394,7 +416,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             Subscription(kinds={Kind.TEMPORAL}), self._opts(context)
         ):
             assert isinstance(update, updates_pb2.TemporalUpdate)
-            yield pb.SubscribeTemporalResponse(update=update)
+            yield self._encoded(pb.SubscribeTemporalResponse, "update", update)
 
     @streaming
     async def SubscribeAnomalies(
@@ -413,7 +435,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 yield pb.SubscribeAnomaliesResponse(heartbeat=update)
                 continue
             assert isinstance(update, updates_pb2.AnomalyUpdate)
-            yield pb.SubscribeAnomaliesResponse(update=update)
+            yield self._encoded(pb.SubscribeAnomaliesResponse, "update", update)
 
     @streaming
     async def StreamUpdates(
@@ -429,15 +451,14 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             fault=self._faults.next_stream() if Kind.ANOMALY in kinds else None,
         )
         async for kind, update in self._fanout.stream(sub, self._opts(context)):
-            response = pb.StreamUpdatesResponse()
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
-                response.anomaly_heartbeat.CopyFrom(update)
+                yield pb.StreamUpdatesResponse(anomaly_heartbeat=update)
             else:
-                getattr(response, kind.value).CopyFrom(update)
-            yield response
+                yield self._encoded(pb.StreamUpdatesResponse, kind.value, update)
 
     # ------------------------------------------------------------ ingestion
     @unary
+    @writes(ANOMALIES, FRAMES)
     async def IngestActivations(
         self, request_iterator: AsyncIterator[pb.IngestActivationsRequest], context: Ctx
     ) -> pb.IngestActivationsResponse:

@@ -15,6 +15,9 @@ only ever slows itself.
   ``anomaly_heartbeat`` carrying the log head whenever it has been sent no
   anomaly for that long and its queue is empty (so the head it names never
   runs ahead of the anomalies queued before it); see ``ws``.
+- ``versions`` messages (see ``versions``) coalesce like droppable updates (only the
+  newest matters) but are never dropped: a cache that missed one could serve a
+  stale answer, so a full queue closes the connection with 1013 instead.
 """
 
 from __future__ import annotations
@@ -105,6 +108,19 @@ class Connection:
         self.last_anomaly_at = time.monotonic()
         self._push(["", text])
 
+    def offer_versions(self, text: str) -> None:
+        """Queue a ``versions`` message: replaces a queued one, closes on a full queue."""
+        entry = self._pending.get("versions")
+        if entry is not None:
+            entry[1] = text
+            return
+        if len(self._queue) >= self.max_queue:
+            self.close(WSCloseCode.TRY_AGAIN_LATER, "versions queue full; subscribe again")
+            return
+        entry = ["versions", text]
+        self._pending["versions"] = entry
+        self._push(entry)
+
     def offer_heartbeat(self, text: str) -> bool:
         """Queue an ``anomaly_heartbeat`` only when nothing is queued (an idle connection).
 
@@ -166,6 +182,7 @@ class Hub:
         self.max_queue = max_queue
         self.heatmap_interval = 1.0 / heatmap_hz
         self.connections: set[Connection] = set()
+        self.version_listeners: set[Connection] = set()  # subscribed to ``versions``
         # Newest sequence handed to publish_anomalies: what a heartbeat may name as the head
         # (the log's own head may run ahead of it while an append is being published).
         self.last_published: int | None = None
@@ -181,6 +198,7 @@ class Hub:
         """Forget a closed connection."""
         conn.stop()
         self.connections.discard(conn)
+        self.version_listeners.discard(conn)
 
     def wants_heatmap(self, model_id: str, layer_id: str, default_models: list[str] | None,
                       default_layers: list[str] | None) -> list[Connection]:
@@ -233,6 +251,15 @@ class Hub:
         for conn in list(self.connections):
             if getattr(conn, attr) and not conn.closed:
                 conn.offer_update(kind, text)
+
+    def publish_versions(self, message: dict[str, Any]) -> None:
+        """Push the ``versions`` message to every connection subscribed to it."""
+        if not self.version_listeners:
+            return
+        text = dumps(message)
+        for conn in list(self.version_listeners):
+            if not conn.closed:
+                conn.offer_versions(text)
 
     def has_subscribers(self, attr: str) -> bool:
         """Whether any open connection has ``attr`` set."""

@@ -43,6 +43,7 @@ from .persistence import (
     open_database,
 )
 from .store import ActivationStore, FrameBatch, LayerWindow, frame_activity
+from .versions import Versions
 from .view_state import (
     DEFAULT_THEME,
     validate_filter,
@@ -94,6 +95,7 @@ class ServerState:
         # kept in memory and only written through to SQLite when it changes.
         self._filter: dict[str, Any] = self.view.get("filter") or {}
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
+        self.versions = Versions(self.anomaly_log.bounds()[1])
         self.correlations = CorrelationCache()
         self.analytics = Analytics(self.store, self.correlations, config, lambda: self._filter)
         self.pool = WorkPool(config.workers, [
@@ -127,13 +129,20 @@ class ServerState:
         self._check_new_layers(batches)
         self.store.validate(list(enumerate(batches)))
         found: list[dict[str, Any]] = []
-        for batch in batches:
-            window = self.store.append(batch)
-            found.extend(self.detector.detect(window, batch))
-            self._push_heatmap(window, batch)
-        if found:
-            stored = self.anomaly_log.append(found)
-            self.hub.publish_anomalies(stored, SEVERITY_RANK)
+        try:
+            for batch in batches:
+                window = self.store.append(batch)
+                found.extend(self.detector.detect(window, batch))
+                self._push_heatmap(window, batch)
+            if found:
+                stored = self.anomaly_log.append(found)
+                if stored:
+                    self.versions.anomalies = int(stored[-1]["sequence"])
+                self.hub.publish_anomalies(stored, SEVERITY_RANK)
+        finally:  # whatever was stored must reach the caches, even if a step failed
+            if batches:
+                self.versions.frames = self.store.version
+                self.hub.publish_versions(self.versions.message())
         return sum(len(b.timestamps) for b in batches)
 
     async def read_document(self, raw: bytes) -> Any:
@@ -277,6 +286,7 @@ class ServerState:
         else:
             self.view.delete("filter")
         self._filter = filt
+        self._view_changed()
         return {"status": "ok", "filter": filt}
 
     def get_theme(self) -> dict[str, Any]:
@@ -287,6 +297,7 @@ class ServerState:
         """Validate and store the theme."""
         theme = validate_theme(body)
         self.view.put("theme", theme)
+        self._view_changed()
         return {"status": "ok", **theme}
 
     def get_layout(self) -> dict[str, Any]:
@@ -297,7 +308,13 @@ class ServerState:
         """Validate and store the layout (replacing the previous one)."""
         layout = validate_layout(body)
         self.view.put("layout", layout)
+        self._view_changed()
         return {"status": "ok", "layout": layout}
+
+    def _view_changed(self) -> None:
+        """A filter, theme or layout was stored: tell the caches (``versions``)."""
+        self.versions.view += 1
+        self.hub.publish_versions(self.versions.message())
 
     # ---- exports ---------------------------------------------------------------------
 

@@ -9,6 +9,11 @@ the connection then gets ``{"type": "anomaly_heartbeat", "data":
 {"last_sequence", "timestamp"}}`` whenever no anomaly was sent for that long,
 so a client (the bridge) can tell a quiet log from a server that stopped
 answering, and knows the head it must reach.
+
+Caches: ``subscribe_versions`` is answered with a ``versions`` message and
+another follows every change of the anomaly log, the view state or the frame
+store (see ``versions``), so a client may serve answers from memory while
+the versions it holds are the newest.
 """
 
 from __future__ import annotations
@@ -124,6 +129,20 @@ async def _unsubscribe_anomalies(state: ServerState, conn: Connection,
     return {"status": "ok"}
 
 
+async def _subscribe_versions(state: ServerState, conn: Connection,
+                              data: dict[str, Any]) -> dict[str, Any]:
+    # The current versions are the acknowledgement; later ones follow every change.
+    state.hub.version_listeners.add(conn)
+    conn.offer_versions(dumps(state.versions.message()))
+    return {}
+
+
+async def _unsubscribe_versions(state: ServerState, conn: Connection,
+                                data: dict[str, Any]) -> dict[str, Any]:
+    state.hub.version_listeners.discard(conn)
+    return {"status": "ok"}
+
+
 async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
     # A big matrix is encoded by the worker too (see workers.py); the envelope is
@@ -180,6 +199,8 @@ HANDLERS: dict[str, Handler] = {
     "unsubscribe_temporal": _flag("temporal", False),
     "subscribe_anomalies": _subscribe_anomalies,
     "unsubscribe_anomalies": _unsubscribe_anomalies,
+    "subscribe_versions": _subscribe_versions,
+    "unsubscribe_versions": _unsubscribe_versions,
     "get_correlation_matrix": _get_correlation,
     "get_temporal_patterns": _get_temporal,
     "get_anomalies": _get_anomalies,

@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = ["unary", "matrix", "fanout", "ingest", "analytics"]
-TARGETS = {"unary_p50", "unary_throughput", "matrix_sdk_floor", "matrix_sdk_json",
-           "fanout_p99", "fanout_lossless", "ingest_bridge", "ingest_direct"}
-# Differences (bridge - direct) may be negative; everything else must not be.
-SIGNED_METRICS = {"p50 added"}
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics"]
+TARGETS = {"unary_p50", "unary_throughput", "unary_cache_differential",
+           "reads_cache_differential", "matrix_sdk_floor", "matrix_sdk_json", "fanout_p99",
+           "fanout_lossless", "fanout_cpu_per_delivery", "ingest_bridge", "ingest_direct"}
+# Differences (bridge - direct) and RSS growth (memory an earlier run freed is reused) may
+# be negative; everything else must not be.
+SIGNED_METRICS = {"p50 added", "bridge RSS per subscriber"}
 
 
 @pytest.mark.slow
@@ -59,3 +61,8 @@ def test_bench_tiny_run_writes_every_case(tmp_path: Path) -> None:
     # Lost and duplicated anomaly deliveries are counted, whatever their value.
     fanout = next(c for c in doc["cases"] if c["name"] == "fanout")
     assert {"lost", "duplicated"} <= {r["metric"] for r in fanout["rows"]}
+    # The read cache's differential checks compared answers and found them equal.
+    for name in ("unary", "reads"):
+        case = next(c for c in doc["cases"] if c["name"] == name)
+        assert case["extra"]["differential"]["compared"] > 0
+        assert case["extra"]["differential"]["mismatches"] == 0

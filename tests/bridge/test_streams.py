@@ -25,6 +25,7 @@ from tests.bridge.conftest import frame, get_json, ingest, nan_anomalies
 from tests.support._process import rss_mib
 from tests.support.anomaly_consumers import post_nan_frames
 from tests.support.bridge_process import BridgeProcess
+from tests.support.metrics import metric
 from tests.support.server_process import ServerProcess
 
 
@@ -163,16 +164,6 @@ async def test_stream_updates_multiplexes_kinds(stub: pb_grpc.NeuralHeatmapServi
         call.cancel()
 
 
-
-
-async def metric(url: str, name: str) -> float:
-    async with aiohttp.ClientSession() as s, s.get(url) as resp:
-        text = await resp.text()
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith(name) and not line.startswith("#")
-    )
 
 
 async def test_stalled_subscriber_does_not_delay_others(server: ServerProcess) -> None:

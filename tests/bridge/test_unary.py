@@ -256,5 +256,6 @@ async def test_export_list_and_download_bytes(
 async def test_request_id_reaches_the_server_log(
     stub: pb_grpc.NeuralHeatmapServiceStub, server: ServerProcess
 ) -> None:
-    await stub.GetLayout(pb.GetLayoutRequest(), metadata=(("x-request-id", "bridge-rid-42"),))
+    # Not a cached read: an answer from the bridge's read cache never reaches the server.
+    await stub.ListExports(pb.ListExportsRequest(), metadata=(("x-request-id", "bridge-rid-42"),))
     assert "request_id=bridge-rid-42" in server.log()

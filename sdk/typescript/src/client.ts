@@ -1,35 +1,107 @@
 /**
- * Thin hand-written layer over the generated NeuralHeatmapService client: connecting
- * (address, TLS, bearer token; always HTTP/2, the gRPC protocol), the correlation matrix as a Float32Array and a resumable
- * anomaly stream. Everything else is the generated client, exposed as `client.rpc`.
+ * The TypeScript client of the Neural Heatmap bridge: one hand-written method per RPC of
+ * neural_heatmap.v1.NeuralHeatmapService (RPC_METHODS names them), over connect-node's gRPC
+ * transport (HTTP/2). Results are plain objects (views.ts: Dates, numbers, Float32Array
+ * tensors), failures are typed errors (errors.ts), idempotent calls retry by the shared
+ * policy (retry.ts), streams are AsyncIterables that stop on the caller's AbortSignal, and a
+ * download is a Node Readable. `client.rpc` is the generated client for anything else.
  */
-import { create } from "@bufbuild/protobuf";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { createClient, type CallOptions, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import type { SecureClientSessionOptions } from "node:http2";
-import type { Anomaly } from "./gen/neural_heatmap/v1/analytics_pb.js";
-import type { ActivationFrame } from "./gen/neural_heatmap/v1/ingest_pb.js";
-import type { Model } from "./gen/neural_heatmap/v1/models_pb.js";
-import { metadataMap, type MetadataPlain } from "./metadata.js";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
-  GetAnomaliesRequestSchema,
-  GetCorrelationMatrixRequestSchema,
+  Code,
+  createClient,
+  type CallOptions as ConnectCallOptions,
+  type Client,
+  type Interceptor,
+} from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import type { SecureClientSessionOptions } from "node:http2";
+import { Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
+import { clientError, toNeuralHeatmapError } from "./errors.js";
+import type { Granularity, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
+import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
+import { ExportFormat } from "./gen/neural_heatmap/v1/export_pb.js";
+import { ActivationFrameSchema, type ActivationFrame } from "./gen/neural_heatmap/v1/ingest_pb.js";
+import {
   IngestActivationsRequestSchema,
   NeuralHeatmapService,
-  type GetAnomaliesResponse,
   type IngestActivationsRequest,
-  type IngestActivationsResponse,
-  SubscribeAnomaliesRequestSchema,
 } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
-import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
-import { renderHeatmap } from "./render.js";
-import type { RenderHeatmapRequestSchema } from "./gen/neural_heatmap/v1/render_pb.js";
-import { tensorToFloat32Array } from "./tensor.js";
-import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
+import type { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
+import { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
+import { LayoutSchema, ThemeSettingsSchema, type Layout, type Theme, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
+import { withRetry, type RetryOptions } from "./retry.js";
+import { reopening, type StreamOptions } from "./streams.js";
+import { float32Tensor } from "./tensor.js";
+import {
+  anomalyOf,
+  comparisonOf,
+  correlationMatrixOf,
+  dateOf,
+  exportedFileOf,
+  exportResultOf,
+  filterOf,
+  heatmapOf,
+  ingestResultOf,
+  modelOf,
+  patternOf,
+  statisticsOf,
+  temporalUpdateOf,
+  type Anomaly,
+  type AnomalyPage,
+  type CorrelationMatrixView,
+  type ExportedFile,
+  type ExportResult,
+  type Filter,
+  type HeatmapFrame,
+  type IngestResult,
+  type Model,
+  type ModelComparison,
+  type TemporalPattern,
+  type TemporalStatistics,
+  type TemporalUpdate,
+  type Update,
+} from "./views.js";
 
 /** gRPC's default limit is 4 MiB; matrices are large, so both directions allow 256 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Every RPC of the service and the client method that calls it; `idempotent` ones are
+ * retried on the policy's UNAVAILABLE/DEADLINE_EXCEEDED (a Set replaces state, an export
+ * rewrites the same file, a download restarts only before its first byte). The completeness
+ * test (src/test/completeness.test.ts) checks this against the service descriptor.
+ */
+export const RPC_METHODS = {
+  ListModels: { method: "listModels", idempotent: true },
+  GetCorrelationMatrix: { method: "getCorrelationMatrix", idempotent: true },
+  GetTemporalPatterns: { method: "getTemporalPatterns", idempotent: true },
+  GetTemporalStatistics: { method: "getTemporalStatistics", idempotent: true },
+  GetAnomalies: { method: "getAnomalies", idempotent: true },
+  SetFilter: { method: "setFilter", idempotent: true },
+  ClearFilter: { method: "clearFilter", idempotent: true },
+  GetFilter: { method: "getFilter", idempotent: true },
+  SetTheme: { method: "setTheme", idempotent: true },
+  GetTheme: { method: "getTheme", idempotent: true },
+  SetLayout: { method: "setLayout", idempotent: true },
+  GetLayout: { method: "getLayout", idempotent: true },
+  CompareModels: { method: "compareModels", idempotent: true },
+  RenderHeatmap: { method: "renderHeatmap", idempotent: true },
+  ExportCorrelationMatrix: { method: "exportCorrelationMatrix", idempotent: true },
+  ListExports: { method: "listExports", idempotent: true },
+  DownloadExport: { method: "downloadExport", idempotent: true },
+  SubscribeHeatmap: { method: "subscribeHeatmap", idempotent: false },
+  SubscribeCorrelations: { method: "subscribeCorrelations", idempotent: false },
+  SubscribeTemporal: { method: "subscribeTemporal", idempotent: false },
+  SubscribeAnomalies: { method: "anomalies", idempotent: false },
+  StreamUpdates: { method: "streamUpdates", idempotent: false },
+  IngestActivations: { method: "ingest", idempotent: false },
+} as const satisfies Record<string, { method: keyof NeuralHeatmapClient; idempotent: boolean }>;
 
 export interface ConnectOptions {
   /** "host:port" or a URL ("http://host:port", "https://host:port"); default localhost:50051. */
@@ -38,12 +110,26 @@ export interface ConnectOptions {
   tls?: boolean | SecureClientSessionOptions;
   /** Sent on every call as `authorization: Bearer <token>`. */
   token?: string;
-  /** Default deadline of unary calls in ms (none when unset). */
+  /** Default deadline of unary calls in ms, retries included (none when unset). */
   timeoutMs?: number;
+  /** Retry of idempotent calls (default: the shared policy); false: never retry. */
+  retry?: RetryOptions | false;
   /** Per-message limit in both directions (default 256 MiB). */
   maxMessageBytes?: number;
   /** Extra interceptors, run after the auth one. */
   interceptors?: Interceptor[];
+}
+
+/** Options of one unary call. */
+export interface CallOptions {
+  /** Cancels the call (it then rejects with RequestCancelledError). */
+  signal?: AbortSignal;
+  /** Deadline of the call in ms, retries included (default: ConnectOptions.timeoutMs). */
+  timeoutMs?: number;
+  /** Extra request headers (gRPC metadata). */
+  headers?: ConnectCallOptions["headers"];
+  /** This call's retry (idempotent calls only); false: one attempt. */
+  retry?: RetryOptions | false;
 }
 
 /** Interceptor that adds `authorization: Bearer <token>` to every request. */
@@ -60,118 +146,482 @@ export function baseUrl(address: string, tls: boolean): string {
   return `${tls ? "https" : "http"}://${address}`;
 }
 
-/** A correlation matrix with its values as a row-major Float32Array. */
-export interface CorrelationMatrixView {
-  labels: string[];
-  /** n for an n x n matrix. */
-  size: number;
-  /** Row-major n*n values; a view over the received bytes when aligned. */
-  values: Float32Array;
-  timestamp?: Date;
-  /** The server's notes; integers stay integers (see metadataValue). */
-  metadata: { [key: string]: MetadataPlain };
-  /** values[i * size + j]. */
-  at(i: number, j: number): number;
+/** A time range of a query: Dates (or ms since the epoch); an open end is unbounded. */
+export interface TimeRangeInit {
+  start?: Date | number;
+  end?: Date | number;
+}
+
+function timeRange(r: TimeRangeInit | undefined) {
+  const ts = (d: Date | number | undefined) => (d === undefined ? undefined : timestampFromDate(new Date(d)));
+  return r ? { start: ts(r.start), end: ts(r.end) } : undefined;
+}
+
+/** A frame to ingest: one layer's unit values at one moment. */
+export interface FrameInit {
+  modelId: string;
+  layerId: string;
+  values: Float32Array | readonly number[];
+  /** Default: the server's receive time. */
+  timestamp?: Date | number;
+  step?: number | bigint;
+}
+
+function frameOf(f: FrameInit | ActivationFrame): ActivationFrame {
+  if ("$typeName" in f) return f;
+  return create(ActivationFrameSchema, {
+    modelId: f.modelId,
+    layerId: f.layerId,
+    values: float32Tensor(f.values),
+    timestamp: f.timestamp === undefined ? undefined : timestampFromDate(new Date(f.timestamp)),
+    step: f.step === undefined ? undefined : BigInt(f.step),
+  });
 }
 
 export class NeuralHeatmapClient {
-  /** The generated client: every RPC of neural_heatmap.v1.NeuralHeatmapService. */
+  /** The generated client: every RPC of neural_heatmap.v1.NeuralHeatmapService, raw messages. */
   readonly rpc: Client<typeof NeuralHeatmapService>;
   readonly baseUrl: string;
+  private readonly session: Http2SessionManager;
+  private readonly closing = new AbortController();
+  private readonly timeoutMs: number | undefined;
+  private readonly retry: RetryOptions | false;
 
   constructor(opts: ConnectOptions = {}) {
     const tls = opts.tls ?? false;
     this.baseUrl = baseUrl(opts.address ?? "localhost:50051", tls !== false);
+    this.timeoutMs = opts.timeoutMs;
+    this.retry = opts.retry ?? {};
     const interceptors: Interceptor[] = [];
     if (opts.token) interceptors.push(bearerToken(opts.token));
     interceptors.push(...(opts.interceptors ?? []));
     const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.session = new Http2SessionManager(this.baseUrl, undefined, typeof tls === "object" ? tls : undefined);
     const transport = createGrpcTransport({
       baseUrl: this.baseUrl,
       interceptors,
       readMaxBytes: max,
       writeMaxBytes: max,
-      defaultTimeoutMs: opts.timeoutMs,
-      nodeOptions: typeof tls === "object" ? tls : undefined,
+      sessionManager: this.session,
     });
     this.rpc = createClient(NeuralHeatmapService, transport);
   }
 
-  /** Every model with its layers (and every unit's canvas location when asked). */
-  async listModels(includeUnits = false, call?: CallOptions): Promise<Model[]> {
-    return (await this.rpc.listModels({ includeUnits }, call)).models;
+  /**
+   * Ends every open stream (their loops finish), cancels calls in flight and closes the
+   * HTTP/2 connection, so the process can exit. The client cannot be used afterwards.
+   */
+  close(): void {
+    this.closing.abort(new Error("client closed"));
+    this.session.abort();
   }
 
-  /** The correlation matrix, its values as a Float32Array. */
-  async getCorrelationMatrix(
-    req: MessageInitShape<typeof GetCorrelationMatrixRequestSchema> = {},
-    call?: CallOptions,
-  ): Promise<CorrelationMatrixView> {
-    const resp = await this.rpc.getCorrelationMatrix(create(GetCorrelationMatrixRequestSchema, req), call);
-    const m = resp.matrix;
-    const values = m?.matrix ? tensorToFloat32Array(m.matrix) : new Float32Array(0);
-    const shape = m?.matrix?.shape.map(Number) ?? [0, 0];
-    const size = shape[0] ?? 0;
-    if (shape.length !== 2 || shape[1] !== size) throw new Error(`correlation matrix is not square: [${shape.join(", ")}]`);
-    const ts = m?.timestamp;
-    return {
-      labels: m?.labels ?? [],
-      size,
-      values,
-      timestamp: ts ? new Date(Number(ts.seconds) * 1000 + Math.floor(ts.nanos / 1e6)) : undefined,
-      metadata: metadataMap(m?.metadata ?? {}),
-      at: (i, j) => values[i * size + j]!,
-    };
+  /** The caller's signal joined with close(). */
+  private signal(s: AbortSignal | undefined): AbortSignal {
+    return s ? AbortSignal.any([s, this.closing.signal]) : this.closing.signal;
   }
 
-  /** One page of logged anomalies (ascending sequence). */
-  async getAnomalies(
-    req: MessageInitShape<typeof GetAnomaliesRequestSchema> = {},
-    call?: CallOptions,
-  ): Promise<GetAnomaliesResponse> {
-    return this.rpc.getAnomalies(create(GetAnomaliesRequestSchema, req), call);
+  /** One unary call: typed errors, the deadline, and the retry when the RPC is idempotent. */
+  private async unary<T>(
+    rpc: keyof typeof RPC_METHODS,
+    call: CallOptions | undefined,
+    fn: (opts: ConnectCallOptions) => Promise<T>,
+  ): Promise<T> {
+    const signal = this.signal(call?.signal);
+    const retry = RPC_METHODS[rpc].idempotent ? (call?.retry ?? this.retry) : false;
+    try {
+      return await withRetry(
+        (timeoutMs) => fn({ signal, timeoutMs, headers: call?.headers }),
+        retry,
+        call?.timeoutMs ?? this.timeoutMs,
+        signal,
+      );
+    } catch (e) {
+      throw toNeuralHeatmapError(e);
+    }
+  }
+
+  // ------------------------------------------------------------------ models and analytics
+
+  /** Every model with its layers (and every unit's canvas location with includeUnits). */
+  async listModels(opts: { includeUnits?: boolean } = {}, call?: CallOptions): Promise<Model[]> {
+    const r = await this.unary("ListModels", call, (o) => this.rpc.listModels({ includeUnits: opts.includeUnits ?? false }, o));
+    return r.models.map(modelOf);
   }
 
   /**
-   * Every anomaly after `afterSequence` (or from now on), exactly once, in order, reconnecting
-   * with backoff on UNAVAILABLE. Break out of the loop or abort `signal` to stop.
+   * The Pearson correlation matrix between layer (or unit) series, its values a Float32Array
+   * view. Without `useViewFilter` the stored view filter is ignored.
    */
-  anomalies(
-    opts: ResumeOptions & { minSeverity?: Severity; modelIds?: string[] } = {},
-  ): AsyncGenerator<Anomaly, void, undefined> {
-    const minSeverity = opts.minSeverity ?? Severity.UNSPECIFIED;
-    const modelIds = opts.modelIds ?? [];
-    return resumableAnomalies(
-      (afterSequence, signal) =>
-        this.rpc.subscribeAnomalies(
-          create(SubscribeAnomaliesRequestSchema, { minSeverity, modelIds, afterSequence }),
-          { signal },
-        ),
-      {
-        headSequence: async () => (await this.getAnomalies({ limit: 1 })).lastSequence,
-        ...opts,
+  async getCorrelationMatrix(
+    req: {
+      modelIds?: string[];
+      layerIds?: string[];
+      granularity?: Granularity;
+      timeRange?: TimeRangeInit;
+      useViewFilter?: boolean;
+    } = {},
+    call?: CallOptions,
+  ): Promise<CorrelationMatrixView> {
+    const r = await this.unary("GetCorrelationMatrix", call, (o) =>
+      this.rpc.getCorrelationMatrix({ ...req, timeRange: timeRange(req.timeRange) }, o),
+    );
+    return correlationMatrixOf(r.matrix);
+  }
+
+  /** Periodic, trend and state-change patterns of the activity series. */
+  async getTemporalPatterns(
+    req: {
+      modelId?: string;
+      layerId?: string;
+      /** Look back this many ms from the newest frame; 0 or unset: the whole window. */
+      timeWindowMs?: number;
+      patternTypes?: PatternType[];
+      useViewFilter?: boolean;
+    } = {},
+    call?: CallOptions,
+  ): Promise<TemporalPattern[]> {
+    const r = await this.unary("GetTemporalPatterns", call, (o) =>
+      this.rpc.getTemporalPatterns(
+        {
+          modelId: req.modelId,
+          layerId: req.layerId,
+          timeWindow: BigInt(Math.round(req.timeWindowMs ?? 0)),
+          patternTypes: req.patternTypes,
+          useViewFilter: req.useViewFilter,
+        },
+        o,
+      ),
+    );
+    return r.patterns.map(patternOf);
+  }
+
+  /** Per-layer temporal statistics (trend, periodicity, level changes). */
+  async getTemporalStatistics(
+    req: { modelId?: string; useViewFilter?: boolean } = {},
+    call?: CallOptions,
+  ): Promise<TemporalStatistics> {
+    const r = await this.unary("GetTemporalStatistics", call, (o) => this.rpc.getTemporalStatistics(req, o));
+    return statisticsOf(r.statistics);
+  }
+
+  /** One page of the anomaly log, ascending: the newest page, or the page after `afterSequence`. */
+  async getAnomalies(
+    req: {
+      modelId?: string;
+      /** Only this exact severity. */
+      severity?: Severity;
+      /** Only this severity or worse. */
+      minSeverity?: Severity;
+      /** At most this many (0 or unset: the server's default, 100). */
+      limit?: number;
+      afterSequence?: bigint | number;
+    } = {},
+    call?: CallOptions,
+  ): Promise<AnomalyPage> {
+    const after = req.afterSequence === undefined ? undefined : BigInt(req.afterSequence);
+    const r = await this.unary("GetAnomalies", call, (o) => this.rpc.getAnomalies({ ...req, afterSequence: after }, o));
+    return { anomalies: r.anomalies.map(anomalyOf), lastSequence: r.lastSequence, firstSequence: r.firstSequence };
+  }
+
+  /** CKA similarity between two or more models and per-metric comparisons. */
+  async compareModels(modelIds: string[], metrics: string[] = [], call?: CallOptions): Promise<ModelComparison> {
+    const r = await this.unary("CompareModels", call, (o) => this.rpc.compareModels({ modelIds, metrics }, o));
+    return comparisonOf(r.comparison);
+  }
+
+  /**
+   * A PNG the server draws: the heatmap canvas of `modelId` (its `layerIds`, the frame at the
+   * end of `timeRange`), or with `kind: RenderKind.CORRELATION` the correlation matrix; in the
+   * stored theme unless `theme` is set; `width`/`height` 0 or unset mean 800 x 600. Resolves
+   * to the PNG file's bytes.
+   */
+  async renderHeatmap(
+    req: {
+      kind?: RenderKind;
+      modelId?: string;
+      layerIds?: string[];
+      theme?: Theme;
+      customColors?: string[];
+      width?: number;
+      height?: number;
+      timeRange?: TimeRangeInit;
+    } = {},
+    call?: CallOptions,
+  ): Promise<Uint8Array> {
+    const r = await this.unary("RenderHeatmap", call, (o) =>
+      this.rpc.renderHeatmap({ ...req, timeRange: timeRange(req.timeRange) }, o),
+    );
+    return r.png;
+  }
+
+  // ------------------------------------------------------------------ view state
+
+  /** Replaces the stored view filter; returns the filter now in force. */
+  async setFilter(
+    filter: Partial<Omit<Filter, "timeRange">> & { timeRange?: TimeRangeInit },
+    call?: CallOptions,
+  ): Promise<Filter> {
+    const r = await this.unary("SetFilter", call, (o) =>
+      this.rpc.setFilter({ filter: { ...filter, timeRange: timeRange(filter.timeRange) } }, o),
+    );
+    return filterOf(r.filter);
+  }
+
+  /** Removes the stored view filter. */
+  async clearFilter(call?: CallOptions): Promise<void> {
+    await this.unary("ClearFilter", call, (o) => this.rpc.clearFilter({}, o));
+  }
+
+  /** The stored view filter (empty lists and no ranges when none is set). */
+  async getFilter(call?: CallOptions): Promise<Filter> {
+    return filterOf((await this.unary("GetFilter", call, (o) => this.rpc.getFilter({}, o))).filter);
+  }
+
+  /** Replaces the theme (`customColors`, "#rrggbb", are required for Theme.CUSTOM). */
+  async setTheme(theme: Theme, customColors: string[] = [], call?: CallOptions): Promise<ThemeSettings> {
+    const r = await this.unary("SetTheme", call, (o) => this.rpc.setTheme({ theme, customColors }, o));
+    return r.theme ?? create(ThemeSettingsSchema);
+  }
+
+  /** The theme in force. */
+  async getTheme(call?: CallOptions): Promise<ThemeSettings> {
+    const r = await this.unary("GetTheme", call, (o) => this.rpc.getTheme({}, o));
+    return r.theme ?? create(ThemeSettingsSchema);
+  }
+
+  /** Replaces the panel layout; returns the layout now in force. */
+  async setLayout(
+    layout: MessageInitShape<typeof LayoutSchema>,
+    call?: CallOptions,
+  ): Promise<Layout> {
+    return (await this.unary("SetLayout", call, (o) => this.rpc.setLayout({ layout }, o))).layout ?? create(LayoutSchema);
+  }
+
+  /** The panel layout in force. */
+  async getLayout(call?: CallOptions): Promise<Layout> {
+    return (await this.unary("GetLayout", call, (o) => this.rpc.getLayout({}, o))).layout ?? create(LayoutSchema);
+  }
+
+  // ------------------------------------------------------------------ exports
+
+  /** Has the server write the correlation matrix into its export directory. */
+  async exportCorrelationMatrix(
+    req: { filename: string; format?: ExportFormat; modelIds?: string[]; layerIds?: string[]; useViewFilter?: boolean },
+    call?: CallOptions,
+  ): Promise<ExportResult> {
+    const r = await this.unary("ExportCorrelationMatrix", call, (o) =>
+      this.rpc.exportCorrelationMatrix({ ...req, format: req.format ?? ExportFormat.CSV }, o),
+    );
+    return exportResultOf(r.result);
+  }
+
+  /** The files in the server's export directory. */
+  async listExports(call?: CallOptions): Promise<ExportedFile[]> {
+    return (await this.unary("ListExports", call, (o) => this.rpc.listExports({}, o))).files.map(exportedFileOf);
+  }
+
+  /**
+   * One exported file as a Node Readable of Buffers. A failure before the first byte is
+   * retried by the policy; one after it errors the stream (a partial file is never passed
+   * off as whole: DATA_LOSS when the bytes stop short of the announced size or skip).
+   * Destroying the stream (or the call's signal) cancels the download.
+   */
+  downloadExport(name: string, call?: CallOptions): Readable {
+    return Readable.from(this.downloadChunks(name, call), { objectMode: false });
+  }
+
+  /**
+   * Writes one exported file to `destination`, a Writable or a file path; resolves to its size.
+   * A path is written as `<path>.part` and renamed when complete, so a failed download never
+   * leaves a partial file under the final name.
+   */
+  async downloadExportTo(name: string, destination: Writable | string, call?: CallOptions): Promise<number> {
+    let bytes = 0;
+    const counted = this.downloadExport(name, call).on("data", (b: Buffer) => (bytes += b.byteLength));
+    const part = typeof destination === "string" ? `${destination}.part` : undefined;
+    try {
+      await pipeline(counted, part ? createWriteStream(part) : (destination as Writable), { signal: call?.signal });
+      if (part) await rename(part, destination as string);
+    } catch (e) {
+      if (part) await rm(part, { force: true });
+      throw toNeuralHeatmapError(e);
+    }
+    return bytes;
+  }
+
+  private async *downloadChunks(name: string, call: CallOptions | undefined): AsyncGenerator<Buffer> {
+    let written = 0;
+    let total: bigint | undefined;
+    // Each attempt reads until its first chunk; only then may bytes leave this generator.
+    const first = await this.unary("DownloadExport", call, async (o) => {
+      const it = this.rpc.downloadExport({ name }, o)[Symbol.asyncIterator]();
+      const head = await it.next();
+      return { it, head };
+    });
+    try {
+      let step = first.head;
+      while (!step.done) {
+        const msg = step.value;
+        if (msg.offset !== BigInt(written)) {
+          throw clientError(Code.DataLoss, `download of ${name}: chunk at byte ${msg.offset}, expected ${written}`);
+        }
+        total = msg.totalSize;
+        written += msg.chunk.byteLength;
+        yield Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
+        step = await first.it.next();
+      }
+    } catch (e) {
+      throw toNeuralHeatmapError(e);
+    } finally {
+      await first.it.return?.();
+    }
+    if (total !== undefined && BigInt(written) !== total) {
+      throw clientError(Code.DataLoss, `download of ${name} ended at byte ${written} of ${total}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ live streams
+
+  /** Heatmap frames as the server renders them (a slow reader gets the newest per layer). */
+  subscribeHeatmap(
+    req: { modelIds?: string[]; layerIds?: string[] } = {},
+    opts: StreamOptions = {},
+  ): AsyncGenerator<HeatmapFrame, void, undefined> {
+    const rpc = this.rpc;
+    return reopening(
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeHeatmap(req, { signal, headers: opts.headers })) {
+          progress();
+          if (m.update) yield heatmapOf(m.update);
+        }
       },
+      { ...opts, signal: this.signal(opts.signal) },
     );
   }
 
-  /** A PNG of the heatmap canvas or (kind RENDER_KIND_CORRELATION) the correlation matrix. */
-  async renderHeatmap(
-    req: MessageInitShape<typeof RenderHeatmapRequestSchema> = {},
-    call?: CallOptions,
-  ): Promise<Uint8Array> {
-    return renderHeatmap(this.rpc, req, call);
+  /** Correlation matrices as the server recomputes them. */
+  subscribeCorrelations(opts: StreamOptions = {}): AsyncGenerator<CorrelationMatrixView, void, undefined> {
+    const rpc = this.rpc;
+    return reopening(
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeCorrelations({}, { signal, headers: opts.headers })) {
+          progress();
+          if (m.update?.matrix) yield correlationMatrixOf(m.update.matrix);
+        }
+      },
+      { ...opts, signal: this.signal(opts.signal) },
+    );
   }
 
-  /** Streams frames to the server in batches of `batchSize` per message. */
+  /** Temporal patterns (and trends, state changes) as the server recomputes them. */
+  subscribeTemporal(opts: StreamOptions = {}): AsyncGenerator<TemporalUpdate, void, undefined> {
+    const rpc = this.rpc;
+    return reopening(
+      async function* (signal, progress) {
+        for await (const m of rpc.subscribeTemporal({}, { signal, headers: opts.headers })) {
+          progress();
+          if (m.update) yield temporalUpdateOf(m.update);
+        }
+      },
+      { ...opts, signal: this.signal(opts.signal) },
+    );
+  }
+
+  /**
+   * Every anomaly after `afterSequence` (or from now on), exactly once, in order, reopening
+   * the stream after the last one it yielded when it breaks (see anomalies.ts). Break out of
+   * the loop or abort `signal` to stop; other failures throw a typed error.
+   */
+  async *anomalies(
+    opts: ResumeOptions & { minSeverity?: Severity; modelIds?: string[]; headers?: ConnectCallOptions["headers"] } = {},
+  ): AsyncGenerator<Anomaly, void, undefined> {
+    const minSeverity = opts.minSeverity ?? Severity.UNSPECIFIED;
+    const modelIds = opts.modelIds ?? [];
+    try {
+      for await (const a of resumableAnomalies(
+        (afterSequence, signal) =>
+          this.rpc.subscribeAnomalies({ minSeverity, modelIds, afterSequence }, { signal, headers: opts.headers }),
+        {
+          headSequence: async () => (await this.getAnomalies({ limit: 1 })).lastSequence,
+          ...opts,
+          signal: this.signal(opts.signal),
+        },
+      )) {
+        yield anomalyOf(a);
+      }
+    } catch (e) {
+      throw toNeuralHeatmapError(e);
+    }
+  }
+
+  /**
+   * Several kinds of update on one stream (`types`; empty: every kind), reopened like the
+   * others; its anomaly part resumes after the last sequence yielded, exactly once (without
+   * `afterSequence` it first reads the log head). Heartbeats are not yielded.
+   */
+  async *streamUpdates(
+    req: { types?: UpdateType[]; afterSequence?: bigint; minSeverity?: Severity; modelIds?: string[] } = {},
+    opts: StreamOptions = {},
+  ): AsyncGenerator<Update, void, undefined> {
+    const types = req.types ?? [];
+    const wantsAnomalies = types.length === 0 || types.includes(UpdateType.ANOMALY);
+    let last =
+      req.afterSequence ?? (wantsAnomalies ? (await this.getAnomalies({ limit: 1 })).lastSequence : undefined);
+    const rpc = this.rpc;
+    yield* reopening<Update>(
+      async function* (signal, progress) {
+        const stream = rpc.streamUpdates({ ...req, afterSequence: last }, { signal, headers: opts.headers });
+        for await (const m of stream) {
+          progress();
+          const u = m.update;
+          switch (u.case) {
+            case "heatmap":
+              yield { kind: "heatmap", heatmap: heatmapOf(u.value) };
+              break;
+            case "correlation":
+              if (u.value.matrix) yield { kind: "correlation", correlation: correlationMatrixOf(u.value.matrix) };
+              break;
+            case "temporal":
+              yield { kind: "temporal", temporal: temporalUpdateOf(u.value) };
+              break;
+            case "anomaly": {
+              const fresh = u.value.anomalies.filter((a) => last === undefined || a.sequence > last);
+              if (fresh.length === 0) break;
+              last = fresh[fresh.length - 1]!.sequence;
+              yield {
+                kind: "anomaly",
+                anomalies: fresh.map(anomalyOf),
+                severity: u.value.severity,
+                description: u.value.description,
+                timestamp: dateOf(u.value.timestamp),
+              };
+              break;
+            }
+            default: // anomaly_heartbeat: the stream is alive; nothing to yield
+          }
+        }
+      },
+      { ...opts, signal: this.signal(opts.signal) },
+    );
+  }
+
+  // ------------------------------------------------------------------ ingestion
+
+  /**
+   * Streams frames to the server, `batchSize` per message; resolves to what was stored and
+   * why other frames were not. Never retried (a repeat could store frames twice).
+   */
   async ingest(
-    frames: Iterable<ActivationFrame> | AsyncIterable<ActivationFrame>,
-    batchSize = 256,
+    frames: Iterable<FrameInit | ActivationFrame> | AsyncIterable<FrameInit | ActivationFrame>,
+    opts: { batchSize?: number } = {},
     call?: CallOptions,
-  ): Promise<IngestActivationsResponse> {
+  ): Promise<IngestResult> {
+    const batchSize = opts.batchSize ?? 256;
     async function* batches(): AsyncGenerator<IngestActivationsRequest> {
       let batch: ActivationFrame[] = [];
       for await (const f of frames) {
-        batch.push(f);
+        batch.push(frameOf(f));
         if (batch.length >= batchSize) {
           yield create(IngestActivationsRequestSchema, { frames: batch });
           batch = [];
@@ -179,7 +629,7 @@ export class NeuralHeatmapClient {
       }
       if (batch.length > 0) yield create(IngestActivationsRequestSchema, { frames: batch });
     }
-    return this.rpc.ingestActivations(batches(), call);
+    return ingestResultOf(await this.unary("IngestActivations", call, (o) => this.rpc.ingestActivations(batches(), o)));
   }
 }
 

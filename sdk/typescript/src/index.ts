@@ -1,26 +1,40 @@
+/**
+ * @neural-heatmap/client: the TypeScript client of the Neural Heatmap gRPC bridge.
+ * The generated messages and schemas are under "@neural-heatmap/client/gen".
+ */
 export {
   connect,
   bearerToken,
   baseUrl,
   NeuralHeatmapClient,
   DEFAULT_MAX_MESSAGE_BYTES,
+  RPC_METHODS,
+  type CallOptions,
   type ConnectOptions,
-  type CorrelationMatrixView,
+  type FrameInit,
+  type TimeRangeInit,
 } from "./client.js";
-export { resumableAnomalies, isResumable, RESUMABLE_CODES, type OpenAnomalyStream, type ResumeOptions } from "./anomalies.js";
-export { renderHeatmap } from "./render.js";
+export * from "./errors.js";
+export * from "./views.js";
+export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
+export { reopening, type StreamOptions } from "./streams.js";
+export {
+  resumableAnomalies,
+  isResumable,
+  RESUMABLE_CODES,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  type OpenAnomalyStream,
+  type ResumeOptions,
+} from "./anomalies.js";
 export { Backoff, sleep, type BackoffOptions } from "./backoff.js";
 export { metadataValue, metadataMap, type MetadataPlain } from "./metadata.js";
 export * from "./policy_gen.js";
 export { tensorToFloat32Array, tensorToFloat64Array, float32Tensor, elementCount, TensorError } from "./tensor.js";
-export * from "./gen/neural_heatmap/v1/analytics_pb.js";
-export * from "./gen/neural_heatmap/v1/common_pb.js";
-export * from "./gen/neural_heatmap/v1/export_pb.js";
-export * from "./gen/neural_heatmap/v1/ingest_pb.js";
-export * from "./gen/neural_heatmap/v1/metadata_pb.js";
-export * from "./gen/neural_heatmap/v1/models_pb.js";
-export * from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
-export * from "./gen/neural_heatmap/v1/render_pb.js";
-export * from "./gen/neural_heatmap/v1/tensor_pb.js";
-export * from "./gen/neural_heatmap/v1/updates_pb.js";
-export * from "./gen/neural_heatmap/v1/view_pb.js";
+export { Granularity, PatternType, AnomalyType } from "./gen/neural_heatmap/v1/analytics_pb.js";
+export { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
+export { ExportFormat } from "./gen/neural_heatmap/v1/export_pb.js";
+export { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
+export { Theme } from "./gen/neural_heatmap/v1/view_pb.js";
+export { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
+export { DataType } from "./gen/neural_heatmap/v1/tensor_pb.js";
+export { Code } from "@connectrpc/connect";

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { Code } from "@connectrpc/connect";
 import { baseUrl, bearerToken, connect } from "../client.js";
+import { UnavailableError } from "../errors.js";
 
 test("addresses become base URLs; TLS picks https", () => {
   assert.equal(baseUrl("localhost:50051", false), "http://localhost:50051");
@@ -23,7 +25,15 @@ test("the bearer interceptor sets the authorization metadata", async () => {
   assert.deepEqual(seen, ["Bearer s3cret"]);
 });
 
-test("calling an unreachable bridge fails with UNAVAILABLE", async () => {
-  const client = connect({ address: "127.0.0.1:1", timeoutMs: 2000 });
-  await assert.rejects(client.listModels(), (e: unknown) => String((e as Error).message).includes("unavailable"));
+test("calling an unreachable bridge fails with UNAVAILABLE once the retries' deadline is spent", async () => {
+  const client = connect({ address: "127.0.0.1:1", timeoutMs: 1500 });
+  let retries = 0;
+  const started = Date.now();
+  await assert.rejects(
+    client.listModels({}, { retry: { onRetry: () => void retries++ } }),
+    (e: unknown) => e instanceof UnavailableError && e.code === Code.Unavailable,
+  );
+  assert.ok(retries >= 1, String(retries));
+  assert.ok(Date.now() - started < 10_000);
+  client.close();
 });
