@@ -59,6 +59,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     _PKG + "SetThemeRequest": ("theme",),
     _PKG + "ExportCorrelationMatrixRequest": ("format", "filename"),
     _PKG + "DownloadExportRequest": ("name",),
+    _PKG + "AckAnomaliesRequest": ("consumer",),
 }
 # Integer fields with a narrower range than their type, by (message, field).
 RANGES: dict[tuple[str, str], tuple[int, int]] = {

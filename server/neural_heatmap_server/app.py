@@ -263,6 +263,41 @@ async def compare(request: web.Request) -> web.Response:
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
+def _consumer_body(doc: Any, field: str, kind: type) -> Any:
+    value = doc.get(field) if isinstance(doc, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+        raise invalid(f"body field {field!r} must be a {kind.__name__}", field=field)
+    return value
+
+
+async def get_consumer(request: web.Request) -> web.Response:
+    """A durable consumer's acknowledged cursor (created at the log's head if new)."""
+    shared = request.query.get("shared", "false") == "true"
+    return json_response(_state(request).consumers.get(request.match_info["name"],
+                                                       shared).to_json())
+
+
+async def ack_consumer(request: web.Request) -> web.Response:
+    """Acknowledge a consumer's anomalies up to (plain) or at (group) a sequence."""
+    sequence = _consumer_body(await read_json(request), "sequence", int)
+    if sequence < 0:
+        raise invalid("sequence must be >= 0", field="sequence")
+    return json_response(_state(request).consumers.ack(request.match_info["name"],
+                                                       sequence).to_json())
+
+
+async def claim_consumer(request: web.Request) -> web.Response:
+    """Hand a member of a consumer group anomalies to work on (see ``consumers``)."""
+    doc = await read_json(request)
+    member = _consumer_body(doc, "member", str)
+    limit = _consumer_body(doc, "limit", int)
+    if not 1 <= limit <= _state(request).config.max_anomaly_limit:
+        raise invalid(f"limit must be 1..{_state(request).config.max_anomaly_limit}",
+                      field="limit")
+    state, anomalies = _state(request).consumers.claim(request.match_info["name"], member, limit)
+    return json_response({**state.to_json(), "anomalies": anomalies})
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/health", health),
     ("GET", "/openapi.json", openapi),
@@ -275,6 +310,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/temporal", temporal),
     ("GET", "/api/temporal/stats", temporal_stats),
     ("GET", "/api/anomalies", anomalies),
+    ("GET", "/api/consumers/{name}", get_consumer),
+    ("POST", "/api/consumers/{name}/ack", ack_consumer),
+    ("POST", "/api/consumers/{name}/claim", claim_consumer),
     ("GET", "/api/filter", get_filter),
     ("POST", "/api/filter", set_filter),
     ("DELETE", "/api/filter", clear_filter),

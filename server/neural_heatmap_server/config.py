@@ -45,6 +45,7 @@ class ServerConfig:
     anomaly_max_age: float = 0.0
     anomaly_dedup_window: float = 600.0
     anomaly_replicas: int = 1
+    consumer_ack_deadline: float = 30.0
     test_crash_after_publish: int = 0
     token: str | None = None
     source: bool = True
@@ -152,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
              "within it republishes its outbox without doubling anything")
     add("--anomaly-replicas", type=positive_int, default=d.anomaly_replicas,
         help="JetStream only: stream replicas (3 on a NATS cluster)")
+    add("--consumer-ack-deadline", type=positive_float, default=d.consumer_ack_deadline,
+        help="seconds a member of a consumer group holds an anomaly it was given; one not "
+             "acknowledged by then goes to another member")
     add("--test-crash-after-publish", type=int, default=d.test_crash_after_publish,
         help=argparse.SUPPRESS)
     add("--token", default=None,
@@ -222,6 +226,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         anomaly_dedup_window=ns.anomaly_dedup_window,
         anomaly_replicas=ns.anomaly_replicas,
         test_crash_after_publish=ns.test_crash_after_publish,
+        consumer_ack_deadline=ns.consumer_ack_deadline,
         token=ns.token or None,
         source=ns.source,
         source_rate=ns.source_rate,

@@ -27,6 +27,7 @@ from . import queries
 from .analytics import Analytics
 from .anomalies import SEVERITY_RANK, AnomalyDetector
 from .config import ServerConfig
+from .consumers import ConsumerStore
 from .correlation import CorrelationCache
 from .errors import ApiError, invalid
 from .export_gathering import plan_export
@@ -91,6 +92,7 @@ class ServerState:
         conn = open_database(config.database_path)
         self.anomaly_log = open_anomaly_log(conn, config)
         self.view: ViewStateStore = SqliteViewStateStore(conn)
+        self.consumers = ConsumerStore(conn, self.anomaly_log, config.consumer_ack_deadline)
         # The filter is read for every ingested batch (heatmap fan-out), so it is
         # kept in memory and only written through to SQLite when it changes.
         self._filter: dict[str, Any] = self.view.get("filter") or {}
@@ -346,7 +348,9 @@ class ServerState:
             await asyncio.sleep(OUTBOX_FLUSH_INTERVAL)
             stored = self.anomaly_log.flush()
             if stored:
+                self.versions.anomalies = int(stored[-1]["sequence"])
                 self.hub.publish_anomalies(stored, SEVERITY_RANK)
+                self.hub.publish_versions(self.versions.message())
 
     def add_task(self, task: asyncio.Task[None]) -> None:
         """Own a task so that shutdown cancels it."""
