@@ -424,7 +424,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.SubscribeAnomaliesRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
         _consumers.check_request(request)
-        await require_models(self._up, self._opts(context), request)
+        if not request.consumer:  # a durable consumer resumes, like after_sequence
+            await require_models(self._up, self._opts(context), request)
         if request.shared:
             async for item in _consumers.group_stream(
                 self._up,

@@ -18,6 +18,7 @@ from tests.support.nats_process import NatsProcess
 from tests.support.server_process import ServerProcess
 
 STREAM = "NH_CLUSTER"
+ACK_DEADLINE = 10.0  # a group member's lease: longer than any outage the chaos test makes
 
 # Reconnect quickly after a bridge restart (gRPC's default backoff starts at 1 s, up to 120 s).
 CHANNEL_OPTIONS = [
@@ -39,7 +40,7 @@ class Cluster:
         self.nats = NatsProcess()
         self.server = ServerProcess(extra_args=[
             "--anomaly-cooldown", "0", "--anomaly-log", self.nats.url,
-            "--anomaly-stream", STREAM])
+            "--anomaly-stream", STREAM, "--consumer-ack-deadline", str(ACK_DEADLINE)])
         self.bridges = [
             BridgeProcess(self.server.url, "--anomaly-log", self.nats.url,
                           "--anomaly-stream", STREAM, "--max-connection-age",
