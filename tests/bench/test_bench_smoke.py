@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "cluster"]
 TARGETS = {"unary_p50", "unary_throughput", "unary_cache_differential",
            "reads_cache_differential", "matrix_sdk_floor", "matrix_sdk_json", "fanout_p99",
            "fanout_lossless", "fanout_cpu_per_delivery", "ingest_bridge", "ingest_direct"}

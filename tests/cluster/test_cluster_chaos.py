@@ -4,8 +4,9 @@ NATS JetStream, one server and three bridges on loopback ports; the bridges end
 connections after ``--max-connection-age`` so streams move between them.
 Consumers: three plain resuming streams (Python raw stubs over one gRPC channel
 balanced with ``round_robin`` over the three addresses, the Go SDK's
-anomaly-consumer example over the same address list, the TypeScript SDK's
-``client.anomalies()`` on the first bridge), one durable named consumer and one
+anomaly-consumer example on the second bridge and the TypeScript SDK's
+``client.anomalies()`` on the first, both of which are killed), one durable named
+consumer and one
 group of three members (raw stubs, ``tests/support/durable_consumers``). A writer
 ingests 20 anomalies/s while, in turn, one bridge is SIGKILLed (and restarted),
 then another, then the server, then the NATS server (restarted on the same
@@ -110,7 +111,7 @@ async def _run(duration: float, tmp: Path) -> None:
         go_out, ts_out = tmp / "go.out", tmp / "ts.out"
         with (tmp / "go.err").open("wb") as go_err, ts_out.open("wb") as ts_stdout:
             go_proc = await asyncio.create_subprocess_exec(
-                str(binary), "-target", cluster.target, "-state", str(tmp / "go.state"),
+                str(binary), "-target", cluster.bridges[1].target, "-state", str(tmp / "go.state"),
                 "-out", str(go_out), stderr=go_err)
             ts_proc = await asyncio.create_subprocess_exec(
                 _tool("node"), str(REPO_ROOT / "tests" / "sdk" / "ts_anomaly_tail.mjs"),
