@@ -107,6 +107,8 @@ public final class ServiceMethods {
               IngestActivationsResponse.getDefaultInstance());
   public static final MethodDescriptor<RenderHeatmapRequest, RenderHeatmapResponse> RENDER_HEATMAP =
       method("RenderHeatmap", RenderHeatmapRequest.getDefaultInstance(), RenderHeatmapResponse.getDefaultInstance());
+  public static final MethodDescriptor<AckAnomaliesRequest, AckAnomaliesResponse> ACK_ANOMALIES =
+      method("AckAnomalies", AckAnomaliesRequest.getDefaultInstance(), AckAnomaliesResponse.getDefaultInstance());
 
   /** Every descriptor above, in the service's order. */
   public static final List<MethodDescriptor<?, ?>> ALL =
@@ -133,7 +135,8 @@ public final class ServiceMethods {
           SUBSCRIBE_ANOMALIES,
           STREAM_UPDATES,
           INGEST_ACTIVATIONS,
-          RENDER_HEATMAP);
+          RENDER_HEATMAP,
+          ACK_ANOMALIES);
 
   private ServiceMethods() {}
 
