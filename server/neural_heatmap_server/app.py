@@ -20,8 +20,8 @@ from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
-from .params import opt_bool
-from .queries import REPEATABLE, REPEATABLE_ON
+from .params import opt_bool, opt_int
+from .queries import MAX_SEQUENCE, REPEATABLE, REPEATABLE_ON
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -263,25 +263,34 @@ async def compare(request: web.Request) -> web.Response:
     return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
 
 
-def _consumer_body(doc: Any, field: str, kind: type) -> Any:
-    value = doc.get(field) if isinstance(doc, dict) else None
-    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
-        raise invalid(f"body field {field!r} must be a {kind.__name__}", field=field)
+def _body_int(doc: Any, field: str, low: int, high: int) -> int:
+    """A required integer of a JSON body (``5.0`` is one, ``"5"`` is not), within bounds."""
+    raw = doc.get(field) if isinstance(doc, dict) else None
+    if raw is None or isinstance(raw, str):
+        raise invalid(f"body field {field!r} must be an integer", field=field)
+    value = opt_int(doc, field, low, high)
+    assert value is not None
     return value
+
+
+def _body_str(doc: Any, field: str) -> str:
+    """A required string of a JSON body."""
+    raw = doc.get(field) if isinstance(doc, dict) else None
+    if not isinstance(raw, str):
+        raise invalid(f"body field {field!r} must be a string", field=field)
+    return raw
 
 
 async def get_consumer(request: web.Request) -> web.Response:
     """A durable consumer's acknowledged cursor (created at the log's head if new)."""
-    shared = request.query.get("shared", "false") == "true"
+    shared = bool(opt_bool(request.query, "shared"))
     return json_response(_state(request).consumers.get(request.match_info["name"],
                                                        shared).to_json())
 
 
 async def ack_consumer(request: web.Request) -> web.Response:
     """Acknowledge a consumer's anomalies up to (plain) or at (group) a sequence."""
-    sequence = _consumer_body(await read_json(request), "sequence", int)
-    if sequence < 0:
-        raise invalid("sequence must be >= 0", field="sequence")
+    sequence = _body_int(await read_json(request), "sequence", 0, MAX_SEQUENCE)
     return json_response(_state(request).consumers.ack(request.match_info["name"],
                                                        sequence).to_json())
 
@@ -289,11 +298,8 @@ async def ack_consumer(request: web.Request) -> web.Response:
 async def claim_consumer(request: web.Request) -> web.Response:
     """Hand a member of a consumer group anomalies to work on (see ``consumers``)."""
     doc = await read_json(request)
-    member = _consumer_body(doc, "member", str)
-    limit = _consumer_body(doc, "limit", int)
-    if not 1 <= limit <= _state(request).config.max_anomaly_limit:
-        raise invalid(f"limit must be 1..{_state(request).config.max_anomaly_limit}",
-                      field="limit")
+    member = _body_str(doc, "member")
+    limit = _body_int(doc, "limit", 1, _state(request).config.max_anomaly_limit)
     state, anomalies = _state(request).consumers.claim(request.match_info["name"], member, limit)
     return json_response({**state.to_json(), "anomalies": anomalies})
 

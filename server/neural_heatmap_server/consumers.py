@@ -32,7 +32,8 @@ from typing import Any
 from .errors import ApiError, invalid
 from .persistence import AnomalyLog, AnomalyQuery
 
-NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CONSUMER_NAME_PATTERN = "[A-Za-z0-9_-]{1,64}"
+NAME = re.compile(CONSUMER_NAME_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,8 @@ class ConsumerStore:
         if bool(row[0]) != shared:
             raise invalid(f"consumer {name!r} is {'a group (shared)' if row[0] else 'not shared'};"
                           f" subscribe with shared={'true' if row[0] else 'false'} or use "
-                          "another name", field="shared")
+                          "another name", field="shared",
+                          constraint="a consumer name keeps the shared it was created with")
         return ConsumerState(name, bool(row[0]), int(row[1]), int(row[2]))
 
     def ack(self, name: str, sequence: int, shared: bool | None = None) -> ConsumerState:
@@ -105,7 +107,7 @@ class ConsumerStore:
             head = self._log.bounds()[1]
             if sequence > head:
                 raise invalid(f"sequence {sequence} is beyond the log's head {head}",
-                              field="sequence")
+                              field="sequence", constraint="sequence <= the log's head")
             cur = self._conn.cursor()
             cur.execute("BEGIN")
             try:
