@@ -5,24 +5,27 @@ import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
 import dev.neuralheatmap.v1.*;
-import io.grpc.CallOptions;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceBlockingStub;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceFutureStub;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceStub;
+import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
-import io.grpc.ClientCall;
 import io.grpc.Deadline;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.MethodDescriptor;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.AbstractStub;
 import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.StreamObserver;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -31,12 +34,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
  * The Java client of the Neural Heatmap gRPC bridge: one method for every RPC of {@code
- * neural_heatmap.v1.NeuralHeatmapService}, on the message classes protoc generates from protos/
- * at build time ({@code dev.neuralheatmap.v1}).
+ * neural_heatmap.v1.NeuralHeatmapService}, on the message classes and the grpc-java stubs
+ * ({@code NeuralHeatmapServiceGrpc}) generated from protos/ at build time ({@code
+ * dev.neuralheatmap.v1}). The stubs make the calls; this class adds what they do not: retries,
+ * timeouts, typed exceptions, decoded matrices and resumable anomaly streams.
  *
  * <ul>
  *   <li>Unary and client-streaming calls come blocking ({@code listModels(...)}) and async
@@ -72,7 +78,11 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public static final int INGEST_BATCH = 500;
 
   private final ManagedChannel channel;
-  private final CallOptions callOptions;
+  private final int maxMessageBytes;
+  private final CallCredentials callCredentials;
+  private final NeuralHeatmapServiceFutureStub futureStub;
+  private final NeuralHeatmapServiceBlockingStub blockingStub;
+  private final NeuralHeatmapServiceStub asyncStub;
   private final Duration timeout;
   private final Backoff retry;
   private final ScheduledExecutorService scheduler;
@@ -99,11 +109,11 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       channelBuilder.overrideAuthority(b.authority);
     }
     this.channel = channelBuilder.build();
-    CallOptions options = CallOptions.DEFAULT.withMaxOutboundMessageSize(b.maxMessageBytes);
-    if (b.token != null) {
-      options = options.withCallCredentials(new BearerToken(b.token, b.allowInsecureToken));
-    }
-    this.callOptions = options;
+    this.maxMessageBytes = b.maxMessageBytes;
+    this.callCredentials = b.token == null ? null : new BearerToken(b.token, b.allowInsecureToken);
+    this.futureStub = configured(NeuralHeatmapServiceGrpc.newFutureStub(channel));
+    this.blockingStub = configured(NeuralHeatmapServiceGrpc.newBlockingStub(channel));
+    this.asyncStub = configured(NeuralHeatmapServiceGrpc.newStub(channel));
     this.timeout = b.timeout;
     this.retry = b.retry;
     this.scheduler =
@@ -224,7 +234,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #listModels} without blocking. */
   public CompletableFuture<List<Model>> listModelsAsync(boolean includeUnits) {
     var req = ListModelsRequest.newBuilder().setIncludeUnits(includeUnits).build();
-    return unary(ServiceMethods.LIST_MODELS, req, true).thenApply(ListModelsResponse::getModelsList);
+    return unary(stub -> stub.listModels(req), true).thenApply(ListModelsResponse::getModelsList);
   }
 
   /** CKA similarity between two or more models and per-metric comparisons. */
@@ -234,7 +244,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #compareModels} without blocking. */
   public CompletableFuture<ModelComparison> compareModelsAsync(CompareModelsRequest request) {
-    return unary(ServiceMethods.COMPARE_MODELS, request, true)
+    return unary(stub -> stub.compareModels(request), true)
         .thenApply(CompareModelsResponse::getComparison);
   }
 
@@ -247,7 +257,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getCorrelationMatrix} without blocking. */
   public CompletableFuture<Matrix> getCorrelationMatrixAsync(GetCorrelationMatrixRequest request) {
-    return unary(ServiceMethods.GET_CORRELATION_MATRIX, request, true)
+    return unary(stub -> stub.getCorrelationMatrix(request), true)
         .thenApply(r -> Matrix.of(r.getMatrix()));
   }
 
@@ -259,7 +269,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalPatterns} without blocking. */
   public CompletableFuture<List<TemporalPattern>> getTemporalPatternsAsync(
       GetTemporalPatternsRequest request) {
-    return unary(ServiceMethods.GET_TEMPORAL_PATTERNS, request, true)
+    return unary(stub -> stub.getTemporalPatterns(request), true)
         .thenApply(GetTemporalPatternsResponse::getPatternsList);
   }
 
@@ -271,7 +281,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalStatistics} without blocking. */
   public CompletableFuture<TemporalStatistics> getTemporalStatisticsAsync(
       GetTemporalStatisticsRequest request) {
-    return unary(ServiceMethods.GET_TEMPORAL_STATISTICS, request, true)
+    return unary(stub -> stub.getTemporalStatistics(request), true)
         .thenApply(GetTemporalStatisticsResponse::getStatistics);
   }
 
@@ -282,7 +292,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getAnomalies} without blocking. */
   public CompletableFuture<GetAnomaliesResponse> getAnomaliesAsync(GetAnomaliesRequest request) {
-    return unary(ServiceMethods.GET_ANOMALIES, request, true);
+    return unary(stub -> stub.getAnomalies(request), true);
   }
 
   // ------------------------------------------------------------------ view state
@@ -295,7 +305,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setFilter} without blocking. */
   public CompletableFuture<Filter> setFilterAsync(Filter filter) {
     var req = SetFilterRequest.newBuilder().setFilter(filter).build();
-    return unary(ServiceMethods.SET_FILTER, req, true).thenApply(SetFilterResponse::getFilter);
+    return unary(stub -> stub.setFilter(req), true).thenApply(SetFilterResponse::getFilter);
   }
 
   /** Removes the stored view filter. */
@@ -305,7 +315,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #clearFilter} without blocking. */
   public CompletableFuture<Void> clearFilterAsync() {
-    return unary(ServiceMethods.CLEAR_FILTER, ClearFilterRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.clearFilter(ClearFilterRequest.getDefaultInstance()), true)
         .thenApply(r -> null);
   }
 
@@ -316,7 +326,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getFilter} without blocking. */
   public CompletableFuture<Filter> getFilterAsync() {
-    return unary(ServiceMethods.GET_FILTER, GetFilterRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getFilter(GetFilterRequest.getDefaultInstance()), true)
         .thenApply(GetFilterResponse::getFilter);
   }
 
@@ -327,8 +337,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #setTheme} without blocking. */
   public CompletableFuture<ThemeSettings> setThemeAsync(Theme theme, String... customColors) {
-    var req = SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors));
-    return unary(ServiceMethods.SET_THEME, req.build(), true).thenApply(SetThemeResponse::getTheme);
+    var req =
+        SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors)).build();
+    return unary(stub -> stub.setTheme(req), true).thenApply(SetThemeResponse::getTheme);
   }
 
   /** The theme in force. */
@@ -338,7 +349,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getTheme} without blocking. */
   public CompletableFuture<ThemeSettings> getThemeAsync() {
-    return unary(ServiceMethods.GET_THEME, GetThemeRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getTheme(GetThemeRequest.getDefaultInstance()), true)
         .thenApply(GetThemeResponse::getTheme);
   }
 
@@ -350,7 +361,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setLayout} without blocking. */
   public CompletableFuture<Layout> setLayoutAsync(Layout layout) {
     var req = SetLayoutRequest.newBuilder().setLayout(layout).build();
-    return unary(ServiceMethods.SET_LAYOUT, req, true).thenApply(SetLayoutResponse::getLayout);
+    return unary(stub -> stub.setLayout(req), true).thenApply(SetLayoutResponse::getLayout);
   }
 
   /** The layout in force. */
@@ -360,7 +371,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getLayout} without blocking. */
   public CompletableFuture<Layout> getLayoutAsync() {
-    return unary(ServiceMethods.GET_LAYOUT, GetLayoutRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getLayout(GetLayoutRequest.getDefaultInstance()), true)
         .thenApply(GetLayoutResponse::getLayout);
   }
 
@@ -376,7 +387,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #renderHeatmap} without blocking. */
   public CompletableFuture<RenderedImage> renderHeatmapAsync(RenderHeatmapRequest request) {
-    return unary(ServiceMethods.RENDER_HEATMAP, request, true).thenApply(RenderedImage::of);
+    return unary(stub -> stub.renderHeatmap(request), true).thenApply(RenderedImage::of);
   }
 
   // ------------------------------------------------------------------ durable consumers
@@ -386,8 +397,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    * plain consumer every sequence up to {@code sequence}, for a member of a group ({@code
    * shared}) that one anomaly. Returns the consumer's acknowledged cursor afterwards. This client
    * has no consume loop yet: subscribe under the name with a {@code SubscribeAnomaliesRequest}
-   * whose {@code consumer} is set, on {@link ServiceMethods#SUBSCRIBE_ANOMALIES}. Idempotent:
-   * retried like a query.
+   * whose {@code consumer} is set. Idempotent: retried like a query.
    */
   public long ackAnomalies(String consumer, long sequence) {
     return join(ackAnomaliesAsync(consumer, sequence));
@@ -397,7 +407,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public CompletableFuture<Long> ackAnomaliesAsync(String consumer, long sequence) {
     AckAnomaliesRequest req =
         AckAnomaliesRequest.newBuilder().setConsumer(consumer).setSequence(sequence).build();
-    return unary(ServiceMethods.ACK_ANOMALIES, req, true)
+    return unary(stub -> stub.ackAnomalies(req), true)
         .thenApply(AckAnomaliesResponse::getAckedSequence);
   }
 
@@ -411,7 +421,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #exportCorrelationMatrix} without blocking. */
   public CompletableFuture<ExportResult> exportCorrelationMatrixAsync(
       ExportCorrelationMatrixRequest request) {
-    return unary(ServiceMethods.EXPORT_CORRELATION_MATRIX, request, true)
+    return unary(stub -> stub.exportCorrelationMatrix(request), true)
         .thenApply(ExportCorrelationMatrixResponse::getResult);
   }
 
@@ -422,7 +432,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #listExports} without blocking. */
   public CompletableFuture<List<ExportedFile>> listExportsAsync() {
-    return unary(ServiceMethods.LIST_EXPORTS, ListExportsRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.listExports(ListExportsRequest.getDefaultInstance()), true)
         .thenApply(ListExportsResponse::getFilesList);
   }
 
@@ -433,12 +443,12 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    */
   public long downloadExport(String name, OutputStream out) {
     var req = DownloadExportRequest.newBuilder().setName(name).build();
-    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    Deadline deadline = deadlineFromNow();
     int failures = 0;
     while (true) {
       long written = 0;
       try (ServerStream<DownloadExportResponse> chunks =
-          serverStream(ServiceMethods.DOWNLOAD_EXPORT, req, r -> r, deadline)) {
+          serverStream(stub -> stub.withDeadline(deadline).downloadExport(req), r -> r)) {
         while (chunks.hasNext()) {
           DownloadExportResponse chunk = chunks.next();
           if (chunk.getOffset() != written) {
@@ -474,25 +484,21 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** Heatmap frames as they arrive (a slow reader gets the newest frame per layer). */
   public ServerStream<HeatmapUpdate> subscribeHeatmap(SubscribeHeatmapRequest request) {
-    return serverStream(ServiceMethods.SUBSCRIBE_HEATMAP, request, SubscribeHeatmapResponse::getUpdate, null);
+    return serverStream(stub -> stub.subscribeHeatmap(request), SubscribeHeatmapResponse::getUpdate);
   }
 
   /** Correlation matrices as the server recomputes them ({@link Matrix#of} decodes each). */
   public ServerStream<CorrelationUpdate> subscribeCorrelations() {
     return serverStream(
-        ServiceMethods.SUBSCRIBE_CORRELATIONS,
-        SubscribeCorrelationsRequest.getDefaultInstance(),
-        SubscribeCorrelationsResponse::getUpdate,
-        null);
+        stub -> stub.subscribeCorrelations(SubscribeCorrelationsRequest.getDefaultInstance()),
+        SubscribeCorrelationsResponse::getUpdate);
   }
 
   /** Temporal patterns as the server recomputes them. */
   public ServerStream<TemporalUpdate> subscribeTemporal() {
     return serverStream(
-        ServiceMethods.SUBSCRIBE_TEMPORAL,
-        SubscribeTemporalRequest.getDefaultInstance(),
-        SubscribeTemporalResponse::getUpdate,
-        null);
+        stub -> stub.subscribeTemporal(SubscribeTemporalRequest.getDefaultInstance()),
+        SubscribeTemporalResponse::getUpdate);
   }
 
   /**
@@ -513,10 +519,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return new AnomalyStream(
         seq ->
             serverStream(
-                ServiceMethods.SUBSCRIBE_ANOMALIES,
-                base.toBuilder().setAfterSequence(seq).build(),
-                r -> r,
-                null),
+                stub -> stub.subscribeAnomalies(base.toBuilder().setAfterSequence(seq).build()),
+                r -> r),
         after,
         options,
         scheduler);
@@ -529,10 +533,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    */
   public ServerStream<StreamUpdatesResponse> streamUpdates(StreamUpdatesRequest request) {
     return serverStream(
-        ServiceMethods.STREAM_UPDATES,
-        request,
-        r -> r.getUpdateCase() == StreamUpdatesResponse.UpdateCase.ANOMALY_HEARTBEAT ? null : r,
-        null);
+        stub -> stub.streamUpdates(request),
+        r -> r.getUpdateCase() == StreamUpdatesResponse.UpdateCase.ANOMALY_HEARTBEAT ? null : r);
   }
 
   // ------------------------------------------------------------------ ingestion
@@ -554,19 +556,25 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       var batch = frames.subList(i, Math.min(frames.size(), i + INGEST_BATCH));
       messages.add(IngestActivationsRequest.newBuilder().addAllFrames(batch).build());
     }
-    return clientStream(ServiceMethods.INGEST_ACTIVATIONS, messages);
+    return clientStream(NeuralHeatmapServiceStub::ingestActivations, messages);
   }
 
   // ------------------------------------------------------------------ plumbing
 
-  private CallOptions options(Deadline deadline) {
-    return deadline == null ? callOptions : callOptions.withDeadline(deadline);
+  /** A generated stub with the client's call options: message size limit and bearer token. */
+  private <S extends AbstractStub<S>> S configured(S stub) {
+    S out = stub.withMaxOutboundMessageSize(maxMessageBytes);
+    return callCredentials == null ? out : out.withCallCredentials(callCredentials);
+  }
+
+  private Deadline deadlineFromNow() {
+    return Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
   /** A unary call; idempotent ones are retried on the policy's codes within the timeout. */
-  private <Req, Resp> CompletableFuture<Resp> unary(
-      MethodDescriptor<Req, Resp> method, Req request, boolean idempotent) {
-    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  private <Resp> CompletableFuture<Resp> unary(
+      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call, boolean idempotent) {
+    Deadline deadline = deadlineFromNow();
     CompletableFuture<Resp> result = new CompletableFuture<>();
     AtomicReference<ListenableFuture<Resp>> inFlight = new AtomicReference<>();
     result.whenComplete(
@@ -576,13 +584,12 @@ public final class NeuralHeatmapClient implements AutoCloseable {
             f.cancel(true);
           }
         });
-    attempt(method, request, idempotent, deadline, 0, result, inFlight);
+    attempt(call, idempotent, deadline, 0, result, inFlight);
     return result;
   }
 
-  private <Req, Resp> void attempt(
-      MethodDescriptor<Req, Resp> method,
-      Req request,
+  private <Resp> void attempt(
+      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call,
       boolean idempotent,
       Deadline deadline,
       int failures,
@@ -591,15 +598,14 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     if (result.isDone()) {
       return;
     }
-    ListenableFuture<Resp> call =
-        ClientCalls.futureUnaryCall(channel.newCall(method, options(deadline)), request);
-    inFlight.set(call);
+    ListenableFuture<Resp> response = call.apply(futureStub.withDeadline(deadline));
+    inFlight.set(response);
     Futures.addCallback(
-        call,
+        response,
         new FutureCallback<Resp>() {
           @Override
-          public void onSuccess(Resp response) {
-            result.complete(response);
+          public void onSuccess(Resp value) {
+            result.complete(value);
           }
 
           @Override
@@ -611,7 +617,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
               return;
             }
             scheduler.schedule(
-                () -> attempt(method, request, true, deadline, failures + 1, result, inFlight),
+                () -> attempt(call, true, deadline, failures + 1, result, inFlight),
                 delay.toNanos(),
                 TimeUnit.NANOSECONDS);
           }
@@ -628,25 +634,26 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return delay.toNanos() < deadline.timeRemaining(TimeUnit.NANOSECONDS) ? delay : null;
   }
 
-  private <Req, Resp, T> ServerStream<T> serverStream(
-      MethodDescriptor<Req, Resp> method, Req request, Function<Resp, T> item, Deadline deadline) {
-    ClientCall<Req, Resp> call = channel.newCall(method, options(deadline));
-    return new ServerStream<>(call, request, item);
+  /** A server-streaming call on the blocking stub, read as a {@link ServerStream}. */
+  private <Resp, T> ServerStream<T> serverStream(
+      Function<NeuralHeatmapServiceBlockingStub, Iterator<Resp>> call, Function<Resp, T> item) {
+    return new ServerStream<>(() -> call.apply(blockingStub), item);
   }
 
   /** A client-streaming call: sends every message as the transport is ready, then half-closes. */
   private <Req, Resp> CompletableFuture<Resp> clientStream(
-      MethodDescriptor<Req, Resp> method, List<Req> messages) {
+      BiFunction<NeuralHeatmapServiceStub, StreamObserver<Resp>, StreamObserver<Req>> call,
+      List<Req> messages) {
     CompletableFuture<Resp> result = new CompletableFuture<>();
-    ClientCall<Req, Resp> call =
-        channel.newCall(method, options(Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS)));
-    ClientCalls.asyncClientStreamingCall(
-        call,
+    AtomicReference<ClientCallStreamObserver<Req>> started = new AtomicReference<>();
+    call.apply(
+        asyncStub.withDeadline(deadlineFromNow()),
         new ClientResponseObserver<Req, Resp>() {
           private int sent;
 
           @Override
           public void beforeStart(ClientCallStreamObserver<Req> requests) {
+            started.set(requests);
             requests.setOnReadyHandler(
                 () -> {
                   while (requests.isReady() && sent < messages.size()) {
@@ -681,7 +688,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     result.whenComplete(
         (r, e) -> {
           if (result.isCancelled()) {
-            call.cancel("cancelled by the caller", null);
+            started.get().cancel("cancelled by the caller", null);
           }
         });
     return result;
