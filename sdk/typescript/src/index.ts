@@ -18,6 +18,7 @@ export * from "./errors.js";
 export * from "./views.js";
 export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
 export { reopening, type StreamOptions } from "./streams.js";
+export type { ConsumeOptions } from "./consumers.js";
 export {
   resumableAnomalies,
   isResumable,
