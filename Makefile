@@ -144,10 +144,10 @@ run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on
 run-cluster: setup-cluster ## NATS JetStream + server + 3 bridges (:50051-50053, round_robin) on one machine; docs/deploy.md.
 	VENV=$(VENV) bash scripts/run_cluster.sh
 
-bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
+bench: setup setup-cluster ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench
 
-bench-quick: setup ## Short benchmark run (what CI executes).
+bench-quick: setup setup-cluster ## Short benchmark run (what CI executes).
 	$(PY) -m bench --quick
 
 clean: ## Remove installed tools and build output (not the generated code).
