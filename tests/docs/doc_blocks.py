@@ -8,7 +8,8 @@ opening fence::
     <!-- not-run: output -->
 
 naming one reason from :data:`REASONS`. The info strings ``text`` and ``output``
-mark themselves (they are never code). A block that is neither runnable nor
+mark themselves (they are never code). A file whose first line is
+``<!-- not-run-file: REASON -->`` marks all its blocks (the verbatim seed copies). A block that is neither runnable nor
 marked, or marked with a reason outside :data:`REASONS`, fails the test.
 """
 
@@ -33,6 +34,9 @@ REASONS = {
     "signature": "a method's signature, listed for reference",
     "make": "a make target: `make test` runs this very harness, `make run`/`make bench` "
             "run for minutes; the make targets are tested by CI itself",
+    "service": "starts a server or bridge that runs until stopped (the harness starts its own)",
+    "long": "runs for minutes (a full benchmark); CI runs its short form",
+    "config": "a file to save in your own project (the harness writes the same settings)",
     "install": "installs into a project of your own (the harness does the same steps itself: "
                "the packed TypeScript tarball, the Go module with its replace)",
     "seed": "the original (seed) API document, kept verbatim for reference; it targets "
@@ -42,6 +46,7 @@ REASONS = {
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})(.*)$")
 _MARKER = re.compile(r"^<!--\s*not-run:\s*([A-Za-z-]+)\s*-->$")
+_FILE_MARKER = re.compile(r"^<!--\s*not-run-file:\s*([A-Za-z-]+)\s*-->$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ def blocks(path: Path) -> list[Block]:
     """The fenced blocks of one Markdown file (a fence closes on the same fence string)."""
     found: list[Block] = []
     lines = path.read_text(encoding="utf-8").splitlines()
+    whole = _FILE_MARKER.match(lines[0].strip()) if lines else None
     i = 0
     while i < len(lines):
         m = _FENCE.match(lines[i])
@@ -92,7 +98,8 @@ def blocks(path: Path) -> list[Block]:
         before = next((lines[j].strip() for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         marker = _MARKER.match(before)
         word = info.split()[0].lower() if info else ""
-        reason = marker.group(1) if marker else (word if word in ("text", "output") else None)
+        reason = (whole.group(1) if whole else marker.group(1) if marker
+                  else word if word in ("text", "output") else None)
         found.append(Block(path, start + 1, word, reason, "\n".join(body) + "\n"))
     return found
 
