@@ -76,7 +76,7 @@ func run(target, statePath, outPath, token, models, minSeverity string, idle tim
 
 	opts := []neuralheatmap.Option{}
 	if token != "" {
-		opts = append(opts, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
+		opts = append(opts, neuralheatmap.WithToken(token)) // plaintext: loopback only (the SDKs' token rule)
 	}
 	client, err := neuralheatmap.Dial(target, opts...)
 	if err != nil {
