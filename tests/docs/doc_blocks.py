@@ -9,8 +9,9 @@ opening fence::
 
 naming one reason from :data:`REASONS`. The info strings ``text`` and ``output``
 mark themselves (they are never code). A file whose first line is
-``<!-- not-run-file: REASON -->`` marks all its blocks (the verbatim seed copies). A block that is neither runnable nor
-marked, or marked with a reason outside :data:`REASONS`, fails the test.
+``<!-- not-run-file: REASON -->`` marks all its blocks (the verbatim seed copies).
+A block that is neither runnable nor marked, or marked with a reason outside
+:data:`REASONS`, fails the test.
 """
 
 from __future__ import annotations

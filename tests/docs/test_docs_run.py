@@ -79,7 +79,8 @@ def env() -> Iterator[dict[str, str]]:
     """One server (built-in source) and one bridge; the environment every block runs in."""
     with ServerProcess(extra_args=["--source", "--source-rate", "30"]) as server, \
             BridgeProcess(server.url) as bridge:
-        paths = [str(REPO_ROOT / d) for d in ("contract/python", "sdk/python")]
+        # This checkout's packages first, as tests/support does (the console scripts too).
+        paths = [str(REPO_ROOT / d) for d in ("contract/python", "sdk/python", "bridge", "server")]
         yield {**os.environ, "NEURAL_HEATMAP_TARGET": bridge.target,
                "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]),
                "GOFLAGS": "-buildvcs=false", "MPLBACKEND": "Agg"}
