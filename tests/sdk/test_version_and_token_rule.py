@@ -9,14 +9,14 @@ only to a loopback address unless the program opts in.
 from __future__ import annotations
 
 import grpc
+import neural_heatmap
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from neural_heatmap import NeuralHeatmapClient
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 from neural_heatmap_contract.version import VERSION, VERSION_HEADER
 
-import neural_heatmap
-from neural_heatmap import NeuralHeatmapClient
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
