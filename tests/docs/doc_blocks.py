@@ -36,6 +36,7 @@ REASONS = {
     "make": "a make target: `make test` runs this very harness, `make run`/`make bench` "
             "run for minutes; the make targets are tested by CI itself",
     "service": "starts a server or bridge that runs until stopped (the harness starts its own)",
+    "destructive": "deletes your own state (`rm -rf var/data`)",
     "long": "runs for minutes (a full benchmark); CI runs its short form",
     "config": "a file to save in your own project (the harness writes the same settings)",
     "install": "installs into a project of your own (the harness does the same steps itself: "
