@@ -12,6 +12,7 @@ TOOLS := $(CURDIR)/.tools/bin
 TS := sdk/typescript
 BUF := $(TS)/node_modules/.bin/buf
 GO_DIR := sdk/go
+JAVA_DIR := sdk/java
 GO_PLUGIN_VERSION := v1.36.12
 GO_GRPC_PLUGIN_VERSION := v1.6.0
 GRPCURL_VERSION := v1.9.3
@@ -19,7 +20,7 @@ GHZ_VERSION := v0.121.0
 HEY_VERSION := v0.1.4
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts test-long run bench bench-quick clean
+.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts test-java test-long run bench bench-quick clean
 
 help: ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -55,16 +56,23 @@ $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	cd $(GO_DIR) && go mod download
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps ## Install Python, npm and Go dependencies, buf, grpcurl, ghz and hey.
+# Maven artifacts (protoc, grpc-java, protobuf-java, JUnit and the plugins) into ~/.m2: a first
+# build resolves every one of them, including protoc's native binary, which go-offline misses.
+$(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
+	cd $(JAVA_DIR) && mvn -q -B -DskipTests package
+	mkdir -p $(TOOLS) && touch $@
+
+setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz and hey.
 
 # ---------------------------------------------------------------- code generation
-gen: setup ## Regenerate Python, Go and TypeScript code (protos/, the retry policy) and the error-table docs.
+gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too) and the error-table docs.
 	VENV=$(VENV) bash scripts/gen.sh
 
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
 GENERATED := contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen \
 	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
-	$(TS)/src/policy_gen.ts docs/bridge.md docs/http-api.md
+	$(TS)/src/policy_gen.ts sdk/java/src/main/java/dev/neuralheatmap/Policy.java \
+	docs/bridge.md docs/http-api.md
 
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
 	@changes=$$(git status --porcelain -- $(GENERATED)); \
@@ -77,7 +85,7 @@ lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --stri
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/render_error_table.py --check
-	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap bridge/neural_heatmap_bridge server/neural_heatmap_server
+	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap sdk/python/neural_heatmap_cli bridge/neural_heatmap_bridge server/neural_heatmap_server
 	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 
 # What the protos are compared with: on main itself, main's previous commit (for a merge, the
@@ -91,7 +99,7 @@ breaking: setup ## buf breaking against main's previous commit (on a branch: aga
 	else $(PY) scripts/check_breaking.py --base "$$base" --buf $(BUF); fi
 
 # ---------------------------------------------------------------- tests
-test: setup test-go test-ts test-python ## Run every test (Python, Go, TypeScript, live conformance).
+test: setup test-go test-ts test-java test-python ## Run every test (Python, Go, TypeScript, Java, live conformance).
 
 test-python: setup ## Python tests only (short fuzz and chaos runs included).
 	$(VENV)/bin/pytest -q -m "not long"
@@ -105,6 +113,9 @@ test-go: setup ## Go tests (vet, unit, live examples).
 test-ts: setup ## TypeScript tests: unit, live against a real server and bridge, the packed tarball installed outside the repo.
 	cd $(TS) && npm test
 
+test-java: setup ## Java tests (JUnit 5 against a live server and bridge; messages generated from protos/).
+	cd $(JAVA_DIR) && mvn -q -B verify
+
 # ---------------------------------------------------------------- run and measure
 run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
 	$(VENV)/bin/neural-heatmap-serve --server-data-dir var/data
@@ -116,4 +127,4 @@ bench-quick: setup ## Short benchmark run (what CI executes).
 	$(PY) -m bench --quick
 
 clean: ## Remove installed tools and build output (not the generated code).
-	rm -rf $(VENV) .tools $(TS)/node_modules $(TS)/dist
+	rm -rf $(VENV) .tools $(TS)/node_modules $(TS)/dist $(JAVA_DIR)/target

@@ -37,6 +37,10 @@ class Settings:
     analytics_series: list[int] = field(default_factory=lambda: [64, 256, 1024])
     analytics_windows: list[int] = field(default_factory=lambda: [128, 512, 1024])
     analytics_reps: int = 5
+    # torch (watch overhead)
+    torch_steps: int = 200              # timed training steps per variant per repetition
+    torch_warmup: int = 20
+    torch_reps: int = 5
     out: Path = Path("bench/results")
 
     @classmethod
@@ -49,6 +53,7 @@ class Settings:
             fanout_sizes=[1, 10, 100], fanout_seconds=3.0, fanout_reps=1,
             ingest_frames=4096, ingest_reps=2,
             analytics_series=[64, 256], analytics_windows=[128, 256], analytics_reps=2,
+            torch_steps=50, torch_warmup=5, torch_reps=3,
         )
 
     @classmethod
@@ -61,6 +66,7 @@ class Settings:
             fanout_sizes=[1, 5], fanout_seconds=1.0, fanout_reps=1,
             ingest_frames=256, ingest_grpc_batch=32, ingest_http_batch=64, ingest_reps=2,
             analytics_series=[16, 32], analytics_windows=[32, 64], analytics_reps=2,
+            torch_steps=5, torch_warmup=2, torch_reps=2,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from bench._results import CaseResult
 from bench._settings import Settings
 from bench._tools import build_protoset, find_tool
 
-CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch"]
 TITLES = {
     "unary": "small anomaly queries, bridge vs direct HTTP",
     "reads": "hot reads with the read cache on and off; throughput vs concurrency",
@@ -25,6 +25,7 @@ TITLES = {
     "fanout": "anomaly stream fan-out",
     "ingest": "activation ingestion",
     "analytics": "correlation query vs numpy.corrcoef",
+    "torch": "training-step overhead of neural_heatmap.torch.watch",
 }
 
 
@@ -81,7 +82,7 @@ async def _main(a: argparse.Namespace) -> int:
     s = (Settings.tiny_settings() if a.tiny else
          Settings.quick_settings() if a.quick else Settings())
     if a.reps:
-        s.reps = s.matrix_reps = s.ingest_reps = s.analytics_reps = a.reps
+        s.reps = s.matrix_reps = s.ingest_reps = s.analytics_reps = s.torch_reps = a.reps
     s.out = a.out
     cases = [c for c in a.cases.split(",") if c]
     tools = {"ghz": find_tool("ghz"), "hey": find_tool("hey")}

@@ -49,7 +49,7 @@ mkdir -p "$SCRATCH/googleapis/google/rpc"
 cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
 "$BUF" generate "$SCRATCH/googleapis" --template '{"version":"v2","plugins":[{"local":"sdk/typescript/node_modules/.bin/protoc-gen-es","out":"sdk/typescript/src/gen","opt":["target=ts","import_extension=js"]}]}'
 
-# The retry/reconnect policy (protos/policy/retry.json) into Python, Go and TypeScript, and
+# The retry/reconnect policy (protos/policy/retry.json) into Python, Go, TypeScript and Java, and
 # the contract's error table into docs/bridge.md and docs/http-api.md.
 "$VENV/bin/python" scripts/gen_policy.py
 "$VENV/bin/python" scripts/render_error_table.py

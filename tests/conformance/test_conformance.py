@@ -4,7 +4,7 @@ One real server and two real bridges (one open, one requiring a bearer token) se
 every test here, and a third bridge in front of a crafted upstream
 (tests/support/crafted_upstream.py) serves the answers the server cannot give. The scenario
 interpreter (runner.py) runs scenarios.json once per language, each time through that
-language's thin client (Python, TypeScript on node, Go);
+language's thin client (Python, TypeScript on node, Go, Java on the JVM);
 each run uses its own model-id prefix, and the tensors they read back must be equal to the
 last bit across languages.
 
@@ -42,10 +42,11 @@ from tests.support.server_process import ServerProcess
 REPO = Path(__file__).resolve().parents[2]
 TS_DIR = REPO / "sdk" / "typescript"
 GO_DIR = REPO / "sdk" / "go"
+JAVA_DIR = REPO / "sdk" / "java"
 GRPCURL = REPO / ".tools" / "bin" / "grpcurl"
 TOKEN = "conformance-token"
 SERVICE = "neural_heatmap.v1.NeuralHeatmapService"
-SETUP_HINT = "run `make setup` (it installs npm packages, Go modules and grpcurl)"
+SETUP_HINT = "run `make setup` (it installs npm packages, Go modules, Maven artifacts and grpcurl)"
 
 # Results of each language's run, compared by test_digests_equal_across_languages.
 RESULTS: dict[str, dict[str, Any]] = {}
@@ -76,7 +77,7 @@ def stack() -> Iterator[dict[str, Any]]:
         }
 
 
-LANGUAGES = {"python": "py", "typescript": "ts", "go": "go"}  # language -> run prefix
+LANGUAGES = {"python": "py", "typescript": "ts", "go": "go", "java": "java"}  # -> run prefix
 
 
 def _scenario_names() -> list[str]:
@@ -126,6 +127,43 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _go_build("./conformance", tmp_path_factory.mktemp("go") / "conformance")
 
 
+def _java_built() -> bool:
+    main = JAVA_DIR / "target" / "classes" / "dev" / "neuralheatmap" / "conformance"
+    built = main / "ThinClient.class"
+    if not built.exists() or not (JAVA_DIR / "target" / "classpath.txt").exists():
+        return False
+    sources = [*(JAVA_DIR / "src" / "main").rglob("*.java"), *(REPO / "protos").rglob("*.proto")]
+    sources.append(JAVA_DIR / "pom.xml")
+    return built.stat().st_mtime >= max(p.stat().st_mtime for p in sources)
+
+
+@pytest.fixture(scope="module")
+def java_client() -> list[str]:
+    """The Java thin client (sdk/java, dev.neuralheatmap.conformance.ThinClient) on the JVM.
+
+    Built with `mvn package` (stubs generated from protos/) when missing or older than its
+    sources; Maven writes the runtime classpath to target/classpath.txt.
+    """
+    java = _need("java")
+    if not _java_built():
+        build = subprocess.run(
+            [_need("mvn"), "-q", "-B", "-DskipTests", "package"],
+            cwd=JAVA_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert build.returncode == 0, f"mvn package failed ({SETUP_HINT}?):\n{build.stdout}"
+    classpath = (JAVA_DIR / "target" / "classpath.txt").read_text().strip()
+    return [
+        java,
+        "-XX:TieredStopAtLevel=1",  # a short-lived client: start fast rather than peak
+        "-cp",
+        f"{JAVA_DIR / 'target' / 'classes'}:{classpath}",
+        "dev.neuralheatmap.conformance.ThinClient",
+    ]
+
+
 def _client(language: str, request: pytest.FixtureRequest) -> list[str]:
     """The thin client command of a language (built first when it needs building)."""
     if language == "typescript":
@@ -133,6 +171,8 @@ def _client(language: str, request: pytest.FixtureRequest) -> list[str]:
         return [_need("node"), str(dist / "conformance" / "client.js")]
     if language == "go":
         return [str(request.getfixturevalue("go_client"))]
+    if language == "java":
+        return list(request.getfixturevalue("java_client"))
     return list(runner.PYTHON_CLIENT)
 
 

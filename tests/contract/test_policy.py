@@ -1,10 +1,10 @@
 """The one retry/reconnect policy (protos/policy/retry.json) in every language.
 
-The generated Python, Go and TypeScript files must be exactly what scripts/gen_policy.py
-writes from the policy file (so no one edits one language by hand), and the Python
-consumers (SDK retries and reconnects, the bridge's log reads) must run on it. Go and
-TypeScript check their runtime values in sdk/go/neuralheatmap/policy_test.go and
-sdk/typescript/src/test/policy.test.ts.
+The generated Python, Go, TypeScript and Java files must be exactly what
+scripts/gen_policy.py writes from the policy file (so no one edits one language by hand),
+and the Python consumers (SDK retries and reconnects, the bridge's log reads) must run on
+it. Go, TypeScript and Java check their runtime values in sdk/go/neuralheatmap/policy_test.go,
+sdk/typescript/src/test/policy.test.ts and sdk/java/src/test/java/dev/neuralheatmap/PolicyTest.java.
 """
 
 from __future__ import annotations

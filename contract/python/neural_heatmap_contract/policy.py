@@ -3,8 +3,8 @@
 
 The SDK's unary retries and stream reconnects and the bridge's reconnects to its server
 all take these values; ``neural_heatmap_contract.backoff`` is the one backoff shape.
-Go and TypeScript get the same constants (sdk/go/neuralheatmap/policy_gen.go,
-sdk/typescript/src/policy_gen.ts).
+Go, TypeScript and Java get the same constants (sdk/go/neuralheatmap/policy_gen.go,
+sdk/typescript/src/policy_gen.ts, sdk/java/src/main/java/dev/neuralheatmap/Policy.java).
 """
 
 UNARY_RETRY_CODES: tuple[str, ...] = (

@@ -9,12 +9,14 @@ decided here, once, for every call.
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Self, TypeVar
 
 import grpc
 import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from neural_heatmap._channel import (
@@ -127,6 +129,21 @@ class ClientBase:
         """True while a channel is open."""
         return self._channel is not None
 
+    def _unopened_copy(self) -> Self:
+        """The same settings without a channel or subscriptions.
+
+        A grpc.aio channel belongs to the event loop that opened it; the copy
+        opens its own in whatever loop first uses it (e.g. a background
+        sender thread's), leaving this client untouched.
+        """
+        clone = copy.copy(self)
+        clone._channel = None
+        clone._stub = None
+        clone._subscriptions = set()
+        clone._heatmap_models = []
+        clone._heatmap_layers = []
+        return clone
+
     def _open(self) -> pb_grpc.NeuralHeatmapServiceAsyncStub:
         if self._stub is None:
             self._channel = make_channel(
@@ -218,6 +235,33 @@ class ClientBase:
                 code=grpc.StatusCode.UNAVAILABLE,
             ) from exc
         return self
+
+    async def check_health(
+        self,
+        *,
+        timeout: Timeout = DEFAULT,
+        metadata: Metadata = None,
+    ) -> bool:
+        """Ask the bridge's ``grpc.health.v1`` service whether both hops are up.
+
+        The bridge answers SERVING only while its upstream server's ``/health``
+        answers, so one call tells whether the whole path works. Health needs no
+        token and is never retried: the answer is about this moment.
+
+        Returns:
+            True when the bridge is SERVING (its server answers), False when it
+            is up but NOT_SERVING (server unreachable, or the bridge is shutting down).
+
+        Raises:
+            UnavailableError: The bridge itself did not answer.
+        """
+        self._open()
+        assert self._channel is not None
+        stub = health_pb2_grpc.HealthStub(self._channel)
+        resp = await self._unary(
+            stub.Check, health_pb2.HealthCheckRequest(), timeout=timeout, metadata=metadata
+        )
+        return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def disconnect(self) -> None:
         """Close the channel; a later call opens a new one."""

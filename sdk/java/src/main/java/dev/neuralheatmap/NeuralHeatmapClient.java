@@ -1,0 +1,701 @@
+package dev.neuralheatmap;
+
+import com.google.common.util.concurrent.FutureCallback;
+import com.google.common.util.concurrent.Futures;
+import com.google.common.util.concurrent.ListenableFuture;
+import com.google.common.util.concurrent.MoreExecutors;
+import dev.neuralheatmap.v1.*;
+import io.grpc.CallOptions;
+import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
+import io.grpc.Deadline;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ClientResponseObserver;
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
+
+/**
+ * The Java client of the Neural Heatmap gRPC bridge: one method for every RPC of {@code
+ * neural_heatmap.v1.NeuralHeatmapService}, on the message classes protoc generates from protos/
+ * at build time ({@code dev.neuralheatmap.v1}).
+ *
+ * <ul>
+ *   <li>Unary and client-streaming calls come blocking ({@code listModels(...)}) and async
+ *       ({@code listModelsAsync(...)}, a {@link CompletableFuture}).
+ *   <li>Idempotent calls (queries, the {@code Set*}/{@code ClearFilter} calls, which replace
+ *       state, the export, which rewrites the same file, and downloads before their first byte)
+ *       are retried on the policy's codes ({@link Policy#UNARY_RETRY_CODES}) with the shared
+ *       {@link Backoff}, within the call's timeout; {@code IngestActivations} never is (a retry
+ *       could store frames twice).
+ *   <li>Server streams are blocking iterators ({@link ServerStream}); {@link
+ *       #subscribeAnomalies} resumes after the last sequence it received, exactly once.
+ *   <li>Every failure is a {@link NeuralHeatmapException} subclass of its status code.
+ *   <li>Correlation matrices and tensors are {@code float[]} with a shape ({@link Matrix}, {@link
+ *       Tensors}).
+ * </ul>
+ *
+ * <pre>{@code
+ * try (var client = NeuralHeatmapClient.builder("localhost:50051").build()) {
+ *   Matrix m = client.getCorrelationMatrix(
+ *       GetCorrelationMatrixRequest.newBuilder().addModelIds("mlp-a").build());
+ *   System.out.println(m.labels() + " " + m.at(0, 1));
+ * }
+ * }</pre>
+ */
+public final class NeuralHeatmapClient implements AutoCloseable {
+  /** The bridge's customary address. */
+  public static final String DEFAULT_ADDRESS = "localhost:50051";
+
+  /** gRPC's 4 MiB default raised, in both directions: correlation matrices are large. */
+  public static final int DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
+
+  /** Frames per {@code IngestActivationsRequest} message when ingesting a list of frames. */
+  public static final int INGEST_BATCH = 500;
+
+  private final ManagedChannel channel;
+  private final CallOptions callOptions;
+  private final Duration timeout;
+  private final Backoff retry;
+  private final ScheduledExecutorService scheduler;
+  private final ExecutorService blockingWork;
+
+  private NeuralHeatmapClient(Builder b) {
+    ChannelCredentials credentials;
+    if (b.trustedCertificates != null) {
+      try {
+        credentials = TlsChannelCredentials.newBuilder().trustManager(b.trustedCertificates).build();
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read " + b.trustedCertificates, e);
+      }
+    } else if (b.tls) {
+      credentials = TlsChannelCredentials.create();
+    } else {
+      credentials = InsecureChannelCredentials.create();
+    }
+    var channelBuilder =
+        Grpc.newChannelBuilder(b.address, credentials)
+            .maxInboundMessageSize(b.maxMessageBytes)
+            .maxInboundMetadataSize(1 << 20);
+    if (b.authority != null) {
+      channelBuilder.overrideAuthority(b.authority);
+    }
+    this.channel = channelBuilder.build();
+    CallOptions options = CallOptions.DEFAULT.withMaxOutboundMessageSize(b.maxMessageBytes);
+    if (b.token != null) {
+      options = options.withCallCredentials(new BearerToken(b.token, b.allowInsecureToken));
+    }
+    this.callOptions = options;
+    this.timeout = b.timeout;
+    this.retry = b.retry;
+    this.scheduler =
+        Executors.newSingleThreadScheduledExecutor(
+            r -> {
+              Thread t = new Thread(r, "neural-heatmap-retry");
+              t.setDaemon(true);
+              return t;
+            });
+    this.blockingWork =
+        Executors.newCachedThreadPool(
+            r -> {
+              Thread t = new Thread(r, "neural-heatmap-call");
+              t.setDaemon(true);
+              return t;
+            });
+  }
+
+  /** A builder for a client of the bridge at {@code address} ("host:port"). */
+  public static Builder builder(String address) {
+    return new Builder(address);
+  }
+
+  /** Options of a client; {@link #build()} makes it. */
+  public static final class Builder {
+    private final String address;
+    private boolean tls;
+    private File trustedCertificates;
+    private String authority;
+    private String token;
+    private boolean allowInsecureToken;
+    private Duration timeout = Duration.ofSeconds(30);
+    private Backoff retry = Backoff.DEFAULT;
+    private int maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES;
+
+    private Builder(String address) {
+      if (address.startsWith("http://") || address.startsWith("https://") || address.startsWith("ws")) {
+        throw new IllegalArgumentException(
+            address
+                + " is a URL; the client talks gRPC to the bridge: give its host:port (e.g. "
+                + DEFAULT_ADDRESS
+                + "), not the server's HTTP address");
+      }
+      this.address = address;
+    }
+
+    /** Connect with TLS, trusting the system's roots. */
+    public Builder tls() {
+      this.tls = true;
+      return this;
+    }
+
+    /** Connect with TLS, trusting the PEM certificates in this file (a private CA). */
+    public Builder tls(File trustedCertificates) {
+      this.tls = true;
+      this.trustedCertificates = trustedCertificates;
+      return this;
+    }
+
+    /** The name expected in the bridge's certificate, when it differs from the address's host. */
+    public Builder authority(String authority) {
+      this.authority = authority;
+      return this;
+    }
+
+    /** Send {@code authorization: Bearer <token>} on every call (needs TLS, or the next option). */
+    public Builder token(String token) {
+      this.token = token;
+      return this;
+    }
+
+    /** Allow the bearer token over plaintext (loopback and tests only). */
+    public Builder allowInsecureToken() {
+      this.allowInsecureToken = true;
+      return this;
+    }
+
+    /** Each unary call's deadline, retries included (default 30 s). */
+    public Builder timeout(Duration timeout) {
+      this.timeout = timeout;
+      return this;
+    }
+
+    /** The backoff between retries of idempotent calls (default: the shared policy). */
+    public Builder retry(Backoff backoff) {
+      this.retry = backoff;
+      return this;
+    }
+
+    /** The largest message in either direction (default 256 MiB). */
+    public Builder maxMessageBytes(int bytes) {
+      this.maxMessageBytes = bytes;
+      return this;
+    }
+
+    /** The client; the connection is made on the first call. */
+    public NeuralHeatmapClient build() {
+      if (token != null && !tls && !allowInsecureToken) {
+        throw new IllegalStateException(
+            "a bearer token needs tls() (or allowInsecureToken() on loopback)");
+      }
+      return new NeuralHeatmapClient(this);
+    }
+  }
+
+  /** The channel, for stubs of other services (health, reflection) on the same connection. */
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  // ------------------------------------------------------------------ models
+
+  /** Every model with its layers (with {@code includeUnits}, every unit's canvas location). */
+  public List<Model> listModels(boolean includeUnits) {
+    return join(listModelsAsync(includeUnits));
+  }
+
+  /** {@link #listModels} without blocking. */
+  public CompletableFuture<List<Model>> listModelsAsync(boolean includeUnits) {
+    var req = ListModelsRequest.newBuilder().setIncludeUnits(includeUnits).build();
+    return unary(ServiceMethods.LIST_MODELS, req, true).thenApply(ListModelsResponse::getModelsList);
+  }
+
+  /** CKA similarity between two or more models and per-metric comparisons. */
+  public ModelComparison compareModels(CompareModelsRequest request) {
+    return join(compareModelsAsync(request));
+  }
+
+  /** {@link #compareModels} without blocking. */
+  public CompletableFuture<ModelComparison> compareModelsAsync(CompareModelsRequest request) {
+    return unary(ServiceMethods.COMPARE_MODELS, request, true)
+        .thenApply(CompareModelsResponse::getComparison);
+  }
+
+  // ------------------------------------------------------------------ analytics
+
+  /** The Pearson correlation matrix, decoded into {@code float[]}. */
+  public Matrix getCorrelationMatrix(GetCorrelationMatrixRequest request) {
+    return join(getCorrelationMatrixAsync(request));
+  }
+
+  /** {@link #getCorrelationMatrix} without blocking. */
+  public CompletableFuture<Matrix> getCorrelationMatrixAsync(GetCorrelationMatrixRequest request) {
+    return unary(ServiceMethods.GET_CORRELATION_MATRIX, request, true)
+        .thenApply(r -> Matrix.of(r.getMatrix()));
+  }
+
+  /** The periodic, trend and state-change patterns found in activity series. */
+  public List<TemporalPattern> getTemporalPatterns(GetTemporalPatternsRequest request) {
+    return join(getTemporalPatternsAsync(request));
+  }
+
+  /** {@link #getTemporalPatterns} without blocking. */
+  public CompletableFuture<List<TemporalPattern>> getTemporalPatternsAsync(
+      GetTemporalPatternsRequest request) {
+    return unary(ServiceMethods.GET_TEMPORAL_PATTERNS, request, true)
+        .thenApply(GetTemporalPatternsResponse::getPatternsList);
+  }
+
+  /** Per-layer temporal statistics. */
+  public TemporalStatistics getTemporalStatistics(GetTemporalStatisticsRequest request) {
+    return join(getTemporalStatisticsAsync(request));
+  }
+
+  /** {@link #getTemporalStatistics} without blocking. */
+  public CompletableFuture<TemporalStatistics> getTemporalStatisticsAsync(
+      GetTemporalStatisticsRequest request) {
+    return unary(ServiceMethods.GET_TEMPORAL_STATISTICS, request, true)
+        .thenApply(GetTemporalStatisticsResponse::getStatistics);
+  }
+
+  /** A page of logged anomalies (with the log's first and last sequence). */
+  public GetAnomaliesResponse getAnomalies(GetAnomaliesRequest request) {
+    return join(getAnomaliesAsync(request));
+  }
+
+  /** {@link #getAnomalies} without blocking. */
+  public CompletableFuture<GetAnomaliesResponse> getAnomaliesAsync(GetAnomaliesRequest request) {
+    return unary(ServiceMethods.GET_ANOMALIES, request, true);
+  }
+
+  // ------------------------------------------------------------------ view state
+
+  /** Replaces the stored view filter; returns the filter now in force. */
+  public Filter setFilter(Filter filter) {
+    return join(setFilterAsync(filter));
+  }
+
+  /** {@link #setFilter} without blocking. */
+  public CompletableFuture<Filter> setFilterAsync(Filter filter) {
+    var req = SetFilterRequest.newBuilder().setFilter(filter).build();
+    return unary(ServiceMethods.SET_FILTER, req, true).thenApply(SetFilterResponse::getFilter);
+  }
+
+  /** Removes the stored view filter. */
+  public void clearFilter() {
+    join(clearFilterAsync());
+  }
+
+  /** {@link #clearFilter} without blocking. */
+  public CompletableFuture<Void> clearFilterAsync() {
+    return unary(ServiceMethods.CLEAR_FILTER, ClearFilterRequest.getDefaultInstance(), true)
+        .thenApply(r -> null);
+  }
+
+  /** The stored view filter (empty when none). */
+  public Filter getFilter() {
+    return join(getFilterAsync());
+  }
+
+  /** {@link #getFilter} without blocking. */
+  public CompletableFuture<Filter> getFilterAsync() {
+    return unary(ServiceMethods.GET_FILTER, GetFilterRequest.getDefaultInstance(), true)
+        .thenApply(GetFilterResponse::getFilter);
+  }
+
+  /** Replaces the theme ({@code customColors}, "#rrggbb", only for THEME_CUSTOM). */
+  public ThemeSettings setTheme(Theme theme, String... customColors) {
+    return join(setThemeAsync(theme, customColors));
+  }
+
+  /** {@link #setTheme} without blocking. */
+  public CompletableFuture<ThemeSettings> setThemeAsync(Theme theme, String... customColors) {
+    var req = SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors));
+    return unary(ServiceMethods.SET_THEME, req.build(), true).thenApply(SetThemeResponse::getTheme);
+  }
+
+  /** The theme in force. */
+  public ThemeSettings getTheme() {
+    return join(getThemeAsync());
+  }
+
+  /** {@link #getTheme} without blocking. */
+  public CompletableFuture<ThemeSettings> getThemeAsync() {
+    return unary(ServiceMethods.GET_THEME, GetThemeRequest.getDefaultInstance(), true)
+        .thenApply(GetThemeResponse::getTheme);
+  }
+
+  /** Replaces the layout; returns the layout now in force. */
+  public Layout setLayout(Layout layout) {
+    return join(setLayoutAsync(layout));
+  }
+
+  /** {@link #setLayout} without blocking. */
+  public CompletableFuture<Layout> setLayoutAsync(Layout layout) {
+    var req = SetLayoutRequest.newBuilder().setLayout(layout).build();
+    return unary(ServiceMethods.SET_LAYOUT, req, true).thenApply(SetLayoutResponse::getLayout);
+  }
+
+  /** The layout in force. */
+  public Layout getLayout() {
+    return join(getLayoutAsync());
+  }
+
+  /** {@link #getLayout} without blocking. */
+  public CompletableFuture<Layout> getLayoutAsync() {
+    return unary(ServiceMethods.GET_LAYOUT, GetLayoutRequest.getDefaultInstance(), true)
+        .thenApply(GetLayoutResponse::getLayout);
+  }
+
+  // ------------------------------------------------------------------ rendering
+
+  /**
+   * A PNG of the heatmap canvas or the correlation matrix, drawn by the server in a theme (the
+   * stored one when the request names none). Idempotent: retried like a query.
+   */
+  public RenderedImage renderHeatmap(RenderHeatmapRequest request) {
+    return join(renderHeatmapAsync(request));
+  }
+
+  /** {@link #renderHeatmap} without blocking. */
+  public CompletableFuture<RenderedImage> renderHeatmapAsync(RenderHeatmapRequest request) {
+    return unary(ServiceMethods.RENDER_HEATMAP, request, true).thenApply(RenderedImage::of);
+  }
+
+  // ------------------------------------------------------------------ exports
+
+  /** Writes the correlation matrix into the server's export directory; returns what it wrote. */
+  public ExportResult exportCorrelationMatrix(ExportCorrelationMatrixRequest request) {
+    return join(exportCorrelationMatrixAsync(request));
+  }
+
+  /** {@link #exportCorrelationMatrix} without blocking. */
+  public CompletableFuture<ExportResult> exportCorrelationMatrixAsync(
+      ExportCorrelationMatrixRequest request) {
+    return unary(ServiceMethods.EXPORT_CORRELATION_MATRIX, request, true)
+        .thenApply(ExportCorrelationMatrixResponse::getResult);
+  }
+
+  /** The files in the server's export directory. */
+  public List<ExportedFile> listExports() {
+    return join(listExportsAsync());
+  }
+
+  /** {@link #listExports} without blocking. */
+  public CompletableFuture<List<ExportedFile>> listExportsAsync() {
+    return unary(ServiceMethods.LIST_EXPORTS, ListExportsRequest.getDefaultInstance(), true)
+        .thenApply(ListExportsResponse::getFilesList);
+  }
+
+  /**
+   * Writes the bytes of an exported file to {@code out} and returns how many were written. A
+   * failure before the first byte is retried like a query; after it, it is thrown (the caller
+   * owns {@code out} and decides whether to start over). Chunks must arrive contiguous.
+   */
+  public long downloadExport(String name, OutputStream out) {
+    var req = DownloadExportRequest.newBuilder().setName(name).build();
+    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    int failures = 0;
+    while (true) {
+      long written = 0;
+      try (ServerStream<DownloadExportResponse> chunks =
+          serverStream(ServiceMethods.DOWNLOAD_EXPORT, req, r -> r, deadline)) {
+        while (chunks.hasNext()) {
+          DownloadExportResponse chunk = chunks.next();
+          if (chunk.getOffset() != written) {
+            throw NeuralHeatmapException.forCode(
+                io.grpc.Status.Code.DATA_LOSS,
+                "chunk at offset " + chunk.getOffset() + " after " + written + " bytes of " + name,
+                List.of(),
+                null);
+          }
+          chunk.getChunk().writeTo(out);
+          written += chunk.getChunk().size();
+        }
+        return written;
+      } catch (IOException e) {
+        throw new UncheckedIOException("writing " + name, e);
+      } catch (NeuralHeatmapException e) {
+        Duration delay = retryDelay(e, failures, deadline);
+        if (written > 0 || delay == null) {
+          throw e;
+        }
+        failures++;
+        sleep(delay);
+      }
+    }
+  }
+
+  /** {@link #downloadExport} on a thread of the client's. */
+  public CompletableFuture<Long> downloadExportAsync(String name, OutputStream out) {
+    return CompletableFuture.supplyAsync(() -> downloadExport(name, out), blockingWork);
+  }
+
+  // ------------------------------------------------------------------ live streams
+
+  /** Heatmap frames as they arrive (a slow reader gets the newest frame per layer). */
+  public ServerStream<HeatmapUpdate> subscribeHeatmap(SubscribeHeatmapRequest request) {
+    return serverStream(ServiceMethods.SUBSCRIBE_HEATMAP, request, SubscribeHeatmapResponse::getUpdate, null);
+  }
+
+  /** Correlation matrices as the server recomputes them ({@link Matrix#of} decodes each). */
+  public ServerStream<CorrelationUpdate> subscribeCorrelations() {
+    return serverStream(
+        ServiceMethods.SUBSCRIBE_CORRELATIONS,
+        SubscribeCorrelationsRequest.getDefaultInstance(),
+        SubscribeCorrelationsResponse::getUpdate,
+        null);
+  }
+
+  /** Temporal patterns as the server recomputes them. */
+  public ServerStream<TemporalUpdate> subscribeTemporal() {
+    return serverStream(
+        ServiceMethods.SUBSCRIBE_TEMPORAL,
+        SubscribeTemporalRequest.getDefaultInstance(),
+        SubscribeTemporalResponse::getUpdate,
+        null);
+  }
+
+  /**
+   * Every anomaly after {@code options.afterSequence()}, exactly once and in order, reopening
+   * the stream after the last sequence received when it breaks (see {@link AnomalyStream}).
+   * Without {@code afterSequence} it first reads the log head and starts after it.
+   */
+  public AnomalyStream subscribeAnomalies(SubscribeOptions options) {
+    long after =
+        options.afterSequence() != null
+            ? options.afterSequence()
+            : getAnomalies(GetAnomaliesRequest.newBuilder().setLimit(1).build()).getLastSequence();
+    var base =
+        SubscribeAnomaliesRequest.newBuilder()
+            .setMinSeverity(options.minSeverity())
+            .addAllModelIds(options.modelIds())
+            .build();
+    return new AnomalyStream(
+        seq ->
+            serverStream(
+                ServiceMethods.SUBSCRIBE_ANOMALIES,
+                base.toBuilder().setAfterSequence(seq).build(),
+                r -> r,
+                null),
+        after,
+        options,
+        scheduler);
+  }
+
+  /**
+   * Several kinds of update on one call. Anomaly heartbeats (the anomaly part is idle but
+   * alive) are not returned; this stream does not reopen itself: for anomalies that survive
+   * reconnects use {@link #subscribeAnomalies}.
+   */
+  public ServerStream<StreamUpdatesResponse> streamUpdates(StreamUpdatesRequest request) {
+    return serverStream(
+        ServiceMethods.STREAM_UPDATES,
+        request,
+        r -> r.getUpdateCase() == StreamUpdatesResponse.UpdateCase.ANOMALY_HEARTBEAT ? null : r,
+        null);
+  }
+
+  // ------------------------------------------------------------------ ingestion
+
+  /**
+   * Sends activation frames ({@link #INGEST_BATCH} per message) on one call and returns how
+   * many the server stored and why others were refused. Never retried: a retry could store
+   * frames twice.
+   */
+  public IngestActivationsResponse ingestActivations(List<ActivationFrame> frames) {
+    return join(ingestActivationsAsync(frames));
+  }
+
+  /** {@link #ingestActivations} without blocking; the frames are sent as the transport allows. */
+  public CompletableFuture<IngestActivationsResponse> ingestActivationsAsync(
+      List<ActivationFrame> frames) {
+    List<IngestActivationsRequest> messages = new ArrayList<>();
+    for (int i = 0; i < frames.size(); i += INGEST_BATCH) {
+      var batch = frames.subList(i, Math.min(frames.size(), i + INGEST_BATCH));
+      messages.add(IngestActivationsRequest.newBuilder().addAllFrames(batch).build());
+    }
+    return clientStream(ServiceMethods.INGEST_ACTIVATIONS, messages);
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private CallOptions options(Deadline deadline) {
+    return deadline == null ? callOptions : callOptions.withDeadline(deadline);
+  }
+
+  /** A unary call; idempotent ones are retried on the policy's codes within the timeout. */
+  private <Req, Resp> CompletableFuture<Resp> unary(
+      MethodDescriptor<Req, Resp> method, Req request, boolean idempotent) {
+    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    CompletableFuture<Resp> result = new CompletableFuture<>();
+    AtomicReference<ListenableFuture<Resp>> inFlight = new AtomicReference<>();
+    result.whenComplete(
+        (r, e) -> {
+          ListenableFuture<Resp> f = inFlight.get();
+          if (result.isCancelled() && f != null) {
+            f.cancel(true);
+          }
+        });
+    attempt(method, request, idempotent, deadline, 0, result, inFlight);
+    return result;
+  }
+
+  private <Req, Resp> void attempt(
+      MethodDescriptor<Req, Resp> method,
+      Req request,
+      boolean idempotent,
+      Deadline deadline,
+      int failures,
+      CompletableFuture<Resp> result,
+      AtomicReference<ListenableFuture<Resp>> inFlight) {
+    if (result.isDone()) {
+      return;
+    }
+    ListenableFuture<Resp> call =
+        ClientCalls.futureUnaryCall(channel.newCall(method, options(deadline)), request);
+    inFlight.set(call);
+    Futures.addCallback(
+        call,
+        new FutureCallback<Resp>() {
+          @Override
+          public void onSuccess(Resp response) {
+            result.complete(response);
+          }
+
+          @Override
+          public void onFailure(Throwable t) {
+            NeuralHeatmapException e = NeuralHeatmapException.from(t);
+            Duration delay = idempotent ? retryDelay(e, failures, deadline) : null;
+            if (delay == null) {
+              result.completeExceptionally(e);
+              return;
+            }
+            scheduler.schedule(
+                () -> attempt(method, request, true, deadline, failures + 1, result, inFlight),
+                delay.toNanos(),
+                TimeUnit.NANOSECONDS);
+          }
+        },
+        MoreExecutors.directExecutor());
+  }
+
+  /** The wait before retrying after {@code e}, or null when it is not retried. */
+  private Duration retryDelay(NeuralHeatmapException e, int failures, Deadline deadline) {
+    if (!Policy.UNARY_RETRY_CODES.contains(e.code()) || !retry.allows(failures)) {
+      return null;
+    }
+    Duration delay = retry.delay(failures);
+    return delay.toNanos() < deadline.timeRemaining(TimeUnit.NANOSECONDS) ? delay : null;
+  }
+
+  private <Req, Resp, T> ServerStream<T> serverStream(
+      MethodDescriptor<Req, Resp> method, Req request, Function<Resp, T> item, Deadline deadline) {
+    ClientCall<Req, Resp> call = channel.newCall(method, options(deadline));
+    return new ServerStream<>(call, request, item);
+  }
+
+  /** A client-streaming call: sends every message as the transport is ready, then half-closes. */
+  private <Req, Resp> CompletableFuture<Resp> clientStream(
+      MethodDescriptor<Req, Resp> method, List<Req> messages) {
+    CompletableFuture<Resp> result = new CompletableFuture<>();
+    ClientCall<Req, Resp> call =
+        channel.newCall(method, options(Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS)));
+    ClientCalls.asyncClientStreamingCall(
+        call,
+        new ClientResponseObserver<Req, Resp>() {
+          private int sent;
+
+          @Override
+          public void beforeStart(ClientCallStreamObserver<Req> requests) {
+            requests.setOnReadyHandler(
+                () -> {
+                  while (requests.isReady() && sent < messages.size()) {
+                    requests.onNext(messages.get(sent++));
+                  }
+                  if (sent == messages.size()) {
+                    sent++; // half-close once
+                    requests.onCompleted();
+                  }
+                });
+          }
+
+          @Override
+          public void onNext(Resp value) {
+            result.complete(value);
+          }
+
+          @Override
+          public void onError(Throwable t) {
+            result.completeExceptionally(NeuralHeatmapException.from(t));
+          }
+
+          @Override
+          public void onCompleted() {
+            if (!result.isDone()) {
+              result.completeExceptionally(
+                  NeuralHeatmapException.forCode(
+                      io.grpc.Status.Code.INTERNAL, "the call ended without a response", List.of(), null));
+            }
+          }
+        });
+    result.whenComplete(
+        (r, e) -> {
+          if (result.isCancelled()) {
+            call.cancel("cancelled by the caller", null);
+          }
+        });
+    return result;
+  }
+
+  /** The result of a future, its failure thrown as the typed exception. */
+  private static <T> T join(CompletableFuture<T> future) {
+    try {
+      return future.join();
+    } catch (CompletionException | java.util.concurrent.CancellationException e) {
+      throw NeuralHeatmapException.from(e);
+    }
+  }
+
+  private static void sleep(Duration d) {
+    try {
+      Thread.sleep(d.toMillis(), (int) (d.toNanos() % 1_000_000));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw NeuralHeatmapException.forCode(io.grpc.Status.Code.CANCELLED, "interrupted", List.of(), e);
+    }
+  }
+
+  /** Closes the connection (waiting up to 5 s for calls in flight) and the client's threads. */
+  @Override
+  public void close() {
+    channel.shutdown();
+    try {
+      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+        channel.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      channel.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+    scheduler.shutdownNow();
+    blockingWork.shutdownNow();
+  }
+}
