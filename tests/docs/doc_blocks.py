@@ -1,7 +1,7 @@
 """The fenced code blocks of README.md and docs/*.md, and how each one is to be treated.
 
 A block is *runnable* when its info string names a language the harness runs
-(``python``, ``ts``/``typescript``, ``go``, ``sh``/``bash``). Any other block, and a
+(``python``, ``ts``/``typescript``, ``go``, ``java``, ``sh``/``bash``). Any other block, and a
 runnable one that cannot run here, carries a marker on the line right before its
 opening fence::
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-LANGUAGES = {"python": "python", "ts": "ts", "typescript": "ts", "go": "go",
+LANGUAGES = {"python": "python", "ts": "ts", "typescript": "ts", "go": "go", "java": "java",
              "sh": "sh", "bash": "sh"}
 """Info strings the harness executes, and the runner each one gets."""
 

@@ -1,7 +1,7 @@
 """Every code block of README.md and docs/*.md runs as printed, or says why it cannot.
 
 The convention (also in docs/contributing.md): a fenced block whose info string is
-``python``, ``ts``, ``go`` or ``sh``/``bash`` is executed by this test exactly as
+``python``, ``ts``, ``go``, ``java`` or ``sh``/``bash`` is executed by this test exactly as
 printed; any other block, or a runnable one that must not run here, has the line
 ``<!-- not-run: REASON -->`` right before its fence, with REASON one word of
 ``tests/docs/doc_blocks.py:REASONS`` (``text`` and ``output`` blocks mark
@@ -20,8 +20,13 @@ How each language runs, as a user outside this repository would run it:
   ``replace github.com/neural-heatmap/neural-heatmap/sdk/go => <repo>/sdk/go``; each
   block is ``package main`` in its own folder, run by ``go run -mod=mod`` (which adds the
   SDK's requirements to go.mod as the documented ``go mod tidy`` does).
-- sh: run by ``bash -e`` from the repository root (commands name ``.tools/bin``,
-  ``.venv/bin``, ``sdk/go``).
+- java: saved as ``Main.java`` in an empty folder outside the repository and run as a
+  single source file (``java -cp <jar>:<dependencies> Main.java``) against the jar
+  ``mvn package`` builds in ``sdk/java/target`` (with ``target/classpath.txt``); ``make
+  test`` builds it in ``test-java`` before this runs, else the fixture builds it.
+- sh: run by ``bash -e -o pipefail`` in an empty folder whose entries link to the
+  repository's top level, so ``.tools/bin/...``, ``.venv/bin/...`` and ``cd sdk/go`` work as
+  from the repository root while the files a block writes land in the temporary folder.
 
 One server (with its built-in activation source, so the demo models ``mlp-a`` and
 ``mlp-b`` exist) and one bridge on free loopback ports serve every block. The
@@ -71,7 +76,7 @@ def test_every_block_runs_or_is_marked() -> None:
 def test_the_getting_started_flows_are_run() -> None:
     """Each language's example is among the executed blocks (not marked away)."""
     languages = {b.language for b in RUNNABLE}
-    assert {"python", "ts", "go", "sh"} <= languages, languages
+    assert {"python", "ts", "go", "java", "sh"} <= languages, languages
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +143,27 @@ def go_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return mod
 
 
+@pytest.fixture(scope="module")
+def java_classpath(env: dict[str, str]) -> str:
+    """The packaged Java client and its runtime dependencies, built when missing or stale."""
+    sdk = REPO_ROOT / "sdk" / "java"
+    version = (REPO_ROOT / "protos" / "VERSION").read_text(encoding="utf-8").strip()
+    jar = sdk / "target" / f"neural-heatmap-client-{version}.jar"
+    deps = sdk / "target" / "classpath.txt"
+    sources = [sdk / "pom.xml", *(sdk / "src" / "main").rglob("*"),
+               *(REPO_ROOT / "protos").rglob("*")]
+    if not (jar.exists() and deps.exists()) or any(
+            f.stat().st_mtime > min(jar.stat().st_mtime, deps.stat().st_mtime)
+            for f in sources if f.is_file()):
+        _run(["mvn", "-q", "-DskipTests", "package"], sdk, env)
+    return f"{jar}{os.pathsep}{deps.read_text(encoding='utf-8').strip()}"
+
+
+def _run_java(block: Block, tmp_path: Path, classpath: str, env: dict[str, str]) -> None:
+    (tmp_path / "Main.java").write_text(block.code)
+    _run(["java", "-cp", classpath, "Main.java"], tmp_path, env, block)
+
+
 def _run_python(block: Block, tmp_path: Path, env: dict[str, str]) -> None:
     (tmp_path / "snippet.py").write_text(block.code)
     _run([sys.executable, "snippet.py"], tmp_path, env, block)
@@ -146,7 +172,12 @@ def _run_python(block: Block, tmp_path: Path, env: dict[str, str]) -> None:
 def _run_sh(block: Block, tmp_path: Path, env: dict[str, str]) -> None:
     script = tmp_path / "snippet.sh"
     script.write_text(block.code)
-    _run(["bash", "-e", "-o", "pipefail", str(script)], REPO_ROOT, env, block)
+    root = tmp_path / "root"
+    root.mkdir()
+    for entry in REPO_ROOT.iterdir():
+        if entry.name != ".git":
+            (root / entry.name).symlink_to(entry)
+    _run(["bash", "-e", "-o", "pipefail", str(script)], root, env, block)
 
 
 def _run_ts(block: Block, app: Path, env: dict[str, str]) -> None:
@@ -173,6 +204,8 @@ def test_block_runs_as_printed(block: Block, request: pytest.FixtureRequest,
         _run_python(block, tmp_path, env)
     elif block.language == "sh":
         _run_sh(block, tmp_path, env)
+    elif block.language == "java":
+        _run_java(block, tmp_path, request.getfixturevalue("java_classpath"), env)
     elif block.language == "ts":
         _run_ts(block, request.getfixturevalue("ts_app"), env)
     else:

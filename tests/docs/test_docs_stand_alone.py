@@ -1,9 +1,11 @@
 """The docs stand alone: versions and toolchains they state match the files; links resolve.
 
 - One version: ``protos/VERSION`` equals the Python distribution's and packages' version,
-  the npm package's, and the Go constant (docs/clients.md, "Versions and compatibility").
-- The toolchain versions README.md states ("Python 3.11+, Node.js 20.3+, Go 1.26+") are those
-  of ``requires-python``, ``package.json`` engines and ``sdk/go/go.mod``.
+  the npm package's, the Go constant and the Java artifact and constant (docs/clients.md,
+  "Versions and compatibility").
+- The toolchain versions README.md states ("Python 3.11+, Node.js 20.3+, Go 1.26+, Java 17+")
+  are those of ``requires-python``, ``package.json`` engines, ``sdk/go/go.mod`` and the
+  Java release of ``sdk/java/pom.xml``.
 - Every relative link of README.md and docs/*.md names a file of this repository, and no
   page refers to the design notes this project was started from, which are not in it.
 """
@@ -14,15 +16,22 @@ import json
 import re
 import tomllib
 
+import neural_heatmap
 from neural_heatmap_contract.version import VERSION
 
-import neural_heatmap
 from tests.docs.doc_blocks import REPO_ROOT, doc_files
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 PACKAGE_JSON = json.loads((REPO_ROOT / "sdk/typescript/package.json").read_text(encoding="utf-8"))
 GO_MOD = (REPO_ROOT / "sdk/go/go.mod").read_text(encoding="utf-8")
+POM = (REPO_ROOT / "sdk/java/pom.xml").read_text(encoding="utf-8")
+# The project's own version: the first <version> after its <artifactId>.
+POM_VERSION = re.search(r"<artifactId>neural-heatmap-client</artifactId>\s*<version>([^<]+)<", POM)
+JAVA_VERSION = re.search(
+    r'public static final String VERSION = "([^"]+)"',
+    (REPO_ROOT / "sdk/java/src/main/java/dev/neuralheatmap/NeuralHeatmapClient.java")
+    .read_text(encoding="utf-8"))
 
 
 def _go_constant(path: str, name: str) -> str:
@@ -45,10 +54,12 @@ def test_one_version_for_the_contract_and_every_sdk() -> None:
         "package.json": PACKAGE_JSON["version"],
         "src/version.ts": ts.group(1),
         "neuralheatmap.Version": _go_constant("sdk/go/neuralheatmap/version.go", "Version"),
+        "pom.xml": POM_VERSION.group(1) if POM_VERSION else None,
+        "NeuralHeatmapClient.VERSION": JAVA_VERSION.group(1) if JAVA_VERSION else None,
     } == dict.fromkeys(
         ["protos/VERSION", "pyproject.toml", "neural_heatmap_contract.VERSION",
          "neural_heatmap.__version__", "package.json", "src/version.ts",
-         "neuralheatmap.Version"], contract)
+         "neuralheatmap.Version", "pom.xml", "NeuralHeatmapClient.VERSION"], contract)
     assert f"## [{contract}]" in (REPO_ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
 
 
@@ -61,6 +72,9 @@ def test_readme_toolchain_versions_are_the_files() -> None:
     assert PACKAGE_JSON["engines"]["node"] == f">={node}"
     go_line = re.search(r"^go (\d+)\.(\d+)(?:\.\d+)?$", GO_MOD, re.M)
     assert go_line and f"{go_line.group(1)}.{go_line.group(2)}" == go
+    java = re.search(r"Java (\d+)\+ with Maven (\d+\.\d+)\+", README)
+    assert java, "README no longer states 'Java X+ with Maven Y+'"
+    assert f"<maven.compiler.release>{java.group(1)}</maven.compiler.release>" in POM
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")

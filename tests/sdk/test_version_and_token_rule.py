@@ -22,7 +22,7 @@ from tests.support.server_process import ServerProcess
 
 REFUSAL = ("neural heatmap: refusing to send a bearer token over plaintext to {}; use TLS, "
            "a loopback address, or opt in explicitly (Python insecure_token=True, TypeScript "
-           "insecureToken: true, Go WithInsecureToken())")
+           "insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())")
 
 
 async def test_sdk_reads_the_bridge_version(client: NeuralHeatmapClient) -> None:

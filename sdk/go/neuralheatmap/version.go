@@ -66,5 +66,5 @@ func isLoopback(target string) bool {
 func errPlaintextToken(target string) error {
 	return fmt.Errorf("neural heatmap: refusing to send a bearer token over plaintext to %s; "+
 		"use TLS, a loopback address, or opt in explicitly (Python insecure_token=True, "+
-		"TypeScript insecureToken: true, Go WithInsecureToken())", target)
+		"TypeScript insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())", target)
 }

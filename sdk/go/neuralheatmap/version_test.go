@@ -8,7 +8,7 @@ import (
 // and src/test/token.test.ts check theirs against the same text).
 const refusal = "neural heatmap: refusing to send a bearer token over plaintext to bridge.example:50051; " +
 	"use TLS, a loopback address, or opt in explicitly (Python insecure_token=True, " +
-	"TypeScript insecureToken: true, Go WithInsecureToken())"
+	"TypeScript insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())"
 
 func TestPlaintextTokenToARemoteAddressIsRefused(t *testing.T) {
 	_, err := Dial("bridge.example:50051", WithToken("t"))

@@ -157,7 +157,7 @@ def check_token_transport(target: str, *, tls: bool, insecure_token: bool) -> No
     raise ValueError(
         f"neural heatmap: refusing to send a bearer token over plaintext to {target}; use TLS, "
         "a loopback address, or opt in explicitly (Python insecure_token=True, TypeScript "
-        "insecureToken: true, Go WithInsecureToken())"
+        "insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())"
     )
 
 

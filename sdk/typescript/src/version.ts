@@ -21,6 +21,6 @@ export function plaintextTokenRefusal(target: string): Error {
   return new Error(
     `neural heatmap: refusing to send a bearer token over plaintext to ${target}; use TLS, ` +
       "a loopback address, or opt in explicitly (Python insecure_token=True, " +
-      "TypeScript insecureToken: true, Go WithInsecureToken())",
+      "TypeScript insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())",
   );
 }

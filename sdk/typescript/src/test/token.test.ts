@@ -8,7 +8,7 @@ import { isLoopback } from "../version.js";
 const REFUSAL =
   "neural heatmap: refusing to send a bearer token over plaintext to bridge.example:50051; use TLS, " +
   "a loopback address, or opt in explicitly (Python insecure_token=True, TypeScript insecureToken: true, " +
-  "Go WithInsecureToken())";
+  "Go WithInsecureToken(), Java allowInsecureToken())";
 
 test("a token over plaintext to a remote address is refused with the shared words", () => {
   assert.throws(() => connect({ address: "bridge.example:50051", token: "t" }), { message: REFUSAL });
