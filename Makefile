@@ -1,6 +1,8 @@
 # Neural Heatmap: one entry point for setting up, generating, linting, testing and running.
 # Every target that needs tools installs them first (stamp files make that cheap after the
-# first time), so a fresh clone needs only `make run` or `make test`.
+# first time), so a fresh clone needs only `make run` or `make test`. `make run` needs only
+# Python 3.11+ (the virtual environment); Go and Node are installed by `setup`, which the
+# targets that use them (gen, lint, breaking, test, bench) depend on.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -32,6 +34,14 @@ $(VENV)/.stamp: pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+# What `make run` needs: the server, the bridge and the command ([server]), not the test,
+# lint and torch tools of [dev]; nearly a no-op in a venv that `setup` already filled.
+$(VENV)/.run-stamp: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[server]"
+	touch $@
+
 $(TS)/node_modules/.stamp: $(TS)/package.json $(TS)/package-lock.json
 	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -57,7 +67,8 @@ $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	mkdir -p $(TOOLS) && touch $@
 
 # Maven artifacts (protoc, grpc-java, protobuf-java, JUnit and the plugins) into ~/.m2: a first
-# build resolves every one of them, including protoc's native binary, which go-offline misses.
+# build resolves every one of them, including the native binaries of protoc and
+# protoc-gen-grpc-java (grpc.plugin.version in the pom), which go-offline misses.
 $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 	cd $(JAVA_DIR) && mvn -q -B -DskipTests package
 	mkdir -p $(TOOLS) && touch $@
@@ -117,8 +128,10 @@ test-java: setup ## Java tests (JUnit 5 against a live server and bridge; messag
 	cd $(JAVA_DIR) && mvn -q -B verify
 
 # ---------------------------------------------------------------- run and measure
-run: setup ## Start server (with the built-in activation source) on :8080 and the bridge on :50051.
-	$(VENV)/bin/neural-heatmap-serve --server-data-dir var/data
+# Python only: no Go, no Node (tests/packaging/test_make_run.py runs it without them).
+RUN_ARGS ?= --server-data-dir var/data
+run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051 (needs only Python).
+	$(VENV)/bin/neural-heatmap-serve $(RUN_ARGS)
 
 bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench

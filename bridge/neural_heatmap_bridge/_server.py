@@ -23,6 +23,7 @@ from ._matrix_wire import serialize_message_or_wire
 from ._metrics import Metrics
 from ._read_cache import ReadCache
 from ._service import NeuralHeatmapBridge
+from ._tracing import tracing_hooks
 from ._upstream import Upstream
 
 log = logging.getLogger("neural_heatmap_bridge")
@@ -96,7 +97,9 @@ class Bridge:
     def __init__(self, config: BridgeConfig) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout)
+        self._tracing_interceptors, trace_configs = tracing_hooks()
+        self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout,
+                                 trace_configs)
         self.anomalies = AnomalyCache(config.anomaly_cache)
         self.read_cache = ReadCache(config.read_cache, config.read_cache_bytes, self.metrics)
         self.fanout = Fanout(
@@ -111,6 +114,7 @@ class Bridge:
         c = self.config
         interceptors: list[grpc.aio.ServerInterceptor] = [
             VersionInterceptor(),  # outermost: refusals carry the header too
+            *self._tracing_interceptors,
             MetricsInterceptor(self.metrics),
         ]
         if c.token:

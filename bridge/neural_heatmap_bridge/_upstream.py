@@ -96,12 +96,16 @@ class Upstream:
         base_url: The server's base URL, e.g. ``http://localhost:8080``.
         token: Bearer token for the upstream, or None.
         default_timeout: Seconds allowed to calls that carry no gRPC deadline.
+        trace_configs: aiohttp request hooks (OpenTelemetry's client span and
+            ``traceparent`` header when tracing is on).
     """
 
-    def __init__(self, base_url: str, token: str | None, default_timeout: float) -> None:
+    def __init__(self, base_url: str, token: str | None, default_timeout: float,
+                 trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         self.base_url = base_url.rstrip("/")
         self.default_timeout = default_timeout
         self._token = token
+        self._trace_configs = list(trace_configs)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -111,6 +115,7 @@ class Upstream:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
                 read_bufsize=1 << 20,
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 

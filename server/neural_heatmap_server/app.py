@@ -14,6 +14,7 @@ import numpy as np
 from aiohttp import web
 from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
+from neural_heatmap_contract.tracing import enable_tracing
 
 from .config import ServerConfig
 from .errors import ApiError, error_body, invalid
@@ -31,6 +32,7 @@ from .ws import websocket_handler
 log = logging.getLogger("neural_heatmap_server.access")
 
 PUBLIC_PATHS = ("/health", "/openapi.json")
+QUIET_PATHS = (*PUBLIC_PATHS, "/metrics")  # probes and scrapes: logged at DEBUG when they work
 SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -111,10 +113,12 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                       request_id)
         response = json_response(error_body("internal", "internal server error"), 500)
     # Health probes arrive every second from the bridge; keep them out of the INFO log.
-    quiet = request.path in PUBLIC_PATHS and response.status < 400
+    quiet = request.path in QUIET_PATHS and response.status < 400
+    elapsed = time.perf_counter() - started
     log.log(logging.DEBUG if quiet else logging.INFO, "%s %s %d %.1fms request_id=%s",
-            request.method, request.path_qs, response.status,
-            (time.perf_counter() - started) * 1000, request_id)
+            request.method, request.path_qs, response.status, elapsed * 1000, request_id)
+    if STATE in request.app:
+        request.app[STATE].metrics.observe(request, response.status, elapsed)
     return response
 
 
@@ -129,6 +133,11 @@ async def health(request: web.Request) -> web.Response:
                           "models": len(state.store.models), "source": state.config.source})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (text format); behind the bearer token when one is set."""
+    return _state(request).metrics.response()
+
+
 async def openapi(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of these routes."""
     return json_response(openapi_document(_state(request).config))
@@ -141,7 +150,8 @@ async def models(request: web.Request) -> web.Response:
     job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
+                                                 name="models"))
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -167,10 +177,11 @@ async def correlation(request: web.Request) -> web.Response:
     state = _state(request)
     job = state.analytics.plan_correlation(request.query)
     if MATRIX_MEDIA_TYPE in request.headers.get("Accept", ""):
-        body = await state.offload(_deadline(request), lambda: job().to_binary())
+        body = await state.offload(_deadline(request), lambda: job().to_binary(),
+                                   name="correlation")
         return web.Response(body=body, content_type=MATRIX_MEDIA_TYPE)
     return json_text_response(
-        await state.offload(_deadline(request), lambda: job().to_json_text()))
+        await state.offload(_deadline(request), lambda: job().to_json_text(), name="correlation"))
 
 
 async def export_correlation(request: web.Request) -> web.Response:
@@ -195,14 +206,16 @@ async def temporal(request: web.Request) -> web.Response:
     state = _state(request)
     job = state.analytics.plan_temporal_patterns(request.query)
     return json_text_response(
-        await state.offload(_deadline(request), lambda: dumps({"patterns": job()})))
+        await state.offload(_deadline(request), lambda: dumps({"patterns": job()}),
+                            name="temporal_patterns"))
 
 
 async def temporal_stats(request: web.Request) -> web.Response:
     """Temporal statistics per layer."""
     state = _state(request)
     job = state.analytics.plan_temporal_stats(request.query)
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
+                                                 name="temporal_stats"))
 
 
 async def anomalies(request: web.Request) -> web.Response:
@@ -250,7 +263,7 @@ async def render(request: web.Request) -> web.Response:
     ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked)."""
     state = _state(request)
     job, options = state.analytics.plan_render(request.query, state.get_theme())
-    png = await state.offload(_deadline(request), job)
+    png = await state.offload(_deadline(request), job, name="render")
     return web.Response(body=png, content_type="image/png", headers={
         "X-Render-Kind": options.kind, "X-Render-Theme": options.theme,
         "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)})
@@ -260,12 +273,14 @@ async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
     state = _state(request)
     job = state.analytics.plan_compare(await read_json(request))
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job())))
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
+                                                 name="compare"))
 
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/health", health),
     ("GET", "/openapi.json", openapi),
+    ("GET", "/metrics", metrics),
     ("GET", "/api/models", models),
     ("POST", "/api/activations", ingest),
     ("GET", "/api/correlation", correlation),
@@ -288,8 +303,18 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
+def _instrument_tracing() -> None:
+    """Trace every request (W3C ``traceparent`` in, a server span per request) when the
+    ``OTEL_*`` environment asks for it; see ``neural_heatmap_contract.tracing``."""
+    if enable_tracing("neural-heatmap-server"):
+        from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+
+        AioHttpServerInstrumentor().instrument()  # adds its middleware to new applications
+
+
 def create_app(config: ServerConfig) -> web.Application:
     """Build the application; the state (database, store) opens on start-up."""
+    _instrument_tracing()
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

@@ -210,6 +210,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
         "/openapi.json": {"get": _op("This document.", _OBJ)},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (text exposition format).", {"type": "string"},
+            ok_content="text/plain",
+            description="Request latency by route, ingested frames, anomalies by severity, "
+                        "the anomaly log's head; docs/server.md lists them.")},
         "/api/models": {"get": _op("Models and layers with canvas sizes.", _OBJ, [
             _query("include_units", _BOOL, "add every unit's x/y")])},
         "/api/activations": {"post": _op(

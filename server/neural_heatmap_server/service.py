@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from aiohttp import web
+from neural_heatmap_contract.tracing import span
 
 from . import queries
 from .analytics import Analytics
@@ -33,6 +34,7 @@ from .exports import list_exports
 from .hub import Hub
 from .ingest import decode_large, parse_json_frames
 from .layout_canvas import unit_location
+from .metrics import ServerMetrics
 from .persistence import (
     AnomalyLog,
     AnomalyQuery,
@@ -91,15 +93,22 @@ class ServerState:
             WorkClass(INGEST, config.max_pending_ingest, "--max-pending-ingest")],
             processes=True)
         self._tasks: list[asyncio.Task[None]] = []
+        self.metrics = ServerMetrics(lambda: self.versions.anomalies,
+                                     lambda: len(self.hub.connections))
 
     def deadline(self, header: str | None = None) -> Deadline:
         """A request's deadline: ``X-Request-Timeout-Ms`` capped by --max-request-seconds."""
         return parse_deadline(header, self.config.max_request_seconds)
 
     async def offload(self, deadline: Deadline, job: Callable[[], T],
-                      work_class: str = ANALYTICS) -> T:
-        """Run ``job`` (made by a ``plan_*`` method) in the worker pool."""
-        return await self.pool.run(work_class, deadline, job)
+                      work_class: str = ANALYTICS, name: str | None = None) -> T:
+        """Run ``job`` (made by a ``plan_*`` method) in the worker pool.
+
+        Traced as a child span ``analytic <name>`` of the request's span, so a
+        trace shows the work apart from the waiting and the encoding around it.
+        """
+        with span(f"analytic {name or work_class}", **{"nh.work_class": work_class}):
+            return await self.pool.run(work_class, deadline, job)
 
     # ---- ingestion -------------------------------------------------------------------
 
@@ -123,11 +132,15 @@ class ServerState:
                 if stored:
                     self.versions.anomalies = int(stored[-1]["sequence"])
                 self.hub.publish_anomalies(stored, SEVERITY_RANK)
+                for anomaly in stored:
+                    self.metrics.anomalies.labels(anomaly["severity"]).inc()
         finally:  # whatever was stored must reach the caches, even if a step failed
             if batches:
                 self.versions.frames = self.store.version
                 self.hub.publish_versions(self.versions.message())
-        return sum(len(b.timestamps) for b in batches)
+        frames = sum(len(b.timestamps) for b in batches)
+        self.metrics.ingest_frames.inc(frames)
+        return frames
 
     async def read_document(self, raw: bytes) -> Any:
         """Decode a small JSON document (filter, theme, layout, compare, export request).
@@ -307,7 +320,7 @@ class ServerState:
         job = plan_export(body, self.store, self.correlations, self.config.exports_path,
                           self._filter, self.config.max_matrix_labels, self.anomaly_log,
                           self.get_theme())
-        return await self.offload(deadline, job, EXPORTS)
+        return await self.offload(deadline, job, EXPORTS, "export")
 
     def exports(self) -> dict[str, Any]:
         """``GET /api/exports``."""

@@ -64,17 +64,20 @@ def test_one_version_for_the_contract_and_every_sdk() -> None:
 
 
 def test_readme_toolchain_versions_are_the_files() -> None:
-    stated = re.search(r"needed are Python (\d+\.\d+)\+, Node\.js (\d+(?:\.\d+)?)\+, "
-                       r"Go (\d+\.\d+)\+", README)
-    assert stated, "README no longer states 'needed are Python X+, Node.js Y+, Go Z+'"
-    python, node, go = stated.groups()
-    assert PYPROJECT["project"]["requires-python"] == f">={python}"
-    assert PACKAGE_JSON["engines"]["node"] == f">={node}"
+    intro = README.split("\n## ", 1)[0]  # the toolchain sentences open the README
+
+    def stated(pattern: str) -> str:
+        found = re.search(pattern, intro)
+        assert found, f"README no longer states {pattern!r}"
+        return found.group(1)
+
+    assert PYPROJECT["project"]["requires-python"] == f">={stated(r'Python (\d+\.\d+)\+')}"
+    assert PACKAGE_JSON["engines"]["node"] == f">={stated(r'Node\.js (\d+(?:\.\d+)?)\+')}"
     go_line = re.search(r"^go (\d+)\.(\d+)(?:\.\d+)?$", GO_MOD, re.M)
-    assert go_line and f"{go_line.group(1)}.{go_line.group(2)}" == go
-    java = re.search(r"Java (\d+)\+ with Maven (\d+\.\d+)\+", README)
-    assert java, "README no longer states 'Java X+ with Maven Y+'"
-    assert f"<maven.compiler.release>{java.group(1)}</maven.compiler.release>" in POM
+    assert go_line
+    assert f"{go_line.group(1)}.{go_line.group(2)}" == stated(r"Go (\d+\.\d+)\+")
+    release = stated(r"Java (\d+)\+ with Maven")
+    assert f"<maven.compiler.release>{release}</maven.compiler.release>" in POM
 
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")

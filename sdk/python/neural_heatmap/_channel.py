@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import grpc.aio
 from neural_heatmap_contract.limits import MAX_MESSAGE_BYTES
+from neural_heatmap_contract.tracing import enable_tracing
 
 from neural_heatmap._errors import InvalidTargetError
 
@@ -28,6 +29,9 @@ DEFAULT_TARGET = "localhost:50051"
 
 DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 """Send and receive limit: a 2048 x 2048 float32 matrix alone is 16 MiB."""
+
+SDK_SERVICE_NAME = "neural-heatmap-sdk"
+"""``service.name`` of the SDK's spans unless ``OTEL_SERVICE_NAME`` names the program."""
 
 _DEFAULT_PORT = 50051
 _DEFAULT_TLS_PORT = 443
@@ -194,11 +198,32 @@ def make_channel(
         certificate_chain=certificate_chain,
         credentials=credentials,
     )
+    interceptors = _tracing_interceptors()
     if not use_tls:
-        return grpc.aio.insecure_channel(target.target, options=opts)
+        return grpc.aio.insecure_channel(target.target, options=opts, interceptors=interceptors)
     creds = credentials or grpc.ssl_channel_credentials(
         root_certificates=_read(root_certificates),
         private_key=_read(private_key),
         certificate_chain=_read(certificate_chain),
     )
-    return grpc.aio.secure_channel(target.target, creds, options=opts)
+    return grpc.aio.secure_channel(target.target, creds, options=opts, interceptors=interceptors)
+
+
+def _tracing_interceptors() -> list[grpc.aio.ClientInterceptor] | None:
+    """OpenTelemetry's client interceptors (a span per RPC, W3C ``traceparent`` in the
+    metadata) when the ``OTEL_*`` environment asks for tracing (``[otel]`` extra).
+
+    None when tracing is off, and when ``opentelemetry-instrument`` already
+    instrumented every channel (a second interceptor would double the spans).
+    """
+    if not enable_tracing(SDK_SERVICE_NAME):
+        return None
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        aio_client_interceptors,
+    )
+
+    if GrpcAioInstrumentorClient().is_instrumented_by_opentelemetry:
+        return None
+    interceptors: list[grpc.aio.ClientInterceptor] = aio_client_interceptors()
+    return interceptors

@@ -21,6 +21,8 @@ from neural_heatmap_cli._failures import CliFailure, ExitCode
 __all__ = ["register"]
 
 LAUNCHER_MODULE = "neural_heatmap_bridge.serve"
+# The launcher's package and what only the `[server]` extra installs (docs/install.md).
+SERVER_MODULES = ("neural_heatmap_bridge", "aiohttp")
 
 
 def serve(
@@ -40,10 +42,9 @@ def serve(
     the server (--server-port 8080, --server-data-dir var/data, --no-server-source),
     the rest to the bridge (--tls-cert, --tls-key, --metrics-port, ...).
     """
-    if importlib.util.find_spec(LAUNCHER_MODULE.split(".")[0]) is None:
+    if any(importlib.util.find_spec(m) is None for m in SERVER_MODULES):
         fail(CliFailure("`serve` needs the server and the bridge, which are not installed "
-                        "here; install the whole package (pip install neural-heatmap)",
-                        ExitCode.LOCAL))
+                        "here: pip install \"neural-heatmap[server]\"", ExitCode.LOCAL))
     argv = [sys.executable, "-m", LAUNCHER_MODULE, "--listen", target, *ctx.args]
     if token:
         argv += ["--token", token]

@@ -5,22 +5,23 @@ import com.google.common.util.concurrent.Futures;
 import com.google.common.util.concurrent.ListenableFuture;
 import com.google.common.util.concurrent.MoreExecutors;
 import dev.neuralheatmap.v1.*;
-import io.grpc.CallOptions;
-import io.grpc.ClientInterceptors;
-import io.grpc.Metadata;
-import io.grpc.StatusRuntimeException;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceBlockingStub;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceFutureStub;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc.NeuralHeatmapServiceStub;
+import io.grpc.CallCredentials;
 import io.grpc.ChannelCredentials;
-import io.grpc.ClientCall;
 import io.grpc.Deadline;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
-import io.grpc.MethodDescriptor;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.AbstractStub;
 import io.grpc.stub.ClientCallStreamObserver;
-import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
+import io.grpc.stub.StreamObserver;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -29,6 +30,7 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -37,12 +39,15 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
  * The Java client of the Neural Heatmap gRPC bridge: one method for every RPC of {@code
- * neural_heatmap.v1.NeuralHeatmapService}, on the message classes protoc generates from protos/
- * at build time ({@code dev.neuralheatmap.v1}).
+ * neural_heatmap.v1.NeuralHeatmapService}, on the message classes and the grpc-java stubs
+ * ({@code NeuralHeatmapServiceGrpc}) generated from protos/ at build time ({@code
+ * dev.neuralheatmap.v1}). The stubs make the calls; this class adds what they do not: retries,
+ * timeouts, typed exceptions, decoded matrices and resumable anomaly streams.
  *
  * <ul>
  *   <li>Unary and client-streaming calls come blocking ({@code listModels(...)}) and async
@@ -78,7 +83,11 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public static final int INGEST_BATCH = 500;
 
   private final ManagedChannel channel;
-  private final CallOptions callOptions;
+  private final int maxMessageBytes;
+  private final CallCredentials callCredentials;
+  private final NeuralHeatmapServiceFutureStub futureStub;
+  private final NeuralHeatmapServiceBlockingStub blockingStub;
+  private final NeuralHeatmapServiceStub asyncStub;
   private final Duration timeout;
   private final Backoff retry;
   private final ScheduledExecutorService scheduler;
@@ -105,13 +114,14 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       channelBuilder.overrideAuthority(b.authority);
     }
     this.channel = channelBuilder.build();
-    CallOptions options = CallOptions.DEFAULT.withMaxOutboundMessageSize(b.maxMessageBytes);
-    if (b.token != null) {
-      options =
-          options.withCallCredentials(
-              new BearerToken(b.token, b.allowInsecureToken || isLoopback(b.address)));
-    }
-    this.callOptions = options;
+    this.maxMessageBytes = b.maxMessageBytes;
+    this.callCredentials =
+        b.token == null
+            ? null
+            : new BearerToken(b.token, b.allowInsecureToken || isLoopback(b.address));
+    this.futureStub = configured(NeuralHeatmapServiceGrpc.newFutureStub(channel));
+    this.blockingStub = configured(NeuralHeatmapServiceGrpc.newBlockingStub(channel));
+    this.asyncStub = configured(NeuralHeatmapServiceGrpc.newStub(channel));
     this.timeout = b.timeout;
     this.retry = b.retry;
     this.scheduler =
@@ -247,15 +257,11 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public String bridgeVersion() {
     var headers = new AtomicReference<Metadata>();
     var trailers = new AtomicReference<Metadata>();
-    var capturing =
-        ClientInterceptors.intercept(
-            channel, MetadataUtils.newCaptureMetadataInterceptor(headers, trailers));
     try {
-      ClientCalls.blockingUnaryCall(
-          capturing,
-          ServiceMethods.LIST_MODELS,
-          options(Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS)),
-          ListModelsRequest.getDefaultInstance());
+      blockingStub
+          .withInterceptors(MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
+          .withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+          .listModels(ListModelsRequest.getDefaultInstance());
     } catch (StatusRuntimeException e) {
       throw NeuralHeatmapException.from(e);
     }
@@ -307,7 +313,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #listModels} without blocking. */
   public CompletableFuture<List<Model>> listModelsAsync(boolean includeUnits) {
     var req = ListModelsRequest.newBuilder().setIncludeUnits(includeUnits).build();
-    return unary(ServiceMethods.LIST_MODELS, req, true).thenApply(ListModelsResponse::getModelsList);
+    return unary(stub -> stub.listModels(req), true).thenApply(ListModelsResponse::getModelsList);
   }
 
   /** CKA similarity between two or more models and per-metric comparisons. */
@@ -317,7 +323,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #compareModels} without blocking. */
   public CompletableFuture<ModelComparison> compareModelsAsync(CompareModelsRequest request) {
-    return unary(ServiceMethods.COMPARE_MODELS, request, true)
+    return unary(stub -> stub.compareModels(request), true)
         .thenApply(CompareModelsResponse::getComparison);
   }
 
@@ -330,7 +336,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getCorrelationMatrix} without blocking. */
   public CompletableFuture<Matrix> getCorrelationMatrixAsync(GetCorrelationMatrixRequest request) {
-    return unary(ServiceMethods.GET_CORRELATION_MATRIX, request, true)
+    return unary(stub -> stub.getCorrelationMatrix(request), true)
         .thenApply(r -> Matrix.of(r.getMatrix()));
   }
 
@@ -342,7 +348,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalPatterns} without blocking. */
   public CompletableFuture<List<TemporalPattern>> getTemporalPatternsAsync(
       GetTemporalPatternsRequest request) {
-    return unary(ServiceMethods.GET_TEMPORAL_PATTERNS, request, true)
+    return unary(stub -> stub.getTemporalPatterns(request), true)
         .thenApply(GetTemporalPatternsResponse::getPatternsList);
   }
 
@@ -354,7 +360,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalStatistics} without blocking. */
   public CompletableFuture<TemporalStatistics> getTemporalStatisticsAsync(
       GetTemporalStatisticsRequest request) {
-    return unary(ServiceMethods.GET_TEMPORAL_STATISTICS, request, true)
+    return unary(stub -> stub.getTemporalStatistics(request), true)
         .thenApply(GetTemporalStatisticsResponse::getStatistics);
   }
 
@@ -365,7 +371,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getAnomalies} without blocking. */
   public CompletableFuture<GetAnomaliesResponse> getAnomaliesAsync(GetAnomaliesRequest request) {
-    return unary(ServiceMethods.GET_ANOMALIES, request, true);
+    return unary(stub -> stub.getAnomalies(request), true);
   }
 
   // ------------------------------------------------------------------ view state
@@ -378,7 +384,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setFilter} without blocking. */
   public CompletableFuture<Filter> setFilterAsync(Filter filter) {
     var req = SetFilterRequest.newBuilder().setFilter(filter).build();
-    return unary(ServiceMethods.SET_FILTER, req, true).thenApply(SetFilterResponse::getFilter);
+    return unary(stub -> stub.setFilter(req), true).thenApply(SetFilterResponse::getFilter);
   }
 
   /** Removes the stored view filter. */
@@ -388,7 +394,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #clearFilter} without blocking. */
   public CompletableFuture<Void> clearFilterAsync() {
-    return unary(ServiceMethods.CLEAR_FILTER, ClearFilterRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.clearFilter(ClearFilterRequest.getDefaultInstance()), true)
         .thenApply(r -> null);
   }
 
@@ -399,7 +405,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getFilter} without blocking. */
   public CompletableFuture<Filter> getFilterAsync() {
-    return unary(ServiceMethods.GET_FILTER, GetFilterRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getFilter(GetFilterRequest.getDefaultInstance()), true)
         .thenApply(GetFilterResponse::getFilter);
   }
 
@@ -410,8 +416,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #setTheme} without blocking. */
   public CompletableFuture<ThemeSettings> setThemeAsync(Theme theme, String... customColors) {
-    var req = SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors));
-    return unary(ServiceMethods.SET_THEME, req.build(), true).thenApply(SetThemeResponse::getTheme);
+    var req =
+        SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors)).build();
+    return unary(stub -> stub.setTheme(req), true).thenApply(SetThemeResponse::getTheme);
   }
 
   /** The theme in force. */
@@ -421,7 +428,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getTheme} without blocking. */
   public CompletableFuture<ThemeSettings> getThemeAsync() {
-    return unary(ServiceMethods.GET_THEME, GetThemeRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getTheme(GetThemeRequest.getDefaultInstance()), true)
         .thenApply(GetThemeResponse::getTheme);
   }
 
@@ -433,7 +440,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setLayout} without blocking. */
   public CompletableFuture<Layout> setLayoutAsync(Layout layout) {
     var req = SetLayoutRequest.newBuilder().setLayout(layout).build();
-    return unary(ServiceMethods.SET_LAYOUT, req, true).thenApply(SetLayoutResponse::getLayout);
+    return unary(stub -> stub.setLayout(req), true).thenApply(SetLayoutResponse::getLayout);
   }
 
   /** The layout in force. */
@@ -443,7 +450,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getLayout} without blocking. */
   public CompletableFuture<Layout> getLayoutAsync() {
-    return unary(ServiceMethods.GET_LAYOUT, GetLayoutRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.getLayout(GetLayoutRequest.getDefaultInstance()), true)
         .thenApply(GetLayoutResponse::getLayout);
   }
 
@@ -459,7 +466,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #renderHeatmap} without blocking. */
   public CompletableFuture<RenderedImage> renderHeatmapAsync(RenderHeatmapRequest request) {
-    return unary(ServiceMethods.RENDER_HEATMAP, request, true).thenApply(RenderedImage::of);
+    return unary(stub -> stub.renderHeatmap(request), true).thenApply(RenderedImage::of);
   }
 
   // ------------------------------------------------------------------ exports
@@ -472,7 +479,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #exportCorrelationMatrix} without blocking. */
   public CompletableFuture<ExportResult> exportCorrelationMatrixAsync(
       ExportCorrelationMatrixRequest request) {
-    return unary(ServiceMethods.EXPORT_CORRELATION_MATRIX, request, true)
+    return unary(stub -> stub.exportCorrelationMatrix(request), true)
         .thenApply(ExportCorrelationMatrixResponse::getResult);
   }
 
@@ -483,7 +490,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #listExports} without blocking. */
   public CompletableFuture<List<ExportedFile>> listExportsAsync() {
-    return unary(ServiceMethods.LIST_EXPORTS, ListExportsRequest.getDefaultInstance(), true)
+    return unary(stub -> stub.listExports(ListExportsRequest.getDefaultInstance()), true)
         .thenApply(ListExportsResponse::getFilesList);
   }
 
@@ -494,12 +501,12 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    */
   public long downloadExport(String name, OutputStream out) {
     var req = DownloadExportRequest.newBuilder().setName(name).build();
-    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    Deadline deadline = deadlineFromNow();
     int failures = 0;
     while (true) {
       long written = 0;
       try (ServerStream<DownloadExportResponse> chunks =
-          serverStream(ServiceMethods.DOWNLOAD_EXPORT, req, r -> r, deadline)) {
+          serverStream(stub -> stub.withDeadline(deadline).downloadExport(req), r -> r)) {
         while (chunks.hasNext()) {
           DownloadExportResponse chunk = chunks.next();
           if (chunk.getOffset() != written) {
@@ -535,25 +542,21 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** Heatmap frames as they arrive (a slow reader gets the newest frame per layer). */
   public ServerStream<HeatmapUpdate> subscribeHeatmap(SubscribeHeatmapRequest request) {
-    return serverStream(ServiceMethods.SUBSCRIBE_HEATMAP, request, SubscribeHeatmapResponse::getUpdate, null);
+    return serverStream(stub -> stub.subscribeHeatmap(request), SubscribeHeatmapResponse::getUpdate);
   }
 
   /** Correlation matrices as the server recomputes them ({@link Matrix#of} decodes each). */
   public ServerStream<CorrelationUpdate> subscribeCorrelations() {
     return serverStream(
-        ServiceMethods.SUBSCRIBE_CORRELATIONS,
-        SubscribeCorrelationsRequest.getDefaultInstance(),
-        SubscribeCorrelationsResponse::getUpdate,
-        null);
+        stub -> stub.subscribeCorrelations(SubscribeCorrelationsRequest.getDefaultInstance()),
+        SubscribeCorrelationsResponse::getUpdate);
   }
 
   /** Temporal patterns as the server recomputes them. */
   public ServerStream<TemporalUpdate> subscribeTemporal() {
     return serverStream(
-        ServiceMethods.SUBSCRIBE_TEMPORAL,
-        SubscribeTemporalRequest.getDefaultInstance(),
-        SubscribeTemporalResponse::getUpdate,
-        null);
+        stub -> stub.subscribeTemporal(SubscribeTemporalRequest.getDefaultInstance()),
+        SubscribeTemporalResponse::getUpdate);
   }
 
   /**
@@ -574,10 +577,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return new AnomalyStream(
         seq ->
             serverStream(
-                ServiceMethods.SUBSCRIBE_ANOMALIES,
-                base.toBuilder().setAfterSequence(seq).build(),
-                r -> r,
-                null),
+                stub -> stub.subscribeAnomalies(base.toBuilder().setAfterSequence(seq).build()),
+                r -> r),
         after,
         options,
         scheduler);
@@ -590,10 +591,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    */
   public ServerStream<StreamUpdatesResponse> streamUpdates(StreamUpdatesRequest request) {
     return serverStream(
-        ServiceMethods.STREAM_UPDATES,
-        request,
-        r -> r.getUpdateCase() == StreamUpdatesResponse.UpdateCase.ANOMALY_HEARTBEAT ? null : r,
-        null);
+        stub -> stub.streamUpdates(request),
+        r -> r.getUpdateCase() == StreamUpdatesResponse.UpdateCase.ANOMALY_HEARTBEAT ? null : r);
   }
 
   // ------------------------------------------------------------------ ingestion
@@ -615,19 +614,25 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       var batch = frames.subList(i, Math.min(frames.size(), i + INGEST_BATCH));
       messages.add(IngestActivationsRequest.newBuilder().addAllFrames(batch).build());
     }
-    return clientStream(ServiceMethods.INGEST_ACTIVATIONS, messages);
+    return clientStream(NeuralHeatmapServiceStub::ingestActivations, messages);
   }
 
   // ------------------------------------------------------------------ plumbing
 
-  private CallOptions options(Deadline deadline) {
-    return deadline == null ? callOptions : callOptions.withDeadline(deadline);
+  /** A generated stub with the client's call options: message size limit and bearer token. */
+  private <S extends AbstractStub<S>> S configured(S stub) {
+    S out = stub.withMaxOutboundMessageSize(maxMessageBytes);
+    return callCredentials == null ? out : out.withCallCredentials(callCredentials);
+  }
+
+  private Deadline deadlineFromNow() {
+    return Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
   /** A unary call; idempotent ones are retried on the policy's codes within the timeout. */
-  private <Req, Resp> CompletableFuture<Resp> unary(
-      MethodDescriptor<Req, Resp> method, Req request, boolean idempotent) {
-    Deadline deadline = Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
+  private <Resp> CompletableFuture<Resp> unary(
+      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call, boolean idempotent) {
+    Deadline deadline = deadlineFromNow();
     CompletableFuture<Resp> result = new CompletableFuture<>();
     AtomicReference<ListenableFuture<Resp>> inFlight = new AtomicReference<>();
     result.whenComplete(
@@ -637,13 +642,12 @@ public final class NeuralHeatmapClient implements AutoCloseable {
             f.cancel(true);
           }
         });
-    attempt(method, request, idempotent, deadline, 0, result, inFlight);
+    attempt(call, idempotent, deadline, 0, result, inFlight);
     return result;
   }
 
-  private <Req, Resp> void attempt(
-      MethodDescriptor<Req, Resp> method,
-      Req request,
+  private <Resp> void attempt(
+      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call,
       boolean idempotent,
       Deadline deadline,
       int failures,
@@ -652,15 +656,14 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     if (result.isDone()) {
       return;
     }
-    ListenableFuture<Resp> call =
-        ClientCalls.futureUnaryCall(channel.newCall(method, options(deadline)), request);
-    inFlight.set(call);
+    ListenableFuture<Resp> response = call.apply(futureStub.withDeadline(deadline));
+    inFlight.set(response);
     Futures.addCallback(
-        call,
+        response,
         new FutureCallback<Resp>() {
           @Override
-          public void onSuccess(Resp response) {
-            result.complete(response);
+          public void onSuccess(Resp value) {
+            result.complete(value);
           }
 
           @Override
@@ -672,7 +675,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
               return;
             }
             scheduler.schedule(
-                () -> attempt(method, request, true, deadline, failures + 1, result, inFlight),
+                () -> attempt(call, true, deadline, failures + 1, result, inFlight),
                 delay.toNanos(),
                 TimeUnit.NANOSECONDS);
           }
@@ -689,25 +692,26 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return delay.toNanos() < deadline.timeRemaining(TimeUnit.NANOSECONDS) ? delay : null;
   }
 
-  private <Req, Resp, T> ServerStream<T> serverStream(
-      MethodDescriptor<Req, Resp> method, Req request, Function<Resp, T> item, Deadline deadline) {
-    ClientCall<Req, Resp> call = channel.newCall(method, options(deadline));
-    return new ServerStream<>(call, request, item);
+  /** A server-streaming call on the blocking stub, read as a {@link ServerStream}. */
+  private <Resp, T> ServerStream<T> serverStream(
+      Function<NeuralHeatmapServiceBlockingStub, Iterator<Resp>> call, Function<Resp, T> item) {
+    return new ServerStream<>(() -> call.apply(blockingStub), item);
   }
 
   /** A client-streaming call: sends every message as the transport is ready, then half-closes. */
   private <Req, Resp> CompletableFuture<Resp> clientStream(
-      MethodDescriptor<Req, Resp> method, List<Req> messages) {
+      BiFunction<NeuralHeatmapServiceStub, StreamObserver<Resp>, StreamObserver<Req>> call,
+      List<Req> messages) {
     CompletableFuture<Resp> result = new CompletableFuture<>();
-    ClientCall<Req, Resp> call =
-        channel.newCall(method, options(Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS)));
-    ClientCalls.asyncClientStreamingCall(
-        call,
+    AtomicReference<ClientCallStreamObserver<Req>> started = new AtomicReference<>();
+    call.apply(
+        asyncStub.withDeadline(deadlineFromNow()),
         new ClientResponseObserver<Req, Resp>() {
           private int sent;
 
           @Override
           public void beforeStart(ClientCallStreamObserver<Req> requests) {
+            started.set(requests);
             requests.setOnReadyHandler(
                 () -> {
                   while (requests.isReady() && sent < messages.size()) {
@@ -742,7 +746,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     result.whenComplete(
         (r, e) -> {
           if (result.isCancelled()) {
-            call.cancel("cancelled by the caller", null);
+            started.get().cancel("cancelled by the caller", null);
           }
         });
     return result;

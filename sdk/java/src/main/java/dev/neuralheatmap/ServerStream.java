@@ -1,12 +1,13 @@
 package dev.neuralheatmap;
 
-import io.grpc.ClientCall;
-import io.grpc.stub.ClientCalls;
+import io.grpc.Context;
+import io.grpc.Status;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
 import java.util.Spliterator;
 import java.util.Spliterators;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 
@@ -16,10 +17,14 @@ import java.util.stream.StreamSupport;
  * NeuralHeatmapException} when it fails. {@link #close()} cancels the call (from any thread; a
  * reader blocked in {@code hasNext} then sees the end). Use it in try-with-resources.
  *
+ * <p>The call is a generated blocking stub's, started inside a cancellable {@link Context}: the
+ * stub's iterator has no cancel of its own, and cancelling the context the call was started in
+ * is how grpc-java cancels a blocking call.
+ *
  * @param <T> the item type
  */
 public final class ServerStream<T> implements Iterator<T>, AutoCloseable {
-  private final ClientCall<?, ?> call;
+  private final Context.CancellableContext context;
   private final Iterator<?> responses;
   private final Function<Object, T> item;
   private volatile boolean closed;
@@ -28,14 +33,18 @@ public final class ServerStream<T> implements Iterator<T>, AutoCloseable {
   /**
    * Starts a call and reads it.
    *
-   * @param call a call not yet started
-   * @param request the request
+   * @param start starts the call on a blocking stub (in this stream's context)
    * @param item the item of each response, or null to skip that response (a heartbeat)
    */
   @SuppressWarnings("unchecked")
-  <Req, Resp> ServerStream(ClientCall<Req, Resp> call, Req request, Function<Resp, T> item) {
-    this.call = call;
-    this.responses = ClientCalls.blockingServerStreamingCall(call, request);
+  <Resp> ServerStream(Supplier<Iterator<Resp>> start, Function<Resp, T> item) {
+    this.context = Context.current().withCancellation();
+    Context previous = context.attach();
+    try {
+      this.responses = start.get();
+    } finally {
+      context.detach(previous);
+    }
     this.item = (Function<Object, T>) (Function<?, T>) item;
   }
 
@@ -83,7 +92,7 @@ public final class ServerStream<T> implements Iterator<T>, AutoCloseable {
   @Override
   public void close() {
     closed = true;
-    call.cancel("closed by the client", null);
+    cancel("closed by the client");
   }
 
   /**
@@ -91,6 +100,10 @@ public final class ServerStream<T> implements Iterator<T>, AutoCloseable {
    * (the idle watchdog of {@link AnomalyStream} uses it to end a stuck stream).
    */
   void abort(String reason) {
-    call.cancel(reason, null);
+    cancel(reason);
+  }
+
+  private void cancel(String reason) {
+    context.cancel(Status.CANCELLED.withDescription(reason).asRuntimeException());
   }
 }

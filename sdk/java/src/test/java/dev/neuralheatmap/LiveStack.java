@@ -2,10 +2,10 @@ package dev.neuralheatmap;
 
 import dev.neuralheatmap.v1.ActivationFrame;
 import dev.neuralheatmap.v1.ListModelsRequest;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
-import io.grpc.stub.ClientCalls;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -137,11 +137,9 @@ final class LiveStack implements AutoCloseable {
     }
     ManagedChannel ch = ManagedChannelBuilder.forTarget(target()).usePlaintext().build();
     try {
-      ClientCalls.blockingUnaryCall(
-          ch,
-          ServiceMethods.LIST_MODELS,
-          io.grpc.CallOptions.DEFAULT.withDeadlineAfter(1, TimeUnit.SECONDS),
-          ListModelsRequest.getDefaultInstance());
+      NeuralHeatmapServiceGrpc.newBlockingStub(ch)
+          .withDeadlineAfter(1, TimeUnit.SECONDS)
+          .listModels(ListModelsRequest.getDefaultInstance());
       return true;
     } catch (StatusRuntimeException e) {
       return e.getStatus().getCode() != io.grpc.Status.Code.UNAVAILABLE

@@ -11,7 +11,6 @@ import com.google.protobuf.Descriptors;
 import com.google.protobuf.DynamicMessage;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.util.JsonFormat;
-import dev.neuralheatmap.ServiceMethods;
 import dev.neuralheatmap.v1.NeuralHeatmapServiceOuterClass;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
@@ -44,6 +43,9 @@ import java.util.concurrent.TimeUnit;
  * DynamicMessage} and {@link JsonFormat} over the descriptors protoc generated from protos/, and
  * answers each with the responses and the status. One JSON request per line on stdin, one JSON
  * answer per line on stdout; the protocol is in tests/conformance/README.md ("Thin clients").
+ * It calls through {@link ClientCall} rather than the generated stubs on purpose: scenarios name
+ * methods as strings (unknown ones included) and send requests as JSON, which typed stubs
+ * cannot take.
  *
  * <pre>
  * java -cp target/classes:$(cat target/classpath.txt) dev.neuralheatmap.conformance.ThinClient
@@ -152,6 +154,18 @@ public final class ThinClient {
     return a;
   }
 
+  /** The grpc-java method type of an RPC in a service descriptor. */
+  private static MethodDescriptor.MethodType kind(Descriptors.MethodDescriptor rpc) {
+    if (rpc.isClientStreaming()) {
+      return rpc.isServerStreaming()
+          ? MethodDescriptor.MethodType.BIDI_STREAMING
+          : MethodDescriptor.MethodType.CLIENT_STREAMING;
+    }
+    return rpc.isServerStreaming()
+        ? MethodDescriptor.MethodType.SERVER_STREAMING
+        : MethodDescriptor.MethodType.UNARY;
+  }
+
   /** Starts any kind of call: sends every request, half-closes, then reads. */
   private JsonObject start(String id, JsonObject req) throws InterruptedException {
     String method = req.get("method").getAsString();
@@ -181,7 +195,7 @@ public final class ThinClient {
     }
     MethodDescriptor<DynamicMessage, DynamicMessage> descriptor =
         MethodDescriptor.<DynamicMessage, DynamicMessage>newBuilder()
-            .setType(ServiceMethods.kind(md))
+            .setType(kind(md))
             .setFullMethodName(method)
             .setRequestMarshaller(new Dynamic(md.getInputType()))
             .setResponseMarshaller(new Dynamic(md.getOutputType()))
