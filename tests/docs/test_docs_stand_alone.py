@@ -71,8 +71,10 @@ def test_readme_toolchain_versions_are_the_files() -> None:
         assert found, f"README no longer states {pattern!r}"
         return found.group(1)
 
-    assert PYPROJECT["project"]["requires-python"] == f">={stated(r'Python (\d+\.\d+)\+')}"
-    assert PACKAGE_JSON["engines"]["node"] == f">={stated(r'Node\.js (\d+(?:\.\d+)?)\+')}"
+    python = stated(r"Python (\d+\.\d+)\+")
+    node = stated(r"Node\.js (\d+(?:\.\d+)?)\+")
+    assert PYPROJECT["project"]["requires-python"] == f">={python}"
+    assert PACKAGE_JSON["engines"]["node"] == f">={node}"
     go_line = re.search(r"^go (\d+)\.(\d+)(?:\.\d+)?$", GO_MOD, re.M)
     assert go_line
     assert f"{go_line.group(1)}.{go_line.group(2)}" == stated(r"Go (\d+\.\d+)\+")
