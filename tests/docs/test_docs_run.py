@@ -42,6 +42,8 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,11 +86,30 @@ def env() -> Iterator[dict[str, str]]:
     """One server (built-in source) and one bridge; the environment every block runs in."""
     with ServerProcess(extra_args=["--source", "--source-rate", "30"]) as server, \
             BridgeProcess(server.url) as bridge:
+        _wait_for_demo_state(server.url)
         # This checkout's packages first, as tests/support does (the console scripts too).
         paths = [str(REPO_ROOT / d) for d in ("contract/python", "sdk/python", "bridge", "server")]
         yield {**os.environ, "NEURAL_HEATMAP_TARGET": bridge.target,
                "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]),
                "GOFLAGS": "-buildvcs=false", "MPLBACKEND": "Agg"}
+
+
+def _wait_for_demo_state(url: str, timeout: float = 60.0) -> None:
+    """Until the demo models have frames and the log holds a few anomalies.
+
+    The examples are written for services that have been running a while (`make run`):
+    they name `mlp-a` and read a few anomalies before they stop.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{url}/api/models", timeout=5) as resp:
+            models = {m["model_id"] for m in json.load(resp)["models"]}
+        with urllib.request.urlopen(f"{url}/api/anomalies?limit=3", timeout=5) as resp:
+            anomalies = json.load(resp)["anomalies"]
+        if {"mlp-a", "mlp-b"} <= models and len(anomalies) >= 3:
+            return
+        assert time.monotonic() < deadline, f"demo state not reached: {models}, {anomalies}"
+        time.sleep(0.5)
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], block: Block | None = None) -> str:
