@@ -13,7 +13,7 @@ How each language runs, as a user outside this repository would run it:
   virtualenv's interpreter (this checkout's ``neural_heatmap`` first on the path).
 - ts: the package is packed once (``npm pack`` of ``sdk/typescript``, from a clean copy
   of its sources, as ``src/test/pack.live.test.ts`` does) and installed into an empty
-  ESM project outside the repository with the tsconfig docs/clients.md documents;
+  ESM project outside the repository with the tsconfig.json block of docs/clients.md;
   each block is saved as ``main.ts``, type-checked and compiled by ``tsc`` (strict),
   and run by ``node``.
 - go: one new module outside the repository with ``require`` +
@@ -59,10 +59,9 @@ RUN_TIMEOUT_S = 120
 GO_MODULE = "github.com/neural-heatmap/neural-heatmap/sdk/go"
 TS_PACKAGE = REPO_ROOT / "sdk" / "typescript"
 TS_NODE_MODULES = (TS_PACKAGE / "node_modules").resolve()
-# The tsconfig docs/clients.md documents for a project that imports the package.
-TSCONFIG = {"compilerOptions": {"module": "NodeNext", "moduleResolution": "NodeNext",
-                                "target": "ES2022", "strict": True, "skipLibCheck": False,
-                                "outDir": "out", "types": ["node"]}}
+# The tsconfig.json docs/clients.md tells a TypeScript project to use, read from the page.
+TSCONFIG = next(json.loads(b.code) for b in BLOCKS
+                if b.path.name == "clients.md" and b.info == "json" and "compilerOptions" in b.code)
 
 
 def test_every_block_runs_or_is_marked() -> None:
