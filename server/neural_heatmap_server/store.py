@@ -355,4 +355,14 @@ class ActivationStore:
             missing = [name for name in layer_ids if name not in seen]
             if missing:
                 raise not_found(f"unknown layer {missing[0]!r}", layer_id=missing[0])
-        return picked
+        # Named layers come back in the order they were named (within each model), not in
+        # the order their first frames happened to arrive: pipelined ingest batches may
+        # register a model's layers in any order, and a matrix's rows must not depend on it.
+        rank = {name: i for i, name in reversed(list(enumerate(layer_ids)))}
+
+        def named_at(w: LayerWindow) -> int:
+            return min(rank.get(w.layer_id, len(rank)),
+                       rank.get(f"{w.model_id}/{w.layer_id}", len(rank)))
+
+        model_rank = {m: i for i, m in enumerate(chosen_models)}
+        return sorted(picked, key=lambda w: (model_rank[w.model_id], named_at(w)))

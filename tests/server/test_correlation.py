@@ -180,3 +180,17 @@ def test_an_id_containing_a_comma_is_selected_by_the_repeated_form(api: Api) -> 
     assert status == 400 and doc["error"]["details"]["constraint"] == "model_ids xor model_id"
     status, doc = api.call("GET", f"/api/temporal?model_id={first}&model_id={second}")
     assert status == 400 and doc["error"]["details"]["field"] == "model_id"
+
+
+def test_named_layers_come_back_in_the_order_named(api: Api) -> None:
+    """Rows follow the request, not the order the layers' first frames arrived in."""
+    rng = np.random.default_rng(11)
+    model = unique("order")
+    for layer in ("d", "b", "c", "a"):
+        api.ingest_series(model, layer, rng.normal(0, 1, (20, 4)).astype(np.float32))
+    named = api.get(f"/api/correlation?model_ids={model}&layer_ids=a,b,c,d")
+    assert named["labels"] == [f"{model}/{x}" for x in "abcd"]
+    reordered = api.get(f"/api/correlation?model_ids={model}&layer_ids=c,{model}/a")
+    assert reordered["labels"] == [f"{model}/c", f"{model}/a"]
+    unnamed = api.get(f"/api/correlation?model_ids={model}")
+    assert unnamed["labels"] == [f"{model}/{x}" for x in "dbca"]
