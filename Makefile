@@ -20,9 +20,10 @@ GO_GRPC_PLUGIN_VERSION := v1.6.0
 GRPCURL_VERSION := v1.9.3
 GHZ_VERSION := v0.121.0
 HEY_VERSION := v0.1.4
+NATS_SERVER_VERSION := v2.15.2
 export GOFLAGS := -buildvcs=false
 
-.PHONY: help setup gen check-gen lint breaking test test-python test-go test-ts test-java test-long run bench bench-quick clean
+.PHONY: help setup setup-cluster run-cluster gen check-gen lint breaking test test-python test-go test-ts test-java test-long run bench bench-quick clean
 
 help: ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +62,13 @@ $(TOOLS)/ghz:
 
 $(TOOLS)/hey:
 	GOBIN=$(TOOLS) go install github.com/rakyll/hey@$(HEY_VERSION)
+
+# NATS JetStream for the clustered anomaly log (`make run-cluster`, the JetStream tests); pinned,
+# built with the local Go toolchain so the build is reproducible. `make run` does not need it.
+$(TOOLS)/nats-server:
+	GOTOOLCHAIN=local GOBIN=$(TOOLS) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
+setup-cluster: $(VENV)/.stamp $(TOOLS)/nats-server ## Install what the clustered setup and its tests need (nats-server).
 
 $(TOOLS)/.go-deps: $(GO_DIR)/go.mod $(GO_DIR)/go.sum
 	cd $(GO_DIR) && go mod download
@@ -112,10 +120,10 @@ breaking: setup ## buf breaking against main's previous commit (on a branch: aga
 # ---------------------------------------------------------------- tests
 test: setup test-go test-ts test-java test-python ## Run every test (Python, Go, TypeScript, Java, live conformance).
 
-test-python: setup ## Python tests only (short fuzz and chaos runs included).
+test-python: setup setup-cluster ## Python tests only (short fuzz and chaos runs included).
 	$(VENV)/bin/pytest -q -m "not long"
 
-test-long: setup ## Soak, long fuzz and mass-reconnect runs (tests marked `long`); not in CI.
+test-long: setup setup-cluster ## Soak, long fuzz and mass-reconnect runs (tests marked `long`); not in CI.
 	$(VENV)/bin/pytest -q -m long -p no:cacheprovider
 
 test-go: setup ## Go tests (vet, unit, live examples).
@@ -133,10 +141,13 @@ RUN_ARGS ?= --server-data-dir var/data
 run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051 (needs only Python).
 	$(VENV)/bin/neural-heatmap-serve $(RUN_ARGS)
 
-bench: setup ## Full benchmarks; writes bench/results/ and prints the table.
+run-cluster: setup-cluster ## NATS JetStream + server + 3 bridges (:50051-50053, round_robin) on one machine; docs/deploy.md.
+	VENV=$(VENV) bash scripts/run_cluster.sh
+
+bench: setup setup-cluster ## Full benchmarks; writes bench/results/ and prints the table.
 	$(PY) -m bench
 
-bench-quick: setup ## Short benchmark run (what CI executes).
+bench-quick: setup setup-cluster ## Short benchmark run (what CI executes).
 	$(PY) -m bench --quick
 
 clean: ## Remove installed tools and build output (not the generated code).

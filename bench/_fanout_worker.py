@@ -44,8 +44,10 @@ async def main(argv: list[str] | None = None) -> None:
 
     n = a.subscribers
     nch = max(1, math.ceil(n / a.per_channel))
+    # A list of bridges (``ipv4:h:p1,h:p2``, the cluster case) is balanced stream by stream.
+    balance = [("grpc.lb_policy_name", "round_robin")] if "," in a.target else []
     channels = [grpc.aio.insecure_channel(a.target, options=[
-        *GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]) for _ in range(nch)]
+        *GRPC_OPTIONS, ("grpc.use_local_subchannel_pool", 1), *balance]) for _ in range(nch)]
     stubs = [NeuralHeatmapServiceStub(c) for c in channels]
     seqs: list[list[int]] = [[] for _ in range(n)]
     lats: list[list[float]] = [[] for _ in range(n)]

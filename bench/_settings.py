@@ -26,6 +26,7 @@ class Settings:
     fanout_reps: int = 2
     fanout_per_proc: int = 500          # subscribers per client process
     fanout_per_channel: int = 100       # subscribers per gRPC channel (HTTP/2 connection)
+    cluster_subscribers: int = 1000     # the cluster case's streams (both setups)
     # ingest
     ingest_frames: int = 50000
     ingest_units: int = 1024
@@ -51,6 +52,7 @@ class Settings:
             unary_requests=60, unary_seconds=1.0,
             matrix_sizes=[128, 256], matrix_reps=2, matrix_steps=32,
             fanout_sizes=[1, 10, 100], fanout_seconds=3.0, fanout_reps=1,
+            cluster_subscribers=100,
             ingest_frames=4096, ingest_reps=2,
             analytics_series=[64, 256], analytics_windows=[128, 256], analytics_reps=2,
             torch_steps=50, torch_warmup=5, torch_reps=3,
@@ -64,6 +66,7 @@ class Settings:
             unary_requests=20, unary_seconds=0.5,
             matrix_sizes=[32, 64], matrix_reps=2, matrix_steps=16,
             fanout_sizes=[1, 5], fanout_seconds=1.0, fanout_reps=1,
+            cluster_subscribers=5,
             ingest_frames=256, ingest_grpc_batch=32, ingest_http_batch=64, ingest_reps=2,
             analytics_series=[16, 32], analytics_windows=[32, 64], analytics_reps=2,
             torch_steps=5, torch_warmup=2, torch_reps=2,

@@ -17,7 +17,7 @@ from bench._results import CaseResult
 from bench._settings import Settings
 from bench._tools import build_protoset, find_tool
 
-CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster"]
 TITLES = {
     "unary": "small anomaly queries, bridge vs direct HTTP",
     "reads": "hot reads with the read cache on and off; throughput vs concurrency",
@@ -26,6 +26,7 @@ TITLES = {
     "ingest": "activation ingestion",
     "analytics": "correlation query vs numpy.corrcoef",
     "torch": "training-step overhead of neural_heatmap.torch.watch",
+    "cluster": "anomaly fan-out: 3 bridges on JetStream vs 1 bridge on SQLite",
 }
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from typing import Any, Protocol
 
 import grpc
 from neural_heatmap_contract import policy
@@ -31,7 +32,7 @@ from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._faults import Fault
 from ._mailbox import Mailbox
-from ._upstream import CallOptions, Upstream
+from ._upstream import CallOptions, Query
 
 log = logging.getLogger("neural_heatmap_bridge.fanout")
 
@@ -39,16 +40,28 @@ log = logging.getLogger("neural_heatmap_bridge.fanout")
 _TRANSIENT = frozenset(grpc.StatusCode[name] for name in policy.UNARY_RETRY_CODES)
 
 
+class AnomalyLogReader(Protocol):
+    """Where heads and catch-up pages come from: the server (``Upstream``) or, when the
+    log is a JetStream stream, the stream itself (``_jetstream.JetStreamReader``)."""
+
+    async def get_json(
+        self, path: str, opts: CallOptions, params: Query | None = None
+    ) -> dict[str, Any]:
+        """``GET /api/anomalies`` (``limit`` alone: the head; ``after_sequence``: a page)."""
+
+
 class AnomalyRing:
     """Recent anomalies by sequence, the upstream log's head, and the live streams.
 
     Args:
         config: Ring and page sizes, timeouts.
-        upstream: HTTP client for heads and catch-up pages.
+        upstream: Where heads and catch-up pages are read (the server, or the stream).
         cache: Converted anomalies by sequence (shared with ``GetAnomalies``).
     """
 
-    def __init__(self, config: BridgeConfig, upstream: Upstream, cache: AnomalyCache) -> None:
+    def __init__(
+        self, config: BridgeConfig, upstream: AnomalyLogReader, cache: AnomalyCache
+    ) -> None:
         self._config = config
         self._up = upstream
         self._cache = cache

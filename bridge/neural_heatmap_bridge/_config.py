@@ -13,7 +13,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from neural_heatmap_contract.flag_types import non_negative_int, positive_float, positive_int
+from neural_heatmap_contract.flag_types import (
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
 
 from ._faults import parse_faults
@@ -55,6 +60,9 @@ class BridgeConfig:
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
+    anomaly_log: str = ""
+    anomaly_stream: str = "NH_ANOMALIES"
+    max_connection_age: float = 0.0
     log_level: str = "INFO"
 
 
@@ -238,6 +246,22 @@ def build_parser() -> argparse.ArgumentParser:
         positive_float,
         d.ingest_flush_ms,
         help="longest time (ms) a partial ingest batch waits before it is sent",
+    )
+    add(
+        "--anomaly-log",
+        default=d.anomaly_log,
+        help="nats://host:4222[,...] when the server's anomaly log is a JetStream stream: "
+        "anomaly streams then read it directly (one ordered consumer per bridge) instead of "
+        "through the server; empty: through the server",
+    )
+    add("--anomaly-stream", default=d.anomaly_stream, help="the JetStream stream's name")
+    add(
+        "--max-connection-age",
+        non_negative_float,
+        d.max_connection_age,
+        help="seconds after which a client connection is closed (GOAWAY, then streams end "
+        "UNAVAILABLE after --grace-period) so clients reconnect and rebalance across bridges; "
+        "0: never",
     )
     add(
         "--log-level",

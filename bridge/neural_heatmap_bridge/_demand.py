@@ -11,11 +11,14 @@ current for resuming clients. The upstream is asked for its own
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._anomaly_ring import AnomalyRing
 from ._mailbox import Kind, Mailbox
 from ._pump import Pump
+
+if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra
+    from ._jetstream import JetStreamFeed
 
 # The upstream's accepted range of heartbeat_interval (docs/http-api.md).
 _UPSTREAM_HEARTBEAT_RANGE = (0.1, 60.0)
@@ -36,11 +39,19 @@ class Demand:
         ring: The anomaly ring (its head is the anomaly subscription's resume point).
         mailboxes: Every open stream (their heatmap models and layers are unioned).
         heartbeat_interval: The bridge's ``--heartbeat-interval``, asked of the upstream.
+        feed: When the log is a JetStream stream, what feeds the ring instead of the
+            upstream's anomaly subscription.
     """
 
     def __init__(
-        self, pump: Pump, ring: AnomalyRing, mailboxes: set[Mailbox], heartbeat_interval: float
+        self,
+        pump: Pump,
+        ring: AnomalyRing,
+        mailboxes: set[Mailbox],
+        heartbeat_interval: float,
+        feed: JetStreamFeed | None = None,
     ) -> None:
+        self._feed = feed
         self._pump = pump
         self._ring = ring
         self._mailboxes = mailboxes
@@ -88,6 +99,8 @@ class Demand:
 
     async def subscribe(self, kind: Kind) -> None:
         """Send the upstream subscription of ``kind`` (as it stands now)."""
+        if kind is Kind.ANOMALY and self._feed is not None:
+            return  # the stream feeds the ring; the server's WebSocket is not asked
         await self._pump.send(f"subscribe_{_UPSTREAM_NAME[kind]}", self.subscribe_data(kind))
 
     async def resubscribe_all(self) -> None:
@@ -111,6 +124,9 @@ class Demand:
                 return
             await self._ring.ensure_head()
             self._anomalies_on = True
+            if self._feed is not None:
+                self._feed.start()
+                return
         elif self._wanted[kind] > 1:
             return
         self._pump.start()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
 
@@ -40,6 +40,9 @@ from ._read_cache import ReadCache
 from ._shared_updates import SharedUpdates
 from ._stream_loop import StreamLoop
 from ._upstream import CallOptions, Upstream
+
+if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra, imported only when used
+    from ._jetstream import JetStreamFeed, JetStreamReader
 
 log = logging.getLogger("neural_heatmap_bridge.fanout")
 
@@ -77,8 +80,24 @@ class Fanout:
         )
         self._mailboxes: set[Mailbox] = set()
         self.shared = SharedUpdates()  # what streams yield, serialized once per update
-        self._ring = AnomalyRing(config, upstream, self._anomaly_cache)
-        self._demand = Demand(self._pump, self._ring, self._mailboxes, config.heartbeat_interval)
+        # --anomaly-log nats://...: anomalies come from the stream itself (``_jetstream``).
+        self._stream_reader: JetStreamReader | None = None
+        self._feed: JetStreamFeed | None = None
+        if config.anomaly_log:
+            from ._jetstream import JetStreamFeed, JetStreamReader
+
+            self._stream_reader = JetStreamReader(config.anomaly_log, config.anomaly_stream)
+        self._ring = AnomalyRing(config, self._stream_reader or upstream, self._anomaly_cache)
+        if self._stream_reader is not None:
+            self._feed = JetStreamFeed(
+                self._stream_reader,
+                self._ring,
+                self._anomaly_cache,
+                self._on_anomalies_acknowledged,
+            )
+        self._demand = Demand(
+            self._pump, self._ring, self._mailboxes, config.heartbeat_interval, self._feed
+        )
         self._loop = StreamLoop(
             self._ring, config.heartbeat_interval, config.stall_timeout, metrics
         )
@@ -98,6 +117,9 @@ class Fanout:
         for mb in list(self._mailboxes):
             mb.close(err)
         await self._pump.stop()
+        if self._feed is not None and self._stream_reader is not None:
+            await self._feed.stop()
+            await self._stream_reader.close()
 
     # ------------------------------------------------------------ upstream side
     async def _on_open(self) -> None:
@@ -176,7 +198,7 @@ class Fanout:
             )
             for mb in list(self._mailboxes):
                 mb.close(self._stalled)
-        elif self._ring.sequenced and self._closing is None:
+        elif self._ring.sequenced and self._closing is None and self._feed is None:
             self._ring.distrust()
 
     def _on_error(self, data: dict[str, Any]) -> None:

@@ -124,6 +124,11 @@ class Bridge:
             ("grpc.max_receive_message_length", c.max_receive_bytes),
             ("grpc.so_reuseport", 0),
         ]
+        if c.max_connection_age:
+            # Long streams end now and then (GOAWAY; UNAVAILABLE after the grace) so clients
+            # reconnect through their balancer and load spreads over every bridge.
+            options.append(("grpc.max_connection_age_ms", int(c.max_connection_age * 1000)))
+            options.append(("grpc.max_connection_age_grace_ms", int(c.grace_period * 1000)))
         if c.max_concurrent_streams:
             options.append(("grpc.max_concurrent_streams", c.max_concurrent_streams))
         server = grpc.aio.server(interceptors=interceptors, options=options)

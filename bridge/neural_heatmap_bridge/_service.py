@@ -25,8 +25,8 @@ from neural_heatmap_contract.v1 import (
     updates_pb2,
 )
 
+from . import _consumers, _errors
 from . import _convert as cv
-from . import _errors
 from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._fanout import Fanout
@@ -166,8 +166,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params.append(("theme", enums.word(enums.THEME, request.theme)))
         if request.custom_colors:
             params.append(("custom_colors", _csv(request.custom_colors)))
-        params += [(k, str(v)) for k, v in (("width", request.width),
-                                            ("height", request.height)) if v]
+        params += [
+            (k, str(v)) for k, v in (("width", request.width), ("height", request.height)) if v
+        ]
         params += _time_range_params(request)
         resp = await self._up.call("GET", "/api/render", self._opts(context), params=params)
         return render_pb2.RenderHeatmapResponse(
@@ -422,12 +423,33 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def SubscribeAnomalies(
         self, request: pb.SubscribeAnomaliesRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeAnomaliesResponse]:
-        await require_models(self._up, self._opts(context), request)
+        _consumers.check_request(request)
+        if not request.consumer:  # a durable consumer resumes, like after_sequence
+            await require_models(self._up, self._opts(context), request)
+        if request.shared:
+            async for item in _consumers.group_stream(
+                self._up,
+                self._anomalies,
+                request.consumer,
+                self._opts(context),
+                self._config.page_size,
+                self._config.heartbeat_interval,
+            ):
+                if isinstance(item, updates_pb2.AnomalyHeartbeat):
+                    yield pb.SubscribeAnomaliesResponse(heartbeat=item)
+                else:
+                    yield pb.SubscribeAnomaliesResponse(update=item)
+            return
+        after: int | None = None
+        if request.consumer:
+            after = await _consumers.cursor(self._up, request.consumer, self._opts(context))
+        elif request.HasField("after_sequence"):
+            after = request.after_sequence
         sub = Subscription(
             kinds={Kind.ANOMALY},
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
-            after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
+            after_sequence=after,
             fault=self._faults.next_stream(),
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
@@ -436,6 +458,16 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
                 continue
             assert isinstance(update, updates_pb2.AnomalyUpdate)
             yield self._encoded(pb.SubscribeAnomaliesResponse, "update", update)
+
+    @unary
+    async def AckAnomalies(
+        self, request: pb.AckAnomaliesRequest, context: Ctx
+    ) -> pb.AckAnomaliesResponse:
+        _consumers.check_name(request.consumer, "consumer")
+        acked = await _consumers.ack(
+            self._up, request.consumer, request.sequence, self._opts(context)
+        )
+        return pb.AckAnomaliesResponse(acked_sequence=acked)
 
     @streaming
     async def StreamUpdates(

@@ -59,6 +59,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     _PKG + "SetThemeRequest": ("theme",),
     _PKG + "ExportCorrelationMatrixRequest": ("format", "filename"),
     _PKG + "DownloadExportRequest": ("name",),
+    _PKG + "AckAnomaliesRequest": ("consumer",),
 }
 # Integer fields with a narrower range than their type, by (message, field).
 RANGES: dict[tuple[str, str], tuple[int, int]] = {
@@ -324,7 +325,8 @@ async def require_models(up: Upstream, opts: CallOptions, request: message.Messa
     position in the durable log, and a consumer that records its position is
     rightly started before the producer whose model it follows (the Go
     ``anomaly-consumer`` example is); it receives the model's anomalies once
-    they exist.
+    they exist. A durable consumer's stream (``consumer`` set) resumes too; its
+    handler skips this check.
     """
     wanted = set(getattr(request, "model_ids", ()))
     resumable = "after_sequence" in request.DESCRIPTOR.fields_by_name and request.HasField(

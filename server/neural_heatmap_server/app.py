@@ -21,8 +21,8 @@ from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
-from .params import opt_bool
-from .queries import REPEATABLE, REPEATABLE_ON
+from .params import opt_bool, opt_int
+from .queries import MAX_SEQUENCE, REPEATABLE, REPEATABLE_ON
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -277,6 +277,47 @@ async def compare(request: web.Request) -> web.Response:
                                                  name="compare"))
 
 
+def _body_int(doc: Any, field: str, low: int, high: int) -> int:
+    """A required integer of a JSON body (``5.0`` is one, ``"5"`` is not), within bounds."""
+    raw = doc.get(field) if isinstance(doc, dict) else None
+    if raw is None or isinstance(raw, str):
+        raise invalid(f"body field {field!r} must be an integer", field=field)
+    value = opt_int(doc, field, low, high)
+    assert value is not None
+    return value
+
+
+def _body_str(doc: Any, field: str) -> str:
+    """A required string of a JSON body."""
+    raw = doc.get(field) if isinstance(doc, dict) else None
+    if not isinstance(raw, str):
+        raise invalid(f"body field {field!r} must be a string", field=field)
+    return raw
+
+
+async def get_consumer(request: web.Request) -> web.Response:
+    """A durable consumer's acknowledged cursor (created at the log's head if new)."""
+    shared = bool(opt_bool(request.query, "shared"))
+    return json_response(_state(request).consumers.get(request.match_info["name"],
+                                                       shared).to_json())
+
+
+async def ack_consumer(request: web.Request) -> web.Response:
+    """Acknowledge a consumer's anomalies up to (plain) or at (group) a sequence."""
+    sequence = _body_int(await read_json(request), "sequence", 0, MAX_SEQUENCE)
+    return json_response(_state(request).consumers.ack(request.match_info["name"],
+                                                       sequence).to_json())
+
+
+async def claim_consumer(request: web.Request) -> web.Response:
+    """Hand a member of a consumer group anomalies to work on (see ``consumers``)."""
+    doc = await read_json(request)
+    member = _body_str(doc, "member")
+    limit = _body_int(doc, "limit", 1, _state(request).config.max_anomaly_limit)
+    state, anomalies = _state(request).consumers.claim(request.match_info["name"], member, limit)
+    return json_response({**state.to_json(), "anomalies": anomalies})
+
+
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/health", health),
     ("GET", "/openapi.json", openapi),
@@ -290,6 +331,9 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/temporal", temporal),
     ("GET", "/api/temporal/stats", temporal_stats),
     ("GET", "/api/anomalies", anomalies),
+    ("GET", "/api/consumers/{name}", get_consumer),
+    ("POST", "/api/consumers/{name}/ack", ack_consumer),
+    ("POST", "/api/consumers/{name}/claim", claim_consumer),
     ("GET", "/api/filter", get_filter),
     ("POST", "/api/filter", set_filter),
     ("DELETE", "/api/filter", clear_filter),

@@ -40,6 +40,13 @@ class ServerConfig:
     max_frames: int = 10000
     anomaly_cooldown: float = 5.0
     anomaly_retention: int = 100000
+    anomaly_log: str = "sqlite"
+    anomaly_stream: str = "NH_ANOMALIES"
+    anomaly_max_age: float = 0.0
+    anomaly_dedup_window: float = 600.0
+    anomaly_replicas: int = 1
+    consumer_ack_deadline: float = 30.0
+    test_crash_after_publish: int = 0
     token: str | None = None
     source: bool = True
     source_rate: float = 15.0
@@ -68,6 +75,17 @@ class ServerConfig:
     def database_path(self) -> Path:
         """The SQLite file holding the anomaly log and the view state."""
         return self.data_dir / "neural_heatmap.sqlite3"
+
+
+def anomaly_log_url(text: str) -> str:
+    """``sqlite`` or a comma-separated list of ``nats://`` URLs.
+
+    Raises:
+        argparse.ArgumentTypeError: On anything else.
+    """
+    if text == "sqlite" or all(u.startswith(("nats://", "tls://")) for u in text.split(",")):
+        return text
+    raise argparse.ArgumentTypeError(f"expected 'sqlite' or nats://host:port, got {text!r}")
 
 
 def _env(name: str) -> str | None:
@@ -123,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
              "suppressed unless it is more severe; 0 disables de-duplication")
     add("--anomaly-retention", type=positive_int, default=d.anomaly_retention,
         help="anomalies kept in the durable log; older ones are pruned (sequences never reuse)")
+    add("--anomaly-log", default=d.anomaly_log, type=anomaly_log_url,
+        help="where the anomaly log lives: 'sqlite' (in --data-dir, one machine) or "
+             "nats://host:4222[,nats://...] (a NATS JetStream stream bridges read directly)")
+    add("--anomaly-stream", default=d.anomaly_stream,
+        help="JetStream stream name of the anomaly log (subject <name>.anomalies)")
+    add("--anomaly-max-age", type=non_negative_float, default=d.anomaly_max_age,
+        help="JetStream only: seconds an anomaly is kept (the stream's max_age); 0: by count")
+    add("--anomaly-dedup-window", type=positive_float, default=d.anomaly_dedup_window,
+        help="JetStream only: the stream's duplicate window in seconds; a server restarted "
+             "within it republishes its outbox without doubling anything")
+    add("--anomaly-replicas", type=positive_int, default=d.anomaly_replicas,
+        help="JetStream only: stream replicas (3 on a NATS cluster)")
+    add("--consumer-ack-deadline", type=positive_float, default=d.consumer_ack_deadline,
+        help="seconds a member of a consumer group holds an anomaly it was given; one not "
+             "acknowledged by then goes to another member")
+    add("--test-crash-after-publish", type=int, default=d.test_crash_after_publish,
+        help=argparse.SUPPRESS)
     add("--token", default=None,
         help="if set, every route except /health and /openapi.json needs "
              "'Authorization: Bearer <token>'")
@@ -185,6 +220,13 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         max_frames=ns.max_frames,
         anomaly_cooldown=ns.anomaly_cooldown,
         anomaly_retention=ns.anomaly_retention,
+        anomaly_log=ns.anomaly_log,
+        anomaly_stream=ns.anomaly_stream,
+        anomaly_max_age=ns.anomaly_max_age,
+        anomaly_dedup_window=ns.anomaly_dedup_window,
+        anomaly_replicas=ns.anomaly_replicas,
+        test_crash_after_publish=ns.test_crash_after_publish,
+        consumer_ack_deadline=ns.consumer_ack_deadline,
         token=ns.token or None,
         source=ns.source,
         source_rate=ns.source_rate,

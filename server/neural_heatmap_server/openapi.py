@@ -23,6 +23,7 @@ from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 from .anomalies import ANOMALY_TYPES, SEVERITIES
 from .compare import METRICS
 from .config import ServerConfig
+from .consumers import CONSUMER_NAME_PATTERN
 from .correlation import GRANULARITIES
 from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
@@ -207,6 +208,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                f"pixels; 0 or absent: {DEFAULT_WIDTH}"),
         _query("height", {"type": "integer", "minimum": 0, "maximum": MAX_RENDER_SIDE},
                f"pixels; 0 or absent: {DEFAULT_HEIGHT}")]
+    consumer: dict[str, Any] = {"type": "object", "properties": {
+        "consumer": _STR, "shared": {"type": "boolean"}, "acked_sequence": _INT}}
+    consumer_name = {"name": "name", "in": "path", "required": True, "schema": {
+        "type": "string", "pattern": f"^{CONSUMER_NAME_PATTERN}$"}}
     paths: dict[str, Any] = {
         "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
         "/openapi.json": {"get": _op("This document.", _OBJ)},
@@ -282,6 +287,24 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             _query("after_sequence", {"type": "integer", "minimum": 0,
                                       "maximum": MAX_SEQUENCE},
                    "resume point; 410 when pruned")])},
+        "/api/consumers/{name}": {"get": _op(
+            "A durable consumer's acknowledged cursor (created at the log's head if new).",
+            consumer, description=CROSS_FIELD + "a name keeps the shared it was created with.",
+            parameters=[consumer_name,
+                        _query("shared", _BOOL, "a consumer group; default false")])},
+        "/api/consumers/{name}/ack": {"post": _op(
+            "Acknowledge up to (plain) or at (group) a sequence.", consumer, [consumer_name],
+            description=CROSS_FIELD + "sequence <= the log's head; a name keeps its shared.",
+            body={"type": "object", "required": ["sequence"], "properties": {
+                "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE}}})},
+        "/api/consumers/{name}/claim": {"post": _op(
+            "Lease anomalies to a member of a consumer group.",
+            {**consumer, "properties": {**consumer["properties"], "anomalies": {
+                "type": "array", "items": _ref("Anomaly")}}}, [consumer_name],
+            description=CROSS_FIELD + "a name keeps the shared it was created with.",
+            body={"type": "object", "required": ["member", "limit"], "properties": {
+                "member": _STR, "limit": {"type": "integer", "minimum": 1,
+                                          "maximum": config.max_anomaly_limit}}})},
         "/api/filter": {
             "get": _op("The stored filter ({} when none).", _ref("Filter")),
             "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),

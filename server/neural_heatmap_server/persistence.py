@@ -1,9 +1,9 @@
 """Durable state behind small interfaces: the anomaly log and the view state.
 
 ``AnomalyLog`` and ``ViewStateStore`` are what the rest of the server sees;
-the SQLite classes implement them for one machine. Moving the anomaly log to a
-distributed log (Redis Streams, NATS JetStream, Kafka) means writing another
-``AnomalyLog``: append assigns increasing sequences, reads go by sequence.
+the SQLite classes implement them for one machine; ``jetstream_log`` puts the
+anomaly log on NATS JetStream (``--anomaly-log nats://...``). Append assigns
+increasing sequences, reads go by sequence.
 
 SQLite's ``AUTOINCREMENT`` never reuses a rowid, even after the newest rows
 are deleted, so sequences keep growing across pruning and restarts.
@@ -56,6 +56,14 @@ class AnomalyLog(abc.ABC):
     @abc.abstractmethod
     def bounds(self) -> tuple[int, int]:
         """``(first retained sequence, last sequence)``; ``(head + 1, head)`` when empty."""
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Publish what an earlier ``append`` could not; return it (sequenced), in order.
+
+        Only a log that publishes to another system can have anything pending, so the
+        default has nothing to do.
+        """
+        return []
 
     @abc.abstractmethod
     def close(self) -> None:
@@ -127,23 +135,37 @@ class SqliteAnomalyLog(AnomalyLog):
         cur.execute("BEGIN")
         try:
             for a in anomalies:
-                loc = a.get("location")
-                cur.execute(
-                    "INSERT INTO anomalies (anomaly_type, severity, severity_rank, timestamp,"
-                    " location_x, location_y, layer, model_id, score, description, metadata)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (a["anomaly_type"], a["severity"], SEVERITY_RANK[a["severity"]],
-                     a["timestamp"], loc["x"] if loc else None, loc["y"] if loc else None,
-                     a["layer"], a["model_id"], a["score"], a["description"],
-                     json.dumps(a["metadata"])))
-                stored.append({"sequence": int(cur.lastrowid or 0), **a})
-            cur.execute("DELETE FROM anomalies WHERE sequence <= ?",
-                        (stored[-1]["sequence"] - self._retention,))
+                stored.append({"sequence": self.insert(cur, a), **a})
+            self.prune(cur, stored[-1]["sequence"])
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         return stored
+
+    @staticmethod
+    def insert(cur: sqlite3.Cursor, a: dict[str, Any], sequence: int | None = None) -> int:
+        """Insert one anomaly inside the caller's transaction; return its sequence.
+
+        Args:
+            cur: A cursor inside an open transaction.
+            a: The anomaly (without ``sequence``).
+            sequence: A sequence assigned elsewhere (JetStream's); None assigns the next.
+        """
+        loc = a.get("location")
+        cur.execute(
+            "INSERT OR IGNORE INTO anomalies (sequence, anomaly_type, severity, severity_rank,"
+            " timestamp, location_x, location_y, layer, model_id, score, description, metadata)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sequence, a["anomaly_type"], a["severity"], SEVERITY_RANK[a["severity"]],
+             a["timestamp"], loc["x"] if loc else None, loc["y"] if loc else None,
+             a["layer"], a["model_id"], a["score"], a["description"],
+             json.dumps(a["metadata"])))
+        return sequence if sequence is not None else int(cur.lastrowid or 0)
+
+    def prune(self, cur: sqlite3.Cursor, last: int) -> None:
+        """Drop rows beyond the retention, counted back from sequence ``last``."""
+        cur.execute("DELETE FROM anomalies WHERE sequence <= ?", (last - self._retention,))
 
     def query(self, query: AnomalyQuery) -> list[dict[str, Any]]:
         where: list[str] = ["1=1"]

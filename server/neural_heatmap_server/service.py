@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from . import queries
 from .analytics import Analytics
 from .anomalies import SEVERITY_RANK, AnomalyDetector
 from .config import ServerConfig
+from .consumers import ConsumerStore
 from .correlation import CorrelationCache
 from .errors import ApiError, invalid
 from .export_gathering import plan_export
@@ -65,6 +67,21 @@ MAX_DOCUMENT_BYTES = 1 << 20  # a filter, theme, layout, compare, export or quer
 INLINE_JSON_BYTES = 256 << 10  # larger JSON is decoded (and its frames parsed) in a process
 
 
+OUTBOX_FLUSH_INTERVAL = 1.0  # seconds between retries of anomalies NATS did not take
+
+
+def open_anomaly_log(conn: sqlite3.Connection, config: ServerConfig) -> AnomalyLog:
+    """The anomaly log ``--anomaly-log`` names: SQLite here, or a JetStream stream."""
+    if config.anomaly_log == "sqlite":
+        return SqliteAnomalyLog(conn, config.anomaly_retention)
+    # Imported here: nats-py is the optional ``cluster`` extra, not needed for SQLite.
+    from .jetstream_log import JetStreamAnomalyLog
+    return JetStreamAnomalyLog(
+        conn, config.anomaly_log, config.anomaly_stream, config.anomaly_retention,
+        max_age=config.anomaly_max_age, dedup_window=config.anomaly_dedup_window,
+        replicas=config.anomaly_replicas, crash_after_publish=config.test_crash_after_publish)
+
+
 class ServerState:
     """Everything one server process holds; see the module docstring."""
 
@@ -75,8 +92,9 @@ class ServerState:
                                      config.max_layers)
         self.detector = AnomalyDetector(config.anomaly_cooldown)
         conn = open_database(config.database_path)
-        self.anomaly_log: AnomalyLog = SqliteAnomalyLog(conn, config.anomaly_retention)
+        self.anomaly_log = open_anomaly_log(conn, config)
         self.view: ViewStateStore = SqliteViewStateStore(conn)
+        self.consumers = ConsumerStore(conn, self.anomaly_log, config.consumer_ack_deadline)
         # The filter is read for every ingested batch (heatmap fan-out), so it is
         # kept in memory and only written through to SQLite when it changes.
         self._filter: dict[str, Any] = self.view.get("filter") or {}
@@ -334,6 +352,18 @@ class ServerState:
             self.config.correlation_interval, "correlations", self._correlation_update)))
         self._tasks.append(asyncio.create_task(self._periodic(
             self.config.temporal_interval, "temporal", self._temporal_update)))
+        if self.config.anomaly_log != "sqlite":
+            self._tasks.append(asyncio.create_task(self._flush_outbox()))
+
+    async def _flush_outbox(self) -> None:
+        """Publish anomalies an unreachable NATS did not take, and push them when it does."""
+        while True:
+            await asyncio.sleep(OUTBOX_FLUSH_INTERVAL)
+            stored = self.anomaly_log.flush()
+            if stored:
+                self.versions.anomalies = int(stored[-1]["sequence"])
+                self.hub.publish_anomalies(stored, SEVERITY_RANK)
+                self.hub.publish_versions(self.versions.message())
 
     def add_task(self, task: asyncio.Task[None]) -> None:
         """Own a task so that shutdown cancels it."""

@@ -83,6 +83,7 @@ OUR_ADDITIONS = {
     "DownloadExport": (False, True),
     "IngestActivations": (True, False),
     "RenderHeatmap": (False, False),
+    "AckAnomalies": (False, False),
 }
 # Seed data types and the fields code written for the seed reads.
 SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {

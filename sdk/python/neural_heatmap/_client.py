@@ -15,6 +15,7 @@ import grpc
 
 from neural_heatmap._channel import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, PemSource
 from neural_heatmap._client_anomalies import AnomaliesMixin
+from neural_heatmap._client_consumers import ConsumersMixin
 from neural_heatmap._client_correlation import CorrelationMixin
 from neural_heatmap._client_exports import ExportsMixin
 from neural_heatmap._client_ingest import IngestMixin
@@ -52,6 +53,7 @@ RPC_METHODS: Mapping[str, str] = {
     "StreamUpdates": "stream_updates",
     "IngestActivations": "log_batch",
     "RenderHeatmap": "render_heatmap",
+    "AckAnomalies": "ack_anomalies",
 }
 """Every RPC of ``NeuralHeatmapService`` and the client method that calls it."""
 
@@ -66,6 +68,7 @@ class NeuralHeatmapClient(
     ViewStateMixin,
     IngestMixin,
     RenderMixin,
+    ConsumersMixin,
 ):
     """Client for the Neural Heatmap service, through its gRPC bridge.
 

@@ -22,6 +22,7 @@ import type { SecureClientSessionOptions } from "node:http2";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
+import { consumeLoop, type ConsumeOptions } from "./consumers.js";
 import { clientError, toNeuralHeatmapError } from "./errors.js";
 import type { Granularity, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
 import { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
@@ -102,6 +103,7 @@ export const RPC_METHODS = {
   SubscribeAnomalies: { method: "anomalies", idempotent: false },
   StreamUpdates: { method: "streamUpdates", idempotent: false },
   IngestActivations: { method: "ingest", idempotent: false },
+  AckAnomalies: { method: "ackAnomalies", idempotent: true },
 } as const satisfies Record<string, { method: keyof NeuralHeatmapClient; idempotent: boolean }>;
 
 export interface ConnectOptions {
@@ -552,6 +554,23 @@ export class NeuralHeatmapClient {
       },
       { ...opts, signal: this.signal(opts.signal) },
     );
+  }
+
+  /**
+   * Acknowledges a durable consumer's anomalies: for a plain consumer everything up to
+   * `sequence`, for a group member that one anomaly. Resolves to the consumer's cursor after.
+   */
+  async ackAnomalies(consumer: string, sequence: bigint, call?: CallOptions): Promise<bigint> {
+    const r = await this.unary("AckAnomalies", call, (o) => this.rpc.ackAnomalies({ consumer, sequence }, o));
+    return r.ackedSequence;
+  }
+
+  /**
+   * Runs `handler` on every anomaly of durable consumer `consumer` (the service keeps its
+   * cursor; see consumers.ts) until `opts.signal` aborts; a handler's error ends it.
+   */
+  consume(consumer: string, handler: (anomaly: Anomaly) => unknown, opts: ConsumeOptions = {}): Promise<void> {
+    return consumeLoop(this, consumer, handler, { ...opts, signal: this.signal(opts.signal) });
   }
 
   /**

@@ -19,6 +19,7 @@ export { VERSION, VERSION_HEADER } from "./version.js";
 export * from "./views.js";
 export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
 export { reopening, type StreamOptions } from "./streams.js";
+export type { ConsumeOptions } from "./consumers.js";
 export {
   resumableAnomalies,
   isResumable,

@@ -881,10 +881,21 @@ class SubscribeAnomaliesRequest(_message.Message):
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     MIN_SEVERITY_FIELD_NUMBER: _builtins.int
     MODEL_IDS_FIELD_NUMBER: _builtins.int
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    SHARED_FIELD_NUMBER: _builtins.int
     after_sequence: _builtins.int
     """Replay every logged anomaly after this sequence first; unset means only new ones."""
     min_severity: _common_pb2.Severity.ValueType
     """Only this severity or worse; unspecified means any."""
+    consumer: _builtins.str
+    """A durable consumer's name: the log keeps its acknowledged cursor (AckAnomalies), and
+    the stream starts after it, so a consumer needs no state of its own. Letters, digits,
+    '-' and '_', at most 64. Not with after_sequence.
+    """
+    shared: _builtins.bool
+    """With consumer: join the consumer group of that name; each anomaly goes to one member,
+    and one not acknowledged within the group's ack deadline goes to another member.
+    """
     @_builtins.property
     def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Empty means every model."""
@@ -895,10 +906,12 @@ class SubscribeAnomaliesRequest(_message.Message):
         after_sequence: _builtins.int | None = ...,
         min_severity: _common_pb2.Severity.ValueType = ...,
         model_ids: _abc.Iterable[_builtins.str] | None = ...,
+        consumer: _builtins.str = ...,
+        shared: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "min_severity", b"min_severity", "model_ids", b"model_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "consumer", b"consumer", "min_severity", b"min_severity", "model_ids", b"model_ids", "shared", b"shared"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
     _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015
@@ -1086,3 +1099,47 @@ class IngestActivationsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___IngestActivationsResponse: _TypeAlias = IngestActivationsResponse  # noqa: Y015
+
+@_typing.final
+class AckAnomaliesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONSUMER_FIELD_NUMBER: _builtins.int
+    SEQUENCE_FIELD_NUMBER: _builtins.int
+    consumer: _builtins.str
+    """The durable consumer (SubscribeAnomaliesRequest.consumer)."""
+    sequence: _builtins.int
+    """Without shared: every anomaly up to this sequence is done. In a group: this one is."""
+    def __init__(
+        self,
+        *,
+        consumer: _builtins.str = ...,
+        sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumer", b"consumer", "sequence", b"sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckAnomaliesRequest: _TypeAlias = AckAnomaliesRequest  # noqa: Y015
+
+@_typing.final
+class AckAnomaliesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ACKED_SEQUENCE_FIELD_NUMBER: _builtins.int
+    acked_sequence: _builtins.int
+    """The consumer's cursor after the acknowledgement: everything up to it is done."""
+    def __init__(
+        self,
+        *,
+        acked_sequence: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acked_sequence", b"acked_sequence"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AckAnomaliesResponse: _TypeAlias = AckAnomaliesResponse  # noqa: Y015

@@ -151,6 +151,11 @@ class NeuralHeatmapServiceStub:
                 request_serializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.SerializeToString,
                 response_deserializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.FromString,
                 _registered_method=True)
+        self.AckAnomalies = channel.unary_unary(
+                '/neural_heatmap.v1.NeuralHeatmapService/AckAnomalies',
+                request_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.SerializeToString,
+                response_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.FromString,
+                _registered_method=True)
 
 
 class NeuralHeatmapServiceServicer:
@@ -318,6 +323,13 @@ class NeuralHeatmapServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AckAnomalies(self, request, context):
+        """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -435,6 +447,11 @@ def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
                     servicer.RenderHeatmap,
                     request_deserializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.FromString,
                     response_serializer=neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.SerializeToString,
+            ),
+            'AckAnomalies': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckAnomalies,
+                    request_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.FromString,
+                    response_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1059,6 +1076,33 @@ class NeuralHeatmapService:
             '/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap',
             neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapRequest.SerializeToString,
             neural__heatmap_dot_v1_dot_render__pb2.RenderHeatmapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckAnomalies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural_heatmap.v1.NeuralHeatmapService/AckAnomalies',
+            neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.SerializeToString,
+            neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.FromString,
             options,
             channel_credentials,
             insecure,

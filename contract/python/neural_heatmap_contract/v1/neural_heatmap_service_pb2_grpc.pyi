@@ -80,6 +80,8 @@ class NeuralHeatmapServiceStub:
     """Returns how many of the streamed activation frames were stored, and why others were not."""
     RenderHeatmap: _grpc.UnaryUnaryMultiCallable[_render_pb2.RenderHeatmapRequest, _render_pb2.RenderHeatmapResponse]
     """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
+    AckAnomalies: _grpc.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.AckAnomaliesRequest, _neural_heatmap_service_pb2.AckAnomaliesResponse]
+    """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
 
 @_typing.type_check_only
 class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
@@ -132,6 +134,8 @@ class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
     """Returns how many of the streamed activation frames were stored, and why others were not."""
     RenderHeatmap: _aio.UnaryUnaryMultiCallable[_render_pb2.RenderHeatmapRequest, _render_pb2.RenderHeatmapResponse]  # type: ignore[assignment]
     """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
+    AckAnomalies: _aio.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.AckAnomaliesRequest, _neural_heatmap_service_pb2.AckAnomaliesResponse]  # type: ignore[assignment]
+    """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
 
 class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
@@ -319,5 +323,13 @@ class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_render_pb2.RenderHeatmapResponse, _abc.Awaitable[_render_pb2.RenderHeatmapResponse]]:
         """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
+
+    @_abc_1.abstractmethod
+    def AckAnomalies(
+        self,
+        request: _neural_heatmap_service_pb2.AckAnomaliesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_neural_heatmap_service_pb2.AckAnomaliesResponse, _abc.Awaitable[_neural_heatmap_service_pb2.AckAnomaliesResponse]]:
+        """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer: NeuralHeatmapServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -10,8 +10,16 @@
 // SIGKILLs of the consumer and restarts of the bridge (the stream resumes with
 // after_sequence on UNAVAILABLE).
 //
+// With -consumer NAME there is no state file: the service keeps the durable consumer's
+// acknowledged cursor, each anomaly is acknowledged after the sink write, and a restarted
+// consumer resumes after the last acknowledgement. A sequence at or below the sink's last
+// line (killed between the sink write and the acknowledgement) is acknowledged again without
+// a second write. With -shared, several processes under one name split the anomalies
+// between them (a consumer group; the sink then holds this member's share, not in order).
+//
 //	anomaly-consumer -target localhost:50051 -state consumer.state -out anomalies.log
 //	    [-token T] [-models m1,m2] [-min-severity high] [-idle-timeout 15s]
+//	anomaly-consumer -target localhost:50051 -consumer billing [-shared] -out anomalies.log
 package main
 
 import (
@@ -43,10 +51,18 @@ func main() {
 	minSeverity := flag.String("min-severity", "", "low, medium, high or critical (empty: any)")
 	idle := flag.Duration("idle-timeout", neuralheatmap.DefaultIdleTimeout,
 		"reopen a stream that brings neither an anomaly nor a heartbeat for this long")
+	consumer := flag.String("consumer", "", "durable consumer name: the service keeps the cursor (no -state file)")
+	shared := flag.Bool("shared", false, "with -consumer: join the consumer group of that name")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("anomaly-consumer: ")
 
+	if *consumer != "" {
+		if err := runConsumer(*target, *consumer, *shared, *outPath, *token); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if err := run(*target, *statePath, *outPath, *token, *models, *minSeverity, *idle); err != nil {
 		log.Fatal(err)
 	}
@@ -113,6 +129,46 @@ func run(target, statePath, outPath, token, models, minSeverity string, idle tim
 		},
 	})
 	if err != nil {
+		return err
+	}
+	log.Printf("stopped")
+	return nil
+}
+
+// runConsumer is the -consumer mode: the service keeps the cursor, the sink deduplicates.
+func runConsumer(target, consumer string, shared bool, outPath, token string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	out, lastOut, err := openSink(outPath)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	opts := []neuralheatmap.Option{}
+	if token != "" {
+		opts = append(opts, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
+	}
+	client, err := neuralheatmap.Dial(target, opts...)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	log.Printf("consuming as %q (shared=%v)", consumer, shared)
+	handler := func(a *nhv1.Anomaly) error {
+		if !shared && a.GetSequence() <= lastOut {
+			return nil // written before a kill, not yet acknowledged: acknowledge only
+		}
+		if _, err := fmt.Fprintf(out, "%d\n", a.GetSequence()); err != nil {
+			return err
+		}
+		lastOut = a.GetSequence()
+		return out.Sync()
+	}
+	err = client.Consume(ctx, consumer, handler, &neuralheatmap.ConsumeOptions{
+		Shared:  shared,
+		Backoff: neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	log.Printf("stopped")

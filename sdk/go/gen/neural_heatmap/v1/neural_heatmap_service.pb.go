@@ -1866,7 +1866,14 @@ type SubscribeAnomaliesRequest struct {
 	// Only this severity or worse; unspecified means any.
 	MinSeverity Severity `protobuf:"varint,2,opt,name=min_severity,json=minSeverity,proto3,enum=neural_heatmap.v1.Severity" json:"min_severity,omitempty"`
 	// Empty means every model.
-	ModelIds      []string `protobuf:"bytes,3,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
+	ModelIds []string `protobuf:"bytes,3,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
+	// A durable consumer's name: the log keeps its acknowledged cursor (AckAnomalies), and
+	// the stream starts after it, so a consumer needs no state of its own. Letters, digits,
+	// '-' and '_', at most 64. Not with after_sequence.
+	Consumer string `protobuf:"bytes,4,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// With consumer: join the consumer group of that name; each anomaly goes to one member,
+	// and one not acknowledged within the group's ack deadline goes to another member.
+	Shared        bool `protobuf:"varint,5,opt,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1920,6 +1927,20 @@ func (x *SubscribeAnomaliesRequest) GetModelIds() []string {
 		return x.ModelIds
 	}
 	return nil
+}
+
+func (x *SubscribeAnomaliesRequest) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
+func (x *SubscribeAnomaliesRequest) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
 }
 
 type SubscribeAnomaliesResponse struct {
@@ -2293,6 +2314,105 @@ func (x *IngestActivationsResponse) GetDetails() map[string]*MetadataValue {
 	return nil
 }
 
+type AckAnomaliesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The durable consumer (SubscribeAnomaliesRequest.consumer).
+	Consumer string `protobuf:"bytes,1,opt,name=consumer,proto3" json:"consumer,omitempty"`
+	// Without shared: every anomaly up to this sequence is done. In a group: this one is.
+	Sequence      uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckAnomaliesRequest) Reset() {
+	*x = AckAnomaliesRequest{}
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckAnomaliesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckAnomaliesRequest) ProtoMessage() {}
+
+func (x *AckAnomaliesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckAnomaliesRequest.ProtoReflect.Descriptor instead.
+func (*AckAnomaliesRequest) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AckAnomaliesRequest) GetConsumer() string {
+	if x != nil {
+		return x.Consumer
+	}
+	return ""
+}
+
+func (x *AckAnomaliesRequest) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+type AckAnomaliesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The consumer's cursor after the acknowledgement: everything up to it is done.
+	AckedSequence uint64 `protobuf:"varint,1,opt,name=acked_sequence,json=ackedSequence,proto3" json:"acked_sequence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckAnomaliesResponse) Reset() {
+	*x = AckAnomaliesResponse{}
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckAnomaliesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckAnomaliesResponse) ProtoMessage() {}
+
+func (x *AckAnomaliesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckAnomaliesResponse.ProtoReflect.Descriptor instead.
+func (*AckAnomaliesResponse) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AckAnomaliesResponse) GetAckedSequence() uint64 {
+	if x != nil {
+		return x.AckedSequence
+	}
+	return 0
+}
+
 var File_neural_heatmap_v1_neural_heatmap_service_proto protoreflect.FileDescriptor
 
 const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
@@ -2397,11 +2517,13 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x06update\x18\x01 \x01(\v2$.neural_heatmap.v1.CorrelationUpdateR\x06update\"\x1a\n" +
 	"\x18SubscribeTemporalRequest\"V\n" +
 	"\x19SubscribeTemporalResponse\x129\n" +
-	"\x06update\x18\x01 \x01(\v2!.neural_heatmap.v1.TemporalUpdateR\x06update\"\xb7\x01\n" +
+	"\x06update\x18\x01 \x01(\v2!.neural_heatmap.v1.TemporalUpdateR\x06update\"\xeb\x01\n" +
 	"\x19SubscribeAnomaliesRequest\x12*\n" +
 	"\x0eafter_sequence\x18\x01 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12>\n" +
 	"\fmin_severity\x18\x02 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverity\x12\x1b\n" +
-	"\tmodel_ids\x18\x03 \x03(\tR\bmodelIdsB\x11\n" +
+	"\tmodel_ids\x18\x03 \x03(\tR\bmodelIds\x12\x1a\n" +
+	"\bconsumer\x18\x04 \x01(\tR\bconsumer\x12\x16\n" +
+	"\x06shared\x18\x05 \x01(\bR\x06sharedB\x11\n" +
 	"\x0f_after_sequence\"\x99\x01\n" +
 	"\x1aSubscribeAnomaliesResponse\x128\n" +
 	"\x06update\x18\x01 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateR\x06update\x12A\n" +
@@ -2430,7 +2552,12 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\adetails\x18\x05 \x03(\v29.neural_heatmap.v1.IngestActivationsResponse.DetailsEntryR\adetails\x1a\\\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x052\xe3\x12\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x05\"M\n" +
+	"\x13AckAnomaliesRequest\x12\x1a\n" +
+	"\bconsumer\x18\x01 \x01(\tR\bconsumer\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"=\n" +
+	"\x14AckAnomaliesResponse\x12%\n" +
+	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence2\xc4\x13\n" +
 	"\x14NeuralHeatmapService\x12Y\n" +
 	"\n" +
 	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n" +
@@ -2455,7 +2582,8 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12d\n" +
 	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n" +
 	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12b\n" +
-	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponseB\xeb\x01\n" +
+	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponse\x12_\n" +
+	"\fAckAnomalies\x12&.neural_heatmap.v1.AckAnomaliesRequest\x1a'.neural_heatmap.v1.AckAnomaliesResponseB\xeb\x01\n" +
 	"\x15com.neural_heatmap.v1B\x19NeuralHeatmapServiceProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (
@@ -2470,7 +2598,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP() []byte {
 	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescData
 }
 
-var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),               // 0: neural_heatmap.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),              // 1: neural_heatmap.v1.ListModelsResponse
@@ -2516,77 +2644,79 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*StreamUpdatesResponse)(nil),           // 41: neural_heatmap.v1.StreamUpdatesResponse
 	(*IngestActivationsRequest)(nil),        // 42: neural_heatmap.v1.IngestActivationsRequest
 	(*IngestActivationsResponse)(nil),       // 43: neural_heatmap.v1.IngestActivationsResponse
-	nil,                                     // 44: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
-	(*Model)(nil),                           // 45: neural_heatmap.v1.Model
-	(Granularity)(0),                        // 46: neural_heatmap.v1.Granularity
-	(*TimeRange)(nil),                       // 47: neural_heatmap.v1.TimeRange
-	(*CorrelationMatrix)(nil),               // 48: neural_heatmap.v1.CorrelationMatrix
-	(PatternType)(0),                        // 49: neural_heatmap.v1.PatternType
-	(*TemporalPattern)(nil),                 // 50: neural_heatmap.v1.TemporalPattern
-	(*TemporalStatistics)(nil),              // 51: neural_heatmap.v1.TemporalStatistics
-	(Severity)(0),                           // 52: neural_heatmap.v1.Severity
-	(*Anomaly)(nil),                         // 53: neural_heatmap.v1.Anomaly
-	(*Filter)(nil),                          // 54: neural_heatmap.v1.Filter
-	(Theme)(0),                              // 55: neural_heatmap.v1.Theme
-	(*ThemeSettings)(nil),                   // 56: neural_heatmap.v1.ThemeSettings
-	(*Layout)(nil),                          // 57: neural_heatmap.v1.Layout
-	(*ModelComparison)(nil),                 // 58: neural_heatmap.v1.ModelComparison
-	(ExportFormat)(0),                       // 59: neural_heatmap.v1.ExportFormat
-	(*ExportResult)(nil),                    // 60: neural_heatmap.v1.ExportResult
-	(*ExportedFile)(nil),                    // 61: neural_heatmap.v1.ExportedFile
-	(*HeatmapUpdate)(nil),                   // 62: neural_heatmap.v1.HeatmapUpdate
-	(*CorrelationUpdate)(nil),               // 63: neural_heatmap.v1.CorrelationUpdate
-	(*TemporalUpdate)(nil),                  // 64: neural_heatmap.v1.TemporalUpdate
-	(*AnomalyUpdate)(nil),                   // 65: neural_heatmap.v1.AnomalyUpdate
-	(*AnomalyHeartbeat)(nil),                // 66: neural_heatmap.v1.AnomalyHeartbeat
-	(UpdateType)(0),                         // 67: neural_heatmap.v1.UpdateType
-	(*ActivationFrame)(nil),                 // 68: neural_heatmap.v1.ActivationFrame
-	(*FrameRejection)(nil),                  // 69: neural_heatmap.v1.FrameRejection
-	(*MetadataValue)(nil),                   // 70: neural_heatmap.v1.MetadataValue
-	(*RenderHeatmapRequest)(nil),            // 71: neural_heatmap.v1.RenderHeatmapRequest
-	(*RenderHeatmapResponse)(nil),           // 72: neural_heatmap.v1.RenderHeatmapResponse
+	(*AckAnomaliesRequest)(nil),             // 44: neural_heatmap.v1.AckAnomaliesRequest
+	(*AckAnomaliesResponse)(nil),            // 45: neural_heatmap.v1.AckAnomaliesResponse
+	nil,                                     // 46: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	(*Model)(nil),                           // 47: neural_heatmap.v1.Model
+	(Granularity)(0),                        // 48: neural_heatmap.v1.Granularity
+	(*TimeRange)(nil),                       // 49: neural_heatmap.v1.TimeRange
+	(*CorrelationMatrix)(nil),               // 50: neural_heatmap.v1.CorrelationMatrix
+	(PatternType)(0),                        // 51: neural_heatmap.v1.PatternType
+	(*TemporalPattern)(nil),                 // 52: neural_heatmap.v1.TemporalPattern
+	(*TemporalStatistics)(nil),              // 53: neural_heatmap.v1.TemporalStatistics
+	(Severity)(0),                           // 54: neural_heatmap.v1.Severity
+	(*Anomaly)(nil),                         // 55: neural_heatmap.v1.Anomaly
+	(*Filter)(nil),                          // 56: neural_heatmap.v1.Filter
+	(Theme)(0),                              // 57: neural_heatmap.v1.Theme
+	(*ThemeSettings)(nil),                   // 58: neural_heatmap.v1.ThemeSettings
+	(*Layout)(nil),                          // 59: neural_heatmap.v1.Layout
+	(*ModelComparison)(nil),                 // 60: neural_heatmap.v1.ModelComparison
+	(ExportFormat)(0),                       // 61: neural_heatmap.v1.ExportFormat
+	(*ExportResult)(nil),                    // 62: neural_heatmap.v1.ExportResult
+	(*ExportedFile)(nil),                    // 63: neural_heatmap.v1.ExportedFile
+	(*HeatmapUpdate)(nil),                   // 64: neural_heatmap.v1.HeatmapUpdate
+	(*CorrelationUpdate)(nil),               // 65: neural_heatmap.v1.CorrelationUpdate
+	(*TemporalUpdate)(nil),                  // 66: neural_heatmap.v1.TemporalUpdate
+	(*AnomalyUpdate)(nil),                   // 67: neural_heatmap.v1.AnomalyUpdate
+	(*AnomalyHeartbeat)(nil),                // 68: neural_heatmap.v1.AnomalyHeartbeat
+	(UpdateType)(0),                         // 69: neural_heatmap.v1.UpdateType
+	(*ActivationFrame)(nil),                 // 70: neural_heatmap.v1.ActivationFrame
+	(*FrameRejection)(nil),                  // 71: neural_heatmap.v1.FrameRejection
+	(*MetadataValue)(nil),                   // 72: neural_heatmap.v1.MetadataValue
+	(*RenderHeatmapRequest)(nil),            // 73: neural_heatmap.v1.RenderHeatmapRequest
+	(*RenderHeatmapResponse)(nil),           // 74: neural_heatmap.v1.RenderHeatmapResponse
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
-	45, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
-	46, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
-	47, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
-	48, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
-	49, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
-	50, // 5: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	51, // 6: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
-	52, // 7: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
-	52, // 8: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	53, // 9: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
-	54, // 10: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
-	54, // 11: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	54, // 12: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	55, // 13: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
-	56, // 14: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	56, // 15: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	57, // 16: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
-	57, // 17: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	57, // 18: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	58, // 19: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
-	59, // 20: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
-	60, // 21: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
-	61, // 22: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
-	62, // 23: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
-	63, // 24: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
-	64, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
-	52, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	65, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
-	66, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	67, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
-	52, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	62, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
-	63, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
-	64, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
-	65, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
-	66, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	68, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
-	69, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
-	44, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
-	70, // 39: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	47, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
+	48, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
+	49, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
+	50, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
+	51, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
+	52, // 5: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
+	53, // 6: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
+	54, // 7: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
+	54, // 8: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	55, // 9: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
+	56, // 10: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
+	56, // 11: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	56, // 12: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	57, // 13: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
+	58, // 14: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	58, // 15: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	59, // 16: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
+	59, // 17: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	59, // 18: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	60, // 19: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
+	61, // 20: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
+	62, // 21: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
+	63, // 22: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
+	64, // 23: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
+	65, // 24: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
+	66, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
+	54, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	67, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
+	68, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	69, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
+	54, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	64, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
+	65, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
+	66, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
+	67, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
+	68, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	70, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
+	71, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
+	46, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	72, // 39: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
 	0,  // 40: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
 	2,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
 	4,  // 42: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
@@ -2609,32 +2739,34 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	38, // 59: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
 	40, // 60: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
 	42, // 61: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	71, // 62: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
-	1,  // 63: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 64: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	5,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	7,  // 66: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	9,  // 67: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	11, // 68: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	13, // 69: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	15, // 70: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	17, // 71: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	19, // 72: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	21, // 73: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	23, // 74: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	25, // 75: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	27, // 76: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	29, // 77: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	31, // 78: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	33, // 79: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	35, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	37, // 81: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	39, // 82: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	41, // 83: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	43, // 84: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	72, // 85: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
-	63, // [63:86] is the sub-list for method output_type
-	40, // [40:63] is the sub-list for method input_type
+	73, // 62: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
+	44, // 63: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:input_type -> neural_heatmap.v1.AckAnomaliesRequest
+	1,  // 64: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	5,  // 66: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	7,  // 67: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	9,  // 68: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	11, // 69: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	13, // 70: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	15, // 71: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	17, // 72: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	19, // 73: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	21, // 74: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	23, // 75: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	25, // 76: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	27, // 77: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	29, // 78: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	31, // 79: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	33, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	35, // 81: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	37, // 82: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	39, // 83: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	41, // 84: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	43, // 85: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	74, // 86: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
+	45, // 87: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:output_type -> neural_heatmap.v1.AckAnomaliesResponse
+	64, // [64:88] is the sub-list for method output_type
+	40, // [40:64] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name
@@ -2670,7 +2802,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc), len(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   45,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,7 @@ const (
 	NeuralHeatmapService_StreamUpdates_FullMethodName           = "/neural_heatmap.v1.NeuralHeatmapService/StreamUpdates"
 	NeuralHeatmapService_IngestActivations_FullMethodName       = "/neural_heatmap.v1.NeuralHeatmapService/IngestActivations"
 	NeuralHeatmapService_RenderHeatmap_FullMethodName           = "/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap"
+	NeuralHeatmapService_AckAnomalies_FullMethodName            = "/neural_heatmap.v1.NeuralHeatmapService/AckAnomalies"
 )
 
 // NeuralHeatmapServiceClient is the client API for NeuralHeatmapService service.
@@ -96,6 +97,8 @@ type NeuralHeatmapServiceClient interface {
 	IngestActivations(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[IngestActivationsRequest, IngestActivationsResponse], error)
 	// Returns a PNG of the heatmap canvas or the correlation matrix in a theme.
 	RenderHeatmap(ctx context.Context, in *RenderHeatmapRequest, opts ...grpc.CallOption) (*RenderHeatmapResponse, error)
+	// Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer).
+	AckAnomalies(ctx context.Context, in *AckAnomaliesRequest, opts ...grpc.CallOption) (*AckAnomaliesResponse, error)
 }
 
 type neuralHeatmapServiceClient struct {
@@ -393,6 +396,16 @@ func (c *neuralHeatmapServiceClient) RenderHeatmap(ctx context.Context, in *Rend
 	return out, nil
 }
 
+func (c *neuralHeatmapServiceClient) AckAnomalies(ctx context.Context, in *AckAnomaliesRequest, opts ...grpc.CallOption) (*AckAnomaliesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckAnomaliesResponse)
+	err := c.cc.Invoke(ctx, NeuralHeatmapService_AckAnomalies_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NeuralHeatmapServiceServer is the server API for NeuralHeatmapService service.
 // All implementations must embed UnimplementedNeuralHeatmapServiceServer
 // for forward compatibility.
@@ -445,6 +458,8 @@ type NeuralHeatmapServiceServer interface {
 	IngestActivations(grpc.ClientStreamingServer[IngestActivationsRequest, IngestActivationsResponse]) error
 	// Returns a PNG of the heatmap canvas or the correlation matrix in a theme.
 	RenderHeatmap(context.Context, *RenderHeatmapRequest) (*RenderHeatmapResponse, error)
+	// Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer).
+	AckAnomalies(context.Context, *AckAnomaliesRequest) (*AckAnomaliesResponse, error)
 	mustEmbedUnimplementedNeuralHeatmapServiceServer()
 }
 
@@ -523,6 +538,9 @@ func (UnimplementedNeuralHeatmapServiceServer) IngestActivations(grpc.ClientStre
 }
 func (UnimplementedNeuralHeatmapServiceServer) RenderHeatmap(context.Context, *RenderHeatmapRequest) (*RenderHeatmapResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenderHeatmap not implemented")
+}
+func (UnimplementedNeuralHeatmapServiceServer) AckAnomalies(context.Context, *AckAnomaliesRequest) (*AckAnomaliesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckAnomalies not implemented")
 }
 func (UnimplementedNeuralHeatmapServiceServer) mustEmbedUnimplementedNeuralHeatmapServiceServer() {}
 func (UnimplementedNeuralHeatmapServiceServer) testEmbeddedByValue()                              {}
@@ -906,6 +924,24 @@ func _NeuralHeatmapService_RenderHeatmap_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NeuralHeatmapService_AckAnomalies_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckAnomaliesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NeuralHeatmapServiceServer).AckAnomalies(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NeuralHeatmapService_AckAnomalies_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NeuralHeatmapServiceServer).AckAnomalies(ctx, req.(*AckAnomaliesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NeuralHeatmapService_ServiceDesc is the grpc.ServiceDesc for NeuralHeatmapService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -976,6 +1012,10 @@ var NeuralHeatmapService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RenderHeatmap",
 			Handler:    _NeuralHeatmapService_RenderHeatmap_Handler,
+		},
+		{
+			MethodName: "AckAnomalies",
+			Handler:    _NeuralHeatmapService_AckAnomalies_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -469,6 +469,27 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return unary(stub -> stub.renderHeatmap(request), true).thenApply(RenderedImage::of);
   }
 
+  // ------------------------------------------------------------------ durable consumers
+
+  /**
+   * Acknowledges a durable consumer's anomalies (docs/reliability.md, "Durable consumers"): for a
+   * plain consumer every sequence up to {@code sequence}, for a member of a group ({@code
+   * shared}) that one anomaly. Returns the consumer's acknowledged cursor afterwards. This client
+   * has no consume loop yet: subscribe under the name with a {@code SubscribeAnomaliesRequest}
+   * whose {@code consumer} is set. Idempotent: retried like a query.
+   */
+  public long ackAnomalies(String consumer, long sequence) {
+    return join(ackAnomaliesAsync(consumer, sequence));
+  }
+
+  /** {@link #ackAnomalies} without blocking. */
+  public CompletableFuture<Long> ackAnomaliesAsync(String consumer, long sequence) {
+    AckAnomaliesRequest req =
+        AckAnomaliesRequest.newBuilder().setConsumer(consumer).setSequence(sequence).build();
+    return unary(stub -> stub.ackAnomalies(req), true)
+        .thenApply(AckAnomaliesResponse::getAckedSequence);
+  }
+
   // ------------------------------------------------------------------ exports
 
   /** Writes the correlation matrix into the server's export directory; returns what it wrote. */

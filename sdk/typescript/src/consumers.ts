@@ -1,0 +1,77 @@
+/**
+ * Durable named consumers: `client.consume(name, handler)` and `client.ackAnomalies`.
+ *
+ * The service keeps a named consumer's acknowledged cursor (or, for a group, who holds
+ * which anomaly), so a consumer needs no state of its own: `consume` subscribes under the
+ * name, awaits `handler` for each anomaly and acknowledges it once `handler` resolves. After
+ * a disconnect it reopens under the same name and the service resumes after the last
+ * acknowledgement; an anomaly whose handler did not finish is delivered again.
+ * docs/reliability.md, "Durable consumers".
+ */
+import { ConnectError, type CallOptions as ConnectCallOptions } from "@connectrpc/connect";
+import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+import { toNeuralHeatmapError } from "./errors.js";
+import type { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
+import { STREAM_RECONNECT_CODES } from "./policy_gen.js";
+import { anomalyOf, type Anomaly } from "./views.js";
+import type { NeuralHeatmapClient } from "./client.js";
+
+export interface ConsumeOptions {
+  /** Join the consumer group of that name: each anomaly goes to one member. */
+  shared?: boolean;
+  /** Only this severity or worse (plain consumers only). */
+  minSeverity?: Severity;
+  /** Only these models (plain consumers only). */
+  modelIds?: string[];
+  /** Stops consuming (consume then resolves). */
+  signal?: AbortSignal;
+  headers?: ConnectCallOptions["headers"];
+  /** Backoff between reopenings (default: the shared policy). */
+  backoff?: BackoffOptions;
+}
+
+/** A handler's own failure: it ends consume as it is, never as a reason to reopen. */
+class HandlerFailed {
+  constructor(readonly error: unknown) {}
+}
+
+/** The loop behind NeuralHeatmapClient.consume. */
+export async function consumeLoop(
+  client: NeuralHeatmapClient,
+  consumer: string,
+  handler: (anomaly: Anomaly) => unknown,
+  opts: ConsumeOptions,
+): Promise<void> {
+  const signal = opts.signal ?? new AbortController().signal;
+  const backoff = new Backoff(opts.backoff);
+  const request = {
+    consumer,
+    shared: opts.shared ?? false,
+    minSeverity: opts.minSeverity,
+    modelIds: opts.modelIds ?? [],
+  };
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      for await (const m of client.rpc.subscribeAnomalies(request, { signal, headers: opts.headers })) {
+        attempt = 0;
+        for (const a of m.update?.anomalies ?? []) {
+          try {
+            await handler(anomalyOf(a));
+          } catch (e) {
+            throw new HandlerFailed(e);
+          }
+          await client.ackAnomalies(consumer, a.sequence, { signal, headers: opts.headers });
+        }
+      }
+    } catch (e) {
+      if (e instanceof HandlerFailed) throw e.error;
+      if (signal.aborted) return;
+      if (!STREAM_RECONNECT_CODES.includes(ConnectError.from(e).code)) throw toNeuralHeatmapError(e);
+    }
+    try {
+      await sleep(backoff.delayMs(attempt), signal);
+    } catch {
+      return; // aborted while waiting
+    }
+  }
+}
