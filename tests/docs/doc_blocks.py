@@ -35,6 +35,8 @@ REASONS = {
     "signature": "a method's signature, listed for reference",
     "make": "a make target: `make test` runs this very harness, `make run`/`make bench` "
             "run for minutes; the make targets are tested by CI itself",
+    "deployment": "needs a deployment the harness does not start (several bridges, NATS, a "
+                  "proxy in front)",
     "service": "starts a server or bridge that runs until stopped (the harness starts its own)",
     "destructive": "deletes your own state (`rm -rf var/data`)",
     "long": "runs for minutes (a full benchmark); CI runs its short form",
