@@ -69,9 +69,8 @@ def streaming(
     @functools.wraps(fn)
     async def wrapper(self: S, request: Req, context: Ctx) -> AsyncIterator[Resp]:
         try:
-            # Headers right away: a client's wait_for_connection() returns before the
-            # first update, which may be long in coming on a quiet stream.
-            await context.send_initial_metadata(())
+            # The headers went out already (VersionInterceptor), so a client's
+            # wait_for_connection() returns before a quiet stream's first update.
             async for item in fn(self, request, context):
                 yield item
         except Exception as exc:

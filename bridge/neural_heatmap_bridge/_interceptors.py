@@ -1,4 +1,8 @@
-"""Server interceptors: bearer-token auth and Prometheus accounting for every RPC.
+"""Server interceptors: the version header, bearer-token auth and Prometheus accounting.
+
+Every response, health, reflection and refusals included, starts with the
+``x-neural-heatmap-version`` header (``neural_heatmap_contract.version``) so any client,
+even grpcurl, can tell which contract the bridge speaks before relying on it.
 
 Auth compares ``authorization: Bearer <token>`` in constant time
 (``hmac.compare_digest``) and refuses with UNAUTHENTICATED. Health and
@@ -15,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
+from neural_heatmap_contract.version import VERSION, VERSION_HEADER
 
 from . import _errors
 from ._metrics import Metrics
@@ -149,6 +154,41 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     m.active_streams.labels(method).dec()
                     m.calls.labels(method, code).inc()
+
+            return wrapper
+
+        return _rebuild(handler, unary, stream)
+
+
+class VersionInterceptor(grpc.aio.ServerInterceptor):
+    """Sends ``x-neural-heatmap-version: <VERSION>`` as initial metadata of every RPC.
+
+    The headers go out before the handler runs, which streams also rely on: a client's
+    ``wait_for_connection()`` returns at once, before a quiet stream's first update.
+    """
+
+    _HEADER = ((VERSION_HEADER, VERSION),)
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        header = self._HEADER
+
+        def unary(fn: Any) -> Any:
+            async def wrapper(request: Any, context: Ctx) -> Any:
+                await context.send_initial_metadata(header)
+                return await fn(request, context)
+
+            return wrapper
+
+        def stream(fn: Any) -> Any:
+            async def wrapper(request: Any, context: Ctx) -> AsyncIterator[Any]:
+                await context.send_initial_metadata(header)
+                async for item in fn(request, context):
+                    yield item
 
             return wrapper
 

@@ -18,7 +18,7 @@ from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._fanout import Fanout
 from ._handlers import at_the_edge
-from ._interceptors import AuthInterceptor, MetricsInterceptor
+from ._interceptors import AuthInterceptor, MetricsInterceptor, VersionInterceptor
 from ._matrix_wire import serialize_message_or_wire
 from ._metrics import Metrics
 from ._read_cache import ReadCache
@@ -113,7 +113,10 @@ class Bridge:
     def _build_server(self) -> grpc.aio.Server:
         c = self.config
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            *self._tracing_interceptors, MetricsInterceptor(self.metrics)]
+            VersionInterceptor(),  # outermost: refusals carry the header too
+            *self._tracing_interceptors,
+            MetricsInterceptor(self.metrics),
+        ]
         if c.token:
             interceptors.append(AuthInterceptor(c.token))
         options: list[tuple[str, Any]] = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from . import _loop
-from ._config import parse_config
+from ._config import build_parser, parse_config
 from ._server import Bridge
 
 log = logging.getLogger("neural_heatmap_bridge.serve")
@@ -123,9 +124,76 @@ async def run(argv: Sequence[str]) -> int:
     return 0 if proc.returncode in (0, -signal.SIGTERM) else 1
 
 
+EXAMPLES = """\
+examples:
+  neural-heatmap-serve --server-data-dir var/data        # what `make run` calls
+  neural-heatmap-serve                                   # state in ./data instead
+  neural-heatmap-serve --listen 0.0.0.0:50051 --token T  # bridge flags: any address, a token
+  neural-heatmap-serve --server-port 9090 --no-server-source --server-window 4096
+  NH_SERVER_SOURCE_RATE=30 neural-heatmap-serve          # env fallbacks: NH_SERVER_*, NH_BRIDGE_*
+"""
+
+# A flag at a word start in the server's help: --port, --no-source.
+_SERVER_FLAG = re.compile(r"(?<![\w-])--(no-)?([a-z][a-z0-9-]*)")
+# An option line of argparse's help with its description on the same line.
+_OPTION_LINE = re.compile(r"^(  -\S.*?)\s{2,}(\S.*)$")
+_HELP_COLUMN = 24
+
+
+def _server_help() -> str:
+    """The server's flags as serve takes them: its ``--help`` with every flag renamed.
+
+    Asked from the server itself (a child process, as ``run`` starts it) because the bridge
+    never imports the server; the rename is :func:`split_args`' rule run backwards.
+    """
+    try:
+        done = subprocess.run([sys.executable, "-m", "neural_heatmap_server", "--help"],
+                              capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"(the server's flags are unavailable: {exc}; see neural-heatmap-server --help)\n"
+    lines = done.stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("  --host")), len(lines))
+    return "".join(_renamed(line) for line in lines[start:])
+
+
+def _renamed(line: str) -> str:
+    """One help line with its flags renamed, the description kept in argparse's column."""
+    new = _SERVER_FLAG.sub(lambda m: f"--{m.group(1) or ''}server-{m.group(2)}", line)
+    m = _OPTION_LINE.match(new)
+    if m is None:
+        return new + "\n"
+    option, text = m.groups()
+    if len(option) + 2 <= _HELP_COLUMN:
+        return f"{option:<{_HELP_COLUMN}}{text}\n"
+    return f"{option}\n{'':<{_HELP_COLUMN}}{text}\n"
+
+
+def print_help() -> None:
+    """serve's own usage: the bridge flags it takes, the server flags it passes, examples."""
+    parser = build_parser()
+    parser.prog = "neural-heatmap-serve"
+    parser.usage = "neural-heatmap-serve [BRIDGE FLAGS ...] [--server-FLAG VALUE ...]"
+    parser.description = (
+        "Start the Neural Heatmap server (a child process, with its built-in activation "
+        "source) and the gRPC bridge in front of it; what `make run` calls. SIGINT or SIGTERM "
+        "stops the bridge gracefully, then the server. Flags starting with --server- (or "
+        "--no-server-) go to the server without that prefix (--server-port 9090 -> --port "
+        "9090); every other flag is one of the bridge's, below (--upstream is set to the "
+        "server). The bridge listens on 127.0.0.1:50051 and the server on :8080 by default."
+    )
+    parser.print_help()
+    print("\nserver flags (passed through to neural-heatmap-server):")
+    print(_server_help(), end="")
+    print()
+    print(EXAMPLES, end="")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if {"-h", "--help"} & set(split_args(args)[1]):
+        print_help()
+        raise SystemExit(0)
     _, bridge_args = split_args(args)
     use_uvloop = parse_config(bridge_args).uvloop
     raise SystemExit(_loop.run(run(args), use_uvloop))

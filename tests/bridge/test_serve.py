@@ -82,3 +82,19 @@ async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
             proc.wait()
         out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     assert "gRPC bridge on" in out
+
+
+def test_serve_help_shows_its_flags_the_server_pass_through_and_examples() -> None:
+    """``--help`` is serve's own: bridge flags, every server flag renamed, examples."""
+    done = subprocess.run([sys.executable, "-m", "neural_heatmap_bridge.serve", "--help"],
+                          capture_output=True, text=True, timeout=60, check=True)
+    out = done.stdout
+    assert out.startswith("usage: neural-heatmap-serve ")
+    assert "--listen LISTEN" in out and "--token TOKEN" in out  # the bridge's flags
+    server = out.split("server flags (passed through to neural-heatmap-server):", 1)[1]
+    for flag in ("--server-port PORT", "--server-data-dir DATA_DIR", "--no-server-source",
+                 "--server-source-rate", "--server-max-body-bytes"):
+        assert flag in server, flag
+    assert "  --port" not in server and "--help" not in server
+    examples = out.split("\nexamples:\n", 1)[1]
+    assert "neural-heatmap-serve --server-data-dir var/data" in examples

@@ -41,7 +41,7 @@ const DefaultMaxMessageBytes = 256 << 20
 type dialConfig struct {
 	tls       *tls.Config
 	token     string
-	insecure  bool // allow the token over plaintext (loopback, tests)
+	insecure  bool // allow the token over plaintext to a non-loopback address
 	maxBytes  int
 	extraOpts []grpc.DialOption
 }
@@ -60,10 +60,13 @@ func WithTLS(cfg *tls.Config) Option {
 }
 
 // WithToken sends "authorization: Bearer <token>" on every call (per-RPC credentials).
-// Without TLS the token is sent only when WithInsecureToken is also given.
+// Without TLS the token is sent only to a loopback address (localhost, 127.0.0.0/8, ::1, a
+// Unix socket) or when WithInsecureToken is also given; Dial fails otherwise, with the same
+// words as the Python and TypeScript SDKs.
 func WithToken(token string) Option { return func(c *dialConfig) { c.token = token } }
 
-// WithInsecureToken allows the bearer token over a plaintext connection (loopback only!).
+// WithInsecureToken allows the bearer token over plaintext to a non-loopback address too
+// (a private network you trust).
 func WithInsecureToken() Option { return func(c *dialConfig) { c.insecure = true } }
 
 // WithMaxMessageBytes sets the per-message limit in both directions.
@@ -113,8 +116,8 @@ func Dial(address string, opts ...Option) (*Client, error) {
 		dopts = append(dopts, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if cfg.token != "" {
-		if cfg.tls == nil && !cfg.insecure {
-			return nil, errors.New("neuralheatmap: a bearer token needs WithTLS (or WithInsecureToken on loopback)")
+		if cfg.tls == nil && !cfg.insecure && !isLoopback(address) {
+			return nil, errPlaintextToken(address)
 		}
 		dopts = append(dopts, grpc.WithPerRPCCredentials(BearerToken{Token: cfg.token, AllowInsecure: cfg.tls == nil}))
 	}

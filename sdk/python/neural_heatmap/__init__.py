@@ -14,6 +14,8 @@ Generated protobuf modules live in ``neural_heatmap_contract.v1`` (installed wit
 see docs/contract.md).
 """
 
+from neural_heatmap_contract.version import VERSION
+
 from neural_heatmap._analytics_types import (
     Anomaly,
     AnomalyPage,
@@ -72,7 +74,7 @@ from neural_heatmap._update_types import (
 from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
 from neural_heatmap._websocket_client import NeuralHeatmapWebSocketClient
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",

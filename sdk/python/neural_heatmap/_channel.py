@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,14 @@ from neural_heatmap_contract.tracing import enable_tracing
 
 from neural_heatmap._errors import InvalidTargetError
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_TARGET", "ParsedTarget", "parse_target"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_TARGET",
+    "ParsedTarget",
+    "check_token_transport",
+    "parse_target",
+    "uses_tls",
+]
 
 DEFAULT_TARGET = "localhost:50051"
 """The bridge's customary address (gRPC's conventional port)."""
@@ -101,6 +109,62 @@ def _read(value: bytes | str | os.PathLike[str] | None) -> bytes | None:
 PemSource = bytes | str | os.PathLike[str]
 
 
+def uses_tls(
+    target: ParsedTarget,
+    *,
+    tls: bool | None,
+    root_certificates: PemSource | None,
+    certificate_chain: PemSource | None,
+    credentials: grpc.ChannelCredentials | None,
+) -> bool:
+    """Whether the channel will be TLS: forced by ``tls``, else asked for by the target or certs."""
+    if tls is not None:
+        return tls
+    return (
+        target.tls
+        or credentials is not None
+        or root_certificates is not None
+        or certificate_chain is not None
+    )
+
+
+def is_loopback(target: str) -> bool:
+    """True for a Unix socket or a host that is ``localhost`` or a loopback IP address."""
+    text = target.lower()
+    if text.startswith(("unix:", "unix-abstract:")):
+        return True
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    host = text.rsplit(":", 1)[0] if text.rsplit(":", 1)[-1].isdigit() else text
+    host = host.strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_transport(target: str, *, tls: bool, insecure_token: bool) -> None:
+    """Refuse to send a bearer token in plaintext to anything but a loopback address.
+
+    The rule and its words are the same in every SDK (docs/clients.md, "Settings"), so a
+    user who meets it in one language recognises it in the others.
+
+    Raises:
+        ValueError: Plaintext, not loopback, and no explicit ``insecure_token=True``.
+    """
+    if tls or insecure_token or is_loopback(target):
+        return
+    raise ValueError(
+        f"neural heatmap: refusing to send a bearer token over plaintext to {target}; use TLS, "
+        "a loopback address, or opt in explicitly (Python insecure_token=True, TypeScript "
+        "insecureToken: true, Go WithInsecureToken(), Java allowInsecureToken())"
+    )
+
+
 def make_channel(
     target: ParsedTarget,
     *,
@@ -127,15 +191,12 @@ def make_channel(
     if ssl_target_name_override:
         opts.append(("grpc.ssl_target_name_override", ssl_target_name_override))
     opts.extend(options)
-    use_tls = (
-        tls
-        if tls is not None
-        else (
-            target.tls
-            or credentials is not None
-            or root_certificates is not None
-            or certificate_chain is not None
-        )
+    use_tls = uses_tls(
+        target,
+        tls=tls,
+        root_certificates=root_certificates,
+        certificate_chain=certificate_chain,
+        credentials=credentials,
     )
     interceptors = _tracing_interceptors()
     if not use_tls:

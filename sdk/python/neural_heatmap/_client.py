@@ -92,7 +92,9 @@ class NeuralHeatmapClient(
         auto_connect: Open the channel right away when an event loop is
             running (otherwise on first use). Calls open it lazily anyway.
         token: Bearer token, sent as ``authorization: Bearer <token>`` on
-            every call.
+            every call; over plaintext only to a loopback address unless
+            ``insecure_token`` (``ValueError`` otherwise, the same rule and text
+            as the Go and TypeScript SDKs).
         tls: Force TLS on or off; default on for ``grpcs://`` or when
             certificates or ``credentials`` are given.
         root_certificates: PEM (bytes, text or file path) to verify the bridge.
@@ -107,6 +109,8 @@ class NeuralHeatmapClient(
         retry: Default :class:`Retry` for idempotent calls (``None``: never).
         connect_timeout: How long :meth:`connect` waits for the bridge.
         channel_options: Extra ``grpc.aio`` channel options.
+        insecure_token: Send ``token`` over plaintext to a non-loopback address
+            anyway (a private network you trust).
     """
 
 
@@ -126,6 +130,7 @@ async def connect(
     retry: Retry | None = DEFAULT_RETRY,
     connect_timeout: float = 10.0,
     channel_options: Sequence[tuple[str, Any]] = (),
+    insecure_token: bool = False,
 ) -> NeuralHeatmapClient:
     """Create a :class:`NeuralHeatmapClient` and connect it (the seed's ``connect``).
 
@@ -153,6 +158,7 @@ async def connect(
         retry=retry,
         connect_timeout=connect_timeout,
         channel_options=channel_options,
+        insecure_token=insecure_token,
     )
     await client.connect()
     return client

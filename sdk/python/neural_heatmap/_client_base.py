@@ -23,8 +23,10 @@ from neural_heatmap._channel import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TARGET,
     PemSource,
+    check_token_transport,
     make_channel,
     parse_target,
+    uses_tls,
 )
 from neural_heatmap._enums import UpdateType
 from neural_heatmap._errors import UnavailableError, from_grpc_error
@@ -74,8 +76,21 @@ class ClientBase:
         retry: Retry | None = DEFAULT_RETRY,
         connect_timeout: float = 10.0,
         channel_options: Sequence[tuple[str, Any]] = (),
+        insecure_token: bool = False,
     ) -> None:
         self._target = parse_target(url)
+        if token:
+            check_token_transport(
+                self._target.target,
+                tls=uses_tls(
+                    self._target,
+                    tls=tls,
+                    root_certificates=root_certificates,
+                    certificate_chain=certificate_chain,
+                    credentials=credentials,
+                ),
+                insecure_token=insecure_token,
+            )
         self.url = url
         self.ws_url = ws_url  # ignored: see the class docstring
         self._token = token

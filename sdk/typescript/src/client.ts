@@ -68,6 +68,7 @@ import {
   type TemporalUpdate,
   type Update,
 } from "./views.js";
+import { VERSION_HEADER, isLoopback, plaintextTokenRefusal } from "./version.js";
 
 /** gRPC's default limit is 4 MiB; matrices are large, so both directions allow 256 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
@@ -110,8 +111,14 @@ export interface ConnectOptions {
   address?: string;
   /** true for TLS with the system roots, or Node's TLS options (ca, cert, key, servername...). */
   tls?: boolean | SecureClientSessionOptions;
-  /** Sent on every call as `authorization: Bearer <token>`. */
+  /**
+   * Sent on every call as `authorization: Bearer <token>`. Over plaintext only to a loopback
+   * address unless `insecureToken`; otherwise the constructor throws (the same rule and
+   * words as the Python and Go SDKs).
+   */
   token?: string;
+  /** Send `token` over plaintext to a non-loopback address anyway (a network you trust). */
+  insecureToken?: boolean;
   /** Default deadline of unary calls in ms, retries included (none when unset). */
   timeoutMs?: number;
   /** Retry of idempotent calls (default: the shared policy); false: never retry. */
@@ -195,7 +202,13 @@ export class NeuralHeatmapClient {
     this.timeoutMs = opts.timeoutMs;
     this.retry = opts.retry ?? {};
     const interceptors: Interceptor[] = [];
-    if (opts.token) interceptors.push(bearerToken(opts.token));
+    if (opts.token) {
+      const url = new URL(this.baseUrl);
+      if (url.protocol === "http:" && !opts.insecureToken && !isLoopback(url.hostname)) {
+        throw plaintextTokenRefusal(url.host);
+      }
+      interceptors.push(bearerToken(opts.token));
+    }
     interceptors.push(...(opts.interceptors ?? []));
     const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.session = new Http2SessionManager(this.baseUrl, undefined, typeof tls === "object" ? tls : undefined);
@@ -246,6 +259,19 @@ export class NeuralHeatmapClient {
   // ------------------------------------------------------------------ models and analytics
 
   /** Every model with its layers (and every unit's canvas location with includeUnits). */
+  /**
+   * The contract version the bridge reports in its `x-neural-heatmap-version` header (read
+   * from a ListModels call, retried like any read), or "" from a bridge too old to send one.
+   * Same MAJOR (before 1.0: same MINOR) as VERSION means compatible.
+   */
+  async bridgeVersion(call?: CallOptions): Promise<string> {
+    let version = "";
+    await this.unary("ListModels", call, (o) =>
+      this.rpc.listModels({}, { ...o, onHeader: (h) => void (version = h.get(VERSION_HEADER) ?? "") }),
+    );
+    return version;
+  }
+
   async listModels(opts: { includeUnits?: boolean } = {}, call?: CallOptions): Promise<Model[]> {
     const r = await this.unary("ListModels", call, (o) => this.rpc.listModels({ includeUnits: opts.includeUnits ?? false }, o));
     return r.models.map(modelOf);

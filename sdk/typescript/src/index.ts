@@ -15,6 +15,7 @@ export {
   type TimeRangeInit,
 } from "./client.js";
 export * from "./errors.js";
+export { VERSION, VERSION_HEADER } from "./version.js";
 export * from "./views.js";
 export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
 export { reopening, type StreamOptions } from "./streams.js";

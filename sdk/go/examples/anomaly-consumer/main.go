@@ -92,7 +92,7 @@ func run(target, statePath, outPath, token, models, minSeverity string, idle tim
 
 	opts := []neuralheatmap.Option{}
 	if token != "" {
-		opts = append(opts, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
+		opts = append(opts, neuralheatmap.WithToken(token)) // plaintext: loopback only (the SDKs' token rule)
 	}
 	client, err := neuralheatmap.Dial(target, opts...)
 	if err != nil {
@@ -146,7 +146,7 @@ func runConsumer(target, consumer string, shared bool, outPath, token string) er
 	defer out.Close()
 	opts := []neuralheatmap.Option{}
 	if token != "" {
-		opts = append(opts, neuralheatmap.WithToken(token), neuralheatmap.WithInsecureToken())
+		opts = append(opts, neuralheatmap.WithToken(token)) // plaintext: loopback only (the SDKs' token rule)
 	}
 	client, err := neuralheatmap.Dial(target, opts...)
 	if err != nil {

@@ -27,7 +27,8 @@ final class BearerToken extends CallCredentials {
     if (!allowInsecure && info.getSecurityLevel() != SecurityLevel.PRIVACY_AND_INTEGRITY) {
       applier.fail(
           Status.UNAUTHENTICATED.withDescription(
-              "refusing to send the bearer token without TLS (allowInsecureToken() on loopback)"));
+              "refusing to send the bearer token without TLS"
+                  + " (a loopback address or allowInsecureToken())"));
       return;
     }
     Metadata headers = new Metadata();

@@ -14,15 +14,20 @@ import io.grpc.Deadline;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.AbstractStub;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -110,7 +115,10 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     }
     this.channel = channelBuilder.build();
     this.maxMessageBytes = b.maxMessageBytes;
-    this.callCredentials = b.token == null ? null : new BearerToken(b.token, b.allowInsecureToken);
+    this.callCredentials =
+        b.token == null
+            ? null
+            : new BearerToken(b.token, b.allowInsecureToken || isLoopback(b.address));
     this.futureStub = configured(NeuralHeatmapServiceGrpc.newFutureStub(channel));
     this.blockingStub = configured(NeuralHeatmapServiceGrpc.newBlockingStub(channel));
     this.asyncStub = configured(NeuralHeatmapServiceGrpc.newStub(channel));
@@ -179,13 +187,18 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       return this;
     }
 
-    /** Send {@code authorization: Bearer <token>} on every call (needs TLS, or the next option). */
+    /**
+     * Send {@code authorization: Bearer <token>} on every call. Over plaintext only to a loopback
+     * address (localhost, 127.0.0.0/8, ::1, a Unix socket) unless {@link #allowInsecureToken()};
+     * {@link #build()} refuses otherwise, with the same words as the Python, Go and TypeScript
+     * SDKs.
+     */
     public Builder token(String token) {
       this.token = token;
       return this;
     }
 
-    /** Allow the bearer token over plaintext (loopback and tests only). */
+    /** Allow the bearer token over plaintext to a non-loopback address (a network you trust). */
     public Builder allowInsecureToken() {
       this.allowInsecureToken = true;
       return this;
@@ -211,11 +224,77 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
     /** The client; the connection is made on the first call. */
     public NeuralHeatmapClient build() {
-      if (token != null && !tls && !allowInsecureToken) {
+      if (token != null && !tls && !allowInsecureToken && !isLoopback(address)) {
         throw new IllegalStateException(
-            "a bearer token needs tls() (or allowInsecureToken() on loopback)");
+            "neural heatmap: refusing to send a bearer token over plaintext to "
+                + address
+                + "; use TLS, a loopback address, or opt in explicitly (Python"
+                + " insecure_token=True, TypeScript insecureToken: true, Go WithInsecureToken(),"
+                + " Java allowInsecureToken())");
       }
       return new NeuralHeatmapClient(this);
+    }
+  }
+
+  /**
+   * The contract's and this SDK's version ({@code protos/VERSION}); same MAJOR (before 1.0: same
+   * MINOR) as {@link #bridgeVersion()} means compatible (docs/clients.md).
+   */
+  public static final String VERSION = "0.2.0";
+
+  /** The response header in which the bridge reports its version on every RPC. */
+  public static final String VERSION_HEADER = "x-neural-heatmap-version";
+
+  private static final Metadata.Key<String> VERSION_KEY =
+      Metadata.Key.of(VERSION_HEADER, Metadata.ASCII_STRING_MARSHALLER);
+
+  /**
+   * The version the bridge reports in its {@code x-neural-heatmap-version} header, read from one
+   * ListModels call; "" from a bridge too old to send one.
+   *
+   * @throws NeuralHeatmapException when the call fails
+   */
+  public String bridgeVersion() {
+    var headers = new AtomicReference<Metadata>();
+    var trailers = new AtomicReference<Metadata>();
+    try {
+      blockingStub
+          .withInterceptors(MetadataUtils.newCaptureMetadataInterceptor(headers, trailers))
+          .withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS)
+          .listModels(ListModelsRequest.getDefaultInstance());
+    } catch (StatusRuntimeException e) {
+      throw NeuralHeatmapException.from(e);
+    }
+    Metadata h = headers.get();
+    String v = h == null ? null : h.get(VERSION_KEY);
+    return v == null ? "" : v;
+  }
+
+  /** True for a Unix socket, localhost or a loopback IP literal (no name lookup). */
+  static boolean isLoopback(String address) {
+    String a = address.toLowerCase(java.util.Locale.ROOT);
+    if (a.startsWith("unix:")) {
+      return true;
+    }
+    for (String prefix : new String[] {"dns:///", "dns:", "ipv4:", "ipv6:"}) {
+      if (a.startsWith(prefix)) {
+        a = a.substring(prefix.length());
+        break;
+      }
+    }
+    int colon = a.lastIndexOf(':');
+    String host = colon > 0 && a.substring(colon + 1).matches("\\d+") ? a.substring(0, colon) : a;
+    host = host.replace("[", "").replace("]", "");
+    if (host.equals("localhost") || host.endsWith(".localhost")) {
+      return true;
+    }
+    if (!host.matches("[0-9.]+") && !host.contains(":")) {
+      return false; // a name: never looked up
+    }
+    try {
+      return InetAddress.getByName(host).isLoopbackAddress();
+    } catch (UnknownHostException e) {
+      return false;
     }
   }
 

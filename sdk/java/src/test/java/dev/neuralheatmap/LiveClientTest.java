@@ -58,6 +58,11 @@ class LiveClientTest {
   }
 
   @Test
+  void theBridgeReportsTheContractVersion() {
+    assertEquals(NeuralHeatmapClient.VERSION, client.bridgeVersion());
+  }
+
+  @Test
   void modelsAndTheCorrelationMatrixAsFloatArrays() throws Exception {
     List<Model> models = client.listModelsAsync(true).get();
     Model m = models.stream().filter(x -> x.getModelId().equals(MODEL)).findFirst().orElseThrow();
