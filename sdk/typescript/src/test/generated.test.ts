@@ -37,7 +37,8 @@ test("the service descriptor has every streaming kind", () => {
   assert.equal(kinds["StreamUpdates"], "server_streaming");
   assert.equal(kinds["IngestActivations"], "client_streaming");
   assert.equal(kinds["RenderHeatmap"], "unary");
-  assert.equal(NeuralHeatmapService.methods.length, 23);
+  assert.equal(kinds["AckAnomalies"], "unary");
+  assert.equal(NeuralHeatmapService.methods.length, 24);
 });
 
 test("StreamUpdates carries its kinds as a oneof", () => {

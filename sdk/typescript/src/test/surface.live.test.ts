@@ -284,6 +284,20 @@ test("close() ends open streams and frees the connection", async () => {
   await assert.rejects(other.listModels(), NeuralHeatmapError);
 });
 
+test("ackAnomalies: an unknown consumer is NOT_FOUND, a bad name INVALID_ARGUMENT", async () => {
+  // The cursor itself (subscribe, ack, resume) is covered by tests/sdk/test_ts_consume.py
+  // and the durable_consumer conformance scenario.
+  await assert.rejects(client.ackAnomalies("ts-never-subscribed", 5n), (e) => {
+    assert.ok(e instanceof NotFoundError, String(e));
+    assert.match(e.message, /no consumer named 'ts-never-subscribed'/);
+    return true;
+  });
+  await assert.rejects(client.ackAnomalies("no/such", 1n), (e) => {
+    assert.ok(e instanceof InvalidArgumentError, String(e));
+    return true;
+  });
+});
+
 test("together the calls above reached every RPC of the service", () => {
   const all = NeuralHeatmapService.methods.map((m) => m.name).sort();
   assert.deepEqual([...reached].sort(), all);
