@@ -17,6 +17,7 @@ import io.grpc.Status;
 import io.grpc.StatusException;
 import io.grpc.StatusRuntimeException;
 import io.grpc.protobuf.StatusProto;
+import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -134,7 +135,10 @@ public class NeuralHeatmapException extends RuntimeException {
    * StatusException} (also wrapped in a {@link CompletionException} or {@link
    * ExecutionException}) becomes the subclass of its status code; one of ours is returned as it
    * is; anything else becomes an {@code UNKNOWN} error (a {@link CancellationException} a
-   * {@code CANCELLED} one).
+   * {@code CANCELLED} one). grpc-java reports a call written on a connection the peer had
+   * already closed as {@code UNKNOWN: channel closed} (a {@link ClosedChannelException}, see
+   * grpc/grpc-java#10120); that is a lost connection, so it becomes {@code UNAVAILABLE} and the
+   * shared retry and reconnect rules apply to it as to every other lost connection.
    *
    * @param error what the call threw
    * @return the typed exception, never null
@@ -151,6 +155,9 @@ public class NeuralHeatmapException extends RuntimeException {
     Status status;
     if (t instanceof StatusRuntimeException || t instanceof StatusException) {
       status = Status.fromThrowable(t);
+      if (status.getCode() == Status.Code.UNKNOWN && status.getCause() instanceof ClosedChannelException) {
+        status = Status.UNAVAILABLE.withDescription("connection lost: " + status.getDescription());
+      }
     } else if (t instanceof CancellationException) {
       status = Status.CANCELLED.withDescription("cancelled").withCause(t);
     } else {

@@ -47,6 +47,23 @@ class PolicyTest {
   }
 
   @Test
+  void aWriteOnAClosedConnectionIsUnavailableSoItIsRetried() {
+    // What grpc-java's Netty transport reports when a call is written on a connection the peer
+    // has just closed (grpc/grpc-java#10120): seen here when a bridge is killed mid-test.
+    var lost =
+        Status.UNKNOWN
+            .withDescription("channel closed")
+            .withCause(new java.nio.channels.ClosedChannelException())
+            .asRuntimeException();
+    NeuralHeatmapException e = NeuralHeatmapException.from(lost);
+    assertTrue(e instanceof UnavailableException, e.toString());
+    assertTrue(Policy.UNARY_RETRY_CODES.contains(e.code()));
+    assertTrue(e.getMessage().contains("channel closed"), e.getMessage());
+    var other = Status.UNKNOWN.withDescription("boom").asRuntimeException();
+    assertEquals(Status.Code.UNKNOWN, NeuralHeatmapException.from(other).code(), "only a closed channel");
+  }
+
+  @Test
   void delaysFollowTheBackoffShape() {
     Backoff b = Backoff.DEFAULT;
     for (int attempt = 0; attempt < 12; attempt++) {

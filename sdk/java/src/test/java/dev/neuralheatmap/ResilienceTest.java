@@ -113,7 +113,9 @@ class ResilienceTest {
       stack.killBridge();
       CompletableFuture<List<Model>> models = client.listModelsAsync(false);
       LiveProcess.sleep(1000);
-      assertTrue(!models.isDone(), "the call is waiting for the bridge, not failed");
+      assertTrue(
+          !models.isDone(),
+          () -> "the call is waiting for the bridge, not finished: " + models.handle((v, e) -> e == null ? v : e).join());
       stack.startBridge();
       assertTrue(
           models.get(20, TimeUnit.SECONDS).stream().anyMatch(m -> m.getModelId().equals("java-retry")));
