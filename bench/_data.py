@@ -9,7 +9,12 @@ from typing import Any
 import aiohttp
 import grpc
 import numpy as np
-from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, decode_matrix, frame_record_dtype
+from neural_heatmap_contract.media import (
+    FRAMES_MEDIA_TYPE,
+    MATRIX_MEDIA_TYPE,
+    decode_matrix,
+    frame_record_dtype,
+)
 
 GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", 512 * 1024 * 1024),
@@ -81,6 +86,18 @@ def parse_matrix(body: bytes) -> tuple[dict[str, Any], np.ndarray]:
     """Decode the binary matrix answer (header, float32 view without a copy)."""
     found = decode_matrix(body)
     return found.header, found.values()
+
+
+async def unit_matrix(session: aiohttp.ClientSession, base: str, model: str,
+                      layer: str) -> np.ndarray:
+    """A layer's unit correlation matrix from the server's binary route (no JSON, no bridge)."""
+    async with session.get(f"{base}/api/correlation", params={
+            "model_id": model, "layer_id": layer, "granularity": "unit"},
+            headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
+        if r.status != 200:
+            raise RuntimeError(f"binary correlation -> {r.status}: {await r.text()}")
+        body = await r.read()
+    return parse_matrix(body)[1]
 
 
 def tensor_to_numpy(t: Any) -> np.ndarray:

@@ -22,14 +22,13 @@ from typing import Any
 
 import aiohttp
 import numpy as np
-from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 
 from bench._data import (
     channel,
     correlated_series,
     ingest_binary,
-    parse_matrix,
     tensor_to_numpy,
+    unit_matrix,
 )
 from bench._procs import Environment
 from bench._results import CaseResult
@@ -67,13 +66,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                                     steps=np.arange(w))
 
         async def direct(layer: str) -> np.ndarray:
-            async with http.get(f"{base}/api/correlation", params={
-                    "model_id": MODEL, "layer_id": layer, "granularity": "unit"},
-                    headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"correlation -> {r.status}: {await r.text()}")
-                body = await r.read()
-            return parse_matrix(body)[1]
+            return await unit_matrix(http, base, MODEL, layer)
 
         async def bridge(layer: str) -> np.ndarray:
             resp = await stub.GetCorrelationMatrix(pb.GetCorrelationMatrixRequest(

@@ -21,14 +21,13 @@ from typing import Any
 
 import aiohttp
 import numpy as np
-from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 
 from bench._data import (
     channel,
     correlated_series,
     ingest_binary,
-    parse_matrix,
     tensor_to_numpy,
+    unit_matrix,
 )
 from bench._procs import Environment
 from bench._results import CaseResult
@@ -104,13 +103,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
             return np.array(body["matrix"], dtype=np.float32)
 
         async def fetch_floor(model: str, layer: str) -> np.ndarray:
-            async with http.get(f"{base}/api/correlation", params={
-                    "model_id": model, "layer_id": layer, "granularity": "unit"},
-                    headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"binary correlation -> {r.status}: {await r.text()}")
-                body = await r.read()
-            return parse_matrix(body)[1]
+            return await unit_matrix(http, base, model, layer)
 
         fetch = {JSON: fetch_json, FLOOR: fetch_floor, sdk_name: sdk_fetch}
         checks: dict[str, Any] = {}

@@ -14,23 +14,19 @@ feeds the throughput-vs-concurrency curve (``bench._plots``).
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from bench import _differential
 from bench._data import channel, ingest_binary, nan_frames
 from bench._procs import Environment, add_bridge
 from bench._results import CaseResult
 from bench._settings import Settings
-from bench._stats import alternate, paired, percentile
+from bench._stats import alternate, paired
 from bench._tools import run_ghz, run_hey
-from bench.case_unary import _python_load
+from bench._unary import Call, cache_differential, direct_get, latency, python_load, warm_up
 
 MODEL = "bench-reads"
 DIRECT, ON, OFF = "direct HTTP", "bridge, read cache on", "bridge --no-read-cache"
@@ -38,11 +34,11 @@ DIRECT, ON, OFF = "direct HTTP", "bridge, read cache on", "bridge --no-read-cach
 
 async def _throughput(name: str, kind: str, ctx: dict[str, Any], url: str, target: str,
                       method: str, data: dict[str, Any], c: int, seconds: float,
-                      fallback: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+                      fallback: Call) -> dict[str, Any]:
     """One load run: hey (HTTP) or ghz (gRPC), or Python clients when a tool is missing."""
     ghz, hey, protoset = ctx["tools"].get("ghz"), ctx["tools"].get("hey"), ctx.get("protoset")
     if not (ghz and hey and protoset):
-        return await _python_load(fallback, c, seconds)
+        return await python_load(fallback, c, seconds)
     if kind == "http":
         return await asyncio.to_thread(run_hey, hey, url, c, seconds)
     return await asyncio.to_thread(run_ghz, ghz, Path(protoset), target, method, data, c,
@@ -71,17 +67,11 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
             for layer in range(8):  # a model list of a realistic size
                 await ingest_binary(http, base, MODEL, f"layer{layer}", nan_frames(4, 64, rng))
-            same = await _differential.check(
-                http, base, MODEL, on, off,
+            await cache_differential(
+                res, s, http, base, MODEL, on, off,
                 {"ListModels": lambda st: st.ListModels(pb.ListModelsRequest(), timeout=10),
                  "GetTheme": lambda st: st.GetTheme(pb.GetThemeRequest(), timeout=10)},
-                rounds=3 if s.quick else 10, per_round=5 if s.quick else 20)
-            res.extra["differential"] = same
-            res.target("reads_cache_differential", "ListModels, GetTheme: cached answers equal "
-                       "uncached ones after changes", "0 mismatches", float(same["mismatches"]),
-                       "answers", same["mismatches"] == 0 and same["not_propagated"] == 0,
-                       f"{same['compared']} compared; {same['propagation_reads']} reads before "
-                       "a push arrived")
+                "reads_cache_differential", "ListModels, GetTheme")
             for rpc, (route, _, request) in methods.items():
                 await _one_method(res, s, ctx, http, base + route, rpc, request, stubs, targets)
             await _sweep(res, s, ctx, http, base, stubs, targets, pb.GetAnomaliesRequest(limit=10))
@@ -92,38 +82,21 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
 
 
 def _calls(http: aiohttp.ClientSession, url: str, rpc: str, request: Any,
-           stubs: dict[str, Any]) -> dict[str, Callable[[], Awaitable[None]]]:
-    async def direct() -> None:
-        async with http.get(url) as r:
-            body = await r.read()
-            if r.status != 200:
-                raise RuntimeError(f"direct {r.status}")
-            json.loads(body)
-
-    def grpc_call(stub: Any) -> Callable[[], Awaitable[None]]:
+           stubs: dict[str, Any]) -> dict[str, Call]:
+    def grpc_call(stub: Any) -> Call:
         async def call() -> None:
             await getattr(stub, rpc)(request, timeout=10)
         return call
 
-    return {DIRECT: direct, ON: grpc_call(stubs[ON]), OFF: grpc_call(stubs[OFF])}
+    return {DIRECT: direct_get(http, url), ON: grpc_call(stubs[ON]), OFF: grpc_call(stubs[OFF])}
 
 
 async def _one_method(res: CaseResult, s: Settings, ctx: dict[str, Any],
                       http: aiohttp.ClientSession, url: str, rpc: str, request: Any,
                       stubs: dict[str, Any], targets: dict[str, str]) -> None:
     calls = _calls(http, url, rpc, request, stubs)
-    for fn in calls.values():
-        for _ in range(20):
-            await fn()
-    p50: dict[str, list[float]] = {k: [] for k in calls}
-    for rep in range(s.reps):
-        for name in alternate(list(calls), rep):
-            samples = []
-            for _ in range(s.unary_requests):
-                t0 = time.perf_counter()
-                await calls[name]()
-                samples.append(time.perf_counter() - t0)
-            p50[name].append(percentile(samples, 50) * 1e3)
+    await warm_up(calls)
+    p50, _ = await latency(calls, s)
     group = f"{rpc}: latency, concurrency 1, {s.unary_requests} req x {s.reps} reps"
     res.metric(group, DIRECT, "p50", "ms", p50[DIRECT])
     for v in (ON, OFF):

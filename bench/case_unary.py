@@ -24,21 +24,20 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from bench import _differential
 from bench._data import channel, get_json, ingest_binary, nan_frames
 from bench._machine import REPO
 from bench._procs import CpuMeter, Environment, add_bridge, free_port
 from bench._results import CaseResult
 from bench._settings import Settings
-from bench._stats import alternate, paired, percentile
+from bench._stats import alternate, paired
 from bench._tools import run_ghz, run_hey
+from bench._unary import cache_differential, direct_get, latency, python_load, warm_up
 
 MODEL = "bench-unary"
 D_PY, B_PY = "direct HTTP (aiohttp)", "bridge gRPC (grpc.aio)"
@@ -47,30 +46,6 @@ B_OFF = "bridge --no-read-cache (grpc.aio)"
 P50_ADDED_MS, THROUGHPUT_RATIO = 0.5, 0.80
 REFS = {"static": "ref: grpc.aio floor", "upstream": "ref: floor+hop",
         "convert": "ref: floor+hop+convert"}
-
-
-async def _python_load(fn: Any, concurrency: int, seconds: float) -> dict[str, Any]:
-    """Fallback when a Go tool is missing: ``concurrency`` tasks calling ``fn`` for ``seconds``."""
-    lat: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            try:
-                await fn()
-                lat.append(time.perf_counter() - t0)
-            except Exception:
-                errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    wall = time.perf_counter() - t0
-    return {"rps": len(lat) / wall, "count": len(lat) + errors, "ok": len(lat),
-            "errors": errors, "p50_ms": percentile(lat, 50) * 1e3,
-            "p99_ms": percentile(lat, 99) * 1e3}
 
 
 def _start_ref(mode: str, response: bytes, workdir: Path,
@@ -113,16 +88,10 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         off_stub = NeuralHeatmapServiceStub(off_ch)
         req = pb.GetAnomaliesRequest(limit=10)
         first = await stub.GetAnomalies(req, timeout=10)
-        same = await _differential.check(
-            http, base, MODEL, stub, off_stub,
-            {"GetAnomalies(limit=10)": lambda s: s.GetAnomalies(req, timeout=10)},
-            rounds=3 if s.quick else 10, per_round=5 if s.quick else 20)
-        res.extra["differential"] = same
-        res.target("unary_cache_differential", "GetAnomalies(limit=10): cached answers equal "
-                   "uncached ones after changes", "0 mismatches", float(same["mismatches"]),
-                   "answers", same["mismatches"] == 0 and same["not_propagated"] == 0,
-                   f"{same['compared']} compared; {same['propagation_reads']} reads before a "
-                   "push arrived")
+        await cache_differential(
+            res, s, http, base, MODEL, stub, off_stub,
+            {"GetAnomalies(limit=10)": lambda st: st.GetAnomalies(req, timeout=10)},
+            "unary_cache_differential", "GetAnomalies(limit=10)")
         res.notes.append(f"seeded {accepted} one-frame batches with a NaN each; a limit=10 page "
                          f"holds {len(page.get('anomalies', []))} anomalies "
                          f"({len(json.dumps(page))} bytes of JSON, {first.ByteSize()} bytes "
@@ -138,13 +107,6 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         ref_channels = {label: channel(t) for label, (_, t) in refs.items()}
         ref_stubs = {label: NeuralHeatmapServiceStub(c) for label, c in ref_channels.items()}
 
-        async def direct() -> None:
-            async with http.get(url) as r:
-                body = await r.read()
-                if r.status != 200:
-                    raise RuntimeError(f"direct {r.status}")
-                json.loads(body)
-
         async def bridge() -> None:
             await stub.GetAnomalies(req, timeout=10)
 
@@ -157,25 +119,12 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
             return call
 
         try:
-            calls = {D_PY: direct, B_PY: bridge, B_OFF: bridge_off,
+            calls = {D_PY: direct_get(http, url), B_PY: bridge, B_OFF: bridge_off,
                      **{k: ref_call(k) for k in ref_stubs}}
-            for fn in calls.values():  # warm up connections and code paths
-                for _ in range(20):
-                    await fn()
+            await warm_up(calls)
 
             # ---- latency at concurrency 1
-            p50: dict[str, list[float]] = {k: [] for k in calls}
-            p99: dict[str, list[float]] = {k: [] for k in calls}
-            for rep in range(s.reps):
-                for name in alternate(list(calls), rep):
-                    fn = calls[name]
-                    samples = []
-                    for _ in range(s.unary_requests):
-                        t0 = time.perf_counter()
-                        await fn()
-                        samples.append(time.perf_counter() - t0)
-                    p50[name].append(percentile(samples, 50) * 1e3)
-                    p99[name].append(percentile(samples, 99) * 1e3)
+            p50, p99 = await latency(calls, s)
             group = f"latency, concurrency 1, {s.unary_requests} req x {s.reps} reps"
             for metric, vals in (("p50", p50), ("p99", p99)):
                 res.metric(group, D_PY, metric, "ms", vals[D_PY])
@@ -223,7 +172,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                     meter = CpuMeter(env, ref_pids)
                     meter.start()
                     if not use_go:
-                        out = await _python_load(py_fns[name], c, s.unary_seconds)
+                        out = await python_load(py_fns[name], c, s.unary_seconds)
                     elif name == d:
                         out = await asyncio.to_thread(run_hey, hey, url, c, s.unary_seconds)
                     else:

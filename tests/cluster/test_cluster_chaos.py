@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -35,10 +33,8 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grp
 from tests.support.anomaly_consumers import ResumingConsumer
 from tests.support.cluster import STREAM, Cluster
 from tests.support.durable_consumers import DurableConsumer
+from tests.support.sdk_builds import TS_DIR, go_build, npm_build, tool
 from tests.support.server_process import REPO_ROOT
-
-GO_DIR = REPO_ROOT / "sdk" / "go"
-TS_DIR = REPO_ROOT / "sdk" / "typescript"
 
 RATE = 20  # anomalies per second
 LAYERS_PER_POST = 2
@@ -70,23 +66,10 @@ async def _stream_sequences(url: str) -> list[int]:
         await nc.close()
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not on PATH; run `make setup`")
-    return path
-
-
 def _build_sdk_consumers(tmp: Path) -> Path:
     """The Go example's binary, and the TypeScript SDK's dist (both from this checkout)."""
-    binary = tmp / "anomaly-consumer"
-    go = subprocess.run([_tool("go"), "build", "-o", str(binary), "./examples/anomaly-consumer"],
-                        cwd=GO_DIR, capture_output=True, text=True, timeout=600,
-                        env={**os.environ, "GOFLAGS": "-buildvcs=false"})
-    assert go.returncode == 0, go.stderr
-    ts = subprocess.run([_tool("npm"), "run", "build"], cwd=TS_DIR, capture_output=True,
-                        text=True, timeout=300)
-    assert ts.returncode == 0, ts.stderr
+    binary = go_build("./examples/anomaly-consumer", tmp / "anomaly-consumer")
+    npm_build()
     return binary
 
 
@@ -114,7 +97,7 @@ async def _run(duration: float, tmp: Path) -> None:
                 str(binary), "-target", cluster.bridges[1].target, "-state", str(tmp / "go.state"),
                 "-out", str(go_out), stderr=go_err)
             ts_proc = await asyncio.create_subprocess_exec(
-                _tool("node"), str(REPO_ROOT / "tests" / "sdk" / "ts_anomaly_tail.mjs"),
+                tool("node"), str(REPO_ROOT / "tests" / "sdk" / "ts_anomaly_tail.mjs"),
                 str(TS_DIR / "dist" / "index.js"), "--target", cluster.bridges[0].target,
                 "--after", "0", "--model", "chaos", "--count", "1000000", "--idle-ms", "15000",
                 stdout=ts_stdout, stderr=subprocess.DEVNULL)

@@ -14,9 +14,7 @@ Nothing is skipped: a missing toolchain fails with a message saying to run ``mak
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import shutil
 import signal
 import subprocess
 import threading
@@ -37,11 +35,10 @@ from tests.conformance import runner
 from tests.conformance.frames import generate_requests
 from tests.support.bridge_process import BridgeProcess
 from tests.support.crafted_upstream import CraftedUpstream
+from tests.support.sdk_builds import TS_DIR, go_build, npm_build, tool
 from tests.support.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-TS_DIR = REPO / "sdk" / "typescript"
-GO_DIR = REPO / "sdk" / "go"
 JAVA_DIR = REPO / "sdk" / "java"
 GRPCURL = REPO / ".tools" / "bin" / "grpcurl"
 TOKEN = "conformance-token"
@@ -52,11 +49,8 @@ SETUP_HINT = "run `make setup` (it installs npm packages, Go modules, Maven arti
 RESULTS: dict[str, dict[str, Any]] = {}
 
 
-def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} is not on PATH; {SETUP_HINT}")
-    return path
+def _need(name: str) -> str:
+    return tool(name, SETUP_HINT)
 
 
 @pytest.fixture(scope="module")
@@ -96,35 +90,13 @@ def _ts_built() -> bool:
 def ts_dist() -> Path:
     """sdk/typescript/dist, built with `npm run build` when missing or older than src/."""
     _need("node")
-    if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
-        pytest.fail(f"sdk/typescript/node_modules is missing; {SETUP_HINT}")
-    if not _ts_built():
-        build = subprocess.run(
-            [_need("npm"), "run", "build"], cwd=TS_DIR, capture_output=True, text=True, timeout=300
-        )
-        assert build.returncode == 0, f"npm run build failed:\n{build.stdout}\n{build.stderr}"
-    return TS_DIR / "dist"
-
-
-def _go_build(pkg: str, dest: Path) -> Path:
-    go = _need("go")
-    env = {**os.environ, "GOFLAGS": "-buildvcs=false"}
-    build = subprocess.run(
-        [go, "build", "-o", str(dest), pkg],
-        cwd=GO_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert build.returncode == 0, f"go build {pkg} failed ({SETUP_HINT}?):\n{build.stderr}"
-    return dest
+    return TS_DIR / "dist" if _ts_built() else npm_build()
 
 
 @pytest.fixture(scope="module")
 def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Go thin client (sdk/go/conformance), built once for this module."""
-    return _go_build("./conformance", tmp_path_factory.mktemp("go") / "conformance")
+    return go_build("./conformance", tmp_path_factory.mktemp("go") / "conformance")
 
 
 def _java_built() -> bool:
@@ -324,7 +296,7 @@ def _lines(path: Path) -> list[int]:
 
 
 def test_go_anomaly_consumer_survives_sigkill(stack: dict[str, Any], tmp_path: Path) -> None:
-    binary = _go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
+    binary = go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
     model = "consumer-kill"
     state, out, log_path = tmp_path / "state", tmp_path / "out.log", tmp_path / "consumer.log"
     channel = grpc.insecure_channel(stack["target"])

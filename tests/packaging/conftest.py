@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.server_process import REPO_ROOT
+from tests.support._process import REPO_ROOT, wait_until_ready
 
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 
@@ -36,22 +35,21 @@ def clean_env(**extra: str) -> dict[str, str]:
 def wait_until_serving(target: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
     """Poll the bridge's ``grpc.health.v1`` until SERVING (its upstream answers too);
     fail with the launcher's output if it exits first or never gets there."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def serving() -> bool:
         with grpc.insecure_channel(target) as channel:
             try:
-                status = health_pb2_grpc.HealthStub(channel).Check(
+                return bool(health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1).status
-                if status == health_pb2.HealthCheckResponse.SERVING:
-                    return
+                    == health_pb2.HealthCheckResponse.SERVING)
             except grpc.RpcError:
-                pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            if proc.poll() is None:
-                proc.kill()
-            output = proc.communicate()[0].decode(errors="replace") if proc.stdout else ""
-            raise AssertionError(f"the bridge at {target} never said SERVING:\n{output}")
-        time.sleep(0.5)
+                return False
+
+    def output() -> str:
+        return proc.communicate()[0].decode(errors="replace") if proc.stdout else ""
+
+    wait_until_ready(proc, serving, name=f"the launcher serving {target}", timeout=timeout,
+                     output=output, interval=0.5)
 
 
 def run(cmd: Sequence[str | Path], *, cwd: Path | None = None, timeout: float = 600,

@@ -9,8 +9,6 @@ created, exactly once, in order.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +18,8 @@ import pytest
 
 from tests.support.anomaly_consumers import log_head, post_nan_frames
 from tests.support.bridge_process import BridgeProcess
-from tests.support.server_process import REPO_ROOT, ServerProcess
-
-GO_DIR = REPO_ROOT / "sdk" / "go"
+from tests.support.sdk_builds import go_build
+from tests.support.server_process import ServerProcess
 
 
 @pytest.fixture
@@ -43,14 +40,7 @@ async def _lines(path: Path, count: int) -> list[int]:
 async def test_go_consumer_mode_resumes_from_the_services_cursor(
         stack: tuple[ServerProcess, BridgeProcess], tmp_path: Path) -> None:
     server, bridge = stack
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("go is not on PATH; run `make setup`")
-    binary = tmp_path / "anomaly-consumer"
-    build = subprocess.run([go, "build", "-o", str(binary), "./examples/anomaly-consumer"],
-                           cwd=GO_DIR, capture_output=True, text=True, timeout=600,
-                           env={**os.environ, "GOFLAGS": "-buildvcs=false"})
-    assert build.returncode == 0, build.stderr
+    binary = go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
     out = tmp_path / "out.log"
     args = [str(binary), "-target", bridge.target, "-consumer", "go-billing", "-out", str(out)]
     async with aiohttp.ClientSession(base_url=server.url) as http:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -35,7 +34,8 @@ from PIL import Image
 
 from tests.sdk.conftest import Seed
 from tests.support.bridge_process import BridgeProcess
-from tests.support.server_process import REPO_ROOT, ServerProcess
+from tests.support.sdk_builds import npm_build, tool
+from tests.support.server_process import ServerProcess
 
 WIDTH, HEIGHT = 320, 240
 WHITE = (255, 255, 255)
@@ -212,24 +212,12 @@ def test_big_matrix_renders_off_the_event_loop() -> None:
         assert health_seconds and max(health_seconds) < 5.0
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not on PATH; run `make setup`")
-    return path
-
-
 def test_typescript_client_renders(bridge: BridgeProcess, seeded: Seed) -> None:
     """sdk/typescript's client.renderHeatmap() against the live bridge (ts_render.mjs)."""
-    ts_dir = REPO_ROOT / "sdk" / "typescript"
-    if not (ts_dir / "node_modules" / "@connectrpc" / "connect-node").exists():
-        pytest.fail("sdk/typescript/node_modules is missing; run `make setup`")
-    build = subprocess.run([_tool("npm"), "run", "build"], cwd=ts_dir, capture_output=True,
-                           text=True, timeout=300)
-    assert build.returncode == 0, build.stdout + build.stderr
+    dist = npm_build()
     run = subprocess.run(
-        [_tool("node"), str(Path(__file__).with_name("ts_render.mjs")),
-         str(ts_dir / "dist" / "index.js"), bridge.target],
+        [tool("node"), str(Path(__file__).with_name("ts_render.mjs")),
+         str(dist / "index.js"), bridge.target],
         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()

@@ -18,9 +18,6 @@ built SDK (``ts_anomaly_tail.mjs``), each as its own process.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -31,7 +28,8 @@ from neural_heatmap import NeuralHeatmapClient
 
 from tests.support.anomaly_consumers import log_head, logged_sequences, post_nan_frames
 from tests.support.bridge_process import BridgeProcess
-from tests.support.server_process import REPO_ROOT, ServerProcess
+from tests.support.sdk_builds import go_build, npm_build, tool
+from tests.support.server_process import ServerProcess
 
 HEARTBEAT = 0.3
 STALL = 1.5
@@ -44,8 +42,6 @@ GAP = 1.5  # idle time between bursts: longer than HEARTBEAT, so heartbeats are 
 # Longest time a burst may take to arrive: the watchdog's bound (two heartbeat intervals and
 # the stall timeout) plus the client's idle bound, plus generous slack for a loaded machine.
 DELIVERY_BOUND = 2 * HEARTBEAT + STALL + IDLE + 15
-GO_DIR = REPO_ROOT / "sdk" / "go"
-TS_DIR = REPO_ROOT / "sdk" / "typescript"
 
 
 @pytest.fixture
@@ -177,28 +173,12 @@ async def _lines(
             await asyncio.sleep(0.05)
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not on PATH; run `make setup`")
-    return path
-
-
 async def test_go_sdk_resumes_a_muted_and_a_frozen_stream(
     faulty_stack: tuple[ServerProcess, BridgeProcess], tmp_path: Path
 ) -> None:
     server, bridge = faulty_stack
     model = "m-stall-go"
-    binary = tmp_path / "anomaly-consumer"
-    build = subprocess.run(
-        [_tool("go"), "build", "-o", str(binary), "./examples/anomaly-consumer"],
-        cwd=GO_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "GOFLAGS": "-buildvcs=false"},
-    )
-    assert build.returncode == 0, build.stderr
+    binary = go_build("./examples/anomaly-consumer", tmp_path / "anomaly-consumer")
     out, state, err = tmp_path / "out.log", tmp_path / "state", tmp_path / "err.log"
     async with aiohttp.ClientSession(base_url=server.url) as http:
         state.write_text(str(await log_head(http)))
@@ -232,20 +212,15 @@ async def test_typescript_sdk_resumes_a_muted_and_a_frozen_stream(
 ) -> None:
     server, bridge = faulty_stack
     model = "m-stall-ts"
-    if not (TS_DIR / "node_modules" / "@connectrpc" / "connect-node").exists():
-        pytest.fail("sdk/typescript/node_modules is missing; run `make setup`")
-    build = subprocess.run(
-        [_tool("npm"), "run", "build"], cwd=TS_DIR, capture_output=True, text=True, timeout=300
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
+    dist = npm_build()
     err = tmp_path / "err.log"
     with err.open("wb") as stderr:
 
         async def consume(after: int, count: int) -> AsyncIterator[int]:
             proc = await asyncio.create_subprocess_exec(
-                _tool("node"),
+                tool("node"),
                 str(Path(__file__).with_name("ts_anomaly_tail.mjs")),
-                str(TS_DIR / "dist" / "index.js"),
+                str(dist / "index.js"),
                 "--target",
                 bridge.target,
                 "--after",

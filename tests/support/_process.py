@@ -4,16 +4,24 @@ A :class:`LaunchedProcess` runs ``python -m <package>`` from the repository
 with the package's source folders on ``PYTHONPATH`` (so it works before
 ``pip install -e .``), writes its output to a log file in its own temporary
 directory, and polls until the subclass's readiness probe answers.
+
+:func:`wait_until_ready` is that readiness wait on its own, for a process a
+test starts some other way (an installed launcher, ``make run``): one place
+decides how long to wait and what a failure shows.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
@@ -37,6 +45,52 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def http_ok(url: str) -> bool:
+    """One HTTP readiness probe: ``GET url`` answered 200 (``False`` while nothing listens)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wait_until_ready(
+    proc: subprocess.Popen[bytes],
+    is_ready: Callable[[], bool],
+    *,
+    name: str,
+    timeout: float,
+    output: Callable[[], str],
+    interval: float = 0.05,
+) -> None:
+    """Poll ``is_ready()`` until it holds, failing early if ``proc`` exits.
+
+    A process that exits, or one still not ready after ``timeout`` seconds (it is then
+    killed), fails with its output, so the test report says why it never came up.
+
+    Args:
+        proc: The process being waited for.
+        is_ready: One readiness probe; ``False`` while the process is still starting.
+        name: What the process is, for the error (``"server"``, ``"the bridge at ..."``).
+        timeout: Seconds to wait at most.
+        output: The process's output so far (read after it has exited or been killed).
+        interval: Seconds between probes.
+
+    Raises:
+        RuntimeError: The process exited, or did not become ready in time.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{output()}")
+        if is_ready():
+            return
+        time.sleep(interval)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"{name} did not become ready:\n{output()}")
+
+
 class LaunchedProcess:
     """A subprocess on a free port with a temporary directory and a log file.
 
@@ -49,9 +103,13 @@ class LaunchedProcess:
     """
 
     kind: ClassVar[str]
-    """``"server"`` or ``"bridge"``: names the log file, temp directory and errors."""
+    """``"server"``, ``"bridge"``, ...: names the log file, temp directory and errors."""
     source_dirs: ClassVar[tuple[str, ...]]
     """Folders under the repository root to put first on ``PYTHONPATH``."""
+    cleanup_on_exit: ClassVar[bool] = False
+    """Whether leaving the ``with`` block also removes the temporary directory
+    (:meth:`cleanup`): set where the process keeps data there (server, NATS) that must
+    not outlive the test."""
 
     def __init__(self, *, env: dict[str, str] | None, startup_timeout: float) -> None:
         self.env = dict(env or {})
@@ -79,20 +137,9 @@ class LaunchedProcess:
             self._command(), stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(REPO_ROOT)
         )
         log.close()
-        self._wait_ready()
+        wait_until_ready(self.proc, self._is_ready, name=self.kind,
+                         timeout=self.startup_timeout, output=self.log)
         return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited with {self.proc.returncode}:\n{self.log()}")
-            if self._is_ready():
-                return
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"{self.kind} did not become ready:\n{self.log()}")
 
     def log(self) -> str:
         """The process's combined output so far."""
@@ -118,6 +165,11 @@ class LaunchedProcess:
             self.proc.wait()
             self.proc = None
 
+    def cleanup(self) -> None:
+        """Stop and remove the temporary directory (log, data, store)."""
+        self.stop()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
     def restart(self) -> Self:
         """Stop and start again on the same port with the same directories."""
         self.stop()
@@ -132,4 +184,7 @@ class LaunchedProcess:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        if self.cleanup_on_exit:
+            self.cleanup()
+        else:
+            self.stop()

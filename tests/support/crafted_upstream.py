@@ -17,13 +17,11 @@ import argparse
 import asyncio
 import json
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.support._process import LaunchedProcess
+from tests.support._process import LaunchedProcess, http_ok
 
 UNKNOWN_ANOMALY_TYPE = "gradient_explosion"
 UNKNOWN_PATTERN_TYPE = "chirp"
@@ -134,11 +132,7 @@ class CraftedUpstream(LaunchedProcess):
         return [sys.executable, "-m", "tests.support.crafted_upstream", "--port", str(self.port)]
 
     def _is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
+        return http_ok(f"{self.url}/health")
 
 
 def main() -> None:

@@ -11,9 +11,7 @@ crashed NATS node does)::
 
 from __future__ import annotations
 
-import shutil
 import socket
-from types import TracebackType
 
 from tests.support._process import REPO_ROOT, LaunchedProcess
 
@@ -29,6 +27,7 @@ class NatsProcess(LaunchedProcess):
 
     kind = "nats"
     source_dirs = ()
+    cleanup_on_exit = True  # the store
 
     def __init__(self, startup_timeout: float = 20.0) -> None:
         if not NATS_SERVER.exists():
@@ -59,16 +58,3 @@ class NatsProcess(LaunchedProcess):
                 return True
         except OSError:
             return False
-
-    def cleanup(self) -> None:
-        """Stop and remove the store."""
-        self.stop()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()

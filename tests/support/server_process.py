@@ -11,13 +11,9 @@ waits for ``GET /health``::
 
 from __future__ import annotations
 
-import shutil
 import sys
-import urllib.error
-import urllib.request
-from types import TracebackType
 
-from tests.support._process import REPO_ROOT, LaunchedProcess, free_port
+from tests.support._process import REPO_ROOT, LaunchedProcess, free_port, http_ok
 
 __all__ = ["REPO_ROOT", "ServerProcess", "free_port"]
 
@@ -35,6 +31,7 @@ class ServerProcess(LaunchedProcess):
 
     kind = "server"
     source_dirs = ("server", "contract/python")
+    cleanup_on_exit = True  # unlike the bridge, the server leaves data and exports
 
     def __init__(
         self,
@@ -85,22 +82,4 @@ class ServerProcess(LaunchedProcess):
         return cmd
 
     def _is_ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            return False
-
-    def cleanup(self) -> None:
-        """Stop and remove the temporary directories."""
-        self.stop()
-        shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # unlike the bridge, the server leaves data and exports: remove them
-        self.cleanup()
+        return http_ok(f"{self.url}/health")

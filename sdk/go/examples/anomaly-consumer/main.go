@@ -42,6 +42,9 @@ import (
 	"github.com/neural-heatmap/neural-heatmap/sdk/go/neuralheatmap"
 )
 
+// reconnect is how both modes reopen a broken stream: soon, then at most every 2 s.
+var reconnect = neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2}
+
 func main() {
 	target := flag.String("target", neuralheatmap.DefaultAddress, "bridge address host:port")
 	statePath := flag.String("state", "anomaly-consumer.state", "file holding the last processed sequence")
@@ -57,39 +60,45 @@ func main() {
 	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
 	log.SetPrefix("anomaly-consumer: ")
 
-	if *consumer != "" {
-		if err := runConsumer(*target, *consumer, *shared, *outPath, *token); err != nil {
-			log.Fatal(err)
-		}
-		return
+	mode := func(ctx context.Context, client *neuralheatmap.Client, out *sink) error {
+		return run(ctx, client, out, *statePath, *models, *minSeverity, *idle)
 	}
-	if err := run(*target, *statePath, *outPath, *token, *models, *minSeverity, *idle); err != nil {
+	if *consumer != "" {
+		mode = func(ctx context.Context, client *neuralheatmap.Client, out *sink) error {
+			return runConsumer(ctx, client, out, *consumer, *shared)
+		}
+	}
+	if err := serve(*target, *token, *outPath, mode); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(target, statePath, outPath, token, models, minSeverity string, idle time.Duration) error {
+// sink is the -out file and the last sequence written to it.
+type sink struct {
+	file *os.File
+	last uint64
+}
+
+// write appends one sequence and fsyncs it: once it returns, the anomaly is processed.
+func (s *sink) write(seq uint64) error {
+	if _, err := fmt.Fprintf(s.file, "%d\n", seq); err != nil {
+		return err
+	}
+	s.last = seq
+	return s.file.Sync()
+}
+
+// serve is what both modes share: stop on SIGINT/SIGTERM, open the sink, dial the bridge,
+// then consume with mode until the context ends.
+func serve(target, token, outPath string,
+	mode func(context.Context, *neuralheatmap.Client, *sink) error) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	out, lastOut, err := openSink(outPath)
+	file, last, err := openSink(outPath)
 	if err != nil {
 		return err
 	}
-	defer out.Close()
-	lastState, err := readState(statePath)
-	if err != nil {
-		return err
-	}
-	after := max(lastState, lastOut)
-	if after != lastState {
-		// Killed after the sink write but before the state write: catch the state up.
-		if err := writeState(statePath, after); err != nil {
-			return err
-		}
-	}
-	log.Printf("resuming after sequence %d (state %d, sink %d)", after, lastState, lastOut)
-
+	defer file.Close()
 	opts := []neuralheatmap.Option{}
 	if token != "" {
 		opts = append(opts, neuralheatmap.WithToken(token)) // plaintext: loopback only (the SDKs' token rule)
@@ -99,6 +108,28 @@ func run(target, statePath, outPath, token, models, minSeverity string, idle tim
 		return err
 	}
 	defer client.Close()
+	if err := mode(ctx, client, &sink{file: file, last: last}); err != nil {
+		return err
+	}
+	log.Printf("stopped")
+	return nil
+}
+
+// run is the default mode: the -state file keeps the cursor, the sink catches it up.
+func run(ctx context.Context, client *neuralheatmap.Client, out *sink,
+	statePath, models, minSeverity string, idle time.Duration) error {
+	lastState, err := readState(statePath)
+	if err != nil {
+		return err
+	}
+	after := max(lastState, out.last)
+	if after != lastState {
+		// Killed after the sink write but before the state write: catch the state up.
+		if err := writeState(statePath, after); err != nil {
+			return err
+		}
+	}
+	log.Printf("resuming after sequence %d (state %d, sink %d)", after, lastState, out.last)
 
 	sev, err := parseSeverity(minSeverity)
 	if err != nil {
@@ -111,68 +142,40 @@ func run(target, statePath, outPath, token, models, minSeverity string, idle tim
 		}
 	}
 	handler := func(a *nhv1.Anomaly) error {
-		if _, err := fmt.Fprintf(out, "%d\n", a.GetSequence()); err != nil {
-			return err
-		}
-		if err := out.Sync(); err != nil {
+		if err := out.write(a.GetSequence()); err != nil {
 			return err
 		}
 		return writeState(statePath, a.GetSequence())
 	}
-	err = client.SubscribeAnomalies(ctx, after, handler, &neuralheatmap.SubscribeOptions{
+	return client.SubscribeAnomalies(ctx, after, handler, &neuralheatmap.SubscribeOptions{
 		MinSeverity: sev,
 		ModelIDs:    ids,
 		IdleTimeout: idle,
-		Backoff:     neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
+		Backoff:     reconnect,
 		OnReconnect: func(err error, d time.Duration, seq uint64) {
 			log.Printf("stream broke (%v); resuming after %d in %v", err, seq, d)
 		},
 	})
-	if err != nil {
-		return err
-	}
-	log.Printf("stopped")
-	return nil
 }
 
 // runConsumer is the -consumer mode: the service keeps the cursor, the sink deduplicates.
-func runConsumer(target, consumer string, shared bool, outPath, token string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	out, lastOut, err := openSink(outPath)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	opts := []neuralheatmap.Option{}
-	if token != "" {
-		opts = append(opts, neuralheatmap.WithToken(token)) // plaintext: loopback only (the SDKs' token rule)
-	}
-	client, err := neuralheatmap.Dial(target, opts...)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
+func runConsumer(ctx context.Context, client *neuralheatmap.Client, out *sink,
+	consumer string, shared bool) error {
 	log.Printf("consuming as %q (shared=%v)", consumer, shared)
 	handler := func(a *nhv1.Anomaly) error {
-		if !shared && a.GetSequence() <= lastOut {
+		if !shared && a.GetSequence() <= out.last {
 			return nil // written before a kill, not yet acknowledged: acknowledge only
 		}
-		if _, err := fmt.Fprintf(out, "%d\n", a.GetSequence()); err != nil {
-			return err
-		}
-		lastOut = a.GetSequence()
-		return out.Sync()
+		return out.write(a.GetSequence())
 	}
-	err = client.Consume(ctx, consumer, handler, &neuralheatmap.ConsumeOptions{
+	err := client.Consume(ctx, consumer, handler, &neuralheatmap.ConsumeOptions{
 		Shared:  shared,
-		Backoff: neuralheatmap.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2},
+		Backoff: reconnect,
 	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		return err
+	if errors.Is(err, context.Canceled) {
+		return nil // SIGINT or SIGTERM: a clean stop
 	}
-	log.Printf("stopped")
-	return nil
+	return err
 }
 
 func parseSeverity(s string) (nhv1.Severity, error) {
