@@ -260,7 +260,7 @@ export class NeuralHeatmapClient {
   }
 
   /**
-   * A stream under the caller's signal and close(): either ends it quietly (its calls are
+   * A stream under the caller's signal and close(): either of them ends it quietly (its calls are
    * cancelled, its timers cleared), any other failure is a typed error.
    */
   private async *guarded<T>(
