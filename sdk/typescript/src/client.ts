@@ -21,6 +21,7 @@ import { rename, rm } from "node:fs/promises";
 import type { SecureClientSessionOptions } from "node:http2";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { cancelledError, linkSignals } from "./abort.js";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
 import { consumeLoop, type ConsumeOptions } from "./consumers.js";
 import { clientError, toNeuralHeatmapError } from "./errors.js";
@@ -231,20 +232,20 @@ export class NeuralHeatmapClient {
     this.session.abort();
   }
 
-  /** The caller's signal joined with close(). */
-  private signal(s: AbortSignal | undefined): AbortSignal {
-    return s ? AbortSignal.any([s, this.closing.signal]) : this.closing.signal;
-  }
-
-  /** One unary call: typed errors, the deadline, and the retry when the RPC is idempotent. */
+  /**
+   * One unary call: typed errors, the deadline, and the retry when the RPC is idempotent. The
+   * caller's abort (by any means) or close() rejects it with RequestCancelledError, also
+   * while it waits between retries.
+   */
   private async unary<T>(
     rpc: keyof typeof RPC_METHODS,
     call: CallOptions | undefined,
     fn: (opts: ConnectCallOptions) => Promise<T>,
   ): Promise<T> {
-    const signal = this.signal(call?.signal);
+    const { signal, release } = linkSignals(call?.signal, this.closing.signal);
     const retry = RPC_METHODS[rpc].idempotent ? (call?.retry ?? this.retry) : false;
     try {
+      signal.throwIfAborted();
       return await withRetry(
         (timeoutMs) => fn({ signal, timeoutMs, headers: call?.headers }),
         retry,
@@ -252,7 +253,28 @@ export class NeuralHeatmapClient {
         signal,
       );
     } catch (e) {
+      throw signal.aborted ? cancelledError(signal) : toNeuralHeatmapError(e);
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A stream under the caller's signal and close(): either of them ends it quietly (its calls are
+   * cancelled, its timers cleared), any other failure is a typed error.
+   */
+  private async *guarded<T>(
+    caller: AbortSignal | undefined,
+    run: (signal: AbortSignal) => AsyncIterable<T>,
+  ): AsyncGenerator<T, void, undefined> {
+    const { signal, release } = linkSignals(caller, this.closing.signal);
+    try {
+      yield* run(signal);
+    } catch (e) {
+      if (signal.aborted) return;
       throw toNeuralHeatmapError(e);
+    } finally {
+      release();
     }
   }
 
@@ -453,10 +475,20 @@ export class NeuralHeatmapClient {
    * One exported file as a Node Readable of Buffers. A failure before the first byte is
    * retried by the policy; one after it errors the stream (a partial file is never passed
    * off as whole: DATA_LOSS when the bytes stop short of the announced size or skip).
-   * Destroying the stream (or the call's signal) cancels the download.
+   * Destroying the stream cancels the download; so does aborting the call's signal (or
+   * close()), which destroys the stream with RequestCancelledError.
    */
   downloadExport(name: string, call?: CallOptions): Readable {
-    return Readable.from(this.downloadChunks(name, call), { objectMode: false });
+    const { signal, release } = linkSignals(call?.signal, this.closing.signal);
+    const stream = Readable.from(this.downloadChunks(name, call, signal), { objectMode: false });
+    const onAbort = (): void => void stream.destroy(cancelledError(signal));
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("close", () => {
+      signal.removeEventListener("abort", onAbort);
+      release();
+    });
+    return stream;
   }
 
   /**
@@ -469,7 +501,7 @@ export class NeuralHeatmapClient {
     const counted = this.downloadExport(name, call).on("data", (b: Buffer) => (bytes += b.byteLength));
     const part = typeof destination === "string" ? `${destination}.part` : undefined;
     try {
-      await pipeline(counted, part ? createWriteStream(part) : (destination as Writable), { signal: call?.signal });
+      await pipeline(counted, part ? createWriteStream(part) : (destination as Writable));
       if (part) await rename(part, destination as string);
     } catch (e) {
       if (part) await rm(part, { force: true });
@@ -478,12 +510,14 @@ export class NeuralHeatmapClient {
     return bytes;
   }
 
-  private async *downloadChunks(name: string, call: CallOptions | undefined): AsyncGenerator<Buffer> {
+  /** The chunks of one download; `signal` (the caller's and close()) cancels it to the end. */
+  private async *downloadChunks(name: string, call: CallOptions | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
     let written = 0;
     let total: bigint | undefined;
     // Each attempt reads until its first chunk; only then may bytes leave this generator.
-    const first = await this.unary("DownloadExport", call, async (o) => {
-      const it = this.rpc.downloadExport({ name }, o)[Symbol.asyncIterator]();
+    // The stream outlives the unary part, so it follows `signal` rather than the attempt's.
+    const first = await this.unary("DownloadExport", { ...call, signal }, async (o) => {
+      const it = this.rpc.downloadExport({ name }, { ...o, signal })[Symbol.asyncIterator]();
       const head = await it.next();
       return { it, head };
     });
@@ -500,7 +534,7 @@ export class NeuralHeatmapClient {
         step = await first.it.next();
       }
     } catch (e) {
-      throw toNeuralHeatmapError(e);
+      throw signal.aborted ? cancelledError(signal) : toNeuralHeatmapError(e);
     } finally {
       await first.it.return?.();
     }
@@ -517,42 +551,48 @@ export class NeuralHeatmapClient {
     opts: StreamOptions = {},
   ): AsyncGenerator<HeatmapFrame, void, undefined> {
     const rpc = this.rpc;
-    return reopening(
-      async function* (signal, progress) {
-        for await (const m of rpc.subscribeHeatmap(req, { signal, headers: opts.headers })) {
-          progress();
-          if (m.update) yield heatmapOf(m.update);
-        }
-      },
-      { ...opts, signal: this.signal(opts.signal) },
+    return this.guarded(opts.signal, (stop) =>
+      reopening(
+        async function* (signal, progress) {
+          for await (const m of rpc.subscribeHeatmap(req, { signal, headers: opts.headers })) {
+            progress();
+            if (m.update) yield heatmapOf(m.update);
+          }
+        },
+        { ...opts, signal: stop },
+      ),
     );
   }
 
   /** Correlation matrices as the server recomputes them. */
   subscribeCorrelations(opts: StreamOptions = {}): AsyncGenerator<CorrelationMatrixView, void, undefined> {
     const rpc = this.rpc;
-    return reopening(
-      async function* (signal, progress) {
-        for await (const m of rpc.subscribeCorrelations({}, { signal, headers: opts.headers })) {
-          progress();
-          if (m.update?.matrix) yield correlationMatrixOf(m.update.matrix);
-        }
-      },
-      { ...opts, signal: this.signal(opts.signal) },
+    return this.guarded(opts.signal, (stop) =>
+      reopening(
+        async function* (signal, progress) {
+          for await (const m of rpc.subscribeCorrelations({}, { signal, headers: opts.headers })) {
+            progress();
+            if (m.update?.matrix) yield correlationMatrixOf(m.update.matrix);
+          }
+        },
+        { ...opts, signal: stop },
+      ),
     );
   }
 
   /** Temporal patterns (and trends, state changes) as the server recomputes them. */
   subscribeTemporal(opts: StreamOptions = {}): AsyncGenerator<TemporalUpdate, void, undefined> {
     const rpc = this.rpc;
-    return reopening(
-      async function* (signal, progress) {
-        for await (const m of rpc.subscribeTemporal({}, { signal, headers: opts.headers })) {
-          progress();
-          if (m.update) yield temporalUpdateOf(m.update);
-        }
-      },
-      { ...opts, signal: this.signal(opts.signal) },
+    return this.guarded(opts.signal, (stop) =>
+      reopening(
+        async function* (signal, progress) {
+          for await (const m of rpc.subscribeTemporal({}, { signal, headers: opts.headers })) {
+            progress();
+            if (m.update) yield temporalUpdateOf(m.update);
+          }
+        },
+        { ...opts, signal: stop },
+      ),
     );
   }
 
@@ -567,10 +607,16 @@ export class NeuralHeatmapClient {
 
   /**
    * Runs `handler` on every anomaly of durable consumer `consumer` (the service keeps its
-   * cursor; see consumers.ts) until `opts.signal` aborts; a handler's error ends it.
+   * cursor; see consumers.ts) until `opts.signal` aborts (by any means) or close(), then
+   * resolves; a handler's error ends it.
    */
-  consume(consumer: string, handler: (anomaly: Anomaly) => unknown, opts: ConsumeOptions = {}): Promise<void> {
-    return consumeLoop(this, consumer, handler, { ...opts, signal: this.signal(opts.signal) });
+  async consume(consumer: string, handler: (anomaly: Anomaly) => unknown, opts: ConsumeOptions = {}): Promise<void> {
+    const { signal, release } = linkSignals(opts.signal, this.closing.signal);
+    try {
+      await consumeLoop(this, consumer, handler, { ...opts, signal });
+    } finally {
+      release();
+    }
   }
 
   /**
@@ -578,26 +624,20 @@ export class NeuralHeatmapClient {
    * the stream after the last one it yielded when it breaks (see anomalies.ts). Break out of
    * the loop or abort `signal` to stop; other failures throw a typed error.
    */
-  async *anomalies(
+  anomalies(
     opts: ResumeOptions & { minSeverity?: Severity; modelIds?: string[]; headers?: ConnectCallOptions["headers"] } = {},
   ): AsyncGenerator<Anomaly, void, undefined> {
     const minSeverity = opts.minSeverity ?? Severity.UNSPECIFIED;
     const modelIds = opts.modelIds ?? [];
-    try {
-      for await (const a of resumableAnomalies(
-        (afterSequence, signal) =>
-          this.rpc.subscribeAnomalies({ minSeverity, modelIds, afterSequence }, { signal, headers: opts.headers }),
-        {
-          headSequence: async () => (await this.getAnomalies({ limit: 1 })).lastSequence,
-          ...opts,
-          signal: this.signal(opts.signal),
-        },
-      )) {
-        yield anomalyOf(a);
-      }
-    } catch (e) {
-      throw toNeuralHeatmapError(e);
-    }
+    const rpc = this.rpc;
+    const head = async (signal: AbortSignal): Promise<bigint> => (await this.getAnomalies({ limit: 1 }, { signal })).lastSequence;
+    return this.guarded(opts.signal, async function* (signal) {
+      const anomalies = resumableAnomalies(
+        (afterSequence, s) => rpc.subscribeAnomalies({ minSeverity, modelIds, afterSequence }, { signal: s, headers: opts.headers }),
+        { headSequence: () => head(signal), ...opts, signal },
+      );
+      for await (const a of anomalies) yield anomalyOf(a);
+    });
   }
 
   /**
@@ -605,50 +645,52 @@ export class NeuralHeatmapClient {
    * others; its anomaly part resumes after the last sequence yielded, exactly once (without
    * `afterSequence` it first reads the log head). Heartbeats are not yielded.
    */
-  async *streamUpdates(
+  streamUpdates(
     req: { types?: UpdateType[]; afterSequence?: bigint; minSeverity?: Severity; modelIds?: string[] } = {},
     opts: StreamOptions = {},
   ): AsyncGenerator<Update, void, undefined> {
     const types = req.types ?? [];
     const wantsAnomalies = types.length === 0 || types.includes(UpdateType.ANOMALY);
-    let last =
-      req.afterSequence ?? (wantsAnomalies ? (await this.getAnomalies({ limit: 1 })).lastSequence : undefined);
     const rpc = this.rpc;
-    yield* reopening<Update>(
-      async function* (signal, progress) {
-        const stream = rpc.streamUpdates({ ...req, afterSequence: last }, { signal, headers: opts.headers });
-        for await (const m of stream) {
-          progress();
-          const u = m.update;
-          switch (u.case) {
-            case "heatmap":
-              yield { kind: "heatmap", heatmap: heatmapOf(u.value) };
-              break;
-            case "correlation":
-              if (u.value.matrix) yield { kind: "correlation", correlation: correlationMatrixOf(u.value.matrix) };
-              break;
-            case "temporal":
-              yield { kind: "temporal", temporal: temporalUpdateOf(u.value) };
-              break;
-            case "anomaly": {
-              const fresh = u.value.anomalies.filter((a) => last === undefined || a.sequence > last);
-              if (fresh.length === 0) break;
-              last = fresh[fresh.length - 1]!.sequence;
-              yield {
-                kind: "anomaly",
-                anomalies: fresh.map(anomalyOf),
-                severity: u.value.severity,
-                description: u.value.description,
-                timestamp: dateOf(u.value.timestamp),
-              };
-              break;
+    const head = async (signal: AbortSignal): Promise<bigint> => (await this.getAnomalies({ limit: 1 }, { signal })).lastSequence;
+    return this.guarded(opts.signal, async function* (stop) {
+      let last = req.afterSequence ?? (wantsAnomalies ? await head(stop) : undefined);
+      yield* reopening<Update>(
+        async function* (signal, progress) {
+          const stream = rpc.streamUpdates({ ...req, afterSequence: last }, { signal, headers: opts.headers });
+          for await (const m of stream) {
+            progress();
+            const u = m.update;
+            switch (u.case) {
+              case "heatmap":
+                yield { kind: "heatmap", heatmap: heatmapOf(u.value) };
+                break;
+              case "correlation":
+                if (u.value.matrix) yield { kind: "correlation", correlation: correlationMatrixOf(u.value.matrix) };
+                break;
+              case "temporal":
+                yield { kind: "temporal", temporal: temporalUpdateOf(u.value) };
+                break;
+              case "anomaly": {
+                const fresh = u.value.anomalies.filter((a) => last === undefined || a.sequence > last);
+                if (fresh.length === 0) break;
+                last = fresh[fresh.length - 1]!.sequence;
+                yield {
+                  kind: "anomaly",
+                  anomalies: fresh.map(anomalyOf),
+                  severity: u.value.severity,
+                  description: u.value.description,
+                  timestamp: dateOf(u.value.timestamp),
+                };
+                break;
+              }
+              default: // anomaly_heartbeat: the stream is alive; nothing to yield
             }
-            default: // anomaly_heartbeat: the stream is alive; nothing to yield
           }
-        }
-      },
-      { ...opts, signal: this.signal(opts.signal) },
-    );
+        },
+        { ...opts, signal: stop },
+      );
+    });
   }
 
   // ------------------------------------------------------------------ ingestion

@@ -23,7 +23,11 @@ export interface ConsumeOptions {
   minSeverity?: Severity;
   /** Only these models (plain consumers only). */
   modelIds?: string[];
-  /** Stops consuming (consume then resolves). */
+  /**
+   * Stops consuming, however it aborts (consume then resolves, also from a reconnect
+   * backoff). A handler already running is awaited; its anomaly is not acknowledged and
+   * comes again to the next consumer of the name.
+   */
   signal?: AbortSignal;
   headers?: ConnectCallOptions["headers"];
   /** Backoff between reopenings (default: the shared policy). */
