@@ -56,6 +56,9 @@ from tests.support.server_process import ServerProcess
 BLOCKS = all_blocks()
 RUNNABLE = [b for b in BLOCKS if b.language and b.reason is None]
 RUN_TIMEOUT_S = 120
+# Builds (npm pack/install, mvn package) get a wider bound: a functional limit that a busy
+# 2-core machine must not trip, not a speed check.
+BUILD_TIMEOUT_S = 600
 GO_MODULE = "github.com/neural-heatmap/neural-heatmap/sdk/go"
 TS_PACKAGE = REPO_ROOT / "sdk" / "typescript"
 TS_NODE_MODULES = (TS_PACKAGE / "node_modules").resolve()
@@ -111,9 +114,10 @@ def _wait_for_demo_state(url: str, timeout: float = 60.0) -> None:
         time.sleep(0.5)
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], block: Block | None = None) -> str:
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], block: Block | None = None,
+         timeout: float = RUN_TIMEOUT_S) -> str:
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, check=False)
+                          timeout=timeout, check=False)
     where = block.name if block else " ".join(cmd)
     assert done.returncode == 0, (
         f"{where} failed ({' '.join(cmd)}, exit {done.returncode})\n"
@@ -133,14 +137,15 @@ def ts_app(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Pat
     shutil.copytree(TS_PACKAGE / "src", src / "src",
                     ignore=shutil.ignore_patterns("test", "testing", "conformance"))
     (src / "node_modules").symlink_to(TS_NODE_MODULES)
-    _run(["npm", "pack", "--pack-destination", str(work), "--loglevel=error"], src, env)
+    _run(["npm", "pack", "--pack-destination", str(work), "--loglevel=error"], src, env,
+         timeout=BUILD_TIMEOUT_S)
     tarball = next(work.glob("*.tgz"))
     app = work / "app"
     app.mkdir()
     (app / "package.json").write_text(json.dumps({"name": "nh-docs", "private": True,
                                                   "type": "module"}))
     _run(["npm", "install", str(tarball), "--no-audit", "--no-fund", "--prefer-offline",
-          "--loglevel=error"], app, env)
+          "--loglevel=error"], app, env, timeout=BUILD_TIMEOUT_S)
     # typescript and @types/node: a user installs them (npm install -D); here, the repo's.
     config = json.loads(json.dumps(TSCONFIG))
     config["compilerOptions"]["typeRoots"] = [str(TS_NODE_MODULES / "@types")]
@@ -175,7 +180,7 @@ def java_classpath(env: dict[str, str]) -> str:
     if not (jar.exists() and deps.exists()) or any(
             f.stat().st_mtime > min(jar.stat().st_mtime, deps.stat().st_mtime)
             for f in sources if f.is_file()):
-        _run(["mvn", "-q", "-DskipTests", "package"], sdk, env)
+        _run(["mvn", "-q", "-DskipTests", "package"], sdk, env, timeout=BUILD_TIMEOUT_S)
     return f"{jar}{os.pathsep}{deps.read_text(encoding='utf-8').strip()}"
 
 
@@ -203,7 +208,8 @@ def _run_sh(block: Block, tmp_path: Path, env: dict[str, str]) -> None:
 def _run_ts(block: Block, app: Path, env: dict[str, str]) -> None:
     shutil.rmtree(app / "out", ignore_errors=True)
     (app / "main.ts").write_text(block.code)
-    _run([str(TS_NODE_MODULES / ".bin" / "tsc"), "-p", "tsconfig.json"], app, env, block)
+    _run([str(TS_NODE_MODULES / ".bin" / "tsc"), "-p", "tsconfig.json"], app, env, block,
+         timeout=BUILD_TIMEOUT_S)
     _run(["node", "out/main.js"], app, env, block)
 
 
@@ -213,7 +219,7 @@ def _run_go(block: Block, mod: Path, env: dict[str, str]) -> None:
     (folder / "main.go").write_text(block.code)
     # -mod=mod: go.mod gains the SDK's requirements as `go mod tidy` would add them, without
     # tidy's download of every dependency's test-only modules.
-    _run(["go", "run", "-mod=mod", f"./{folder.name}"], mod, env, block)
+    _run(["go", "run", "-mod=mod", f"./{folder.name}"], mod, env, block, timeout=BUILD_TIMEOUT_S)
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=[b.name for b in RUNNABLE])
