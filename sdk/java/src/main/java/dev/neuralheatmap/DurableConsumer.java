@@ -141,6 +141,7 @@ public final class DurableConsumer implements AutoCloseable {
     } catch (HandlerFailed e) {
       done.completeExceptionally(e.getCause());
     } catch (InterruptedException e) { // the client's threads are being shut down
+      Thread.currentThread().interrupt();
       done.complete(null);
     } catch (RuntimeException | Error e) {
       done.completeExceptionally(e);

@@ -2,6 +2,7 @@ package dev.neuralheatmap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -19,7 +20,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
@@ -31,23 +32,13 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConsumeTest {
-  private LiveStack stack;
-  private NeuralHeatmapClient client;
+  @AutoClose private LiveStack stack;
+  @AutoClose private NeuralHeatmapClient client;
 
   @BeforeAll
   void start() {
     stack = LiveStack.withServerFlags("--consumer-ack-deadline", "2");
     client = NeuralHeatmapClient.builder(stack.target()).build();
-  }
-
-  @AfterAll
-  void stop() {
-    if (client != null) {
-      client.close();
-    }
-    if (stack != null) {
-      stack.close();
-    }
   }
 
   /** Polls {@code ok} until it holds; fails with {@code what} after 30 s. */
@@ -216,6 +207,27 @@ class ConsumeTest {
       eventually(() -> got.size() == 1 && cursor(name) == held, () -> "got " + got);
     }
     assertEquals(List.of(held), got, "redelivered once the 2 s ack deadline passed");
+  }
+
+  @Test
+  void whatIsNotWorthReopeningForEndsTheConsumerWithItsTypedException() {
+    AnomalyHandler never = a -> fail("handled " + a);
+    var badName = client.consume("not a name", never).done();
+    var cause = assertThrows(ExecutionException.class, () -> badName.get(30, TimeUnit.SECONDS)).getCause();
+    assertInstanceOf(InvalidArgumentException.class, cause);
+    var filteredGroup =
+        client.consume("java-filtered", never, ConsumeOptions.defaults().shared(true).modelIds("m")).done();
+    cause = assertThrows(ExecutionException.class, () -> filteredGroup.get(30, TimeUnit.SECONDS)).getCause();
+    assertInstanceOf(InvalidArgumentException.class, cause, "a group takes no filter");
+
+    // No bridge at all: UNAVAILABLE is worth reopening for, until maxAttempts in a row.
+    Backoff quick = new Backoff(Duration.ofMillis(10), Duration.ofMillis(20), 2, 0, 3);
+    try (NeuralHeatmapClient nowhere =
+        NeuralHeatmapClient.builder("127.0.0.1:" + LiveProcess.freePort()).build()) {
+      var gaveUp = nowhere.consume("java-nowhere", never, ConsumeOptions.defaults().backoff(quick)).done();
+      cause = assertThrows(ExecutionException.class, () -> gaveUp.get(30, TimeUnit.SECONDS)).getCause();
+      assertInstanceOf(UnavailableException.class, cause);
+    }
   }
 
   @Test
