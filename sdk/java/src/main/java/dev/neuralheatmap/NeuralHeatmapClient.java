@@ -32,8 +32,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -59,6 +62,8 @@ import java.util.function.Function;
  *       could store frames twice).
  *   <li>Server streams are blocking iterators ({@link ServerStream}); {@link
  *       #subscribeAnomalies} resumes after the last sequence it received, exactly once.
+ *   <li>{@link #consume} runs a durable named consumer whose cursor the service keeps ({@link
+ *       DurableConsumer}).
  *   <li>Every failure is a {@link NeuralHeatmapException} subclass of its status code.
  *   <li>Correlation matrices and tensors are {@code float[]} with a shape ({@link Matrix}, {@link
  *       Tensors}).
@@ -92,6 +97,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   private final Backoff retry;
   private final ScheduledExecutorService scheduler;
   private final ExecutorService blockingWork;
+  private final Set<DurableConsumer> consumers = ConcurrentHashMap.newKeySet();
 
   private NeuralHeatmapClient(Builder b) {
     ChannelCredentials credentials;
@@ -474,9 +480,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /**
    * Acknowledges a durable consumer's anomalies (docs/reliability.md, "Durable consumers"): for a
    * plain consumer every sequence up to {@code sequence}, for a member of a group ({@code
-   * shared}) that one anomaly. Returns the consumer's acknowledged cursor afterwards. This client
-   * has no consume loop yet: subscribe under the name with a {@code SubscribeAnomaliesRequest}
-   * whose {@code consumer} is set. Idempotent: retried like a query.
+   * shared}) that one anomaly. Returns the consumer's acknowledged cursor afterwards. {@link
+   * #consume} calls it after each handled anomaly. Idempotent: retried like a query.
    */
   public long ackAnomalies(String consumer, long sequence) {
     return join(ackAnomaliesAsync(consumer, sequence));
@@ -488,6 +493,48 @@ public final class NeuralHeatmapClient implements AutoCloseable {
         AckAnomaliesRequest.newBuilder().setConsumer(consumer).setSequence(sequence).build();
     return unary(stub -> stub.ackAnomalies(req), true)
         .thenApply(AckAnomaliesResponse::getAckedSequence);
+  }
+
+  /**
+   * Starts the durable consumer {@code consumer} with the default options: a plain consumer of
+   * every anomaly (see {@link #consume(String, AnomalyHandler, ConsumeOptions)}).
+   */
+  public DurableConsumer consume(String consumer, AnomalyHandler handler) {
+    return consume(consumer, handler, ConsumeOptions.defaults());
+  }
+
+  /**
+   * Starts the durable consumer {@code consumer} on a thread of the client's and returns it
+   * running: it hands every anomaly to {@code handler} and acknowledges each once the handler
+   * returns; the service keeps the cursor, so a consumer started again under the name resumes
+   * after the last acknowledgement with no state of the caller's (see {@link DurableConsumer}
+   * for reconnects and how it ends). A new name starts with the anomalies logged from its first
+   * subscription on. {@link DurableConsumer#close()} (or closing this client) stops it.
+   *
+   * @param consumer the name the service keeps the cursor under (1-64 letters, digits, '-',
+   *     '_'; the bridge refuses others with INVALID_ARGUMENT, which ends the consumer)
+   * @param handler called with each anomaly, one at a time, in the order received
+   * @param options {@code shared(true)} to join the group of that name, filters, backoff
+   */
+  public DurableConsumer consume(String consumer, AnomalyHandler handler, ConsumeOptions options) {
+    var request =
+        SubscribeAnomaliesRequest.newBuilder()
+            .setConsumer(Objects.requireNonNull(consumer, "consumer"))
+            .setShared(options.shared())
+            .setMinSeverity(options.minSeverity())
+            .addAllModelIds(options.modelIds())
+            .build();
+    var running =
+        new DurableConsumer(
+            consumer,
+            Objects.requireNonNull(handler, "handler"),
+            options.backoff(),
+            () -> serverStream(stub -> stub.subscribeAnomalies(request), r -> r),
+            this);
+    consumers.add(running);
+    running.done().whenComplete((v, e) -> consumers.remove(running));
+    blockingWork.execute(running::run);
+    return running;
   }
 
   // ------------------------------------------------------------------ exports
@@ -774,7 +821,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   }
 
   /** The result of a future, its failure thrown as the typed exception. */
-  private static <T> T join(CompletableFuture<T> future) {
+  static <T> T join(CompletableFuture<T> future) {
     try {
       return future.join();
     } catch (CompletionException | java.util.concurrent.CancellationException e) {
@@ -791,9 +838,13 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     }
   }
 
-  /** Closes the connection (waiting up to 5 s for calls in flight) and the client's threads. */
+  /**
+   * Stops the running durable consumers (waiting for their handlers), then closes the
+   * connection (waiting up to 5 s for calls in flight) and the client's threads.
+   */
   @Override
   public void close() {
+    consumers.forEach(DurableConsumer::close);
     channel.shutdown();
     try {
       if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {

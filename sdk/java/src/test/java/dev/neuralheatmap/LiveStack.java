@@ -1,6 +1,8 @@
 package dev.neuralheatmap;
 
 import dev.neuralheatmap.v1.ActivationFrame;
+import dev.neuralheatmap.v1.GetAnomaliesRequest;
+import dev.neuralheatmap.v1.GetAnomaliesResponse;
 import dev.neuralheatmap.v1.ListModelsRequest;
 import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc;
 import io.grpc.ManagedChannel;
@@ -17,6 +19,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * One real server (anomaly cooldown 0: every non-finite frame is an anomaly) and a bridge in
@@ -35,7 +38,12 @@ final class LiveStack implements AutoCloseable {
 
   /** Starts both; {@code bridgeFlags} are extra bridge flags ({@code --token T}, TLS). */
   LiveStack(String... bridgeFlags) {
-    this(false, bridgeFlags);
+    this(false, List.of(), bridgeFlags);
+  }
+
+  /** Starts both with extra server flags (e.g. a short {@code --consumer-ack-deadline}). */
+  static LiveStack withServerFlags(String... serverFlags) {
+    return new LiveStack(false, List.of(serverFlags));
   }
 
   /**
@@ -43,10 +51,10 @@ final class LiveStack implements AutoCloseable {
    * real server cannot give (kinds outside the enums, metadata of every JSON kind).
    */
   static LiveStack crafted() {
-    return new LiveStack(true);
+    return new LiveStack(true, List.of());
   }
 
-  private LiveStack(boolean crafted, String... bridgeFlags) {
+  private LiveStack(boolean crafted, List<String> serverFlags, String... bridgeFlags) {
     try {
       dir = Files.createTempDirectory("nh-java-");
     } catch (IOException e) {
@@ -61,7 +69,7 @@ final class LiveStack implements AutoCloseable {
                 this::serverHealthy)
             : new LiveProcess(
             "server",
-            List.of(
+            Stream.concat(Stream.of(
                 "neural_heatmap_server",
                 "--host",
                 "127.0.0.1",
@@ -77,7 +85,7 @@ final class LiveStack implements AutoCloseable {
                 "--correlation-interval",
                 "0.5",
                 "--temporal-interval",
-                "0.5"),
+                "0.5"), serverFlags.stream()).toList(),
             dir,
             this::serverHealthy);
     bridgeArgs = new ArrayList<>();
@@ -222,6 +230,22 @@ final class LiveStack implements AutoCloseable {
       }
     }
     return out;
+  }
+
+  /** Every logged sequence of a model, oldest first. */
+  static List<Long> logged(NeuralHeatmapClient client, String model) {
+    List<Long> out = new ArrayList<>();
+    long after = 0;
+    while (true) {
+      GetAnomaliesResponse page =
+          client.getAnomalies(
+              GetAnomaliesRequest.newBuilder().setModelId(model).setAfterSequence(after).setLimit(1000).build());
+      if (page.getAnomaliesCount() == 0) {
+        return out;
+      }
+      page.getAnomaliesList().forEach(a -> out.add(a.getSequence()));
+      after = out.get(out.size() - 1);
+    }
   }
 
   @Override

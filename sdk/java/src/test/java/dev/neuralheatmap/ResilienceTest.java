@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.neuralheatmap.v1.Anomaly;
-import dev.neuralheatmap.v1.GetAnomaliesRequest;
-import dev.neuralheatmap.v1.GetAnomaliesResponse;
 import dev.neuralheatmap.v1.Model;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,22 +18,6 @@ import org.junit.jupiter.api.Test;
 
 /** The bridge dies and comes back: anomalies resume exactly once, idempotent calls retry. */
 class ResilienceTest {
-  /** Every logged sequence of a model, oldest first. */
-  private static List<Long> logged(NeuralHeatmapClient client, String model) {
-    List<Long> out = new ArrayList<>();
-    long after = 0;
-    while (true) {
-      GetAnomaliesResponse page =
-          client.getAnomalies(
-              GetAnomaliesRequest.newBuilder().setModelId(model).setAfterSequence(after).setLimit(1000).build());
-      if (page.getAnomaliesCount() == 0) {
-        return out;
-      }
-      page.getAnomaliesList().forEach(a -> out.add(a.getSequence()));
-      after = out.get(out.size() - 1);
-    }
-  }
-
   /** Ingests once the restarted bridge takes calls (ingest itself is never retried by the client). */
   private static void ingestRetrying(NeuralHeatmapClient client, List<dev.neuralheatmap.v1.ActivationFrame> frames) {
     for (int attempt = 0; ; attempt++) {
@@ -96,7 +78,7 @@ class ResilienceTest {
         assertEquals(rounds * layers, got.size(), "stream ended early; reconnects: " + reconnects);
         assertEquals(got.get(got.size() - 1), stream.lastSequence());
       }
-      assertEquals(logged(client, model), got, "every logged anomaly once, in order");
+      assertEquals(LiveStack.logged(client, model), got, "every logged anomaly once, in order");
       assertTrue(!reconnects.isEmpty(), "the bridge kill did not break the stream");
       assertTrue(
           reconnects.stream().allMatch(e -> Policy.STREAM_RECONNECT_CODES.contains(e.code())),
