@@ -177,9 +177,11 @@ def java_classpath(env: dict[str, str]) -> str:
     deps = sdk / "target" / "classpath.txt"
     sources = [sdk / "pom.xml", *(sdk / "src" / "main").rglob("*"),
                *(REPO_ROOT / "protos").rglob("*")]
+    # The jar is stale when a source is newer; classpath.txt only when the pom is (Maven
+    # rewrites it only when the dependency list changes, so its age says nothing else).
     if not (jar.exists() and deps.exists()) or any(
-            f.stat().st_mtime > min(jar.stat().st_mtime, deps.stat().st_mtime)
-            for f in sources if f.is_file()):
+            f.stat().st_mtime > jar.stat().st_mtime for f in sources if f.is_file()) or (
+            (sdk / "pom.xml").stat().st_mtime > deps.stat().st_mtime):
         _run(["mvn", "-q", "-DskipTests", "package"], sdk, env, timeout=BUILD_TIMEOUT_S)
     return f"{jar}{os.pathsep}{deps.read_text(encoding='utf-8').strip()}"
 
