@@ -5,9 +5,21 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
-from neural_heatmap.torch._reduce import is_channels_first, reduce_output, unit_dim  # noqa: E402
+from neural_heatmap.torch._reduce import (  # noqa: E402
+    Reduction,
+    finish_reduction,
+    is_channels_first,
+    partial_reduce,
+    unit_dim,
+)
 from neural_heatmap.torch._select import select_layers  # noqa: E402
 from torch import nn  # noqa: E402
+
+
+def reduce_output(x: torch.Tensor, dim: int | None, how: Reduction) -> torch.Tensor:
+    """Both halves of a reduction: the hook's on ``x``, then the sender's on its result."""
+    partial, elements = partial_reduce(x, dim, how)
+    return torch.from_numpy(finish_reduction(partial.numpy(), elements, how))
 
 
 def test_conv_output_keeps_channels_and_reduces_batch_and_space() -> None:
@@ -31,6 +43,8 @@ def test_linear_on_sequences_keeps_features_and_scalars_are_one_unit() -> None:
     assert unit_dim(is_channels_first(nn.Conv1d(2, 2, 1)), 3) == 1
     assert unit_dim(False, 1) is None
     assert reduce_output(torch.tensor([1.0, 3.0]), None, "mean").tolist() == [2.0]
+    assert reduce_output(torch.tensor(-2.0), None, "abs_mean").tolist() == [2.0]
+    assert reduce_output(torch.tensor(-2.0), None, "rms").tolist() == [2.0]
 
 
 def test_nan_anywhere_in_a_unit_reaches_the_mean_frame() -> None:
@@ -77,8 +91,10 @@ def test_steps_count_forward_passes_until_step_is_called() -> None:
     model(x)
     model(x)  # a second pass in the same step (gradient accumulation) is captured too
     assert watcher.step() == 11
+    assert not model._forward_hooks  # a skipped step runs without the layer hooks at all
     model(x)  # step 11 is not a multiple of 2
+    assert watcher.step(12) == 12 and len(model._forward_hooks) == 1
     final = watcher.close(timeout=0.5)
-    assert (final.step, final.frames_captured, final.frames_sent) == (11, 5, 0)
+    assert (final.step, final.frames_captured, final.frames_sent) == (12, 5, 0)
     assert (final.frames_dropped, final.frames_queued, final.frames_failed) == (5, 0, 0)
     assert not model._forward_hooks and not model._forward_pre_hooks  # close removed them

@@ -8,11 +8,10 @@ from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
-from neural_heatmap_contract.v1 import ingest_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, Timeout
-from neural_heatmap._convert import float_to_ts, numpy_to_tensor
+from neural_heatmap._convert import set_tensor, set_ts
 from neural_heatmap._ingest_types import ActivationFrame, IngestSummary
 
 __all__ = ["IngestMixin"]
@@ -120,28 +119,24 @@ class IngestMixin(ClientBase):
         counts = {"frames": 0, "messages": 0}
 
         async def requests() -> AsyncIterator[pb.IngestActivationsRequest]:
-            batch: list[ingest_pb2.ActivationFrame] = []
+            # frames are filled in place in the message sent (no per-frame message to copy)
+            request = pb.IngestActivationsRequest()
             size = 0
             for frame in frame_list:
-                msg = ingest_pb2.ActivationFrame(
-                    model_id=frame.model_id,
-                    layer_id=frame.layer_id,
-                    values=numpy_to_tensor(np.ravel(np.asarray(frame.values))),
-                )
+                msg = request.frames.add(model_id=frame.model_id, layer_id=frame.layer_id)
+                size += set_tensor(msg.values, np.ravel(np.asarray(frame.values))) + 64
                 if frame.timestamp is not None and math.isfinite(frame.timestamp):
-                    msg.timestamp.CopyFrom(float_to_ts(frame.timestamp))
+                    set_ts(msg.timestamp, frame.timestamp)
                 if frame.step is not None:
                     msg.step = frame.step
-                batch.append(msg)
-                size += len(msg.values.data) + 64
                 counts["frames"] += 1
                 if size >= _INGEST_MESSAGE_BYTES:
                     counts["messages"] += 1
-                    yield pb.IngestActivationsRequest(frames=batch)
-                    batch, size = [], 0
-            if batch:
+                    yield request
+                    request, size = pb.IngestActivationsRequest(), 0
+            if request.frames:
                 counts["messages"] += 1
-                yield pb.IngestActivationsRequest(frames=batch)
+                yield request
 
         stub = self._open()
         md = self._metadata(metadata)

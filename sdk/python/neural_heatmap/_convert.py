@@ -50,11 +50,19 @@ def as_str_list(values: str | Sequence[str] | None) -> list[str]:
 
 def float_to_ts(value: float) -> timestamp_pb2.Timestamp:
     """Float seconds since the epoch to a Timestamp."""
+    ts = timestamp_pb2.Timestamp()
+    set_ts(ts, value)
+    return ts
+
+
+def set_ts(ts: timestamp_pb2.Timestamp, value: float) -> None:
+    """Write float seconds since the epoch into ``ts`` (in place: no message to copy)."""
     seconds = math.floor(value)
     nanos = round((value - seconds) * 1e9)
     if nanos >= 1_000_000_000:
         seconds, nanos = seconds + 1, nanos - 1_000_000_000
-    return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    ts.seconds = seconds
+    ts.nanos = nanos
 
 
 def metadata_value(value: metadata_pb2.MetadataValue) -> Any:
@@ -94,8 +102,18 @@ def tensor_to_numpy(tensor: tensor_pb2.Tensor) -> npt.NDArray[Any]:
     return arr.reshape(shape) if shape else arr
 
 
-def numpy_to_tensor(values: npt.ArrayLike, *, dtype: str = "<f4") -> tensor_pb2.Tensor:
-    """Pack an array as a Tensor of raw little-endian bytes."""
+def set_tensor(tensor: tensor_pb2.Tensor, values: npt.ArrayLike, *, dtype: str = "<f4") -> int:
+    """Pack an array into ``tensor`` (in place) as raw little-endian bytes.
+
+    Filling a field of the message being built costs a fraction of building a
+    ``Tensor`` and copying it in: ingestion does this once per frame.
+
+    Returns:
+        The number of bytes packed.
+    """
     arr = np.ascontiguousarray(values, dtype=np.dtype(dtype))
-    code = tensor_pb2.DATA_TYPE_FLOAT64 if arr.dtype.itemsize == 8 else tensor_pb2.DATA_TYPE_FLOAT32
-    return tensor_pb2.Tensor(shape=list(arr.shape), dtype=code, data=arr.tobytes())
+    tensor.dtype = (tensor_pb2.DATA_TYPE_FLOAT64 if arr.dtype.itemsize == 8
+                    else tensor_pb2.DATA_TYPE_FLOAT32)
+    tensor.shape.extend(arr.shape)
+    tensor.data = arr.tobytes()
+    return arr.nbytes

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -23,7 +25,14 @@ from torch.nn.modules.pooling import (
     _MaxPoolNd,
 )
 
-__all__ = ["Reduction", "check_reduction", "is_channels_first", "reduce_output", "unit_dim"]
+__all__ = [
+    "Reduction",
+    "check_reduction",
+    "finish_reduction",
+    "is_channels_first",
+    "partial_reduce",
+    "unit_dim",
+]
 
 Reduction = Literal["mean", "abs_mean", "rms", "max"]
 """How the non-unit dimensions are reduced: the plain mean keeps the sign (and a NaN or inf
@@ -69,24 +78,41 @@ def unit_dim(channels_first: bool, ndim: int) -> int | None:
     return ndim - 1
 
 
-def reduce_output(output: torch.Tensor, dim: int | None, how: Reduction) -> torch.Tensor:
-    """One float32 value per unit along ``dim``, every other dimension reduced.
+def partial_reduce(
+    output: torch.Tensor, dim: int | None, how: Reduction
+) -> tuple[torch.Tensor, int]:
+    """The training thread's half of a reduction: one float32 value per unit, and a count.
 
-    Runs on the output's device and never enters the autograd graph, so the
-    training step pays for one small reduction and no copy.
+    Runs on the output's device and never enters the autograd graph. A mean is
+    sent here as a sum (one kernel where ``Tensor.mean`` launches two, and what
+    ``mean`` computes first on the CPU anyway); :func:`finish_reduction`, run by
+    the sender, divides by the count, so the hook pays for one small reduction
+    (two for ``abs_mean`` and ``rms``) and no copy.
+
+    Returns:
+        The per-unit sums (of values, absolute values or squares) or maxima,
+        and how many elements each unit's value reduced.
     """
     x = output.detach()
     if x.dtype != torch.float32:
         x = x.float()  # also what makes integer and half outputs reducible
+    if how == "abs_mean":
+        x = x.abs()
+    elif how == "rms":
+        x = x.square()
     dims = tuple(d for d in range(x.ndim) if d != dim)
     if not dims:
-        return x.reshape(-1)
-    if how == "mean":
-        reduced = x.mean(dims)
-    elif how == "abs_mean":
-        reduced = x.abs().mean(dims)
-    elif how == "rms":
-        reduced = x.square().mean(dims).sqrt()
-    else:
-        reduced = x.amax(dims)
-    return reduced if reduced.ndim == 1 else reduced.reshape(1)
+        return x.reshape(-1).clone(), 1  # a copy: a later in-place op must not change it
+    reduced = x.amax(dims) if how == "max" else x.sum(dims)
+    count = x.numel() // max(reduced.numel(), 1)
+    return (reduced if reduced.ndim == 1 else reduced.reshape(1)), count
+
+
+def finish_reduction(
+    partial: npt.NDArray[np.float32], count: int, how: Reduction
+) -> npt.NDArray[np.float32]:
+    """The sender's half: the frame's values from :func:`partial_reduce`'s result."""
+    if how == "max":
+        return partial
+    mean = partial / np.float32(count)
+    return np.sqrt(mean) if how == "rms" else mean

@@ -29,6 +29,7 @@ import torch
 from neural_heatmap._client import NeuralHeatmapClient
 from neural_heatmap._errors import NeuralHeatmapError, UnavailableError
 from neural_heatmap._ingest_types import ActivationFrame
+from neural_heatmap.torch._reduce import Reduction, finish_reduction
 
 __all__ = ["CapturedFrame", "FrameSender", "SenderCounts"]
 
@@ -47,6 +48,9 @@ class CapturedFrame(NamedTuple):
 
     layer_id: str
     values: torch.Tensor
+    """The training thread's half of the reduction (:func:`partial_reduce`)."""
+    elements: int
+    """Elements reduced into each value, for :func:`finish_reduction`."""
     timestamp: float
     step: int
     ready: torch.cuda.Event | None = None
@@ -67,11 +71,14 @@ class SenderCounts:
     connected: bool | None
 
 
-def _host_values(frame: CapturedFrame) -> npt.NDArray[np.float32]:
+def _host_values(frame: CapturedFrame, how: Reduction) -> npt.NDArray[np.float32]:
     """The frame's values in host memory (copied from the GPU once its reduction is done)."""
     if frame.ready is not None:
         frame.ready.synchronize()
-    return frame.values.cpu().numpy()
+        partial = frame.values.cpu().numpy()
+    else:
+        partial = frame.values.numpy()
+    return finish_reduction(partial, frame.elements, how)
 
 
 class FrameSender:
@@ -81,6 +88,7 @@ class FrameSender:
         make_client: Builds the client the thread uses (called in the thread,
             so its channel belongs to the thread's event loop).
         model_id: Model the frames belong to.
+        reduce: The reduction the hooks began, finished here off the training thread.
         max_queue: Frames held while the bridge is slow or away; when full,
             the oldest frame is dropped for each new one.
         batch_frames: Most frames per ``IngestActivations`` call.
@@ -92,6 +100,7 @@ class FrameSender:
         self,
         make_client: Callable[[], NeuralHeatmapClient],
         model_id: str,
+        reduce: Reduction,
         *,
         max_queue: int,
         batch_frames: int,
@@ -102,6 +111,7 @@ class FrameSender:
             raise ValueError("max_queue and batch_frames must be at least 1")
         self._make_client = make_client
         self._model_id = model_id
+        self._reduce = reduce
         self._batch_frames = batch_frames
         self._linger = linger
         self._send_timeout = send_timeout
@@ -217,7 +227,8 @@ class FrameSender:
     async def _send(self, client: NeuralHeatmapClient, batch: list[CapturedFrame]) -> bool:
         """One ``IngestActivations`` call; ``False`` when the bridge was unreachable."""
         frames = [
-            ActivationFrame(self._model_id, f.layer_id, _host_values(f), f.timestamp, f.step)
+            ActivationFrame(self._model_id, f.layer_id, _host_values(f, self._reduce),
+                            f.timestamp, f.step)
             for f in batch
         ]
         try:

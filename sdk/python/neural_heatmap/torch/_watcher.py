@@ -25,7 +25,7 @@ from neural_heatmap.torch._reduce import (
     Reduction,
     check_reduction,
     is_channels_first,
-    reduce_output,
+    partial_reduce,
     unit_dim,
 )
 from neural_heatmap.torch._select import LayerSpec, select_layers
@@ -96,21 +96,21 @@ class Watcher:
         chosen = select_layers(model, layers)
         self.model_id = model_id
         self.layer_ids = [name for name, _ in chosen]
+        self._layers = [(name, m, is_channels_first(m)) for name, m in chosen]
         self._every = every_n_steps
         self._reduce = reduce
         self._step = 0
         self._explicit_step = False
         self._seen_pass = False  # automatic counting: the first pass is step 0
-        self._capturing = True
         self._captured = 0
         self._hook_errors = 0
-        self._sender = FrameSender(make_client, model_id, max_queue=max_queue,
+        self._closed = False
+        self._sender = FrameSender(make_client, model_id, reduce, max_queue=max_queue,
                                    batch_frames=batch_frames, linger=linger,
                                    send_timeout=send_timeout)
-        self._handles: list[RemovableHandle] = [model.register_forward_pre_hook(self._on_pass)]
-        self._handles += [m.register_forward_hook(self._hook_for(name, is_channels_first(m)))
-                          for name, m in chosen]
-        self._closed = False
+        self._pass_handle = model.register_forward_pre_hook(self._on_pass)
+        self._layer_handles: list[RemovableHandle] = []
+        self._capture(True)  # step 0 is captured
 
     # ---------------------------------------------------------------- steps
 
@@ -125,7 +125,7 @@ class Watcher:
         """
         self._explicit_step = True
         self._step = self._step + 1 if n is None else int(n)
-        self._capturing = self._step % self._every == 0
+        self._capture(self._step % self._every == 0)
         return self._step
 
     def _on_pass(self, module: nn.Module, args: Any) -> None:
@@ -133,25 +133,41 @@ class Watcher:
         if not self._explicit_step:
             if self._seen_pass:
                 self._step += 1
+                self._capture(self._step % self._every == 0)
             self._seen_pass = True
-            self._capturing = self._step % self._every == 0
 
     # ---------------------------------------------------------------- capture
 
+    def _capture(self, on: bool) -> None:
+        """Have the layer hooks registered on sampled steps only.
+
+        A step ``every_n_steps`` skips costs nothing then: its layers run
+        without hooks, on ``nn.Module``'s fast path.
+        """
+        if on and not self._layer_handles and not self._closed:
+            self._layer_handles = [m.register_forward_hook(self._hook_for(name, channels_first))
+                                   for name, m, channels_first in self._layers]
+        elif not on and self._layer_handles:
+            for handle in self._layer_handles:
+                handle.remove()
+            self._layer_handles = []
+
     def _hook_for(self, layer: str, channels_first: bool) -> Callable[[nn.Module, Any, Any], None]:
+        how = self._reduce
+        put = self._sender.put
+
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if not self._capturing:
-                return
             try:
                 tensor = output if isinstance(output, torch.Tensor) else _first_tensor(output)
                 if tensor is None:
                     return
-                values = reduce_output(tensor, unit_dim(channels_first, tensor.ndim), self._reduce)
+                values, count = partial_reduce(tensor, unit_dim(channels_first, tensor.ndim),
+                                               how)
                 ready = None
                 if values.is_cuda:
                     ready = torch.cuda.Event()  # type: ignore[no-untyped-call]  # untyped in torch
                     ready.record(torch.cuda.current_stream(values.device))
-                self._sender.put(CapturedFrame(layer, values, time.time(), self._step, ready))
+                put(CapturedFrame(layer, values, count, time.time(), self._step, ready))
                 self._captured += 1
             except Exception:
                 self._hook_errors += 1
@@ -194,9 +210,9 @@ class Watcher:
             The final counters.
         """
         if not self._closed:
+            self._capture(False)
             self._closed = True
-            for handle in self._handles:
-                handle.remove()
+            self._pass_handle.remove()
             self._sender.close(timeout)
         return self.stats()
 
