@@ -66,10 +66,15 @@ class ExportRequest:
 
 
 def write_export(root: Path, req: ExportRequest) -> dict[str, Any]:
-    """Write one export (blocking; run it in an executor) and describe the files."""
+    """Write one export (blocking; run it in an executor) and describe the files.
+
+    A TensorBoard answer also carries ``sampling``: how its activation series were
+    bounded (``tensorboard_export.write_tensorboard``).
+    """
     root.mkdir(parents=True, exist_ok=True)
     target = _inside(root, root / req.filename)
     labels, matrix = req.matrix.labels, req.matrix.matrix
+    extra: dict[str, Any] = {}
     if req.format == "csv":
         with target.open("w", newline="") as fh:
             out = csv.writer(fh)
@@ -89,13 +94,13 @@ def write_export(root: Path, req: ExportRequest) -> dict[str, Any]:
         pq.write_table(table, str(target))
     else:
         assert req.tensorboard is not None, "a tensorboard export carries its run"
-        write_tensorboard(target, req.tensorboard)
+        extra["sampling"] = write_tensorboard(target, req.tensorboard)
     files = ([target] if target.is_file()
              else sorted(p for p in target.rglob("*") if p.is_file()))
     listed = [(str(p.relative_to(root.resolve())), p.stat().st_size) for p in files]
     return {"status": "ok", "filename": req.filename, "format": req.format,
             "files": [{"name": name, "size": size} for name, size in listed],
-            "bytes": sum(size for _, size in listed)}
+            "bytes": sum(size for _, size in listed), **extra}
 
 
 def list_exports(root: Path) -> list[dict[str, Any]]:

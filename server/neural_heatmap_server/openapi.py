@@ -17,7 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from neural_heatmap_contract.limits import MAX_RENDER_PANELS, MAX_RENDER_PIXELS, MAX_RENDER_SIDE
+from neural_heatmap_contract.limits import (
+    MAX_RENDER_PANELS,
+    MAX_RENDER_PIXELS,
+    MAX_RENDER_SIDE,
+    MIN_CUSTOM_COLORS,
+)
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 
 from .anomalies import ANOMALY_TYPES, SEVERITIES
@@ -137,7 +142,11 @@ def _schemas(config: ServerConfig) -> dict[str, Any]:
                   "properties": {
                       "theme": {"enum": list(THEMES)},
                       "custom_colors": _nullable({"type": "array", "items": {
-                          "type": "string", "pattern": COLOR_PATTERN}})}},
+                          "type": "string", "pattern": COLOR_PATTERN}})},
+                  # custom draws a colour map through its colours: at least MIN_CUSTOM_COLORS
+                  "if": {"required": ["theme"], "properties": {"theme": {"const": "custom"}}},
+                  "then": {"required": ["custom_colors"], "properties": {"custom_colors": {
+                      "type": "array", "minItems": MIN_CUSTOM_COLORS}}}},
         "Layout": {"type": "object", "additionalProperties": False, "properties": {
             "panel_positions": _nullable({"type": "object", "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["x", "y"],

@@ -49,6 +49,7 @@ DPI = 100
 SCANLINE_PERIOD = 3  # holographic: every third pixel row is a dark scanline
 SCANLINE_SHADE = 0.45  # ... at this fraction of its brightness
 CONTOUR_LEVELS = 8
+CONTOUR_MAX_CELLS = 128  # per side: isolines of finer grids merge at any image size
 _HOLOGRAPHIC = LinearSegmentedColormap.from_list(
     "holographic", ["#001a22", "#007f99", "#00e5ff", "#b8ffff"])
 _MISSING = "#7f7f7f"  # a unit the filter hides, or a layer with no frame in the range
@@ -110,9 +111,6 @@ def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -
     theme = validate_theme({
         "theme": params.get("theme") or stored_theme["theme"],
         "custom_colors": opt_list(params, "custom_colors") or stored_theme.get("custom_colors")})
-    if theme["theme"] == "custom" and len(theme["custom_colors"]) < 2:
-        raise invalid("the custom theme needs at least two custom_colors ('#rrggbb')",
-                      field="custom_colors", constraint="len(custom_colors) >= 2")
     return RenderOptions(kind, theme["theme"], tuple(theme["custom_colors"]), width, height)
 
 
@@ -154,17 +152,52 @@ def _style(ax: Axes, options: RenderOptions) -> None:
 
 def _draw(ax: Axes, grid: npt.NDArray[np.float64], options: RenderOptions,
           low: float, high: float) -> Any:
-    """Draw one grid in the theme; returns the mappable for a colour bar."""
+    """Draw one grid in the theme; returns the mappable for a colour bar.
+
+    A grid with more cells than the image has pixels (a 2048-label matrix at
+    800 x 600), or than isolines can show apart, is first averaged down to that
+    many cells (``pool``): the picture is the same at that size, and drawing
+    costs what the image size allows instead of growing with the data (a
+    2048 x 2048 contour took over a minute).
+    """
     cmap = colormap(options.theme, options.custom_colors).with_extremes(bad=_MISSING)
-    masked = np.ma.masked_invalid(grid)
-    if options.theme == "contour" and min(grid.shape) >= 2 and masked.count() >= 4 \
-            and high > low:
+    rows, cols = grid.shape
+    if options.theme == "contour" and min(grid.shape) >= 2 \
+            and np.isfinite(grid).sum() >= 4 and high > low:
+        pooled, row_at, col_at = pool(grid, CONTOUR_MAX_CELLS, CONTOUR_MAX_CELLS)
         ax.set_facecolor("white")
         ax.invert_yaxis()  # row 0 at the top, as imshow draws it
-        return ax.contour(masked, levels=np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1],
+        return ax.contour(col_at, row_at, np.ma.masked_invalid(pooled),
+                          levels=np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1],
                           cmap=cmap, linewidths=1.2)
-    return ax.imshow(masked, cmap=cmap, vmin=low, vmax=high, interpolation="nearest",
-                     aspect="auto")
+    pooled, _, _ = pool(grid, options.height, options.width)
+    return ax.imshow(np.ma.masked_invalid(pooled), cmap=cmap, vmin=low, vmax=high,
+                     interpolation="nearest", aspect="auto",
+                     extent=(-0.5, cols - 0.5, rows - 0.5, -0.5))
+
+
+def pool(grid: npt.NDArray[np.float64], max_rows: int, max_cols: int
+         ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Average ``grid`` down to at most ``max_rows x max_cols`` cells (NaN-aware).
+
+    Returns:
+        The pooled grid (NaN where a block has no finite value; ``grid`` itself
+        when it already fits) and the centre of each pooled row and column in
+        the original cell coordinates, so ticks and labels stay where they were.
+    """
+    starts = [np.arange(n) if n <= most else np.linspace(0, n, most + 1)[:-1].astype(np.int64)
+              for n, most in zip(grid.shape, (max_rows, max_cols), strict=True)]
+    centres = [(s + np.append(s[1:], n) - 1) / 2.0 for s, n in zip(starts, grid.shape,
+                                                                    strict=True)]
+    if all(s.size == n for s, n in zip(starts, grid.shape, strict=True)):
+        return grid, centres[0], centres[1]
+    finite = np.isfinite(grid)
+    sums = np.add.reduceat(np.add.reduceat(np.where(finite, grid, 0.0), starts[0], axis=0),
+                           starts[1], axis=1)
+    counts = np.add.reduceat(np.add.reduceat(finite.astype(np.int64), starts[0], axis=0),
+                             starts[1], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan), centres[0], centres[1]
 
 
 def _finish(fig: Figure, options: RenderOptions) -> bytes:

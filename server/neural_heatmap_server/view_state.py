@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from neural_heatmap_contract.limits import MIN_CUSTOM_COLORS
 
 from .errors import invalid
 from .layout_canvas import canvas_shape
@@ -22,6 +23,7 @@ from .layout_canvas import canvas_shape
 THEMES = ("thermal", "plasma", "holographic", "contour", "custom")
 DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
+CUSTOM_COLORS_RULE = f"len(custom_colors) >= {MIN_CUSTOM_COLORS} when theme is custom"
 _COLOR = re.compile(COLOR_PATTERN)
 _FILTER_KEYS = ("model_ids", "layer_ids", "intensity_range", "spatial_bounds", "time_range")
 _LAYOUT_KEYS = ("panel_positions", "panel_sizes", "visibility", "z_order")
@@ -96,18 +98,31 @@ def validate_filter(doc: Any) -> dict[str, Any]:
 
 
 def validate_theme(doc: Any) -> dict[str, Any]:
-    """Validate ``{"theme", "custom_colors"?}`` (theme names are case-insensitive)."""
+    """Validate ``{"theme", "custom_colors"?}`` (theme names are case-insensitive).
+
+    ``custom`` draws a colour map through its ``custom_colors``, which takes at least
+    two colours: checked here, where a theme is stored (``POST /api/theme``,
+    ``SetTheme``) and where a render asks for one, so a stored theme always draws.
+
+    Raises:
+        ApiError: 400 naming ``theme`` or ``custom_colors`` and the rule broken.
+    """
     doc = _object(doc, "theme")
     _reject_unknown(doc, ("theme", "custom_colors"), "theme")
     theme = doc.get("theme")
     if not isinstance(theme, str) or theme.lower() not in THEMES:
         raise invalid(f"unknown theme {theme!r}; use one of {list(THEMES)}",
-                      theme=theme, allowed=list(THEMES))
+                      field="theme", theme=theme, allowed=list(THEMES))
     colors = doc.get("custom_colors")
     colors = [] if colors is None else colors
     if not isinstance(colors, list) or not all(isinstance(c, str) and _COLOR.match(c)
                                                for c in colors):
-        raise invalid("custom_colors must be a list of '#rrggbb' strings", field="custom_colors")
+        raise invalid("custom_colors must be a list of '#rrggbb' strings", field="custom_colors",
+                      pattern=COLOR_PATTERN)
+    if theme.lower() == "custom" and len(colors) < MIN_CUSTOM_COLORS:
+        raise invalid(f"the custom theme needs at least {MIN_CUSTOM_COLORS} custom_colors "
+                      f"('#rrggbb'), got {len(colors)}", field="custom_colors",
+                      count=len(colors), constraint=CUSTOM_COLORS_RULE)
     return {"theme": theme.lower(), "custom_colors": [c.lower() for c in colors]}
 
 

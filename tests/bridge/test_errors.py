@@ -77,6 +77,27 @@ async def test_bad_input_is_invalid_argument(stub: pb_grpc.NeuralHeatmapServiceS
     await expect(grpc.StatusCode.INVALID_ARGUMENT, stub.SetTheme(pb.SetThemeRequest()))
 
 
+@pytest.mark.parametrize("colors", [[], ["#ff0000"], ["#ff0000", "red"]])
+async def test_a_custom_theme_that_cannot_draw_is_refused(
+    stub: pb_grpc.NeuralHeatmapServiceStub, colors: list[str]
+) -> None:
+    """CUSTOM needs two '#rrggbb' colours; the theme stored before stays (renders still draw)."""
+    before = (await stub.GetTheme(pb.GetThemeRequest())).theme
+    err = await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        stub.SetTheme(pb.SetThemeRequest(theme=view_pb2.THEME_CUSTOM, custom_colors=colors)),
+    )
+    info = error_info(err)
+    assert (info.reason, info.metadata["http_status"]) == ("INVALID_ARGUMENT", "400")
+    assert info.metadata["detail_field"] == "custom_colors"
+    if len(colors) < 2:
+        assert info.metadata["detail_constraint"] == (
+            "len(custom_colors) >= 2 when theme is custom")
+    else:
+        assert "'#rrggbb'" in info.metadata["upstream_message"]
+    assert (await stub.GetTheme(pb.GetThemeRequest())).theme == before
+
+
 async def test_matrix_over_max_send_is_resource_exhausted(
     server: ServerProcess, loaded: Any
 ) -> None:

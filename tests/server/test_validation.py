@@ -140,6 +140,37 @@ def test_theme_custom_colors_must_be_a_list(api: Api) -> None:
     assert api.call("POST", "/api/theme", {"theme": "custom", "custom_colors": {}})[0] == 400
 
 
+@pytest.mark.parametrize(("body", "rule"), [
+    ({"theme": "custom"}, "len(custom_colors) >= 2 when theme is custom"),
+    ({"theme": "CUSTOM", "custom_colors": None}, "len(custom_colors) >= 2 when theme is custom"),
+    ({"theme": "custom", "custom_colors": ["#ff0000"]},
+     "len(custom_colors) >= 2 when theme is custom"),
+    ({"theme": "custom", "custom_colors": ["#ff0000", "#00ff0"]}, None),  # 5 hex digits
+    ({"theme": "custom", "custom_colors": ["#ff0000", "rgb(0,0,0)"]}, None),
+])
+def test_a_stored_custom_theme_always_draws(api: Api, body: dict[str, object],
+                                            rule: str | None) -> None:
+    """SetTheme refuses a CUSTOM theme that renders and TensorBoard exports could not draw."""
+    model = unique("theme")
+    api.ingest_series(model, "l", np.arange(8, dtype="f4").reshape(4, 2))
+    api.post("/api/theme", {"theme": "plasma"})
+    status, doc = api.call("POST", "/api/theme", body)
+    assert status == 400 and doc["error"]["code"] == "invalid_argument", doc
+    details = doc["error"]["details"]
+    assert details["field"] == "custom_colors"
+    assert details.get("constraint") == rule
+    assert rule is not None or details["pattern"] == "^#[0-9a-fA-F]{6}$"
+    assert api.get("/api/theme")["theme"] == "plasma"  # nothing stored
+    status, _, png = api.request("GET", f"/api/render?kind=correlation&model_ids={model}")
+    assert status == 200 and png.startswith(b"\x89PNG")
+    done = api.post("/api/export/correlation", {"filename": unique("tb"), "format": "tensorboard",
+                                                "model_ids": [model]})
+    assert done["status"] == "ok"
+    assert api.post("/api/theme", {"theme": "custom", "custom_colors": ["#000000", "#FFFFFF"]}
+                    )["custom_colors"] == ["#000000", "#ffffff"]
+    api.post("/api/theme", {"theme": "thermal"})
+
+
 def test_cross_field_rules_name_their_constraint(api: Api) -> None:
     status, doc = api.call("GET", "/api/correlation?start_time=5&end_time=1")
     assert status == 400 and doc["error"]["details"]["constraint"] == "start_time <= end_time"

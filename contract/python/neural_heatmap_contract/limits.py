@@ -40,3 +40,20 @@ MAX_RENDER_PANELS: Final = 64
 MAX_RENDER_TICK_LABELS: Final = 64
 """Most row (and column) labels written on a rendered correlation matrix; a larger matrix gets
 this many evenly spaced labels, since more would overlap into an unreadable band."""
+
+MAX_TENSORBOARD_POINTS: Final = 64 * 1024
+"""Most activation-mean points (``activations/<model>/<layer>/mean``) one TensorBoard run
+holds (the server's ``tensorboard`` export, the SDK's ``export_tensorboard``/``export_all``):
+the selected layers share them evenly, so a run's size and the time to write it stay
+bounded however many layers are selected. A thinned series keeps evenly spaced frames, its
+first and newest among them (at least those two per layer); the export's answer
+(``sampling``) and the run's ``export/sampling`` text say which layers were thinned."""
+
+MAX_TENSORBOARD_POINTS_PER_LAYER: Final = 1024
+"""Most activation-mean points of one layer in a TensorBoard run (a default window's worth):
+TensorBoard itself keeps 1,000 points per scalar series when it loads a run."""
+
+MIN_CUSTOM_COLORS: Final = 2
+"""Fewest ``custom_colors`` of the CUSTOM theme (a colour map runs from one colour to another):
+``SetTheme`` / ``POST /api/theme`` and renders refuse fewer with 400 / INVALID_ARGUMENT naming
+``custom_colors``, so a stored theme always draws."""

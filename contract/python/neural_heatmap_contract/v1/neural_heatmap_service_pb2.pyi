@@ -419,7 +419,9 @@ class SetThemeRequest(_message.Message):
     theme: _view_pb2.Theme.ValueType
     @_builtins.property
     def custom_colors(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """"#rrggbb" colours, required when theme is THEME_CUSTOM."""
+        """"#rrggbb" colours: at least two (MIN_CUSTOM_COLORS) when theme is THEME_CUSTOM, else
+        INVALID_ARGUMENT naming custom_colors (so a stored theme always draws).
+        """
 
     def __init__(
         self,

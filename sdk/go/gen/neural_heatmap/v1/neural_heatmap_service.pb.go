@@ -849,7 +849,8 @@ func (x *GetFilterResponse) GetFilter() *Filter {
 type SetThemeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Theme Theme                  `protobuf:"varint,1,opt,name=theme,proto3,enum=neural_heatmap.v1.Theme" json:"theme,omitempty"`
-	// "#rrggbb" colours, required when theme is THEME_CUSTOM.
+	// "#rrggbb" colours: at least two (MIN_CUSTOM_COLORS) when theme is THEME_CUSTOM, else
+	// INVALID_ARGUMENT naming custom_colors (so a stored theme always draws).
 	CustomColors  []string `protobuf:"bytes,2,rep,name=custom_colors,json=customColors,proto3" json:"custom_colors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

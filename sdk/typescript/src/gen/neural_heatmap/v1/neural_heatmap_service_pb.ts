@@ -420,7 +420,8 @@ export type SetThemeRequest = Message<"neural_heatmap.v1.SetThemeRequest"> & {
   theme: Theme;
 
   /**
-   * "#rrggbb" colours, required when theme is THEME_CUSTOM.
+   * "#rrggbb" colours: at least two (MIN_CUSTOM_COLORS) when theme is THEME_CUSTOM, else
+   * INVALID_ARGUMENT naming custom_colors (so a stored theme always draws).
    *
    * @generated from field: repeated string custom_colors = 2;
    */
