@@ -12,15 +12,23 @@ from ``GET /api/render``, which draws here.
 * ``custom``: a linear colour map through the ``custom_colors``.
 
 Drawing uses matplotlib's object API (``Figure`` with the Agg canvas, never
-``pyplot``'s global state), so worker threads can draw at once; Pillow encodes
-the PNG. The functions here are pure: the caller snapshots the data on the
-event loop and runs them in the worker pool.
+``pyplot``'s global state); Pillow encodes the PNG. The functions here are pure:
+the caller snapshots the data on the event loop and runs them in the worker pool.
+
+matplotlib is not documented as thread-safe: figures share module-level caches
+(fonts, text metrics, tick formatting, rcParams), and matplotlib itself only
+locks ``Figure.draw``, not the building of a figure. So one lock
+(``_MATPLOTLIB``) covers building and rasterising a figure; the scanlines and
+the PNG encoding run outside it. It costs no throughput: the drawing is Python
+under the GIL, and two or eight threads drawing at once rendered no more images
+per second than one (docs/server.md).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +61,7 @@ CONTOUR_MAX_CELLS = 128  # per side: isolines of finer grids merge at any image 
 _HOLOGRAPHIC = LinearSegmentedColormap.from_list(
     "holographic", ["#001a22", "#007f99", "#00e5ff", "#b8ffff"])
 _MISSING = "#7f7f7f"  # a unit the filter hides, or a layer with no frame in the range
+_MATPLOTLIB = threading.Lock()  # one figure built and rasterised at a time (module docstring)
 
 
 @dataclass(frozen=True)
@@ -200,11 +209,15 @@ def pool(grid: npt.NDArray[np.float64], max_rows: int, max_cols: int
         return np.where(counts > 0, sums / counts, np.nan), centres[0], centres[1]
 
 
-def _finish(fig: Figure, options: RenderOptions) -> bytes:
-    """Rasterise with Agg, add the holographic scanlines, encode with Pillow."""
-    check_deadline()
-    raw = io.BytesIO()
-    fig.savefig(raw, format="raw", dpi=DPI)
+def _render(build: Callable[[], Figure], options: RenderOptions) -> bytes:
+    """Build the figure and rasterise it with Agg under ``_MATPLOTLIB``; then add the
+    holographic scanlines and encode with Pillow outside it."""
+    with _MATPLOTLIB:
+        check_deadline()  # the deadline may have passed while waiting for the lock
+        fig = build()
+        check_deadline()
+        raw = io.BytesIO()
+        fig.savefig(raw, format="raw", dpi=DPI)
     pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8).reshape(
         options.height, options.width, 4).copy()
     if options.theme == "holographic":
@@ -221,6 +234,10 @@ def render_heatmap(panels: Sequence[Panel], options: RenderOptions) -> bytes:
     The scale spans the shown values of all panels, so layers compare at a
     glance; a layer with nothing to show is drawn in grey.
     """
+    return _render(lambda: _heatmap_figure(panels, options), options)
+
+
+def _heatmap_figure(panels: Sequence[Panel], options: RenderOptions) -> Figure:
     fig = _figure(options)
     finite = [p.grid[np.isfinite(p.grid)] for p in panels]
     values = np.concatenate(finite) if finite else np.empty(0)
@@ -230,7 +247,7 @@ def render_heatmap(panels: Sequence[Panel], options: RenderOptions) -> bytes:
     if not panels:
         fig.text(0.5, 0.5, "no layers to show", ha="center", va="center",
                  color="#00e5ff" if options.theme == "holographic" else "black")
-        return _finish(fig, options)
+        return fig
     columns = int(np.ceil(np.sqrt(len(panels))))
     rows = -(-len(panels) // columns)
     axes = fig.subplots(rows, columns, squeeze=False)
@@ -249,7 +266,7 @@ def render_heatmap(panels: Sequence[Panel], options: RenderOptions) -> bytes:
         bar = fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8)
         if options.theme == "holographic":
             bar.ax.tick_params(colors="#00e5ff")
-    return _finish(fig, options)
+    return fig
 
 
 def render_correlation(matrix: npt.NDArray[np.float64], labels: Sequence[str],
@@ -258,12 +275,17 @@ def render_correlation(matrix: npt.NDArray[np.float64], labels: Sequence[str],
 
     At most ``MAX_RENDER_TICK_LABELS`` labels are written per axis, evenly spaced.
     """
+    return _render(lambda: _correlation_figure(matrix, labels, options), options)
+
+
+def _correlation_figure(matrix: npt.NDArray[np.float64], labels: Sequence[str],
+                        options: RenderOptions) -> Figure:
     fig = _figure(options)
     ax = fig.add_subplot()
     if len(labels) == 0:
         ax.set_axis_off()
         fig.text(0.5, 0.5, "no layers to correlate", ha="center", va="center")
-        return _finish(fig, options)
+        return fig
     mappable = _draw(ax, np.asarray(matrix, dtype=np.float64), options, -1.0, 1.0)
     step = max(1, -(-len(labels) // MAX_RENDER_TICK_LABELS))
     ticks = list(range(0, len(labels), step))
@@ -275,5 +297,5 @@ def render_correlation(matrix: npt.NDArray[np.float64], labels: Sequence[str],
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8)
     if options.theme == "holographic":
         bar.ax.tick_params(colors="#00e5ff")
-    return _finish(fig, options)
+    return fig
 
