@@ -188,7 +188,7 @@ async def test_read_your_writes_through_one_bridge(
     on, _ = stubs
     await ready(cached)
     for i in range(15):  # each Get right after its Set, never a wait in between
-        colors = [f"#{i:06x}"]
+        colors = [f"#{i:06x}", "#ffffff"]  # a custom theme needs two colours
         await on.GetTheme(pb.GetThemeRequest())  # the old value, cached
         await on.SetTheme(pb.SetThemeRequest(theme=view_pb2.THEME_CUSTOM, custom_colors=colors))
         assert list((await on.GetTheme(pb.GetThemeRequest())).theme.custom_colors) == colors
@@ -223,7 +223,8 @@ async def test_concurrent_changes_from_another_client(
     async def writer() -> None:
         try:
             for i in range(rounds):
-                await post(http, "/api/theme", {"theme": "custom", "custom_colors": [f"#{i:06x}"]})
+                await post(http, "/api/theme", {"theme": "custom",
+                                               "custom_colors": [f"#{i:06x}", "#ffffff"]})
                 await nan_anomalies(http, "m-conc", 1)
                 await asyncio.sleep(0)
         finally:
