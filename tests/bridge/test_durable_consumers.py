@@ -92,7 +92,7 @@ async def test_a_group_splits_the_work_and_redelivers_what_a_dead_member_held(
 ) -> None:
     server, _ = parts
     request = pb.SubscribeAnomaliesRequest(consumer="workers", shared=True)
-    members = [stub.SubscribeAnomalies(request) for _ in range(3)]
+    members = [stub.SubscribeAnomalies(request)]  # 1 and 2 join later (an open stream claims)
     acked: list[int] = []
     held_by_dead: list[int] = []
 
@@ -107,10 +107,19 @@ async def test_a_group_splits_the_work_and_redelivers_what_a_dead_member_held(
                                                                sequence=a.sequence))
                 acked.append(a.sequence)
 
-    tasks = [asyncio.create_task(work(i)) for i in range(3)]
-    await asyncio.sleep(1.0)  # every member has claimed once: the group exists
+    # Member 0 is alone when the first anomalies arrive, so it surely holds one when it dies
+    # (with all three waiting, the other two may take everything: the group promises no share).
+    tasks = [asyncio.create_task(work(0))]
+    await asyncio.sleep(1.0)  # member 0 has claimed once: the group exists
     async with aiohttp.ClientSession(server.url) as http:
-        for _ in range(10):
+        await post_nan_frames(http, "group", 3)
+        for _ in range(100):
+            if held_by_dead:
+                break
+            await asyncio.sleep(0.1)
+        members += [stub.SubscribeAnomalies(request) for _ in (1, 2)]
+        tasks += [asyncio.create_task(work(i)) for i in (1, 2)]
+        for _ in range(9):
             await post_nan_frames(http, "group", 3)
             await asyncio.sleep(0.1)
     for _ in range(100):
