@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
+from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
 ENV_PREFIX = "NH_SERVER_"
 
@@ -41,7 +43,7 @@ class ServerConfig:
     anomaly_cooldown: float = 5.0
     anomaly_retention: int = 100000
     anomaly_log: str = "sqlite"
-    anomaly_stream: str = "NH_ANOMALIES"
+    anomaly_stream: str = ANOMALY_STREAM
     anomaly_max_age: float = 0.0
     anomaly_dedup_window: float = 600.0
     anomaly_replicas: int = 1
@@ -93,10 +95,9 @@ def _env(name: str) -> str | None:
 
 
 def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    """A boolean flag's environment value; an unknown word stops start-up with one line."""
+    return flag_default("neural-heatmap-server", ENV_PREFIX + name.upper().replace("-", "_"),
+                        default)
 
 
 def build_parser() -> argparse.ArgumentParser:

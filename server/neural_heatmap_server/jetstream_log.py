@@ -48,6 +48,7 @@ from typing import Any, TypeVar
 import nats
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
+from neural_heatmap_contract.protocol import anomaly_subject
 
 from .errors import ApiError
 from .persistence import AnomalyLog, AnomalyQuery, SqliteAnomalyLog
@@ -56,14 +57,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SUBJECT_SUFFIX = "anomalies"
 CALL_TIMEOUT = 5.0  # seconds any one NATS call may take before the caller gives up
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence
-
-
-def stream_subject(stream: str) -> str:
-    """The one subject the anomaly stream holds (``<stream>.anomalies``)."""
-    return f"{stream}.{SUBJECT_SUFFIX}"
 
 
 class _NatsThread:
@@ -114,7 +109,7 @@ class JetStreamAnomalyLog(AnomalyLog):
         self._conn = conn
         self._copy = SqliteAnomalyLog(conn, retention)
         self._stream = stream
-        self._subject = stream_subject(stream)
+        self._subject = anomaly_subject(stream)
         self._crash_after = crash_after_publish
         self._published = 0
         self._lock = threading.Lock()  # one flush at a time keeps publishing in outbox order

@@ -39,6 +39,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Colormap, LinearSegmentedColormap
 from matplotlib.figure import Figure
+from neural_heatmap_contract.enums import RENDER_KINDS
 from neural_heatmap_contract.limits import (
     MAX_RENDER_PIXELS,
     MAX_RENDER_SIDE,
@@ -51,7 +52,6 @@ from .params import opt_choice, opt_int, opt_list
 from .view_state import validate_theme
 from .workers import check_deadline
 
-KINDS = ("heatmap", "correlation")
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 800, 600
 DPI = 100
 SCANLINE_PERIOD = 3  # holographic: every third pixel row is a dark scanline
@@ -109,7 +109,7 @@ def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -
         ApiError: 400 naming the field or the limit (``MAX_RENDER_SIDE``,
             ``MAX_RENDER_PIXELS``) that the request breaks.
     """
-    kind = opt_choice(params, "kind", KINDS) or "heatmap"
+    kind = opt_choice(params, "kind", RENDER_KINDS) or "heatmap"
     width = _side(params, "width") or DEFAULT_WIDTH
     height = _side(params, "height") or DEFAULT_HEIGHT
     if width * height > MAX_RENDER_PIXELS:
