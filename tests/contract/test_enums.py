@@ -1,5 +1,5 @@
-"""Enum word tables: complete against the protos, written once (the server, bridge, SDK and
-CLI import them), and the words the SDK's enums carry."""
+"""Enum word tables: complete against the protos, written once (the server, bridge and SDK
+import them), and the words the SDK's enums carry."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, re
 
 ROOT = Path(__file__).resolve().parents[2]
 # Hand-written production code: the words may be written only in the contract's enums.py.
+# (Not the command, sdk/python/neural_heatmap_cli: it may import only the SDK's public
+# names, and the SDK has no render-kind enum, so its --kind choices are its own.)
 PRODUCTION = ("server/neural_heatmap_server", "bridge/neural_heatmap_bridge",
-              "sdk/python/neural_heatmap", "sdk/python/neural_heatmap_cli",
-              "contract/python/neural_heatmap_contract")
+              "sdk/python/neural_heatmap", "contract/python/neural_heatmap_contract")
 TABLES: list[tuple[str, Mapping[str, Any], EnumDescriptor]] = [
     ("SEVERITY", enums.SEVERITY, common_pb2.Severity.DESCRIPTOR),
     ("ANOMALY_TYPE", enums.ANOMALY_TYPE, analytics_pb2.AnomalyType.DESCRIPTOR),

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from neural_heatmap import ExportFormat, RenderedImage, VisualizationTheme
-from neural_heatmap_contract.enums import RENDER_KINDS
 
 from neural_heatmap_cli._choices import choice
 from neural_heatmap_cli._connection import Connection, connected_command
@@ -52,6 +51,9 @@ async def export(
     for fmt_name, paths in written.items():
         for path in paths:
             out.print(f"{fmt_name:12} {path}")
+
+
+RENDER_KINDS = ("heatmap", "correlation")
 
 
 def _kind(text: str) -> str:
