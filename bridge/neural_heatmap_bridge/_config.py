@@ -23,8 +23,6 @@ from neural_heatmap_contract.flag_types import (
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
 from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
-from ._faults import parse_faults
-
 ENV_PREFIX = "NH_BRIDGE_"
 
 
@@ -55,7 +53,6 @@ class BridgeConfig:
     read_cache_bytes: int = 64 << 20
     heartbeat_interval: float = 2.0
     stall_timeout: float = 6.0
-    test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
@@ -75,11 +72,6 @@ def _env_bool(name: str, default: bool) -> bool:
     """A boolean flag's environment value; an unknown word stops start-up with one line."""
     variable = ENV_PREFIX + name.upper().replace("-", "_")
     return flag_default("neural-heatmap-bridge", variable, default)
-
-
-def _fault_plan(text: str) -> str:
-    parse_faults(text)  # reject a bad plan at start-up, not at the first stream
-    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,13 +205,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a stream may stay behind the head it was told without progress "
         "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
         "heartbeats unanswered before it counts as stalled (streams end, health NOT_SERVING)",
-    )
-    add(
-        "--test-faults",
-        _fault_plan,
-        d.test_faults,
-        help="TEST ONLY, never in production: make the Nth anomaly stream fail inside the "
-        "bridge, e.g. 'freeze@1,mute@3' (see neural_heatmap_bridge._faults)",
     )
     parser.add_argument(
         "--uvloop",

@@ -48,7 +48,6 @@ class ServerConfig:
     anomaly_dedup_window: float = 600.0
     anomaly_replicas: int = 1
     consumer_ack_deadline: float = 30.0
-    test_crash_after_publish: int = 0
     token: str | None = None
     source: bool = True
     source_rate: float = 15.0
@@ -157,8 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("--consumer-ack-deadline", type=positive_float, default=d.consumer_ack_deadline,
         help="seconds a member of a consumer group holds an anomaly it was given; one not "
              "acknowledged by then goes to another member")
-    add("--test-crash-after-publish", type=int, default=d.test_crash_after_publish,
-        help=argparse.SUPPRESS)
     add("--token", default=None,
         help="if set, every route except /health and /openapi.json needs "
              "'Authorization: Bearer <token>'")
@@ -226,7 +223,6 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         anomaly_max_age=ns.anomaly_max_age,
         anomaly_dedup_window=ns.anomaly_dedup_window,
         anomaly_replicas=ns.anomaly_replicas,
-        test_crash_after_publish=ns.test_crash_after_publish,
         consumer_ack_deadline=ns.consumer_ack_deadline,
         token=ns.token or None,
         source=ns.source,

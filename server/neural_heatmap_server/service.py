@@ -80,7 +80,7 @@ def open_anomaly_log(conn: sqlite3.Connection, config: ServerConfig) -> AnomalyL
     return JetStreamAnomalyLog(
         conn, config.anomaly_log, config.anomaly_stream, config.anomaly_retention,
         max_age=config.anomaly_max_age, dedup_window=config.anomaly_dedup_window,
-        replicas=config.anomaly_replicas, crash_after_publish=config.test_crash_after_publish)
+        replicas=config.anomaly_replicas)
 
 
 class ServerState:
