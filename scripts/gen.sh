@@ -52,4 +52,6 @@ cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
 # The retry/reconnect policy (protos/policy/retry.json) into Python, Go, TypeScript and Java, and
 # the contract's error table into docs/bridge.md and docs/http-api.md.
 "$VENV/bin/python" scripts/gen_policy.py
+# The visual themes (protos/policy/themes.json) into Python (the renderer) and TypeScript.
+"$VENV/bin/python" scripts/gen_themes.py
 "$VENV/bin/python" scripts/render_error_table.py

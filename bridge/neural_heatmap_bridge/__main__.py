@@ -10,15 +10,23 @@ from collections.abc import Sequence
 from . import _loop
 from ._config import BridgeConfig, parse_config
 from ._server import Bridge
+from ._stream_hooks import StreamHooksFactory, no_hooks
 
 
-async def run(config: BridgeConfig, stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set (or a signal arrives), then shut down gracefully."""
+async def run(
+    config: BridgeConfig,
+    stop: asyncio.Event | None = None,
+    stream_hooks: StreamHooksFactory = no_hooks,
+) -> None:
+    """Serve until ``stop`` is set (or a signal arrives), then shut down gracefully.
+
+    ``stream_hooks``: see ``Bridge`` (the test tree's entry module passes its faults).
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    bridge = Bridge(config)
+    bridge = Bridge(config, stream_hooks)
     await bridge.start()
     print(f"neural-heatmap-bridge listening on {bridge.port}", flush=True)
     try:

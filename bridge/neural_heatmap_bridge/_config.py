@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import (
     non_negative_float,
     non_negative_int,
@@ -20,11 +21,9 @@ from neural_heatmap_contract.flag_types import (
     positive_int,
 )
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
-
-from ._faults import parse_faults
+from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
 ENV_PREFIX = "NH_BRIDGE_"
-_FALSE = {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -54,14 +53,13 @@ class BridgeConfig:
     read_cache_bytes: int = 64 << 20
     heartbeat_interval: float = 2.0
     stall_timeout: float = 6.0
-    test_faults: str = ""
     uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
     anomaly_log: str = ""
-    anomaly_stream: str = "NH_ANOMALIES"
+    anomaly_stream: str = ANOMALY_STREAM
     max_connection_age: float = 0.0
     log_level: str = "INFO"
 
@@ -70,9 +68,10 @@ def _env(name: str) -> str | None:
     return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_")) or None
 
 
-def _fault_plan(text: str) -> str:
-    parse_faults(text)  # reject a bad plan at start-up, not at the first stream
-    return text
+def _env_bool(name: str, default: bool) -> bool:
+    """A boolean flag's environment value; an unknown word stops start-up with one line."""
+    variable = ENV_PREFIX + name.upper().replace("-", "_")
+    return flag_default("neural-heatmap-bridge", variable, default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,11 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
         d.anomaly_cache,
         help="converted anomalies kept by sequence (logged anomalies never change); 0 = off",
     )
-    env_read_cache = _env("read-cache")
     parser.add_argument(
         "--read-cache",
         action=argparse.BooleanOptionalAction,
-        default=d.read_cache if env_read_cache is None else env_read_cache.lower() not in _FALSE,
+        default=_env_bool("read-cache", d.read_cache),
         help="answer hot reads (GetAnomalies, ListModels, Get{Filter,Theme,Layout}, "
         "GetCorrelationMatrix, GetTemporalStatistics) from memory while the upstream's "
         "pushed versions say they are current (--no-read-cache: always ask the upstream)",
@@ -208,18 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
         "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
         "heartbeats unanswered before it counts as stalled (streams end, health NOT_SERVING)",
     )
-    add(
-        "--test-faults",
-        _fault_plan,
-        d.test_faults,
-        help="TEST ONLY, never in production: make the Nth anomaly stream fail inside the "
-        "bridge, e.g. 'freeze@1,mute@3' (see neural_heatmap_bridge._faults)",
-    )
-    env_uvloop = _env("uvloop")
     parser.add_argument(
         "--uvloop",
         action=argparse.BooleanOptionalAction,
-        default=d.uvloop if env_uvloop is None else env_uvloop.lower() not in _FALSE,
+        default=_env_bool("uvloop", d.uvloop),
         help="run on uvloop's event loop when it is installed (--no-uvloop: asyncio's own)",
     )
     add(

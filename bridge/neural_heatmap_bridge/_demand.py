@@ -13,15 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from neural_heatmap_contract.protocol import HEARTBEAT_MAX_SECONDS, HEARTBEAT_MIN_SECONDS
+
 from ._anomaly_ring import AnomalyRing
 from ._mailbox import Kind, Mailbox
 from ._pump import Pump
 
 if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra
     from ._jetstream import JetStreamFeed
-
-# The upstream's accepted range of heartbeat_interval (docs/http-api.md).
-_UPSTREAM_HEARTBEAT_RANGE = (0.1, 60.0)
 
 _UPSTREAM_NAME = {
     Kind.HEATMAP: "heatmap",
@@ -63,9 +62,10 @@ class Demand:
     def subscribe_data(self, kind: Kind) -> dict[str, Any]:
         """The ``data`` of the upstream ``subscribe_<kind>`` message."""
         if kind is Kind.ANOMALY:
-            low, high = _UPSTREAM_HEARTBEAT_RANGE
             data: dict[str, Any] = {
-                "heartbeat_interval": min(high, max(low, self._heartbeat_interval))
+                "heartbeat_interval": min(
+                    HEARTBEAT_MAX_SECONDS, max(HEARTBEAT_MIN_SECONDS, self._heartbeat_interval)
+                )
             }
             resume = self._ring.resume_point()
             if resume is not None:

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf.message import Message
+from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED
 
 from . import _convert as cv
 from . import _errors
@@ -202,7 +203,7 @@ class Fanout:
             self._ring.distrust()
 
     def _on_error(self, data: dict[str, Any]) -> None:
-        if data.get("code") != "sequence_expired":
+        if data.get("code") != SEQUENCE_EXPIRED:
             log.warning("upstream WebSocket error: %s", data)
             return
         # The bridge's own resume point was pruned: start over from the log's head and

@@ -29,6 +29,12 @@ from nats.aio.client import Client
 from nats.js import api
 from neural_heatmap_contract import errors as table
 from neural_heatmap_contract.backoff import backoff_delay
+from neural_heatmap_contract.protocol import (
+    SEQUENCE_EXPIRED,
+    anomaly_subject,
+    is_pruned,
+    pruned_message,
+)
 
 from . import _errors
 from ._anomaly_cache import AnomalyCache
@@ -38,11 +44,6 @@ from ._upstream import CallOptions, Query
 log = logging.getLogger("neural_heatmap_bridge.jetstream")
 
 ROUTE = "JetStream anomaly stream"
-
-
-def stream_subject(stream: str) -> str:
-    """The anomaly stream's one subject (the server's ``jetstream_log.stream_subject``)."""
-    return f"{stream}.anomalies"
 
 
 def _anomaly(msg: Any) -> dict[str, Any]:
@@ -63,7 +64,7 @@ class JetStreamReader:
     def __init__(self, url: str, stream: str) -> None:
         self._url = url
         self.stream = stream
-        self.subject = stream_subject(stream)
+        self.subject = anomaly_subject(stream)
         self._nc: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -109,10 +110,10 @@ class JetStreamReader:
         if "after_sequence" not in query:
             return doc  # the ring asks only for the head this way
         after, limit = int(query["after_sequence"]), int(query.get("limit", "1000"))
-        if after + 1 < first:
+        if is_pruned(after, first):
             raise _errors.UpstreamError.of(
-                table.row_for_answer(410, "sequence_expired"),
-                f"sequence {after + 1} was pruned from the {ROUTE}; the oldest retained is {first}",
+                table.row_for_answer(410, SEQUENCE_EXPIRED),
+                pruned_message(after + 1, first, f" from the {ROUTE}"),
                 route=ROUTE,
                 first_sequence=first,
                 last_sequence=last,

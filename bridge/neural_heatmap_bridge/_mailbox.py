@@ -23,9 +23,9 @@ from google.protobuf.message import Message
 from neural_heatmap_contract.v1 import analytics_pb2, updates_pb2
 
 from . import _errors
-from ._faults import Fault
 from ._metrics import Metrics
 from ._shared_updates import SharedUpdates
+from ._stream_hooks import NO_HOOKS, StreamHooks
 
 # How often a caught-up stream re-reads the server's log while the ring is not current.
 POLL_INTERVAL = 0.5
@@ -49,7 +49,7 @@ class Subscription:
     layer_ids: set[str] = field(default_factory=set)
     min_severity: int = 0
     after_sequence: int | None = None
-    fault: Fault | None = None  # test-only, see _faults
+    hooks: StreamHooks = NO_HOOKS  # see _stream_hooks
 
 
 class Mailbox:

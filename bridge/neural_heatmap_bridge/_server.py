@@ -23,6 +23,7 @@ from ._matrix_wire import serialize_message_or_wire
 from ._metrics import Metrics
 from ._read_cache import ReadCache
 from ._service import NeuralHeatmapBridge
+from ._stream_hooks import StreamHooksFactory, no_hooks
 from ._tracing import tracing_hooks
 from ._upstream import Upstream
 
@@ -92,10 +93,13 @@ class Bridge:
 
     Args:
         config: Everything from the command line / environment.
+        stream_hooks: Gives each anomaly stream its hooks (``_stream_hooks``; production:
+            none, tests: faults).
     """
 
-    def __init__(self, config: BridgeConfig) -> None:
+    def __init__(self, config: BridgeConfig, stream_hooks: StreamHooksFactory = no_hooks) -> None:
         self.config = config
+        self._stream_hooks = stream_hooks
         self.metrics = Metrics()
         self._tracing_interceptors, trace_configs = tracing_hooks()
         self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout,
@@ -135,7 +139,8 @@ class Bridge:
         _add_at_the_edge(
             pb_grpc.add_NeuralHeatmapServiceServicer_to_server,
             NeuralHeatmapBridge(
-                c, self.upstream, self.fanout, self.metrics, self.anomalies, self.read_cache
+                c, self.upstream, self.fanout, self.metrics, self.anomalies, self.read_cache,
+                self._stream_hooks,
             ),
             server,
             PRESERIALIZED,

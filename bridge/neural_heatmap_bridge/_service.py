@@ -30,7 +30,6 @@ from . import _convert as cv
 from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._fanout import Fanout
-from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
 from ._ingest import ingest
 from ._mailbox import Kind, Subscription
@@ -38,6 +37,7 @@ from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
 from ._read_cache import ANOMALIES, FRAMES, VIEW, ReadCache, cached, writes
 from ._scalars import seconds
+from ._stream_hooks import NO_HOOKS, StreamHooksFactory, no_hooks
 from ._tensors import correlation_from_json
 from ._upstream import CallOptions, Upstream, segment
 from ._validate import require_models
@@ -87,6 +87,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         metrics: Where ingestion outcomes are counted.
         anomalies: Converted anomalies by sequence (shared with the fan-out).
         read_cache: Answers of hot reads (None: a disabled one).
+        stream_hooks: Gives each anomaly stream its hooks as it opens (``_stream_hooks``;
+            production: none).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         metrics: Metrics,
         anomalies: AnomalyCache | None = None,
         read_cache: ReadCache | None = None,
+        stream_hooks: StreamHooksFactory = no_hooks,
     ) -> None:
         self._config = config
         self.read_cache = read_cache or ReadCache(False, 0, metrics)
@@ -104,7 +107,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self._metrics = metrics
         self._up = upstream
         self._fanout = fanout
-        self._faults = FaultInjector(config.test_faults)
+        self._stream_hooks = stream_hooks
 
     def _opts(self, context: Ctx) -> CallOptions:
         return CallOptions.of(context, self._config.upstream_timeout)
@@ -450,7 +453,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=after,
-            fault=self._faults.next_stream(),
+            hooks=self._stream_hooks(),
         )
         async for _, update in self._fanout.stream(sub, self._opts(context)):
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
@@ -480,7 +483,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             min_severity=request.min_severity,
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
-            fault=self._faults.next_stream() if Kind.ANOMALY in kinds else None,
+            hooks=self._stream_hooks() if Kind.ANOMALY in kinds else NO_HOOKS,
         )
         async for kind, update in self._fanout.stream(sub, self._opts(context)):
             if isinstance(update, updates_pb2.AnomalyHeartbeat):

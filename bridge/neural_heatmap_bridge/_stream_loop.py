@@ -22,7 +22,6 @@ from neural_heatmap_contract.v1 import updates_pb2
 from . import _convert as cv
 from . import _errors
 from ._anomaly_ring import AnomalyRing
-from ._faults import Fault
 from ._mailbox import Kind, Mailbox
 from ._metrics import Metrics
 
@@ -78,8 +77,7 @@ class StreamLoop:
             if beats and self._until_heartbeat(mb) <= 0:
                 self._check_progress(mb)
                 yield Kind.ANOMALY, self._heartbeat(mb)
-                if mb.sub.fault is Fault.FREEZE:  # test-only (see _faults)
-                    await asyncio.get_running_loop().create_future()  # until cancelled
+                await mb.sub.hooks.heartbeat_sent(mb)
 
     def _until_heartbeat(self, mb: Mailbox) -> float:
         """Seconds until ``mb``'s next heartbeat is due (its wait must not outlast that)."""

@@ -25,13 +25,13 @@ from urllib.parse import quote
 
 import aiohttp
 import grpc
+from neural_heatmap_contract.protocol import DEADLINE_HEADER
 
 from . import _errors
 
 JSONDict = dict[str, Any]
 # Query parameters: pairs, so that a parameter can repeat (one id per ``model_id``).
 Query = Sequence[tuple[str, str]] | Mapping[str, str]
-TIMEOUT_HEADER = "X-Request-Timeout-Ms"
 MAX_REQUEST_ID = 128
 
 
@@ -155,7 +155,7 @@ class Upstream:
         """
         route = f"{method} {path}"
         all_headers = self.headers(opts.request_id)
-        all_headers[TIMEOUT_HEADER] = opts.timeout_ms
+        all_headers[DEADLINE_HEADER] = opts.timeout_ms
         if headers:
             all_headers.update(headers)
         body: bytes | None = data

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.enums import SEVERITIES
 
 from .layout_canvas import unit_location
 from .store import FrameBatch, LayerWindow
 
-SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
-ANOMALY_TYPES = ("non_finite", "exploding", "dead_units", "saturation", "spike")
 
 # Score thresholds at which each type becomes (low, medium, high, critical).
 # A score below the first threshold is not an anomaly.

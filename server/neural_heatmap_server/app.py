@@ -14,6 +14,7 @@ import numpy as np
 from aiohttp import web
 from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
+from neural_heatmap_contract.protocol import DEADLINE_HEADER
 from neural_heatmap_contract.tracing import enable_tracing
 
 from .config import ServerConfig
@@ -26,7 +27,7 @@ from .queries import MAX_SEQUENCE, REPEATABLE, REPEATABLE_ON
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
-from .workers import DEADLINE_HEADER, Deadline
+from .workers import Deadline
 from .ws import websocket_handler
 
 log = logging.getLogger("neural_heatmap_server.access")

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
+from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
 ENV_PREFIX = "NH_SERVER_"
 
@@ -41,12 +43,11 @@ class ServerConfig:
     anomaly_cooldown: float = 5.0
     anomaly_retention: int = 100000
     anomaly_log: str = "sqlite"
-    anomaly_stream: str = "NH_ANOMALIES"
+    anomaly_stream: str = ANOMALY_STREAM
     anomaly_max_age: float = 0.0
     anomaly_dedup_window: float = 600.0
     anomaly_replicas: int = 1
     consumer_ack_deadline: float = 30.0
-    test_crash_after_publish: int = 0
     token: str | None = None
     source: bool = True
     source_rate: float = 15.0
@@ -93,10 +94,9 @@ def _env(name: str) -> str | None:
 
 
 def _env_bool(name: str, default: bool) -> bool:
-    raw = _env(name)
-    if raw is None:
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    """A boolean flag's environment value; an unknown word stops start-up with one line."""
+    return flag_default("neural-heatmap-server", ENV_PREFIX + name.upper().replace("-", "_"),
+                        default)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,8 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     add("--consumer-ack-deadline", type=positive_float, default=d.consumer_ack_deadline,
         help="seconds a member of a consumer group holds an anomaly it was given; one not "
              "acknowledged by then goes to another member")
-    add("--test-crash-after-publish", type=int, default=d.test_crash_after_publish,
-        help=argparse.SUPPRESS)
     add("--token", default=None,
         help="if set, every route except /health and /openapi.json needs "
              "'Authorization: Bearer <token>'")
@@ -225,7 +223,6 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         anomaly_max_age=ns.anomaly_max_age,
         anomaly_dedup_window=ns.anomaly_dedup_window,
         anomaly_replicas=ns.anomaly_replicas,
-        test_crash_after_publish=ns.test_crash_after_publish,
         consumer_ack_deadline=ns.consumer_ack_deadline,
         token=ns.token or None,
         source=ns.source,

@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED, is_pruned, pruned_message
+
 from .errors import ApiError, invalid
 from .persistence import AnomalyLog, AnomalyQuery
 
@@ -148,11 +150,11 @@ class ConsumerStore:
             gone = set(expired) - {a["sequence"] for a in out}  # pruned while leased
             if len(out) < limit:
                 first, _ = self._log.bounds()
-                if state.dispatched + 1 < first:
-                    raise ApiError("sequence_expired",
-                                   f"consumer {name!r}: sequence {state.dispatched + 1} was "
-                                   f"pruned; the oldest retained is {first}; acknowledge "
-                                   f"{first - 1} to skip the gap",
+                if is_pruned(state.dispatched, first):
+                    raise ApiError(SEQUENCE_EXPIRED,
+                                   f"consumer {name!r}: "
+                                   f"{pruned_message(state.dispatched + 1, first)}; "
+                                   f"acknowledge {first - 1} to skip the gap",
                                    after_sequence=state.dispatched, first_sequence=first)
                 out += self._log.query(AnomalyQuery(after_sequence=state.dispatched,
                                                     limit=limit - len(out)))

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.enums import GRANULARITIES
 from neural_heatmap_contract.media import encode_matrix
 
 from .alignment import align, time_mask
@@ -33,8 +34,6 @@ from .errors import invalid
 from .store import ActivationStore, Float32Array, FloatArray, IntArray, LayerWindow
 from .wire import dumps
 from .workers import check_deadline
-
-GRANULARITIES = ("layer", "unit")
 
 
 @dataclass

@@ -11,11 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract.enums import EXPORT_FORMATS
+
 from . import queries
 from .alignment import time_mask
 from .correlation import CorrelationCache, select_windows
 from .errors import ApiError, invalid
-from .exports import FORMATS, ExportRequest, safe_name, write_export
+from .exports import ExportRequest, safe_name, write_export
 from .persistence import AnomalyLog, AnomalyQuery
 from .render import RenderOptions, render_options
 from .store import ActivationStore, Float32Array, LayerWindow
@@ -42,9 +44,9 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
     filename = safe_name(body.get("filename"))
     fmt = body.get("format", "csv")
     fmt = fmt.lower() if isinstance(fmt, str) else fmt
-    if fmt not in FORMATS:
-        raise invalid(f"unknown export format {fmt!r}; use {list(FORMATS)}",
-                      field="format", format=fmt, allowed=list(FORMATS))
+    if fmt not in EXPORT_FORMATS:
+        raise invalid(f"unknown export format {fmt!r}; use {list(EXPORT_FORMATS)}",
+                      field="format", format=fmt, allowed=list(EXPORT_FORMATS))
     target = root / filename
     if target.exists() and target.is_dir() != (fmt == "tensorboard"):
         raise ApiError("conflict", f"{filename!r} already exists as a "

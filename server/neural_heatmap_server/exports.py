@@ -22,7 +22,6 @@ from .correlation import CorrelationResult
 from .errors import invalid, not_found
 from .tensorboard_export import TensorBoardRun, write_tensorboard
 
-FORMATS = ("csv", "json", "parquet", "tensorboard")
 # A first character that is not a dot, then letters, digits, '_', '-' and single dots
 # (never '..'); at most MAX_NAME characters. The same text is the OpenAPI pattern.
 NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?"
@@ -54,7 +53,7 @@ class ExportRequest:
 
     Attributes:
         filename: The file (or, for TensorBoard, directory) name, already checked.
-        format: One of ``FORMATS``.
+        format: One of ``EXPORT_FORMATS``.
         matrix: The correlation matrix to write.
         tensorboard: For the ``tensorboard`` format, the whole run (``tensorboard_export``).
     """

@@ -37,8 +37,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
 import sqlite3
 import threading
 import uuid
@@ -48,6 +46,7 @@ from typing import Any, TypeVar
 import nats
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
+from neural_heatmap_contract.protocol import anomaly_subject
 
 from .errors import ApiError
 from .persistence import AnomalyLog, AnomalyQuery, SqliteAnomalyLog
@@ -56,14 +55,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SUBJECT_SUFFIX = "anomalies"
 CALL_TIMEOUT = 5.0  # seconds any one NATS call may take before the caller gives up
 _WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence
-
-
-def stream_subject(stream: str) -> str:
-    """The one subject the anomaly stream holds (``<stream>.anomalies``)."""
-    return f"{stream}.{SUBJECT_SUFFIX}"
 
 
 class _NatsThread:
@@ -104,19 +97,15 @@ class JetStreamAnomalyLog(AnomalyLog):
         max_age: The stream's ``max_age`` in seconds; 0 keeps by count only.
         dedup_window: The stream's duplicate window in seconds (see the module docstring).
         replicas: Stream replicas (1 on one machine, 3 on a NATS cluster).
-        crash_after_publish: Test only: SIGKILL this process right after the n-th
-            publish is acknowledged, before its commit (0: never).
     """
 
     def __init__(self, conn: sqlite3.Connection, url: str, stream: str, retention: int,
-                 max_age: float = 0.0, dedup_window: float = 600.0, replicas: int = 1,
-                 crash_after_publish: int = 0) -> None:
+                 max_age: float = 0.0, dedup_window: float = 600.0, replicas: int = 1
+                 ) -> None:
         self._conn = conn
         self._copy = SqliteAnomalyLog(conn, retention)
         self._stream = stream
-        self._subject = stream_subject(stream)
-        self._crash_after = crash_after_publish
-        self._published = 0
+        self._subject = anomaly_subject(stream)
         self._lock = threading.Lock()  # one flush at a time keeps publishing in outbox order
         conn.execute("CREATE TABLE IF NOT EXISTS anomaly_outbox ("
                      " id INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL)")
@@ -191,9 +180,6 @@ class JetStreamAnomalyLog(AnomalyLog):
                 self._head = self._stream_bounds()[1]
                 continue
             self._head = max(self._head, int(ack.seq))
-            self._published += 1
-            if self._published == self._crash_after:
-                os.kill(os.getpid(), signal.SIGKILL)
             return int(ack.seq)
         raise AssertionError("unreachable")
 

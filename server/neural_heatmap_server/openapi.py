@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 document served at ``/openapi.json``, built from the validators' own rules.
 
 Every enum, bound and pattern below is the constant the matching validator
-checks (``SEVERITIES``, ``FORMATS``, ``NAME_PATTERN``, ``--max-frames``, ...),
+checks (``SEVERITIES``, ``EXPORT_FORMATS``, ``NAME_PATTERN``, ``--max-frames``, ...),
 and the document is built per server from its configuration, so the limits
 it states are the limits it enforces. schemathesis checks the agreement in
 both directions (tests/server/test_openapi_fuzz.py).
@@ -17,6 +17,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from neural_heatmap_contract.enums import (
+    ANOMALY_TYPES,
+    EXPORT_FORMATS,
+    GRANULARITIES,
+    PATTERN_TYPES,
+    RENDER_KINDS,
+    SEVERITIES,
+    THEMES,
+)
 from neural_heatmap_contract.limits import (
     MAX_RENDER_PANELS,
     MAX_RENDER_PIXELS,
@@ -24,22 +33,19 @@ from neural_heatmap_contract.limits import (
     MIN_CUSTOM_COLORS,
 )
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
+from neural_heatmap_contract.protocol import DEADLINE_HEADER
 
-from .anomalies import ANOMALY_TYPES, SEVERITIES
 from .compare import METRICS
 from .config import ServerConfig
 from .consumers import CONSUMER_NAME_PATTERN
-from .correlation import GRANULARITIES
 from .errors import STATUS_BY_CODE
-from .exports import FORMATS, MAX_NAME, NAME_PATTERN
+from .exports import MAX_NAME, NAME_PATTERN
 from .ingest import MAX_NAME_LENGTH, MAX_STEP
 from .ingest import NAME_PATTERN as ID_PATTERN
 from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
-from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH, KINDS
-from .temporal import PATTERN_TYPES
-from .view_state import COLOR_PATTERN, MAX_TIME_MS, MIN_TIME_MS, THEMES
-from .workers import DEADLINE_HEADER
+from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH
+from .view_state import COLOR_PATTERN, MAX_TIME_MS, MIN_TIME_MS
 
 CROSS_FIELD = ("Rules between fields, or between the request and stored state, that JSON "
                "Schema cannot state answer 400 with `details.constraint` naming the rule: ")
@@ -205,7 +211,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "frames": {"type": "array", "maxItems": config.max_frames,
                        "items": _ref("Frame")}}}]}
     render_params = [
-        _query("kind", {"enum": list(KINDS)}, "heatmap (default): each layer's newest frame "
+        _query("kind", {"enum": list(RENDER_KINDS)}, "heatmap (default): each layer's newest frame "
                "on its canvas grid; correlation: the matrix with its labels"),
         *[p for p in correlation_params if p["name"] != "granularity"],
         _query("granularity", {"enum": list(GRANULARITIES)}, "kind=correlation: layer "
@@ -256,7 +262,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "whole run (activations, histograms, the matrix image in the stored theme, "
             "anomalies, pattern confidences) into the directory <filename>/.", _OBJ,
             body={"type": "object", "required": ["filename"], "properties": {
-                "filename": _EXPORT_NAME, "format": {"enum": list(FORMATS)},
+                "filename": _EXPORT_NAME, "format": {"enum": list(EXPORT_FORMATS)},
                 "model_ids": _nullable({"type": "array", "items": _STR}),
                 "layer_ids": _nullable({"type": "array", "items": _STR}),
                 "granularity": _nullable({"enum": list(GRANULARITIES)}),

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from multidict import MultiMapping
+from neural_heatmap_contract.enums import GRANULARITIES, SEVERITIES
 
-from .anomalies import SEVERITIES
-from .correlation import GRANULARITIES, CorrelationQuery
+from .correlation import CorrelationQuery
 from .errors import invalid
 from .params import opt_bool, opt_choice, opt_float, opt_int, opt_list, opt_str
 from .persistence import AnomalyQuery

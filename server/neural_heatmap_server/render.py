@@ -4,12 +4,18 @@ The one implementation of the original API's themes (shared/seed): every client
 (the gRPC ``RenderHeatmap``, the SDKs, the CLI, the notebooks) gets its images
 from ``GET /api/render``, which draws here.
 
+What each theme looks like is data, not code: ``neural_heatmap_contract.themes``
+(generated from ``protos/policy/themes.json``, which the browser dashboard reads too)
+gives its colour stops, background, text and frame colours, scanlines and isoline count,
+and every drawing step below reads those values; no step asks which theme it is.
+
 * ``thermal``: blue to red (matplotlib's ``coolwarm``).
 * ``plasma``: purple to yellow (matplotlib's ``plasma``).
 * ``holographic``: dark to cyan on black, with dark scanlines every few rows.
 * ``contour``: isolines (matplotlib ``contour``) on white; a grid too small for
   isolines (under 2 x 2 shown values) is filled instead.
-* ``custom``: a linear colour map through the ``custom_colors``.
+* ``custom``: a linear colour map through the ``custom_colors`` (a theme without
+  colour stops).
 
 Drawing uses matplotlib's object API (``Figure`` with the Agg canvas, never
 ``pyplot``'s global state); Pillow encodes the PNG. The functions here are pure:
@@ -34,16 +40,17 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Colormap, LinearSegmentedColormap
 from matplotlib.figure import Figure
+from neural_heatmap_contract.enums import RENDER_KINDS
 from neural_heatmap_contract.limits import (
     MAX_RENDER_PIXELS,
     MAX_RENDER_SIDE,
     MAX_RENDER_TICK_LABELS,
 )
+from neural_heatmap_contract.themes import MISSING_COLOR, THEMES, Theme
 from PIL import Image
 
 from .errors import invalid
@@ -51,16 +58,9 @@ from .params import opt_choice, opt_int, opt_list
 from .view_state import validate_theme
 from .workers import check_deadline
 
-KINDS = ("heatmap", "correlation")
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 800, 600
 DPI = 100
-SCANLINE_PERIOD = 3  # holographic: every third pixel row is a dark scanline
-SCANLINE_SHADE = 0.45  # ... at this fraction of its brightness
-CONTOUR_LEVELS = 8
 CONTOUR_MAX_CELLS = 128  # per side: isolines of finer grids merge at any image size
-_HOLOGRAPHIC = LinearSegmentedColormap.from_list(
-    "holographic", ["#001a22", "#007f99", "#00e5ff", "#b8ffff"])
-_MISSING = "#7f7f7f"  # a unit the filter hides, or a layer with no frame in the range
 _MATPLOTLIB = threading.Lock()  # one figure built and rasterised at a time (module docstring)
 
 
@@ -81,6 +81,11 @@ class RenderOptions:
     custom_colors: tuple[str, ...]
     width: int
     height: int
+
+    @property
+    def look(self) -> Theme:
+        """The theme's data (colours, scanlines, isolines)."""
+        return THEMES[self.theme]
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ def render_options(params: Mapping[str, Any], stored_theme: Mapping[str, Any]) -
         ApiError: 400 naming the field or the limit (``MAX_RENDER_SIDE``,
             ``MAX_RENDER_PIXELS``) that the request breaks.
     """
-    kind = opt_choice(params, "kind", KINDS) or "heatmap"
+    kind = opt_choice(params, "kind", RENDER_KINDS) or "heatmap"
     width = _side(params, "width") or DEFAULT_WIDTH
     height = _side(params, "height") or DEFAULT_HEIGHT
     if width * height > MAX_RENDER_PIXELS:
@@ -133,30 +138,27 @@ def _side(params: Mapping[str, Any], key: str) -> int:
     return value
 
 
-def colormap(theme: str, custom_colors: Sequence[str] = ()) -> Colormap:
-    """The colour map of a theme (``contour`` draws its isolines in ``viridis``)."""
-    if theme == "custom":
-        return LinearSegmentedColormap.from_list("custom", list(custom_colors))
-    if theme == "holographic":
-        return _HOLOGRAPHIC
-    return colormaps[{"thermal": "coolwarm", "plasma": "plasma", "contour": "viridis"}[theme]]
+def colormap(theme: Theme, custom_colors: Sequence[str] = ()) -> Colormap:
+    """The theme's colour map: linear through its stops (or the custom colours), grey
+    where a cell has no value."""
+    stops = list(theme.colors or custom_colors)
+    return LinearSegmentedColormap.from_list(theme.name, stops).with_extremes(bad=MISSING_COLOR)
 
 
 def _figure(options: RenderOptions) -> Figure:
-    dark = options.theme == "holographic"
     fig = Figure(figsize=(options.width / DPI, options.height / DPI), dpi=DPI,
-                 facecolor="black" if dark else "white", layout="constrained")
+                 facecolor=options.look.background, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
 def _style(ax: Axes, options: RenderOptions) -> None:
-    if options.theme == "holographic":
-        ax.set_facecolor("black")
-        ax.tick_params(colors="#00e5ff")
-        ax.title.set_color("#00e5ff")
-        for spine in ax.spines.values():
-            spine.set_color("#007f99")
+    look = options.look
+    ax.set_facecolor(look.background)
+    ax.tick_params(colors=look.text)
+    ax.title.set_color(look.text)
+    for spine in ax.spines.values():
+        spine.set_color(look.frame)
 
 
 def _draw(ax: Axes, grid: npt.NDArray[np.float64], options: RenderOptions,
@@ -169,15 +171,14 @@ def _draw(ax: Axes, grid: npt.NDArray[np.float64], options: RenderOptions,
     costs what the image size allows instead of growing with the data (a
     2048 x 2048 contour took over a minute).
     """
-    cmap = colormap(options.theme, options.custom_colors).with_extremes(bad=_MISSING)
+    cmap = colormap(options.look, options.custom_colors)
     rows, cols = grid.shape
-    if options.theme == "contour" and min(grid.shape) >= 2 \
-            and np.isfinite(grid).sum() >= 4 and high > low:
+    isolines = options.look.isolines
+    if isolines and min(grid.shape) >= 2 and np.isfinite(grid).sum() >= 4 and high > low:
         pooled, row_at, col_at = pool(grid, CONTOUR_MAX_CELLS, CONTOUR_MAX_CELLS)
-        ax.set_facecolor("white")
         ax.invert_yaxis()  # row 0 at the top, as imshow draws it
         return ax.contour(col_at, row_at, np.ma.masked_invalid(pooled),
-                          levels=np.linspace(low, high, CONTOUR_LEVELS + 2)[1:-1],
+                          levels=np.linspace(low, high, isolines + 2)[1:-1],
                           cmap=cmap, linewidths=1.2)
     pooled, _, _ = pool(grid, options.height, options.width)
     return ax.imshow(np.ma.masked_invalid(pooled), cmap=cmap, vmin=low, vmax=high,
@@ -211,7 +212,7 @@ def pool(grid: npt.NDArray[np.float64], max_rows: int, max_cols: int
 
 def _render(build: Callable[[], Figure], options: RenderOptions) -> bytes:
     """Build the figure and rasterise it with Agg under ``_MATPLOTLIB``; then add the
-    holographic scanlines and encode with Pillow outside it."""
+    theme's scanlines and encode with Pillow outside it."""
     with _MATPLOTLIB:
         check_deadline()  # the deadline may have passed while waiting for the lock
         fig = build()
@@ -220,9 +221,10 @@ def _render(build: Callable[[], Figure], options: RenderOptions) -> bytes:
         fig.savefig(raw, format="raw", dpi=DPI)
     pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8).reshape(
         options.height, options.width, 4).copy()
-    if options.theme == "holographic":
-        rgb = pixels[::SCANLINE_PERIOD, :, :3].astype(np.float32) * SCANLINE_SHADE
-        pixels[::SCANLINE_PERIOD, :, :3] = rgb.astype(np.uint8)
+    period, shade = options.look.scanline_period, options.look.scanline_shade
+    if period:
+        rgb = pixels[::period, :, :3].astype(np.float32) * shade
+        pixels[::period, :, :3] = rgb.astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(pixels, "RGBA").convert("RGB").save(out, format="PNG")
     return out.getvalue()
@@ -246,7 +248,7 @@ def _heatmap_figure(panels: Sequence[Panel], options: RenderOptions) -> Figure:
         high = low + 1.0
     if not panels:
         fig.text(0.5, 0.5, "no layers to show", ha="center", va="center",
-                 color="#00e5ff" if options.theme == "holographic" else "black")
+                 color=options.look.text)
         return fig
     columns = int(np.ceil(np.sqrt(len(panels))))
     rows = -(-len(panels) // columns)
@@ -264,8 +266,7 @@ def _heatmap_figure(panels: Sequence[Panel], options: RenderOptions) -> Figure:
         ax.set_axis_off()
     if mappable is not None:
         bar = fig.colorbar(mappable, ax=axes.ravel().tolist(), shrink=0.8)
-        if options.theme == "holographic":
-            bar.ax.tick_params(colors="#00e5ff")
+        bar.ax.tick_params(colors=options.look.text)
     return fig
 
 
@@ -284,7 +285,8 @@ def _correlation_figure(matrix: npt.NDArray[np.float64], labels: Sequence[str],
     ax = fig.add_subplot()
     if len(labels) == 0:
         ax.set_axis_off()
-        fig.text(0.5, 0.5, "no layers to correlate", ha="center", va="center")
+        fig.text(0.5, 0.5, "no layers to correlate", ha="center", va="center",
+                 color=options.look.text)
         return fig
     mappable = _draw(ax, np.asarray(matrix, dtype=np.float64), options, -1.0, 1.0)
     step = max(1, -(-len(labels) // MAX_RENDER_TICK_LABELS))
@@ -295,7 +297,6 @@ def _correlation_figure(matrix: npt.NDArray[np.float64], labels: Sequence[str],
     ax.set_title("correlation", fontsize=9)
     _style(ax, options)
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8)
-    if options.theme == "holographic":
-        bar.ax.tick_params(colors="#00e5ff")
+    bar.ax.tick_params(colors=options.look.text)
     return fig
 

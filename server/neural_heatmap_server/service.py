@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from aiohttp import web
+from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED, is_pruned, pruned_message
 from neural_heatmap_contract.tracing import span
 
 from . import queries
@@ -79,7 +80,7 @@ def open_anomaly_log(conn: sqlite3.Connection, config: ServerConfig) -> AnomalyL
     return JetStreamAnomalyLog(
         conn, config.anomaly_log, config.anomaly_stream, config.anomaly_retention,
         max_age=config.anomaly_max_age, dedup_window=config.anomaly_dedup_window,
-        replicas=config.anomaly_replicas, crash_after_publish=config.test_crash_after_publish)
+        replicas=config.anomaly_replicas)
 
 
 class ServerState:
@@ -259,10 +260,9 @@ class ServerState:
     def check_after_sequence(self, after_sequence: int | None) -> tuple[int, int]:
         """``(first, last)`` sequence; 410 when ``after_sequence`` was pruned."""
         first, last = self.anomaly_log.bounds()
-        if after_sequence is not None and after_sequence + 1 < first:
-            raise ApiError("sequence_expired",
-                           f"sequence {after_sequence + 1} was pruned; the oldest retained "
-                           f"is {first}", after_sequence=after_sequence,
+        if after_sequence is not None and is_pruned(after_sequence, first):
+            raise ApiError(SEQUENCE_EXPIRED, pruned_message(after_sequence + 1, first),
+                           after_sequence=after_sequence,
                            first_sequence=first, last_sequence=last)
         return first, last
 

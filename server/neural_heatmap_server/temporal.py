@@ -44,13 +44,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.enums import PATTERN_TYPES
 
 from .alignment import time_mask
 from .errors import invalid
 from .store import ActivationStore, FloatArray, LayerWindow
 from .workers import check_deadline
 
-PATTERN_TYPES = ("periodic", "trend", "state_change")
 MIN_SAMPLES = 8
 PERIODIC_MIN_CONFIDENCE = 0.3
 PERIODIC_MIN_CYCLES = 1.5

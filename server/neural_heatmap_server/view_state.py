@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from neural_heatmap_contract.enums import THEMES
 from neural_heatmap_contract.limits import MIN_CUSTOM_COLORS
 
 from .errors import invalid
 from .layout_canvas import canvas_shape
 
-THEMES = ("thermal", "plasma", "holographic", "contour", "custom")
 DEFAULT_THEME: dict[str, Any] = {"theme": "thermal", "custom_colors": []}
 COLOR_PATTERN = r"^#[0-9a-fA-F]{6}$"
 CUSTOM_COLORS_RULE = f"len(custom_colors) >= {MIN_CUSTOM_COLORS} when theme is custom"

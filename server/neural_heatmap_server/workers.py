@@ -41,12 +41,12 @@ from multiprocessing import get_context
 from typing import TypeVar
 
 import numpy as np
+from neural_heatmap_contract.protocol import DEADLINE_HEADER
 
 from .errors import ApiError, deadline_exceeded, invalid, overloaded
 
 T = TypeVar("T")
 
-DEADLINE_HEADER = "X-Request-Timeout-Ms"
 RETRY_AFTER_SECONDS = 1
 MAX_HEADER_DIGITS = 12  # ~31 years in milliseconds; longer text is not a duration
 

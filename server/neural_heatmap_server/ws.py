@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from neural_heatmap_contract.protocol import HEARTBEAT_MAX_SECONDS, HEARTBEAT_MIN_SECONDS
 
 from .anomalies import SEVERITY_RANK
 from .errors import ApiError, error_body, invalid
@@ -68,16 +69,15 @@ def _flag(attr: str, value: bool) -> Handler:
 
 
 # Bounds of ``heartbeat_interval``: faster is noise, slower is no liveness signal.
-HEARTBEAT_MIN, HEARTBEAT_MAX = 0.1, 60.0
 # How often a connection without heartbeats looks again whether it got a subscription.
 _HEARTBEAT_POLL = 1.0
 
 
 def _heartbeat_interval(data: dict[str, Any]) -> float | None:
     value = opt_float(data, "heartbeat_interval")
-    if value is not None and not HEARTBEAT_MIN <= value <= HEARTBEAT_MAX:
-        raise invalid(f"heartbeat_interval must be between {HEARTBEAT_MIN} and "
-                      f"{HEARTBEAT_MAX} seconds", field="heartbeat_interval", value=value)
+    if value is not None and not HEARTBEAT_MIN_SECONDS <= value <= HEARTBEAT_MAX_SECONDS:
+        raise invalid(f"heartbeat_interval must be between {HEARTBEAT_MIN_SECONDS} and "
+                      f"{HEARTBEAT_MAX_SECONDS} seconds", field="heartbeat_interval", value=value)
     return value
 
 

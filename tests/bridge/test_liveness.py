@@ -6,7 +6,7 @@ each case takes seconds. Shown here:
 * many more streams on one client connection than the bridge used to allow
   (1000) are all served: the old cap made the 1001st wait silently;
 * idle streams get heartbeats naming the log head, on both stream RPCs;
-* a stream that stops receiving inside the bridge (``--test-faults mute@1``)
+* a stream that stops receiving inside the bridge (``--test-faults mute@1``, test-only)
   is ended UNAVAILABLE by the bridge's watchdog, and resuming loses nothing;
 * a server that keeps its socket open but stops answering (SIGSTOP) is
   detected within the stall bound: health NOT_SERVING, streams end
@@ -127,7 +127,7 @@ async def test_a_stream_muted_inside_the_bridge_ends_unavailable_and_resumes_exa
     """``mute@1``: the first anomaly stream never receives; its watchdog ends it."""
     with (
         ServerProcess(extra_args=SERVER_ARGS) as server,
-        BridgeProcess(server.url, *LIVENESS_ARGS, "--test-faults", "mute@1") as bridge,
+        BridgeProcess(server.url, *LIVENESS_ARGS, faults="mute@1") as bridge,
     ):
         async with aiohttp.ClientSession(base_url=server.url) as http, bridge.aio_channel() as ch:
             stub = pb_grpc.NeuralHeatmapServiceStub(ch)

@@ -100,21 +100,24 @@ def go_client(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _java_built() -> bool:
-    main = JAVA_DIR / "target" / "classes" / "dev" / "neuralheatmap" / "conformance"
-    built = main / "ThinClient.class"
-    if not built.exists() or not (JAVA_DIR / "target" / "classpath.txt").exists():
+    built = JAVA_DIR / "target" / "test-classes" / "dev" / "neuralheatmap" / "conformance" \
+        / "ThinClient.class"
+    if not built.exists() or not (JAVA_DIR / "target" / "test-classpath.txt").exists():
         return False
-    sources = [*(JAVA_DIR / "src" / "main").rglob("*.java"), *(REPO / "protos").rglob("*.proto")]
+    sources = [*(JAVA_DIR / "src" / "main").rglob("*.java"),
+               *(JAVA_DIR / "src" / "test").rglob("*.java"), *(REPO / "protos").rglob("*.proto")]
     sources.append(JAVA_DIR / "pom.xml")
     return built.stat().st_mtime >= max(p.stat().st_mtime for p in sources)
 
 
 @pytest.fixture(scope="module")
 def java_client() -> list[str]:
-    """The Java thin client (sdk/java, dev.neuralheatmap.conformance.ThinClient) on the JVM.
+    """The Java thin client (sdk/java's test sources, dev.neuralheatmap.conformance.ThinClient)
+    on the JVM.
 
-    Built with `mvn package` (stubs generated from protos/) when missing or older than its
-    sources; Maven writes the runtime classpath to target/classpath.txt.
+    Built with `mvn package` (stubs generated from protos/; -DskipTests still compiles the
+    test classes) when missing or older than its sources; Maven writes the test classpath
+    (gson and protobuf-java-util are test-scoped) to target/test-classpath.txt.
     """
     java = _need("java")
     if not _java_built():
@@ -126,12 +129,12 @@ def java_client() -> list[str]:
             timeout=600,
         )
         assert build.returncode == 0, f"mvn package failed ({SETUP_HINT}?):\n{build.stdout}"
-    classpath = (JAVA_DIR / "target" / "classpath.txt").read_text().strip()
+    classpath = (JAVA_DIR / "target" / "test-classpath.txt").read_text().strip()
     return [
         java,
         "-XX:TieredStopAtLevel=1",  # a short-lived client: start fast rather than peak
         "-cp",
-        f"{JAVA_DIR / 'target' / 'classes'}:{classpath}",
+        f"{JAVA_DIR / 'target' / 'test-classes'}:{JAVA_DIR / 'target' / 'classes'}:{classpath}",
         "dev.neuralheatmap.conformance.ThinClient",
     ]
 

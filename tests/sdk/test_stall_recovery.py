@@ -1,7 +1,7 @@
 """Each SDK notices a stream that stalls inside the bridge and resumes it exactly (issue 18).
 
 The bridge runs with ``--test-faults mute@1,freeze@2`` (test-only, see
-``neural_heatmap_bridge._faults``): the first anomaly stream it opens never
+``tests/support/faulty_bridge.py``): the first anomaly stream it opens never
 receives an anomaly but keeps sending heartbeats, so the bridge's watchdog
 ends it with UNAVAILABLE; the second stream (the client's reopening) goes
 completely silent after its first heartbeat, which only the client's own
@@ -55,8 +55,7 @@ def faulty_stack() -> Iterator[tuple[ServerProcess, BridgeProcess]]:
             str(HEARTBEAT),
             "--stall-timeout",
             str(STALL),
-            "--test-faults",
-            "mute@1,freeze@2",
+            faults="mute@1,freeze@2",
             metrics=True,
         ) as bridge,
     ):

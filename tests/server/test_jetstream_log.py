@@ -87,7 +87,8 @@ def test_sequences_are_stream_sequences_and_a_pruned_cursor_is_410(
 
 def test_a_server_killed_between_publish_and_commit_neither_loses_nor_doubles(
         nats_server: NatsProcess) -> None:
-    server = _server(nats_server, "--test-crash-after-publish", "2")
+    server = _server(nats_server, "--crash-after-publish", "2")
+    server.module = "tests.support.crashing_server"  # test-only entry module around the server
     try:
         server.start()
         with pytest.raises((urllib.error.URLError, ConnectionError)):
@@ -96,6 +97,7 @@ def test_a_server_killed_between_publish_and_commit_neither_loses_nor_doubles(
         server.proc.wait(10)
         server.proc = None
         server.extra_args = server.extra_args[:-2]  # the same data dir, no crash this time
+        server.module = "neural_heatmap_server"
         server.start()  # flushes the outbox: the 2nd again (a duplicate), then the 3rd
         _post_nan_frames(server, 1)
         status, doc = _get(server, "after_sequence=0&limit=100")

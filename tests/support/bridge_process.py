@@ -43,6 +43,8 @@ class BridgeProcess(LaunchedProcess):
         startup_timeout: Seconds to wait for the health service.
         secure: Channel credentials for the readiness probe when TLS is on.
         server_name: Expected name in the bridge's certificate, when TLS is on.
+        faults: A fault plan (``"mute@1,freeze@2"``): run the bridge through the test-only
+            entry module ``tests.support.faulty_bridge`` instead of the production one.
     """
 
     kind = "bridge"
@@ -57,8 +59,10 @@ class BridgeProcess(LaunchedProcess):
         startup_timeout: float = 20.0,
         secure: grpc.ChannelCredentials | None = None,
         server_name: str | None = None,
+        faults: str = "",
     ) -> None:
         self.upstream_url = upstream_url
+        self.faults = faults
         self.extra_args = list(extra_args)
         self.secure = secure
         self.server_name = server_name
@@ -102,10 +106,12 @@ class BridgeProcess(LaunchedProcess):
         return grpc.aio.insecure_channel(self.target, options=self._channel_options())
 
     def _command(self) -> list[str]:
+        entry = ["tests.support.faulty_bridge", "--test-faults", self.faults] if self.faults \
+            else ["neural_heatmap_bridge"]
         cmd = [
             sys.executable,
             "-m",
-            "neural_heatmap_bridge",
+            *entry,
             "--listen",
             self.target,
             "--upstream",

@@ -27,6 +27,8 @@ class ServerProcess(LaunchedProcess):
         token: Start with ``--token`` and remember it for ``headers``.
         env: Extra environment variables.
         startup_timeout: Seconds to wait for ``/health``.
+        module: The module ``python -m`` runs: the server, or a test-only entry module
+            around it (``tests.support.crashing_server``); may change between starts.
     """
 
     kind = "server"
@@ -39,8 +41,10 @@ class ServerProcess(LaunchedProcess):
         token: str | None = None,
         env: dict[str, str] | None = None,
         startup_timeout: float = 20.0,
+        module: str = "neural_heatmap_server",
     ) -> None:
         self.extra_args = list(extra_args or [])
+        self.module = module
         self.token = token
         super().__init__(env=env, startup_timeout=startup_timeout)
         self.data_dir = self._tmp / "data"
@@ -65,7 +69,7 @@ class ServerProcess(LaunchedProcess):
         cmd = [
             sys.executable,
             "-m",
-            "neural_heatmap_server",
+            self.module,
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,9 +1,11 @@
 """Enum words of the HTTP/JSON API <-> enum numbers of the protos, one table per enum.
 
 The server speaks words (``"high"``, ``"thermal"``, ``"csv"``); the protos speak numbers
-(``SEVERITY_HIGH``). The bridge converts with these tables in both directions, and a test
-(tests/contract/test_enums.py) checks that the server's word sets are exactly their keys and
-that every proto value but ``*_UNSPECIFIED`` has a word.
+(``SEVERITY_HIGH``). These tables are the only place the words are written: the bridge
+converts with them in both directions, the server checks requests against the word tuples
+below (``SEVERITIES``, ``THEMES``, ...) and the Python SDK's enums map through them. A test
+(tests/contract/test_enums.py) checks that every proto value but ``*_UNSPECIFIED`` has a
+word and that no other module spells a table's words out again.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ GRANULARITY: Final[Mapping[str, Any]] = {
     "layer": analytics_pb2.GRANULARITY_LAYER,
     "unit": analytics_pb2.GRANULARITY_UNIT,
 }
+
+# The words alone, in table order: what the server accepts and lists in its errors and schema.
+SEVERITIES: Final = tuple(SEVERITY)
+PATTERN_TYPES: Final = tuple(PATTERN_TYPE)
+ANOMALY_TYPES: Final = tuple(ANOMALY_TYPE)
+THEMES: Final = tuple(THEME)
+EXPORT_FORMATS: Final = tuple(EXPORT_FORMAT)
+RENDER_KINDS: Final = tuple(RENDER_KIND)
+GRANULARITIES: Final = tuple(GRANULARITY)
 
 
 def word(table: Mapping[str, int], number: int) -> str:

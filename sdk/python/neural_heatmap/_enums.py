@@ -13,7 +13,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-from neural_heatmap_contract.v1 import analytics_pb2, common_pb2, export_pb2, updates_pb2, view_pb2
+from neural_heatmap_contract import enums
+from neural_heatmap_contract.v1 import updates_pb2
 
 __all__ = [
     "AnomalyType",
@@ -26,23 +27,22 @@ __all__ = [
 ]
 
 _PROTO_NUMBERS: dict[type[enum.StrEnum], Mapping[str, int]] = {}
-"""Per enum class: member name to proto enum number (filled as classes are made)."""
+"""Per enum class: member value (word) to proto enum number (filled as classes are made)."""
 
 
 class _ProtoEnum(enum.StrEnum):
     """A str enum with a two-way mapping to a generated proto enum.
 
-    A subclass names its proto enum and the prefix its numbers' names carry
-    (``class Severity(_ProtoEnum, proto_enum=common_pb2.Severity,
-    prefix="SEVERITY_")``); a member maps to the number whose name is the
-    prefix plus the member's name, so the mapping is declared only once.
+    A subclass names the contract's word table of its enum (``class
+    Severity(_ProtoEnum, words=enums.SEVERITY)``), the same table the server's
+    word checks and the bridge's conversions use; a member maps to the number
+    its value has there (``unspecified`` to 0), so the mapping is declared only
+    once, in ``neural_heatmap_contract.enums``.
     """
 
-    def __init_subclass__(cls, *, proto_enum: Any, prefix: str, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, words: Mapping[str, int], **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        _PROTO_NUMBERS[cls] = {
-            name.removeprefix(prefix): number for name, number in proto_enum.items()
-        }
+        _PROTO_NUMBERS[cls] = {"unspecified": 0, **words}
 
     @classmethod
     def from_proto(cls, value: int) -> Any:
@@ -69,7 +69,7 @@ class _ProtoEnum(enum.StrEnum):
 
     def to_proto(self) -> int:
         """The proto enum number of this member."""
-        return int(_PROTO_NUMBERS[type(self)][self.name])
+        return int(_PROTO_NUMBERS[type(self)][self.value])
 
     @classmethod
     def parse(cls, value: str | _ProtoEnum) -> Any:
@@ -88,7 +88,7 @@ class _ProtoEnum(enum.StrEnum):
         raise ValueError(f"unknown {cls.__name__} {value!r}; expected one of: {valid}")
 
 
-class Severity(_ProtoEnum, proto_enum=common_pb2.Severity, prefix="SEVERITY_"):
+class Severity(_ProtoEnum, words=enums.SEVERITY):
     """How serious an anomaly is.
 
     Members compare equal to the seed's strings. Use :attr:`rank` (0..4) to
@@ -107,7 +107,7 @@ class Severity(_ProtoEnum, proto_enum=common_pb2.Severity, prefix="SEVERITY_"):
         return self.to_proto()
 
 
-class PatternType(_ProtoEnum, proto_enum=analytics_pb2.PatternType, prefix="PATTERN_TYPE_"):
+class PatternType(_ProtoEnum, words=enums.PATTERN_TYPE):
     """Kind of temporal pattern: ``"periodic"``, ``"trend"`` or ``"state_change"``."""
 
     UNSPECIFIED = "unspecified"
@@ -116,7 +116,7 @@ class PatternType(_ProtoEnum, proto_enum=analytics_pb2.PatternType, prefix="PATT
     STATE_CHANGE = "state_change"
 
 
-class AnomalyType(_ProtoEnum, proto_enum=analytics_pb2.AnomalyType, prefix="ANOMALY_TYPE_"):
+class AnomalyType(_ProtoEnum, words=enums.ANOMALY_TYPE):
     """What an anomaly detector saw."""
 
     UNSPECIFIED = "unspecified"
@@ -127,7 +127,7 @@ class AnomalyType(_ProtoEnum, proto_enum=analytics_pb2.AnomalyType, prefix="ANOM
     SPIKE = "spike"
 
 
-class VisualizationTheme(_ProtoEnum, proto_enum=view_pb2.Theme, prefix="THEME_"):
+class VisualizationTheme(_ProtoEnum, words=enums.THEME):
     """Colour scheme of the heatmap canvas (the seed's theme system)."""
 
     UNSPECIFIED = "unspecified"
@@ -138,7 +138,7 @@ class VisualizationTheme(_ProtoEnum, proto_enum=view_pb2.Theme, prefix="THEME_")
     CUSTOM = "custom"
 
 
-class ExportFormat(_ProtoEnum, proto_enum=export_pb2.ExportFormat, prefix="EXPORT_FORMAT_"):
+class ExportFormat(_ProtoEnum, words=enums.EXPORT_FORMAT):
     """File format of an export."""
 
     UNSPECIFIED = "unspecified"
@@ -148,7 +148,7 @@ class ExportFormat(_ProtoEnum, proto_enum=export_pb2.ExportFormat, prefix="EXPOR
     PARQUET = "parquet"
 
 
-class Granularity(_ProtoEnum, proto_enum=analytics_pb2.Granularity, prefix="GRANULARITY_"):
+class Granularity(_ProtoEnum, words=enums.GRANULARITY):
     """Rows of a correlation matrix: one per layer (default) or one per unit."""
 
     UNSPECIFIED = "unspecified"
@@ -156,7 +156,15 @@ class Granularity(_ProtoEnum, proto_enum=analytics_pb2.Granularity, prefix="GRAN
     UNIT = "unit"
 
 
-class UpdateType(_ProtoEnum, proto_enum=updates_pb2.UpdateType, prefix="UPDATE_TYPE_"):
+# The WebSocket message types: ``UPDATE_TYPE_HEATMAP`` is ``heatmap_update``.
+_UPDATE_TYPE_WORDS = {
+    name.removeprefix("UPDATE_TYPE_").lower() + "_update": number
+    for name, number in updates_pb2.UpdateType.items()
+    if number
+}
+
+
+class UpdateType(_ProtoEnum, words=_UPDATE_TYPE_WORDS):
     """Kinds of live update, named as the seed's WebSocket message types.
 
     :meth:`parse` also accepts the short forms ``"heatmap"``,

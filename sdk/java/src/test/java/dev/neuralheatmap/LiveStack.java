@@ -36,7 +36,10 @@ final class LiveStack implements AutoCloseable {
   private LiveProcess bridge;
   private final List<String> bridgeArgs;
 
-  /** Starts both; {@code bridgeFlags} are extra bridge flags ({@code --token T}, TLS). */
+  /**
+   * Starts both; {@code bridgeFlags} are extra bridge flags ({@code --token T}, TLS, or the
+   * test-only {@code --test-faults PLAN}).
+   */
   LiveStack(String... bridgeFlags) {
     this(false, List.of(), bridgeFlags);
   }
@@ -89,9 +92,13 @@ final class LiveStack implements AutoCloseable {
             dir,
             this::serverHealthy);
     bridgeArgs = new ArrayList<>();
+    // --test-faults is no production flag: the test tree's entry module runs the bridge with
+    // faults in chosen anomaly streams (tests/support/faulty_bridge.py).
     bridgeArgs.addAll(
         List.of(
-            "neural_heatmap_bridge",
+            List.of(bridgeFlags).contains("--test-faults")
+                ? "tests.support.faulty_bridge"
+                : "neural_heatmap_bridge",
             "--listen",
             target(),
             "--upstream",

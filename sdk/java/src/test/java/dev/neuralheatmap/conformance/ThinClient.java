@@ -45,10 +45,12 @@ import java.util.concurrent.TimeUnit;
  * answer per line on stdout; the protocol is in tests/conformance/README.md ("Thin clients").
  * It calls through {@link ClientCall} rather than the generated stubs on purpose: scenarios name
  * methods as strings (unknown ones included) and send requests as JSON, which typed stubs
- * cannot take.
+ * cannot take. It lives in the test sources: the published jar carries no conformance code and
+ * needs neither gson nor protobuf-java-util.
  *
  * <pre>
- * java -cp target/classes:$(cat target/classpath.txt) dev.neuralheatmap.conformance.ThinClient
+ * java -cp target/test-classes:target/classes:$(cat target/test-classpath.txt) \
+ *     dev.neuralheatmap.conformance.ThinClient
  * </pre>
  */
 public final class ThinClient {

@@ -1,0 +1,48 @@
+"""Protocol facts the server and the bridge must agree on, each written once.
+
+Why here: the bridge speaks the server's HTTP/WebSocket protocol and, with a JetStream
+anomaly log, reads the server's stream directly. If either side spelled one of these facts
+itself (the deadline header, the heartbeat range, the stream's subject, when a resume point
+counts as pruned and what the answer says), a change on one side would silently break the
+other. Both import them from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+DEADLINE_HEADER: Final = "X-Request-Timeout-Ms"
+"""HTTP header carrying a request's remaining budget in whole milliseconds; the server
+stops at ``min(header, --max-request-seconds)`` and the bridge sends its gRPC deadline in it."""
+
+HEARTBEAT_MIN_SECONDS: Final = 0.1
+HEARTBEAT_MAX_SECONDS: Final = 60.0
+"""The accepted range of a WebSocket ``subscribe_anomalies`` ``heartbeat_interval``: the
+server refuses values outside it, the bridge clamps its own interval into it."""
+
+ANOMALY_STREAM: Final = "NH_ANOMALIES"
+"""Default JetStream stream name of the anomaly log (``--anomaly-stream`` of both)."""
+
+ANOMALY_SUBJECT_SUFFIX: Final = "anomalies"
+
+SEQUENCE_EXPIRED: Final = "sequence_expired"
+"""The reason word (HTTP 410, gRPC OUT_OF_RANGE) for a resume point pruned from the log."""
+
+
+def anomaly_subject(stream: str) -> str:
+    """The one subject the anomaly stream holds: ``<stream>.anomalies``."""
+    return f"{stream}.{ANOMALY_SUBJECT_SUFFIX}"
+
+
+def is_pruned(after_sequence: int, first_sequence: int) -> bool:
+    """Whether resuming after ``after_sequence`` misses anomalies the log no longer holds.
+
+    Sequences never reuse, so the resume point is lost exactly when the next sequence it
+    needs (``after_sequence + 1``) is older than the oldest retained one.
+    """
+    return after_sequence + 1 < first_sequence
+
+
+def pruned_message(sequence: int, first_sequence: int, where: str = "") -> str:
+    """The one wording of a pruned resume point (``where``: e.g. " from the JetStream ...")."""
+    return f"sequence {sequence} was pruned{where}; the oldest retained is {first_sequence}"
