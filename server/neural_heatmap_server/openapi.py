@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from neural_heatmap_contract.ids import BLANKS_PATTERN, ID_PATTERN, MAX_ID_LENGTH
 from neural_heatmap_contract.limits import (
     MAX_RENDER_PANELS,
     MAX_RENDER_PIXELS,
@@ -32,8 +33,7 @@ from .consumers import CONSUMER_NAME_PATTERN
 from .correlation import GRANULARITIES
 from .errors import STATUS_BY_CODE
 from .exports import FORMATS, MAX_NAME, NAME_PATTERN
-from .ingest import MAX_NAME_LENGTH, MAX_STEP
-from .ingest import NAME_PATTERN as ID_PATTERN
+from .ingest import FRAME_FIELDS, MAX_STEP
 from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
 from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH, KINDS
@@ -48,7 +48,7 @@ _STR = {"type": "string"}
 _NUM = {"type": "number"}
 _INT = {"type": "integer"}
 _OBJ = {"type": "object"}
-_ID = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": ID_PATTERN}
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
 _EXPORT_NAME = {"type": "string", "maxLength": MAX_NAME, "pattern": f"^{NAME_PATTERN}$"}
 _LIST = {"type": "string", "description": "comma-separated names"}
 # Every error the middleware can answer for any route (besides 5xx, which are bugs).
@@ -66,11 +66,11 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _choice_list(choices: tuple[str, ...]) -> str:
     """The pattern of a comma list of ``choices`` (blanks and empty items allowed)."""
-    item = "\\s*(" + "|".join(choices) + ")?\\s*"
+    item = f"{BLANKS_PATTERN}({'|'.join(choices)})?{BLANKS_PATTERN}"
     return f"^{item}(,{item})*$"
 
 
-_COLOR_ITEM = f"\\s*({COLOR_PATTERN[1:-1]})?\\s*"
+_COLOR_ITEM = f"{BLANKS_PATTERN}({COLOR_PATTERN[1:-1]})?{BLANKS_PATTERN}"
 _COLOR_LIST = f"^{_COLOR_ITEM}(,{_COLOR_ITEM})*$"  # blanks and empty items allowed (opt_list)
 
 
@@ -99,11 +99,14 @@ def _op(summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]] | Non
 def _schemas(config: ServerConfig) -> dict[str, Any]:
     time_ms = {"type": "number", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS}
     names = {"type": "array", "items": _STR}
-    frame = {"type": "object", "required": ["model_id", "layer_id", "values"], "properties": {
+    fields = {
         "model_id": _ID, "layer_id": _ID, "timestamp": _nullable(_NUM),
         "step": _nullable({"type": "integer", "minimum": -1, "maximum": MAX_STEP}),
         "values": {"type": "array", "minItems": 1, "maxItems": config.max_units, "items": {
-            "anyOf": [_NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}}
+            "anyOf": [_NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}
+    frame = {"type": "object", "required": ["model_id", "layer_id", "values"],
+             "additionalProperties": False,
+             "properties": {name: fields[name] for name in FRAME_FIELDS}}  # what ingest reads
     return {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message", "details"],
@@ -192,18 +195,17 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         _query("model_ids", _LIST, "models, the seed's comma list (default all)"),
         _query("layer_ids", _LIST, "layers as layer or model/layer, the seed's comma list "
                "(default all)"),
-        _exact_ids("model_id", "one model per occurrence, taken literally (an id may "
-                   "contain a comma); instead of model_ids"),
-        _exact_ids("layer_id", "one layer (or model/layer) per occurrence, taken literally; "
+        _exact_ids("model_id", "one model per occurrence; instead of model_ids"),
+        _exact_ids("layer_id", "one layer (or model/layer) per occurrence; "
                    "instead of layer_ids"),
         _USE_VIEW_FILTER,
         _query("granularity", {"enum": list(GRANULARITIES)}, "layer activity series or units"),
         *_RANGE_PARAMS]
     ingest_body = {"oneOf": [
         {"allOf": [_ref("Frame"), {"not": {"required": ["frames"]}}]},
-        {"type": "object", "required": ["frames"], "properties": {
-            "frames": {"type": "array", "maxItems": config.max_frames,
-                       "items": _ref("Frame")}}}]}
+        {"type": "object", "required": ["frames"], "additionalProperties": False,
+         "properties": {"frames": {"type": "array", "maxItems": config.max_frames,
+                                   "items": _ref("Frame")}}}]}
     render_params = [
         _query("kind", {"enum": list(KINDS)}, "heatmap (default): each layer's newest frame "
                "on its canvas grid; correlation: the matrix with its labels"),
@@ -255,7 +257,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "Write the correlation matrix to the export directory; tensorboard writes a "
             "whole run (activations, histograms, the matrix image in the stored theme, "
             "anomalies, pattern confidences) into the directory <filename>/.", _OBJ,
-            body={"type": "object", "required": ["filename"], "properties": {
+            body={"type": "object", "required": ["filename"], "additionalProperties": False,
+                  "properties": {
                 "filename": _EXPORT_NAME, "format": {"enum": list(FORMATS)},
                 "model_ids": _nullable({"type": "array", "items": _STR}),
                 "layer_ids": _nullable({"type": "array", "items": _STR}),
@@ -286,13 +289,15 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},
-                "last_sequence": _INT, "first_sequence": _INT}}, [
+                "last_sequence": _INT, "first_sequence": _INT}},
+            description=CROSS_FIELD + "model_ids xor model_id.", parameters=[
             _query("severity", {"enum": list(SEVERITIES)}, "exact"),
             _query("min_severity", {"enum": list(SEVERITIES)}, "at or above"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": config.max_anomaly_limit},
                    "default 100"),
-            _query("model_id", _STR, "one model"),
-            _query("model_ids", _LIST, "several models"),
+            _query("model_ids", _LIST, "models, the seed's comma list (default all)"),
+            _exact_ids("model_id", "one model per occurrence (the seed sends one); "
+                       "instead of model_ids"),
             _query("after_sequence", {"type": "integer", "minimum": 0,
                                       "maximum": MAX_SEQUENCE},
                    "resume point; 410 when pruned")])},
@@ -304,14 +309,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/consumers/{name}/ack": {"post": _op(
             "Acknowledge up to (plain) or at (group) a sequence.", consumer, [consumer_name],
             description=CROSS_FIELD + "sequence <= the log's head; a name keeps its shared.",
-            body={"type": "object", "required": ["sequence"], "properties": {
+            body={"type": "object", "required": ["sequence"], "additionalProperties": False,
+                  "properties": {
                 "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE}}})},
         "/api/consumers/{name}/claim": {"post": _op(
             "Lease anomalies to a member of a consumer group.",
             {**consumer, "properties": {**consumer["properties"], "anomalies": {
                 "type": "array", "items": _ref("Anomaly")}}}, [consumer_name],
             description=CROSS_FIELD + "a name keeps the shared it was created with.",
-            body={"type": "object", "required": ["member", "limit"], "properties": {
+            body={"type": "object", "required": ["member", "limit"],
+                  "additionalProperties": False, "properties": {
                 "member": _STR, "limit": {"type": "integer", "minimum": 1,
                                           "maximum": config.max_anomaly_limit}}})},
         "/api/filter": {
@@ -327,7 +334,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "post": _op("Replace the layout.", _OBJ, body=_ref("Layout"))},
         "/api/compare": {"post": _op(
             "Compare models: linear CKA, mean activation, sparsity.", _OBJ,
-            body={"type": "object", "required": ["model_ids"], "properties": {
+            body={"type": "object", "required": ["model_ids"], "additionalProperties": False,
+                  "properties": {
                 "model_ids": {"type": "array", "minItems": 2,
                               "items": {"type": "string", "minLength": 1}},
                 "metrics": {"type": "array", "items": {"enum": list(METRICS)}}}},
