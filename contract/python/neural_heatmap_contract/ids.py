@@ -1,10 +1,10 @@
 """The one rule for model and layer ids, checked wherever an id comes into being.
 
 An id is 1 to ``MAX_ID_LENGTH`` characters, contains neither ``,`` nor ``/``,
-and neither begins nor ends with a blank (``BLANKS``: space, tab, CR, LF, VT, FF). Why: the seed's query
-form lists ids comma-separated (``model_ids=a,b``) and drops the blanks around
-each item, and a correlation label joins model and layer with ``/``
-(``model/layer``). An id breaking the rule could not be named by every route
+and neither begins nor ends with a blank (``BLANKS``: space, tab, CR, LF, VT,
+FF). Why: the seed's query form lists ids comma-separated (``model_ids=a,b``)
+and drops the blanks around each item, and a correlation label joins model and
+layer with ``/`` (``model/layer``). An id breaking the rule could not be named by every route
 (``p,q`` would select the models ``p`` and ``q``), so it is refused where it
 would be created: ``POST /api/activations`` (JSON and binary) and WebSocket
 ingestion answer 400, ``IngestActivations`` rejects the frame with
