@@ -8,16 +8,19 @@ ingestion form the server has, and ``/api/anomalies`` takes repeated ids.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import numpy as np
 import pytest
 from neural_heatmap_contract.ids import ID_RULE
 
 from tests.server.conftest import Api, unique
+from tests.support.server_process import ServerProcess
 
 from neural_heatmap_server.app import ROUTES  # isort: skip  (server/ is put on sys.path)
 
@@ -129,13 +132,26 @@ def test_an_id_the_comma_form_could_split_is_refused_at_every_ingest_form(api: A
     assert status == 400 and ID_RULE in json.loads(raw)["error"]["message"], raw
 
 
+async def test_websocket_ingest_follows_the_id_rule(server: ServerProcess) -> None:
+    async with aiohttp.ClientSession() as session, session.ws_connect(server.ws_url) as ws:
+        for model, kind in (("p,q", "error"), ("p", "data")):
+            await ws.send_str(json.dumps({"type": "ingest_activations", "data": {
+                "model_id": model, "layer_id": unique("ws-l"), "values": [1.0]}}))
+            async with asyncio.timeout(10):
+                doc = json.loads((await ws.receive()).data)
+                while doc["data"].get("request") != "ingest_activations":
+                    doc = json.loads((await ws.receive()).data)
+            assert doc["type"] == kind, doc
+            if kind == "error":
+                assert ID_RULE in doc["data"]["message"]
+
+
 def test_anomalies_take_repeated_model_ids(api: Api) -> None:
     """``model_id`` repeated selects several models, like the seed's ``model_ids`` list."""
-    rng = np.random.default_rng(5)
     models = [unique("an1"), unique("an2"), unique("an3")]
-    for model in models:  # a dead layer: all-zero frames raise a dead_units anomaly
-        api.ingest_series(model, "d", np.zeros((40, 8), dtype=np.float32))
-        api.ingest_series(model, "n", rng.normal(0, 1, (40, 8)).astype(np.float32))
+    for model in models:  # a NaN unit: one critical non_finite anomaly per model
+        api.post("/api/activations", {"model_id": model, "layer_id": "n",
+                                      "values": [float("nan")] + [0.5] * 7})
 
     def models_of(query: str) -> set[str]:
         doc = api.get(f"/api/anomalies?limit=1000&{query}")
