@@ -4,7 +4,10 @@ Every enum, bound and pattern below is the constant the matching validator
 checks (``SEVERITIES``, ``FORMATS``, ``NAME_PATTERN``, ``--max-frames``, ...),
 and the document is built per server from its configuration, so the limits
 it states are the limits it enforces. schemathesis checks the agreement in
-both directions (tests/server/test_openapi_fuzz.py).
+both directions (tests/server/test_openapi_fuzz.py). The document is also the
+declaration of what each route accepts: ``accepted`` reads every operation's
+query parameters and top-level body fields from it, and the server refuses
+anything else, so a new parameter is declared here and nowhere else.
 
 A few rules relate two fields and cannot be written in JSON Schema
 (``start_time <= end_time``, ``[min, max]`` ranges, distinct compare ids);
