@@ -3,9 +3,11 @@
 Policy (also in docs/bridge.md):
 
 * Frames are validated locally first (``_validate.check``: known dtype, sane
-  shape, timestamp in range, step >= 0, ids not too long; then ids set, tensor
-  length consistent with its shape and dtype); a bad frame is rejected with
-  ``invalid_argument`` (the message names the field) and never sent.
+  shape, timestamp in range, step >= 0, ids not too long; then the contract's id
+  rule (``neural_heatmap_contract.ids``: no ',', no '/', no blank at either end,
+  1 to 256 characters), tensor length consistent with its shape and dtype); a bad
+  frame is rejected with ``invalid_argument`` (the message names the field and
+  the rule) and never sent.
 * Valid frames are grouped per ``(model, layer, units)`` and sent as
   ``application/vnd.neural-heatmap.frames`` (one header + raw float32 bytes per
   frame, joined once per batch: no per-value Python work). A batch is sent
@@ -32,6 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from neural_heatmap_contract.ids import id_problem
 from neural_heatmap_contract.media import FRAME_HEADER, FRAMES_MEDIA_TYPE, encode_frame_header
 from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
@@ -109,10 +112,11 @@ class _Ingestor:
                 exc.message,
             )
             return None
-        if not model or not layer:
-            self.reject(
-                index, model, layer, "invalid_argument", "model_id and layer_id are required"
-            )
+        problem = id_problem(model, f"frames[{index}].model_id") or id_problem(
+            layer, f"frames[{index}].layer_id"
+        )
+        if problem is not None:  # the contract's id rule, as the server would answer it
+            self.reject(index, model, layer, "invalid_argument", problem)
             return None
         data = t.data
         if t.dtype == tensor_pb2.DATA_TYPE_FLOAT64:

@@ -229,17 +229,19 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def GetAnomalies(
         self, request: pb.GetAnomaliesRequest, context: Ctx
     ) -> pb.GetAnomaliesResponse:
-        params: dict[str, str] = {}
+        params: list[tuple[str, str]] = []
         if request.severity:
-            params["severity"] = enums.word(enums.SEVERITY, request.severity)
+            params.append(("severity", enums.word(enums.SEVERITY, request.severity)))
         if request.min_severity:
-            params["min_severity"] = enums.word(enums.SEVERITY, request.min_severity)
+            params.append(("min_severity", enums.word(enums.SEVERITY, request.min_severity)))
         if request.limit:
-            params["limit"] = str(request.limit)
-        if request.model_id:
-            params["model_id"] = request.model_id
+            params.append(("limit", str(request.limit)))
+        # The old single field and the list together, one parameter per id (as for
+        # GetCorrelationMatrix); a repeated id is sent once.
+        wanted = [request.model_id] if request.model_id else []
+        params += [("model_id", m) for m in dict.fromkeys([*wanted, *request.model_ids])]
         if request.HasField("after_sequence"):
-            params["after_sequence"] = str(request.after_sequence)
+            params.append(("after_sequence", str(request.after_sequence)))
         doc = await self._up.get_json("/api/anomalies", self._opts(context), params)
         if request.HasField("after_sequence") and "last_sequence" not in doc:
             raise _errors.unimplemented(

@@ -17,13 +17,14 @@ from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.protocol import DEADLINE_HEADER
 from neural_heatmap_contract.tracing import enable_tracing
 
+from .accepted import Accepted, accepted_by_operation, accepted_for
 from .config import ServerConfig
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
 from .params import opt_bool, opt_int
-from .queries import MAX_SEQUENCE, REPEATABLE, REPEATABLE_ON
+from .queries import MAX_SEQUENCE
 from .service import STATE, ServerState
 from .source import run_source
 from .wire import dumps
@@ -37,6 +38,8 @@ QUIET_PATHS = (*PUBLIC_PATHS, "/metrics")  # probes and scrapes: logged at DEBUG
 SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# (METHOD, path template) -> what the route accepts, from this server's OpenAPI document.
+ACCEPTED: web.AppKey[dict[tuple[str, str], Accepted]] = web.AppKey("accepted")
 
 # Statuses aiohttp raises itself (no route, wrong method, body too big) -> our codes.
 
@@ -53,8 +56,19 @@ def json_text_response(text: str) -> web.Response:
 
 async def read_json(request: web.Request) -> Any:
     """Decode a small JSON document (filter, theme, layout, compare, export): at most
-    ``MAX_DOCUMENT_BYTES``, so validating it never holds the event loop for long."""
-    return await _state(request).read_document(await request.read())
+    ``MAX_DOCUMENT_BYTES``, so validating it never holds the event loop for long; a
+    top-level field the route does not declare is a 400 naming it."""
+    doc = await _state(request).read_document(await request.read())
+    _accepted(request).check_body(doc)
+    return doc
+
+
+def _accepted(request: web.Request) -> Accepted:
+    """What the request's route accepts (see ``accepted``)."""
+    route = request.match_info.route
+    template = route.resource.canonical if route.resource is not None else request.path
+    table = request.app[ACCEPTED]
+    return accepted_for(table, route.method, template)
 
 
 def _state(request: web.Request) -> ServerState:
@@ -89,12 +103,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         if (token is not None and request.path not in PUBLIC_PATHS
                 and not _authorized(request.headers.get("Authorization", ""), token)):
             raise ApiError("unauthenticated", "missing or wrong bearer token")
-        may_repeat = REPEATABLE if request.path in REPEATABLE_ON else frozenset()
-        repeated = [k for k in set(request.query) - may_repeat
-                    if len(request.query.getall(k)) > 1]
-        if repeated:
-            raise invalid(f"query parameter {sorted(repeated)[0]!r} is given more than once",
-                          field=sorted(repeated)[0])
+        if request.match_info.http_exception is None:  # a route matched (not a 404/405)
+            _accepted(request).check_query(request.query)
         deadline = state.deadline(request.headers.get(DEADLINE_HEADER))
         request["deadline"] = deadline
         if request.path not in PUBLIC_PATHS:
@@ -361,6 +371,7 @@ def create_app(config: ServerConfig) -> web.Application:
     """Build the application; the state (database, store) opens on start-up."""
     _instrument_tracing()
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
+    app[ACCEPTED] = accepted_by_operation(openapi_document(config))
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
     app.on_response_prepare.append(_echo_request_id)

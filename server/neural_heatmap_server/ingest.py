@@ -13,29 +13,32 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.ids import id_problem
 from neural_heatmap_contract.media import PayloadError, decode_frames, frame_record_dtype
 
 from .errors import ApiError, invalid
 from .store import NO_STEP, ActivationStore, FrameBatch
 from .wire import loads
 
-MAX_NAME_LENGTH = 256  # characters of a model or layer id
-NAME_PATTERN = "^[^/]+$"  # the OpenAPI form of check_name's rule
+# The fields a JSON frame may have (anything else is a 400 naming it); the OpenAPI
+# document's Frame schema lists exactly these.
+FRAME_FIELDS = ("model_id", "layer_id", "values", "timestamp", "step")
 MAX_STEP = 2**63 - 1  # steps are stored as int64
 _NON_FINITE_WORDS = {"nan": math.nan, "infinity": math.inf, "+infinity": math.inf,
                      "-infinity": -math.inf, "inf": math.inf, "-inf": -math.inf}
 
 
 def check_name(value: Any, field: str, **details: Any) -> str:
-    """A model or layer id: 1 to ``MAX_NAME_LENGTH`` characters, no '/' (400 otherwise).
+    """A model or layer id that follows the contract's id rule (400 naming the rule otherwise).
 
-    '/' separates model and layer in labels (``model/layer``), so it cannot be
-    part of either.
+    The rule (``neural_heatmap_contract.ids``) keeps every id nameable by every
+    route: no ',' (comma lists), no '/' (``model/layer`` labels), no blank at
+    either end (comma lists drop them).
     """
-    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_LENGTH or "/" in value:
-        raise invalid(f"{field} must be a string of 1 to {MAX_NAME_LENGTH} characters "
-                      "without '/'", field=field, **details)
-    return value
+    problem = id_problem(value, field)
+    if problem is not None:
+        raise invalid(problem, field=field, **details)
+    return str(value)
 
 
 def check_binary_query(model_id: str | None, layer_id: str | None, units_text: str | None,
@@ -77,6 +80,10 @@ def _values(raw: Any, index: int) -> np.ndarray[Any, np.dtype[np.float32]]:
 def _frame(raw: Any, index: int, now: float) -> tuple[str, str, float, int, Any]:
     if not isinstance(raw, dict):
         raise invalid("a frame must be a JSON object", index=index)
+    unknown = sorted(set(raw) - set(FRAME_FIELDS))
+    if unknown:
+        raise invalid(f"unknown frame field {unknown[0]!r}; a frame has {', '.join(FRAME_FIELDS)}",
+                      index=index, field=unknown[0], allowed=list(FRAME_FIELDS))
     model_id, layer_id = raw.get("model_id"), raw.get("layer_id")
     check_name(model_id, "model_id", index=index)
     check_name(layer_id, "layer_id", index=index)
@@ -112,6 +119,10 @@ def parse_json_frames(body: Any, units_of: Callable[[tuple[str, str]], int | Non
         frames = body["frames"]
         if not isinstance(frames, list):
             raise invalid("frames must be a list")
+        if len(body) > 1:
+            extra = sorted(set(body) - {"frames"})[0]
+            raise invalid(f"unknown body field {extra!r}; the body is one frame or "
+                          "{\"frames\": [...]} alone", field=extra, allowed=["frames"])
     elif isinstance(body, dict):
         frames = [body]
     else:

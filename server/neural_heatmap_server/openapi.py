@@ -4,7 +4,10 @@ Every enum, bound and pattern below is the constant the matching validator
 checks (``SEVERITIES``, ``EXPORT_FORMATS``, ``NAME_PATTERN``, ``--max-frames``, ...),
 and the document is built per server from its configuration, so the limits
 it states are the limits it enforces. schemathesis checks the agreement in
-both directions (tests/server/test_openapi_fuzz.py).
+both directions (tests/server/test_openapi_fuzz.py). The document is also the
+declaration of what each route accepts: ``accepted`` reads every operation's
+query parameters and top-level body fields from it, and the server refuses
+anything else, so a new parameter is declared here and nowhere else.
 
 A few rules relate two fields and cannot be written in JSON Schema
 (``start_time <= end_time``, ``[min, max]`` ranges, distinct compare ids);
@@ -26,6 +29,7 @@ from neural_heatmap_contract.enums import (
     SEVERITIES,
     THEMES,
 )
+from neural_heatmap_contract.ids import BLANKS_PATTERN, ID_PATTERN, MAX_ID_LENGTH
 from neural_heatmap_contract.limits import (
     MAX_RENDER_PANELS,
     MAX_RENDER_PIXELS,
@@ -40,8 +44,7 @@ from .config import ServerConfig
 from .consumers import CONSUMER_NAME_PATTERN
 from .errors import STATUS_BY_CODE
 from .exports import MAX_NAME, NAME_PATTERN
-from .ingest import MAX_NAME_LENGTH, MAX_STEP
-from .ingest import NAME_PATTERN as ID_PATTERN
+from .ingest import FRAME_FIELDS, MAX_STEP
 from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
 from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH
@@ -54,7 +57,7 @@ _STR = {"type": "string"}
 _NUM = {"type": "number"}
 _INT = {"type": "integer"}
 _OBJ = {"type": "object"}
-_ID = {"type": "string", "minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": ID_PATTERN}
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
 _EXPORT_NAME = {"type": "string", "maxLength": MAX_NAME, "pattern": f"^{NAME_PATTERN}$"}
 _LIST = {"type": "string", "description": "comma-separated names"}
 # Every error the middleware can answer for any route (besides 5xx, which are bugs).
@@ -72,11 +75,11 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _choice_list(choices: tuple[str, ...]) -> str:
     """The pattern of a comma list of ``choices`` (blanks and empty items allowed)."""
-    item = "\\s*(" + "|".join(choices) + ")?\\s*"
+    item = f"{BLANKS_PATTERN}({'|'.join(choices)})?{BLANKS_PATTERN}"
     return f"^{item}(,{item})*$"
 
 
-_COLOR_ITEM = f"\\s*({COLOR_PATTERN[1:-1]})?\\s*"
+_COLOR_ITEM = f"{BLANKS_PATTERN}({COLOR_PATTERN[1:-1]})?{BLANKS_PATTERN}"
 _COLOR_LIST = f"^{_COLOR_ITEM}(,{_COLOR_ITEM})*$"  # blanks and empty items allowed (opt_list)
 
 
@@ -105,11 +108,14 @@ def _op(summary: str, ok: dict[str, Any], parameters: list[dict[str, Any]] | Non
 def _schemas(config: ServerConfig) -> dict[str, Any]:
     time_ms = {"type": "number", "minimum": MIN_TIME_MS, "maximum": MAX_TIME_MS}
     names = {"type": "array", "items": _STR}
-    frame = {"type": "object", "required": ["model_id", "layer_id", "values"], "properties": {
+    fields = {
         "model_id": _ID, "layer_id": _ID, "timestamp": _nullable(_NUM),
         "step": _nullable({"type": "integer", "minimum": -1, "maximum": MAX_STEP}),
         "values": {"type": "array", "minItems": 1, "maxItems": config.max_units, "items": {
-            "anyOf": [_NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}}
+            "anyOf": [_NUM, {"enum": ["NaN", "Infinity", "-Infinity"]}]}}}
+    frame = {"type": "object", "required": ["model_id", "layer_id", "values"],
+             "additionalProperties": False,
+             "properties": {name: fields[name] for name in FRAME_FIELDS}}  # what ingest reads
     return {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message", "details"],
@@ -198,18 +204,17 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         _query("model_ids", _LIST, "models, the seed's comma list (default all)"),
         _query("layer_ids", _LIST, "layers as layer or model/layer, the seed's comma list "
                "(default all)"),
-        _exact_ids("model_id", "one model per occurrence, taken literally (an id may "
-                   "contain a comma); instead of model_ids"),
-        _exact_ids("layer_id", "one layer (or model/layer) per occurrence, taken literally; "
+        _exact_ids("model_id", "one model per occurrence; instead of model_ids"),
+        _exact_ids("layer_id", "one layer (or model/layer) per occurrence; "
                    "instead of layer_ids"),
         _USE_VIEW_FILTER,
         _query("granularity", {"enum": list(GRANULARITIES)}, "layer activity series or units"),
         *_RANGE_PARAMS]
     ingest_body = {"oneOf": [
         {"allOf": [_ref("Frame"), {"not": {"required": ["frames"]}}]},
-        {"type": "object", "required": ["frames"], "properties": {
-            "frames": {"type": "array", "maxItems": config.max_frames,
-                       "items": _ref("Frame")}}}]}
+        {"type": "object", "required": ["frames"], "additionalProperties": False,
+         "properties": {"frames": {"type": "array", "maxItems": config.max_frames,
+                                   "items": _ref("Frame")}}}]}
     render_params = [
         _query("kind", {"enum": list(RENDER_KINDS)}, "heatmap (default): each layer's newest frame "
                "on its canvas grid; correlation: the matrix with its labels"),
@@ -261,7 +266,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "Write the correlation matrix to the export directory; tensorboard writes a "
             "whole run (activations, histograms, the matrix image in the stored theme, "
             "anomalies, pattern confidences) into the directory <filename>/.", _OBJ,
-            body={"type": "object", "required": ["filename"], "properties": {
+            body={"type": "object", "required": ["filename"], "additionalProperties": False,
+                  "properties": {
                 "filename": _EXPORT_NAME, "format": {"enum": list(EXPORT_FORMATS)},
                 "model_ids": _nullable({"type": "array", "items": _STR}),
                 "layer_ids": _nullable({"type": "array", "items": _STR}),
@@ -292,13 +298,15 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},
-                "last_sequence": _INT, "first_sequence": _INT}}, [
+                "last_sequence": _INT, "first_sequence": _INT}},
+            description=CROSS_FIELD + "model_ids xor model_id.", parameters=[
             _query("severity", {"enum": list(SEVERITIES)}, "exact"),
             _query("min_severity", {"enum": list(SEVERITIES)}, "at or above"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": config.max_anomaly_limit},
                    "default 100"),
-            _query("model_id", _STR, "one model"),
-            _query("model_ids", _LIST, "several models"),
+            _query("model_ids", _LIST, "models, the seed's comma list (default all)"),
+            _exact_ids("model_id", "one model per occurrence (the seed sends one); "
+                       "instead of model_ids"),
             _query("after_sequence", {"type": "integer", "minimum": 0,
                                       "maximum": MAX_SEQUENCE},
                    "resume point; 410 when pruned")])},
@@ -310,14 +318,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/consumers/{name}/ack": {"post": _op(
             "Acknowledge up to (plain) or at (group) a sequence.", consumer, [consumer_name],
             description=CROSS_FIELD + "sequence <= the log's head; a name keeps its shared.",
-            body={"type": "object", "required": ["sequence"], "properties": {
+            body={"type": "object", "required": ["sequence"], "additionalProperties": False,
+                  "properties": {
                 "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE}}})},
         "/api/consumers/{name}/claim": {"post": _op(
             "Lease anomalies to a member of a consumer group.",
             {**consumer, "properties": {**consumer["properties"], "anomalies": {
                 "type": "array", "items": _ref("Anomaly")}}}, [consumer_name],
             description=CROSS_FIELD + "a name keeps the shared it was created with.",
-            body={"type": "object", "required": ["member", "limit"], "properties": {
+            body={"type": "object", "required": ["member", "limit"],
+                  "additionalProperties": False, "properties": {
                 "member": _STR, "limit": {"type": "integer", "minimum": 1,
                                           "maximum": config.max_anomaly_limit}}})},
         "/api/filter": {
@@ -333,7 +343,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             "post": _op("Replace the layout.", _OBJ, body=_ref("Layout"))},
         "/api/compare": {"post": _op(
             "Compare models: linear CKA, mean activation, sparsity.", _OBJ,
-            body={"type": "object", "required": ["model_ids"], "properties": {
+            body={"type": "object", "required": ["model_ids"], "additionalProperties": False,
+                  "properties": {
                 "model_ids": {"type": "array", "minItems": 2,
                               "items": {"type": "string", "minLength": 1}},
                 "metrics": {"type": "array", "items": {"enum": list(METRICS)}}}},

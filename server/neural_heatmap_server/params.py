@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from neural_heatmap_contract.ids import BLANKS
+
 from .errors import invalid
 
 
@@ -21,8 +23,8 @@ def opt_list(params: Mapping[str, Any], key: str) -> list[str] | None:
     raw = params.get(key)
     if raw is None:
         return None
-    if isinstance(raw, str):
-        items = [p.strip() for p in raw.split(",") if p.strip()]
+    if isinstance(raw, str):  # the blanks around items are dropped (contract ids.BLANKS)
+        items = [p.strip(BLANKS) for p in raw.split(",") if p.strip(BLANKS)]
     elif isinstance(raw, list) and all(isinstance(p, str) for p in raw):
         items = [p for p in raw if p]
     else:

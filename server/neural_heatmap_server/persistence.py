@@ -28,15 +28,13 @@ class AnomalyQuery:
     Attributes:
         severity: Exact severity.
         min_severity: Severity at or above.
-        model_id: Only this model.
-        model_ids: Only these models.
+        model_ids: Only these models (``model_id``, repeated, or ``model_ids`` of a request).
         after_sequence: Only sequences above this (oldest first) instead of the newest.
         limit: Most rows returned.
     """
 
     severity: str | None = None
     min_severity: str | None = None
-    model_id: str | None = None
     model_ids: tuple[str, ...] | None = None
     after_sequence: int | None = None
     limit: int = 100
@@ -176,9 +174,6 @@ class SqliteAnomalyLog(AnomalyLog):
         if query.min_severity is not None:
             where.append("severity_rank >= ?")
             args.append(SEVERITY_RANK[query.min_severity])
-        if query.model_id is not None:
-            where.append("model_id = ?")
-            args.append(query.model_id)
         if query.model_ids:
             where.append(f"model_id IN ({','.join('?' * len(query.model_ids))})")
             args.extend(query.model_ids)

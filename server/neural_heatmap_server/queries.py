@@ -3,12 +3,13 @@
 One place decides what a request selects, for the HTTP routes and the
 WebSocket alike (``params`` reads the individual values).
 
-Ids. The seed's form is one comma list (``model_ids=a,b``); an id may contain a
-comma, so each of ``model_id``/``layer_id`` is also accepted repeatedly on
-``/api/correlation`` (``model_id=a,b&model_id=c`` is the two ids ``a,b`` and
-``c``; ``/api/render`` selects the same way). The bridge always uses the repeated
-form; a request giving both forms is refused. JSON lists (WebSocket ``data``, export
-bodies) are taken literally.
+Ids. The seed's form is one comma list (``model_ids=a,b``); each of
+``model_id``/``layer_id`` is also accepted repeatedly (``model_id=a&model_id=b``)
+on ``/api/correlation``, ``/api/render`` and ``/api/anomalies``, one id per
+occurrence, which is the form the bridge uses. A request giving both forms is
+refused. JSON lists (WebSocket ``data``, export bodies) are lists already. The
+contract's id rule (``neural_heatmap_contract.ids``: no ',', no '/', no blank at
+either end) is enforced at ingest, so every form names every existing id exactly.
 
 The view filter. The stored (UI) filter fills what a query leaves unset only
 when the query asks with ``use_view_filter=true``; ``false`` ignores it. A
@@ -33,8 +34,6 @@ MAX_SEQUENCE = 2**63 - 1  # SQLite integers are int64
 USE_VIEW_FILTER = "use_view_filter"
 # (seed comma list, exact repeatable parameter) for each kind of id.
 MODEL_IDS, LAYER_IDS = ("model_ids", "model_id"), ("layer_ids", "layer_id")
-REPEATABLE = frozenset({MODEL_IDS[1], LAYER_IDS[1]})
-REPEATABLE_ON = frozenset({"/api/correlation", "/api/render"})  # the routes that select so
 
 
 def exact_ids(params: Mapping[str, Any], key: str) -> list[str] | None:
@@ -113,11 +112,10 @@ def anomaly_query(params: Mapping[str, Any], max_limit: int) -> AnomalyQuery:
         params: Query values or WebSocket ``data``.
         max_limit: The largest page a caller may ask for (``--max-anomaly-limit``).
     """
-    model_ids = opt_list(params, "model_ids")
+    model_ids = ids(params, MODEL_IDS)
     return AnomalyQuery(
         severity=opt_choice(params, "severity", SEVERITIES),
         min_severity=opt_choice(params, "min_severity", SEVERITIES),
-        model_id=opt_str(params, "model_id"),
         model_ids=tuple(model_ids) if model_ids else None,
         after_sequence=opt_int(params, "after_sequence", low=0, high=MAX_SEQUENCE),
         limit=opt_int(params, "limit", low=1, high=max_limit) or 100)

@@ -29,6 +29,7 @@ from neural_heatmap import (
     VisualizationTheme,
     connect,
 )
+from neural_heatmap_contract.ids import ID_RULE
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -186,6 +187,10 @@ async def test_anomalies_query_and_download(
     assert [a.sequence for a in after] == [found[1].sequence]
     page = await client.get_anomaly_page(model_id=model, min_severity="high")
     assert page.last_sequence >= found[-1].sequence and len(page.anomalies) == 3
+    other = "anom-query-2"
+    await client.log_activations(other, "fc", nan_frame(), step=0)
+    both = await client.get_anomalies(model_id=[model, other], limit=1000)
+    assert [a.model_id for a in both] == [model] * 3 + [other]
 
     csv = await client.download_anomalies(tmp_path / "a.csv", "critical", 1000)
     df = pd.read_csv(csv)
@@ -412,13 +417,13 @@ async def test_auto_connect_and_lazy_channel(bridge: BridgeProcess) -> None:
     await c.disconnect()
 
 
-async def test_a_model_named_with_a_comma_round_trips(
+async def test_a_model_named_with_a_comma_is_rejected_naming_the_id_rule(
     client: NeuralHeatmapClient, seeded: Seed
 ) -> None:
-    name = "m1,m2"  # both halves exist: a comma-joined query would select them instead
-    for layer_id in ("a", "b"):
-        summary = await client.log_batch(name, layer_id, seeded.layers[layer_id][:50],
-                                         timestamps=seeded.timestamps[:50])
-        assert summary.frames_accepted == 50
-    cm = await client.get_correlation_matrix(model_ids=[name])
-    assert cm.labels == ["m1,m2/a", "m1,m2/b"]
+    name = "m1,m2"  # a comma list would split it into m1 and m2
+    summary = await client.log_batch(name, "a", seeded.layers["a"][:5],
+                                     timestamps=seeded.timestamps[:5])
+    assert summary.frames_accepted == 0 and summary.frames_rejected == 5
+    assert {r.code for r in summary.rejections} == {"invalid_argument"}
+    assert "model_id contains ','" in summary.rejections[0].message
+    assert ID_RULE in summary.rejections[0].message

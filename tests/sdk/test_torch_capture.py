@@ -74,6 +74,10 @@ def test_bad_arguments_are_refused_before_any_hook() -> None:
         watch(model, "127.0.0.1:1", reduce="median")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="every_n_steps must be at least 1"):
         watch(model, "127.0.0.1:1", every_n_steps=0)
+    with pytest.raises(ValueError, match="model_id contains ',': an id is 1 to 256 characters"):
+        watch(model, "127.0.0.1:1", model_id="run,7")  # a comma list would split it
+    with pytest.raises(ValueError, match="model_id begins or ends with a blank"):
+        watch(model, "127.0.0.1:1", model_id="run ")
     assert not model._forward_hooks and not model._forward_pre_hooks
 
 

@@ -162,20 +162,23 @@ def test_shared_steps_keep_single_alignment(api: Api) -> None:
     assert meta["samples"] == N and meta["insufficient_pairs"] == []
 
 
-def test_an_id_containing_a_comma_is_selected_by_the_repeated_form(api: Api) -> None:
-    """``model_id`` (repeatable) is taken literally; ``model_ids`` stays the seed's comma list."""
+def test_the_repeated_form_selects_like_the_seeds_comma_list(api: Api) -> None:
+    """``model_id`` (repeatable) names one id per occurrence; ``model_ids`` is the seed's
+    comma list; ids cannot contain a comma (the id rule), so both name the same models."""
     rng = np.random.default_rng(7)
     first, second = unique("ca"), unique("cb")
-    joined = f"{first},{second}"
-    for model in (first, second, joined):
+    for model in (first, second):
         for layer in ("x", "y"):
             api.ingest_series(model, layer, rng.normal(0, 1, (20, 4)).astype(np.float32))
-    exact = api.get(f"/api/correlation?model_id={quote(joined)}")
-    assert exact["labels"] == [f"{joined}/x", f"{joined}/y"]
-    both = api.get(f"/api/correlation?model_id={quote(joined)}&model_id={first}&layer_id=x")
-    assert both["labels"] == [f"{joined}/x", f"{first}/x"]
-    seed = api.get(f"/api/correlation?model_ids={quote(joined)}")
-    assert seed["labels"] == [f"{first}/x", f"{first}/y", f"{second}/x", f"{second}/y"]
+    status, doc = api.call("POST", "/api/activations", body={
+        "model_id": f"{first},{second}", "layer_id": "x", "values": [1.0, 2.0, 3.0, 4.0]})
+    assert status == 400 and doc["error"]["details"]["field"] == "model_id"
+    exact = api.get(f"/api/correlation?model_id={second}&model_id={first}&layer_id=x")
+    assert exact["labels"] == [f"{second}/x", f"{first}/x"]
+    seed = api.get(f"/api/correlation?model_ids={second},{first}&layer_ids=x")
+    assert seed["labels"] == exact["labels"]
+    status, doc = api.call("GET", f"/api/correlation?model_id={quote(first + ',' + second)}")
+    assert status == 404 and doc["error"]["details"]["model_id"] == f"{first},{second}"
     status, doc = api.call("GET", f"/api/correlation?model_ids={first}&model_id={second}")
     assert status == 400 and doc["error"]["details"]["constraint"] == "model_ids xor model_id"
     status, doc = api.call("GET", f"/api/temporal?model_id={first}&model_id={second}")

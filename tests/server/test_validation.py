@@ -70,7 +70,7 @@ def test_the_anomaly_page_limit_is_a_flag() -> None:
 
 @pytest.mark.parametrize("query", ["include_units=maybe", "include_units=", "limit=",
                                    "granularity=bogus", "granularity=",
-                                   "severity=urgent", "model_id=a&model_id=b"])
+                                   "severity=urgent", "severity=low&severity=high"])
 def test_enum_like_and_empty_query_values_are_checked(api: Api, query: str) -> None:
     path = {"include_units": "/api/models", "granularity": "/api/correlation"}.get(
         query.split("=")[0], "/api/anomalies")

@@ -305,3 +305,21 @@ func TestRenderHeatmapDrawsPNGs(t *testing.T) {
 		t.Fatalf("width 5000: %v", err)
 	}
 }
+
+func TestAnomaliesOfSeveralModels(t *testing.T) {
+	c, ctx := dial(t, bridgeAddress)
+	for _, m := range []string{"go-a1", "go-a2", "go-a3"} {
+		ingest(t, c, ctx, m, 20, 5)
+	}
+	page, err := c.Anomalies(ctx, neuralheatmap.Models("go-a1", "go-a3"), neuralheatmap.After(0), neuralheatmap.Limit(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range page.Anomalies {
+		seen[a.GetModelId()] = true
+	}
+	if len(seen) != 2 || !seen["go-a1"] || !seen["go-a3"] {
+		t.Fatalf("anomalies of %v, want go-a1 and go-a3", seen)
+	}
+}

@@ -84,12 +84,12 @@ func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*T
 }
 
 // Anomalies returns one page of logged anomalies in ascending sequence: the newest page, or
-// with After the page after a sequence (options: Models (the first), Severity, MinSeverity,
-// Limit, After).
+// with After the page after a sequence (options: Models (every one; none means every
+// model), Severity, MinSeverity, Limit, After).
 func (c *Client) Anomalies(ctx context.Context, opts ...CallOption) (*AnomalyPage, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.GetAnomaliesRequest{
-		ModelId: first(cfg.modelIDs), Severity: cfg.severity, MinSeverity: cfg.minSeverity,
+		ModelIds: cfg.modelIDs, Severity: cfg.severity, MinSeverity: cfg.minSeverity,
 		Limit: cfg.limit, AfterSequence: cfg.afterSeq,
 	}
 	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetAnomaliesResponse, error) {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
@@ -22,7 +23,7 @@ class AnomaliesMixin(ClientBase):
         self,
         severity: Severity | str | None = None,
         limit: int | None = None,
-        model_id: str | None = None,
+        model_id: str | Sequence[str] | None = None,
         *,
         after_sequence: int | None = None,
         min_severity: Severity | str | None = None,
@@ -32,10 +33,11 @@ class AnomaliesMixin(ClientBase):
     ) -> AnomalyPage:
         """Like :meth:`get_anomalies`, plus the log's first and last sequence."""
         stub = self._open()
-        request = pb.GetAnomaliesRequest(
-            limit=limit or 0,
-            model_id=model_id or "",
-        )
+        request = pb.GetAnomaliesRequest(limit=limit or 0)
+        if isinstance(model_id, str):  # the seed's one model
+            request.model_id = model_id
+        elif model_id is not None:
+            request.model_ids.extend(model_id)
         if severity is not None:
             request.severity = Severity.parse(severity).to_proto()
         if min_severity is not None:
@@ -55,7 +57,7 @@ class AnomaliesMixin(ClientBase):
         self,
         severity: Severity | str | None = None,
         limit: int | None = None,
-        model_id: str | None = None,
+        model_id: str | Sequence[str] | None = None,
         *,
         after_sequence: int | None = None,
         min_severity: Severity | str | None = None,
@@ -68,7 +70,7 @@ class AnomaliesMixin(ClientBase):
         Args:
             severity: Only this exact severity (``"low"`` .. ``"critical"``).
             limit: At most this many (server default 100).
-            model_id: Only this model.
+            model_id: Only this model (the seed's form), or only these models (a list).
             after_sequence: The first ``limit`` after this sequence; without
                 it, the newest ``limit``.
             min_severity: Only this severity or worse.
@@ -95,7 +97,7 @@ class AnomaliesMixin(ClientBase):
         severity: Severity | str | None = None,
         limit: int | None = None,
         *,
-        model_id: str | None = None,
+        model_id: str | Sequence[str] | None = None,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,

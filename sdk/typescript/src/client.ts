@@ -358,7 +358,10 @@ export class NeuralHeatmapClient {
   /** One page of the anomaly log, ascending: the newest page, or the page after `afterSequence`. */
   async getAnomalies(
     req: {
+      /** Only this model (the seed's form); with `modelIds`, these models too. */
       modelId?: string;
+      /** Only these models (empty or unset: every model, unless `modelId` is set). */
+      modelIds?: string[];
       /** Only this exact severity. */
       severity?: Severity;
       /** Only this severity or worse. */

@@ -248,16 +248,25 @@ class GetAnomaliesRequest(_message.Message):
     MODEL_ID_FIELD_NUMBER: _builtins.int
     AFTER_SEQUENCE_FIELD_NUMBER: _builtins.int
     MIN_SEVERITY_FIELD_NUMBER: _builtins.int
+    MODEL_IDS_FIELD_NUMBER: _builtins.int
     severity: _common_pb2.Severity.ValueType
     """Only this exact severity; unspecified means any."""
     limit: _builtins.int
     """Maximum anomalies returned; 0 means the server's default (100)."""
     model_id: _builtins.str
-    """Empty means every model."""
+    """One model (kept for older clients; model_ids is the general form). Empty, with
+    model_ids empty too, means every model.
+    """
     after_sequence: _builtins.int
     """Page after this sequence (oldest first); unset means the newest page."""
     min_severity: _common_pb2.Severity.ValueType
     """Only this severity or worse; unspecified means any."""
+    @_builtins.property
+    def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these models, together with model_id when that is set too; empty means every
+        model (unless model_id is set).
+        """
+
     def __init__(
         self,
         *,
@@ -266,10 +275,11 @@ class GetAnomaliesRequest(_message.Message):
         model_id: _builtins.str = ...,
         after_sequence: _builtins.int | None = ...,
         min_severity: _common_pb2.Severity.ValueType = ...,
+        model_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "limit", b"limit", "min_severity", b"min_severity", "model_id", b"model_id", "severity", b"severity"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence", "after_sequence", b"after_sequence", "limit", b"limit", "min_severity", b"min_severity", "model_id", b"model_id", "model_ids", b"model_ids", "severity", b"severity"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__after_sequence: _TypeAlias = _typing.Literal["after_sequence"]  # noqa: Y015
     _WhichOneofArgType__after_sequence: _TypeAlias = _typing.Literal["_after_sequence", b"_after_sequence"]  # noqa: Y015

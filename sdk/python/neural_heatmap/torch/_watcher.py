@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import torch
+from neural_heatmap_contract.ids import id_problem
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
@@ -94,6 +95,10 @@ class Watcher:
         if every_n_steps < 1:
             raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}")
         chosen = select_layers(model, layers)
+        problem = id_problem(model_id, "model_id") or next(
+            (p for name, _ in chosen if (p := id_problem(name, f"layer id {name!r}"))), None)
+        if problem is not None:  # every frame would be rejected: refuse now, naming the rule
+            raise ValueError(problem)
         self.model_id = model_id
         self.layer_ids = [name for name, _ in chosen]
         self._layers = [(name, m, is_channels_first(m)) for name, m in chosen]
@@ -281,8 +286,9 @@ def watch(
         send_timeout: Deadline of one ``IngestActivations`` call.
 
     Raises:
-        ValueError: An unknown layer name, a selection matching nothing, or a bad
-            ``reduce`` / ``every_n_steps``.
+        ValueError: An unknown layer name, a selection matching nothing, a bad
+            ``reduce`` / ``every_n_steps``, or a model or layer id breaking the id rule
+            (``neural_heatmap_contract.ids``: no ',' or '/', no blank at either end).
     """
     how = check_reduction(reduce)
     if isinstance(client_or_target, NeuralHeatmapClient):

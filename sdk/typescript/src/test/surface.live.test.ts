@@ -208,6 +208,24 @@ test("anomalies: the log page, the resuming stream and streamUpdates agree", asy
   }
 });
 
+test("anomalies of several models: modelIds, and modelId kept beside it", async () => {
+  const models = ["anom-ts-1", "anom-ts-2", "anom-ts-3"];
+  const head = (await client.getAnomalies({ limit: 1 })).lastSequence;
+  await client.ingest(models.map(nanFrame));
+  const modelsOf = async (req: { modelId?: string; modelIds?: string[] }): Promise<string[]> => {
+    let seen: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const page = await client.getAnomalies({ ...req, afterSequence: head, limit: 1000 });
+      seen = [...new Set(page.anomalies.map((a) => a.modelId))].sort();
+      if (seen.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return seen;
+  };
+  assert.deepEqual(await modelsOf({ modelIds: ["anom-ts-1", "anom-ts-3"] }), ["anom-ts-1", "anom-ts-3"]);
+  assert.deepEqual(await modelsOf({ modelId: "anom-ts-2", modelIds: ["anom-ts-3"] }), ["anom-ts-2", "anom-ts-3"]);
+});
+
 test("live streams: a heatmap frame, a correlation matrix and a temporal update arrive", async () => {
   const feed = setInterval(() => {
     void client.ingest(seedFrames("m1", Date.now()).slice(0, 3)).catch(() => undefined);

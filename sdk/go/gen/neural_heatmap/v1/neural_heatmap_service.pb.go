@@ -469,12 +469,16 @@ type GetAnomaliesRequest struct {
 	Severity Severity `protobuf:"varint,1,opt,name=severity,proto3,enum=neural_heatmap.v1.Severity" json:"severity,omitempty"`
 	// Maximum anomalies returned; 0 means the server's default (100).
 	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	// Empty means every model.
+	// One model (kept for older clients; model_ids is the general form). Empty, with
+	// model_ids empty too, means every model.
 	ModelId string `protobuf:"bytes,3,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
 	// Page after this sequence (oldest first); unset means the newest page.
 	AfterSequence *uint64 `protobuf:"varint,4,opt,name=after_sequence,json=afterSequence,proto3,oneof" json:"after_sequence,omitempty"`
 	// Only this severity or worse; unspecified means any.
-	MinSeverity   Severity `protobuf:"varint,5,opt,name=min_severity,json=minSeverity,proto3,enum=neural_heatmap.v1.Severity" json:"min_severity,omitempty"`
+	MinSeverity Severity `protobuf:"varint,5,opt,name=min_severity,json=minSeverity,proto3,enum=neural_heatmap.v1.Severity" json:"min_severity,omitempty"`
+	// Only these models, together with model_id when that is set too; empty means every
+	// model (unless model_id is set).
+	ModelIds      []string `protobuf:"bytes,6,rep,name=model_ids,json=modelIds,proto3" json:"model_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +546,13 @@ func (x *GetAnomaliesRequest) GetMinSeverity() Severity {
 		return x.MinSeverity
 	}
 	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *GetAnomaliesRequest) GetModelIds() []string {
+	if x != nil {
+		return x.ModelIds
+	}
+	return nil
 }
 
 type GetAnomaliesResponse struct {
@@ -2447,13 +2458,14 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x1dGetTemporalStatisticsResponse\x12E\n" +
 	"\n" +
 	"statistics\x18\x01 \x01(\v2%.neural_heatmap.v1.TemporalStatisticsR\n" +
-	"statistics\"\xfe\x01\n" +
+	"statistics\"\x9b\x02\n" +
 	"\x13GetAnomaliesRequest\x127\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\bseverity\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x19\n" +
 	"\bmodel_id\x18\x03 \x01(\tR\amodelId\x12*\n" +
 	"\x0eafter_sequence\x18\x04 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12>\n" +
-	"\fmin_severity\x18\x05 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverityB\x11\n" +
+	"\fmin_severity\x18\x05 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverity\x12\x1b\n" +
+	"\tmodel_ids\x18\x06 \x03(\tR\bmodelIdsB\x11\n" +
 	"\x0f_after_sequence\"\x9c\x01\n" +
 	"\x14GetAnomaliesResponse\x128\n" +
 	"\tanomalies\x18\x01 \x03(\v2\x1a.neural_heatmap.v1.AnomalyR\tanomalies\x12#\n" +
