@@ -32,6 +32,7 @@ EXPECTED = [
     ("unauthenticated", 401, "UNAUTHENTICATED", "UNAUTHENTICATED", "UnauthenticatedError"),
     ("not_found", 404, "NOT_FOUND", "NOT_FOUND", "NotFoundError"),
     ("method_not_allowed", 405, "UNIMPLEMENTED", "UPSTREAM_ROUTE_MISSING", "UnimplementedError"),
+    ("request_timeout", 408, "UNAVAILABLE", "REQUEST_TIMEOUT", "UnavailableError"),
     ("conflict", 409, "ABORTED", "CONFLICT", "AbortedError"),
     ("sequence_expired", 410, "OUT_OF_RANGE", "SEQUENCE_EXPIRED", "OutOfRangeError"),
     ("payload_too_large", 413, "RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE",
