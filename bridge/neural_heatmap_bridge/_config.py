@@ -63,6 +63,10 @@ class BridgeConfig:
     anomaly_log: str = ""
     anomaly_stream: str = "NH_ANOMALIES"
     max_connection_age: float = 0.0
+    max_connection_idle: float = 300.0
+    keepalive_time: float = 60.0
+    keepalive_timeout: float = 20.0
+    min_ping_interval: float = 10.0
     log_level: str = "INFO"
 
 
@@ -262,6 +266,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which a client connection is closed (GOAWAY, then streams end "
         "UNAVAILABLE after --grace-period) so clients reconnect and rebalance across bridges; "
         "0: never",
+    )
+    add(
+        "--max-connection-idle",
+        non_negative_float,
+        d.max_connection_idle,
+        help="seconds a client connection may stay without any RPC before it gets GOAWAY "
+        "and is closed (its file descriptor freed); clients reconnect on their next call. "
+        "0: never",
+    )
+    add(
+        "--keepalive-time",
+        positive_float,
+        d.keepalive_time,
+        help="seconds of silence on a connection after which the bridge pings the client "
+        "(HTTP/2 PING), to find peers that vanished without closing",
+    )
+    add(
+        "--keepalive-timeout",
+        positive_float,
+        d.keepalive_timeout,
+        help="seconds a ping may go unanswered before the connection is closed",
+    )
+    add(
+        "--min-ping-interval",
+        positive_float,
+        d.min_ping_interval,
+        help="shortest interval between a client's pings the bridge accepts (also on a "
+        "connection without RPCs); a client pinging more often gets GOAWAY too_many_pings. "
+        "The Python SDK pings every 30 s",
     )
     add(
         "--log-level",
