@@ -60,6 +60,7 @@ class BridgeConfig:
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
+    ingest_buffer_bytes: int = 512 << 20
     anomaly_log: str = ""
     anomaly_stream: str = "NH_ANOMALIES"
     max_connection_age: float = 0.0
@@ -250,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
         positive_float,
         d.ingest_flush_ms,
         help="longest time (ms) a partial ingest batch waits before it is sent",
+    )
+    add(
+        "--ingest-buffer-bytes",
+        positive_int,
+        d.ingest_buffer_bytes,
+        help="bytes of frames all IngestActivations calls together may hold in the bridge "
+        "(batches being filled and requests in flight); a call whose next frame does not "
+        "fit, even after its own batches are sent, ends RESOURCE_EXHAUSTED "
+        "INGEST_BUFFER_FULL",
     )
     add(
         "--anomaly-log",

@@ -32,7 +32,7 @@ from ._config import BridgeConfig
 from ._fanout import Fanout
 from ._faults import FaultInjector
 from ._handlers import Ctx, streaming, unary
-from ._ingest import ingest
+from ._ingest import IngestBudget, ingest
 from ._mailbox import Kind, Subscription
 from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
@@ -105,6 +105,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self._up = upstream
         self._fanout = fanout
         self._faults = FaultInjector(config.test_faults)
+        self._ingest_budget = IngestBudget(config.ingest_buffer_bytes, metrics)
 
     def _opts(self, context: Ctx) -> CallOptions:
         return CallOptions.of(context, self._config.upstream_timeout)
@@ -495,5 +496,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request_iterator: AsyncIterator[pb.IngestActivationsRequest], context: Ctx
     ) -> pb.IngestActivationsResponse:
         return await ingest(
-            self._up, request_iterator, lambda: self._opts(context), self._config, self._metrics
+            self._up,
+            request_iterator,
+            lambda: self._opts(context),
+            self._config,
+            self._metrics,
+            self._ingest_budget,
         )

@@ -107,6 +107,34 @@ async def test_a_layer_beyond_the_memory_budget_is_resource_exhausted(
         assert again.frames_accepted == 2 and again.frames_rejected == 0
 
 
+def _gauge(bridge: BridgeProcess, name: str) -> float:
+    assert bridge.metrics_url is not None
+    text = urllib.request.urlopen(bridge.metrics_url, timeout=10).read().decode()
+    (line,) = [x for x in text.splitlines() if x.startswith(name + " ")]
+    return float(line.split()[1])
+
+
+async def test_the_bridge_ingest_buffers_have_a_byte_budget() -> None:
+    budget = 10_000  # two 1,000-unit frames (4,016 bytes each), not three
+    with ServerProcess(extra_args=SERVER_ARGS) as server, \
+            BridgeProcess(server.url, "--ingest-buffer-bytes", str(budget), metrics=True) as bridge:
+        channel, stub = _stub(bridge)
+        async with channel:
+            values = np.full(UNITS, 0.5, dtype=np.float32)
+            # More than the budget in one call: the call sends its own batches to make room.
+            frames = [frame("buf", f"l{i % 5}", values) for i in range(40)]
+            ok = await ingest(stub, frames, per_message=40)
+            assert ok.frames_accepted == 40 and ok.frames_rejected == 0
+            # One frame bigger than the whole budget can never fit.
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await ingest(stub, [frame("buf", "big", np.zeros(3 * UNITS))])
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            details = caught.value.details() or ""
+            assert "--ingest-buffer-bytes" in details and f"{budget} bytes" in details, details
+        assert _gauge(bridge, "nh_bridge_ingest_buffer_bytes") == 0
+        assert _gauge(bridge, "nh_bridge_ingest_buffer_budget_bytes") == budget
+
+
 def _frames(sock: socket.socket) -> Iterator[int]:
     """Types of the HTTP/2 frames the peer sends, until it closes."""
     buf = b""

@@ -138,6 +138,8 @@ BRIDGE_ROWS: tuple[ErrorRow, ...] = (
     ErrorRow("the request names something that does not exist", "NOT_FOUND", "NOT_FOUND"),
     ErrorRow("an answer larger than --max-send-bytes", "RESOURCE_EXHAUSTED",
              "MESSAGE_TOO_LARGE"),
+    ErrorRow("frames beyond the bridge's --ingest-buffer-bytes; retry later", "RESOURCE_EXHAUSTED",
+             "INGEST_BUFFER_FULL"),
     ErrorRow("a stream made no progress past the head it was told", "UNAVAILABLE",
              "STREAM_STALLED"),
     ErrorRow("the upstream stopped answering its WebSocket", "UNAVAILABLE", "UPSTREAM_STALLED"),
