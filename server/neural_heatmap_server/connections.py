@@ -73,7 +73,7 @@ class QuietProtocolLog(logging.LoggerAdapter[logging.Logger]):
             return
         self._lines += 1
         remote = args[0] if args else "?"
-        detail = str(exc)
+        detail = " ".join(str(exc).split())  # the parser's message spans lines
         if len(detail) > MAX_GARBAGE_ECHO:
             detail = detail[:MAX_GARBAGE_ECHO - 1] + "\u2026"
         self.logger.warning("malformed request from %s answered 400: %s", remote, detail)

@@ -13,13 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.limits import MAX_ID_CHARS
 from neural_heatmap_contract.media import PayloadError, decode_frames, frame_record_dtype
 
 from .errors import ApiError, invalid
 from .store import NO_STEP, ActivationStore, FrameBatch
 from .wire import loads
 
-MAX_NAME_LENGTH = 256  # characters of a model or layer id
+MAX_NAME_LENGTH = MAX_ID_CHARS  # characters of a model or layer id (contract)
 NAME_PATTERN = "^[^/]+$"  # the OpenAPI form of check_name's rule
 MAX_STEP = 2**63 - 1  # steps are stored as int64
 _NON_FINITE_WORDS = {"nan": math.nan, "infinity": math.inf, "+infinity": math.inf,

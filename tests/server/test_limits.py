@@ -128,6 +128,7 @@ def test_garbage_requests_are_one_warning_line_without_traceback() -> None:
             time.sleep(0.1)
         lines = [x for x in server.log().splitlines() if "malformed request" in x]
         assert len(lines) == 1 and "WARNING" in lines[0], lines
+        assert "Invalid header value char" in lines[0]  # one line, the reason on it
 
         # A request line over the limit, then a flood: rate-limited, never a traceback.
         for _ in range(30):
