@@ -58,9 +58,14 @@ class BridgeConfig:
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
     ingest_inflight: int = 4
     ingest_flush_ms: float = 50.0
+    ingest_buffer_bytes: int = 512 << 20
     anomaly_log: str = ""
     anomaly_stream: str = ANOMALY_STREAM
     max_connection_age: float = 0.0
+    max_connection_idle: float = 300.0
+    keepalive_time: float = 60.0
+    keepalive_timeout: float = 20.0
+    min_ping_interval: float = 10.0
     log_level: str = "INFO"
 
 
@@ -238,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest time (ms) a partial ingest batch waits before it is sent",
     )
     add(
+        "--ingest-buffer-bytes",
+        positive_int,
+        d.ingest_buffer_bytes,
+        help="bytes of frames all IngestActivations calls together may hold in the bridge "
+        "(batches being filled and requests in flight); a call whose next frame does not "
+        "fit, even after its own batches are sent, ends RESOURCE_EXHAUSTED "
+        "INGEST_BUFFER_FULL",
+    )
+    add(
         "--anomaly-log",
         default=d.anomaly_log,
         help="nats://host:4222[,...] when the server's anomaly log is a JetStream stream: "
@@ -252,6 +266,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which a client connection is closed (GOAWAY, then streams end "
         "UNAVAILABLE after --grace-period) so clients reconnect and rebalance across bridges; "
         "0: never",
+    )
+    add(
+        "--max-connection-idle",
+        non_negative_float,
+        d.max_connection_idle,
+        help="seconds a client connection may stay without any RPC before it gets GOAWAY "
+        "and is closed (its file descriptor freed); clients reconnect on their next call. "
+        "0: never",
+    )
+    add(
+        "--keepalive-time",
+        positive_float,
+        d.keepalive_time,
+        help="seconds of silence on a connection after which the bridge pings the client "
+        "(HTTP/2 PING), to find peers that vanished without closing",
+    )
+    add(
+        "--keepalive-timeout",
+        positive_float,
+        d.keepalive_timeout,
+        help="seconds a ping may go unanswered before the connection is closed",
+    )
+    add(
+        "--min-ping-interval",
+        positive_float,
+        d.min_ping_interval,
+        help="shortest interval between a client's pings the bridge accepts (also on a "
+        "connection without RPCs); a client pinging more often gets GOAWAY too_many_pings. "
+        "The Python SDK pings every 30 s",
     )
     add(
         "--log-level",

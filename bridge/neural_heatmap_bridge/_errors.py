@@ -289,6 +289,11 @@ def too_large(message: str, **metadata: object) -> UpstreamError:
     return _own("MESSAGE_TOO_LARGE", message, **metadata)
 
 
+def buffer_full(message: str, **metadata: object) -> UpstreamError:
+    """Frames would take the bridge's ingest buffers past ``--ingest-buffer-bytes``."""
+    return _own("INGEST_BUFFER_FULL", message, **metadata)
+
+
 def shutting_down(message: str) -> UpstreamError:
     """The bridge is stopping; the client should resume on another bridge."""
     return _own("BRIDGE_SHUTTING_DOWN", message)

@@ -20,6 +20,11 @@ Policy (also in docs/bridge.md):
   per call; while they are, the bridge stops reading the client stream, and
   gRPC flow control slows the client down. Batches of one layer are posted in
   order.
+* Memory: every call's batches and requests in flight draw on one budget of the
+  bridge (``--ingest-buffer-bytes``, ``IngestBudget``). A frame that does not fit
+  first makes its call send its own batches and wait for them (its share comes
+  back); if it still does not fit, the call ends RESOURCE_EXHAUSTED
+  ``INGEST_BUFFER_FULL`` naming the budget (other calls hold the rest: retry later).
 * A failure that is not about the frames (upstream unreachable, timeout, auth,
   route missing, server overloaded) ends the call with that status (and the
   server's retry hint); the message says how many frames had been accepted.
@@ -61,6 +66,40 @@ _CALL_FAULTS = {"OVERLOADED", "DEADLINE_EXCEEDED"}
 Key = tuple[str, str, int]
 
 
+class IngestBudget:
+    """Bytes of frame data all IngestActivations calls of one bridge may hold together.
+
+    Args:
+        limit: ``--ingest-buffer-bytes``.
+        metrics: ``nh_bridge_ingest_buffer_bytes`` follows ``held``.
+    """
+
+    def __init__(self, limit: int, metrics: Metrics) -> None:
+        self.limit = limit
+        self.held = 0
+        self._gauge = metrics.ingest_buffer_bytes
+        metrics.ingest_buffer_budget_bytes.set(limit)
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` bytes if they fit."""
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        self._gauge.set(self.held)
+        return True
+
+    def give(self, size: int) -> None:
+        """Return bytes reserved by ``take``."""
+        self.held -= size
+        self._gauge.set(self.held)
+
+
+class _OverBudget(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
 @dataclass
 class _Batch:
     parts: list[bytes] = field(default_factory=list)
@@ -73,8 +112,14 @@ class _Ingestor:
     """State of one IngestActivations call."""
 
     def __init__(
-        self, up: Upstream, opts: Callable[[], CallOptions], config: BridgeConfig, metrics: Metrics
+        self,
+        up: Upstream,
+        opts: Callable[[], CallOptions],
+        config: BridgeConfig,
+        metrics: Metrics,
+        budget: IngestBudget,
     ) -> None:
+        self._budget = budget
         self._up = up
         self._opts = opts
         self._config = config
@@ -99,7 +144,11 @@ class _Ingestor:
             )
 
     def add(self, index: int, frame: ingest_pb2.ActivationFrame) -> Key | None:
-        """Validate one frame and append it to its batch; return the key if the batch is full."""
+        """Validate one frame and append it to its batch; return the key if the batch is full.
+
+        Raises:
+            _OverBudget: The frame does not fit the bridge's ingest budget now.
+        """
         model, layer, t = frame.model_id, frame.layer_id, frame.values
         try:
             _validate.check(frame, f"frames[{index}]")
@@ -147,6 +196,9 @@ class _Ingestor:
             return None
         ts = seconds(frame.timestamp) if frame.HasField("timestamp") else math.nan
         step = frame.step if frame.HasField("step") else -1
+        size = FRAME_HEADER.size + len(data)
+        if not self._budget.take(size):
+            raise _OverBudget(size)
         key = (model, layer, units)
         batch = self._batches.get(key)
         if batch is None:
@@ -154,7 +206,7 @@ class _Ingestor:
         batch.parts.append(encode_frame_header(ts, step))
         batch.parts.append(data)
         batch.indices.append(index)
-        batch.size += FRAME_HEADER.size + len(data)
+        batch.size += size
         config = self._config
         full = (
             len(batch.indices) >= config.ingest_batch_frames
@@ -172,9 +224,16 @@ class _Ingestor:
         batch = self._batches.pop(key, None)
         if batch is None:
             return
-        await self._slots.acquire()
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._budget.give(batch.size)
+            raise
         previous = self._tails.get(key)
-        self._tails[key] = asyncio.get_running_loop().create_task(self._post(key, batch, previous))
+        task = asyncio.get_running_loop().create_task(self._post(key, batch, previous))
+        # A done callback, not a finally: a task cancelled before it starts runs no code.
+        task.add_done_callback(lambda _: self._budget.give(batch.size))
+        self._tails[key] = task
 
     async def send_stale(self, older_than: float) -> None:
         """Post partial batches that have waited longer than ``older_than`` seconds."""
@@ -196,6 +255,34 @@ class _Ingestor:
         """
         for task in self._tails.values():
             task.cancel()
+        for batch in self._batches.values():  # never sent: their bytes come back now
+            self._budget.give(batch.size)
+        self._batches.clear()
+
+    async def add_within_budget(self, index: int, frame: ingest_pb2.ActivationFrame) -> Key | None:
+        """``add``; when the frame does not fit the budget, send this call's own batches,
+        wait for them, and try once more.
+
+        Raises:
+            UpstreamError: RESOURCE_EXHAUSTED ``INGEST_BUFFER_FULL`` naming the budget.
+        """
+        try:
+            return self.add(index, frame)
+        except _OverBudget:
+            await self.finish()
+            self.check()
+        try:
+            return self.add(index, frame)
+        except _OverBudget as exc:
+            budget = self._budget
+            raise _errors.buffer_full(
+                f"frames[{index}] needs {exc.size} bytes, but the bridge's ingest buffers hold "
+                f"{budget.held} of their {budget.limit} bytes (--ingest-buffer-bytes); "
+                "retry later or send smaller frames",
+                frame_bytes=exc.size,
+                held_bytes=budget.held,
+                budget_bytes=budget.limit,
+            ) from None
 
     async def _post(self, key: Key, batch: _Batch, previous: asyncio.Task[None] | None) -> None:
         try:
@@ -241,15 +328,16 @@ async def ingest(
     opts: Callable[[], CallOptions],
     config: BridgeConfig,
     metrics: Metrics,
+    budget: IngestBudget,
 ) -> pb.IngestActivationsResponse:
     """Forward a client stream of frames upstream and summarise the outcome."""
-    state = _Ingestor(up, opts, config, metrics)
+    state = _Ingestor(up, opts, config, metrics, budget)
     flush_after = config.ingest_flush_ms / 1000.0
     index = 0
     try:
         async for request in requests:
             for frame in request.frames:
-                full = state.add(index, frame)
+                full = await state.add_within_budget(index, frame)
                 index += 1
                 if full is not None:
                     await state.send(full)

@@ -66,6 +66,16 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.ingest_buffer_bytes = Gauge(
+            "nh_bridge_ingest_buffer_bytes",
+            "Bytes of frames held by IngestActivations calls (batches and requests in flight)",
+            registry=self.registry,
+        )
+        self.ingest_buffer_budget_bytes = Gauge(
+            "nh_bridge_ingest_buffer_budget_bytes",
+            "--ingest-buffer-bytes: the most ingest_buffer_bytes may reach",
+            registry=self.registry,
+        )
         self.read_cache_hits = Counter(
             "nh_bridge_read_cache_hits",
             "Reads answered from the read cache, by method",

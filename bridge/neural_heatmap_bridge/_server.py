@@ -88,6 +88,22 @@ def _add_at_the_edge(
     server.add_registered_method_handlers(capture.service, handlers)
 
 
+def keepalive_options(c: BridgeConfig) -> list[tuple[str, int]]:
+    """HTTP/2 liveness of client connections: ping quiet peers, bound ping floods, close
+    connections idle for ``--max-connection-idle`` (each holds a file descriptor)."""
+    ms = 1000
+    options = [
+        ("grpc.keepalive_time_ms", int(c.keepalive_time * ms)),
+        ("grpc.keepalive_timeout_ms", int(c.keepalive_timeout * ms)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", int(c.min_ping_interval * ms)),
+        ("grpc.http2.max_ping_strikes", 2),
+    ]
+    if c.max_connection_idle:
+        options.append(("grpc.max_connection_idle_ms", int(c.max_connection_idle * ms)))
+    return options
+
+
 class Bridge:
     """One running bridge: start it, let it serve, stop it.
 
@@ -127,6 +143,7 @@ class Bridge:
             ("grpc.max_send_message_length", c.max_send_bytes),
             ("grpc.max_receive_message_length", c.max_receive_bytes),
             ("grpc.so_reuseport", 0),
+            *keepalive_options(c),
         ]
         if c.max_connection_age:
             # Long streams end now and then (GOAWAY; UNAVAILABLE after the grace) so clients

@@ -31,7 +31,7 @@ from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
 from ._fanout import Fanout
 from ._handlers import Ctx, streaming, unary
-from ._ingest import ingest
+from ._ingest import IngestBudget, ingest
 from ._mailbox import Kind, Subscription
 from ._matrix_wire import correlation_response_wire
 from ._metrics import Metrics
@@ -108,6 +108,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self._up = upstream
         self._fanout = fanout
         self._stream_hooks = stream_hooks
+        self._ingest_budget = IngestBudget(config.ingest_buffer_bytes, metrics)
 
     def _opts(self, context: Ctx) -> CallOptions:
         return CallOptions.of(context, self._config.upstream_timeout)
@@ -500,5 +501,10 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request_iterator: AsyncIterator[pb.IngestActivationsRequest], context: Ctx
     ) -> pb.IngestActivationsResponse:
         return await ingest(
-            self._up, request_iterator, lambda: self._opts(context), self._config, self._metrics
+            self._up,
+            request_iterator,
+            lambda: self._opts(context),
+            self._config,
+            self._metrics,
+            self._ingest_budget,
         )

@@ -20,6 +20,7 @@ Tensor                                 dtype FLOAT32/FLOAT64, rank <= 8,      IN
 ``RANGES`` (e.g. frame ``step``)       inside the range                       INVALID_ARGUMENT
 ``NAMES`` (export names)               1-2 plain segments, no ``..``,         INVALID_ARGUMENT
                                        no leading dot, no control character
+repeated model / layer ids             <= ``MAX_IDS_PER_REQUEST`` per field   INVALID_ARGUMENT
 model / layer ids in a lookup          <= ``MAX_ID_BYTES``                    NOT_FOUND
 model / layer ids that get stored      <= ``MAX_ID_BYTES``                    INVALID_ARGUMENT
 model ids in a live stream's filter    known upstream (``require_models``)    NOT_FOUND
@@ -27,7 +28,11 @@ model ids in a live stream's filter    known upstream (``require_models``)    NO
 
 An id longer than ``MAX_ID_BYTES`` cannot name anything the bridge created
 (its ingestion refuses such ids), so a lookup with one is answered NOT_FOUND
-without asking the upstream: a 1 MiB id never becomes a 1 MiB URL.
+without asking the upstream: a 1 MiB id never becomes a 1 MiB URL. Ids travel in the
+upstream URL's query string (one parameter each), so their count is capped too
+(``MAX_IDS_PER_REQUEST``, contract): the server reads request lines long enough for that
+many ids of the longest length (``MAX_REQUEST_LINE_BYTES``), and more is refused here,
+before any upstream call, rather than as the server's "Got more than N bytes".
 Frames of ``IngestActivations`` are checked one by one (``check`` on each
 ``ActivationFrame``) so that a bad frame is rejected and the others go on, as
 the ingestion policy says; the request around them is checked here.
@@ -42,6 +47,7 @@ from typing import Any, cast
 
 from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
+from neural_heatmap_contract.limits import MAX_ID_BYTES, MAX_IDS_PER_REQUEST
 from neural_heatmap_contract.v1 import tensor_pb2
 
 from . import _errors
@@ -49,7 +55,6 @@ from ._scalars import TIMESTAMP_MAX_S, TIMESTAMP_MIN_S
 from ._upstream import CallOptions, Upstream
 
 INT64_MAX = 2**63 - 1
-MAX_ID_BYTES = 1024
 MAX_DIMENSION = 2**31 - 1
 MAX_RANK = 8
 
@@ -166,8 +171,12 @@ def _plan(cls: type[message.Message]) -> Plan:
             plan.append((field.name, not field.is_repeated, _messages(field.is_repeated)))
         else:
             scalar = _scalar_rule(desc, field)
-            if scalar is not None:
-                plan.append((field.name, False, _each(scalar) if field.is_repeated else scalar))
+            if scalar is not None and field.is_repeated:
+                many = _each(scalar)
+                plan.append((field.name, False,
+                             _counted(many) if field.name in ID_FIELDS else many))
+            elif scalar is not None:
+                plan.append((field.name, False, scalar))
     built: Plan = (whole, REQUIRED.get(desc.full_name, ()), tuple(plan))
     _PLANS[cls] = built
     return built
@@ -190,6 +199,22 @@ def _each(rule: Rule) -> Rule:
             rule(v, where)
 
     return each
+
+
+def _counted(rule: Rule) -> Rule:
+    """``rule``, after refusing more than ``MAX_IDS_PER_REQUEST`` ids."""
+
+    def counted(values: Any, where: str) -> None:
+        if len(values) > MAX_IDS_PER_REQUEST:
+            raise _errors.invalid(
+                f"{where} names {len(values)} ids, more than the limit of "
+                f"{MAX_IDS_PER_REQUEST} per request (MAX_IDS_PER_REQUEST); ask in parts",
+                field=where,
+                limit=MAX_IDS_PER_REQUEST,
+            )
+        rule(values, where)
+
+    return counted
 
 
 def _each_value(rule: Rule) -> Rule:

@@ -19,6 +19,7 @@ from neural_heatmap_contract.tracing import enable_tracing
 
 from .accepted import Accepted, accepted_by_operation, accepted_for
 from .config import ServerConfig
+from .connections import ClientGone, close_after, handler_args, read_body
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
@@ -109,10 +110,18 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         request["deadline"] = deadline
         if request.path not in PUBLIC_PATHS:
             deadline.check()  # the caller has already given up: do not start
+        if request.body_exists:
+            await read_body(request, state.config.body_timeout)
         response = await handler(request)
+    except ClientGone as exc:
+        log.debug("client left during the body of %s %s (%s) request_id=%s", request.method,
+                  request.path, exc, request_id)
+        return web.Response(status=400)  # nobody reads it; aiohttp drops it quietly
     except ApiError as exc:
         response = json_response(exc.body(), exc.status)
         response.headers.update(exc.headers)
+        if exc.code == "request_timeout":
+            response = await close_after(request, response)
     except web.HTTPException as exc:
         fallback = "invalid_argument" if exc.status < 500 else "internal"
         code = WORD_BY_HTTP_STATUS.get(exc.status, fallback)
@@ -370,7 +379,8 @@ def _instrument_tracing() -> None:
 def create_app(config: ServerConfig) -> web.Application:
     """Build the application; the state (database, store) opens on start-up."""
     _instrument_tracing()
-    app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes,
+                          handler_args=handler_args(config))
     app[ACCEPTED] = accepted_by_operation(openapi_document(config))
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)

@@ -20,6 +20,8 @@ from neural_heatmap_contract.flag_types import non_negative_float, positive_floa
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
 from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
+from .memory import DEFAULT_BUDGET_FRACTION, default_memory_budget
+
 ENV_PREFIX = "NH_SERVER_"
 
 
@@ -65,12 +67,20 @@ class ServerConfig:
     max_matrix_labels: int = 4096
     max_push_labels: int = 256
     max_anomaly_limit: int = MAX_ANOMALY_LIMIT
+    memory_budget: int | None = None
+    header_timeout: float = 60.0
+    body_timeout: float = 30.0
     log_level: str = "INFO"
 
     @property
     def exports_path(self) -> Path:
         """The export directory: ``--export-dir`` or ``<data-dir>/exports``."""
         return self.export_dir if self.export_dir is not None else self.data_dir / "exports"
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """``--memory-budget``, or ``DEFAULT_BUDGET_FRACTION`` of the machine's memory."""
+        return self.memory_budget if self.memory_budget is not None else default_memory_budget()
 
     @property
     def database_path(self) -> Path:
@@ -197,6 +207,20 @@ def build_parser() -> argparse.ArgumentParser:
              "ones and says so in metadata (a request can still ask for the rest)")
     add("--max-anomaly-limit", type=positive_int, default=d.max_anomaly_limit,
         help="largest limit of one anomaly read (GET /api/anomalies, replay); more is a 400")
+    add("--memory-budget", type=positive_int, default=None,
+        help="bytes the activation windows of all layers may hold together (each is "
+             "--window x (4 x units + 24) bytes); a frame that would create a layer beyond "
+             "it answers 429 naming the budget, layers already held keep ingesting. Unset: "
+             f"{DEFAULT_BUDGET_FRACTION:.0%}% of the machine's memory (or of the cgroup limit "
+             "when lower)")
+    add("--header-timeout", type=positive_float, default=d.header_timeout,
+        help="seconds a connection may take to send a complete request line and headers, "
+             "from its opening or from the end of the previous answer (so also how long an "
+             "idle keep-alive connection stays open); then it is closed. Keep it above "
+             "clients' keep-alive time (aiohttp's is 15 s)")
+    add("--body-timeout", type=positive_float, default=d.body_timeout,
+        help="seconds a request body may go without a byte arriving; then the request "
+             "answers 408 request_timeout and the connection is closed")
     add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -241,5 +265,8 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         max_matrix_labels=ns.max_matrix_labels,
         max_push_labels=ns.max_push_labels,
         max_anomaly_limit=ns.max_anomaly_limit,
+        memory_budget=ns.memory_budget,
+        header_timeout=ns.header_timeout,
+        body_timeout=ns.body_timeout,
         log_level=ns.log_level,
     )

@@ -12,6 +12,8 @@ queries (a test checks each against a live ``/metrics``):
 - ``nh_server_anomalies_total{severity}``: anomalies written to the log.
 - ``nh_server_anomaly_log_head``: the log's newest sequence (what resuming
   subscribers catch up to).
+- ``nh_server_window_bytes`` / ``nh_server_memory_budget_bytes``: bytes the activation
+  windows hold, and ``--memory-budget`` (a new layer beyond it answers 429).
 - ``nh_server_websocket_connections``: open WebSocket connections (the bridge's
   shared upstream among them).
 - ``process_*``: CPU, memory and file descriptors of the server process.
@@ -48,9 +50,12 @@ class ServerMetrics:
     Args:
         log_head: Reads the anomaly log's newest sequence at scrape time.
         websockets: Reads the number of open WebSocket connections at scrape time.
+        window_bytes: Reads the bytes the activation windows hold at scrape time.
+        memory_budget: ``--memory-budget`` in bytes.
     """
 
-    def __init__(self, log_head: Callable[[], int], websockets: Callable[[], int]) -> None:
+    def __init__(self, log_head: Callable[[], int], websockets: Callable[[], int],
+                 window_bytes: Callable[[], int], memory_budget: int) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.latency = Histogram(
@@ -70,6 +75,11 @@ class ServerMetrics:
               registry=self.registry).set_function(log_head)
         Gauge("nh_server_websocket_connections", "Open WebSocket connections",
               registry=self.registry).set_function(websockets)
+        Gauge("nh_server_window_bytes", "Bytes held by the activation windows of all layers",
+              registry=self.registry).set_function(window_bytes)
+        Gauge("nh_server_memory_budget_bytes", "Bytes the activation windows may hold "
+              "(--memory-budget); a new layer beyond it answers 429",
+              registry=self.registry).set(memory_budget)
 
     def observe(self, request: web.Request, status: int, seconds: float) -> None:
         """Count one answered request."""

@@ -29,8 +29,9 @@ from neural_heatmap_contract.enums import (
     SEVERITIES,
     THEMES,
 )
-from neural_heatmap_contract.ids import BLANKS_PATTERN, ID_PATTERN, MAX_ID_LENGTH
+from neural_heatmap_contract.ids import BLANKS_PATTERN, ID_PATTERN
 from neural_heatmap_contract.limits import (
+    MAX_ID_CHARS,
     MAX_RENDER_PANELS,
     MAX_RENDER_PIXELS,
     MAX_RENDER_SIDE,
@@ -57,7 +58,7 @@ _STR = {"type": "string"}
 _NUM = {"type": "number"}
 _INT = {"type": "integer"}
 _OBJ = {"type": "object"}
-_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": ID_PATTERN}
+_ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": ID_PATTERN}
 _EXPORT_NAME = {"type": "string", "maxLength": MAX_NAME, "pattern": f"^{NAME_PATTERN}$"}
 _LIST = {"type": "string", "description": "comma-separated names"}
 # Every error the middleware can answer for any route (besides 5xx, which are bugs).

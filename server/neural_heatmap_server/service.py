@@ -89,8 +89,8 @@ class ServerState:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.started = time.time()
-        self.store = ActivationStore(config.window, config.max_units,
-                                     config.max_layers)
+        self.store = ActivationStore(config.window, config.max_units, config.max_layers,
+                                     config.memory_budget_bytes)
         self.detector = AnomalyDetector(config.anomaly_cooldown)
         conn = open_database(config.database_path)
         self.anomaly_log = open_anomaly_log(conn, config)
@@ -113,7 +113,8 @@ class ServerState:
             processes=True)
         self._tasks: list[asyncio.Task[None]] = []
         self.metrics = ServerMetrics(lambda: self.versions.anomalies,
-                                     lambda: len(self.hub.connections))
+                                     lambda: len(self.hub.connections),
+                                     lambda: self.store.bytes_held, config.memory_budget_bytes)
 
     def deadline(self, header: str | None = None) -> Deadline:
         """A request's deadline: ``X-Request-Timeout-Ms`` capped by --max-request-seconds."""

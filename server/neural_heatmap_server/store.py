@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from .errors import invalid, not_found
+from .errors import ApiError, invalid, not_found
 from .layout_canvas import canvas_shape
+from .memory import window_bytes
 
 FloatArray = npt.NDArray[np.float64]
 Float32Array = npt.NDArray[np.float32]
@@ -241,15 +242,25 @@ class ActivationStore:
 
     Any client can name new models and layers, and each window preallocates
     ``capacity x units`` floats, so the number of windows is capped at
-    ``max_layers`` to keep memory bounded.
+    ``max_layers`` and the bytes they hold at ``memory_budget`` (``memory.py``).
+
+    Args:
+        capacity: Frames per window (``--window``).
+        max_units: ``--max-units``.
+        max_layers: ``--max-layers``.
+        memory_budget: Bytes all windows together may hold (``--memory-budget``);
+            None: no budget (snapshots, unit tests).
     """
 
-    def __init__(self, capacity: int, max_units: int, max_layers: int) -> None:
+    def __init__(self, capacity: int, max_units: int, max_layers: int,
+                 memory_budget: int | None = None) -> None:
         self.capacity = capacity
         self.max_units = max_units
         self.max_layers = max_layers
+        self.memory_budget = memory_budget
         self.models: dict[str, dict[str, LayerWindow]] = {}
         self.layer_count = 0
+        self.bytes_held = 0  # window_bytes() of every window, kept as windows are created
         # Bumped by every append: an answer computed at one version is still right
         # while the version has not moved (see ``correlation.CorrelationCache``).
         self.version = 0
@@ -262,9 +273,11 @@ class ActivationStore:
 
         Raises:
             ApiError: 400 naming the first offending frame index, also when the
-                batches would create more than ``max_layers`` windows.
+                batches would create more than ``max_layers`` windows; 429
+                ``overloaded`` when a new window would not fit the memory budget.
         """
         pending: dict[tuple[str, str], int] = {}
+        new_bytes = 0
         for index, batch in batches:
             key = (batch.model_id, batch.layer_id)
             if batch.units == 0 or batch.units > self.max_units:
@@ -284,7 +297,31 @@ class ActivationStore:
                     f"layer {batch.model_id}/{batch.layer_id} would exceed the limit of "
                     f"{self.max_layers} layers held (--max-layers)", index=index,
                     limit=self.max_layers, constraint=f"layers held <= {self.max_layers}")
+            if known is None and key not in pending:
+                new_bytes += window_bytes(self.capacity, batch.units)
+                self._admit(batch, index, new_bytes)
             pending.setdefault(key, batch.units)
+
+    def _admit(self, batch: FrameBatch, index: int, new_bytes: int) -> None:
+        """Refuse a new window that would take the windows past the memory budget.
+
+        429 rather than 400: the request is well-formed, the server is full. No
+        ``Retry-After``: windows are never freed while the server runs, so waiting
+        does not help; the message says what is left so the caller can choose fewer
+        units or layers.
+        """
+        budget = self.memory_budget
+        if budget is None or self.bytes_held + new_bytes <= budget:
+            return
+        cost = window_bytes(self.capacity, batch.units)
+        remaining = max(0, budget - self.bytes_held - (new_bytes - cost))
+        raise ApiError(
+            "overloaded",
+            f"layer {batch.model_id}/{batch.layer_id} needs {cost} bytes for its window "
+            f"({self.capacity} frames x {batch.units} units), but the memory budget of "
+            f"{budget} bytes (--memory-budget) has only {remaining} bytes left",
+            index=index, budget_bytes=budget, layer_bytes=cost, remaining_bytes=remaining,
+            flag="--memory-budget")
 
     def append(self, batch: FrameBatch) -> LayerWindow:
         """Append a validated batch, creating the model/layer on first sight."""
@@ -295,6 +332,7 @@ class ActivationStore:
             window = LayerWindow(batch.model_id, batch.layer_id, batch.units, self.capacity)
             layers[batch.layer_id] = window
             self.layer_count += 1
+            self.bytes_held += window_bytes(self.capacity, batch.units)
         window.append(batch)
         return window
 

@@ -21,7 +21,7 @@ from aiohttp import web
 from google.rpc import error_details_pb2, status_pb2
 from neural_heatmap_bridge import _errors
 from neural_heatmap_bridge._config import parse_config
-from neural_heatmap_bridge._ingest import ingest
+from neural_heatmap_bridge._ingest import IngestBudget, ingest
 from neural_heatmap_bridge._metrics import Metrics
 from neural_heatmap_bridge._upstream import CallOptions, Upstream
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
@@ -148,10 +148,14 @@ async def test_overloaded_ingest_ends_the_call_with_retry_info() -> None:
 
     try:
         with pytest.raises(_errors.UpstreamError) as caught:
-            await ingest(up, requests(), lambda: CallOptions(5.0, "r"), parse_config([]), Metrics())
+            metrics = Metrics()
+            budget = IngestBudget(1 << 20, metrics)
+            await ingest(up, requests(), lambda: CallOptions(5.0, "r"), parse_config([]), metrics,
+                         budget)
     finally:
         await up.close()
         await runner.cleanup()
     assert caught.value.code == S.RESOURCE_EXHAUSTED
     assert caught.value.reason == "OVERLOADED"
     assert caught.value.retry_delay == 4.0
+    assert budget.held == 0  # the refused batch's bytes came back

@@ -8,7 +8,8 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from neural_heatmap_contract.ids import BLANKS, ID_PATTERN, ID_RULE, MAX_ID_LENGTH, id_problem
+from neural_heatmap_contract.ids import BLANKS, ID_PATTERN, ID_RULE, id_problem
+from neural_heatmap_contract.limits import MAX_ID_CHARS
 
 # Text heavy in the characters the rule is about, plus anything else.
 _TEXT = st.text(st.one_of(st.sampled_from([",", "/", *BLANKS, "\x85", "\u00a0", "a"]),
@@ -30,11 +31,11 @@ def test_valid_ids_survive_a_comma_list(ids: list[str]) -> None:
 @pytest.mark.parametrize(("value", "fault"), [
     ("p,q", "contains ','"), ("m/l", "contains '/'"), (" m", "begins or ends with a blank"),
     ("m\n", "begins or ends with a blank"), ("", "has 0 characters"),
-    ("x" * (MAX_ID_LENGTH + 1), f"has {MAX_ID_LENGTH + 1} characters"), (7, "must be a string")])
+    ("x" * (MAX_ID_CHARS + 1), f"has {MAX_ID_CHARS + 1} characters"), (7, "must be a string")])
 def test_each_refusal_names_the_field_the_fault_and_the_rule(value: object, fault: str) -> None:
     assert id_problem(value, "model_id") == f"model_id {fault}: {ID_RULE}"
 
 
-@pytest.mark.parametrize("value", ["m", "a b", "x" * MAX_ID_LENGTH, "caf\u00e9\u00a0", "\x85m"])
+@pytest.mark.parametrize("value", ["m", "a b", "x" * MAX_ID_CHARS, "caf\u00e9\u00a0", "\x85m"])
 def test_valid_ids(value: str) -> None:
     assert id_problem(value, "model_id") is None

@@ -1,6 +1,6 @@
 """The one rule for model and layer ids, checked wherever an id comes into being.
 
-An id is 1 to ``MAX_ID_LENGTH`` characters, contains neither ``,`` nor ``/``,
+An id is 1 to ``MAX_ID_CHARS`` characters, contains neither ``,`` nor ``/``,
 and neither begins nor ends with a blank (``BLANKS``: space, tab, CR, LF, VT,
 FF). Why: the seed's query form lists ids comma-separated (``model_ids=a,b``)
 and drops the blanks around each item, and a correlation label joins model and
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-MAX_ID_LENGTH: Final = 256
-"""Most characters of a model or layer id."""
+from .limits import MAX_ID_CHARS
 
 ID_SEPARATORS: Final = (",", "/")
 """Characters an id may not contain: the comma lists' and the labels' separators."""
@@ -32,9 +31,9 @@ BLANKS_PATTERN: Final = r"[ \t\n\v\f\r]*"
 
 ID_PATTERN: Final = r"^[^,/ \t\n\v\f\r]([^,/]*[^,/ \t\n\v\f\r])?$"
 """The rule as a regular expression (the OpenAPI document's ``pattern`` for ids); with
-``MAX_ID_LENGTH`` it accepts exactly what ``id_problem`` accepts."""
+``MAX_ID_CHARS`` it accepts exactly what ``id_problem`` accepts."""
 
-ID_RULE: Final = (f"an id is 1 to {MAX_ID_LENGTH} characters without ',' or '/' and without "
+ID_RULE: Final = (f"an id is 1 to {MAX_ID_CHARS} characters without ',' or '/' and without "
                   "blanks at either end, so that comma lists (model_ids=a,b) and model/layer "
                   "labels name it exactly")
 """The rule in words: every refusal quotes it."""
@@ -52,7 +51,7 @@ def id_problem(value: object, field: str) -> str | None:
     """
     if not isinstance(value, str):
         fault = "must be a string"
-    elif not 0 < len(value) <= MAX_ID_LENGTH:
+    elif not 0 < len(value) <= MAX_ID_CHARS:
         fault = f"has {len(value)} characters"
     elif any(sep in value for sep in ID_SEPARATORS):
         sep = next(sep for sep in ID_SEPARATORS if sep in value)

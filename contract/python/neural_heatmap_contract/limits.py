@@ -57,3 +57,22 @@ MIN_CUSTOM_COLORS: Final = 2
 """Fewest ``custom_colors`` of the CUSTOM theme (a colour map runs from one colour to another):
 ``SetTheme`` / ``POST /api/theme`` and renders refuse fewer with 400 / INVALID_ARGUMENT naming
 ``custom_colors``, so a stored theme always draws."""
+
+MAX_ID_CHARS: Final = 256
+"""Longest model or layer id, in characters (the server's ingest refuses longer ones with 400);
+a ``model/layer`` label is at most ``2 * MAX_ID_CHARS + 1``."""
+
+MAX_ID_BYTES: Final = 1024
+"""Longest id the bridge accepts in a request, in UTF-8 bytes (``MAX_ID_CHARS`` characters of up
+to 4 bytes each); a longer stored id is INVALID_ARGUMENT, a longer looked-up id NOT_FOUND."""
+
+MAX_IDS_PER_REQUEST: Final = 256
+"""Most ids in one repeated id field of a request (``model_ids``, ``layer_ids``, each): the
+bridge refuses more with INVALID_ARGUMENT naming this limit before it calls the server, since
+it sends them in the query string of one upstream URL."""
+
+MAX_REQUEST_LINE_BYTES: Final = 2 * MAX_IDS_PER_REQUEST * (len("&model_id=") + 3 * MAX_ID_BYTES) \
+    + 64 * 1024
+"""Longest HTTP request line the server reads (aiohttp's ``max_line_size``, 8190 by default):
+two full id lists of the longest ids, every byte percent-encoded, plus 64 KiB for the other
+parameters (about 1.6 MB). A longer line is answered 400 and logged as one warning."""
