@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Anomaly, CorrelationMatrix, Granularity, ModelComparison, PatternType, TemporalPattern, TemporalStatistics } from "./analytics_pb.js";
+import type { Anomaly, CorrelationMatrix, Granularity, LayerHealth, ModelComparison, PatternType, TemporalPattern, TemporalStatistics } from "./analytics_pb.js";
 import { file_neural_heatmap_v1_analytics } from "./analytics_pb.js";
 import type { Severity, TimeRange } from "./common_pb.js";
 import { file_neural_heatmap_v1_common } from "./common_pb.js";
@@ -28,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file neural_heatmap/v1/neural_heatmap_service.proto.
  */
 export const file_neural_heatmap_v1_neural_heatmap_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci5uZXVyYWxfaGVhdG1hcC92MS9uZXVyYWxfaGVhdG1hcF9zZXJ2aWNlLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSIqChFMaXN0TW9kZWxzUmVxdWVzdBIVCg1pbmNsdWRlX3VuaXRzGAEgASgIIj4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbCLDAQobR2V0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIRCglsYXllcl9pZHMYAiADKAkSMwoLZ3JhbnVsYXJpdHkYAyABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5HcmFudWxhcml0eRIwCgp0aW1lX3JhbmdlGAQgASgLMhwubmV1cmFsX2hlYXRtYXAudjEuVGltZVJhbmdlEhcKD3VzZV92aWV3X2ZpbHRlchgFIAEoCCJUChxHZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEjQKBm1hdHJpeBgBIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IqUBChpHZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRITCgt0aW1lX3dpbmRvdxgCIAEoBBI1Cg1wYXR0ZXJuX3R5cGVzGAMgAygOMh4ubmV1cmFsX2hlYXRtYXAudjEuUGF0dGVyblR5cGUSEAoIbGF5ZXJfaWQYBCABKAkSFwoPdXNlX3ZpZXdfZmlsdGVyGAUgASgIIlMKG0dldFRlbXBvcmFsUGF0dGVybnNSZXNwb25zZRI0CghwYXR0ZXJucxgBIAMoCzIiLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsUGF0dGVybiJJChxHZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEhcKD3VzZV92aWV3X2ZpbHRlchgCIAEoCCJaCh1HZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXNwb25zZRI5CgpzdGF0aXN0aWNzGAEgASgLMiUubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxTdGF0aXN0aWNzIsgBChNHZXRBbm9tYWxpZXNSZXF1ZXN0Ei0KCHNldmVyaXR5GAEgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSDQoFbGltaXQYAiABKA0SEAoIbW9kZWxfaWQYAyABKAkSGwoOYWZ0ZXJfc2VxdWVuY2UYBCABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYBSABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eUIRCg9fYWZ0ZXJfc2VxdWVuY2UidAoUR2V0QW5vbWFsaWVzUmVzcG9uc2USLQoJYW5vbWFsaWVzGAEgAygLMhoubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseRIVCg1sYXN0X3NlcXVlbmNlGAIgASgEEhYKDmZpcnN0X3NlcXVlbmNlGAMgASgEIj0KEFNldEZpbHRlclJlcXVlc3QSKQoGZmlsdGVyGAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuRmlsdGVyIj4KEVNldEZpbHRlclJlc3BvbnNlEikKBmZpbHRlchgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlciIUChJDbGVhckZpbHRlclJlcXVlc3QiFQoTQ2xlYXJGaWx0ZXJSZXNwb25zZSISChBHZXRGaWx0ZXJSZXF1ZXN0Ij4KEUdldEZpbHRlclJlc3BvbnNlEikKBmZpbHRlchgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlciJRCg9TZXRUaGVtZVJlcXVlc3QSJwoFdGhlbWUYASABKA4yGC5uZXVyYWxfaGVhdG1hcC52MS5UaGVtZRIVCg1jdXN0b21fY29sb3JzGAIgAygJIkMKEFNldFRoZW1lUmVzcG9uc2USLwoFdGhlbWUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5UaGVtZVNldHRpbmdzIhEKD0dldFRoZW1lUmVxdWVzdCJDChBHZXRUaGVtZVJlc3BvbnNlEi8KBXRoZW1lGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuVGhlbWVTZXR0aW5ncyI9ChBTZXRMYXlvdXRSZXF1ZXN0EikKBmxheW91dBgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkxheW91dCI+ChFTZXRMYXlvdXRSZXNwb25zZRIpCgZsYXlvdXQYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5MYXlvdXQiEgoQR2V0TGF5b3V0UmVxdWVzdCI+ChFHZXRMYXlvdXRSZXNwb25zZRIpCgZsYXlvdXQYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5MYXlvdXQiOgoUQ29tcGFyZU1vZGVsc1JlcXVlc3QSEQoJbW9kZWxfaWRzGAEgAygJEg8KB21ldHJpY3MYAiADKAkiTwoVQ29tcGFyZU1vZGVsc1Jlc3BvbnNlEjYKCmNvbXBhcmlzb24YASABKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbENvbXBhcmlzb24iogEKHkV4cG9ydENvcnJlbGF0aW9uTWF0cml4UmVxdWVzdBIQCghmaWxlbmFtZRgBIAEoCRIvCgZmb3JtYXQYAiABKA4yHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRGb3JtYXQSEQoJbW9kZWxfaWRzGAMgAygJEhEKCWxheWVyX2lkcxgEIAMoCRIXCg91c2Vfdmlld19maWx0ZXIYBSABKAgiUgofRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXNwb25zZRIvCgZyZXN1bHQYASABKAsyHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRSZXN1bHQiFAoSTGlzdEV4cG9ydHNSZXF1ZXN0IkUKE0xpc3RFeHBvcnRzUmVzcG9uc2USLgoFZmlsZXMYASADKAsyHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRlZEZpbGUiJQoVRG93bmxvYWRFeHBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiSwoWRG93bmxvYWRFeHBvcnRSZXNwb25zZRINCgVjaHVuaxgBIAEoDBIOCgZvZmZzZXQYAiABKAQSEgoKdG90YWxfc2l6ZRgDIAEoBCI/ChdTdWJzY3JpYmVIZWF0bWFwUmVxdWVzdBIRCgltb2RlbF9pZHMYASADKAkSEQoJbGF5ZXJfaWRzGAIgAygJIkwKGFN1YnNjcmliZUhlYXRtYXBSZXNwb25zZRIwCgZ1cGRhdGUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5IZWF0bWFwVXBkYXRlIh4KHFN1YnNjcmliZUNvcnJlbGF0aW9uc1JlcXVlc3QiVQodU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVzcG9uc2USNAoGdXBkYXRlGAEgASgLMiQubmV1cmFsX2hlYXRtYXAudjEuQ29ycmVsYXRpb25VcGRhdGUiGgoYU3Vic2NyaWJlVGVtcG9yYWxSZXF1ZXN0Ik4KGVN1YnNjcmliZVRlbXBvcmFsUmVzcG9uc2USMQoGdXBkYXRlGAEgASgLMiEubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxVcGRhdGUiswEKGVN1YnNjcmliZUFub21hbGllc1JlcXVlc3QSGwoOYWZ0ZXJfc2VxdWVuY2UYASABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYAiABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRIRCgltb2RlbF9pZHMYAyADKAkSEAoIY29uc3VtZXIYBCABKAkSDgoGc2hhcmVkGAUgASgIQhEKD19hZnRlcl9zZXF1ZW5jZSKGAQoaU3Vic2NyaWJlQW5vbWFsaWVzUmVzcG9uc2USMAoGdXBkYXRlGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseVVwZGF0ZRI2CgloZWFydGJlYXQYAiABKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5SGVhcnRiZWF0IroBChRTdHJlYW1VcGRhdGVzUmVxdWVzdBIsCgV0eXBlcxgBIAMoDjIdLm5ldXJhbF9oZWF0bWFwLnYxLlVwZGF0ZVR5cGUSGwoOYWZ0ZXJfc2VxdWVuY2UYAiABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYAyABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRIRCgltb2RlbF9pZHMYBCADKAlCEQoPX2FmdGVyX3NlcXVlbmNlIsECChVTdHJlYW1VcGRhdGVzUmVzcG9uc2USMwoHaGVhdG1hcBgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLkhlYXRtYXBVcGRhdGVIABI7Cgtjb3JyZWxhdGlvbhgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uVXBkYXRlSAASNQoIdGVtcG9yYWwYAyABKAsyIS5uZXVyYWxfaGVhdG1hcC52MS5UZW1wb3JhbFVwZGF0ZUgAEjMKB2Fub21hbHkYBCABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5VXBkYXRlSAASQAoRYW5vbWFseV9oZWFydGJlYXQYBSABKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5SGVhcnRiZWF0SABCCAoGdXBkYXRlIk4KGEluZ2VzdEFjdGl2YXRpb25zUmVxdWVzdBIyCgZmcmFtZXMYASADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5BY3RpdmF0aW9uRnJhbWUiqAIKGUluZ2VzdEFjdGl2YXRpb25zUmVzcG9uc2USFwoPZnJhbWVzX2FjY2VwdGVkGAEgASgEEhcKD2ZyYW1lc19yZWplY3RlZBgCIAEoBBI1CgpyZWplY3Rpb25zGAMgAygLMiEubmV1cmFsX2hlYXRtYXAudjEuRnJhbWVSZWplY3Rpb24SSgoHZGV0YWlscxgFIAMoCzI5Lm5ldXJhbF9oZWF0bWFwLnYxLkluZ2VzdEFjdGl2YXRpb25zUmVzcG9uc2UuRGV0YWlsc0VudHJ5GlAKDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUoECAQQBSI5ChNBY2tBbm9tYWxpZXNSZXF1ZXN0EhAKCGNvbnN1bWVyGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIi4KFEFja0Fub21hbGllc1Jlc3BvbnNlEhYKDmFja2VkX3NlcXVlbmNlGAEgASgEMsQTChROZXVyYWxIZWF0bWFwU2VydmljZRJZCgpMaXN0TW9kZWxzEiQubmV1cmFsX2hlYXRtYXAudjEuTGlzdE1vZGVsc1JlcXVlc3QaJS5uZXVyYWxfaGVhdG1hcC52MS5MaXN0TW9kZWxzUmVzcG9uc2USdwoUR2V0Q29ycmVsYXRpb25NYXRyaXgSLi5uZXVyYWxfaGVhdG1hcC52MS5HZXRDb3JyZWxhdGlvbk1hdHJpeFJlcXVlc3QaLy5uZXVyYWxfaGVhdG1hcC52MS5HZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEnQKE0dldFRlbXBvcmFsUGF0dGVybnMSLS5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBouLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRlbXBvcmFsUGF0dGVybnNSZXNwb25zZRJ6ChVHZXRUZW1wb3JhbFN0YXRpc3RpY3MSLy5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0GjAubmV1cmFsX2hlYXRtYXAudjEuR2V0VGVtcG9yYWxTdGF0aXN0aWNzUmVzcG9uc2USXwoMR2V0QW5vbWFsaWVzEiYubmV1cmFsX2hlYXRtYXAudjEuR2V0QW5vbWFsaWVzUmVxdWVzdBonLm5ldXJhbF9oZWF0bWFwLnYxLkdldEFub21hbGllc1Jlc3BvbnNlElYKCVNldEZpbHRlchIjLm5ldXJhbF9oZWF0bWFwLnYxLlNldEZpbHRlclJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5TZXRGaWx0ZXJSZXNwb25zZRJcCgtDbGVhckZpbHRlchIlLm5ldXJhbF9oZWF0bWFwLnYxLkNsZWFyRmlsdGVyUmVxdWVzdBomLm5ldXJhbF9oZWF0bWFwLnYxLkNsZWFyRmlsdGVyUmVzcG9uc2USVgoJR2V0RmlsdGVyEiMubmV1cmFsX2hlYXRtYXAudjEuR2V0RmlsdGVyUmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLkdldEZpbHRlclJlc3BvbnNlElMKCFNldFRoZW1lEiIubmV1cmFsX2hlYXRtYXAudjEuU2V0VGhlbWVSZXF1ZXN0GiMubmV1cmFsX2hlYXRtYXAudjEuU2V0VGhlbWVSZXNwb25zZRJTCghHZXRUaGVtZRIiLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRoZW1lUmVxdWVzdBojLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRoZW1lUmVzcG9uc2USVgoJU2V0TGF5b3V0EiMubmV1cmFsX2hlYXRtYXAudjEuU2V0TGF5b3V0UmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLlNldExheW91dFJlc3BvbnNlElYKCUdldExheW91dBIjLm5ldXJhbF9oZWF0bWFwLnYxLkdldExheW91dFJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5HZXRMYXlvdXRSZXNwb25zZRJiCg1Db21wYXJlTW9kZWxzEicubmV1cmFsX2hlYXRtYXAudjEuQ29tcGFyZU1vZGVsc1JlcXVlc3QaKC5uZXVyYWxfaGVhdG1hcC52MS5Db21wYXJlTW9kZWxzUmVzcG9uc2USgAEKF0V4cG9ydENvcnJlbGF0aW9uTWF0cml4EjEubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0GjIubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXNwb25zZRJcCgtMaXN0RXhwb3J0cxIlLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RFeHBvcnRzUmVxdWVzdBomLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RFeHBvcnRzUmVzcG9uc2USZwoORG93bmxvYWRFeHBvcnQSKC5uZXVyYWxfaGVhdG1hcC52MS5Eb3dubG9hZEV4cG9ydFJlcXVlc3QaKS5uZXVyYWxfaGVhdG1hcC52MS5Eb3dubG9hZEV4cG9ydFJlc3BvbnNlMAESbQoQU3Vic2NyaWJlSGVhdG1hcBIqLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUhlYXRtYXBSZXF1ZXN0GisubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlSGVhdG1hcFJlc3BvbnNlMAESfAoVU3Vic2NyaWJlQ29ycmVsYXRpb25zEi8ubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVxdWVzdBowLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUNvcnJlbGF0aW9uc1Jlc3BvbnNlMAEScAoRU3Vic2NyaWJlVGVtcG9yYWwSKy5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVUZW1wb3JhbFJlcXVlc3QaLC5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVUZW1wb3JhbFJlc3BvbnNlMAEScwoSU3Vic2NyaWJlQW5vbWFsaWVzEiwubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQW5vbWFsaWVzUmVxdWVzdBotLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUFub21hbGllc1Jlc3BvbnNlMAESZAoNU3RyZWFtVXBkYXRlcxInLm5ldXJhbF9oZWF0bWFwLnYxLlN0cmVhbVVwZGF0ZXNSZXF1ZXN0GigubmV1cmFsX2hlYXRtYXAudjEuU3RyZWFtVXBkYXRlc1Jlc3BvbnNlMAEScAoRSW5nZXN0QWN0aXZhdGlvbnMSKy5uZXVyYWxfaGVhdG1hcC52MS5Jbmdlc3RBY3RpdmF0aW9uc1JlcXVlc3QaLC5uZXVyYWxfaGVhdG1hcC52MS5Jbmdlc3RBY3RpdmF0aW9uc1Jlc3BvbnNlKAESYgoNUmVuZGVySGVhdG1hcBInLm5ldXJhbF9oZWF0bWFwLnYxLlJlbmRlckhlYXRtYXBSZXF1ZXN0GigubmV1cmFsX2hlYXRtYXAudjEuUmVuZGVySGVhdG1hcFJlc3BvbnNlEl8KDEFja0Fub21hbGllcxImLm5ldXJhbF9oZWF0bWFwLnYxLkFja0Fub21hbGllc1JlcXVlc3QaJy5uZXVyYWxfaGVhdG1hcC52MS5BY2tBbm9tYWxpZXNSZXNwb25zZULrAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQhlOZXVyYWxIZWF0bWFwU2VydmljZVByb3RvUAFaVmdpdGh1Yi5jb20vbmV1cmFsLWhlYXRtYXAvbmV1cmFsLWhlYXRtYXAvc2RrL2dvL2dlbi9uZXVyYWxfaGVhdG1hcC92MTtuZXVyYWxfaGVhdG1hcHYxogIDTlhYqgIQTmV1cmFsSGVhdG1hcC5WMcoCEE5ldXJhbEhlYXRtYXBcVjHiAhxOZXVyYWxIZWF0bWFwXFYxXEdQQk1ldGFkYXRh6gIRTmV1cmFsSGVhdG1hcDo6VjFiBnByb3RvMw", [file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_export, file_neural_heatmap_v1_ingest, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_models, file_neural_heatmap_v1_render, file_neural_heatmap_v1_updates, file_neural_heatmap_v1_view]);
+  fileDesc("Ci5uZXVyYWxfaGVhdG1hcC92MS9uZXVyYWxfaGVhdG1hcF9zZXJ2aWNlLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSIqChFMaXN0TW9kZWxzUmVxdWVzdBIVCg1pbmNsdWRlX3VuaXRzGAEgASgIIj4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbCLDAQobR2V0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIRCglsYXllcl9pZHMYAiADKAkSMwoLZ3JhbnVsYXJpdHkYAyABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5HcmFudWxhcml0eRIwCgp0aW1lX3JhbmdlGAQgASgLMhwubmV1cmFsX2hlYXRtYXAudjEuVGltZVJhbmdlEhcKD3VzZV92aWV3X2ZpbHRlchgFIAEoCCJUChxHZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEjQKBm1hdHJpeBgBIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IpwCChpHZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRITCgt0aW1lX3dpbmRvdxgCIAEoBBI1Cg1wYXR0ZXJuX3R5cGVzGAMgAygOMh4ubmV1cmFsX2hlYXRtYXAudjEuUGF0dGVyblR5cGUSEAoIbGF5ZXJfaWQYBCABKAkSFwoPdXNlX3ZpZXdfZmlsdGVyGAUgASgIEjMKC2dyYW51bGFyaXR5GAYgASgOMh4ubmV1cmFsX2hlYXRtYXAudjEuR3JhbnVsYXJpdHkSDQoFdW5pdHMYByADKA0SMQoLdW5pdF9yYW5nZXMYCCADKAsyHC5uZXVyYWxfaGVhdG1hcC52MS5Vbml0UmFuZ2UiKAoJVW5pdFJhbmdlEg0KBWZpcnN0GAEgASgNEgwKBGxhc3QYAiABKA0iUwobR2V0VGVtcG9yYWxQYXR0ZXJuc1Jlc3BvbnNlEjQKCHBhdHRlcm5zGAEgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuItIBChxHZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEhcKD3VzZV92aWV3X2ZpbHRlchgCIAEoCBIQCghsYXllcl9pZBgDIAEoCRIzCgtncmFudWxhcml0eRgEIAEoDjIeLm5ldXJhbF9oZWF0bWFwLnYxLkdyYW51bGFyaXR5Eg0KBXVuaXRzGAUgAygNEjEKC3VuaXRfcmFuZ2VzGAYgAygLMhwubmV1cmFsX2hlYXRtYXAudjEuVW5pdFJhbmdlIloKHUdldFRlbXBvcmFsU3RhdGlzdGljc1Jlc3BvbnNlEjkKCnN0YXRpc3RpY3MYASABKAsyJS5uZXVyYWxfaGVhdG1hcC52MS5UZW1wb3JhbFN0YXRpc3RpY3MiyAEKE0dldEFub21hbGllc1JlcXVlc3QSLQoIc2V2ZXJpdHkYASABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRINCgVsaW1pdBgCIAEoDRIQCghtb2RlbF9pZBgDIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgEIAEoBEgAiAEBEjEKDG1pbl9zZXZlcml0eRgFIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5QhEKD19hZnRlcl9zZXF1ZW5jZSJ0ChRHZXRBbm9tYWxpZXNSZXNwb25zZRItCglhbm9tYWxpZXMYASADKAsyGi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5EhUKDWxhc3Rfc2VxdWVuY2UYAiABKAQSFgoOZmlyc3Rfc2VxdWVuY2UYAyABKAQiPQoQU2V0RmlsdGVyUmVxdWVzdBIpCgZmaWx0ZXIYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5GaWx0ZXIiPgoRU2V0RmlsdGVyUmVzcG9uc2USKQoGZmlsdGVyGAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuRmlsdGVyIhQKEkNsZWFyRmlsdGVyUmVxdWVzdCIVChNDbGVhckZpbHRlclJlc3BvbnNlIhIKEEdldEZpbHRlclJlcXVlc3QiPgoRR2V0RmlsdGVyUmVzcG9uc2USKQoGZmlsdGVyGAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuRmlsdGVyIlEKD1NldFRoZW1lUmVxdWVzdBInCgV0aGVtZRgBIAEoDjIYLm5ldXJhbF9oZWF0bWFwLnYxLlRoZW1lEhUKDWN1c3RvbV9jb2xvcnMYAiADKAkiQwoQU2V0VGhlbWVSZXNwb25zZRIvCgV0aGVtZRgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLlRoZW1lU2V0dGluZ3MiEQoPR2V0VGhlbWVSZXF1ZXN0IkMKEEdldFRoZW1lUmVzcG9uc2USLwoFdGhlbWUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5UaGVtZVNldHRpbmdzIj0KEFNldExheW91dFJlcXVlc3QSKQoGbGF5b3V0GAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuTGF5b3V0Ij4KEVNldExheW91dFJlc3BvbnNlEikKBmxheW91dBgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkxheW91dCISChBHZXRMYXlvdXRSZXF1ZXN0Ij4KEUdldExheW91dFJlc3BvbnNlEikKBmxheW91dBgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkxheW91dCI6ChRDb21wYXJlTW9kZWxzUmVxdWVzdBIRCgltb2RlbF9pZHMYASADKAkSDwoHbWV0cmljcxgCIAMoCSJPChVDb21wYXJlTW9kZWxzUmVzcG9uc2USNgoKY29tcGFyaXNvbhgBIAEoCzIiLm5ldXJhbF9oZWF0bWFwLnYxLk1vZGVsQ29tcGFyaXNvbiKiAQoeRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0EhAKCGZpbGVuYW1lGAEgASgJEi8KBmZvcm1hdBgCIAEoDjIfLm5ldXJhbF9oZWF0bWFwLnYxLkV4cG9ydEZvcm1hdBIRCgltb2RlbF9pZHMYAyADKAkSEQoJbGF5ZXJfaWRzGAQgAygJEhcKD3VzZV92aWV3X2ZpbHRlchgFIAEoCCJSCh9FeHBvcnRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEi8KBnJlc3VsdBgBIAEoCzIfLm5ldXJhbF9oZWF0bWFwLnYxLkV4cG9ydFJlc3VsdCIUChJMaXN0RXhwb3J0c1JlcXVlc3QiRQoTTGlzdEV4cG9ydHNSZXNwb25zZRIuCgVmaWxlcxgBIAMoCzIfLm5ldXJhbF9oZWF0bWFwLnYxLkV4cG9ydGVkRmlsZSIlChVEb3dubG9hZEV4cG9ydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSJLChZEb3dubG9hZEV4cG9ydFJlc3BvbnNlEg0KBWNodW5rGAEgASgMEg4KBm9mZnNldBgCIAEoBBISCgp0b3RhbF9zaXplGAMgASgEIj8KF1N1YnNjcmliZUhlYXRtYXBSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIRCglsYXllcl9pZHMYAiADKAkiTAoYU3Vic2NyaWJlSGVhdG1hcFJlc3BvbnNlEjAKBnVwZGF0ZRgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLkhlYXRtYXBVcGRhdGUiHgocU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVxdWVzdCJVCh1TdWJzY3JpYmVDb3JyZWxhdGlvbnNSZXNwb25zZRI0CgZ1cGRhdGUYASABKAsyJC5uZXVyYWxfaGVhdG1hcC52MS5Db3JyZWxhdGlvblVwZGF0ZSIaChhTdWJzY3JpYmVUZW1wb3JhbFJlcXVlc3QiTgoZU3Vic2NyaWJlVGVtcG9yYWxSZXNwb25zZRIxCgZ1cGRhdGUYASABKAsyIS5uZXVyYWxfaGVhdG1hcC52MS5UZW1wb3JhbFVwZGF0ZSKzAQoZU3Vic2NyaWJlQW5vbWFsaWVzUmVxdWVzdBIbCg5hZnRlcl9zZXF1ZW5jZRgBIAEoBEgAiAEBEjEKDG1pbl9zZXZlcml0eRgCIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5EhEKCW1vZGVsX2lkcxgDIAMoCRIQCghjb25zdW1lchgEIAEoCRIOCgZzaGFyZWQYBSABKAhCEQoPX2FmdGVyX3NlcXVlbmNlIoYBChpTdWJzY3JpYmVBbm9tYWxpZXNSZXNwb25zZRIwCgZ1cGRhdGUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5VXBkYXRlEjYKCWhlYXJ0YmVhdBgCIAEoCzIjLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlIZWFydGJlYXQiugEKFFN0cmVhbVVwZGF0ZXNSZXF1ZXN0EiwKBXR5cGVzGAEgAygOMh0ubmV1cmFsX2hlYXRtYXAudjEuVXBkYXRlVHlwZRIbCg5hZnRlcl9zZXF1ZW5jZRgCIAEoBEgAiAEBEjEKDG1pbl9zZXZlcml0eRgDIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5EhEKCW1vZGVsX2lkcxgEIAMoCUIRCg9fYWZ0ZXJfc2VxdWVuY2UiwQIKFVN0cmVhbVVwZGF0ZXNSZXNwb25zZRIzCgdoZWF0bWFwGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuSGVhdG1hcFVwZGF0ZUgAEjsKC2NvcnJlbGF0aW9uGAIgASgLMiQubmV1cmFsX2hlYXRtYXAudjEuQ29ycmVsYXRpb25VcGRhdGVIABI1Cgh0ZW1wb3JhbBgDIAEoCzIhLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsVXBkYXRlSAASMwoHYW5vbWFseRgEIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlVcGRhdGVIABJAChFhbm9tYWx5X2hlYXJ0YmVhdBgFIAEoCzIjLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlIZWFydGJlYXRIAEIICgZ1cGRhdGUiTgoYSW5nZXN0QWN0aXZhdGlvbnNSZXF1ZXN0EjIKBmZyYW1lcxgBIAMoCzIiLm5ldXJhbF9oZWF0bWFwLnYxLkFjdGl2YXRpb25GcmFtZSKoAgoZSW5nZXN0QWN0aXZhdGlvbnNSZXNwb25zZRIXCg9mcmFtZXNfYWNjZXB0ZWQYASABKAQSFwoPZnJhbWVzX3JlamVjdGVkGAIgASgEEjUKCnJlamVjdGlvbnMYAyADKAsyIS5uZXVyYWxfaGVhdG1hcC52MS5GcmFtZVJlamVjdGlvbhJKCgdkZXRhaWxzGAUgAygLMjkubmV1cmFsX2hlYXRtYXAudjEuSW5nZXN0QWN0aXZhdGlvbnNSZXNwb25zZS5EZXRhaWxzRW50cnkaUAoMRGV0YWlsc0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhVmFsdWU6AjgBSgQIBBAFIjkKE0Fja0Fub21hbGllc1JlcXVlc3QSEAoIY29uc3VtZXIYASABKAkSEAoIc2VxdWVuY2UYAiABKAQiSgoVR2V0TGF5ZXJIZWFsdGhSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEhAKCGxheWVyX2lkGAIgASgJEg0KBXRvcF9rGAMgASgNIkgKFkdldExheWVySGVhbHRoUmVzcG9uc2USLgoGbGF5ZXJzGAEgAygLMh4ubmV1cmFsX2hlYXRtYXAudjEuTGF5ZXJIZWFsdGgiLgoUQWNrQW5vbWFsaWVzUmVzcG9uc2USFgoOYWNrZWRfc2VxdWVuY2UYASABKAQyqxQKFE5ldXJhbEhlYXRtYXBTZXJ2aWNlElkKCkxpc3RNb2RlbHMSJC5uZXVyYWxfaGVhdG1hcC52MS5MaXN0TW9kZWxzUmVxdWVzdBolLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RNb2RlbHNSZXNwb25zZRJ3ChRHZXRDb3JyZWxhdGlvbk1hdHJpeBIuLm5ldXJhbF9oZWF0bWFwLnYxLkdldENvcnJlbGF0aW9uTWF0cml4UmVxdWVzdBovLm5ldXJhbF9oZWF0bWFwLnYxLkdldENvcnJlbGF0aW9uTWF0cml4UmVzcG9uc2USdAoTR2V0VGVtcG9yYWxQYXR0ZXJucxItLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRlbXBvcmFsUGF0dGVybnNSZXF1ZXN0Gi4ubmV1cmFsX2hlYXRtYXAudjEuR2V0VGVtcG9yYWxQYXR0ZXJuc1Jlc3BvbnNlEnoKFUdldFRlbXBvcmFsU3RhdGlzdGljcxIvLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRlbXBvcmFsU3RhdGlzdGljc1JlcXVlc3QaMC5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXNwb25zZRJfCgxHZXRBbm9tYWxpZXMSJi5uZXVyYWxfaGVhdG1hcC52MS5HZXRBbm9tYWxpZXNSZXF1ZXN0GicubmV1cmFsX2hlYXRtYXAudjEuR2V0QW5vbWFsaWVzUmVzcG9uc2USVgoJU2V0RmlsdGVyEiMubmV1cmFsX2hlYXRtYXAudjEuU2V0RmlsdGVyUmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLlNldEZpbHRlclJlc3BvbnNlElwKC0NsZWFyRmlsdGVyEiUubmV1cmFsX2hlYXRtYXAudjEuQ2xlYXJGaWx0ZXJSZXF1ZXN0GiYubmV1cmFsX2hlYXRtYXAudjEuQ2xlYXJGaWx0ZXJSZXNwb25zZRJWCglHZXRGaWx0ZXISIy5uZXVyYWxfaGVhdG1hcC52MS5HZXRGaWx0ZXJSZXF1ZXN0GiQubmV1cmFsX2hlYXRtYXAudjEuR2V0RmlsdGVyUmVzcG9uc2USUwoIU2V0VGhlbWUSIi5uZXVyYWxfaGVhdG1hcC52MS5TZXRUaGVtZVJlcXVlc3QaIy5uZXVyYWxfaGVhdG1hcC52MS5TZXRUaGVtZVJlc3BvbnNlElMKCEdldFRoZW1lEiIubmV1cmFsX2hlYXRtYXAudjEuR2V0VGhlbWVSZXF1ZXN0GiMubmV1cmFsX2hlYXRtYXAudjEuR2V0VGhlbWVSZXNwb25zZRJWCglTZXRMYXlvdXQSIy5uZXVyYWxfaGVhdG1hcC52MS5TZXRMYXlvdXRSZXF1ZXN0GiQubmV1cmFsX2hlYXRtYXAudjEuU2V0TGF5b3V0UmVzcG9uc2USVgoJR2V0TGF5b3V0EiMubmV1cmFsX2hlYXRtYXAudjEuR2V0TGF5b3V0UmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLkdldExheW91dFJlc3BvbnNlEmIKDUNvbXBhcmVNb2RlbHMSJy5uZXVyYWxfaGVhdG1hcC52MS5Db21wYXJlTW9kZWxzUmVxdWVzdBooLm5ldXJhbF9oZWF0bWFwLnYxLkNvbXBhcmVNb2RlbHNSZXNwb25zZRKAAQoXRXhwb3J0Q29ycmVsYXRpb25NYXRyaXgSMS5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRDb3JyZWxhdGlvbk1hdHJpeFJlcXVlc3QaMi5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlElwKC0xpc3RFeHBvcnRzEiUubmV1cmFsX2hlYXRtYXAudjEuTGlzdEV4cG9ydHNSZXF1ZXN0GiYubmV1cmFsX2hlYXRtYXAudjEuTGlzdEV4cG9ydHNSZXNwb25zZRJnCg5Eb3dubG9hZEV4cG9ydBIoLm5ldXJhbF9oZWF0bWFwLnYxLkRvd25sb2FkRXhwb3J0UmVxdWVzdBopLm5ldXJhbF9oZWF0bWFwLnYxLkRvd25sb2FkRXhwb3J0UmVzcG9uc2UwARJtChBTdWJzY3JpYmVIZWF0bWFwEioubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlSGVhdG1hcFJlcXVlc3QaKy5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVIZWF0bWFwUmVzcG9uc2UwARJ8ChVTdWJzY3JpYmVDb3JyZWxhdGlvbnMSLy5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVDb3JyZWxhdGlvbnNSZXF1ZXN0GjAubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVzcG9uc2UwARJwChFTdWJzY3JpYmVUZW1wb3JhbBIrLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZVRlbXBvcmFsUmVxdWVzdBosLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZVRlbXBvcmFsUmVzcG9uc2UwARJzChJTdWJzY3JpYmVBbm9tYWxpZXMSLC5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVBbm9tYWxpZXNSZXF1ZXN0Gi0ubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQW5vbWFsaWVzUmVzcG9uc2UwARJkCg1TdHJlYW1VcGRhdGVzEicubmV1cmFsX2hlYXRtYXAudjEuU3RyZWFtVXBkYXRlc1JlcXVlc3QaKC5uZXVyYWxfaGVhdG1hcC52MS5TdHJlYW1VcGRhdGVzUmVzcG9uc2UwARJwChFJbmdlc3RBY3RpdmF0aW9ucxIrLm5ldXJhbF9oZWF0bWFwLnYxLkluZ2VzdEFjdGl2YXRpb25zUmVxdWVzdBosLm5ldXJhbF9oZWF0bWFwLnYxLkluZ2VzdEFjdGl2YXRpb25zUmVzcG9uc2UoARJiCg1SZW5kZXJIZWF0bWFwEicubmV1cmFsX2hlYXRtYXAudjEuUmVuZGVySGVhdG1hcFJlcXVlc3QaKC5uZXVyYWxfaGVhdG1hcC52MS5SZW5kZXJIZWF0bWFwUmVzcG9uc2USXwoMQWNrQW5vbWFsaWVzEiYubmV1cmFsX2hlYXRtYXAudjEuQWNrQW5vbWFsaWVzUmVxdWVzdBonLm5ldXJhbF9oZWF0bWFwLnYxLkFja0Fub21hbGllc1Jlc3BvbnNlEmUKDkdldExheWVySGVhbHRoEigubmV1cmFsX2hlYXRtYXAudjEuR2V0TGF5ZXJIZWFsdGhSZXF1ZXN0GikubmV1cmFsX2hlYXRtYXAudjEuR2V0TGF5ZXJIZWFsdGhSZXNwb25zZULrAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQhlOZXVyYWxIZWF0bWFwU2VydmljZVByb3RvUAFaVmdpdGh1Yi5jb20vbmV1cmFsLWhlYXRtYXAvbmV1cmFsLWhlYXRtYXAvc2RrL2dvL2dlbi9uZXVyYWxfaGVhdG1hcC92MTtuZXVyYWxfaGVhdG1hcHYxogIDTlhYqgIQTmV1cmFsSGVhdG1hcC5WMcoCEE5ldXJhbEhlYXRtYXBcVjHiAhxOZXVyYWxIZWF0bWFwXFYxXEdQQk1ldGFkYXRh6gIRTmV1cmFsSGVhdG1hcDo6VjFiBnByb3RvMw", [file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_export, file_neural_heatmap_v1_ingest, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_models, file_neural_heatmap_v1_render, file_neural_heatmap_v1_updates, file_neural_heatmap_v1_view]);
 
 /**
  * @generated from message neural_heatmap.v1.ListModelsRequest
@@ -172,6 +172,28 @@ export type GetTemporalPatternsRequest = Message<"neural_heatmap.v1.GetTemporalP
    * @generated from field: bool use_view_filter = 5;
    */
   useViewFilter: boolean;
+
+  /**
+   * Layer series (default) or one series per selected unit.
+   *
+   * @generated from field: neural_heatmap.v1.Granularity granularity = 6;
+   */
+  granularity: Granularity;
+
+  /**
+   * With GRANULARITY_UNIT: these unit indices of each selected layer (with unit_ranges;
+   * both empty means every unit). Without it: INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated uint32 units = 7;
+   */
+  units: number[];
+
+  /**
+   * With GRANULARITY_UNIT: these inclusive index ranges, added to units.
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitRange unit_ranges = 8;
+   */
+  unitRanges: UnitRange[];
 };
 
 /**
@@ -180,6 +202,30 @@ export type GetTemporalPatternsRequest = Message<"neural_heatmap.v1.GetTemporalP
  */
 export const GetTemporalPatternsRequestSchema: GenMessage<GetTemporalPatternsRequest> = /*@__PURE__*/
   messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 4);
+
+/**
+ * Unit indices first..last, both included.
+ *
+ * @generated from message neural_heatmap.v1.UnitRange
+ */
+export type UnitRange = Message<"neural_heatmap.v1.UnitRange"> & {
+  /**
+   * @generated from field: uint32 first = 1;
+   */
+  first: number;
+
+  /**
+   * @generated from field: uint32 last = 2;
+   */
+  last: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.UnitRange.
+ * Use `create(UnitRangeSchema)` to create a new message.
+ */
+export const UnitRangeSchema: GenMessage<UnitRange> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 5);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalPatternsResponse
@@ -196,7 +242,7 @@ export type GetTemporalPatternsResponse = Message<"neural_heatmap.v1.GetTemporal
  * Use `create(GetTemporalPatternsResponseSchema)` to create a new message.
  */
 export const GetTemporalPatternsResponseSchema: GenMessage<GetTemporalPatternsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 5);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 6);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalStatisticsRequest
@@ -216,6 +262,34 @@ export type GetTemporalStatisticsRequest = Message<"neural_heatmap.v1.GetTempora
    * @generated from field: bool use_view_filter = 2;
    */
   useViewFilter: boolean;
+
+  /**
+   * Empty means every layer.
+   *
+   * @generated from field: string layer_id = 3;
+   */
+  layerId: string;
+
+  /**
+   * Layer statistics (default), or also per-unit statistics and the oscillating units.
+   *
+   * @generated from field: neural_heatmap.v1.Granularity granularity = 4;
+   */
+  granularity: Granularity;
+
+  /**
+   * As GetTemporalPatternsRequest.units.
+   *
+   * @generated from field: repeated uint32 units = 5;
+   */
+  units: number[];
+
+  /**
+   * As GetTemporalPatternsRequest.unit_ranges.
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitRange unit_ranges = 6;
+   */
+  unitRanges: UnitRange[];
 };
 
 /**
@@ -223,7 +297,7 @@ export type GetTemporalStatisticsRequest = Message<"neural_heatmap.v1.GetTempora
  * Use `create(GetTemporalStatisticsRequestSchema)` to create a new message.
  */
 export const GetTemporalStatisticsRequestSchema: GenMessage<GetTemporalStatisticsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 6);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 7);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalStatisticsResponse
@@ -240,7 +314,7 @@ export type GetTemporalStatisticsResponse = Message<"neural_heatmap.v1.GetTempor
  * Use `create(GetTemporalStatisticsResponseSchema)` to create a new message.
  */
 export const GetTemporalStatisticsResponseSchema: GenMessage<GetTemporalStatisticsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 7);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 8);
 
 /**
  * @generated from message neural_heatmap.v1.GetAnomaliesRequest
@@ -287,7 +361,7 @@ export type GetAnomaliesRequest = Message<"neural_heatmap.v1.GetAnomaliesRequest
  * Use `create(GetAnomaliesRequestSchema)` to create a new message.
  */
 export const GetAnomaliesRequestSchema: GenMessage<GetAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 8);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 9);
 
 /**
  * @generated from message neural_heatmap.v1.GetAnomaliesResponse
@@ -318,7 +392,7 @@ export type GetAnomaliesResponse = Message<"neural_heatmap.v1.GetAnomaliesRespon
  * Use `create(GetAnomaliesResponseSchema)` to create a new message.
  */
 export const GetAnomaliesResponseSchema: GenMessage<GetAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 9);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 10);
 
 /**
  * @generated from message neural_heatmap.v1.SetFilterRequest
@@ -335,7 +409,7 @@ export type SetFilterRequest = Message<"neural_heatmap.v1.SetFilterRequest"> & {
  * Use `create(SetFilterRequestSchema)` to create a new message.
  */
 export const SetFilterRequestSchema: GenMessage<SetFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 10);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 11);
 
 /**
  * @generated from message neural_heatmap.v1.SetFilterResponse
@@ -352,7 +426,7 @@ export type SetFilterResponse = Message<"neural_heatmap.v1.SetFilterResponse"> &
  * Use `create(SetFilterResponseSchema)` to create a new message.
  */
 export const SetFilterResponseSchema: GenMessage<SetFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 11);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 12);
 
 /**
  * @generated from message neural_heatmap.v1.ClearFilterRequest
@@ -365,7 +439,7 @@ export type ClearFilterRequest = Message<"neural_heatmap.v1.ClearFilterRequest">
  * Use `create(ClearFilterRequestSchema)` to create a new message.
  */
 export const ClearFilterRequestSchema: GenMessage<ClearFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 12);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 13);
 
 /**
  * @generated from message neural_heatmap.v1.ClearFilterResponse
@@ -378,7 +452,7 @@ export type ClearFilterResponse = Message<"neural_heatmap.v1.ClearFilterResponse
  * Use `create(ClearFilterResponseSchema)` to create a new message.
  */
 export const ClearFilterResponseSchema: GenMessage<ClearFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 13);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 14);
 
 /**
  * @generated from message neural_heatmap.v1.GetFilterRequest
@@ -391,7 +465,7 @@ export type GetFilterRequest = Message<"neural_heatmap.v1.GetFilterRequest"> & {
  * Use `create(GetFilterRequestSchema)` to create a new message.
  */
 export const GetFilterRequestSchema: GenMessage<GetFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 14);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 15);
 
 /**
  * @generated from message neural_heatmap.v1.GetFilterResponse
@@ -408,7 +482,7 @@ export type GetFilterResponse = Message<"neural_heatmap.v1.GetFilterResponse"> &
  * Use `create(GetFilterResponseSchema)` to create a new message.
  */
 export const GetFilterResponseSchema: GenMessage<GetFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 15);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 16);
 
 /**
  * @generated from message neural_heatmap.v1.SetThemeRequest
@@ -433,7 +507,7 @@ export type SetThemeRequest = Message<"neural_heatmap.v1.SetThemeRequest"> & {
  * Use `create(SetThemeRequestSchema)` to create a new message.
  */
 export const SetThemeRequestSchema: GenMessage<SetThemeRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 16);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 17);
 
 /**
  * @generated from message neural_heatmap.v1.SetThemeResponse
@@ -450,7 +524,7 @@ export type SetThemeResponse = Message<"neural_heatmap.v1.SetThemeResponse"> & {
  * Use `create(SetThemeResponseSchema)` to create a new message.
  */
 export const SetThemeResponseSchema: GenMessage<SetThemeResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 17);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 18);
 
 /**
  * @generated from message neural_heatmap.v1.GetThemeRequest
@@ -463,7 +537,7 @@ export type GetThemeRequest = Message<"neural_heatmap.v1.GetThemeRequest"> & {
  * Use `create(GetThemeRequestSchema)` to create a new message.
  */
 export const GetThemeRequestSchema: GenMessage<GetThemeRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 18);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 19);
 
 /**
  * @generated from message neural_heatmap.v1.GetThemeResponse
@@ -480,7 +554,7 @@ export type GetThemeResponse = Message<"neural_heatmap.v1.GetThemeResponse"> & {
  * Use `create(GetThemeResponseSchema)` to create a new message.
  */
 export const GetThemeResponseSchema: GenMessage<GetThemeResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 19);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 20);
 
 /**
  * @generated from message neural_heatmap.v1.SetLayoutRequest
@@ -497,7 +571,7 @@ export type SetLayoutRequest = Message<"neural_heatmap.v1.SetLayoutRequest"> & {
  * Use `create(SetLayoutRequestSchema)` to create a new message.
  */
 export const SetLayoutRequestSchema: GenMessage<SetLayoutRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 20);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 21);
 
 /**
  * @generated from message neural_heatmap.v1.SetLayoutResponse
@@ -514,7 +588,7 @@ export type SetLayoutResponse = Message<"neural_heatmap.v1.SetLayoutResponse"> &
  * Use `create(SetLayoutResponseSchema)` to create a new message.
  */
 export const SetLayoutResponseSchema: GenMessage<SetLayoutResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 21);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 22);
 
 /**
  * @generated from message neural_heatmap.v1.GetLayoutRequest
@@ -527,7 +601,7 @@ export type GetLayoutRequest = Message<"neural_heatmap.v1.GetLayoutRequest"> & {
  * Use `create(GetLayoutRequestSchema)` to create a new message.
  */
 export const GetLayoutRequestSchema: GenMessage<GetLayoutRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 22);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 23);
 
 /**
  * @generated from message neural_heatmap.v1.GetLayoutResponse
@@ -544,7 +618,7 @@ export type GetLayoutResponse = Message<"neural_heatmap.v1.GetLayoutResponse"> &
  * Use `create(GetLayoutResponseSchema)` to create a new message.
  */
 export const GetLayoutResponseSchema: GenMessage<GetLayoutResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 23);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 24);
 
 /**
  * @generated from message neural_heatmap.v1.CompareModelsRequest
@@ -570,7 +644,7 @@ export type CompareModelsRequest = Message<"neural_heatmap.v1.CompareModelsReque
  * Use `create(CompareModelsRequestSchema)` to create a new message.
  */
 export const CompareModelsRequestSchema: GenMessage<CompareModelsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 24);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 25);
 
 /**
  * @generated from message neural_heatmap.v1.CompareModelsResponse
@@ -587,7 +661,7 @@ export type CompareModelsResponse = Message<"neural_heatmap.v1.CompareModelsResp
  * Use `create(CompareModelsResponseSchema)` to create a new message.
  */
 export const CompareModelsResponseSchema: GenMessage<CompareModelsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 25);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 26);
 
 /**
  * @generated from message neural_heatmap.v1.ExportCorrelationMatrixRequest
@@ -633,7 +707,7 @@ export type ExportCorrelationMatrixRequest = Message<"neural_heatmap.v1.ExportCo
  * Use `create(ExportCorrelationMatrixRequestSchema)` to create a new message.
  */
 export const ExportCorrelationMatrixRequestSchema: GenMessage<ExportCorrelationMatrixRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 26);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 27);
 
 /**
  * @generated from message neural_heatmap.v1.ExportCorrelationMatrixResponse
@@ -650,7 +724,7 @@ export type ExportCorrelationMatrixResponse = Message<"neural_heatmap.v1.ExportC
  * Use `create(ExportCorrelationMatrixResponseSchema)` to create a new message.
  */
 export const ExportCorrelationMatrixResponseSchema: GenMessage<ExportCorrelationMatrixResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 27);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 28);
 
 /**
  * @generated from message neural_heatmap.v1.ListExportsRequest
@@ -663,7 +737,7 @@ export type ListExportsRequest = Message<"neural_heatmap.v1.ListExportsRequest">
  * Use `create(ListExportsRequestSchema)` to create a new message.
  */
 export const ListExportsRequestSchema: GenMessage<ListExportsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 28);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 29);
 
 /**
  * @generated from message neural_heatmap.v1.ListExportsResponse
@@ -680,7 +754,7 @@ export type ListExportsResponse = Message<"neural_heatmap.v1.ListExportsResponse
  * Use `create(ListExportsResponseSchema)` to create a new message.
  */
 export const ListExportsResponseSchema: GenMessage<ListExportsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 29);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 30);
 
 /**
  * @generated from message neural_heatmap.v1.DownloadExportRequest
@@ -699,7 +773,7 @@ export type DownloadExportRequest = Message<"neural_heatmap.v1.DownloadExportReq
  * Use `create(DownloadExportRequestSchema)` to create a new message.
  */
 export const DownloadExportRequestSchema: GenMessage<DownloadExportRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 30);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 31);
 
 /**
  * @generated from message neural_heatmap.v1.DownloadExportResponse
@@ -730,7 +804,7 @@ export type DownloadExportResponse = Message<"neural_heatmap.v1.DownloadExportRe
  * Use `create(DownloadExportResponseSchema)` to create a new message.
  */
 export const DownloadExportResponseSchema: GenMessage<DownloadExportResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 31);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 32);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeHeatmapRequest
@@ -756,7 +830,7 @@ export type SubscribeHeatmapRequest = Message<"neural_heatmap.v1.SubscribeHeatma
  * Use `create(SubscribeHeatmapRequestSchema)` to create a new message.
  */
 export const SubscribeHeatmapRequestSchema: GenMessage<SubscribeHeatmapRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 32);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 33);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeHeatmapResponse
@@ -773,7 +847,7 @@ export type SubscribeHeatmapResponse = Message<"neural_heatmap.v1.SubscribeHeatm
  * Use `create(SubscribeHeatmapResponseSchema)` to create a new message.
  */
 export const SubscribeHeatmapResponseSchema: GenMessage<SubscribeHeatmapResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 33);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 34);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeCorrelationsRequest
@@ -786,7 +860,7 @@ export type SubscribeCorrelationsRequest = Message<"neural_heatmap.v1.SubscribeC
  * Use `create(SubscribeCorrelationsRequestSchema)` to create a new message.
  */
 export const SubscribeCorrelationsRequestSchema: GenMessage<SubscribeCorrelationsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 34);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 35);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeCorrelationsResponse
@@ -803,7 +877,7 @@ export type SubscribeCorrelationsResponse = Message<"neural_heatmap.v1.Subscribe
  * Use `create(SubscribeCorrelationsResponseSchema)` to create a new message.
  */
 export const SubscribeCorrelationsResponseSchema: GenMessage<SubscribeCorrelationsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 35);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 36);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeTemporalRequest
@@ -816,7 +890,7 @@ export type SubscribeTemporalRequest = Message<"neural_heatmap.v1.SubscribeTempo
  * Use `create(SubscribeTemporalRequestSchema)` to create a new message.
  */
 export const SubscribeTemporalRequestSchema: GenMessage<SubscribeTemporalRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 36);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 37);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeTemporalResponse
@@ -833,7 +907,7 @@ export type SubscribeTemporalResponse = Message<"neural_heatmap.v1.SubscribeTemp
  * Use `create(SubscribeTemporalResponseSchema)` to create a new message.
  */
 export const SubscribeTemporalResponseSchema: GenMessage<SubscribeTemporalResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 37);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 38);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeAnomaliesRequest
@@ -883,7 +957,7 @@ export type SubscribeAnomaliesRequest = Message<"neural_heatmap.v1.SubscribeAnom
  * Use `create(SubscribeAnomaliesRequestSchema)` to create a new message.
  */
 export const SubscribeAnomaliesRequestSchema: GenMessage<SubscribeAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 38);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 39);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeAnomaliesResponse
@@ -907,7 +981,7 @@ export type SubscribeAnomaliesResponse = Message<"neural_heatmap.v1.SubscribeAno
  * Use `create(SubscribeAnomaliesResponseSchema)` to create a new message.
  */
 export const SubscribeAnomaliesResponseSchema: GenMessage<SubscribeAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 39);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 40);
 
 /**
  * @generated from message neural_heatmap.v1.StreamUpdatesRequest
@@ -947,7 +1021,7 @@ export type StreamUpdatesRequest = Message<"neural_heatmap.v1.StreamUpdatesReque
  * Use `create(StreamUpdatesRequestSchema)` to create a new message.
  */
 export const StreamUpdatesRequestSchema: GenMessage<StreamUpdatesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 40);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 41);
 
 /**
  * @generated from message neural_heatmap.v1.StreamUpdatesResponse
@@ -996,7 +1070,7 @@ export type StreamUpdatesResponse = Message<"neural_heatmap.v1.StreamUpdatesResp
  * Use `create(StreamUpdatesResponseSchema)` to create a new message.
  */
 export const StreamUpdatesResponseSchema: GenMessage<StreamUpdatesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 41);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 42);
 
 /**
  * @generated from message neural_heatmap.v1.IngestActivationsRequest
@@ -1015,7 +1089,7 @@ export type IngestActivationsRequest = Message<"neural_heatmap.v1.IngestActivati
  * Use `create(IngestActivationsRequestSchema)` to create a new message.
  */
 export const IngestActivationsRequestSchema: GenMessage<IngestActivationsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 42);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 43);
 
 /**
  * @generated from message neural_heatmap.v1.IngestActivationsResponse
@@ -1051,7 +1125,7 @@ export type IngestActivationsResponse = Message<"neural_heatmap.v1.IngestActivat
  * Use `create(IngestActivationsResponseSchema)` to create a new message.
  */
 export const IngestActivationsResponseSchema: GenMessage<IngestActivationsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 43);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 44);
 
 /**
  * @generated from message neural_heatmap.v1.AckAnomaliesRequest
@@ -1077,7 +1151,57 @@ export type AckAnomaliesRequest = Message<"neural_heatmap.v1.AckAnomaliesRequest
  * Use `create(AckAnomaliesRequestSchema)` to create a new message.
  */
 export const AckAnomaliesRequestSchema: GenMessage<AckAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 44);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 45);
+
+/**
+ * @generated from message neural_heatmap.v1.GetLayerHealthRequest
+ */
+export type GetLayerHealthRequest = Message<"neural_heatmap.v1.GetLayerHealthRequest"> & {
+  /**
+   * Empty means every model.
+   *
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * Empty means every layer.
+   *
+   * @generated from field: string layer_id = 2;
+   */
+  layerId: string;
+
+  /**
+   * How many units with the largest spike scores each layer lists; 0 means 5.
+   *
+   * @generated from field: uint32 top_k = 3;
+   */
+  topK: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.GetLayerHealthRequest.
+ * Use `create(GetLayerHealthRequestSchema)` to create a new message.
+ */
+export const GetLayerHealthRequestSchema: GenMessage<GetLayerHealthRequest> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 46);
+
+/**
+ * @generated from message neural_heatmap.v1.GetLayerHealthResponse
+ */
+export type GetLayerHealthResponse = Message<"neural_heatmap.v1.GetLayerHealthResponse"> & {
+  /**
+   * @generated from field: repeated neural_heatmap.v1.LayerHealth layers = 1;
+   */
+  layers: LayerHealth[];
+};
+
+/**
+ * Describes the message neural_heatmap.v1.GetLayerHealthResponse.
+ * Use `create(GetLayerHealthResponseSchema)` to create a new message.
+ */
+export const GetLayerHealthResponseSchema: GenMessage<GetLayerHealthResponse> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 47);
 
 /**
  * @generated from message neural_heatmap.v1.AckAnomaliesResponse
@@ -1096,7 +1220,7 @@ export type AckAnomaliesResponse = Message<"neural_heatmap.v1.AckAnomaliesRespon
  * Use `create(AckAnomaliesResponseSchema)` to create a new message.
  */
 export const AckAnomaliesResponseSchema: GenMessage<AckAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 45);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 48);
 
 /**
  * The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
@@ -1343,6 +1467,16 @@ export const NeuralHeatmapService: GenService<{
     methodKind: "unary";
     input: typeof AckAnomaliesRequestSchema;
     output: typeof AckAnomaliesResponseSchema;
+  },
+  /**
+   * Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units.
+   *
+   * @generated from rpc neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth
+   */
+  getLayerHealth: {
+    methodKind: "unary";
+    input: typeof GetLayerHealthRequestSchema;
+    output: typeof GetLayerHealthResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_neural_heatmap_v1_neural_heatmap_service, 0);
