@@ -671,12 +671,12 @@ class LayerHealth(_message.Message):
     frames: _builtins.int
     """Frames of the window the answer looked at."""
     dead_count: _builtins.int
-    """Every dead unit, listed or not."""
+    """How many units are dead (the length of dead_units)."""
     saturated_count: _builtins.int
-    """Every saturated unit, listed or not."""
+    """How many units are saturated (the length of saturated_units)."""
     @_builtins.property
     def dead_units(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckUnit]:
-        """Units exactly 0 in every recent frame, in index order (at most the server's listing limit)."""
+        """Units exactly 0 in every recent frame, in index order."""
 
     @_builtins.property
     def saturated_units(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckUnit]:
@@ -688,7 +688,7 @@ class LayerHealth(_message.Message):
 
     @_builtins.property
     def criteria(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
-        """The criteria used (recent frames, saturation level, spike baseline, listing limit)."""
+        """The criteria used (recent frames, saturation level, spike baseline, top_k)."""
 
     def __init__(
         self,

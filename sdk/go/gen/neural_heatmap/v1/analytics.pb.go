@@ -1120,17 +1120,17 @@ type LayerHealth struct {
 	Units uint32 `protobuf:"varint,3,opt,name=units,proto3" json:"units,omitempty"`
 	// Frames of the window the answer looked at.
 	Frames uint64 `protobuf:"varint,4,opt,name=frames,proto3" json:"frames,omitempty"`
-	// Units exactly 0 in every recent frame, in index order (at most the server's listing limit).
+	// Units exactly 0 in every recent frame, in index order.
 	DeadUnits []*StuckUnit `protobuf:"bytes,5,rep,name=dead_units,json=deadUnits,proto3" json:"dead_units,omitempty"`
-	// Every dead unit, listed or not.
+	// How many units are dead (the length of dead_units).
 	DeadCount uint32 `protobuf:"varint,6,opt,name=dead_count,json=deadCount,proto3" json:"dead_count,omitempty"`
 	// Units pinned at their activation bound in every recent frame, in index order.
 	SaturatedUnits []*StuckUnit `protobuf:"bytes,7,rep,name=saturated_units,json=saturatedUnits,proto3" json:"saturated_units,omitempty"`
-	// Every saturated unit, listed or not.
+	// How many units are saturated (the length of saturated_units).
 	SaturatedCount uint32 `protobuf:"varint,8,opt,name=saturated_count,json=saturatedCount,proto3" json:"saturated_count,omitempty"`
 	// The units with the largest spike scores, largest first (top_k of them).
 	TopSpikes []*UnitSpike `protobuf:"bytes,9,rep,name=top_spikes,json=topSpikes,proto3" json:"top_spikes,omitempty"`
-	// The criteria used (recent frames, saturation level, spike baseline, listing limit).
+	// The criteria used (recent frames, saturation level, spike baseline, top_k).
 	Criteria      map[string]*MetadataValue `protobuf:"bytes,10,rep,name=criteria,proto3" json:"criteria,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

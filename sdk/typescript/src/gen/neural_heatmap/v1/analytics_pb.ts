@@ -607,14 +607,14 @@ export type LayerHealth = Message<"neural_heatmap.v1.LayerHealth"> & {
   frames: bigint;
 
   /**
-   * Units exactly 0 in every recent frame, in index order (at most the server's listing limit).
+   * Units exactly 0 in every recent frame, in index order.
    *
    * @generated from field: repeated neural_heatmap.v1.StuckUnit dead_units = 5;
    */
   deadUnits: StuckUnit[];
 
   /**
-   * Every dead unit, listed or not.
+   * How many units are dead (the length of dead_units).
    *
    * @generated from field: uint32 dead_count = 6;
    */
@@ -628,7 +628,7 @@ export type LayerHealth = Message<"neural_heatmap.v1.LayerHealth"> & {
   saturatedUnits: StuckUnit[];
 
   /**
-   * Every saturated unit, listed or not.
+   * How many units are saturated (the length of saturated_units).
    *
    * @generated from field: uint32 saturated_count = 8;
    */
@@ -642,7 +642,7 @@ export type LayerHealth = Message<"neural_heatmap.v1.LayerHealth"> & {
   topSpikes: UnitSpike[];
 
   /**
-   * The criteria used (recent frames, saturation level, spike baseline, listing limit).
+   * The criteria used (recent frames, saturation level, spike baseline, top_k).
    *
    * @generated from field: map<string, neural_heatmap.v1.MetadataValue> criteria = 10;
    */
