@@ -31,10 +31,13 @@ from .params import opt_choice
 from .store import IntArray, LayerWindow
 
 UNIT_PARAM = "unit"
-_ITEM = r"\s*\d+\s*(?:-\s*\d+\s*)?"
-UNIT_LIST_PATTERN = f"^{_ITEM}(?:,{_ITEM})*$"
-_ITEM_RE = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
-MAX_UNIT_TEXT = 4096  # characters of one ``unit`` value: hundreds of ranges
+_ITEM = "[0-9]+(?:-[0-9]+)?"  # ASCII digits, no blanks: what JSON Schema's pattern says
+_LIST = f"{_ITEM}(?:,{_ITEM})*"
+UNIT_LIST_PATTERN = f"^(?:{_LIST})?$"  # empty: absent, as for every list parameter
+_ITEM_RE = re.compile("([0-9]+)(?:-([0-9]+))?")
+# Characters of one ``unit`` value (dozens of ranges): the whole request line must stay
+# under aiohttp's 8190 bytes even when a refused value is percent-encoded UTF-8.
+MAX_UNIT_TEXT = 512
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,10 @@ def parse_unit_list(text: str) -> tuple[tuple[int, int], ...]:
             first index is larger than its last.
     """
     if len(text) > MAX_UNIT_TEXT:
-        raise invalid(f"unit is {len(text)} characters long, more than {MAX_UNIT_TEXT}",
+        raise invalid(f"unit is {len(text)} characters long, more than {MAX_UNIT_TEXT}; "
+                      "select consecutive units with ranges (0-99)",
                       field=UNIT_PARAM, limit=MAX_UNIT_TEXT)
-    if not re.fullmatch(UNIT_LIST_PATTERN[1:-1], text):
+    if not re.fullmatch(_LIST, text):
         raise invalid("unit must be unit indices and inclusive ranges separated by commas, "
                       "e.g. unit=3 or unit=0-15,40", field=UNIT_PARAM, value=text[:100])
     spans = []
@@ -81,7 +85,7 @@ def parse_unit_list(text: str) -> tuple[tuple[int, int], ...]:
         last = int(match.group(2)) if match.group(2) is not None else first
         if first > last:
             raise invalid(f"unit range {first}-{last} runs backwards; write {last}-{first}",
-                          field=UNIT_PARAM, value=item.strip(), constraint="first <= last")
+                          field=UNIT_PARAM, value=item, constraint="first <= last")
         spans.append((first, last))
     spans.sort()
     merged = [spans[0]]
