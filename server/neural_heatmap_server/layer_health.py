@@ -16,7 +16,8 @@ this answer names every affected unit, whatever the share:
   robust z ``|v - median| / (1.4826 MAD)`` against its own previous
   ``SPIKE_BASELINE`` frames (at least ``SPIKE_MIN_BASELINE`` finite ones),
   the same baseline the spike anomaly uses for a layer's mean; a unit's score
-  is its largest, and the ``top_k`` largest are listed.
+  is its largest, and the ``top_k`` largest are listed (a steady unit scores
+  0; without ``SPIKE_MIN_BASELINE`` earlier frames no unit is scored).
 
 Cost: the selected layers' windows are copied on the event loop, so their
 units together count against ``--max-matrix-labels``, as for a correlation
@@ -114,7 +115,7 @@ def _stuck(mask: BoolArray, values: Float32Array, ts: FloatArray,
 def _spike_scores(values: Float32Array) -> tuple[FloatArray, IntArray, FloatArray]:
     """Per unit: the largest robust z over the recent frames, that frame, its median."""
     n, units = values.shape
-    best = np.zeros(units)
+    best = np.full(units, -1.0)  # below any score: a unit scored 0 is still ranked
     frame = np.full(units, -1, dtype=np.int64)
     median_at = np.full(units, np.nan)
     for j in range(max(SPIKE_MIN_BASELINE, n - RECENT_FRAMES), n):
@@ -130,7 +131,7 @@ def _spike_scores(values: Float32Array) -> tuple[FloatArray, IntArray, FloatArra
         current = values[j].astype(np.float64)
         z = np.where(enough & np.isfinite(current), np.abs(current - median) / scale, 0.0)
         z = np.minimum(np.nan_to_num(z), MAX_SCORE)
-        better = z > best
+        better = (z > best) & enough
         best = np.where(better, z, best)
         frame = np.where(better, j, frame)
         median_at = np.where(better, median, median_at)
