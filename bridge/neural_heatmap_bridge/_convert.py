@@ -67,7 +67,48 @@ def temporal_pattern(doc: Mapping[str, Any]) -> analytics_pb2.TemporalPattern:
     for name in ("start_time", "end_time"):
         if doc.get(name) is not None:
             getattr(out, name).CopyFrom(timestamp(float(doc[name])))
+    if doc.get("unit") is not None:
+        out.unit = int(doc["unit"])
+        out.location.CopyFrom(location(doc.get("location")) or common_pb2.Location())
     return out
+
+
+def _unit_statistics(x: Mapping[str, Any]) -> analytics_pb2.UnitStatistics:
+    return analytics_pb2.UnitStatistics(
+        model_id=str(x.get("model_id") or ""),
+        layer_id=str(x.get("layer_id") or ""),
+        unit=int(x.get("unit") or 0),
+        location=location(x.get("location")),
+        samples=int(x.get("samples") or 0),
+        mean=float_or(x.get("mean")),
+        std=float_or(x.get("std")),
+        min=float_or(x.get("min")),
+        max=float_or(x.get("max")),
+        trend_slope=float_or(x.get("trend_slope")),
+        trend_r_squared=float_or(x.get("trend_r_squared")),
+        dominant_frequency=float_or(x.get("dominant_frequency")),
+        periodicity_strength=float_or(x.get("periodicity_strength")),
+        periodic=bool(x.get("periodic")),
+        state_changes=int(x.get("state_changes") or 0),
+    )
+
+
+def _oscillating_unit(x: Mapping[str, Any]) -> analytics_pb2.OscillatingUnit:
+    return analytics_pb2.OscillatingUnit(
+        model_id=str(x.get("model_id") or ""),
+        layer_id=str(x.get("layer_id") or ""),
+        unit=int(x.get("unit") or 0),
+        location=location(x.get("location")),
+        frequency=float_or(x.get("frequency")),
+        periodicity_strength=float_or(x.get("periodicity_strength")),
+        amplitude=float_or(x.get("amplitude")),
+    )
+
+
+def _objects(doc: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """The objects of a JSON list member (none when it is absent or not a list)."""
+    items = doc.get(key)
+    return [x for x in items if isinstance(x, Mapping)] if isinstance(items, list) else []
 
 
 def temporal_statistics(doc: Mapping[str, Any]) -> analytics_pb2.TemporalStatistics:
@@ -100,8 +141,58 @@ def temporal_statistics(doc: Mapping[str, Any]) -> analytics_pb2.TemporalStatist
         decreasing_trends=int(trends.get("decreasing") or 0),
         flat_trends=int(trends.get("flat") or 0),
         periodic_layers=int(periodicity.get("periodic_layers") or 0),
+        units=[_unit_statistics(x) for x in _objects(doc, "units")],
+        oscillating_units=[_oscillating_unit(x) for x in _objects(doc, "oscillating_units")],
     )
-    fill_metadata(out.raw, {k: v for k, v in doc.items() if k != "layers"})
+    modelled = ("layers", "units", "oscillating_units")
+    fill_metadata(out.raw, {k: v for k, v in doc.items() if k not in modelled})
+    return out
+
+
+# ---------------------------------------------------------------- layer health
+def _stuck_unit(x: Mapping[str, Any]) -> analytics_pb2.StuckUnit:
+    out = analytics_pb2.StuckUnit(
+        unit=int(x.get("unit") or 0),
+        location=location(x.get("location")),
+        since=timestamp(opt_float(x.get("since"))),
+        frames=int(x.get("frames") or 0),
+        since_window_start=bool(x.get("since_window_start")),
+        value=float_or(x.get("value")),
+    )
+    if x.get("since_step") is not None:
+        out.since_step = int(x["since_step"])
+    return out
+
+
+def _unit_spike(x: Mapping[str, Any]) -> analytics_pb2.UnitSpike:
+    out = analytics_pb2.UnitSpike(
+        unit=int(x.get("unit") or 0),
+        location=location(x.get("location")),
+        score=float_or(x.get("score")),
+        value=float_or(x.get("value")),
+        median=float_or(x.get("median")),
+        timestamp=timestamp(opt_float(x.get("timestamp"))),
+    )
+    if x.get("step") is not None:
+        out.step = int(x["step"])
+    return out
+
+
+def layer_health(doc: Mapping[str, Any]) -> analytics_pb2.LayerHealth:
+    """One layer of ``GET /api/layers/health`` -> LayerHealth."""
+    out = analytics_pb2.LayerHealth(
+        model_id=str(doc.get("model_id") or ""),
+        layer_id=str(doc.get("layer_id") or ""),
+        units=int(doc.get("units") or 0),
+        frames=int(doc.get("frames") or 0),
+        dead_units=[_stuck_unit(x) for x in _objects(doc, "dead_units")],
+        dead_count=int(doc.get("dead_count") or 0),
+        saturated_units=[_stuck_unit(x) for x in _objects(doc, "saturated_units")],
+        saturated_count=int(doc.get("saturated_count") or 0),
+        top_spikes=[_unit_spike(x) for x in _objects(doc, "top_spikes")],
+    )
+    criteria = doc.get("criteria")
+    fill_metadata(out.criteria, criteria if isinstance(criteria, Mapping) else None)
     return out
 
 

@@ -77,6 +77,29 @@ def _time_range_params(
     return params
 
 
+def _unit_params(
+    request: pb.GetTemporalPatternsRequest | pb.GetTemporalStatisticsRequest,
+) -> dict[str, str]:
+    """``granularity`` and the server's one ``unit`` list (``0-15,40``) from the indices and
+    ranges: consecutive indices become one range, so the list stays short however many
+    units are named. A backwards range is sent as written for the server to refuse."""
+    params: dict[str, str] = {}
+    if request.granularity:
+        params["granularity"] = enums.word(enums.GRANULARITY, request.granularity)
+    spans = sorted({(u, u) for u in request.units})
+    merged: list[tuple[int, int]] = []
+    for first, last in spans:
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    items = [str(a) if a == b else f"{a}-{b}" for a, b in merged]
+    items += [f"{r.first}-{r.last}" for r in request.unit_ranges]
+    if items:
+        params["unit"] = ",".join(items)
+    return params
+
+
 class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     """The servicer: every RPC translated to the upstream's HTTP/WebSocket API.
 
@@ -209,6 +232,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             )
         if request.layer_id:
             params["layer_id"] = request.layer_id
+        params.update(_unit_params(request))
         doc = await self._up.get_json("/api/temporal", self._opts(context), params)
         return pb.GetTemporalPatternsResponse(
             patterns=[cv.temporal_pattern(p) for p in doc.get("patterns") or []]
@@ -222,8 +246,29 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         params = dict([_use_view_filter(request.use_view_filter)])
         if request.model_id:
             params["model_id"] = request.model_id
+        if request.layer_id:
+            params["layer_id"] = request.layer_id
+        params.update(_unit_params(request))
         doc = await self._up.get_json("/api/temporal/stats", self._opts(context), params)
         return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
+
+    @unary
+    async def GetLayerHealth(
+        self, request: pb.GetLayerHealthRequest, context: Ctx
+    ) -> pb.GetLayerHealthResponse:
+        params: dict[str, str] = {}
+        if request.model_id:
+            params["model_id"] = request.model_id
+        if request.layer_id:
+            params["layer_id"] = request.layer_id
+        if request.top_k:
+            params["top_k"] = str(request.top_k)
+        doc = await self._up.get_json("/api/layers/health", self._opts(context), params)
+        layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
+        assert isinstance(layers, list)
+        return pb.GetLayerHealthResponse(
+            layers=[cv.layer_health(x) for x in layers if isinstance(x, dict)]
+        )
 
     @unary
     @cached(ANOMALIES)

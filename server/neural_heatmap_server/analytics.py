@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from neural_heatmap_contract.limits import MAX_RENDER_PANELS
 
-from . import queries, render, temporal
+from . import layer_health, queries, render, temporal
 from .compare import check_compare, compare_models
 from .config import ServerConfig
 from .correlation import CorrelationCache, CorrelationQuery, CorrelationResult, select_windows
@@ -21,6 +21,8 @@ from .errors import invalid
 from .layout_canvas import unit_location
 from .params import opt_list
 from .store import ActivationStore, LayerWindow
+from .unit_selection import check_selection, unit_selection
+from .unit_temporal import snapshot_units, unit_patterns, unit_stats
 from .view_state import visible_units
 from .workers import check_deadline
 
@@ -150,24 +152,56 @@ class Analytics:
 
     def plan_temporal_patterns(self, params: Mapping[str, Any]
                                ) -> Callable[[], list[dict[str, Any]]]:
-        """``GET /api/temporal``: parameters checked now, patterns found in the job."""
+        """``GET /api/temporal``: parameters checked now, patterns found in the job.
+
+        With ``granularity=unit`` every selected unit's own series is analysed
+        (``unit_temporal``); only the chosen columns are copied.
+        """
         kinds = temporal.parse_pattern_types(opt_list(params, "pattern_types"))
         model_id, layer_id = queries.one_model_and_layer(params)
         time_window = queries.time_window(params)
+        selection = unit_selection(params)
         windows = self.store.select([model_id] if model_id else None,
                                     [layer_id] if layer_id else None)
-        snapshot = self.store.snapshot(windows, values=False)
         time_range = queries.filter_time_range(self.view(params))
+        if selection is not None:
+            check_selection(windows, selection, self.config.max_matrix_labels)
+            series = snapshot_units(windows, selection)
+            return lambda: unit_patterns(series, time_range, time_window, kinds)
+        snapshot = self.store.snapshot(windows, values=False)
         return lambda: temporal.temporal_patterns(snapshot, model_id, layer_id, time_range,
                                                   time_window, kinds)
 
     def plan_temporal_stats(self, params: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
-        """``GET /api/temporal/stats``."""
-        model_id, _ = queries.one_model_and_layer(params)
-        snapshot = self.store.snapshot(self.store.select([model_id] if model_id else None,
-                                                         None), values=False)
+        """``GET /api/temporal/stats``: per layer, and with ``granularity=unit`` also per
+        selected unit with the units that oscillate."""
+        model_id, layer_id = queries.one_model_and_layer(params)
+        selection = unit_selection(params)
+        windows = self.store.select([model_id] if model_id else None,
+                                    [layer_id] if layer_id else None)
         time_range = queries.filter_time_range(self.view(params))
-        return lambda: temporal.temporal_stats(snapshot, model_id, time_range)
+        series = None
+        if selection is not None:
+            check_selection(windows, selection, self.config.max_matrix_labels)
+            series = snapshot_units(windows, selection)
+        snapshot = self.store.snapshot(windows, values=False)
+
+        def job() -> dict[str, Any]:
+            doc = temporal.temporal_stats(snapshot, model_id, time_range)
+            if series is not None:
+                doc.update(granularity="unit", **unit_stats(series, time_range))
+                doc["periodicity"]["periodic_units"] = len(doc["oscillating_units"])
+            return doc
+        return job
+
+    def plan_layer_health(self, params: Mapping[str, Any]) -> Callable[[], dict[str, Any]]:
+        """``GET /api/layers/health``: layers chosen and copied now, judged in the job."""
+        model_id, layer_id, top_k = layer_health.health_query(params)
+        windows = self.store.select([model_id] if model_id else None,
+                                    [layer_id] if layer_id else None)
+        layer_health.check_size(windows, self.config.max_matrix_labels)
+        snapshot = self.store.snapshot(windows)
+        return lambda: layer_health.store_health(snapshot, top_k)
 
     def plan_compare(self, body: Any) -> Callable[[], dict[str, Any]]:
         """``POST /api/compare``: ids de-duplicated and capped now, CKA in the job."""

@@ -238,6 +238,14 @@ async def temporal_stats(request: web.Request) -> web.Response:
                                                  name="temporal_stats"))
 
 
+async def layers_health(request: web.Request) -> web.Response:
+    """Per-unit health of each layer: dead and saturated units, top spike scores."""
+    state = _state(request)
+    job = state.analytics.plan_layer_health(request.query)
+    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
+                                                 name="layer_health"))
+
+
 async def anomalies(request: web.Request) -> web.Response:
     """The anomaly log (newest ``limit``, or after a sequence)."""
     return json_response(_state(request).anomalies(request.query))
@@ -350,6 +358,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/api/exports/{name:.+}", get_export),
     ("GET", "/api/temporal", temporal),
     ("GET", "/api/temporal/stats", temporal_stats),
+    ("GET", "/api/layers/health", layers_health),
     ("GET", "/api/anomalies", anomalies),
     ("GET", "/api/consumers/{name}", get_consumer),
     ("POST", "/api/consumers/{name}/ack", ack_consumer),

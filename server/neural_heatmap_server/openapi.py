@@ -46,9 +46,11 @@ from .consumers import CONSUMER_NAME_PATTERN
 from .errors import STATUS_BY_CODE
 from .exports import MAX_NAME, NAME_PATTERN
 from .ingest import FRAME_FIELDS, MAX_STEP
+from .layer_health import DEFAULT_TOP_K, MAX_TOP_K
 from .params import BOOL_WORDS
 from .queries import MAX_SEQUENCE, USE_VIEW_FILTER
 from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH
+from .unit_selection import MAX_UNIT_TEXT, UNIT_LIST_PATTERN, UNIT_PARAM
 from .view_state import COLOR_PATTERN, MAX_TIME_MS, MIN_TIME_MS
 
 CROSS_FIELD = ("Rules between fields, or between the request and stored state, that JSON "
@@ -131,6 +133,7 @@ def _schemas(config: ServerConfig) -> dict[str, Any]:
             "frequency": {"type": ["number", "null"]}, "amplitude": {"type": ["number", "null"]},
             "phase": {"type": ["number", "null"]}, "confidence": _NUM,
             "start_time": {"type": ["number", "null"]}, "end_time": {"type": ["number", "null"]},
+            "unit": _INT, "location": {"type": "object", "properties": {"x": _INT, "y": _INT}},
             "metadata": _OBJ}},
         "Anomaly": {"type": "object", "properties": {
             "sequence": _INT, "anomaly_type": {"enum": list(ANOMALY_TYPES)},
@@ -190,6 +193,22 @@ def _exact_ids(name: str, description: str) -> dict[str, Any]:
     """A query parameter that may be repeated, one id per occurrence (``name=a&name=b``)."""
     return {**_query(name, {"type": "array", "items": _STR}, description),
             "style": "form", "explode": True}
+
+
+_UNIT_PARAMS = [
+    _query("granularity", {"enum": list(GRANULARITIES)},
+           "layer (default): the layers' mean activity; unit: one series per selected unit"),
+    _query(UNIT_PARAM, {"type": "string", "pattern": UNIT_LIST_PATTERN,
+                        "maxLength": MAX_UNIT_TEXT},
+           "with granularity=unit: unit indices and inclusive ranges of every selected "
+           "layer, e.g. 0-15,40 (default every unit)"),
+]
+
+
+def _unit_rules(config: ServerConfig) -> str:
+    return (CROSS_FIELD + "unit only with granularity=unit; every index below each selected "
+            "layer's unit count; at most " f"{config.max_matrix_labels} unit series "
+            "(--max-matrix-labels).")
 
 
 _RANGE_PARAMS = [
@@ -293,9 +312,22 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                    "milliseconds back from the newest frame"),
             _query("pattern_types", {"type": "string", "pattern": _choice_list(PATTERN_TYPES)},
                    "comma-separated: " + ",".join(PATTERN_TYPES)),
-            _TIME_FROM_VIEW_FILTER])},
-        "/api/temporal/stats": {"get": _op("Temporal statistics per layer.", _OBJ, [
-            _query("model_id", _STR, "one model (default all)"), _TIME_FROM_VIEW_FILTER])},
+            _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config))},
+        "/api/temporal/stats": {"get": _op(
+            "Temporal statistics per layer (and per unit with granularity=unit).", _OBJ, [
+                _query("model_id", _STR, "one model (default all)"),
+                _query("layer_id", _STR, "one layer (default all)"),
+                _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config))},
+        "/api/layers/health": {"get": _op(
+            "Per-unit health of each layer: dead and saturated units (index, canvas cell, "
+            "since when) and the units with the largest spike scores.", _OBJ, [
+                _query("model_id", _STR, "one model (default all)"),
+                _query("layer_id", _STR, "one layer (default all)"),
+                _query("top_k", {"type": "integer", "minimum": 0, "maximum": MAX_TOP_K},
+                       f"units with the largest spike scores per layer; 0 or absent: "
+                       f"{DEFAULT_TOP_K}")],
+            description=CROSS_FIELD + "the selected layers' units together at most "
+                        f"{config.max_matrix_labels} (--max-matrix-labels).")},
         "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},

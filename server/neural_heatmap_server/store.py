@@ -199,6 +199,12 @@ class LayerWindow:
             idx = idx[-last:] if last > 0 else idx[:0]
         return self._timestamps[idx], self._steps[idx], self._values[idx]
 
+    def unit_columns(self, units: IntArray) -> tuple[FloatArray, IntArray, Float32Array]:
+        """``(timestamps, steps, values of these units)`` oldest first, copying only the
+        chosen columns (a few units of a wide layer cost a few columns, not the window)."""
+        idx = self._ordered_index()
+        return self._timestamps[idx], self._steps[idx], self._values[np.ix_(idx, units)]
+
     def newest_values(self, start: float | None = None,
                       end: float | None = None) -> Float32Array | None:
         """A copy of the unit values of the newest frame with ``start <= timestamp <= end``

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from neural_heatmap_contract.enums import PATTERN_TYPES
 
 from .alignment import time_mask
@@ -269,18 +270,25 @@ def analyse_series(model_id: str, layer_id: str, t: FloatArray, y: FloatArray) -
 TimeRange = tuple[float, float]
 
 
+def series_mask(ts: FloatArray, time_range: TimeRange | None,
+                time_window_ms: float | None) -> npt.NDArray[np.bool_]:
+    """The frames inside ``time_range`` (seconds, inclusive), then only those of the last
+    ``time_window_ms`` of what is left: the one rule of every temporal query."""
+    keep = np.ones(ts.shape, dtype=bool)
+    if time_range is not None:
+        keep[:] = False
+        keep[time_mask(ts, *time_range)] = True
+    if time_window_ms is not None and keep.any():
+        keep &= ts >= ts[keep].max() - time_window_ms / 1000.0
+    return keep
+
+
 def _series(w: LayerWindow, time_range: TimeRange | None,
             time_window_ms: float | None) -> tuple[FloatArray, FloatArray]:
-    """A layer's ``(timestamps, activity)`` inside ``time_range`` (seconds, inclusive),
-    then only the last ``time_window_ms`` of what is left."""
+    """A layer's ``(timestamps, activity)`` as ``series_mask`` keeps them."""
     ts, _, activity = w.series()
-    if time_range is not None:
-        keep = time_mask(ts, *time_range)
-        ts, activity = ts[keep], activity[keep]
-    if time_window_ms is not None and ts.size:
-        keep_recent = ts >= ts.max() - time_window_ms / 1000.0
-        ts, activity = ts[keep_recent], activity[keep_recent]
-    return ts, activity
+    keep = series_mask(ts, time_range, time_window_ms)
+    return ts[keep], activity[keep]
 
 
 def _layer_analyses(store: ActivationStore, model_id: str | None, layer_id: str | None,

@@ -84,6 +84,7 @@ OUR_ADDITIONS = {
     "IngestActivations": (True, False),
     "RenderHeatmap": (False, False),
     "AckAnomalies": (False, False),
+    "GetLayerHealth": (False, False),
 }
 # Seed data types and the fields code written for the seed reads.
 SEED_ENTITIES: dict[str, tuple[type[Message], set[str]]] = {

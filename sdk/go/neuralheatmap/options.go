@@ -33,6 +33,9 @@ type callConfig struct {
 	theme         nhv1.Theme
 	customColors  []string
 	width, height uint32
+	units         []uint32
+	unitRanges    []*nhv1.UnitRange
+	topK          uint32
 	retry         *Retry
 	grpcOpts      []grpc.CallOption
 }
@@ -70,10 +73,30 @@ func Between(start, end time.Time) CallOption {
 	return func(c *callConfig) { c.start, c.end = start, end }
 }
 
-// UnitGranularity makes CorrelationMatrix correlate units instead of layers.
+// UnitGranularity makes CorrelationMatrix correlate units instead of layers, and
+// TemporalPatterns and TemporalStatistics analyse each chosen unit's own series.
 func UnitGranularity() CallOption {
 	return func(c *callConfig) { c.granularity = nhv1.Granularity_GRANULARITY_UNIT }
 }
+
+// Units chooses these unit indices of each selected layer for a unit-granularity temporal
+// query (with UnitGranularity; without it the server answers InvalidArgument). Repeatable;
+// adds to UnitRange.
+func Units(indices ...uint32) CallOption {
+	return func(c *callConfig) { c.units = append(c.units, indices...) }
+}
+
+// UnitRange chooses the units first..last (both included) of each selected layer for a
+// unit-granularity temporal query. Repeatable; adds to Units.
+func UnitRange(first, last uint32) CallOption {
+	return func(c *callConfig) {
+		c.unitRanges = append(c.unitRanges, &nhv1.UnitRange{First: first, Last: last})
+	}
+}
+
+// TopK sets how many units with the largest spike scores LayerHealth lists per layer
+// (0: the server's 5).
+func TopK(k uint32) CallOption { return func(c *callConfig) { c.topK = k } }
 
 // UseViewFilter fills what the call leaves unset from the stored view filter (SetFilter);
 // without it one client's view state never changes another client's answer.

@@ -42,13 +42,15 @@ func (c *Client) CorrelationMatrix(ctx context.Context, opts ...CallOption) (*Ma
 
 // TemporalPatterns returns the periodic, trend and state-change patterns found in activity
 // series (options: Models (the first), Layers (the first), Window, PatternTypes,
-// UseViewFilter).
+// UseViewFilter; UnitGranularity for each unit's own series, with Units and UnitRange
+// choosing units, every unit by default).
 func (c *Client) TemporalPatterns(ctx context.Context, opts ...CallOption) ([]Pattern, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.GetTemporalPatternsRequest{
 		ModelId: first(cfg.modelIDs), LayerId: first(cfg.layerIDs),
 		TimeWindow: uint64(cfg.window.Milliseconds()), PatternTypes: cfg.patternTypes,
-		UseViewFilter: cfg.useViewFilter,
+		UseViewFilter: cfg.useViewFilter, Granularity: cfg.granularity,
+		Units: cfg.units, UnitRanges: cfg.unitRanges,
 	}
 	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetTemporalPatternsResponse, error) {
 		return c.RPC.GetTemporalPatterns(ctx, req, cfg.grpcOpts...)
@@ -64,10 +66,14 @@ func (c *Client) TemporalPatterns(ctx context.Context, opts ...CallOption) ([]Pa
 }
 
 // TemporalStatistics returns per-layer temporal statistics (options: Models (the first;
-// none means every model), UseViewFilter).
+// none means every model), Layers (the first), UseViewFilter; UnitGranularity adds
+// per-unit statistics and the oscillating units, with Units and UnitRange choosing units).
 func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*TemporalStatistics, error) {
 	cfg := newCallConfig(opts)
-	req := &nhv1.GetTemporalStatisticsRequest{ModelId: first(cfg.modelIDs), UseViewFilter: cfg.useViewFilter}
+	req := &nhv1.GetTemporalStatisticsRequest{
+		ModelId: first(cfg.modelIDs), LayerId: first(cfg.layerIDs), UseViewFilter: cfg.useViewFilter,
+		Granularity: cfg.granularity, Units: cfg.units, UnitRanges: cfg.unitRanges,
+	}
 	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetTemporalStatisticsResponse, error) {
 		return c.RPC.GetTemporalStatistics(ctx, req, cfg.grpcOpts...)
 	})
@@ -79,8 +85,24 @@ func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*T
 		ModelID: s.GetModelId(), Layers: s.GetLayers(),
 		IncreasingTrends: s.GetIncreasingTrends(), DecreasingTrends: s.GetDecreasingTrends(),
 		FlatTrends: s.GetFlatTrends(), PeriodicLayers: s.GetPeriodicLayers(),
+		Units: s.GetUnits(), OscillatingUnits: s.GetOscillatingUnits(),
 		Raw: Metadata(s.GetRaw()),
 	}, nil
+}
+
+// LayerHealth returns per layer its dead and saturated units (index, canvas cell, since
+// which step) and the units with the largest recent spike scores, however few units are
+// affected (options: Models (the first), Layers (the first), TopK).
+func (c *Client) LayerHealth(ctx context.Context, opts ...CallOption) ([]*nhv1.LayerHealth, error) {
+	cfg := newCallConfig(opts)
+	req := &nhv1.GetLayerHealthRequest{ModelId: first(cfg.modelIDs), LayerId: first(cfg.layerIDs), TopK: cfg.topK}
+	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetLayerHealthResponse, error) {
+		return c.RPC.GetLayerHealth(ctx, req, cfg.grpcOpts...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetLayers(), nil
 }
 
 // Anomalies returns one page of logged anomalies in ascending sequence: the newest page, or

@@ -44,6 +44,10 @@ type Pattern struct {
 	Confidence                  float64
 	Start, End                  time.Time // zero when unset
 	Metadata                    map[string]any
+	// Unit is the unit whose own series this is (UnitGranularity), nil for a layer's series;
+	// Location is its canvas cell.
+	Unit     *uint32
+	Location *nhv1.Location
 }
 
 // TemporalStatistics are per-layer statistics of a model (or of every model).
@@ -51,6 +55,11 @@ type TemporalStatistics struct {
 	ModelID                                                        string
 	Layers                                                         []*nhv1.LayerStatistics
 	IncreasingTrends, DecreasingTrends, FlatTrends, PeriodicLayers uint32
+	// Units has every selected unit's statistics (UnitGranularity), layer by layer.
+	Units []*nhv1.UnitStatistics
+	// OscillatingUnits are the selected units whose periodicity passes the server's
+	// periodic threshold, strongest first.
+	OscillatingUnits []*nhv1.OscillatingUnit
 	// Raw is everything else the server reported.
 	Raw map[string]any
 }
@@ -161,6 +170,7 @@ func patternOf(p *nhv1.TemporalPattern) Pattern {
 		Frequency: p.Frequency, Amplitude: p.Amplitude, Phase: p.Phase,
 		Confidence: p.GetConfidence(), Start: timeOf(p.GetStartTime()), End: timeOf(p.GetEndTime()),
 		Metadata: Metadata(p.GetMetadata()),
+		Unit:     p.Unit, Location: p.GetLocation(),
 	}
 }
 

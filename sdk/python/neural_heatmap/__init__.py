@@ -64,6 +64,13 @@ from neural_heatmap._model_types import LayerInfo, ModelInfo, UnitInfo
 from neural_heatmap._render_types import RenderedImage
 from neural_heatmap._retry import DEFAULT_RETRY, Retry
 from neural_heatmap._streaming import ReconnectPolicy
+from neural_heatmap._unit_types import (
+    LayerHealth,
+    OscillatingUnit,
+    StuckUnit,
+    UnitSpike,
+    UnitStatistics,
+)
 from neural_heatmap._update_types import (
     AnomalyUpdate,
     CorrelationUpdate,
@@ -103,6 +110,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "InvalidTargetError",
+    "LayerHealth",
     "LayerInfo",
     "LayerSimilarity",
     "LayerStatistics",
@@ -113,6 +121,7 @@ __all__ = [
     "NeuralHeatmapError",
     "NeuralHeatmapWebSocketClient",
     "NotFoundError",
+    "OscillatingUnit",
     "OutOfRangeError",
     "PatternType",
     "PermissionDeniedError",
@@ -122,6 +131,7 @@ __all__ = [
     "ResourceExhaustedError",
     "Retry",
     "Severity",
+    "StuckUnit",
     "TemporalPattern",
     "TemporalStatistics",
     "TemporalUpdate",
@@ -130,6 +140,8 @@ __all__ = [
     "UnavailableError",
     "UnimplementedError",
     "UnitInfo",
+    "UnitSpike",
+    "UnitStatistics",
     "UnknownError",
     "Update",
     "UpdateType",

@@ -25,6 +25,7 @@ from neural_heatmap._convert import (
     ts_to_float,
 )
 from neural_heatmap._enums import AnomalyType, PatternType, Severity
+from neural_heatmap._unit_types import OscillatingUnit, UnitStatistics
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,9 +112,11 @@ class TemporalPattern:
     """A pattern found in one layer's activity series (the seed's type).
 
     ``start_time``/``end_time`` are seconds since the epoch; ``model_id`` and
-    ``layer_id`` (also in ``metadata``) say where it was found. ``pattern_type`` is a
-    :class:`PatternType` member for a known kind and the server's plain string for a kind
-    this SDK does not know yet (both compare equal to the seed's string).
+    ``layer_id`` (also in ``metadata``) say where it was found, and for a unit's own
+    series (``granularity="unit"``) ``unit`` and its canvas ``location`` which unit.
+    ``pattern_type`` is a :class:`PatternType` member for a known kind and the server's
+    plain string for a kind this SDK does not know yet (both compare equal to the seed's
+    string).
     """
 
     pattern_type: PatternType | str
@@ -126,6 +129,8 @@ class TemporalPattern:
     metadata: dict[str, Any] = field(default_factory=dict)
     model_id: str = ""
     layer_id: str = ""
+    unit: int | None = None
+    location: dict[str, float] | None = None
 
     @classmethod
     def from_proto(cls, msg: analytics_pb2.TemporalPattern) -> TemporalPattern:
@@ -141,6 +146,8 @@ class TemporalPattern:
             metadata=metadata_dict(msg.metadata),
             model_id=msg.model_id,
             layer_id=msg.layer_id,
+            unit=msg.unit if msg.HasField("unit") else None,
+            location=location_to_dict(msg.location) if msg.HasField("location") else None,
         )
 
 
@@ -242,7 +249,12 @@ class LayerStatistics:
 
 @dataclass
 class TemporalStatistics:
-    """Temporal statistics of one model (``model_id`` set) or of every model."""
+    """Temporal statistics of one model (``model_id`` set) or of every model.
+
+    With ``granularity="unit"``, ``units`` has every selected unit's statistics and
+    ``oscillating_units`` the units whose periodicity passes the periodic threshold,
+    strongest first (both empty otherwise).
+    """
 
     model_id: str | None
     layers: list[LayerStatistics]
@@ -251,6 +263,8 @@ class TemporalStatistics:
     flat_trends: int
     periodic_layers: int
     raw: dict[str, Any] = field(default_factory=dict)
+    units: list[UnitStatistics] = field(default_factory=list)
+    oscillating_units: list[OscillatingUnit] = field(default_factory=list)
 
     @classmethod
     def from_proto(cls, msg: analytics_pb2.TemporalStatistics) -> TemporalStatistics:
@@ -263,6 +277,8 @@ class TemporalStatistics:
             flat_trends=msg.flat_trends,
             periodic_layers=msg.periodic_layers,
             raw=metadata_dict(msg.raw),
+            units=[UnitStatistics.from_proto(u) for u in msg.units],
+            oscillating_units=[OscillatingUnit.from_proto(u) for u in msg.oscillating_units],
         )
 
 

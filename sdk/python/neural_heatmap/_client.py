@@ -2,7 +2,7 @@
 
 The client is composed of one mixin per area (``_client_models``,
 ``_client_correlation``, ``_client_temporal``, ``_client_anomalies``,
-``_client_view``, ``_client_exports``, ``_client_streams``,
+``_client_health``, ``_client_view``, ``_client_exports``, ``_client_streams``,
 ``_client_ingest``, ``_client_render``), all built on ``_client_base.ClientBase``.
 """
 
@@ -18,6 +18,7 @@ from neural_heatmap._client_anomalies import AnomaliesMixin
 from neural_heatmap._client_consumers import ConsumersMixin
 from neural_heatmap._client_correlation import CorrelationMixin
 from neural_heatmap._client_exports import ExportsMixin
+from neural_heatmap._client_health import HealthMixin
 from neural_heatmap._client_ingest import IngestMixin
 from neural_heatmap._client_models import ModelsMixin
 from neural_heatmap._client_render import RenderMixin
@@ -54,6 +55,7 @@ RPC_METHODS: Mapping[str, str] = {
     "IngestActivations": "log_batch",
     "RenderHeatmap": "render_heatmap",
     "AckAnomalies": "ack_anomalies",
+    "GetLayerHealth": "get_layer_health",
 }
 """Every RPC of ``NeuralHeatmapService`` and the client method that calls it."""
 
@@ -64,6 +66,7 @@ class NeuralHeatmapClient(
     StreamsMixin,
     CorrelationMixin,
     TemporalMixin,
+    HealthMixin,
     AnomaliesMixin,
     ViewStateMixin,
     IngestMixin,

@@ -1,14 +1,17 @@
-"""Client calls for temporal analytics: patterns and per-layer statistics."""
+"""Client calls for temporal analytics: patterns and statistics, per layer or per unit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from neural_heatmap_contract.v1 import analytics_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._analytics_types import TemporalPattern, TemporalStatistics
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
-from neural_heatmap._enums import PatternType
+from neural_heatmap._enums import Granularity, PatternType
+from neural_heatmap._unit_types import unit_selector
 
 __all__ = ["TemporalMixin"]
 
@@ -16,6 +19,16 @@ __all__ = ["TemporalMixin"]
 def _ms(value: float | None) -> int:
     """Whole milliseconds for the request; 0 is the proto's "no window"."""
     return 0 if value is None else int(value)
+
+
+def _units(granularity: Granularity | str | None, unit: int | Iterable[int] | None
+           ) -> dict[str, Any]:
+    """The granularity and unit selector fields of a temporal request."""
+    fields = unit_selector(unit)
+    if granularity is not None:
+        fields["granularity"] = analytics_pb2.Granularity.ValueType(
+            Granularity.parse(granularity).to_proto())
+    return fields
 
 
 class TemporalMixin(ClientBase):
@@ -29,6 +42,8 @@ class TemporalMixin(ClientBase):
         *,
         layer_id: str | None = None,
         use_view_filter: bool = False,
+        granularity: Granularity | str | None = None,
+        unit: int | Iterable[int] | None = None,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
@@ -43,9 +58,16 @@ class TemporalMixin(ClientBase):
             use_view_filter: Only samples inside the stored view filter's time range
                 (:meth:`set_filter`); by default the whole window, whatever another
                 client's view state.
+            granularity: ``"layer"`` (default): each layer's mean activity; ``"unit"``:
+                each selected unit's own series, with the same detectors.
+            unit: With ``granularity="unit"``, the units of each selected layer: an index,
+                a ``range`` or indices (default every unit). At most the server's
+                ``--max-matrix-labels`` unit series; an index a layer lacks, or ``unit``
+                without ``granularity="unit"``, is :class:`InvalidArgumentError`.
 
         Returns:
-            The patterns; each carries ``model_id`` and ``layer_id``.
+            The patterns; each carries ``model_id`` and ``layer_id`` (and at unit
+            granularity ``unit`` and its canvas ``location``).
         """
         stub = self._open()
         types = [PatternType.parse(t).to_proto() for t in (pattern_types or [])]
@@ -55,6 +77,7 @@ class TemporalMixin(ClientBase):
             pattern_types=types,
             layer_id=layer_id or "",
             use_view_filter=use_view_filter,
+            **_units(granularity, unit),
         )
         resp = await self._unary(
             stub.GetTemporalPatterns, request, timeout=timeout, metadata=metadata, retry=retry
@@ -65,24 +88,34 @@ class TemporalMixin(ClientBase):
         self,
         model_id: str | None = None,
         *,
+        layer_id: str | None = None,
         use_view_filter: bool = False,
+        granularity: Granularity | str | None = None,
+        unit: int | Iterable[int] | None = None,
         timeout: Timeout = DEFAULT,
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
     ) -> TemporalStatistics:
-        """Get per-layer temporal statistics (trends, periodicity, level changes).
+        """Get temporal statistics (trends, periodicity, level changes) per layer, and with
+        ``granularity="unit"`` per unit with the units that oscillate.
 
         Args:
             model_id: Only this model; ``None``: every model.
+            layer_id: Only this layer.
             use_view_filter: Only samples inside the stored view filter's time range
                 (:meth:`set_filter`); by default the whole window, whatever another
                 client's view state.
+            granularity: ``"unit"`` adds ``units`` and ``oscillating_units``.
+            unit: As for :meth:`get_temporal_patterns`.
         """
         stub = self._open()
         resp = await self._unary(
             stub.GetTemporalStatistics,
             pb.GetTemporalStatisticsRequest(
-                model_id=model_id or "", use_view_filter=use_view_filter
+                model_id=model_id or "",
+                layer_id=layer_id or "",
+                use_view_filter=use_view_filter,
+                **_units(granularity, unit),
             ),
             timeout=timeout,
             metadata=metadata,

@@ -15,6 +15,7 @@ import typer
 from neural_heatmap_cli import (
     _commands_anomalies,
     _commands_files,
+    _commands_health,
     _commands_read,
     _commands_serve,
     _commands_view,
@@ -26,13 +27,14 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="neural-heatmap",
-    help="Look at a running Neural Heatmap service: health, models, correlations, patterns, "
-         "anomalies (live), exports, rendered heatmaps and the shared view state.",
+    help="Look at a running Neural Heatmap service: status, models, correlations, patterns, "
+         "per-unit layer health, anomalies (live), exports, rendered heatmaps and the shared "
+         "view state.",
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for module in (_commands_serve, _commands_read, _commands_anomalies, _commands_view,
-               _commands_files):
+for module in (_commands_serve, _commands_read, _commands_health, _commands_anomalies,
+               _commands_view, _commands_files):
     module.register(app)
 
 

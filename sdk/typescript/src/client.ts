@@ -40,6 +40,7 @@ import { LayoutSchema, ThemeSettingsSchema, type Layout, type Theme, type ThemeS
 import { withRetry, type RetryOptions } from "./retry.js";
 import { reopening, type StreamOptions } from "./streams.js";
 import { float32Tensor } from "./tensor.js";
+import { layerHealthOf, type LayerHealth, type UnitSelector } from "./units.js";
 import {
   anomalyOf,
   comparisonOf,
@@ -105,6 +106,7 @@ export const RPC_METHODS = {
   StreamUpdates: { method: "streamUpdates", idempotent: false },
   IngestActivations: { method: "ingest", idempotent: false },
   AckAnomalies: { method: "ackAnomalies", idempotent: true },
+  GetLayerHealth: { method: "getLayerHealth", idempotent: true },
 } as const satisfies Record<string, { method: keyof NeuralHeatmapClient; idempotent: boolean }>;
 
 export interface ConnectOptions {
@@ -319,7 +321,11 @@ export class NeuralHeatmapClient {
     return correlationMatrixOf(r.matrix);
   }
 
-  /** Periodic, trend and state-change patterns of the activity series. */
+  /**
+   * Periodic, trend and state-change patterns of the activity series; with
+   * `granularity: Granularity.UNIT` of each selected unit's own series (`units`,
+   * `unitRanges`; every unit by default), each pattern naming its `unit` and `location`.
+   */
   async getTemporalPatterns(
     req: {
       modelId?: string;
@@ -328,7 +334,8 @@ export class NeuralHeatmapClient {
       timeWindowMs?: number;
       patternTypes?: PatternType[];
       useViewFilter?: boolean;
-    } = {},
+      granularity?: Granularity;
+    } & UnitSelector = {},
     call?: CallOptions,
   ): Promise<TemporalPattern[]> {
     const r = await this.unary("GetTemporalPatterns", call, (o) =>
@@ -339,6 +346,9 @@ export class NeuralHeatmapClient {
           timeWindow: BigInt(Math.round(req.timeWindowMs ?? 0)),
           patternTypes: req.patternTypes,
           useViewFilter: req.useViewFilter,
+          granularity: req.granularity,
+          units: req.units,
+          unitRanges: req.unitRanges,
         },
         o,
       ),
@@ -346,13 +356,28 @@ export class NeuralHeatmapClient {
     return r.patterns.map(patternOf);
   }
 
-  /** Per-layer temporal statistics (trend, periodicity, level changes). */
+  /**
+   * Per-layer temporal statistics (trend, periodicity, level changes); with
+   * `granularity: Granularity.UNIT` also per selected unit, and the units that oscillate.
+   */
   async getTemporalStatistics(
-    req: { modelId?: string; useViewFilter?: boolean } = {},
+    req: { modelId?: string; layerId?: string; useViewFilter?: boolean; granularity?: Granularity } & UnitSelector = {},
     call?: CallOptions,
   ): Promise<TemporalStatistics> {
     const r = await this.unary("GetTemporalStatistics", call, (o) => this.rpc.getTemporalStatistics(req, o));
     return statisticsOf(r.statistics);
+  }
+
+  /**
+   * Each layer's dead and saturated units (index, canvas cell, since which step) and the
+   * units with the largest recent spike scores, however few units are affected.
+   */
+  async getLayerHealth(
+    req: { modelId?: string; layerId?: string; /** 0 or unset: the server's 5. */ topK?: number } = {},
+    call?: CallOptions,
+  ): Promise<LayerHealth[]> {
+    const r = await this.unary("GetLayerHealth", call, (o) => this.rpc.getLayerHealth(req, o));
+    return r.layers.map(layerHealthOf);
   }
 
   /** One page of the anomaly log, ascending: the newest page, or the page after `afterSequence`. */

@@ -17,6 +17,7 @@ export {
 export * from "./errors.js";
 export { VERSION, VERSION_HEADER } from "./version.js";
 export * from "./views.js";
+export * from "./units.js";
 export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
 export { reopening, type StreamOptions } from "./streams.js";
 export type { ConsumeOptions } from "./consumers.js";

@@ -19,6 +19,7 @@ import type { Filter as PbFilter } from "./gen/neural_heatmap/v1/view_pb.js";
 import type { MetadataValue } from "./gen/neural_heatmap/v1/metadata_pb.js";
 import { metadataMap, type MetadataPlain } from "./metadata.js";
 import { tensorToFloat32Array } from "./tensor.js";
+import { oscillatingUnitOf, unitStatisticsOf, type OscillatingUnit, type UnitStatistics } from "./units.js";
 
 /**
  * Server-side notes of a result as a plain object (from `map<string, MetadataValue>`): an
@@ -133,6 +134,10 @@ export interface TemporalPattern {
   metadata: Metadata;
   modelId: string;
   layerId: string;
+  /** The unit whose own series this is (Granularity.UNIT); undefined for a layer's series. */
+  unit?: number;
+  /** That unit's canvas cell. */
+  location?: Point;
 }
 
 export function patternOf(p: pb.TemporalPattern): TemporalPattern {
@@ -148,6 +153,8 @@ export function patternOf(p: pb.TemporalPattern): TemporalPattern {
     metadata: metadataOf(p.metadata),
     modelId: p.modelId,
     layerId: p.layerId,
+    unit: p.unit,
+    location: point(p.location),
   };
 }
 
@@ -174,6 +181,10 @@ export interface TemporalStatistics {
   periodicLayers: number;
   /** The server's statistics as it sent them. */
   raw: Metadata;
+  /** Every selected unit's statistics (Granularity.UNIT), layer by layer. */
+  units: UnitStatistics[];
+  /** The selected units whose periodicity passes the periodic threshold, strongest first. */
+  oscillatingUnits: OscillatingUnit[];
 }
 
 export function statisticsOf(s: pb.TemporalStatistics | undefined): TemporalStatistics {
@@ -197,6 +208,8 @@ export function statisticsOf(s: pb.TemporalStatistics | undefined): TemporalStat
     flatTrends: s?.flatTrends ?? 0,
     periodicLayers: s?.periodicLayers ?? 0,
     raw: metadataOf(s?.raw),
+    units: (s?.units ?? []).map(unitStatisticsOf),
+    oscillatingUnits: (s?.oscillatingUnits ?? []).map(oscillatingUnitOf),
   };
 }
 

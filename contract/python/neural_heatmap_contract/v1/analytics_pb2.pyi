@@ -196,6 +196,8 @@ class TemporalPattern(_message.Message):
     MODEL_ID_FIELD_NUMBER: _builtins.int
     LAYER_ID_FIELD_NUMBER: _builtins.int
     PATTERN_TYPE_NAME_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
     pattern_type: Global___PatternType.ValueType
     """The known kinds; PATTERN_TYPE_UNSPECIFIED for a kind outside the enum (see pattern_type_name)."""
     frequency: _builtins.float
@@ -212,6 +214,8 @@ class TemporalPattern(_message.Message):
     """The kind exactly as the server named it ("periodic", "trend", "state_change", or a name
     this contract does not know yet, which pattern_type reports as UNSPECIFIED).
     """
+    unit: _builtins.int
+    """The unit whose series this is (GRANULARITY_UNIT); unset for a layer's series."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -219,6 +223,10 @@ class TemporalPattern(_message.Message):
     @_builtins.property
     def metadata(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """model_id, layer_id and method-specific numbers (slope, r_squared, change_index, ...)."""
+
+    @_builtins.property
+    def location(self) -> _common_pb2.Location:
+        """The unit's canvas location; set with unit."""
 
     def __init__(
         self,
@@ -234,10 +242,12 @@ class TemporalPattern(_message.Message):
         model_id: _builtins.str = ...,
         layer_id: _builtins.str = ...,
         pattern_type_name: _builtins.str = ...,
+        unit: _builtins.int | None = ...,
+        location: _common_pb2.Location | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "end_time", b"end_time", "frequency", b"frequency", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_location", b"_location", "_phase", b"_phase", "_start_time", b"_start_time", "_unit", b"_unit", "amplitude", b"amplitude", "end_time", b"end_time", "frequency", b"frequency", "location", b"location", "phase", b"phase", "start_time", b"start_time", "unit", b"unit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_phase", b"_phase", "_start_time", b"_start_time", "amplitude", b"amplitude", "confidence", b"confidence", "end_time", b"end_time", "frequency", b"frequency", "layer_id", b"layer_id", "metadata", b"metadata", "model_id", b"model_id", "pattern_type", b"pattern_type", "pattern_type_name", b"pattern_type_name", "phase", b"phase", "start_time", b"start_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude", "_end_time", b"_end_time", "_frequency", b"_frequency", "_location", b"_location", "_phase", b"_phase", "_start_time", b"_start_time", "_unit", b"_unit", "amplitude", b"amplitude", "confidence", b"confidence", "end_time", b"end_time", "frequency", b"frequency", "layer_id", b"layer_id", "location", b"location", "metadata", b"metadata", "model_id", b"model_id", "pattern_type", b"pattern_type", "pattern_type_name", b"pattern_type_name", "phase", b"phase", "start_time", b"start_time", "unit", b"unit"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__amplitude: _TypeAlias = _typing.Literal["amplitude"]  # noqa: Y015
     _WhichOneofArgType__amplitude: _TypeAlias = _typing.Literal["_amplitude", b"_amplitude"]  # noqa: Y015
@@ -245,10 +255,14 @@ class TemporalPattern(_message.Message):
     _WhichOneofArgType__end_time: _TypeAlias = _typing.Literal["_end_time", b"_end_time"]  # noqa: Y015
     _WhichOneofReturnType__frequency: _TypeAlias = _typing.Literal["frequency"]  # noqa: Y015
     _WhichOneofArgType__frequency: _TypeAlias = _typing.Literal["_frequency", b"_frequency"]  # noqa: Y015
+    _WhichOneofReturnType__location: _TypeAlias = _typing.Literal["location"]  # noqa: Y015
+    _WhichOneofArgType__location: _TypeAlias = _typing.Literal["_location", b"_location"]  # noqa: Y015
     _WhichOneofReturnType__phase: _TypeAlias = _typing.Literal["phase"]  # noqa: Y015
     _WhichOneofArgType__phase: _TypeAlias = _typing.Literal["_phase", b"_phase"]  # noqa: Y015
     _WhichOneofReturnType__start_time: _TypeAlias = _typing.Literal["start_time"]  # noqa: Y015
     _WhichOneofArgType__start_time: _TypeAlias = _typing.Literal["_start_time", b"_start_time"]  # noqa: Y015
+    _WhichOneofReturnType__unit: _TypeAlias = _typing.Literal["unit"]  # noqa: Y015
+    _WhichOneofArgType__unit: _TypeAlias = _typing.Literal["_unit", b"_unit"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__amplitude) -> _WhichOneofReturnType__amplitude | None: ...
     @_typing.overload
@@ -256,9 +270,13 @@ class TemporalPattern(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__frequency) -> _WhichOneofReturnType__frequency | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__location) -> _WhichOneofReturnType__location | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__phase) -> _WhichOneofReturnType__phase | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__start_time) -> _WhichOneofReturnType__start_time | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__unit) -> _WhichOneofReturnType__unit | None: ...
 
 Global___TemporalPattern: _TypeAlias = TemporalPattern  # noqa: Y015
 
@@ -350,6 +368,8 @@ class TemporalStatistics(_message.Message):
     FLAT_TRENDS_FIELD_NUMBER: _builtins.int
     PERIODIC_LAYERS_FIELD_NUMBER: _builtins.int
     RAW_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    OSCILLATING_UNITS_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """Empty when the statistics cover every model."""
     increasing_trends: _builtins.int
@@ -362,6 +382,14 @@ class TemporalStatistics(_message.Message):
     def raw(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
         """Everything else the server reported, as it sent it."""
 
+    @_builtins.property
+    def units(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitStatistics]:
+        """Per-unit statistics of the selected units (GRANULARITY_UNIT), layer by layer, in index order."""
+
+    @_builtins.property
+    def oscillating_units(self) -> _containers.RepeatedCompositeFieldContainer[Global___OscillatingUnit]:
+        """The selected units whose periodicity passes the periodic threshold, strongest first."""
+
     def __init__(
         self,
         *,
@@ -372,14 +400,317 @@ class TemporalStatistics(_message.Message):
         flat_trends: _builtins.int = ...,
         periodic_layers: _builtins.int = ...,
         raw: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
+        units: _abc.Iterable[Global___UnitStatistics] | None = ...,
+        oscillating_units: _abc.Iterable[Global___OscillatingUnit] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["decreasing_trends", b"decreasing_trends", "flat_trends", b"flat_trends", "increasing_trends", b"increasing_trends", "layers", b"layers", "model_id", b"model_id", "periodic_layers", b"periodic_layers", "raw", b"raw"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decreasing_trends", b"decreasing_trends", "flat_trends", b"flat_trends", "increasing_trends", b"increasing_trends", "layers", b"layers", "model_id", b"model_id", "oscillating_units", b"oscillating_units", "periodic_layers", b"periodic_layers", "raw", b"raw", "units", b"units"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TemporalStatistics: _TypeAlias = TemporalStatistics  # noqa: Y015
+
+@_typing.final
+class UnitStatistics(_message.Message):
+    """Summary statistics of one unit's activation series."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    LAYER_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
+    STD_FIELD_NUMBER: _builtins.int
+    MIN_FIELD_NUMBER: _builtins.int
+    MAX_FIELD_NUMBER: _builtins.int
+    TREND_SLOPE_FIELD_NUMBER: _builtins.int
+    TREND_R_SQUARED_FIELD_NUMBER: _builtins.int
+    DOMINANT_FREQUENCY_FIELD_NUMBER: _builtins.int
+    PERIODICITY_STRENGTH_FIELD_NUMBER: _builtins.int
+    PERIODIC_FIELD_NUMBER: _builtins.int
+    STATE_CHANGES_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    layer_id: _builtins.str
+    unit: _builtins.int
+    samples: _builtins.int
+    mean: _builtins.float
+    std: _builtins.float
+    min: _builtins.float
+    max: _builtins.float
+    trend_slope: _builtins.float
+    """Least-squares slope of the series per second."""
+    trend_r_squared: _builtins.float
+    """r squared of that line, 0..1."""
+    dominant_frequency: _builtins.float
+    """Strongest frequency in Hz (0 when the series has no spectral peak)."""
+    periodicity_strength: _builtins.float
+    """Share of the detrended variance the sinusoid at dominant_frequency explains, 0..1."""
+    periodic: _builtins.bool
+    """Whether periodicity_strength passes the server's periodic threshold."""
+    state_changes: _builtins.int
+    @_builtins.property
+    def location(self) -> _common_pb2.Location:
+        """The unit's canvas location."""
+
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        layer_id: _builtins.str = ...,
+        unit: _builtins.int = ...,
+        location: _common_pb2.Location | None = ...,
+        samples: _builtins.int = ...,
+        mean: _builtins.float = ...,
+        std: _builtins.float = ...,
+        min: _builtins.float = ...,
+        max: _builtins.float = ...,
+        trend_slope: _builtins.float = ...,
+        trend_r_squared: _builtins.float = ...,
+        dominant_frequency: _builtins.float = ...,
+        periodicity_strength: _builtins.float = ...,
+        periodic: _builtins.bool = ...,
+        state_changes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dominant_frequency", b"dominant_frequency", "layer_id", b"layer_id", "location", b"location", "max", b"max", "mean", b"mean", "min", b"min", "model_id", b"model_id", "periodic", b"periodic", "periodicity_strength", b"periodicity_strength", "samples", b"samples", "state_changes", b"state_changes", "std", b"std", "trend_r_squared", b"trend_r_squared", "trend_slope", b"trend_slope", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitStatistics: _TypeAlias = UnitStatistics  # noqa: Y015
+
+@_typing.final
+class OscillatingUnit(_message.Message):
+    """A unit that oscillates: its periodicity passes the server's periodic threshold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    LAYER_ID_FIELD_NUMBER: _builtins.int
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    FREQUENCY_FIELD_NUMBER: _builtins.int
+    PERIODICITY_STRENGTH_FIELD_NUMBER: _builtins.int
+    AMPLITUDE_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    layer_id: _builtins.str
+    unit: _builtins.int
+    frequency: _builtins.float
+    """Hz."""
+    periodicity_strength: _builtins.float
+    """Share of the detrended variance the sinusoid explains, 0..1 (the pattern's confidence)."""
+    amplitude: _builtins.float
+    """Half peak-to-peak of the sinusoid, in activation units."""
+    @_builtins.property
+    def location(self) -> _common_pb2.Location:
+        """The unit's canvas location."""
+
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        layer_id: _builtins.str = ...,
+        unit: _builtins.int = ...,
+        location: _common_pb2.Location | None = ...,
+        frequency: _builtins.float = ...,
+        periodicity_strength: _builtins.float = ...,
+        amplitude: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["location", b"location"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amplitude", b"amplitude", "frequency", b"frequency", "layer_id", b"layer_id", "location", b"location", "model_id", b"model_id", "periodicity_strength", b"periodicity_strength", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OscillatingUnit: _TypeAlias = OscillatingUnit  # noqa: Y015
+
+@_typing.final
+class StuckUnit(_message.Message):
+    """A unit stuck at one value (dead at zero, or saturated at a bound) over the recent frames."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    SINCE_STEP_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    FRAMES_FIELD_NUMBER: _builtins.int
+    SINCE_WINDOW_START_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    unit: _builtins.int
+    since_step: _builtins.int
+    """Training step of the first frame of the unit's current run (unset when frames carry no step)."""
+    frames: _builtins.int
+    """Frames in the run, up to the newest."""
+    since_window_start: _builtins.bool
+    """The run reaches back to the oldest frame of the window: stuck at least since then."""
+    value: _builtins.float
+    """Mean activation over the run (0 for a dead unit; the bound for a saturated one)."""
+    @_builtins.property
+    def location(self) -> _common_pb2.Location:
+        """The unit's canvas location."""
+
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Timestamp of that frame."""
+
+    def __init__(
+        self,
+        *,
+        unit: _builtins.int = ...,
+        location: _common_pb2.Location | None = ...,
+        since_step: _builtins.int | None = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        frames: _builtins.int = ...,
+        since_window_start: _builtins.bool = ...,
+        value: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_since_step", b"_since_step", "location", b"location", "since", b"since", "since_step", b"since_step"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_since_step", b"_since_step", "frames", b"frames", "location", b"location", "since", b"since", "since_step", b"since_step", "since_window_start", b"since_window_start", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__since_step: _TypeAlias = _typing.Literal["since_step"]  # noqa: Y015
+    _WhichOneofArgType__since_step: _TypeAlias = _typing.Literal["_since_step", b"_since_step"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__since_step) -> _WhichOneofReturnType__since_step | None: ...
+
+Global___StuckUnit: _TypeAlias = StuckUnit  # noqa: Y015
+
+@_typing.final
+class UnitSpike(_message.Message):
+    """One unit's largest recent robust z-score against its own earlier frames."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    LOCATION_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    MEDIAN_FIELD_NUMBER: _builtins.int
+    STEP_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    unit: _builtins.int
+    score: _builtins.float
+    """|value - median| / (1.4826 MAD) of the unit's baseline frames; larger is worse."""
+    value: _builtins.float
+    """The activation at the scored frame."""
+    median: _builtins.float
+    """Median of the unit's baseline frames."""
+    step: _builtins.int
+    """Training step of the scored frame (unset when frames carry no step)."""
+    @_builtins.property
+    def location(self) -> _common_pb2.Location:
+        """The unit's canvas location."""
+
+    @_builtins.property
+    def timestamp(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        unit: _builtins.int = ...,
+        location: _common_pb2.Location | None = ...,
+        score: _builtins.float = ...,
+        value: _builtins.float = ...,
+        median: _builtins.float = ...,
+        step: _builtins.int | None = ...,
+        timestamp: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_step", b"_step", "location", b"location", "step", b"step", "timestamp", b"timestamp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_step", b"_step", "location", b"location", "median", b"median", "score", b"score", "step", b"step", "timestamp", b"timestamp", "unit", b"unit", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__step: _TypeAlias = _typing.Literal["step"]  # noqa: Y015
+    _WhichOneofArgType__step: _TypeAlias = _typing.Literal["_step", b"_step"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__step) -> _WhichOneofReturnType__step | None: ...
+
+Global___UnitSpike: _TypeAlias = UnitSpike  # noqa: Y015
+
+@_typing.final
+class LayerHealth(_message.Message):
+    """Per-unit health of one layer over its recent frames."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class CriteriaEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> _metadata_pb2.MetadataValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _metadata_pb2.MetadataValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    LAYER_ID_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    FRAMES_FIELD_NUMBER: _builtins.int
+    DEAD_UNITS_FIELD_NUMBER: _builtins.int
+    DEAD_COUNT_FIELD_NUMBER: _builtins.int
+    SATURATED_UNITS_FIELD_NUMBER: _builtins.int
+    SATURATED_COUNT_FIELD_NUMBER: _builtins.int
+    TOP_SPIKES_FIELD_NUMBER: _builtins.int
+    CRITERIA_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    layer_id: _builtins.str
+    units: _builtins.int
+    """Units per frame."""
+    frames: _builtins.int
+    """Frames of the window the answer looked at."""
+    dead_count: _builtins.int
+    """How many units are dead (the length of dead_units)."""
+    saturated_count: _builtins.int
+    """How many units are saturated (the length of saturated_units)."""
+    @_builtins.property
+    def dead_units(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckUnit]:
+        """Units exactly 0 in every recent frame, in index order."""
+
+    @_builtins.property
+    def saturated_units(self) -> _containers.RepeatedCompositeFieldContainer[Global___StuckUnit]:
+        """Units pinned at their activation bound in every recent frame, in index order."""
+
+    @_builtins.property
+    def top_spikes(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitSpike]:
+        """The units with the largest spike scores, largest first (top_k of them)."""
+
+    @_builtins.property
+    def criteria(self) -> _containers.MessageMap[_builtins.str, _metadata_pb2.MetadataValue]:
+        """The criteria used (recent frames, saturation level, spike baseline, top_k)."""
+
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        layer_id: _builtins.str = ...,
+        units: _builtins.int = ...,
+        frames: _builtins.int = ...,
+        dead_units: _abc.Iterable[Global___StuckUnit] | None = ...,
+        dead_count: _builtins.int = ...,
+        saturated_units: _abc.Iterable[Global___StuckUnit] | None = ...,
+        saturated_count: _builtins.int = ...,
+        top_spikes: _abc.Iterable[Global___UnitSpike] | None = ...,
+        criteria: _abc.Mapping[_builtins.str, _metadata_pb2.MetadataValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["criteria", b"criteria", "dead_count", b"dead_count", "dead_units", b"dead_units", "frames", b"frames", "layer_id", b"layer_id", "model_id", b"model_id", "saturated_count", b"saturated_count", "saturated_units", b"saturated_units", "top_spikes", b"top_spikes", "units", b"units"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LayerHealth: _TypeAlias = LayerHealth  # noqa: Y015
 
 @_typing.final
 class Anomaly(_message.Message):

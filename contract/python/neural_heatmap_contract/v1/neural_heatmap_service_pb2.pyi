@@ -142,6 +142,9 @@ class GetTemporalPatternsRequest(_message.Message):
     PATTERN_TYPES_FIELD_NUMBER: _builtins.int
     LAYER_ID_FIELD_NUMBER: _builtins.int
     USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
+    GRANULARITY_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    UNIT_RANGES_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """Empty means every model."""
     time_window: _builtins.int
@@ -152,9 +155,21 @@ class GetTemporalPatternsRequest(_message.Message):
     """Restrict the samples to the stored view filter's time range (SetFilter).
     False (the default): the whole window.
     """
+    granularity: _analytics_pb2.Granularity.ValueType
+    """Layer series (default) or one series per selected unit."""
     @_builtins.property
     def pattern_types(self) -> _containers.RepeatedScalarFieldContainer[_analytics_pb2.PatternType.ValueType]:
         """Empty means every pattern type."""
+
+    @_builtins.property
+    def units(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """With GRANULARITY_UNIT: these unit indices of each selected layer (with unit_ranges;
+        both empty means every unit). Without it: INVALID_ARGUMENT.
+        """
+
+    @_builtins.property
+    def unit_ranges(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitRange]:
+        """With GRANULARITY_UNIT: these inclusive index ranges, added to units."""
 
     def __init__(
         self,
@@ -164,14 +179,41 @@ class GetTemporalPatternsRequest(_message.Message):
         pattern_types: _abc.Iterable[_analytics_pb2.PatternType.ValueType] | None = ...,
         layer_id: _builtins.str = ...,
         use_view_filter: _builtins.bool = ...,
+        granularity: _analytics_pb2.Granularity.ValueType = ...,
+        units: _abc.Iterable[_builtins.int] | None = ...,
+        unit_ranges: _abc.Iterable[Global___UnitRange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["layer_id", b"layer_id", "model_id", b"model_id", "pattern_types", b"pattern_types", "time_window", b"time_window", "use_view_filter", b"use_view_filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granularity", b"granularity", "layer_id", b"layer_id", "model_id", b"model_id", "pattern_types", b"pattern_types", "time_window", b"time_window", "unit_ranges", b"unit_ranges", "units", b"units", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetTemporalPatternsRequest: _TypeAlias = GetTemporalPatternsRequest  # noqa: Y015
+
+@_typing.final
+class UnitRange(_message.Message):
+    """Unit indices first..last, both included."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FIRST_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
+    first: _builtins.int
+    last: _builtins.int
+    def __init__(
+        self,
+        *,
+        first: _builtins.int = ...,
+        last: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["first", b"first", "last", b"last"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnitRange: _TypeAlias = UnitRange  # noqa: Y015
 
 @_typing.final
 class GetTemporalPatternsResponse(_message.Message):
@@ -199,21 +241,41 @@ class GetTemporalStatisticsRequest(_message.Message):
 
     MODEL_ID_FIELD_NUMBER: _builtins.int
     USE_VIEW_FILTER_FIELD_NUMBER: _builtins.int
+    LAYER_ID_FIELD_NUMBER: _builtins.int
+    GRANULARITY_FIELD_NUMBER: _builtins.int
+    UNITS_FIELD_NUMBER: _builtins.int
+    UNIT_RANGES_FIELD_NUMBER: _builtins.int
     model_id: _builtins.str
     """Empty means every model."""
     use_view_filter: _builtins.bool
     """Restrict the samples to the stored view filter's time range (SetFilter).
     False (the default): the whole window.
     """
+    layer_id: _builtins.str
+    """Empty means every layer."""
+    granularity: _analytics_pb2.Granularity.ValueType
+    """Layer statistics (default), or also per-unit statistics and the oscillating units."""
+    @_builtins.property
+    def units(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """As GetTemporalPatternsRequest.units."""
+
+    @_builtins.property
+    def unit_ranges(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnitRange]:
+        """As GetTemporalPatternsRequest.unit_ranges."""
+
     def __init__(
         self,
         *,
         model_id: _builtins.str = ...,
         use_view_filter: _builtins.bool = ...,
+        layer_id: _builtins.str = ...,
+        granularity: _analytics_pb2.Granularity.ValueType = ...,
+        units: _abc.Iterable[_builtins.int] | None = ...,
+        unit_ranges: _abc.Iterable[Global___UnitRange] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model_id", b"model_id", "use_view_filter", b"use_view_filter"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["granularity", b"granularity", "layer_id", b"layer_id", "model_id", b"model_id", "unit_ranges", b"unit_ranges", "units", b"units", "use_view_filter", b"use_view_filter"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1135,6 +1197,54 @@ class AckAnomaliesRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AckAnomaliesRequest: _TypeAlias = AckAnomaliesRequest  # noqa: Y015
+
+@_typing.final
+class GetLayerHealthRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    LAYER_ID_FIELD_NUMBER: _builtins.int
+    TOP_K_FIELD_NUMBER: _builtins.int
+    model_id: _builtins.str
+    """Empty means every model."""
+    layer_id: _builtins.str
+    """Empty means every layer."""
+    top_k: _builtins.int
+    """How many units with the largest spike scores each layer lists; 0 means 5."""
+    def __init__(
+        self,
+        *,
+        model_id: _builtins.str = ...,
+        layer_id: _builtins.str = ...,
+        top_k: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["layer_id", b"layer_id", "model_id", b"model_id", "top_k", b"top_k"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLayerHealthRequest: _TypeAlias = GetLayerHealthRequest  # noqa: Y015
+
+@_typing.final
+class GetLayerHealthResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LAYERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def layers(self) -> _containers.RepeatedCompositeFieldContainer[_analytics_pb2.LayerHealth]: ...
+    def __init__(
+        self,
+        *,
+        layers: _abc.Iterable[_analytics_pb2.LayerHealth] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["layers", b"layers"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetLayerHealthResponse: _TypeAlias = GetLayerHealthResponse  # noqa: Y015
 
 @_typing.final
 class AckAnomaliesResponse(_message.Message):

@@ -156,6 +156,11 @@ class NeuralHeatmapServiceStub:
                 request_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.SerializeToString,
                 response_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.FromString,
                 _registered_method=True)
+        self.GetLayerHealth = channel.unary_unary(
+                '/neural_heatmap.v1.NeuralHeatmapService/GetLayerHealth',
+                request_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthRequest.SerializeToString,
+                response_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthResponse.FromString,
+                _registered_method=True)
 
 
 class NeuralHeatmapServiceServicer:
@@ -330,6 +335,13 @@ class NeuralHeatmapServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLayerHealth(self, request, context):
+        """Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -452,6 +464,11 @@ def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
                     servicer.AckAnomalies,
                     request_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.FromString,
                     response_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.SerializeToString,
+            ),
+            'GetLayerHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLayerHealth,
+                    request_deserializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthRequest.FromString,
+                    response_serializer=neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1103,6 +1120,33 @@ class NeuralHeatmapService:
             '/neural_heatmap.v1.NeuralHeatmapService/AckAnomalies',
             neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesRequest.SerializeToString,
             neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.AckAnomaliesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLayerHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/neural_heatmap.v1.NeuralHeatmapService/GetLayerHealth',
+            neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthRequest.SerializeToString,
+            neural__heatmap_dot_v1_dot_neural__heatmap__service__pb2.GetLayerHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,8 @@ class NeuralHeatmapServiceStub:
     """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
     AckAnomalies: _grpc.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.AckAnomaliesRequest, _neural_heatmap_service_pb2.AckAnomaliesResponse]
     """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
+    GetLayerHealth: _grpc.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.GetLayerHealthRequest, _neural_heatmap_service_pb2.GetLayerHealthResponse]
+    """Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units."""
 
 @_typing.type_check_only
 class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
@@ -136,6 +138,8 @@ class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
     """Returns a PNG of the heatmap canvas or the correlation matrix in a theme."""
     AckAnomalies: _aio.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.AckAnomaliesRequest, _neural_heatmap_service_pb2.AckAnomaliesResponse]  # type: ignore[assignment]
     """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
+    GetLayerHealth: _aio.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.GetLayerHealthRequest, _neural_heatmap_service_pb2.GetLayerHealthResponse]  # type: ignore[assignment]
+    """Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units."""
 
 class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
@@ -331,5 +335,13 @@ class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_neural_heatmap_service_pb2.AckAnomaliesResponse, _abc.Awaitable[_neural_heatmap_service_pb2.AckAnomaliesResponse]]:
         """Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer)."""
+
+    @_abc_1.abstractmethod
+    def GetLayerHealth(
+        self,
+        request: _neural_heatmap_service_pb2.GetLayerHealthRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_neural_heatmap_service_pb2.GetLayerHealthResponse, _abc.Awaitable[_neural_heatmap_service_pb2.GetLayerHealthResponse]]:
+        """Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units."""
 
 def add_NeuralHeatmapServiceServicer_to_server(servicer: NeuralHeatmapServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -21,7 +21,7 @@ import {
 } from "../errors.js";
 import { ExportFormat } from "../gen/neural_heatmap/v1/export_pb.js";
 import { Severity } from "../gen/neural_heatmap/v1/common_pb.js";
-import { AnomalyType, PatternType } from "../gen/neural_heatmap/v1/analytics_pb.js";
+import { AnomalyType, Granularity, PatternType } from "../gen/neural_heatmap/v1/analytics_pb.js";
 import { RenderKind } from "../gen/neural_heatmap/v1/render_pb.js";
 import { NeuralHeatmapService } from "../gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { UpdateType } from "../gen/neural_heatmap/v1/updates_pb.js";
@@ -314,6 +314,57 @@ test("ackAnomalies: an unknown consumer is NOT_FOUND, a bad name INVALID_ARGUMEN
     assert.ok(e instanceof InvalidArgumentError, String(e));
     return true;
   });
+});
+
+/** Normal noise from a seeded generator (mulberry32 + Box-Muller): the same frames every run. */
+function noise(seed: number): () => number {
+  let a = seed;
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+test("unit granularity and getLayerHealth name the one oscillating and the one dead unit of 64", async () => {
+  // 200 steps at 50 Hz: "osc" has unit 23 at 3 Hz among 63 noisy units, "relu" unit 50 dead from step 150.
+  const normal = noise(17);
+  const frames: FrameInit[] = [];
+  const t0 = 1_760_000_000_000;
+  for (let k = 0; k < 200; k++) {
+    const osc = Float32Array.from({ length: 64 }, () => 0.1 * normal());
+    osc[23] += 0.5 * Math.sin((2 * Math.PI * 3 * k) / 50);
+    const relu = Float32Array.from({ length: 64 }, () => Math.abs(normal()) + 0.05);
+    if (k >= 150) relu[50] = 0;
+    const timestamp = new Date(t0 + k * 20);
+    frames.push({ modelId: "ts-unit", layerId: "osc", values: osc, timestamp, step: k });
+    frames.push({ modelId: "ts-unit", layerId: "relu", values: relu, timestamp, step: k });
+  }
+  assert.equal((await client.ingest(frames, { batchSize: 100 })).framesAccepted, 400);
+  const bin = 50 / 200; // Hz: one periodogram bin of the 4 s series
+
+  const stats = await client.getTemporalStatistics({ modelId: "ts-unit", layerId: "osc", granularity: Granularity.UNIT });
+  assert.equal(stats.units.length, 64);
+  assert.deepEqual(stats.oscillatingUnits.map((u) => [u.unit, u.location]), [[23, { x: 7, y: 2 }]]);
+  assert.ok(Math.abs(stats.oscillatingUnits[0]!.frequency - 3) <= bin, String(stats.oscillatingUnits[0]!.frequency));
+
+  const periodic = await client.getTemporalPatterns({
+    modelId: "ts-unit", layerId: "osc", granularity: Granularity.UNIT, patternTypes: [PatternType.PERIODIC],
+    units: [1, 2], unitRanges: [{ first: 20, last: 30 }],
+  });
+  assert.deepEqual(periodic.map((p) => p.unit), [23]);
+  await assert.rejects(
+    client.getTemporalPatterns({ modelId: "ts-unit", layerId: "osc", granularity: Granularity.UNIT, units: [64] }),
+    (e) => e instanceof InvalidArgumentError && /has 64 units/.test(e.message),
+  );
+
+  const [relu] = await client.getLayerHealth({ modelId: "ts-unit", layerId: "relu", topK: 3 });
+  assert.ok(relu);
+  assert.deepEqual(relu.deadUnits.map((u) => [u.unit, u.location, u.sinceStep, u.frames]), [[50, { x: 2, y: 6 }, 150, 50]]);
+  assert.equal(relu.topSpikes.length, 3);
+  assert.equal(relu.criteria["recent_frames"], 8);
 });
 
 test("together the calls above reached every RPC of the service", () => {

@@ -284,8 +284,12 @@ type TemporalPattern struct {
 	// The kind exactly as the server named it ("periodic", "trend", "state_change", or a name
 	// this contract does not know yet, which pattern_type reports as UNSPECIFIED).
 	PatternTypeName string `protobuf:"bytes,12,opt,name=pattern_type_name,json=patternTypeName,proto3" json:"pattern_type_name,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The unit whose series this is (GRANULARITY_UNIT); unset for a layer's series.
+	Unit *uint32 `protobuf:"varint,13,opt,name=unit,proto3,oneof" json:"unit,omitempty"`
+	// The unit's canvas location; set with unit.
+	Location      *Location `protobuf:"bytes,14,opt,name=location,proto3,oneof" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TemporalPattern) Reset() {
@@ -393,6 +397,20 @@ func (x *TemporalPattern) GetPatternTypeName() string {
 		return x.PatternTypeName
 	}
 	return ""
+}
+
+func (x *TemporalPattern) GetUnit() uint32 {
+	if x != nil && x.Unit != nil {
+		return *x.Unit
+	}
+	return 0
+}
+
+func (x *TemporalPattern) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
 }
 
 // Summary statistics of one layer's activity series.
@@ -534,9 +552,13 @@ type TemporalStatistics struct {
 	FlatTrends       uint32             `protobuf:"varint,5,opt,name=flat_trends,json=flatTrends,proto3" json:"flat_trends,omitempty"`
 	PeriodicLayers   uint32             `protobuf:"varint,6,opt,name=periodic_layers,json=periodicLayers,proto3" json:"periodic_layers,omitempty"`
 	// Everything else the server reported, as it sent it.
-	Raw           map[string]*MetadataValue `protobuf:"bytes,8,rep,name=raw,proto3" json:"raw,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Raw map[string]*MetadataValue `protobuf:"bytes,8,rep,name=raw,proto3" json:"raw,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Per-unit statistics of the selected units (GRANULARITY_UNIT), layer by layer, in index order.
+	Units []*UnitStatistics `protobuf:"bytes,9,rep,name=units,proto3" json:"units,omitempty"`
+	// The selected units whose periodicity passes the periodic threshold, strongest first.
+	OscillatingUnits []*OscillatingUnit `protobuf:"bytes,10,rep,name=oscillating_units,json=oscillatingUnits,proto3" json:"oscillating_units,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *TemporalStatistics) Reset() {
@@ -618,6 +640,602 @@ func (x *TemporalStatistics) GetRaw() map[string]*MetadataValue {
 	return nil
 }
 
+func (x *TemporalStatistics) GetUnits() []*UnitStatistics {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+func (x *TemporalStatistics) GetOscillatingUnits() []*OscillatingUnit {
+	if x != nil {
+		return x.OscillatingUnits
+	}
+	return nil
+}
+
+// Summary statistics of one unit's activation series.
+type UnitStatistics struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ModelId string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	LayerId string                 `protobuf:"bytes,2,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	Unit    uint32                 `protobuf:"varint,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The unit's canvas location.
+	Location *Location `protobuf:"bytes,4,opt,name=location,proto3" json:"location,omitempty"`
+	Samples  uint64    `protobuf:"varint,5,opt,name=samples,proto3" json:"samples,omitempty"`
+	Mean     float64   `protobuf:"fixed64,6,opt,name=mean,proto3" json:"mean,omitempty"`
+	Std      float64   `protobuf:"fixed64,7,opt,name=std,proto3" json:"std,omitempty"`
+	Min      float64   `protobuf:"fixed64,8,opt,name=min,proto3" json:"min,omitempty"`
+	Max      float64   `protobuf:"fixed64,9,opt,name=max,proto3" json:"max,omitempty"`
+	// Least-squares slope of the series per second.
+	TrendSlope float64 `protobuf:"fixed64,10,opt,name=trend_slope,json=trendSlope,proto3" json:"trend_slope,omitempty"`
+	// r squared of that line, 0..1.
+	TrendRSquared float64 `protobuf:"fixed64,11,opt,name=trend_r_squared,json=trendRSquared,proto3" json:"trend_r_squared,omitempty"`
+	// Strongest frequency in Hz (0 when the series has no spectral peak).
+	DominantFrequency float64 `protobuf:"fixed64,12,opt,name=dominant_frequency,json=dominantFrequency,proto3" json:"dominant_frequency,omitempty"`
+	// Share of the detrended variance the sinusoid at dominant_frequency explains, 0..1.
+	PeriodicityStrength float64 `protobuf:"fixed64,13,opt,name=periodicity_strength,json=periodicityStrength,proto3" json:"periodicity_strength,omitempty"`
+	// Whether periodicity_strength passes the server's periodic threshold.
+	Periodic      bool   `protobuf:"varint,14,opt,name=periodic,proto3" json:"periodic,omitempty"`
+	StateChanges  uint32 `protobuf:"varint,15,opt,name=state_changes,json=stateChanges,proto3" json:"state_changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitStatistics) Reset() {
+	*x = UnitStatistics{}
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitStatistics) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitStatistics) ProtoMessage() {}
+
+func (x *UnitStatistics) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitStatistics.ProtoReflect.Descriptor instead.
+func (*UnitStatistics) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UnitStatistics) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *UnitStatistics) GetLayerId() string {
+	if x != nil {
+		return x.LayerId
+	}
+	return ""
+}
+
+func (x *UnitStatistics) GetUnit() uint32 {
+	if x != nil {
+		return x.Unit
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *UnitStatistics) GetSamples() uint64 {
+	if x != nil {
+		return x.Samples
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetStd() float64 {
+	if x != nil {
+		return x.Std
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetMin() float64 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetMax() float64 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetTrendSlope() float64 {
+	if x != nil {
+		return x.TrendSlope
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetTrendRSquared() float64 {
+	if x != nil {
+		return x.TrendRSquared
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetDominantFrequency() float64 {
+	if x != nil {
+		return x.DominantFrequency
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetPeriodicityStrength() float64 {
+	if x != nil {
+		return x.PeriodicityStrength
+	}
+	return 0
+}
+
+func (x *UnitStatistics) GetPeriodic() bool {
+	if x != nil {
+		return x.Periodic
+	}
+	return false
+}
+
+func (x *UnitStatistics) GetStateChanges() uint32 {
+	if x != nil {
+		return x.StateChanges
+	}
+	return 0
+}
+
+// A unit that oscillates: its periodicity passes the server's periodic threshold.
+type OscillatingUnit struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ModelId string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	LayerId string                 `protobuf:"bytes,2,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	Unit    uint32                 `protobuf:"varint,3,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The unit's canvas location.
+	Location *Location `protobuf:"bytes,4,opt,name=location,proto3" json:"location,omitempty"`
+	// Hz.
+	Frequency float64 `protobuf:"fixed64,5,opt,name=frequency,proto3" json:"frequency,omitempty"`
+	// Share of the detrended variance the sinusoid explains, 0..1 (the pattern's confidence).
+	PeriodicityStrength float64 `protobuf:"fixed64,6,opt,name=periodicity_strength,json=periodicityStrength,proto3" json:"periodicity_strength,omitempty"`
+	// Half peak-to-peak of the sinusoid, in activation units.
+	Amplitude     float64 `protobuf:"fixed64,7,opt,name=amplitude,proto3" json:"amplitude,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OscillatingUnit) Reset() {
+	*x = OscillatingUnit{}
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OscillatingUnit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OscillatingUnit) ProtoMessage() {}
+
+func (x *OscillatingUnit) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OscillatingUnit.ProtoReflect.Descriptor instead.
+func (*OscillatingUnit) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *OscillatingUnit) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *OscillatingUnit) GetLayerId() string {
+	if x != nil {
+		return x.LayerId
+	}
+	return ""
+}
+
+func (x *OscillatingUnit) GetUnit() uint32 {
+	if x != nil {
+		return x.Unit
+	}
+	return 0
+}
+
+func (x *OscillatingUnit) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *OscillatingUnit) GetFrequency() float64 {
+	if x != nil {
+		return x.Frequency
+	}
+	return 0
+}
+
+func (x *OscillatingUnit) GetPeriodicityStrength() float64 {
+	if x != nil {
+		return x.PeriodicityStrength
+	}
+	return 0
+}
+
+func (x *OscillatingUnit) GetAmplitude() float64 {
+	if x != nil {
+		return x.Amplitude
+	}
+	return 0
+}
+
+// A unit stuck at one value (dead at zero, or saturated at a bound) over the recent frames.
+type StuckUnit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Unit  uint32                 `protobuf:"varint,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The unit's canvas location.
+	Location *Location `protobuf:"bytes,2,opt,name=location,proto3" json:"location,omitempty"`
+	// Training step of the first frame of the unit's current run (unset when frames carry no step).
+	SinceStep *int64 `protobuf:"varint,3,opt,name=since_step,json=sinceStep,proto3,oneof" json:"since_step,omitempty"`
+	// Timestamp of that frame.
+	Since *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=since,proto3" json:"since,omitempty"`
+	// Frames in the run, up to the newest.
+	Frames uint64 `protobuf:"varint,5,opt,name=frames,proto3" json:"frames,omitempty"`
+	// The run reaches back to the oldest frame of the window: stuck at least since then.
+	SinceWindowStart bool `protobuf:"varint,6,opt,name=since_window_start,json=sinceWindowStart,proto3" json:"since_window_start,omitempty"`
+	// Mean activation over the run (0 for a dead unit; the bound for a saturated one).
+	Value         float64 `protobuf:"fixed64,7,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StuckUnit) Reset() {
+	*x = StuckUnit{}
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StuckUnit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StuckUnit) ProtoMessage() {}
+
+func (x *StuckUnit) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StuckUnit.ProtoReflect.Descriptor instead.
+func (*StuckUnit) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StuckUnit) GetUnit() uint32 {
+	if x != nil {
+		return x.Unit
+	}
+	return 0
+}
+
+func (x *StuckUnit) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *StuckUnit) GetSinceStep() int64 {
+	if x != nil && x.SinceStep != nil {
+		return *x.SinceStep
+	}
+	return 0
+}
+
+func (x *StuckUnit) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *StuckUnit) GetFrames() uint64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *StuckUnit) GetSinceWindowStart() bool {
+	if x != nil {
+		return x.SinceWindowStart
+	}
+	return false
+}
+
+func (x *StuckUnit) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// One unit's largest recent robust z-score against its own earlier frames.
+type UnitSpike struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Unit  uint32                 `protobuf:"varint,1,opt,name=unit,proto3" json:"unit,omitempty"`
+	// The unit's canvas location.
+	Location *Location `protobuf:"bytes,2,opt,name=location,proto3" json:"location,omitempty"`
+	// |value - median| / (1.4826 MAD) of the unit's baseline frames; larger is worse.
+	Score float64 `protobuf:"fixed64,3,opt,name=score,proto3" json:"score,omitempty"`
+	// The activation at the scored frame.
+	Value float64 `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	// Median of the unit's baseline frames.
+	Median float64 `protobuf:"fixed64,5,opt,name=median,proto3" json:"median,omitempty"`
+	// Training step of the scored frame (unset when frames carry no step).
+	Step          *int64                 `protobuf:"varint,6,opt,name=step,proto3,oneof" json:"step,omitempty"`
+	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitSpike) Reset() {
+	*x = UnitSpike{}
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitSpike) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitSpike) ProtoMessage() {}
+
+func (x *UnitSpike) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitSpike.ProtoReflect.Descriptor instead.
+func (*UnitSpike) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UnitSpike) GetUnit() uint32 {
+	if x != nil {
+		return x.Unit
+	}
+	return 0
+}
+
+func (x *UnitSpike) GetLocation() *Location {
+	if x != nil {
+		return x.Location
+	}
+	return nil
+}
+
+func (x *UnitSpike) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *UnitSpike) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *UnitSpike) GetMedian() float64 {
+	if x != nil {
+		return x.Median
+	}
+	return 0
+}
+
+func (x *UnitSpike) GetStep() int64 {
+	if x != nil && x.Step != nil {
+		return *x.Step
+	}
+	return 0
+}
+
+func (x *UnitSpike) GetTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
+// Per-unit health of one layer over its recent frames.
+type LayerHealth struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	ModelId string                 `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	LayerId string                 `protobuf:"bytes,2,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	// Units per frame.
+	Units uint32 `protobuf:"varint,3,opt,name=units,proto3" json:"units,omitempty"`
+	// Frames of the window the answer looked at.
+	Frames uint64 `protobuf:"varint,4,opt,name=frames,proto3" json:"frames,omitempty"`
+	// Units exactly 0 in every recent frame, in index order.
+	DeadUnits []*StuckUnit `protobuf:"bytes,5,rep,name=dead_units,json=deadUnits,proto3" json:"dead_units,omitempty"`
+	// How many units are dead (the length of dead_units).
+	DeadCount uint32 `protobuf:"varint,6,opt,name=dead_count,json=deadCount,proto3" json:"dead_count,omitempty"`
+	// Units pinned at their activation bound in every recent frame, in index order.
+	SaturatedUnits []*StuckUnit `protobuf:"bytes,7,rep,name=saturated_units,json=saturatedUnits,proto3" json:"saturated_units,omitempty"`
+	// How many units are saturated (the length of saturated_units).
+	SaturatedCount uint32 `protobuf:"varint,8,opt,name=saturated_count,json=saturatedCount,proto3" json:"saturated_count,omitempty"`
+	// The units with the largest spike scores, largest first (top_k of them).
+	TopSpikes []*UnitSpike `protobuf:"bytes,9,rep,name=top_spikes,json=topSpikes,proto3" json:"top_spikes,omitempty"`
+	// The criteria used (recent frames, saturation level, spike baseline, top_k).
+	Criteria      map[string]*MetadataValue `protobuf:"bytes,10,rep,name=criteria,proto3" json:"criteria,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LayerHealth) Reset() {
+	*x = LayerHealth{}
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LayerHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LayerHealth) ProtoMessage() {}
+
+func (x *LayerHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LayerHealth.ProtoReflect.Descriptor instead.
+func (*LayerHealth) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LayerHealth) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *LayerHealth) GetLayerId() string {
+	if x != nil {
+		return x.LayerId
+	}
+	return ""
+}
+
+func (x *LayerHealth) GetUnits() uint32 {
+	if x != nil {
+		return x.Units
+	}
+	return 0
+}
+
+func (x *LayerHealth) GetFrames() uint64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *LayerHealth) GetDeadUnits() []*StuckUnit {
+	if x != nil {
+		return x.DeadUnits
+	}
+	return nil
+}
+
+func (x *LayerHealth) GetDeadCount() uint32 {
+	if x != nil {
+		return x.DeadCount
+	}
+	return 0
+}
+
+func (x *LayerHealth) GetSaturatedUnits() []*StuckUnit {
+	if x != nil {
+		return x.SaturatedUnits
+	}
+	return nil
+}
+
+func (x *LayerHealth) GetSaturatedCount() uint32 {
+	if x != nil {
+		return x.SaturatedCount
+	}
+	return 0
+}
+
+func (x *LayerHealth) GetTopSpikes() []*UnitSpike {
+	if x != nil {
+		return x.TopSpikes
+	}
+	return nil
+}
+
+func (x *LayerHealth) GetCriteria() map[string]*MetadataValue {
+	if x != nil {
+		return x.Criteria
+	}
+	return nil
+}
+
 // One detected anomaly.
 type Anomaly struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -646,7 +1264,7 @@ type Anomaly struct {
 
 func (x *Anomaly) Reset() {
 	*x = Anomaly{}
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[4]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1276,7 @@ func (x *Anomaly) String() string {
 func (*Anomaly) ProtoMessage() {}
 
 func (x *Anomaly) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[4]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1289,7 @@ func (x *Anomaly) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Anomaly.ProtoReflect.Descriptor instead.
 func (*Anomaly) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{4}
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Anomaly) GetSequence() uint64 {
@@ -765,7 +1383,7 @@ type LayerSimilarity struct {
 
 func (x *LayerSimilarity) Reset() {
 	*x = LayerSimilarity{}
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[5]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +1395,7 @@ func (x *LayerSimilarity) String() string {
 func (*LayerSimilarity) ProtoMessage() {}
 
 func (x *LayerSimilarity) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[5]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +1408,7 @@ func (x *LayerSimilarity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LayerSimilarity.ProtoReflect.Descriptor instead.
 func (*LayerSimilarity) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{5}
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LayerSimilarity) GetModelA() string {
@@ -840,7 +1458,7 @@ type MetricComparison struct {
 
 func (x *MetricComparison) Reset() {
 	*x = MetricComparison{}
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[6]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +1470,7 @@ func (x *MetricComparison) String() string {
 func (*MetricComparison) ProtoMessage() {}
 
 func (x *MetricComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[6]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +1483,7 @@ func (x *MetricComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricComparison.ProtoReflect.Descriptor instead.
 func (*MetricComparison) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{6}
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MetricComparison) GetMetric() string {
@@ -900,7 +1518,7 @@ type ModelComparison struct {
 
 func (x *ModelComparison) Reset() {
 	*x = ModelComparison{}
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[7]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1530,7 @@ func (x *ModelComparison) String() string {
 func (*ModelComparison) ProtoMessage() {}
 
 func (x *ModelComparison) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[7]
+	mi := &file_neural_heatmap_v1_analytics_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1543,7 @@ func (x *ModelComparison) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelComparison.ProtoReflect.Descriptor instead.
 func (*ModelComparison) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{7}
+	return file_neural_heatmap_v1_analytics_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ModelComparison) GetModelIds() []string {
@@ -982,7 +1600,7 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\bmetadata\x18\x05 \x03(\v22.neural_heatmap.v1.CorrelationMatrix.MetadataEntryR\bmetadata\x1a]\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x05\"\xa8\x05\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x05\"\x95\x06\n" +
 	"\x0fTemporalPattern\x12A\n" +
 	"\fpattern_type\x18\x01 \x01(\x0e2\x1e.neural_heatmap.v1.PatternTypeR\vpatternType\x12!\n" +
 	"\tfrequency\x18\x02 \x01(\x01H\x00R\tfrequency\x88\x01\x01\x12!\n" +
@@ -998,7 +1616,9 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\bmodel_id\x18\t \x01(\tR\amodelId\x12\x19\n" +
 	"\blayer_id\x18\n" +
 	" \x01(\tR\alayerId\x12*\n" +
-	"\x11pattern_type_name\x18\f \x01(\tR\x0fpatternTypeName\x1a]\n" +
+	"\x11pattern_type_name\x18\f \x01(\tR\x0fpatternTypeName\x12\x17\n" +
+	"\x04unit\x18\r \x01(\rH\x05R\x04unit\x88\x01\x01\x12<\n" +
+	"\blocation\x18\x0e \x01(\v2\x1b.neural_heatmap.v1.LocationH\x06R\blocation\x88\x01\x01\x1a]\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
 	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01B\f\n" +
@@ -1008,7 +1628,9 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"_amplitudeB\b\n" +
 	"\x06_phaseB\r\n" +
 	"\v_start_timeB\v\n" +
-	"\t_end_timeJ\x04\b\b\x10\t\"\xd3\x02\n" +
+	"\t_end_timeB\a\n" +
+	"\x05_unitB\v\n" +
+	"\t_locationJ\x04\b\b\x10\t\"\xd3\x02\n" +
 	"\x0fLayerStatistics\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
 	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x18\n" +
@@ -1022,7 +1644,7 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\x12dominant_frequency\x18\t \x01(\x01R\x11dominantFrequency\x121\n" +
 	"\x14periodicity_strength\x18\n" +
 	" \x01(\x01R\x13periodicityStrength\x12#\n" +
-	"\rstate_changes\x18\v \x01(\rR\fstateChanges\"\xb1\x03\n" +
+	"\rstate_changes\x18\v \x01(\rR\fstateChanges\"\xbb\x04\n" +
 	"\x12TemporalStatistics\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12:\n" +
 	"\x06layers\x18\x02 \x03(\v2\".neural_heatmap.v1.LayerStatisticsR\x06layers\x12+\n" +
@@ -1031,10 +1653,76 @@ const file_neural_heatmap_v1_analytics_proto_rawDesc = "" +
 	"\vflat_trends\x18\x05 \x01(\rR\n" +
 	"flatTrends\x12'\n" +
 	"\x0fperiodic_layers\x18\x06 \x01(\rR\x0eperiodicLayers\x12@\n" +
-	"\x03raw\x18\b \x03(\v2..neural_heatmap.v1.TemporalStatistics.RawEntryR\x03raw\x1aX\n" +
+	"\x03raw\x18\b \x03(\v2..neural_heatmap.v1.TemporalStatistics.RawEntryR\x03raw\x127\n" +
+	"\x05units\x18\t \x03(\v2!.neural_heatmap.v1.UnitStatisticsR\x05units\x12O\n" +
+	"\x11oscillating_units\x18\n" +
+	" \x03(\v2\".neural_heatmap.v1.OscillatingUnitR\x10oscillatingUnits\x1aX\n" +
 	"\bRawEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
-	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\a\x10\b\"\xe6\x04\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\a\x10\b\"\xe3\x03\n" +
+	"\x0eUnitStatistics\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
+	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\rR\x04unit\x127\n" +
+	"\blocation\x18\x04 \x01(\v2\x1b.neural_heatmap.v1.LocationR\blocation\x12\x18\n" +
+	"\asamples\x18\x05 \x01(\x04R\asamples\x12\x12\n" +
+	"\x04mean\x18\x06 \x01(\x01R\x04mean\x12\x10\n" +
+	"\x03std\x18\a \x01(\x01R\x03std\x12\x10\n" +
+	"\x03min\x18\b \x01(\x01R\x03min\x12\x10\n" +
+	"\x03max\x18\t \x01(\x01R\x03max\x12\x1f\n" +
+	"\vtrend_slope\x18\n" +
+	" \x01(\x01R\n" +
+	"trendSlope\x12&\n" +
+	"\x0ftrend_r_squared\x18\v \x01(\x01R\rtrendRSquared\x12-\n" +
+	"\x12dominant_frequency\x18\f \x01(\x01R\x11dominantFrequency\x121\n" +
+	"\x14periodicity_strength\x18\r \x01(\x01R\x13periodicityStrength\x12\x1a\n" +
+	"\bperiodic\x18\x0e \x01(\bR\bperiodic\x12#\n" +
+	"\rstate_changes\x18\x0f \x01(\rR\fstateChanges\"\x83\x02\n" +
+	"\x0fOscillatingUnit\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
+	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\rR\x04unit\x127\n" +
+	"\blocation\x18\x04 \x01(\v2\x1b.neural_heatmap.v1.LocationR\blocation\x12\x1c\n" +
+	"\tfrequency\x18\x05 \x01(\x01R\tfrequency\x121\n" +
+	"\x14periodicity_strength\x18\x06 \x01(\x01R\x13periodicityStrength\x12\x1c\n" +
+	"\tamplitude\x18\a \x01(\x01R\tamplitude\"\x99\x02\n" +
+	"\tStuckUnit\x12\x12\n" +
+	"\x04unit\x18\x01 \x01(\rR\x04unit\x127\n" +
+	"\blocation\x18\x02 \x01(\v2\x1b.neural_heatmap.v1.LocationR\blocation\x12\"\n" +
+	"\n" +
+	"since_step\x18\x03 \x01(\x03H\x00R\tsinceStep\x88\x01\x01\x120\n" +
+	"\x05since\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x16\n" +
+	"\x06frames\x18\x05 \x01(\x04R\x06frames\x12,\n" +
+	"\x12since_window_start\x18\x06 \x01(\bR\x10sinceWindowStart\x12\x14\n" +
+	"\x05value\x18\a \x01(\x01R\x05valueB\r\n" +
+	"\v_since_step\"\xf8\x01\n" +
+	"\tUnitSpike\x12\x12\n" +
+	"\x04unit\x18\x01 \x01(\rR\x04unit\x127\n" +
+	"\blocation\x18\x02 \x01(\v2\x1b.neural_heatmap.v1.LocationR\blocation\x12\x14\n" +
+	"\x05score\x18\x03 \x01(\x01R\x05score\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\x12\x16\n" +
+	"\x06median\x18\x05 \x01(\x01R\x06median\x12\x17\n" +
+	"\x04step\x18\x06 \x01(\x03H\x00R\x04step\x88\x01\x01\x128\n" +
+	"\ttimestamp\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\ttimestampB\a\n" +
+	"\x05_step\"\xa3\x04\n" +
+	"\vLayerHealth\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
+	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x14\n" +
+	"\x05units\x18\x03 \x01(\rR\x05units\x12\x16\n" +
+	"\x06frames\x18\x04 \x01(\x04R\x06frames\x12;\n" +
+	"\n" +
+	"dead_units\x18\x05 \x03(\v2\x1c.neural_heatmap.v1.StuckUnitR\tdeadUnits\x12\x1d\n" +
+	"\n" +
+	"dead_count\x18\x06 \x01(\rR\tdeadCount\x12E\n" +
+	"\x0fsaturated_units\x18\a \x03(\v2\x1c.neural_heatmap.v1.StuckUnitR\x0esaturatedUnits\x12'\n" +
+	"\x0fsaturated_count\x18\b \x01(\rR\x0esaturatedCount\x12;\n" +
+	"\n" +
+	"top_spikes\x18\t \x03(\v2\x1c.neural_heatmap.v1.UnitSpikeR\ttopSpikes\x12H\n" +
+	"\bcriteria\x18\n" +
+	" \x03(\v2,.neural_heatmap.v1.LayerHealth.CriteriaEntryR\bcriteria\x1a]\n" +
+	"\rCriteriaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x126\n" +
+	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01\"\xe6\x04\n" +
 	"\aAnomaly\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12A\n" +
 	"\fanomaly_type\x18\x02 \x01(\x0e2\x1e.neural_heatmap.v1.AnomalyTypeR\vanomalyType\x127\n" +
@@ -1105,7 +1793,7 @@ func file_neural_heatmap_v1_analytics_proto_rawDescGZIP() []byte {
 }
 
 var file_neural_heatmap_v1_analytics_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_neural_heatmap_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_neural_heatmap_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_neural_heatmap_v1_analytics_proto_goTypes = []any{
 	(Granularity)(0),              // 0: neural_heatmap.v1.Granularity
 	(PatternType)(0),              // 1: neural_heatmap.v1.PatternType
@@ -1114,52 +1802,72 @@ var file_neural_heatmap_v1_analytics_proto_goTypes = []any{
 	(*TemporalPattern)(nil),       // 4: neural_heatmap.v1.TemporalPattern
 	(*LayerStatistics)(nil),       // 5: neural_heatmap.v1.LayerStatistics
 	(*TemporalStatistics)(nil),    // 6: neural_heatmap.v1.TemporalStatistics
-	(*Anomaly)(nil),               // 7: neural_heatmap.v1.Anomaly
-	(*LayerSimilarity)(nil),       // 8: neural_heatmap.v1.LayerSimilarity
-	(*MetricComparison)(nil),      // 9: neural_heatmap.v1.MetricComparison
-	(*ModelComparison)(nil),       // 10: neural_heatmap.v1.ModelComparison
-	nil,                           // 11: neural_heatmap.v1.CorrelationMatrix.MetadataEntry
-	nil,                           // 12: neural_heatmap.v1.TemporalPattern.MetadataEntry
-	nil,                           // 13: neural_heatmap.v1.TemporalStatistics.RawEntry
-	nil,                           // 14: neural_heatmap.v1.Anomaly.MetadataEntry
-	nil,                           // 15: neural_heatmap.v1.MetricComparison.ValuesEntry
-	nil,                           // 16: neural_heatmap.v1.ModelComparison.MetadataEntry
-	(*Tensor)(nil),                // 17: neural_heatmap.v1.Tensor
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
-	(Severity)(0),                 // 19: neural_heatmap.v1.Severity
-	(*Location)(nil),              // 20: neural_heatmap.v1.Location
-	(*MetadataValue)(nil),         // 21: neural_heatmap.v1.MetadataValue
+	(*UnitStatistics)(nil),        // 7: neural_heatmap.v1.UnitStatistics
+	(*OscillatingUnit)(nil),       // 8: neural_heatmap.v1.OscillatingUnit
+	(*StuckUnit)(nil),             // 9: neural_heatmap.v1.StuckUnit
+	(*UnitSpike)(nil),             // 10: neural_heatmap.v1.UnitSpike
+	(*LayerHealth)(nil),           // 11: neural_heatmap.v1.LayerHealth
+	(*Anomaly)(nil),               // 12: neural_heatmap.v1.Anomaly
+	(*LayerSimilarity)(nil),       // 13: neural_heatmap.v1.LayerSimilarity
+	(*MetricComparison)(nil),      // 14: neural_heatmap.v1.MetricComparison
+	(*ModelComparison)(nil),       // 15: neural_heatmap.v1.ModelComparison
+	nil,                           // 16: neural_heatmap.v1.CorrelationMatrix.MetadataEntry
+	nil,                           // 17: neural_heatmap.v1.TemporalPattern.MetadataEntry
+	nil,                           // 18: neural_heatmap.v1.TemporalStatistics.RawEntry
+	nil,                           // 19: neural_heatmap.v1.LayerHealth.CriteriaEntry
+	nil,                           // 20: neural_heatmap.v1.Anomaly.MetadataEntry
+	nil,                           // 21: neural_heatmap.v1.MetricComparison.ValuesEntry
+	nil,                           // 22: neural_heatmap.v1.ModelComparison.MetadataEntry
+	(*Tensor)(nil),                // 23: neural_heatmap.v1.Tensor
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(*Location)(nil),              // 25: neural_heatmap.v1.Location
+	(Severity)(0),                 // 26: neural_heatmap.v1.Severity
+	(*MetadataValue)(nil),         // 27: neural_heatmap.v1.MetadataValue
 }
 var file_neural_heatmap_v1_analytics_proto_depIdxs = []int32{
-	17, // 0: neural_heatmap.v1.CorrelationMatrix.matrix:type_name -> neural_heatmap.v1.Tensor
-	18, // 1: neural_heatmap.v1.CorrelationMatrix.timestamp:type_name -> google.protobuf.Timestamp
-	11, // 2: neural_heatmap.v1.CorrelationMatrix.metadata:type_name -> neural_heatmap.v1.CorrelationMatrix.MetadataEntry
+	23, // 0: neural_heatmap.v1.CorrelationMatrix.matrix:type_name -> neural_heatmap.v1.Tensor
+	24, // 1: neural_heatmap.v1.CorrelationMatrix.timestamp:type_name -> google.protobuf.Timestamp
+	16, // 2: neural_heatmap.v1.CorrelationMatrix.metadata:type_name -> neural_heatmap.v1.CorrelationMatrix.MetadataEntry
 	1,  // 3: neural_heatmap.v1.TemporalPattern.pattern_type:type_name -> neural_heatmap.v1.PatternType
-	18, // 4: neural_heatmap.v1.TemporalPattern.start_time:type_name -> google.protobuf.Timestamp
-	18, // 5: neural_heatmap.v1.TemporalPattern.end_time:type_name -> google.protobuf.Timestamp
-	12, // 6: neural_heatmap.v1.TemporalPattern.metadata:type_name -> neural_heatmap.v1.TemporalPattern.MetadataEntry
-	5,  // 7: neural_heatmap.v1.TemporalStatistics.layers:type_name -> neural_heatmap.v1.LayerStatistics
-	13, // 8: neural_heatmap.v1.TemporalStatistics.raw:type_name -> neural_heatmap.v1.TemporalStatistics.RawEntry
-	2,  // 9: neural_heatmap.v1.Anomaly.anomaly_type:type_name -> neural_heatmap.v1.AnomalyType
-	19, // 10: neural_heatmap.v1.Anomaly.severity:type_name -> neural_heatmap.v1.Severity
-	18, // 11: neural_heatmap.v1.Anomaly.timestamp:type_name -> google.protobuf.Timestamp
-	20, // 12: neural_heatmap.v1.Anomaly.location:type_name -> neural_heatmap.v1.Location
-	14, // 13: neural_heatmap.v1.Anomaly.metadata:type_name -> neural_heatmap.v1.Anomaly.MetadataEntry
-	15, // 14: neural_heatmap.v1.MetricComparison.values:type_name -> neural_heatmap.v1.MetricComparison.ValuesEntry
-	17, // 15: neural_heatmap.v1.ModelComparison.similarity_matrix:type_name -> neural_heatmap.v1.Tensor
-	9,  // 16: neural_heatmap.v1.ModelComparison.metrics:type_name -> neural_heatmap.v1.MetricComparison
-	8,  // 17: neural_heatmap.v1.ModelComparison.layer_similarity:type_name -> neural_heatmap.v1.LayerSimilarity
-	16, // 18: neural_heatmap.v1.ModelComparison.metadata:type_name -> neural_heatmap.v1.ModelComparison.MetadataEntry
-	21, // 19: neural_heatmap.v1.CorrelationMatrix.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	21, // 20: neural_heatmap.v1.TemporalPattern.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	21, // 21: neural_heatmap.v1.TemporalStatistics.RawEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	21, // 22: neural_heatmap.v1.Anomaly.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	21, // 23: neural_heatmap.v1.ModelComparison.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	24, // 4: neural_heatmap.v1.TemporalPattern.start_time:type_name -> google.protobuf.Timestamp
+	24, // 5: neural_heatmap.v1.TemporalPattern.end_time:type_name -> google.protobuf.Timestamp
+	17, // 6: neural_heatmap.v1.TemporalPattern.metadata:type_name -> neural_heatmap.v1.TemporalPattern.MetadataEntry
+	25, // 7: neural_heatmap.v1.TemporalPattern.location:type_name -> neural_heatmap.v1.Location
+	5,  // 8: neural_heatmap.v1.TemporalStatistics.layers:type_name -> neural_heatmap.v1.LayerStatistics
+	18, // 9: neural_heatmap.v1.TemporalStatistics.raw:type_name -> neural_heatmap.v1.TemporalStatistics.RawEntry
+	7,  // 10: neural_heatmap.v1.TemporalStatistics.units:type_name -> neural_heatmap.v1.UnitStatistics
+	8,  // 11: neural_heatmap.v1.TemporalStatistics.oscillating_units:type_name -> neural_heatmap.v1.OscillatingUnit
+	25, // 12: neural_heatmap.v1.UnitStatistics.location:type_name -> neural_heatmap.v1.Location
+	25, // 13: neural_heatmap.v1.OscillatingUnit.location:type_name -> neural_heatmap.v1.Location
+	25, // 14: neural_heatmap.v1.StuckUnit.location:type_name -> neural_heatmap.v1.Location
+	24, // 15: neural_heatmap.v1.StuckUnit.since:type_name -> google.protobuf.Timestamp
+	25, // 16: neural_heatmap.v1.UnitSpike.location:type_name -> neural_heatmap.v1.Location
+	24, // 17: neural_heatmap.v1.UnitSpike.timestamp:type_name -> google.protobuf.Timestamp
+	9,  // 18: neural_heatmap.v1.LayerHealth.dead_units:type_name -> neural_heatmap.v1.StuckUnit
+	9,  // 19: neural_heatmap.v1.LayerHealth.saturated_units:type_name -> neural_heatmap.v1.StuckUnit
+	10, // 20: neural_heatmap.v1.LayerHealth.top_spikes:type_name -> neural_heatmap.v1.UnitSpike
+	19, // 21: neural_heatmap.v1.LayerHealth.criteria:type_name -> neural_heatmap.v1.LayerHealth.CriteriaEntry
+	2,  // 22: neural_heatmap.v1.Anomaly.anomaly_type:type_name -> neural_heatmap.v1.AnomalyType
+	26, // 23: neural_heatmap.v1.Anomaly.severity:type_name -> neural_heatmap.v1.Severity
+	24, // 24: neural_heatmap.v1.Anomaly.timestamp:type_name -> google.protobuf.Timestamp
+	25, // 25: neural_heatmap.v1.Anomaly.location:type_name -> neural_heatmap.v1.Location
+	20, // 26: neural_heatmap.v1.Anomaly.metadata:type_name -> neural_heatmap.v1.Anomaly.MetadataEntry
+	21, // 27: neural_heatmap.v1.MetricComparison.values:type_name -> neural_heatmap.v1.MetricComparison.ValuesEntry
+	23, // 28: neural_heatmap.v1.ModelComparison.similarity_matrix:type_name -> neural_heatmap.v1.Tensor
+	14, // 29: neural_heatmap.v1.ModelComparison.metrics:type_name -> neural_heatmap.v1.MetricComparison
+	13, // 30: neural_heatmap.v1.ModelComparison.layer_similarity:type_name -> neural_heatmap.v1.LayerSimilarity
+	22, // 31: neural_heatmap.v1.ModelComparison.metadata:type_name -> neural_heatmap.v1.ModelComparison.MetadataEntry
+	27, // 32: neural_heatmap.v1.CorrelationMatrix.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	27, // 33: neural_heatmap.v1.TemporalPattern.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	27, // 34: neural_heatmap.v1.TemporalStatistics.RawEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	27, // 35: neural_heatmap.v1.LayerHealth.CriteriaEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	27, // 36: neural_heatmap.v1.Anomaly.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	27, // 37: neural_heatmap.v1.ModelComparison.MetadataEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_analytics_proto_init() }
@@ -1171,14 +1879,16 @@ func file_neural_heatmap_v1_analytics_proto_init() {
 	file_neural_heatmap_v1_metadata_proto_init()
 	file_neural_heatmap_v1_tensor_proto_init()
 	file_neural_heatmap_v1_analytics_proto_msgTypes[1].OneofWrappers = []any{}
-	file_neural_heatmap_v1_analytics_proto_msgTypes[4].OneofWrappers = []any{}
+	file_neural_heatmap_v1_analytics_proto_msgTypes[6].OneofWrappers = []any{}
+	file_neural_heatmap_v1_analytics_proto_msgTypes[7].OneofWrappers = []any{}
+	file_neural_heatmap_v1_analytics_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_analytics_proto_rawDesc), len(file_neural_heatmap_v1_analytics_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

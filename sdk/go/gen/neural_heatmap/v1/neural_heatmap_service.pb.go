@@ -251,6 +251,13 @@ type GetTemporalPatternsRequest struct {
 	// Restrict the samples to the stored view filter's time range (SetFilter).
 	// False (the default): the whole window.
 	UseViewFilter bool `protobuf:"varint,5,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
+	// Layer series (default) or one series per selected unit.
+	Granularity Granularity `protobuf:"varint,6,opt,name=granularity,proto3,enum=neural_heatmap.v1.Granularity" json:"granularity,omitempty"`
+	// With GRANULARITY_UNIT: these unit indices of each selected layer (with unit_ranges;
+	// both empty means every unit). Without it: INVALID_ARGUMENT.
+	Units []uint32 `protobuf:"varint,7,rep,packed,name=units,proto3" json:"units,omitempty"`
+	// With GRANULARITY_UNIT: these inclusive index ranges, added to units.
+	UnitRanges    []*UnitRange `protobuf:"bytes,8,rep,name=unit_ranges,json=unitRanges,proto3" json:"unit_ranges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +327,80 @@ func (x *GetTemporalPatternsRequest) GetUseViewFilter() bool {
 	return false
 }
 
+func (x *GetTemporalPatternsRequest) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+func (x *GetTemporalPatternsRequest) GetUnits() []uint32 {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+func (x *GetTemporalPatternsRequest) GetUnitRanges() []*UnitRange {
+	if x != nil {
+		return x.UnitRanges
+	}
+	return nil
+}
+
+// Unit indices first..last, both included.
+type UnitRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	First         uint32                 `protobuf:"varint,1,opt,name=first,proto3" json:"first,omitempty"`
+	Last          uint32                 `protobuf:"varint,2,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnitRange) Reset() {
+	*x = UnitRange{}
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnitRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnitRange) ProtoMessage() {}
+
+func (x *UnitRange) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnitRange.ProtoReflect.Descriptor instead.
+func (*UnitRange) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UnitRange) GetFirst() uint32 {
+	if x != nil {
+		return x.First
+	}
+	return 0
+}
+
+func (x *UnitRange) GetLast() uint32 {
+	if x != nil {
+		return x.Last
+	}
+	return 0
+}
+
 type GetTemporalPatternsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Patterns      []*TemporalPattern     `protobuf:"bytes,1,rep,name=patterns,proto3" json:"patterns,omitempty"`
@@ -329,7 +410,7 @@ type GetTemporalPatternsResponse struct {
 
 func (x *GetTemporalPatternsResponse) Reset() {
 	*x = GetTemporalPatternsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[5]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +422,7 @@ func (x *GetTemporalPatternsResponse) String() string {
 func (*GetTemporalPatternsResponse) ProtoMessage() {}
 
 func (x *GetTemporalPatternsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[5]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +435,7 @@ func (x *GetTemporalPatternsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemporalPatternsResponse.ProtoReflect.Descriptor instead.
 func (*GetTemporalPatternsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{5}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTemporalPatternsResponse) GetPatterns() []*TemporalPattern {
@@ -371,13 +452,21 @@ type GetTemporalStatisticsRequest struct {
 	// Restrict the samples to the stored view filter's time range (SetFilter).
 	// False (the default): the whole window.
 	UseViewFilter bool `protobuf:"varint,2,opt,name=use_view_filter,json=useViewFilter,proto3" json:"use_view_filter,omitempty"`
+	// Empty means every layer.
+	LayerId string `protobuf:"bytes,3,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	// Layer statistics (default), or also per-unit statistics and the oscillating units.
+	Granularity Granularity `protobuf:"varint,4,opt,name=granularity,proto3,enum=neural_heatmap.v1.Granularity" json:"granularity,omitempty"`
+	// As GetTemporalPatternsRequest.units.
+	Units []uint32 `protobuf:"varint,5,rep,packed,name=units,proto3" json:"units,omitempty"`
+	// As GetTemporalPatternsRequest.unit_ranges.
+	UnitRanges    []*UnitRange `protobuf:"bytes,6,rep,name=unit_ranges,json=unitRanges,proto3" json:"unit_ranges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTemporalStatisticsRequest) Reset() {
 	*x = GetTemporalStatisticsRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[6]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +478,7 @@ func (x *GetTemporalStatisticsRequest) String() string {
 func (*GetTemporalStatisticsRequest) ProtoMessage() {}
 
 func (x *GetTemporalStatisticsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[6]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +491,7 @@ func (x *GetTemporalStatisticsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemporalStatisticsRequest.ProtoReflect.Descriptor instead.
 func (*GetTemporalStatisticsRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{6}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTemporalStatisticsRequest) GetModelId() string {
@@ -419,6 +508,34 @@ func (x *GetTemporalStatisticsRequest) GetUseViewFilter() bool {
 	return false
 }
 
+func (x *GetTemporalStatisticsRequest) GetLayerId() string {
+	if x != nil {
+		return x.LayerId
+	}
+	return ""
+}
+
+func (x *GetTemporalStatisticsRequest) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+func (x *GetTemporalStatisticsRequest) GetUnits() []uint32 {
+	if x != nil {
+		return x.Units
+	}
+	return nil
+}
+
+func (x *GetTemporalStatisticsRequest) GetUnitRanges() []*UnitRange {
+	if x != nil {
+		return x.UnitRanges
+	}
+	return nil
+}
+
 type GetTemporalStatisticsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Statistics    *TemporalStatistics    `protobuf:"bytes,1,opt,name=statistics,proto3" json:"statistics,omitempty"`
@@ -428,7 +545,7 @@ type GetTemporalStatisticsResponse struct {
 
 func (x *GetTemporalStatisticsResponse) Reset() {
 	*x = GetTemporalStatisticsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[7]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +557,7 @@ func (x *GetTemporalStatisticsResponse) String() string {
 func (*GetTemporalStatisticsResponse) ProtoMessage() {}
 
 func (x *GetTemporalStatisticsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[7]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +570,7 @@ func (x *GetTemporalStatisticsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemporalStatisticsResponse.ProtoReflect.Descriptor instead.
 func (*GetTemporalStatisticsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{7}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTemporalStatisticsResponse) GetStatistics() *TemporalStatistics {
@@ -485,7 +602,7 @@ type GetAnomaliesRequest struct {
 
 func (x *GetAnomaliesRequest) Reset() {
 	*x = GetAnomaliesRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +614,7 @@ func (x *GetAnomaliesRequest) String() string {
 func (*GetAnomaliesRequest) ProtoMessage() {}
 
 func (x *GetAnomaliesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +627,7 @@ func (x *GetAnomaliesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnomaliesRequest.ProtoReflect.Descriptor instead.
 func (*GetAnomaliesRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{8}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetAnomaliesRequest) GetSeverity() Severity {
@@ -568,7 +685,7 @@ type GetAnomaliesResponse struct {
 
 func (x *GetAnomaliesResponse) Reset() {
 	*x = GetAnomaliesResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[9]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -580,7 +697,7 @@ func (x *GetAnomaliesResponse) String() string {
 func (*GetAnomaliesResponse) ProtoMessage() {}
 
 func (x *GetAnomaliesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[9]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -593,7 +710,7 @@ func (x *GetAnomaliesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAnomaliesResponse.ProtoReflect.Descriptor instead.
 func (*GetAnomaliesResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{9}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetAnomaliesResponse) GetAnomalies() []*Anomaly {
@@ -626,7 +743,7 @@ type SetFilterRequest struct {
 
 func (x *SetFilterRequest) Reset() {
 	*x = SetFilterRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[10]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +755,7 @@ func (x *SetFilterRequest) String() string {
 func (*SetFilterRequest) ProtoMessage() {}
 
 func (x *SetFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[10]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +768,7 @@ func (x *SetFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFilterRequest.ProtoReflect.Descriptor instead.
 func (*SetFilterRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{10}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetFilterRequest) GetFilter() *Filter {
@@ -670,7 +787,7 @@ type SetFilterResponse struct {
 
 func (x *SetFilterResponse) Reset() {
 	*x = SetFilterResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[11]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +799,7 @@ func (x *SetFilterResponse) String() string {
 func (*SetFilterResponse) ProtoMessage() {}
 
 func (x *SetFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[11]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +812,7 @@ func (x *SetFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetFilterResponse.ProtoReflect.Descriptor instead.
 func (*SetFilterResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{11}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SetFilterResponse) GetFilter() *Filter {
@@ -713,7 +830,7 @@ type ClearFilterRequest struct {
 
 func (x *ClearFilterRequest) Reset() {
 	*x = ClearFilterRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[12]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +842,7 @@ func (x *ClearFilterRequest) String() string {
 func (*ClearFilterRequest) ProtoMessage() {}
 
 func (x *ClearFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[12]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +855,7 @@ func (x *ClearFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearFilterRequest.ProtoReflect.Descriptor instead.
 func (*ClearFilterRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{12}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{13}
 }
 
 type ClearFilterResponse struct {
@@ -749,7 +866,7 @@ type ClearFilterResponse struct {
 
 func (x *ClearFilterResponse) Reset() {
 	*x = ClearFilterResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[13]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +878,7 @@ func (x *ClearFilterResponse) String() string {
 func (*ClearFilterResponse) ProtoMessage() {}
 
 func (x *ClearFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[13]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +891,7 @@ func (x *ClearFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearFilterResponse.ProtoReflect.Descriptor instead.
 func (*ClearFilterResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{13}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{14}
 }
 
 type GetFilterRequest struct {
@@ -785,7 +902,7 @@ type GetFilterRequest struct {
 
 func (x *GetFilterRequest) Reset() {
 	*x = GetFilterRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[14]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +914,7 @@ func (x *GetFilterRequest) String() string {
 func (*GetFilterRequest) ProtoMessage() {}
 
 func (x *GetFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[14]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +927,7 @@ func (x *GetFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFilterRequest.ProtoReflect.Descriptor instead.
 func (*GetFilterRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{14}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{15}
 }
 
 type GetFilterResponse struct {
@@ -822,7 +939,7 @@ type GetFilterResponse struct {
 
 func (x *GetFilterResponse) Reset() {
 	*x = GetFilterResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[15]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -834,7 +951,7 @@ func (x *GetFilterResponse) String() string {
 func (*GetFilterResponse) ProtoMessage() {}
 
 func (x *GetFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[15]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -847,7 +964,7 @@ func (x *GetFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFilterResponse.ProtoReflect.Descriptor instead.
 func (*GetFilterResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{15}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetFilterResponse) GetFilter() *Filter {
@@ -869,7 +986,7 @@ type SetThemeRequest struct {
 
 func (x *SetThemeRequest) Reset() {
 	*x = SetThemeRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[16]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -881,7 +998,7 @@ func (x *SetThemeRequest) String() string {
 func (*SetThemeRequest) ProtoMessage() {}
 
 func (x *SetThemeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[16]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -894,7 +1011,7 @@ func (x *SetThemeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetThemeRequest.ProtoReflect.Descriptor instead.
 func (*SetThemeRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{16}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetThemeRequest) GetTheme() Theme {
@@ -920,7 +1037,7 @@ type SetThemeResponse struct {
 
 func (x *SetThemeResponse) Reset() {
 	*x = SetThemeResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[17]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1049,7 @@ func (x *SetThemeResponse) String() string {
 func (*SetThemeResponse) ProtoMessage() {}
 
 func (x *SetThemeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[17]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1062,7 @@ func (x *SetThemeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetThemeResponse.ProtoReflect.Descriptor instead.
 func (*SetThemeResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{17}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetThemeResponse) GetTheme() *ThemeSettings {
@@ -963,7 +1080,7 @@ type GetThemeRequest struct {
 
 func (x *GetThemeRequest) Reset() {
 	*x = GetThemeRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[18]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1092,7 @@ func (x *GetThemeRequest) String() string {
 func (*GetThemeRequest) ProtoMessage() {}
 
 func (x *GetThemeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[18]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1105,7 @@ func (x *GetThemeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThemeRequest.ProtoReflect.Descriptor instead.
 func (*GetThemeRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{18}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{19}
 }
 
 type GetThemeResponse struct {
@@ -1000,7 +1117,7 @@ type GetThemeResponse struct {
 
 func (x *GetThemeResponse) Reset() {
 	*x = GetThemeResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[19]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1012,7 +1129,7 @@ func (x *GetThemeResponse) String() string {
 func (*GetThemeResponse) ProtoMessage() {}
 
 func (x *GetThemeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[19]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1025,7 +1142,7 @@ func (x *GetThemeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetThemeResponse.ProtoReflect.Descriptor instead.
 func (*GetThemeResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{19}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetThemeResponse) GetTheme() *ThemeSettings {
@@ -1044,7 +1161,7 @@ type SetLayoutRequest struct {
 
 func (x *SetLayoutRequest) Reset() {
 	*x = SetLayoutRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[20]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1056,7 +1173,7 @@ func (x *SetLayoutRequest) String() string {
 func (*SetLayoutRequest) ProtoMessage() {}
 
 func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[20]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1069,7 +1186,7 @@ func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*SetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{20}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetLayoutRequest) GetLayout() *Layout {
@@ -1088,7 +1205,7 @@ type SetLayoutResponse struct {
 
 func (x *SetLayoutResponse) Reset() {
 	*x = SetLayoutResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[21]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1100,7 +1217,7 @@ func (x *SetLayoutResponse) String() string {
 func (*SetLayoutResponse) ProtoMessage() {}
 
 func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[21]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1113,7 +1230,7 @@ func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{21}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SetLayoutResponse) GetLayout() *Layout {
@@ -1131,7 +1248,7 @@ type GetLayoutRequest struct {
 
 func (x *GetLayoutRequest) Reset() {
 	*x = GetLayoutRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[22]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1260,7 @@ func (x *GetLayoutRequest) String() string {
 func (*GetLayoutRequest) ProtoMessage() {}
 
 func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[22]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1273,7 @@ func (x *GetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{22}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{23}
 }
 
 type GetLayoutResponse struct {
@@ -1168,7 +1285,7 @@ type GetLayoutResponse struct {
 
 func (x *GetLayoutResponse) Reset() {
 	*x = GetLayoutResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[23]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1180,7 +1297,7 @@ func (x *GetLayoutResponse) String() string {
 func (*GetLayoutResponse) ProtoMessage() {}
 
 func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[23]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1193,7 +1310,7 @@ func (x *GetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*GetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{23}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetLayoutResponse) GetLayout() *Layout {
@@ -1215,7 +1332,7 @@ type CompareModelsRequest struct {
 
 func (x *CompareModelsRequest) Reset() {
 	*x = CompareModelsRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[24]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1344,7 @@ func (x *CompareModelsRequest) String() string {
 func (*CompareModelsRequest) ProtoMessage() {}
 
 func (x *CompareModelsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[24]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1357,7 @@ func (x *CompareModelsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareModelsRequest.ProtoReflect.Descriptor instead.
 func (*CompareModelsRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{24}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CompareModelsRequest) GetModelIds() []string {
@@ -1266,7 +1383,7 @@ type CompareModelsResponse struct {
 
 func (x *CompareModelsResponse) Reset() {
 	*x = CompareModelsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[25]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1395,7 @@ func (x *CompareModelsResponse) String() string {
 func (*CompareModelsResponse) ProtoMessage() {}
 
 func (x *CompareModelsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[25]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1408,7 @@ func (x *CompareModelsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompareModelsResponse.ProtoReflect.Descriptor instead.
 func (*CompareModelsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{25}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CompareModelsResponse) GetComparison() *ModelComparison {
@@ -1319,7 +1436,7 @@ type ExportCorrelationMatrixRequest struct {
 
 func (x *ExportCorrelationMatrixRequest) Reset() {
 	*x = ExportCorrelationMatrixRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[26]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1448,7 @@ func (x *ExportCorrelationMatrixRequest) String() string {
 func (*ExportCorrelationMatrixRequest) ProtoMessage() {}
 
 func (x *ExportCorrelationMatrixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[26]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1461,7 @@ func (x *ExportCorrelationMatrixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportCorrelationMatrixRequest.ProtoReflect.Descriptor instead.
 func (*ExportCorrelationMatrixRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{26}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ExportCorrelationMatrixRequest) GetFilename() string {
@@ -1391,7 +1508,7 @@ type ExportCorrelationMatrixResponse struct {
 
 func (x *ExportCorrelationMatrixResponse) Reset() {
 	*x = ExportCorrelationMatrixResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[27]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +1520,7 @@ func (x *ExportCorrelationMatrixResponse) String() string {
 func (*ExportCorrelationMatrixResponse) ProtoMessage() {}
 
 func (x *ExportCorrelationMatrixResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[27]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +1533,7 @@ func (x *ExportCorrelationMatrixResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportCorrelationMatrixResponse.ProtoReflect.Descriptor instead.
 func (*ExportCorrelationMatrixResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{27}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ExportCorrelationMatrixResponse) GetResult() *ExportResult {
@@ -1434,7 +1551,7 @@ type ListExportsRequest struct {
 
 func (x *ListExportsRequest) Reset() {
 	*x = ListExportsRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[28]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1563,7 @@ func (x *ListExportsRequest) String() string {
 func (*ListExportsRequest) ProtoMessage() {}
 
 func (x *ListExportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[28]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1576,7 @@ func (x *ListExportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportsRequest.ProtoReflect.Descriptor instead.
 func (*ListExportsRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{28}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{29}
 }
 
 type ListExportsResponse struct {
@@ -1471,7 +1588,7 @@ type ListExportsResponse struct {
 
 func (x *ListExportsResponse) Reset() {
 	*x = ListExportsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[29]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1600,7 @@ func (x *ListExportsResponse) String() string {
 func (*ListExportsResponse) ProtoMessage() {}
 
 func (x *ListExportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[29]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1613,7 @@ func (x *ListExportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListExportsResponse.ProtoReflect.Descriptor instead.
 func (*ListExportsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{29}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListExportsResponse) GetFiles() []*ExportedFile {
@@ -1516,7 +1633,7 @@ type DownloadExportRequest struct {
 
 func (x *DownloadExportRequest) Reset() {
 	*x = DownloadExportRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[30]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1645,7 @@ func (x *DownloadExportRequest) String() string {
 func (*DownloadExportRequest) ProtoMessage() {}
 
 func (x *DownloadExportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[30]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1658,7 @@ func (x *DownloadExportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadExportRequest.ProtoReflect.Descriptor instead.
 func (*DownloadExportRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{30}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DownloadExportRequest) GetName() string {
@@ -1564,7 +1681,7 @@ type DownloadExportResponse struct {
 
 func (x *DownloadExportResponse) Reset() {
 	*x = DownloadExportResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[31]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1576,7 +1693,7 @@ func (x *DownloadExportResponse) String() string {
 func (*DownloadExportResponse) ProtoMessage() {}
 
 func (x *DownloadExportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[31]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1589,7 +1706,7 @@ func (x *DownloadExportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DownloadExportResponse.ProtoReflect.Descriptor instead.
 func (*DownloadExportResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{31}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DownloadExportResponse) GetChunk() []byte {
@@ -1625,7 +1742,7 @@ type SubscribeHeatmapRequest struct {
 
 func (x *SubscribeHeatmapRequest) Reset() {
 	*x = SubscribeHeatmapRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[32]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1754,7 @@ func (x *SubscribeHeatmapRequest) String() string {
 func (*SubscribeHeatmapRequest) ProtoMessage() {}
 
 func (x *SubscribeHeatmapRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[32]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1767,7 @@ func (x *SubscribeHeatmapRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeHeatmapRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeHeatmapRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{32}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SubscribeHeatmapRequest) GetModelIds() []string {
@@ -1676,7 +1793,7 @@ type SubscribeHeatmapResponse struct {
 
 func (x *SubscribeHeatmapResponse) Reset() {
 	*x = SubscribeHeatmapResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[33]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1805,7 @@ func (x *SubscribeHeatmapResponse) String() string {
 func (*SubscribeHeatmapResponse) ProtoMessage() {}
 
 func (x *SubscribeHeatmapResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[33]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1818,7 @@ func (x *SubscribeHeatmapResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeHeatmapResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeHeatmapResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{33}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SubscribeHeatmapResponse) GetUpdate() *HeatmapUpdate {
@@ -1719,7 +1836,7 @@ type SubscribeCorrelationsRequest struct {
 
 func (x *SubscribeCorrelationsRequest) Reset() {
 	*x = SubscribeCorrelationsRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[34]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1848,7 @@ func (x *SubscribeCorrelationsRequest) String() string {
 func (*SubscribeCorrelationsRequest) ProtoMessage() {}
 
 func (x *SubscribeCorrelationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[34]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1861,7 @@ func (x *SubscribeCorrelationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeCorrelationsRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeCorrelationsRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{34}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{35}
 }
 
 type SubscribeCorrelationsResponse struct {
@@ -1756,7 +1873,7 @@ type SubscribeCorrelationsResponse struct {
 
 func (x *SubscribeCorrelationsResponse) Reset() {
 	*x = SubscribeCorrelationsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[35]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1885,7 @@ func (x *SubscribeCorrelationsResponse) String() string {
 func (*SubscribeCorrelationsResponse) ProtoMessage() {}
 
 func (x *SubscribeCorrelationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[35]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1898,7 @@ func (x *SubscribeCorrelationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeCorrelationsResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeCorrelationsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{35}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SubscribeCorrelationsResponse) GetUpdate() *CorrelationUpdate {
@@ -1799,7 +1916,7 @@ type SubscribeTemporalRequest struct {
 
 func (x *SubscribeTemporalRequest) Reset() {
 	*x = SubscribeTemporalRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[36]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1811,7 +1928,7 @@ func (x *SubscribeTemporalRequest) String() string {
 func (*SubscribeTemporalRequest) ProtoMessage() {}
 
 func (x *SubscribeTemporalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[36]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1824,7 +1941,7 @@ func (x *SubscribeTemporalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeTemporalRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeTemporalRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{36}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{37}
 }
 
 type SubscribeTemporalResponse struct {
@@ -1836,7 +1953,7 @@ type SubscribeTemporalResponse struct {
 
 func (x *SubscribeTemporalResponse) Reset() {
 	*x = SubscribeTemporalResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[37]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1965,7 @@ func (x *SubscribeTemporalResponse) String() string {
 func (*SubscribeTemporalResponse) ProtoMessage() {}
 
 func (x *SubscribeTemporalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[37]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1978,7 @@ func (x *SubscribeTemporalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeTemporalResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeTemporalResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{37}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *SubscribeTemporalResponse) GetUpdate() *TemporalUpdate {
@@ -1892,7 +2009,7 @@ type SubscribeAnomaliesRequest struct {
 
 func (x *SubscribeAnomaliesRequest) Reset() {
 	*x = SubscribeAnomaliesRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[38]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2021,7 @@ func (x *SubscribeAnomaliesRequest) String() string {
 func (*SubscribeAnomaliesRequest) ProtoMessage() {}
 
 func (x *SubscribeAnomaliesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[38]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2034,7 @@ func (x *SubscribeAnomaliesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeAnomaliesRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeAnomaliesRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{38}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SubscribeAnomaliesRequest) GetAfterSequence() uint64 {
@@ -1966,7 +2083,7 @@ type SubscribeAnomaliesResponse struct {
 
 func (x *SubscribeAnomaliesResponse) Reset() {
 	*x = SubscribeAnomaliesResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[39]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1978,7 +2095,7 @@ func (x *SubscribeAnomaliesResponse) String() string {
 func (*SubscribeAnomaliesResponse) ProtoMessage() {}
 
 func (x *SubscribeAnomaliesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[39]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1991,7 +2108,7 @@ func (x *SubscribeAnomaliesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeAnomaliesResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeAnomaliesResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{39}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SubscribeAnomaliesResponse) GetUpdate() *AnomalyUpdate {
@@ -2024,7 +2141,7 @@ type StreamUpdatesRequest struct {
 
 func (x *StreamUpdatesRequest) Reset() {
 	*x = StreamUpdatesRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[40]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2153,7 @@ func (x *StreamUpdatesRequest) String() string {
 func (*StreamUpdatesRequest) ProtoMessage() {}
 
 func (x *StreamUpdatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[40]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2166,7 @@ func (x *StreamUpdatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpdatesRequest.ProtoReflect.Descriptor instead.
 func (*StreamUpdatesRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{40}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *StreamUpdatesRequest) GetTypes() []UpdateType {
@@ -2096,7 +2213,7 @@ type StreamUpdatesResponse struct {
 
 func (x *StreamUpdatesResponse) Reset() {
 	*x = StreamUpdatesResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2225,7 @@ func (x *StreamUpdatesResponse) String() string {
 func (*StreamUpdatesResponse) ProtoMessage() {}
 
 func (x *StreamUpdatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2238,7 @@ func (x *StreamUpdatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamUpdatesResponse.ProtoReflect.Descriptor instead.
 func (*StreamUpdatesResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{41}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StreamUpdatesResponse) GetUpdate() isStreamUpdatesResponse_Update {
@@ -2221,7 +2338,7 @@ type IngestActivationsRequest struct {
 
 func (x *IngestActivationsRequest) Reset() {
 	*x = IngestActivationsRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[42]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2350,7 @@ func (x *IngestActivationsRequest) String() string {
 func (*IngestActivationsRequest) ProtoMessage() {}
 
 func (x *IngestActivationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[42]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2363,7 @@ func (x *IngestActivationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestActivationsRequest.ProtoReflect.Descriptor instead.
 func (*IngestActivationsRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{42}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *IngestActivationsRequest) GetFrames() []*ActivationFrame {
@@ -2270,7 +2387,7 @@ type IngestActivationsResponse struct {
 
 func (x *IngestActivationsResponse) Reset() {
 	*x = IngestActivationsResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[43]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2282,7 +2399,7 @@ func (x *IngestActivationsResponse) String() string {
 func (*IngestActivationsResponse) ProtoMessage() {}
 
 func (x *IngestActivationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[43]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2295,7 +2412,7 @@ func (x *IngestActivationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestActivationsResponse.ProtoReflect.Descriptor instead.
 func (*IngestActivationsResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{43}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *IngestActivationsResponse) GetFramesAccepted() uint64 {
@@ -2338,7 +2455,7 @@ type AckAnomaliesRequest struct {
 
 func (x *AckAnomaliesRequest) Reset() {
 	*x = AckAnomaliesRequest{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2350,7 +2467,7 @@ func (x *AckAnomaliesRequest) String() string {
 func (*AckAnomaliesRequest) ProtoMessage() {}
 
 func (x *AckAnomaliesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[44]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2363,7 +2480,7 @@ func (x *AckAnomaliesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckAnomaliesRequest.ProtoReflect.Descriptor instead.
 func (*AckAnomaliesRequest) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{44}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AckAnomaliesRequest) GetConsumer() string {
@@ -2380,6 +2497,113 @@ func (x *AckAnomaliesRequest) GetSequence() uint64 {
 	return 0
 }
 
+type GetLayerHealthRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty means every model.
+	ModelId string `protobuf:"bytes,1,opt,name=model_id,json=modelId,proto3" json:"model_id,omitempty"`
+	// Empty means every layer.
+	LayerId string `protobuf:"bytes,2,opt,name=layer_id,json=layerId,proto3" json:"layer_id,omitempty"`
+	// How many units with the largest spike scores each layer lists; 0 means 5.
+	TopK          uint32 `protobuf:"varint,3,opt,name=top_k,json=topK,proto3" json:"top_k,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLayerHealthRequest) Reset() {
+	*x = GetLayerHealthRequest{}
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLayerHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLayerHealthRequest) ProtoMessage() {}
+
+func (x *GetLayerHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLayerHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetLayerHealthRequest) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetLayerHealthRequest) GetModelId() string {
+	if x != nil {
+		return x.ModelId
+	}
+	return ""
+}
+
+func (x *GetLayerHealthRequest) GetLayerId() string {
+	if x != nil {
+		return x.LayerId
+	}
+	return ""
+}
+
+func (x *GetLayerHealthRequest) GetTopK() uint32 {
+	if x != nil {
+		return x.TopK
+	}
+	return 0
+}
+
+type GetLayerHealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Layers        []*LayerHealth         `protobuf:"bytes,1,rep,name=layers,proto3" json:"layers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLayerHealthResponse) Reset() {
+	*x = GetLayerHealthResponse{}
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLayerHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLayerHealthResponse) ProtoMessage() {}
+
+func (x *GetLayerHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLayerHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetLayerHealthResponse) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetLayerHealthResponse) GetLayers() []*LayerHealth {
+	if x != nil {
+		return x.Layers
+	}
+	return nil
+}
+
 type AckAnomaliesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The consumer's cursor after the acknowledgement: everything up to it is done.
@@ -2390,7 +2614,7 @@ type AckAnomaliesResponse struct {
 
 func (x *AckAnomaliesResponse) Reset() {
 	*x = AckAnomaliesResponse{}
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2402,7 +2626,7 @@ func (x *AckAnomaliesResponse) String() string {
 func (*AckAnomaliesResponse) ProtoMessage() {}
 
 func (x *AckAnomaliesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[45]
+	mi := &file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2415,7 +2639,7 @@ func (x *AckAnomaliesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckAnomaliesResponse.ProtoReflect.Descriptor instead.
 func (*AckAnomaliesResponse) Descriptor() ([]byte, []int) {
-	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{45}
+	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AckAnomaliesResponse) GetAckedSequence() uint64 {
@@ -2442,19 +2666,31 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"time_range\x18\x04 \x01(\v2\x1c.neural_heatmap.v1.TimeRangeR\ttimeRange\x12&\n" +
 	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\"\\\n" +
 	"\x1cGetCorrelationMatrixResponse\x12<\n" +
-	"\x06matrix\x18\x01 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\xe0\x01\n" +
+	"\x06matrix\x18\x01 \x01(\v2$.neural_heatmap.v1.CorrelationMatrixR\x06matrix\"\xf7\x02\n" +
 	"\x1aGetTemporalPatternsRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x1f\n" +
 	"\vtime_window\x18\x02 \x01(\x04R\n" +
 	"timeWindow\x12C\n" +
 	"\rpattern_types\x18\x03 \x03(\x0e2\x1e.neural_heatmap.v1.PatternTypeR\fpatternTypes\x12\x19\n" +
 	"\blayer_id\x18\x04 \x01(\tR\alayerId\x12&\n" +
-	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\"]\n" +
+	"\x0fuse_view_filter\x18\x05 \x01(\bR\ruseViewFilter\x12@\n" +
+	"\vgranularity\x18\x06 \x01(\x0e2\x1e.neural_heatmap.v1.GranularityR\vgranularity\x12\x14\n" +
+	"\x05units\x18\a \x03(\rR\x05units\x12=\n" +
+	"\vunit_ranges\x18\b \x03(\v2\x1c.neural_heatmap.v1.UnitRangeR\n" +
+	"unitRanges\"5\n" +
+	"\tUnitRange\x12\x14\n" +
+	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"]\n" +
 	"\x1bGetTemporalPatternsResponse\x12>\n" +
-	"\bpatterns\x18\x01 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\"a\n" +
+	"\bpatterns\x18\x01 \x03(\v2\".neural_heatmap.v1.TemporalPatternR\bpatterns\"\x93\x02\n" +
 	"\x1cGetTemporalStatisticsRequest\x12\x19\n" +
 	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12&\n" +
-	"\x0fuse_view_filter\x18\x02 \x01(\bR\ruseViewFilter\"f\n" +
+	"\x0fuse_view_filter\x18\x02 \x01(\bR\ruseViewFilter\x12\x19\n" +
+	"\blayer_id\x18\x03 \x01(\tR\alayerId\x12@\n" +
+	"\vgranularity\x18\x04 \x01(\x0e2\x1e.neural_heatmap.v1.GranularityR\vgranularity\x12\x14\n" +
+	"\x05units\x18\x05 \x03(\rR\x05units\x12=\n" +
+	"\vunit_ranges\x18\x06 \x03(\v2\x1c.neural_heatmap.v1.UnitRangeR\n" +
+	"unitRanges\"f\n" +
 	"\x1dGetTemporalStatisticsResponse\x12E\n" +
 	"\n" +
 	"statistics\x18\x01 \x01(\v2%.neural_heatmap.v1.TemporalStatisticsR\n" +
@@ -2568,9 +2804,15 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2 .neural_heatmap.v1.MetadataValueR\x05value:\x028\x01J\x04\b\x04\x10\x05\"M\n" +
 	"\x13AckAnomaliesRequest\x12\x1a\n" +
 	"\bconsumer\x18\x01 \x01(\tR\bconsumer\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence\"=\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"b\n" +
+	"\x15GetLayerHealthRequest\x12\x19\n" +
+	"\bmodel_id\x18\x01 \x01(\tR\amodelId\x12\x19\n" +
+	"\blayer_id\x18\x02 \x01(\tR\alayerId\x12\x13\n" +
+	"\x05top_k\x18\x03 \x01(\rR\x04topK\"P\n" +
+	"\x16GetLayerHealthResponse\x126\n" +
+	"\x06layers\x18\x01 \x03(\v2\x1e.neural_heatmap.v1.LayerHealthR\x06layers\"=\n" +
 	"\x14AckAnomaliesResponse\x12%\n" +
-	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence2\xc4\x13\n" +
+	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence2\xab\x14\n" +
 	"\x14NeuralHeatmapService\x12Y\n" +
 	"\n" +
 	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n" +
@@ -2596,7 +2838,8 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n" +
 	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12b\n" +
 	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponse\x12_\n" +
-	"\fAckAnomalies\x12&.neural_heatmap.v1.AckAnomaliesRequest\x1a'.neural_heatmap.v1.AckAnomaliesResponseB\xeb\x01\n" +
+	"\fAckAnomalies\x12&.neural_heatmap.v1.AckAnomaliesRequest\x1a'.neural_heatmap.v1.AckAnomaliesResponse\x12e\n" +
+	"\x0eGetLayerHealth\x12(.neural_heatmap.v1.GetLayerHealthRequest\x1a).neural_heatmap.v1.GetLayerHealthResponseB\xeb\x01\n" +
 	"\x15com.neural_heatmap.v1B\x19NeuralHeatmapServiceProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (
@@ -2611,178 +2854,189 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescGZIP() []byte {
 	return file_neural_heatmap_v1_neural_heatmap_service_proto_rawDescData
 }
 
-var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*ListModelsRequest)(nil),               // 0: neural_heatmap.v1.ListModelsRequest
 	(*ListModelsResponse)(nil),              // 1: neural_heatmap.v1.ListModelsResponse
 	(*GetCorrelationMatrixRequest)(nil),     // 2: neural_heatmap.v1.GetCorrelationMatrixRequest
 	(*GetCorrelationMatrixResponse)(nil),    // 3: neural_heatmap.v1.GetCorrelationMatrixResponse
 	(*GetTemporalPatternsRequest)(nil),      // 4: neural_heatmap.v1.GetTemporalPatternsRequest
-	(*GetTemporalPatternsResponse)(nil),     // 5: neural_heatmap.v1.GetTemporalPatternsResponse
-	(*GetTemporalStatisticsRequest)(nil),    // 6: neural_heatmap.v1.GetTemporalStatisticsRequest
-	(*GetTemporalStatisticsResponse)(nil),   // 7: neural_heatmap.v1.GetTemporalStatisticsResponse
-	(*GetAnomaliesRequest)(nil),             // 8: neural_heatmap.v1.GetAnomaliesRequest
-	(*GetAnomaliesResponse)(nil),            // 9: neural_heatmap.v1.GetAnomaliesResponse
-	(*SetFilterRequest)(nil),                // 10: neural_heatmap.v1.SetFilterRequest
-	(*SetFilterResponse)(nil),               // 11: neural_heatmap.v1.SetFilterResponse
-	(*ClearFilterRequest)(nil),              // 12: neural_heatmap.v1.ClearFilterRequest
-	(*ClearFilterResponse)(nil),             // 13: neural_heatmap.v1.ClearFilterResponse
-	(*GetFilterRequest)(nil),                // 14: neural_heatmap.v1.GetFilterRequest
-	(*GetFilterResponse)(nil),               // 15: neural_heatmap.v1.GetFilterResponse
-	(*SetThemeRequest)(nil),                 // 16: neural_heatmap.v1.SetThemeRequest
-	(*SetThemeResponse)(nil),                // 17: neural_heatmap.v1.SetThemeResponse
-	(*GetThemeRequest)(nil),                 // 18: neural_heatmap.v1.GetThemeRequest
-	(*GetThemeResponse)(nil),                // 19: neural_heatmap.v1.GetThemeResponse
-	(*SetLayoutRequest)(nil),                // 20: neural_heatmap.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),               // 21: neural_heatmap.v1.SetLayoutResponse
-	(*GetLayoutRequest)(nil),                // 22: neural_heatmap.v1.GetLayoutRequest
-	(*GetLayoutResponse)(nil),               // 23: neural_heatmap.v1.GetLayoutResponse
-	(*CompareModelsRequest)(nil),            // 24: neural_heatmap.v1.CompareModelsRequest
-	(*CompareModelsResponse)(nil),           // 25: neural_heatmap.v1.CompareModelsResponse
-	(*ExportCorrelationMatrixRequest)(nil),  // 26: neural_heatmap.v1.ExportCorrelationMatrixRequest
-	(*ExportCorrelationMatrixResponse)(nil), // 27: neural_heatmap.v1.ExportCorrelationMatrixResponse
-	(*ListExportsRequest)(nil),              // 28: neural_heatmap.v1.ListExportsRequest
-	(*ListExportsResponse)(nil),             // 29: neural_heatmap.v1.ListExportsResponse
-	(*DownloadExportRequest)(nil),           // 30: neural_heatmap.v1.DownloadExportRequest
-	(*DownloadExportResponse)(nil),          // 31: neural_heatmap.v1.DownloadExportResponse
-	(*SubscribeHeatmapRequest)(nil),         // 32: neural_heatmap.v1.SubscribeHeatmapRequest
-	(*SubscribeHeatmapResponse)(nil),        // 33: neural_heatmap.v1.SubscribeHeatmapResponse
-	(*SubscribeCorrelationsRequest)(nil),    // 34: neural_heatmap.v1.SubscribeCorrelationsRequest
-	(*SubscribeCorrelationsResponse)(nil),   // 35: neural_heatmap.v1.SubscribeCorrelationsResponse
-	(*SubscribeTemporalRequest)(nil),        // 36: neural_heatmap.v1.SubscribeTemporalRequest
-	(*SubscribeTemporalResponse)(nil),       // 37: neural_heatmap.v1.SubscribeTemporalResponse
-	(*SubscribeAnomaliesRequest)(nil),       // 38: neural_heatmap.v1.SubscribeAnomaliesRequest
-	(*SubscribeAnomaliesResponse)(nil),      // 39: neural_heatmap.v1.SubscribeAnomaliesResponse
-	(*StreamUpdatesRequest)(nil),            // 40: neural_heatmap.v1.StreamUpdatesRequest
-	(*StreamUpdatesResponse)(nil),           // 41: neural_heatmap.v1.StreamUpdatesResponse
-	(*IngestActivationsRequest)(nil),        // 42: neural_heatmap.v1.IngestActivationsRequest
-	(*IngestActivationsResponse)(nil),       // 43: neural_heatmap.v1.IngestActivationsResponse
-	(*AckAnomaliesRequest)(nil),             // 44: neural_heatmap.v1.AckAnomaliesRequest
-	(*AckAnomaliesResponse)(nil),            // 45: neural_heatmap.v1.AckAnomaliesResponse
-	nil,                                     // 46: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
-	(*Model)(nil),                           // 47: neural_heatmap.v1.Model
-	(Granularity)(0),                        // 48: neural_heatmap.v1.Granularity
-	(*TimeRange)(nil),                       // 49: neural_heatmap.v1.TimeRange
-	(*CorrelationMatrix)(nil),               // 50: neural_heatmap.v1.CorrelationMatrix
-	(PatternType)(0),                        // 51: neural_heatmap.v1.PatternType
-	(*TemporalPattern)(nil),                 // 52: neural_heatmap.v1.TemporalPattern
-	(*TemporalStatistics)(nil),              // 53: neural_heatmap.v1.TemporalStatistics
-	(Severity)(0),                           // 54: neural_heatmap.v1.Severity
-	(*Anomaly)(nil),                         // 55: neural_heatmap.v1.Anomaly
-	(*Filter)(nil),                          // 56: neural_heatmap.v1.Filter
-	(Theme)(0),                              // 57: neural_heatmap.v1.Theme
-	(*ThemeSettings)(nil),                   // 58: neural_heatmap.v1.ThemeSettings
-	(*Layout)(nil),                          // 59: neural_heatmap.v1.Layout
-	(*ModelComparison)(nil),                 // 60: neural_heatmap.v1.ModelComparison
-	(ExportFormat)(0),                       // 61: neural_heatmap.v1.ExportFormat
-	(*ExportResult)(nil),                    // 62: neural_heatmap.v1.ExportResult
-	(*ExportedFile)(nil),                    // 63: neural_heatmap.v1.ExportedFile
-	(*HeatmapUpdate)(nil),                   // 64: neural_heatmap.v1.HeatmapUpdate
-	(*CorrelationUpdate)(nil),               // 65: neural_heatmap.v1.CorrelationUpdate
-	(*TemporalUpdate)(nil),                  // 66: neural_heatmap.v1.TemporalUpdate
-	(*AnomalyUpdate)(nil),                   // 67: neural_heatmap.v1.AnomalyUpdate
-	(*AnomalyHeartbeat)(nil),                // 68: neural_heatmap.v1.AnomalyHeartbeat
-	(UpdateType)(0),                         // 69: neural_heatmap.v1.UpdateType
-	(*ActivationFrame)(nil),                 // 70: neural_heatmap.v1.ActivationFrame
-	(*FrameRejection)(nil),                  // 71: neural_heatmap.v1.FrameRejection
-	(*MetadataValue)(nil),                   // 72: neural_heatmap.v1.MetadataValue
-	(*RenderHeatmapRequest)(nil),            // 73: neural_heatmap.v1.RenderHeatmapRequest
-	(*RenderHeatmapResponse)(nil),           // 74: neural_heatmap.v1.RenderHeatmapResponse
+	(*UnitRange)(nil),                       // 5: neural_heatmap.v1.UnitRange
+	(*GetTemporalPatternsResponse)(nil),     // 6: neural_heatmap.v1.GetTemporalPatternsResponse
+	(*GetTemporalStatisticsRequest)(nil),    // 7: neural_heatmap.v1.GetTemporalStatisticsRequest
+	(*GetTemporalStatisticsResponse)(nil),   // 8: neural_heatmap.v1.GetTemporalStatisticsResponse
+	(*GetAnomaliesRequest)(nil),             // 9: neural_heatmap.v1.GetAnomaliesRequest
+	(*GetAnomaliesResponse)(nil),            // 10: neural_heatmap.v1.GetAnomaliesResponse
+	(*SetFilterRequest)(nil),                // 11: neural_heatmap.v1.SetFilterRequest
+	(*SetFilterResponse)(nil),               // 12: neural_heatmap.v1.SetFilterResponse
+	(*ClearFilterRequest)(nil),              // 13: neural_heatmap.v1.ClearFilterRequest
+	(*ClearFilterResponse)(nil),             // 14: neural_heatmap.v1.ClearFilterResponse
+	(*GetFilterRequest)(nil),                // 15: neural_heatmap.v1.GetFilterRequest
+	(*GetFilterResponse)(nil),               // 16: neural_heatmap.v1.GetFilterResponse
+	(*SetThemeRequest)(nil),                 // 17: neural_heatmap.v1.SetThemeRequest
+	(*SetThemeResponse)(nil),                // 18: neural_heatmap.v1.SetThemeResponse
+	(*GetThemeRequest)(nil),                 // 19: neural_heatmap.v1.GetThemeRequest
+	(*GetThemeResponse)(nil),                // 20: neural_heatmap.v1.GetThemeResponse
+	(*SetLayoutRequest)(nil),                // 21: neural_heatmap.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),               // 22: neural_heatmap.v1.SetLayoutResponse
+	(*GetLayoutRequest)(nil),                // 23: neural_heatmap.v1.GetLayoutRequest
+	(*GetLayoutResponse)(nil),               // 24: neural_heatmap.v1.GetLayoutResponse
+	(*CompareModelsRequest)(nil),            // 25: neural_heatmap.v1.CompareModelsRequest
+	(*CompareModelsResponse)(nil),           // 26: neural_heatmap.v1.CompareModelsResponse
+	(*ExportCorrelationMatrixRequest)(nil),  // 27: neural_heatmap.v1.ExportCorrelationMatrixRequest
+	(*ExportCorrelationMatrixResponse)(nil), // 28: neural_heatmap.v1.ExportCorrelationMatrixResponse
+	(*ListExportsRequest)(nil),              // 29: neural_heatmap.v1.ListExportsRequest
+	(*ListExportsResponse)(nil),             // 30: neural_heatmap.v1.ListExportsResponse
+	(*DownloadExportRequest)(nil),           // 31: neural_heatmap.v1.DownloadExportRequest
+	(*DownloadExportResponse)(nil),          // 32: neural_heatmap.v1.DownloadExportResponse
+	(*SubscribeHeatmapRequest)(nil),         // 33: neural_heatmap.v1.SubscribeHeatmapRequest
+	(*SubscribeHeatmapResponse)(nil),        // 34: neural_heatmap.v1.SubscribeHeatmapResponse
+	(*SubscribeCorrelationsRequest)(nil),    // 35: neural_heatmap.v1.SubscribeCorrelationsRequest
+	(*SubscribeCorrelationsResponse)(nil),   // 36: neural_heatmap.v1.SubscribeCorrelationsResponse
+	(*SubscribeTemporalRequest)(nil),        // 37: neural_heatmap.v1.SubscribeTemporalRequest
+	(*SubscribeTemporalResponse)(nil),       // 38: neural_heatmap.v1.SubscribeTemporalResponse
+	(*SubscribeAnomaliesRequest)(nil),       // 39: neural_heatmap.v1.SubscribeAnomaliesRequest
+	(*SubscribeAnomaliesResponse)(nil),      // 40: neural_heatmap.v1.SubscribeAnomaliesResponse
+	(*StreamUpdatesRequest)(nil),            // 41: neural_heatmap.v1.StreamUpdatesRequest
+	(*StreamUpdatesResponse)(nil),           // 42: neural_heatmap.v1.StreamUpdatesResponse
+	(*IngestActivationsRequest)(nil),        // 43: neural_heatmap.v1.IngestActivationsRequest
+	(*IngestActivationsResponse)(nil),       // 44: neural_heatmap.v1.IngestActivationsResponse
+	(*AckAnomaliesRequest)(nil),             // 45: neural_heatmap.v1.AckAnomaliesRequest
+	(*GetLayerHealthRequest)(nil),           // 46: neural_heatmap.v1.GetLayerHealthRequest
+	(*GetLayerHealthResponse)(nil),          // 47: neural_heatmap.v1.GetLayerHealthResponse
+	(*AckAnomaliesResponse)(nil),            // 48: neural_heatmap.v1.AckAnomaliesResponse
+	nil,                                     // 49: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	(*Model)(nil),                           // 50: neural_heatmap.v1.Model
+	(Granularity)(0),                        // 51: neural_heatmap.v1.Granularity
+	(*TimeRange)(nil),                       // 52: neural_heatmap.v1.TimeRange
+	(*CorrelationMatrix)(nil),               // 53: neural_heatmap.v1.CorrelationMatrix
+	(PatternType)(0),                        // 54: neural_heatmap.v1.PatternType
+	(*TemporalPattern)(nil),                 // 55: neural_heatmap.v1.TemporalPattern
+	(*TemporalStatistics)(nil),              // 56: neural_heatmap.v1.TemporalStatistics
+	(Severity)(0),                           // 57: neural_heatmap.v1.Severity
+	(*Anomaly)(nil),                         // 58: neural_heatmap.v1.Anomaly
+	(*Filter)(nil),                          // 59: neural_heatmap.v1.Filter
+	(Theme)(0),                              // 60: neural_heatmap.v1.Theme
+	(*ThemeSettings)(nil),                   // 61: neural_heatmap.v1.ThemeSettings
+	(*Layout)(nil),                          // 62: neural_heatmap.v1.Layout
+	(*ModelComparison)(nil),                 // 63: neural_heatmap.v1.ModelComparison
+	(ExportFormat)(0),                       // 64: neural_heatmap.v1.ExportFormat
+	(*ExportResult)(nil),                    // 65: neural_heatmap.v1.ExportResult
+	(*ExportedFile)(nil),                    // 66: neural_heatmap.v1.ExportedFile
+	(*HeatmapUpdate)(nil),                   // 67: neural_heatmap.v1.HeatmapUpdate
+	(*CorrelationUpdate)(nil),               // 68: neural_heatmap.v1.CorrelationUpdate
+	(*TemporalUpdate)(nil),                  // 69: neural_heatmap.v1.TemporalUpdate
+	(*AnomalyUpdate)(nil),                   // 70: neural_heatmap.v1.AnomalyUpdate
+	(*AnomalyHeartbeat)(nil),                // 71: neural_heatmap.v1.AnomalyHeartbeat
+	(UpdateType)(0),                         // 72: neural_heatmap.v1.UpdateType
+	(*ActivationFrame)(nil),                 // 73: neural_heatmap.v1.ActivationFrame
+	(*FrameRejection)(nil),                  // 74: neural_heatmap.v1.FrameRejection
+	(*LayerHealth)(nil),                     // 75: neural_heatmap.v1.LayerHealth
+	(*MetadataValue)(nil),                   // 76: neural_heatmap.v1.MetadataValue
+	(*RenderHeatmapRequest)(nil),            // 77: neural_heatmap.v1.RenderHeatmapRequest
+	(*RenderHeatmapResponse)(nil),           // 78: neural_heatmap.v1.RenderHeatmapResponse
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
-	47, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
-	48, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
-	49, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
-	50, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
-	51, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
-	52, // 5: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	53, // 6: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
-	54, // 7: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
-	54, // 8: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	55, // 9: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
-	56, // 10: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
-	56, // 11: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	56, // 12: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
-	57, // 13: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
-	58, // 14: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	58, // 15: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
-	59, // 16: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
-	59, // 17: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	59, // 18: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
-	60, // 19: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
-	61, // 20: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
-	62, // 21: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
-	63, // 22: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
-	64, // 23: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
-	65, // 24: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
-	66, // 25: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
-	54, // 26: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	67, // 27: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
-	68, // 28: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	69, // 29: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
-	54, // 30: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
-	64, // 31: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
-	65, // 32: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
-	66, // 33: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
-	67, // 34: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
-	68, // 35: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	70, // 36: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
-	71, // 37: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
-	46, // 38: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
-	72, // 39: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	0,  // 40: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
-	2,  // 41: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
-	4,  // 42: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
-	6,  // 43: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
-	8,  // 44: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
-	10, // 45: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
-	12, // 46: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
-	14, // 47: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
-	16, // 48: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
-	18, // 49: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
-	20, // 50: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
-	22, // 51: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
-	24, // 52: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
-	26, // 53: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
-	28, // 54: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
-	30, // 55: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
-	32, // 56: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
-	34, // 57: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
-	36, // 58: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
-	38, // 59: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
-	40, // 60: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
-	42, // 61: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	73, // 62: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
-	44, // 63: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:input_type -> neural_heatmap.v1.AckAnomaliesRequest
-	1,  // 64: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 65: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	5,  // 66: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	7,  // 67: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	9,  // 68: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	11, // 69: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	13, // 70: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	15, // 71: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	17, // 72: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	19, // 73: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	21, // 74: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	23, // 75: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	25, // 76: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	27, // 77: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	29, // 78: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	31, // 79: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	33, // 80: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	35, // 81: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	37, // 82: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	39, // 83: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	41, // 84: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	43, // 85: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	74, // 86: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
-	45, // 87: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:output_type -> neural_heatmap.v1.AckAnomaliesResponse
-	64, // [64:88] is the sub-list for method output_type
-	40, // [40:64] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	50, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
+	51, // 1: neural_heatmap.v1.GetCorrelationMatrixRequest.granularity:type_name -> neural_heatmap.v1.Granularity
+	52, // 2: neural_heatmap.v1.GetCorrelationMatrixRequest.time_range:type_name -> neural_heatmap.v1.TimeRange
+	53, // 3: neural_heatmap.v1.GetCorrelationMatrixResponse.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
+	54, // 4: neural_heatmap.v1.GetTemporalPatternsRequest.pattern_types:type_name -> neural_heatmap.v1.PatternType
+	51, // 5: neural_heatmap.v1.GetTemporalPatternsRequest.granularity:type_name -> neural_heatmap.v1.Granularity
+	5,  // 6: neural_heatmap.v1.GetTemporalPatternsRequest.unit_ranges:type_name -> neural_heatmap.v1.UnitRange
+	55, // 7: neural_heatmap.v1.GetTemporalPatternsResponse.patterns:type_name -> neural_heatmap.v1.TemporalPattern
+	51, // 8: neural_heatmap.v1.GetTemporalStatisticsRequest.granularity:type_name -> neural_heatmap.v1.Granularity
+	5,  // 9: neural_heatmap.v1.GetTemporalStatisticsRequest.unit_ranges:type_name -> neural_heatmap.v1.UnitRange
+	56, // 10: neural_heatmap.v1.GetTemporalStatisticsResponse.statistics:type_name -> neural_heatmap.v1.TemporalStatistics
+	57, // 11: neural_heatmap.v1.GetAnomaliesRequest.severity:type_name -> neural_heatmap.v1.Severity
+	57, // 12: neural_heatmap.v1.GetAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	58, // 13: neural_heatmap.v1.GetAnomaliesResponse.anomalies:type_name -> neural_heatmap.v1.Anomaly
+	59, // 14: neural_heatmap.v1.SetFilterRequest.filter:type_name -> neural_heatmap.v1.Filter
+	59, // 15: neural_heatmap.v1.SetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	59, // 16: neural_heatmap.v1.GetFilterResponse.filter:type_name -> neural_heatmap.v1.Filter
+	60, // 17: neural_heatmap.v1.SetThemeRequest.theme:type_name -> neural_heatmap.v1.Theme
+	61, // 18: neural_heatmap.v1.SetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	61, // 19: neural_heatmap.v1.GetThemeResponse.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	62, // 20: neural_heatmap.v1.SetLayoutRequest.layout:type_name -> neural_heatmap.v1.Layout
+	62, // 21: neural_heatmap.v1.SetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	62, // 22: neural_heatmap.v1.GetLayoutResponse.layout:type_name -> neural_heatmap.v1.Layout
+	63, // 23: neural_heatmap.v1.CompareModelsResponse.comparison:type_name -> neural_heatmap.v1.ModelComparison
+	64, // 24: neural_heatmap.v1.ExportCorrelationMatrixRequest.format:type_name -> neural_heatmap.v1.ExportFormat
+	65, // 25: neural_heatmap.v1.ExportCorrelationMatrixResponse.result:type_name -> neural_heatmap.v1.ExportResult
+	66, // 26: neural_heatmap.v1.ListExportsResponse.files:type_name -> neural_heatmap.v1.ExportedFile
+	67, // 27: neural_heatmap.v1.SubscribeHeatmapResponse.update:type_name -> neural_heatmap.v1.HeatmapUpdate
+	68, // 28: neural_heatmap.v1.SubscribeCorrelationsResponse.update:type_name -> neural_heatmap.v1.CorrelationUpdate
+	69, // 29: neural_heatmap.v1.SubscribeTemporalResponse.update:type_name -> neural_heatmap.v1.TemporalUpdate
+	57, // 30: neural_heatmap.v1.SubscribeAnomaliesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	70, // 31: neural_heatmap.v1.SubscribeAnomaliesResponse.update:type_name -> neural_heatmap.v1.AnomalyUpdate
+	71, // 32: neural_heatmap.v1.SubscribeAnomaliesResponse.heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	72, // 33: neural_heatmap.v1.StreamUpdatesRequest.types:type_name -> neural_heatmap.v1.UpdateType
+	57, // 34: neural_heatmap.v1.StreamUpdatesRequest.min_severity:type_name -> neural_heatmap.v1.Severity
+	67, // 35: neural_heatmap.v1.StreamUpdatesResponse.heatmap:type_name -> neural_heatmap.v1.HeatmapUpdate
+	68, // 36: neural_heatmap.v1.StreamUpdatesResponse.correlation:type_name -> neural_heatmap.v1.CorrelationUpdate
+	69, // 37: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
+	70, // 38: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
+	71, // 39: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
+	73, // 40: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
+	74, // 41: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
+	49, // 42: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	75, // 43: neural_heatmap.v1.GetLayerHealthResponse.layers:type_name -> neural_heatmap.v1.LayerHealth
+	76, // 44: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	0,  // 45: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
+	2,  // 46: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
+	4,  // 47: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
+	7,  // 48: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
+	9,  // 49: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
+	11, // 50: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
+	13, // 51: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
+	15, // 52: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
+	17, // 53: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
+	19, // 54: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
+	21, // 55: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
+	23, // 56: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
+	25, // 57: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
+	27, // 58: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
+	29, // 59: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
+	31, // 60: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
+	33, // 61: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
+	35, // 62: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
+	37, // 63: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
+	39, // 64: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
+	41, // 65: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
+	43, // 66: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
+	77, // 67: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
+	45, // 68: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:input_type -> neural_heatmap.v1.AckAnomaliesRequest
+	46, // 69: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:input_type -> neural_heatmap.v1.GetLayerHealthRequest
+	1,  // 70: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 71: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	6,  // 72: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	8,  // 73: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	10, // 74: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	12, // 75: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	14, // 76: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	16, // 77: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	18, // 78: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	20, // 79: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	22, // 80: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	24, // 81: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	26, // 82: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	28, // 83: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	30, // 84: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	32, // 85: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	34, // 86: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	36, // 87: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	38, // 88: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	40, // 89: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	42, // 90: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	44, // 91: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	78, // 92: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
+	48, // 93: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:output_type -> neural_heatmap.v1.AckAnomaliesResponse
+	47, // 94: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:output_type -> neural_heatmap.v1.GetLayerHealthResponse
+	70, // [70:95] is the sub-list for method output_type
+	45, // [45:70] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_neural_heatmap_service_proto_init() }
@@ -2799,10 +3053,10 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 	file_neural_heatmap_v1_render_proto_init()
 	file_neural_heatmap_v1_updates_proto_init()
 	file_neural_heatmap_v1_view_proto_init()
-	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[8].OneofWrappers = []any{}
-	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[38].OneofWrappers = []any{}
-	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[40].OneofWrappers = []any{}
-	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41].OneofWrappers = []any{
+	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[9].OneofWrappers = []any{}
+	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[39].OneofWrappers = []any{}
+	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[41].OneofWrappers = []any{}
+	file_neural_heatmap_v1_neural_heatmap_service_proto_msgTypes[42].OneofWrappers = []any{
 		(*StreamUpdatesResponse_Heatmap)(nil),
 		(*StreamUpdatesResponse_Correlation)(nil),
 		(*StreamUpdatesResponse_Temporal)(nil),
@@ -2815,7 +3069,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc), len(file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

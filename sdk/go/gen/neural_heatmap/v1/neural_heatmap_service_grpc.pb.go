@@ -43,6 +43,7 @@ const (
 	NeuralHeatmapService_IngestActivations_FullMethodName       = "/neural_heatmap.v1.NeuralHeatmapService/IngestActivations"
 	NeuralHeatmapService_RenderHeatmap_FullMethodName           = "/neural_heatmap.v1.NeuralHeatmapService/RenderHeatmap"
 	NeuralHeatmapService_AckAnomalies_FullMethodName            = "/neural_heatmap.v1.NeuralHeatmapService/AckAnomalies"
+	NeuralHeatmapService_GetLayerHealth_FullMethodName          = "/neural_heatmap.v1.NeuralHeatmapService/GetLayerHealth"
 )
 
 // NeuralHeatmapServiceClient is the client API for NeuralHeatmapService service.
@@ -99,6 +100,8 @@ type NeuralHeatmapServiceClient interface {
 	RenderHeatmap(ctx context.Context, in *RenderHeatmapRequest, opts ...grpc.CallOption) (*RenderHeatmapResponse, error)
 	// Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer).
 	AckAnomalies(ctx context.Context, in *AckAnomaliesRequest, opts ...grpc.CallOption) (*AckAnomaliesResponse, error)
+	// Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units.
+	GetLayerHealth(ctx context.Context, in *GetLayerHealthRequest, opts ...grpc.CallOption) (*GetLayerHealthResponse, error)
 }
 
 type neuralHeatmapServiceClient struct {
@@ -406,6 +409,16 @@ func (c *neuralHeatmapServiceClient) AckAnomalies(ctx context.Context, in *AckAn
 	return out, nil
 }
 
+func (c *neuralHeatmapServiceClient) GetLayerHealth(ctx context.Context, in *GetLayerHealthRequest, opts ...grpc.CallOption) (*GetLayerHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLayerHealthResponse)
+	err := c.cc.Invoke(ctx, NeuralHeatmapService_GetLayerHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NeuralHeatmapServiceServer is the server API for NeuralHeatmapService service.
 // All implementations must embed UnimplementedNeuralHeatmapServiceServer
 // for forward compatibility.
@@ -460,6 +473,8 @@ type NeuralHeatmapServiceServer interface {
 	RenderHeatmap(context.Context, *RenderHeatmapRequest) (*RenderHeatmapResponse, error)
 	// Acknowledges a durable consumer's anomalies up to a sequence (see SubscribeAnomaliesRequest.consumer).
 	AckAnomalies(context.Context, *AckAnomaliesRequest) (*AckAnomaliesResponse, error)
+	// Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units.
+	GetLayerHealth(context.Context, *GetLayerHealthRequest) (*GetLayerHealthResponse, error)
 	mustEmbedUnimplementedNeuralHeatmapServiceServer()
 }
 
@@ -541,6 +556,9 @@ func (UnimplementedNeuralHeatmapServiceServer) RenderHeatmap(context.Context, *R
 }
 func (UnimplementedNeuralHeatmapServiceServer) AckAnomalies(context.Context, *AckAnomaliesRequest) (*AckAnomaliesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AckAnomalies not implemented")
+}
+func (UnimplementedNeuralHeatmapServiceServer) GetLayerHealth(context.Context, *GetLayerHealthRequest) (*GetLayerHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLayerHealth not implemented")
 }
 func (UnimplementedNeuralHeatmapServiceServer) mustEmbedUnimplementedNeuralHeatmapServiceServer() {}
 func (UnimplementedNeuralHeatmapServiceServer) testEmbeddedByValue()                              {}
@@ -942,6 +960,24 @@ func _NeuralHeatmapService_AckAnomalies_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NeuralHeatmapService_GetLayerHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLayerHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NeuralHeatmapServiceServer).GetLayerHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NeuralHeatmapService_GetLayerHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NeuralHeatmapServiceServer).GetLayerHealth(ctx, req.(*GetLayerHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NeuralHeatmapService_ServiceDesc is the grpc.ServiceDesc for NeuralHeatmapService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1016,6 +1052,10 @@ var NeuralHeatmapService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AckAnomalies",
 			Handler:    _NeuralHeatmapService_AckAnomalies_Handler,
+		},
+		{
+			MethodName: "GetLayerHealth",
+			Handler:    _NeuralHeatmapService_GetLayerHealth_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file neural_heatmap/v1/analytics.proto.
  */
 export const file_neural_heatmap_v1_analytics: GenFile = /*@__PURE__*/
-  fileDesc("CiFuZXVyYWxfaGVhdG1hcC92MS9hbmFseXRpY3MucHJvdG8SEW5ldXJhbF9oZWF0bWFwLnYxIpwCChFDb3JyZWxhdGlvbk1hdHJpeBIpCgZtYXRyaXgYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5UZW5zb3ISDgoGbGFiZWxzGAIgAygJEi0KCXRpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASRAoIbWV0YWRhdGEYBSADKAsyMi5uZXVyYWxfaGVhdG1hcC52MS5Db3JyZWxhdGlvbk1hdHJpeC5NZXRhZGF0YUVudHJ5GlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFKBAgEEAUipQQKD1RlbXBvcmFsUGF0dGVybhI0CgxwYXR0ZXJuX3R5cGUYASABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5QYXR0ZXJuVHlwZRIWCglmcmVxdWVuY3kYAiABKAFIAIgBARIWCglhbXBsaXR1ZGUYAyABKAFIAYgBARISCgVwaGFzZRgEIAEoAUgCiAEBEhIKCmNvbmZpZGVuY2UYBSABKAESMwoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIA4gBARIxCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIBIgBARJCCghtZXRhZGF0YRgLIAMoCzIwLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsUGF0dGVybi5NZXRhZGF0YUVudHJ5EhAKCG1vZGVsX2lkGAkgASgJEhAKCGxheWVyX2lkGAogASgJEhkKEXBhdHRlcm5fdHlwZV9uYW1lGAwgASgJGlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFCDAoKX2ZyZXF1ZW5jeUIMCgpfYW1wbGl0dWRlQggKBl9waGFzZUINCgtfc3RhcnRfdGltZUILCglfZW5kX3RpbWVKBAgIEAki4QEKD0xheWVyU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIQCghsYXllcl9pZBgCIAEoCRIPCgdzYW1wbGVzGAMgASgEEgwKBG1lYW4YBCABKAESCwoDc3RkGAUgASgBEgsKA21pbhgGIAEoARILCgNtYXgYByABKAESEwoLdHJlbmRfc2xvcGUYCCABKAESGgoSZG9taW5hbnRfZnJlcXVlbmN5GAkgASgBEhwKFHBlcmlvZGljaXR5X3N0cmVuZ3RoGAogASgBEhUKDXN0YXRlX2NoYW5nZXMYCyABKA0izwIKElRlbXBvcmFsU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIyCgZsYXllcnMYAiADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5MYXllclN0YXRpc3RpY3MSGQoRaW5jcmVhc2luZ190cmVuZHMYAyABKA0SGQoRZGVjcmVhc2luZ190cmVuZHMYBCABKA0SEwoLZmxhdF90cmVuZHMYBSABKA0SFwoPcGVyaW9kaWNfbGF5ZXJzGAYgASgNEjsKA3JhdxgIIAMoCzIuLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsU3RhdGlzdGljcy5SYXdFbnRyeRpMCghSYXdFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUoECAcQCCLlAwoHQW5vbWFseRIQCghzZXF1ZW5jZRgBIAEoBBI0Cgxhbm9tYWx5X3R5cGUYAiABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5VHlwZRItCghzZXZlcml0eRgDIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5Ei0KCXRpbWVzdGFtcBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoIbG9jYXRpb24YBSABKAsyGy5uZXVyYWxfaGVhdG1hcC52MS5Mb2NhdGlvbkgAiAEBEg0KBWxheWVyGAYgASgJEhAKCG1vZGVsX2lkGAcgASgJEg0KBXNjb3JlGAggASgBEhMKC2Rlc2NyaXB0aW9uGAkgASgJEjoKCG1ldGFkYXRhGAsgAygLMigubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseS5NZXRhZGF0YUVudHJ5EhkKEWFub21hbHlfdHlwZV9uYW1lGAwgASgJGlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFCCwoJX2xvY2F0aW9uSgQIChALImIKD0xheWVyU2ltaWxhcml0eRIPCgdtb2RlbF9hGAEgASgJEg8KB2xheWVyX2EYAiABKAkSDwoHbW9kZWxfYhgDIAEoCRIPCgdsYXllcl9iGAQgASgJEgsKA2NrYRgFIAEoASKSAQoQTWV0cmljQ29tcGFyaXNvbhIOCgZtZXRyaWMYASABKAkSPwoGdmFsdWVzGAIgAygLMi8ubmV1cmFsX2hlYXRtYXAudjEuTWV0cmljQ29tcGFyaXNvbi5WYWx1ZXNFbnRyeRotCgtWYWx1ZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBIvoCCg9Nb2RlbENvbXBhcmlzb24SEQoJbW9kZWxfaWRzGAEgAygJEjQKEXNpbWlsYXJpdHlfbWF0cml4GAIgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuVGVuc29yEjQKB21ldHJpY3MYAyADKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5NZXRyaWNDb21wYXJpc29uEjwKEGxheWVyX3NpbWlsYXJpdHkYBCADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5MYXllclNpbWlsYXJpdHkSDQoFc3RlcHMYBSABKAQSQgoIbWV0YWRhdGEYByADKAsyMC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbENvbXBhcmlzb24uTWV0YWRhdGFFbnRyeRpRCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhVmFsdWU6AjgBSgQIBhAHKlcKC0dyYW51bGFyaXR5EhsKF0dSQU5VTEFSSVRZX1VOU1BFQ0lGSUVEEAASFQoRR1JBTlVMQVJJVFlfTEFZRVIQARIUChBHUkFOVUxBUklUWV9VTklUEAIqfQoLUGF0dGVyblR5cGUSHAoYUEFUVEVSTl9UWVBFX1VOU1BFQ0lGSUVEEAASGQoVUEFUVEVSTl9UWVBFX1BFUklPRElDEAESFgoSUEFUVEVSTl9UWVBFX1RSRU5EEAISHQoZUEFUVEVSTl9UWVBFX1NUQVRFX0NIQU5HRRADKrYBCgtBbm9tYWx5VHlwZRIcChhBTk9NQUxZX1RZUEVfVU5TUEVDSUZJRUQQABIbChdBTk9NQUxZX1RZUEVfTk9OX0ZJTklURRABEhoKFkFOT01BTFlfVFlQRV9FWFBMT0RJTkcQAhIbChdBTk9NQUxZX1RZUEVfREVBRF9VTklUUxADEhsKF0FOT01BTFlfVFlQRV9TQVRVUkFUSU9OEAQSFgoSQU5PTUFMWV9UWVBFX1NQSUtFEAVC4AEKFWNvbS5uZXVyYWxfaGVhdG1hcC52MUIOQW5hbHl0aWNzUHJvdG9QAVpWZ2l0aHViLmNvbS9uZXVyYWwtaGVhdG1hcC9uZXVyYWwtaGVhdG1hcC9zZGsvZ28vZ2VuL25ldXJhbF9oZWF0bWFwL3YxO25ldXJhbF9oZWF0bWFwdjGiAgNOWFiqAhBOZXVyYWxIZWF0bWFwLlYxygIQTmV1cmFsSGVhdG1hcFxWMeICHE5ldXJhbEhlYXRtYXBcVjFcR1BCTWV0YWRhdGHqAhFOZXVyYWxIZWF0bWFwOjpWMWIGcHJvdG8z", [file_google_protobuf_timestamp, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor]);
+  fileDesc("CiFuZXVyYWxfaGVhdG1hcC92MS9hbmFseXRpY3MucHJvdG8SEW5ldXJhbF9oZWF0bWFwLnYxIpwCChFDb3JyZWxhdGlvbk1hdHJpeBIpCgZtYXRyaXgYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5UZW5zb3ISDgoGbGFiZWxzGAIgAygJEi0KCXRpbWVzdGFtcBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASRAoIbWV0YWRhdGEYBSADKAsyMi5uZXVyYWxfaGVhdG1hcC52MS5Db3JyZWxhdGlvbk1hdHJpeC5NZXRhZGF0YUVudHJ5GlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFKBAgEEAUiggUKD1RlbXBvcmFsUGF0dGVybhI0CgxwYXR0ZXJuX3R5cGUYASABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5QYXR0ZXJuVHlwZRIWCglmcmVxdWVuY3kYAiABKAFIAIgBARIWCglhbXBsaXR1ZGUYAyABKAFIAYgBARISCgVwaGFzZRgEIAEoAUgCiAEBEhIKCmNvbmZpZGVuY2UYBSABKAESMwoKc3RhcnRfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIA4gBARIxCghlbmRfdGltZRgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIBIgBARJCCghtZXRhZGF0YRgLIAMoCzIwLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsUGF0dGVybi5NZXRhZGF0YUVudHJ5EhAKCG1vZGVsX2lkGAkgASgJEhAKCGxheWVyX2lkGAogASgJEhkKEXBhdHRlcm5fdHlwZV9uYW1lGAwgASgJEhEKBHVuaXQYDSABKA1IBYgBARIyCghsb2NhdGlvbhgOIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uSAaIAQEaUQoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUIMCgpfZnJlcXVlbmN5QgwKCl9hbXBsaXR1ZGVCCAoGX3BoYXNlQg0KC19zdGFydF90aW1lQgsKCV9lbmRfdGltZUIHCgVfdW5pdEILCglfbG9jYXRpb25KBAgIEAki4QEKD0xheWVyU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIQCghsYXllcl9pZBgCIAEoCRIPCgdzYW1wbGVzGAMgASgEEgwKBG1lYW4YBCABKAESCwoDc3RkGAUgASgBEgsKA21pbhgGIAEoARILCgNtYXgYByABKAESEwoLdHJlbmRfc2xvcGUYCCABKAESGgoSZG9taW5hbnRfZnJlcXVlbmN5GAkgASgBEhwKFHBlcmlvZGljaXR5X3N0cmVuZ3RoGAogASgBEhUKDXN0YXRlX2NoYW5nZXMYCyABKA0iwAMKElRlbXBvcmFsU3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIyCgZsYXllcnMYAiADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5MYXllclN0YXRpc3RpY3MSGQoRaW5jcmVhc2luZ190cmVuZHMYAyABKA0SGQoRZGVjcmVhc2luZ190cmVuZHMYBCABKA0SEwoLZmxhdF90cmVuZHMYBSABKA0SFwoPcGVyaW9kaWNfbGF5ZXJzGAYgASgNEjsKA3JhdxgIIAMoCzIuLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsU3RhdGlzdGljcy5SYXdFbnRyeRIwCgV1bml0cxgJIAMoCzIhLm5ldXJhbF9oZWF0bWFwLnYxLlVuaXRTdGF0aXN0aWNzEj0KEW9zY2lsbGF0aW5nX3VuaXRzGAogAygLMiIubmV1cmFsX2hlYXRtYXAudjEuT3NjaWxsYXRpbmdVbml0GkwKCFJhd0VudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhVmFsdWU6AjgBSgQIBxAIIsgCCg5Vbml0U3RhdGlzdGljcxIQCghtb2RlbF9pZBgBIAEoCRIQCghsYXllcl9pZBgCIAEoCRIMCgR1bml0GAMgASgNEi0KCGxvY2F0aW9uGAQgASgLMhsubmV1cmFsX2hlYXRtYXAudjEuTG9jYXRpb24SDwoHc2FtcGxlcxgFIAEoBBIMCgRtZWFuGAYgASgBEgsKA3N0ZBgHIAEoARILCgNtaW4YCCABKAESCwoDbWF4GAkgASgBEhMKC3RyZW5kX3Nsb3BlGAogASgBEhcKD3RyZW5kX3Jfc3F1YXJlZBgLIAEoARIaChJkb21pbmFudF9mcmVxdWVuY3kYDCABKAESHAoUcGVyaW9kaWNpdHlfc3RyZW5ndGgYDSABKAESEAoIcGVyaW9kaWMYDiABKAgSFQoNc3RhdGVfY2hhbmdlcxgPIAEoDSK2AQoPT3NjaWxsYXRpbmdVbml0EhAKCG1vZGVsX2lkGAEgASgJEhAKCGxheWVyX2lkGAIgASgJEgwKBHVuaXQYAyABKA0SLQoIbG9jYXRpb24YBCABKAsyGy5uZXVyYWxfaGVhdG1hcC52MS5Mb2NhdGlvbhIRCglmcmVxdWVuY3kYBSABKAESHAoUcGVyaW9kaWNpdHlfc3RyZW5ndGgYBiABKAESEQoJYW1wbGl0dWRlGAcgASgBItYBCglTdHVja1VuaXQSDAoEdW5pdBgBIAEoDRItCghsb2NhdGlvbhgCIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEhcKCnNpbmNlX3N0ZXAYAyABKANIAIgBARIpCgVzaW5jZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGZnJhbWVzGAUgASgEEhoKEnNpbmNlX3dpbmRvd19zdGFydBgGIAEoCBINCgV2YWx1ZRgHIAEoAUINCgtfc2luY2Vfc3RlcCLBAQoJVW5pdFNwaWtlEgwKBHVuaXQYASABKA0SLQoIbG9jYXRpb24YAiABKAsyGy5uZXVyYWxfaGVhdG1hcC52MS5Mb2NhdGlvbhINCgVzY29yZRgDIAEoARINCgV2YWx1ZRgEIAEoARIOCgZtZWRpYW4YBSABKAESEQoEc3RlcBgGIAEoA0gAiAEBEi0KCXRpbWVzdGFtcBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBwoFX3N0ZXAiqwMKC0xheWVySGVhbHRoEhAKCG1vZGVsX2lkGAEgASgJEhAKCGxheWVyX2lkGAIgASgJEg0KBXVuaXRzGAMgASgNEg4KBmZyYW1lcxgEIAEoBBIwCgpkZWFkX3VuaXRzGAUgAygLMhwubmV1cmFsX2hlYXRtYXAudjEuU3R1Y2tVbml0EhIKCmRlYWRfY291bnQYBiABKA0SNQoPc2F0dXJhdGVkX3VuaXRzGAcgAygLMhwubmV1cmFsX2hlYXRtYXAudjEuU3R1Y2tVbml0EhcKD3NhdHVyYXRlZF9jb3VudBgIIAEoDRIwCgp0b3Bfc3Bpa2VzGAkgAygLMhwubmV1cmFsX2hlYXRtYXAudjEuVW5pdFNwaWtlEj4KCGNyaXRlcmlhGAogAygLMiwubmV1cmFsX2hlYXRtYXAudjEuTGF5ZXJIZWFsdGguQ3JpdGVyaWFFbnRyeRpRCg1Dcml0ZXJpYUVudHJ5EgsKA2tleRgBIAEoCRIvCgV2YWx1ZRgCIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhVmFsdWU6AjgBIuUDCgdBbm9tYWx5EhAKCHNlcXVlbmNlGAEgASgEEjQKDGFub21hbHlfdHlwZRgCIAEoDjIeLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlUeXBlEi0KCHNldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSLQoJdGltZXN0YW1wGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uSACIAQESDQoFbGF5ZXIYBiABKAkSEAoIbW9kZWxfaWQYByABKAkSDQoFc2NvcmUYCCABKAESEwoLZGVzY3JpcHRpb24YCSABKAkSOgoIbWV0YWRhdGEYCyADKAsyKC5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5Lk1ldGFkYXRhRW50cnkSGQoRYW5vbWFseV90eXBlX25hbWUYDCABKAkaUQoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUILCglfbG9jYXRpb25KBAgKEAsiYgoPTGF5ZXJTaW1pbGFyaXR5Eg8KB21vZGVsX2EYASABKAkSDwoHbGF5ZXJfYRgCIAEoCRIPCgdtb2RlbF9iGAMgASgJEg8KB2xheWVyX2IYBCABKAkSCwoDY2thGAUgASgBIpIBChBNZXRyaWNDb21wYXJpc29uEg4KBm1ldHJpYxgBIAEoCRI/CgZ2YWx1ZXMYAiADKAsyLy5uZXVyYWxfaGVhdG1hcC52MS5NZXRyaWNDb21wYXJpc29uLlZhbHVlc0VudHJ5Gi0KC1ZhbHVlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEi+gIKD01vZGVsQ29tcGFyaXNvbhIRCgltb2RlbF9pZHMYASADKAkSNAoRc2ltaWxhcml0eV9tYXRyaXgYAiABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5UZW5zb3ISNAoHbWV0cmljcxgDIAMoCzIjLm5ldXJhbF9oZWF0bWFwLnYxLk1ldHJpY0NvbXBhcmlzb24SPAoQbGF5ZXJfc2ltaWxhcml0eRgEIAMoCzIiLm5ldXJhbF9oZWF0bWFwLnYxLkxheWVyU2ltaWxhcml0eRINCgVzdGVwcxgFIAEoBBJCCghtZXRhZGF0YRgHIAMoCzIwLm5ldXJhbF9oZWF0bWFwLnYxLk1vZGVsQ29tcGFyaXNvbi5NZXRhZGF0YUVudHJ5GlEKDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFKBAgGEAcqVwoLR3JhbnVsYXJpdHkSGwoXR1JBTlVMQVJJVFlfVU5TUEVDSUZJRUQQABIVChFHUkFOVUxBUklUWV9MQVlFUhABEhQKEEdSQU5VTEFSSVRZX1VOSVQQAip9CgtQYXR0ZXJuVHlwZRIcChhQQVRURVJOX1RZUEVfVU5TUEVDSUZJRUQQABIZChVQQVRURVJOX1RZUEVfUEVSSU9ESUMQARIWChJQQVRURVJOX1RZUEVfVFJFTkQQAhIdChlQQVRURVJOX1RZUEVfU1RBVEVfQ0hBTkdFEAMqtgEKC0Fub21hbHlUeXBlEhwKGEFOT01BTFlfVFlQRV9VTlNQRUNJRklFRBAAEhsKF0FOT01BTFlfVFlQRV9OT05fRklOSVRFEAESGgoWQU5PTUFMWV9UWVBFX0VYUExPRElORxACEhsKF0FOT01BTFlfVFlQRV9ERUFEX1VOSVRTEAMSGwoXQU5PTUFMWV9UWVBFX1NBVFVSQVRJT04QBBIWChJBTk9NQUxZX1RZUEVfU1BJS0UQBULgAQoVY29tLm5ldXJhbF9oZWF0bWFwLnYxQg5BbmFseXRpY3NQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor]);
 
 /**
  * Pearson correlations between activity series.
@@ -133,6 +133,20 @@ export type TemporalPattern = Message<"neural_heatmap.v1.TemporalPattern"> & {
    * @generated from field: string pattern_type_name = 12;
    */
   patternTypeName: string;
+
+  /**
+   * The unit whose series this is (GRANULARITY_UNIT); unset for a layer's series.
+   *
+   * @generated from field: optional uint32 unit = 13;
+   */
+  unit?: number | undefined;
+
+  /**
+   * The unit's canvas location; set with unit.
+   *
+   * @generated from field: optional neural_heatmap.v1.Location location = 14;
+   */
+  location?: Location | undefined;
 };
 
 /**
@@ -261,6 +275,20 @@ export type TemporalStatistics = Message<"neural_heatmap.v1.TemporalStatistics">
    * @generated from field: map<string, neural_heatmap.v1.MetadataValue> raw = 8;
    */
   raw: { [key: string]: MetadataValue };
+
+  /**
+   * Per-unit statistics of the selected units (GRANULARITY_UNIT), layer by layer, in index order.
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitStatistics units = 9;
+   */
+  units: UnitStatistics[];
+
+  /**
+   * The selected units whose periodicity passes the periodic threshold, strongest first.
+   *
+   * @generated from field: repeated neural_heatmap.v1.OscillatingUnit oscillating_units = 10;
+   */
+  oscillatingUnits: OscillatingUnit[];
 };
 
 /**
@@ -269,6 +297,364 @@ export type TemporalStatistics = Message<"neural_heatmap.v1.TemporalStatistics">
  */
 export const TemporalStatisticsSchema: GenMessage<TemporalStatistics> = /*@__PURE__*/
   messageDesc(file_neural_heatmap_v1_analytics, 3);
+
+/**
+ * Summary statistics of one unit's activation series.
+ *
+ * @generated from message neural_heatmap.v1.UnitStatistics
+ */
+export type UnitStatistics = Message<"neural_heatmap.v1.UnitStatistics"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: string layer_id = 2;
+   */
+  layerId: string;
+
+  /**
+   * @generated from field: uint32 unit = 3;
+   */
+  unit: number;
+
+  /**
+   * The unit's canvas location.
+   *
+   * @generated from field: neural_heatmap.v1.Location location = 4;
+   */
+  location?: Location | undefined;
+
+  /**
+   * @generated from field: uint64 samples = 5;
+   */
+  samples: bigint;
+
+  /**
+   * @generated from field: double mean = 6;
+   */
+  mean: number;
+
+  /**
+   * @generated from field: double std = 7;
+   */
+  std: number;
+
+  /**
+   * @generated from field: double min = 8;
+   */
+  min: number;
+
+  /**
+   * @generated from field: double max = 9;
+   */
+  max: number;
+
+  /**
+   * Least-squares slope of the series per second.
+   *
+   * @generated from field: double trend_slope = 10;
+   */
+  trendSlope: number;
+
+  /**
+   * r squared of that line, 0..1.
+   *
+   * @generated from field: double trend_r_squared = 11;
+   */
+  trendRSquared: number;
+
+  /**
+   * Strongest frequency in Hz (0 when the series has no spectral peak).
+   *
+   * @generated from field: double dominant_frequency = 12;
+   */
+  dominantFrequency: number;
+
+  /**
+   * Share of the detrended variance the sinusoid at dominant_frequency explains, 0..1.
+   *
+   * @generated from field: double periodicity_strength = 13;
+   */
+  periodicityStrength: number;
+
+  /**
+   * Whether periodicity_strength passes the server's periodic threshold.
+   *
+   * @generated from field: bool periodic = 14;
+   */
+  periodic: boolean;
+
+  /**
+   * @generated from field: uint32 state_changes = 15;
+   */
+  stateChanges: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.UnitStatistics.
+ * Use `create(UnitStatisticsSchema)` to create a new message.
+ */
+export const UnitStatisticsSchema: GenMessage<UnitStatistics> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_analytics, 4);
+
+/**
+ * A unit that oscillates: its periodicity passes the server's periodic threshold.
+ *
+ * @generated from message neural_heatmap.v1.OscillatingUnit
+ */
+export type OscillatingUnit = Message<"neural_heatmap.v1.OscillatingUnit"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: string layer_id = 2;
+   */
+  layerId: string;
+
+  /**
+   * @generated from field: uint32 unit = 3;
+   */
+  unit: number;
+
+  /**
+   * The unit's canvas location.
+   *
+   * @generated from field: neural_heatmap.v1.Location location = 4;
+   */
+  location?: Location | undefined;
+
+  /**
+   * Hz.
+   *
+   * @generated from field: double frequency = 5;
+   */
+  frequency: number;
+
+  /**
+   * Share of the detrended variance the sinusoid explains, 0..1 (the pattern's confidence).
+   *
+   * @generated from field: double periodicity_strength = 6;
+   */
+  periodicityStrength: number;
+
+  /**
+   * Half peak-to-peak of the sinusoid, in activation units.
+   *
+   * @generated from field: double amplitude = 7;
+   */
+  amplitude: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.OscillatingUnit.
+ * Use `create(OscillatingUnitSchema)` to create a new message.
+ */
+export const OscillatingUnitSchema: GenMessage<OscillatingUnit> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_analytics, 5);
+
+/**
+ * A unit stuck at one value (dead at zero, or saturated at a bound) over the recent frames.
+ *
+ * @generated from message neural_heatmap.v1.StuckUnit
+ */
+export type StuckUnit = Message<"neural_heatmap.v1.StuckUnit"> & {
+  /**
+   * @generated from field: uint32 unit = 1;
+   */
+  unit: number;
+
+  /**
+   * The unit's canvas location.
+   *
+   * @generated from field: neural_heatmap.v1.Location location = 2;
+   */
+  location?: Location | undefined;
+
+  /**
+   * Training step of the first frame of the unit's current run (unset when frames carry no step).
+   *
+   * @generated from field: optional int64 since_step = 3;
+   */
+  sinceStep?: bigint | undefined;
+
+  /**
+   * Timestamp of that frame.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 4;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Frames in the run, up to the newest.
+   *
+   * @generated from field: uint64 frames = 5;
+   */
+  frames: bigint;
+
+  /**
+   * The run reaches back to the oldest frame of the window: stuck at least since then.
+   *
+   * @generated from field: bool since_window_start = 6;
+   */
+  sinceWindowStart: boolean;
+
+  /**
+   * Mean activation over the run (0 for a dead unit; the bound for a saturated one).
+   *
+   * @generated from field: double value = 7;
+   */
+  value: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.StuckUnit.
+ * Use `create(StuckUnitSchema)` to create a new message.
+ */
+export const StuckUnitSchema: GenMessage<StuckUnit> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_analytics, 6);
+
+/**
+ * One unit's largest recent robust z-score against its own earlier frames.
+ *
+ * @generated from message neural_heatmap.v1.UnitSpike
+ */
+export type UnitSpike = Message<"neural_heatmap.v1.UnitSpike"> & {
+  /**
+   * @generated from field: uint32 unit = 1;
+   */
+  unit: number;
+
+  /**
+   * The unit's canvas location.
+   *
+   * @generated from field: neural_heatmap.v1.Location location = 2;
+   */
+  location?: Location | undefined;
+
+  /**
+   * |value - median| / (1.4826 MAD) of the unit's baseline frames; larger is worse.
+   *
+   * @generated from field: double score = 3;
+   */
+  score: number;
+
+  /**
+   * The activation at the scored frame.
+   *
+   * @generated from field: double value = 4;
+   */
+  value: number;
+
+  /**
+   * Median of the unit's baseline frames.
+   *
+   * @generated from field: double median = 5;
+   */
+  median: number;
+
+  /**
+   * Training step of the scored frame (unset when frames carry no step).
+   *
+   * @generated from field: optional int64 step = 6;
+   */
+  step?: bigint | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp timestamp = 7;
+   */
+  timestamp?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.UnitSpike.
+ * Use `create(UnitSpikeSchema)` to create a new message.
+ */
+export const UnitSpikeSchema: GenMessage<UnitSpike> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_analytics, 7);
+
+/**
+ * Per-unit health of one layer over its recent frames.
+ *
+ * @generated from message neural_heatmap.v1.LayerHealth
+ */
+export type LayerHealth = Message<"neural_heatmap.v1.LayerHealth"> & {
+  /**
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * @generated from field: string layer_id = 2;
+   */
+  layerId: string;
+
+  /**
+   * Units per frame.
+   *
+   * @generated from field: uint32 units = 3;
+   */
+  units: number;
+
+  /**
+   * Frames of the window the answer looked at.
+   *
+   * @generated from field: uint64 frames = 4;
+   */
+  frames: bigint;
+
+  /**
+   * Units exactly 0 in every recent frame, in index order.
+   *
+   * @generated from field: repeated neural_heatmap.v1.StuckUnit dead_units = 5;
+   */
+  deadUnits: StuckUnit[];
+
+  /**
+   * How many units are dead (the length of dead_units).
+   *
+   * @generated from field: uint32 dead_count = 6;
+   */
+  deadCount: number;
+
+  /**
+   * Units pinned at their activation bound in every recent frame, in index order.
+   *
+   * @generated from field: repeated neural_heatmap.v1.StuckUnit saturated_units = 7;
+   */
+  saturatedUnits: StuckUnit[];
+
+  /**
+   * How many units are saturated (the length of saturated_units).
+   *
+   * @generated from field: uint32 saturated_count = 8;
+   */
+  saturatedCount: number;
+
+  /**
+   * The units with the largest spike scores, largest first (top_k of them).
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitSpike top_spikes = 9;
+   */
+  topSpikes: UnitSpike[];
+
+  /**
+   * The criteria used (recent frames, saturation level, spike baseline, top_k).
+   *
+   * @generated from field: map<string, neural_heatmap.v1.MetadataValue> criteria = 10;
+   */
+  criteria: { [key: string]: MetadataValue };
+};
+
+/**
+ * Describes the message neural_heatmap.v1.LayerHealth.
+ * Use `create(LayerHealthSchema)` to create a new message.
+ */
+export const LayerHealthSchema: GenMessage<LayerHealth> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_analytics, 8);
 
 /**
  * One detected anomaly.
@@ -352,7 +738,7 @@ export type Anomaly = Message<"neural_heatmap.v1.Anomaly"> & {
  * Use `create(AnomalySchema)` to create a new message.
  */
 export const AnomalySchema: GenMessage<Anomaly> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_analytics, 4);
+  messageDesc(file_neural_heatmap_v1_analytics, 9);
 
 /**
  * Linear CKA between one layer of one model and one layer of another.
@@ -391,7 +777,7 @@ export type LayerSimilarity = Message<"neural_heatmap.v1.LayerSimilarity"> & {
  * Use `create(LayerSimilaritySchema)` to create a new message.
  */
 export const LayerSimilaritySchema: GenMessage<LayerSimilarity> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_analytics, 5);
+  messageDesc(file_neural_heatmap_v1_analytics, 10);
 
 /**
  * One metric evaluated per model (e.g. mean activation, sparsity).
@@ -417,7 +803,7 @@ export type MetricComparison = Message<"neural_heatmap.v1.MetricComparison"> & {
  * Use `create(MetricComparisonSchema)` to create a new message.
  */
 export const MetricComparisonSchema: GenMessage<MetricComparison> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_analytics, 6);
+  messageDesc(file_neural_heatmap_v1_analytics, 11);
 
 /**
  * How similar two or more models' representations are.
@@ -467,7 +853,7 @@ export type ModelComparison = Message<"neural_heatmap.v1.ModelComparison"> & {
  * Use `create(ModelComparisonSchema)` to create a new message.
  */
 export const ModelComparisonSchema: GenMessage<ModelComparison> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_analytics, 7);
+  messageDesc(file_neural_heatmap_v1_analytics, 12);
 
 /**
  * What the rows and columns of a correlation matrix are.

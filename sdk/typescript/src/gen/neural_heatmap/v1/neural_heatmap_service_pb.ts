@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Anomaly, CorrelationMatrix, Granularity, ModelComparison, PatternType, TemporalPattern, TemporalStatistics } from "./analytics_pb.js";
+import type { Anomaly, CorrelationMatrix, Granularity, LayerHealth, ModelComparison, PatternType, TemporalPattern, TemporalStatistics } from "./analytics_pb.js";
 import { file_neural_heatmap_v1_analytics } from "./analytics_pb.js";
 import type { Severity, TimeRange } from "./common_pb.js";
 import { file_neural_heatmap_v1_common } from "./common_pb.js";
@@ -28,7 +28,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file neural_heatmap/v1/neural_heatmap_service.proto.
  */
 export const file_neural_heatmap_v1_neural_heatmap_service: GenFile = /*@__PURE__*/
-  fileDesc("Ci5uZXVyYWxfaGVhdG1hcC92MS9uZXVyYWxfaGVhdG1hcF9zZXJ2aWNlLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSIqChFMaXN0TW9kZWxzUmVxdWVzdBIVCg1pbmNsdWRlX3VuaXRzGAEgASgIIj4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbCLDAQobR2V0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIRCglsYXllcl9pZHMYAiADKAkSMwoLZ3JhbnVsYXJpdHkYAyABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5HcmFudWxhcml0eRIwCgp0aW1lX3JhbmdlGAQgASgLMhwubmV1cmFsX2hlYXRtYXAudjEuVGltZVJhbmdlEhcKD3VzZV92aWV3X2ZpbHRlchgFIAEoCCJUChxHZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEjQKBm1hdHJpeBgBIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IqUBChpHZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRITCgt0aW1lX3dpbmRvdxgCIAEoBBI1Cg1wYXR0ZXJuX3R5cGVzGAMgAygOMh4ubmV1cmFsX2hlYXRtYXAudjEuUGF0dGVyblR5cGUSEAoIbGF5ZXJfaWQYBCABKAkSFwoPdXNlX3ZpZXdfZmlsdGVyGAUgASgIIlMKG0dldFRlbXBvcmFsUGF0dGVybnNSZXNwb25zZRI0CghwYXR0ZXJucxgBIAMoCzIiLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsUGF0dGVybiJJChxHZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEhcKD3VzZV92aWV3X2ZpbHRlchgCIAEoCCJaCh1HZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXNwb25zZRI5CgpzdGF0aXN0aWNzGAEgASgLMiUubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxTdGF0aXN0aWNzItsBChNHZXRBbm9tYWxpZXNSZXF1ZXN0Ei0KCHNldmVyaXR5GAEgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSDQoFbGltaXQYAiABKA0SEAoIbW9kZWxfaWQYAyABKAkSGwoOYWZ0ZXJfc2VxdWVuY2UYBCABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYBSABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRIRCgltb2RlbF9pZHMYBiADKAlCEQoPX2FmdGVyX3NlcXVlbmNlInQKFEdldEFub21hbGllc1Jlc3BvbnNlEi0KCWFub21hbGllcxgBIAMoCzIaLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHkSFQoNbGFzdF9zZXF1ZW5jZRgCIAEoBBIWCg5maXJzdF9zZXF1ZW5jZRgDIAEoBCI9ChBTZXRGaWx0ZXJSZXF1ZXN0EikKBmZpbHRlchgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlciI+ChFTZXRGaWx0ZXJSZXNwb25zZRIpCgZmaWx0ZXIYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5GaWx0ZXIiFAoSQ2xlYXJGaWx0ZXJSZXF1ZXN0IhUKE0NsZWFyRmlsdGVyUmVzcG9uc2UiEgoQR2V0RmlsdGVyUmVxdWVzdCI+ChFHZXRGaWx0ZXJSZXNwb25zZRIpCgZmaWx0ZXIYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5GaWx0ZXIiUQoPU2V0VGhlbWVSZXF1ZXN0EicKBXRoZW1lGAEgASgOMhgubmV1cmFsX2hlYXRtYXAudjEuVGhlbWUSFQoNY3VzdG9tX2NvbG9ycxgCIAMoCSJDChBTZXRUaGVtZVJlc3BvbnNlEi8KBXRoZW1lGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuVGhlbWVTZXR0aW5ncyIRCg9HZXRUaGVtZVJlcXVlc3QiQwoQR2V0VGhlbWVSZXNwb25zZRIvCgV0aGVtZRgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLlRoZW1lU2V0dGluZ3MiPQoQU2V0TGF5b3V0UmVxdWVzdBIpCgZsYXlvdXQYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5MYXlvdXQiPgoRU2V0TGF5b3V0UmVzcG9uc2USKQoGbGF5b3V0GAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuTGF5b3V0IhIKEEdldExheW91dFJlcXVlc3QiPgoRR2V0TGF5b3V0UmVzcG9uc2USKQoGbGF5b3V0GAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuTGF5b3V0IjoKFENvbXBhcmVNb2RlbHNSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIPCgdtZXRyaWNzGAIgAygJIk8KFUNvbXBhcmVNb2RlbHNSZXNwb25zZRI2Cgpjb21wYXJpc29uGAEgASgLMiIubmV1cmFsX2hlYXRtYXAudjEuTW9kZWxDb21wYXJpc29uIqIBCh5FeHBvcnRDb3JyZWxhdGlvbk1hdHJpeFJlcXVlc3QSEAoIZmlsZW5hbWUYASABKAkSLwoGZm9ybWF0GAIgASgOMh8ubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0Rm9ybWF0EhEKCW1vZGVsX2lkcxgDIAMoCRIRCglsYXllcl9pZHMYBCADKAkSFwoPdXNlX3ZpZXdfZmlsdGVyGAUgASgIIlIKH0V4cG9ydENvcnJlbGF0aW9uTWF0cml4UmVzcG9uc2USLwoGcmVzdWx0GAEgASgLMh8ubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0UmVzdWx0IhQKEkxpc3RFeHBvcnRzUmVxdWVzdCJFChNMaXN0RXhwb3J0c1Jlc3BvbnNlEi4KBWZpbGVzGAEgAygLMh8ubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0ZWRGaWxlIiUKFURvd25sb2FkRXhwb3J0UmVxdWVzdBIMCgRuYW1lGAEgASgJIksKFkRvd25sb2FkRXhwb3J0UmVzcG9uc2USDQoFY2h1bmsYASABKAwSDgoGb2Zmc2V0GAIgASgEEhIKCnRvdGFsX3NpemUYAyABKAQiPwoXU3Vic2NyaWJlSGVhdG1hcFJlcXVlc3QSEQoJbW9kZWxfaWRzGAEgAygJEhEKCWxheWVyX2lkcxgCIAMoCSJMChhTdWJzY3JpYmVIZWF0bWFwUmVzcG9uc2USMAoGdXBkYXRlGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuSGVhdG1hcFVwZGF0ZSIeChxTdWJzY3JpYmVDb3JyZWxhdGlvbnNSZXF1ZXN0IlUKHVN1YnNjcmliZUNvcnJlbGF0aW9uc1Jlc3BvbnNlEjQKBnVwZGF0ZRgBIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uVXBkYXRlIhoKGFN1YnNjcmliZVRlbXBvcmFsUmVxdWVzdCJOChlTdWJzY3JpYmVUZW1wb3JhbFJlc3BvbnNlEjEKBnVwZGF0ZRgBIAEoCzIhLm5ldXJhbF9oZWF0bWFwLnYxLlRlbXBvcmFsVXBkYXRlIrMBChlTdWJzY3JpYmVBbm9tYWxpZXNSZXF1ZXN0EhsKDmFmdGVyX3NlcXVlbmNlGAEgASgESACIAQESMQoMbWluX3NldmVyaXR5GAIgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSEQoJbW9kZWxfaWRzGAMgAygJEhAKCGNvbnN1bWVyGAQgASgJEg4KBnNoYXJlZBgFIAEoCEIRCg9fYWZ0ZXJfc2VxdWVuY2UihgEKGlN1YnNjcmliZUFub21hbGllc1Jlc3BvbnNlEjAKBnVwZGF0ZRgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHlVcGRhdGUSNgoJaGVhcnRiZWF0GAIgASgLMiMubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseUhlYXJ0YmVhdCK6AQoUU3RyZWFtVXBkYXRlc1JlcXVlc3QSLAoFdHlwZXMYASADKA4yHS5uZXVyYWxfaGVhdG1hcC52MS5VcGRhdGVUeXBlEhsKDmFmdGVyX3NlcXVlbmNlGAIgASgESACIAQESMQoMbWluX3NldmVyaXR5GAMgASgOMhsubmV1cmFsX2hlYXRtYXAudjEuU2V2ZXJpdHkSEQoJbW9kZWxfaWRzGAQgAygJQhEKD19hZnRlcl9zZXF1ZW5jZSLBAgoVU3RyZWFtVXBkYXRlc1Jlc3BvbnNlEjMKB2hlYXRtYXAYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5IZWF0bWFwVXBkYXRlSAASOwoLY29ycmVsYXRpb24YAiABKAsyJC5uZXVyYWxfaGVhdG1hcC52MS5Db3JyZWxhdGlvblVwZGF0ZUgAEjUKCHRlbXBvcmFsGAMgASgLMiEubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxVcGRhdGVIABIzCgdhbm9tYWx5GAQgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseVVwZGF0ZUgAEkAKEWFub21hbHlfaGVhcnRiZWF0GAUgASgLMiMubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseUhlYXJ0YmVhdEgAQggKBnVwZGF0ZSJOChhJbmdlc3RBY3RpdmF0aW9uc1JlcXVlc3QSMgoGZnJhbWVzGAEgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuQWN0aXZhdGlvbkZyYW1lIqgCChlJbmdlc3RBY3RpdmF0aW9uc1Jlc3BvbnNlEhcKD2ZyYW1lc19hY2NlcHRlZBgBIAEoBBIXCg9mcmFtZXNfcmVqZWN0ZWQYAiABKAQSNQoKcmVqZWN0aW9ucxgDIAMoCzIhLm5ldXJhbF9oZWF0bWFwLnYxLkZyYW1lUmVqZWN0aW9uEkoKB2RldGFpbHMYBSADKAsyOS5uZXVyYWxfaGVhdG1hcC52MS5Jbmdlc3RBY3RpdmF0aW9uc1Jlc3BvbnNlLkRldGFpbHNFbnRyeRpQCgxEZXRhaWxzRW50cnkSCwoDa2V5GAEgASgJEi8KBXZhbHVlGAIgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuTWV0YWRhdGFWYWx1ZToCOAFKBAgEEAUiOQoTQWNrQW5vbWFsaWVzUmVxdWVzdBIQCghjb25zdW1lchgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBCIuChRBY2tBbm9tYWxpZXNSZXNwb25zZRIWCg5hY2tlZF9zZXF1ZW5jZRgBIAEoBDLEEwoUTmV1cmFsSGVhdG1hcFNlcnZpY2USWQoKTGlzdE1vZGVscxIkLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RNb2RlbHNSZXF1ZXN0GiUubmV1cmFsX2hlYXRtYXAudjEuTGlzdE1vZGVsc1Jlc3BvbnNlEncKFEdldENvcnJlbGF0aW9uTWF0cml4Ei4ubmV1cmFsX2hlYXRtYXAudjEuR2V0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0Gi8ubmV1cmFsX2hlYXRtYXAudjEuR2V0Q29ycmVsYXRpb25NYXRyaXhSZXNwb25zZRJ0ChNHZXRUZW1wb3JhbFBhdHRlcm5zEi0ubmV1cmFsX2hlYXRtYXAudjEuR2V0VGVtcG9yYWxQYXR0ZXJuc1JlcXVlc3QaLi5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFBhdHRlcm5zUmVzcG9uc2USegoVR2V0VGVtcG9yYWxTdGF0aXN0aWNzEi8ubmV1cmFsX2hlYXRtYXAudjEuR2V0VGVtcG9yYWxTdGF0aXN0aWNzUmVxdWVzdBowLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRlbXBvcmFsU3RhdGlzdGljc1Jlc3BvbnNlEl8KDEdldEFub21hbGllcxImLm5ldXJhbF9oZWF0bWFwLnYxLkdldEFub21hbGllc1JlcXVlc3QaJy5uZXVyYWxfaGVhdG1hcC52MS5HZXRBbm9tYWxpZXNSZXNwb25zZRJWCglTZXRGaWx0ZXISIy5uZXVyYWxfaGVhdG1hcC52MS5TZXRGaWx0ZXJSZXF1ZXN0GiQubmV1cmFsX2hlYXRtYXAudjEuU2V0RmlsdGVyUmVzcG9uc2USXAoLQ2xlYXJGaWx0ZXISJS5uZXVyYWxfaGVhdG1hcC52MS5DbGVhckZpbHRlclJlcXVlc3QaJi5uZXVyYWxfaGVhdG1hcC52MS5DbGVhckZpbHRlclJlc3BvbnNlElYKCUdldEZpbHRlchIjLm5ldXJhbF9oZWF0bWFwLnYxLkdldEZpbHRlclJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5HZXRGaWx0ZXJSZXNwb25zZRJTCghTZXRUaGVtZRIiLm5ldXJhbF9oZWF0bWFwLnYxLlNldFRoZW1lUmVxdWVzdBojLm5ldXJhbF9oZWF0bWFwLnYxLlNldFRoZW1lUmVzcG9uc2USUwoIR2V0VGhlbWUSIi5uZXVyYWxfaGVhdG1hcC52MS5HZXRUaGVtZVJlcXVlc3QaIy5uZXVyYWxfaGVhdG1hcC52MS5HZXRUaGVtZVJlc3BvbnNlElYKCVNldExheW91dBIjLm5ldXJhbF9oZWF0bWFwLnYxLlNldExheW91dFJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5TZXRMYXlvdXRSZXNwb25zZRJWCglHZXRMYXlvdXQSIy5uZXVyYWxfaGVhdG1hcC52MS5HZXRMYXlvdXRSZXF1ZXN0GiQubmV1cmFsX2hlYXRtYXAudjEuR2V0TGF5b3V0UmVzcG9uc2USYgoNQ29tcGFyZU1vZGVscxInLm5ldXJhbF9oZWF0bWFwLnYxLkNvbXBhcmVNb2RlbHNSZXF1ZXN0GigubmV1cmFsX2hlYXRtYXAudjEuQ29tcGFyZU1vZGVsc1Jlc3BvbnNlEoABChdFeHBvcnRDb3JyZWxhdGlvbk1hdHJpeBIxLm5ldXJhbF9oZWF0bWFwLnYxLkV4cG9ydENvcnJlbGF0aW9uTWF0cml4UmVxdWVzdBoyLm5ldXJhbF9oZWF0bWFwLnYxLkV4cG9ydENvcnJlbGF0aW9uTWF0cml4UmVzcG9uc2USXAoLTGlzdEV4cG9ydHMSJS5uZXVyYWxfaGVhdG1hcC52MS5MaXN0RXhwb3J0c1JlcXVlc3QaJi5uZXVyYWxfaGVhdG1hcC52MS5MaXN0RXhwb3J0c1Jlc3BvbnNlEmcKDkRvd25sb2FkRXhwb3J0EigubmV1cmFsX2hlYXRtYXAudjEuRG93bmxvYWRFeHBvcnRSZXF1ZXN0GikubmV1cmFsX2hlYXRtYXAudjEuRG93bmxvYWRFeHBvcnRSZXNwb25zZTABEm0KEFN1YnNjcmliZUhlYXRtYXASKi5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVIZWF0bWFwUmVxdWVzdBorLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUhlYXRtYXBSZXNwb25zZTABEnwKFVN1YnNjcmliZUNvcnJlbGF0aW9ucxIvLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUNvcnJlbGF0aW9uc1JlcXVlc3QaMC5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVDb3JyZWxhdGlvbnNSZXNwb25zZTABEnAKEVN1YnNjcmliZVRlbXBvcmFsEisubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlVGVtcG9yYWxSZXF1ZXN0GiwubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlVGVtcG9yYWxSZXNwb25zZTABEnMKElN1YnNjcmliZUFub21hbGllcxIsLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUFub21hbGllc1JlcXVlc3QaLS5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVBbm9tYWxpZXNSZXNwb25zZTABEmQKDVN0cmVhbVVwZGF0ZXMSJy5uZXVyYWxfaGVhdG1hcC52MS5TdHJlYW1VcGRhdGVzUmVxdWVzdBooLm5ldXJhbF9oZWF0bWFwLnYxLlN0cmVhbVVwZGF0ZXNSZXNwb25zZTABEnAKEUluZ2VzdEFjdGl2YXRpb25zEisubmV1cmFsX2hlYXRtYXAudjEuSW5nZXN0QWN0aXZhdGlvbnNSZXF1ZXN0GiwubmV1cmFsX2hlYXRtYXAudjEuSW5nZXN0QWN0aXZhdGlvbnNSZXNwb25zZSgBEmIKDVJlbmRlckhlYXRtYXASJy5uZXVyYWxfaGVhdG1hcC52MS5SZW5kZXJIZWF0bWFwUmVxdWVzdBooLm5ldXJhbF9oZWF0bWFwLnYxLlJlbmRlckhlYXRtYXBSZXNwb25zZRJfCgxBY2tBbm9tYWxpZXMSJi5uZXVyYWxfaGVhdG1hcC52MS5BY2tBbm9tYWxpZXNSZXF1ZXN0GicubmV1cmFsX2hlYXRtYXAudjEuQWNrQW5vbWFsaWVzUmVzcG9uc2VC6wEKFWNvbS5uZXVyYWxfaGVhdG1hcC52MUIZTmV1cmFsSGVhdG1hcFNlcnZpY2VQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_export, file_neural_heatmap_v1_ingest, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_models, file_neural_heatmap_v1_render, file_neural_heatmap_v1_updates, file_neural_heatmap_v1_view]);
+  fileDesc("Ci5uZXVyYWxfaGVhdG1hcC92MS9uZXVyYWxfaGVhdG1hcF9zZXJ2aWNlLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSIqChFMaXN0TW9kZWxzUmVxdWVzdBIVCg1pbmNsdWRlX3VuaXRzGAEgASgIIj4KEkxpc3RNb2RlbHNSZXNwb25zZRIoCgZtb2RlbHMYASADKAsyGC5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbCLDAQobR2V0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0EhEKCW1vZGVsX2lkcxgBIAMoCRIRCglsYXllcl9pZHMYAiADKAkSMwoLZ3JhbnVsYXJpdHkYAyABKA4yHi5uZXVyYWxfaGVhdG1hcC52MS5HcmFudWxhcml0eRIwCgp0aW1lX3JhbmdlGAQgASgLMhwubmV1cmFsX2hlYXRtYXAudjEuVGltZVJhbmdlEhcKD3VzZV92aWV3X2ZpbHRlchgFIAEoCCJUChxHZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEjQKBm1hdHJpeBgBIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IpwCChpHZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRITCgt0aW1lX3dpbmRvdxgCIAEoBBI1Cg1wYXR0ZXJuX3R5cGVzGAMgAygOMh4ubmV1cmFsX2hlYXRtYXAudjEuUGF0dGVyblR5cGUSEAoIbGF5ZXJfaWQYBCABKAkSFwoPdXNlX3ZpZXdfZmlsdGVyGAUgASgIEjMKC2dyYW51bGFyaXR5GAYgASgOMh4ubmV1cmFsX2hlYXRtYXAudjEuR3JhbnVsYXJpdHkSDQoFdW5pdHMYByADKA0SMQoLdW5pdF9yYW5nZXMYCCADKAsyHC5uZXVyYWxfaGVhdG1hcC52MS5Vbml0UmFuZ2UiKAoJVW5pdFJhbmdlEg0KBWZpcnN0GAEgASgNEgwKBGxhc3QYAiABKA0iUwobR2V0VGVtcG9yYWxQYXR0ZXJuc1Jlc3BvbnNlEjQKCHBhdHRlcm5zGAEgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuItIBChxHZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0EhAKCG1vZGVsX2lkGAEgASgJEhcKD3VzZV92aWV3X2ZpbHRlchgCIAEoCBIQCghsYXllcl9pZBgDIAEoCRIzCgtncmFudWxhcml0eRgEIAEoDjIeLm5ldXJhbF9oZWF0bWFwLnYxLkdyYW51bGFyaXR5Eg0KBXVuaXRzGAUgAygNEjEKC3VuaXRfcmFuZ2VzGAYgAygLMhwubmV1cmFsX2hlYXRtYXAudjEuVW5pdFJhbmdlIloKHUdldFRlbXBvcmFsU3RhdGlzdGljc1Jlc3BvbnNlEjkKCnN0YXRpc3RpY3MYASABKAsyJS5uZXVyYWxfaGVhdG1hcC52MS5UZW1wb3JhbFN0YXRpc3RpY3Mi2wEKE0dldEFub21hbGllc1JlcXVlc3QSLQoIc2V2ZXJpdHkYASABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRINCgVsaW1pdBgCIAEoDRIQCghtb2RlbF9pZBgDIAEoCRIbCg5hZnRlcl9zZXF1ZW5jZRgEIAEoBEgAiAEBEjEKDG1pbl9zZXZlcml0eRgFIAEoDjIbLm5ldXJhbF9oZWF0bWFwLnYxLlNldmVyaXR5EhEKCW1vZGVsX2lkcxgGIAMoCUIRCg9fYWZ0ZXJfc2VxdWVuY2UidAoUR2V0QW5vbWFsaWVzUmVzcG9uc2USLQoJYW5vbWFsaWVzGAEgAygLMhoubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseRIVCg1sYXN0X3NlcXVlbmNlGAIgASgEEhYKDmZpcnN0X3NlcXVlbmNlGAMgASgEIj0KEFNldEZpbHRlclJlcXVlc3QSKQoGZmlsdGVyGAEgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuRmlsdGVyIj4KEVNldEZpbHRlclJlc3BvbnNlEikKBmZpbHRlchgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlciIUChJDbGVhckZpbHRlclJlcXVlc3QiFQoTQ2xlYXJGaWx0ZXJSZXNwb25zZSISChBHZXRGaWx0ZXJSZXF1ZXN0Ij4KEUdldEZpbHRlclJlc3BvbnNlEikKBmZpbHRlchgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlciJRCg9TZXRUaGVtZVJlcXVlc3QSJwoFdGhlbWUYASABKA4yGC5uZXVyYWxfaGVhdG1hcC52MS5UaGVtZRIVCg1jdXN0b21fY29sb3JzGAIgAygJIkMKEFNldFRoZW1lUmVzcG9uc2USLwoFdGhlbWUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5UaGVtZVNldHRpbmdzIhEKD0dldFRoZW1lUmVxdWVzdCJDChBHZXRUaGVtZVJlc3BvbnNlEi8KBXRoZW1lGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuVGhlbWVTZXR0aW5ncyI9ChBTZXRMYXlvdXRSZXF1ZXN0EikKBmxheW91dBgBIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkxheW91dCI+ChFTZXRMYXlvdXRSZXNwb25zZRIpCgZsYXlvdXQYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5MYXlvdXQiEgoQR2V0TGF5b3V0UmVxdWVzdCI+ChFHZXRMYXlvdXRSZXNwb25zZRIpCgZsYXlvdXQYASABKAsyGS5uZXVyYWxfaGVhdG1hcC52MS5MYXlvdXQiOgoUQ29tcGFyZU1vZGVsc1JlcXVlc3QSEQoJbW9kZWxfaWRzGAEgAygJEg8KB21ldHJpY3MYAiADKAkiTwoVQ29tcGFyZU1vZGVsc1Jlc3BvbnNlEjYKCmNvbXBhcmlzb24YASABKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5Nb2RlbENvbXBhcmlzb24iogEKHkV4cG9ydENvcnJlbGF0aW9uTWF0cml4UmVxdWVzdBIQCghmaWxlbmFtZRgBIAEoCRIvCgZmb3JtYXQYAiABKA4yHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRGb3JtYXQSEQoJbW9kZWxfaWRzGAMgAygJEhEKCWxheWVyX2lkcxgEIAMoCRIXCg91c2Vfdmlld19maWx0ZXIYBSABKAgiUgofRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXNwb25zZRIvCgZyZXN1bHQYASABKAsyHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRSZXN1bHQiFAoSTGlzdEV4cG9ydHNSZXF1ZXN0IkUKE0xpc3RFeHBvcnRzUmVzcG9uc2USLgoFZmlsZXMYASADKAsyHy5uZXVyYWxfaGVhdG1hcC52MS5FeHBvcnRlZEZpbGUiJQoVRG93bmxvYWRFeHBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAkiSwoWRG93bmxvYWRFeHBvcnRSZXNwb25zZRINCgVjaHVuaxgBIAEoDBIOCgZvZmZzZXQYAiABKAQSEgoKdG90YWxfc2l6ZRgDIAEoBCI/ChdTdWJzY3JpYmVIZWF0bWFwUmVxdWVzdBIRCgltb2RlbF9pZHMYASADKAkSEQoJbGF5ZXJfaWRzGAIgAygJIkwKGFN1YnNjcmliZUhlYXRtYXBSZXNwb25zZRIwCgZ1cGRhdGUYASABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5IZWF0bWFwVXBkYXRlIh4KHFN1YnNjcmliZUNvcnJlbGF0aW9uc1JlcXVlc3QiVQodU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVzcG9uc2USNAoGdXBkYXRlGAEgASgLMiQubmV1cmFsX2hlYXRtYXAudjEuQ29ycmVsYXRpb25VcGRhdGUiGgoYU3Vic2NyaWJlVGVtcG9yYWxSZXF1ZXN0Ik4KGVN1YnNjcmliZVRlbXBvcmFsUmVzcG9uc2USMQoGdXBkYXRlGAEgASgLMiEubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxVcGRhdGUiswEKGVN1YnNjcmliZUFub21hbGllc1JlcXVlc3QSGwoOYWZ0ZXJfc2VxdWVuY2UYASABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYAiABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRIRCgltb2RlbF9pZHMYAyADKAkSEAoIY29uc3VtZXIYBCABKAkSDgoGc2hhcmVkGAUgASgIQhEKD19hZnRlcl9zZXF1ZW5jZSKGAQoaU3Vic2NyaWJlQW5vbWFsaWVzUmVzcG9uc2USMAoGdXBkYXRlGAEgASgLMiAubmV1cmFsX2hlYXRtYXAudjEuQW5vbWFseVVwZGF0ZRI2CgloZWFydGJlYXQYAiABKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5SGVhcnRiZWF0IroBChRTdHJlYW1VcGRhdGVzUmVxdWVzdBIsCgV0eXBlcxgBIAMoDjIdLm5ldXJhbF9oZWF0bWFwLnYxLlVwZGF0ZVR5cGUSGwoOYWZ0ZXJfc2VxdWVuY2UYAiABKARIAIgBARIxCgxtaW5fc2V2ZXJpdHkYAyABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRIRCgltb2RlbF9pZHMYBCADKAlCEQoPX2FmdGVyX3NlcXVlbmNlIsECChVTdHJlYW1VcGRhdGVzUmVzcG9uc2USMwoHaGVhdG1hcBgBIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLkhlYXRtYXBVcGRhdGVIABI7Cgtjb3JyZWxhdGlvbhgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uVXBkYXRlSAASNQoIdGVtcG9yYWwYAyABKAsyIS5uZXVyYWxfaGVhdG1hcC52MS5UZW1wb3JhbFVwZGF0ZUgAEjMKB2Fub21hbHkYBCABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5VXBkYXRlSAASQAoRYW5vbWFseV9oZWFydGJlYXQYBSABKAsyIy5uZXVyYWxfaGVhdG1hcC52MS5Bbm9tYWx5SGVhcnRiZWF0SABCCAoGdXBkYXRlIk4KGEluZ2VzdEFjdGl2YXRpb25zUmVxdWVzdBIyCgZmcmFtZXMYASADKAsyIi5uZXVyYWxfaGVhdG1hcC52MS5BY3RpdmF0aW9uRnJhbWUiqAIKGUluZ2VzdEFjdGl2YXRpb25zUmVzcG9uc2USFwoPZnJhbWVzX2FjY2VwdGVkGAEgASgEEhcKD2ZyYW1lc19yZWplY3RlZBgCIAEoBBI1CgpyZWplY3Rpb25zGAMgAygLMiEubmV1cmFsX2hlYXRtYXAudjEuRnJhbWVSZWplY3Rpb24SSgoHZGV0YWlscxgFIAMoCzI5Lm5ldXJhbF9oZWF0bWFwLnYxLkluZ2VzdEFjdGl2YXRpb25zUmVzcG9uc2UuRGV0YWlsc0VudHJ5GlAKDERldGFpbHNFbnRyeRILCgNrZXkYASABKAkSLwoFdmFsdWUYAiABKAsyIC5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YVZhbHVlOgI4AUoECAQQBSI5ChNBY2tBbm9tYWxpZXNSZXF1ZXN0EhAKCGNvbnN1bWVyGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEIkoKFUdldExheWVySGVhbHRoUmVxdWVzdBIQCghtb2RlbF9pZBgBIAEoCRIQCghsYXllcl9pZBgCIAEoCRINCgV0b3BfaxgDIAEoDSJIChZHZXRMYXllckhlYWx0aFJlc3BvbnNlEi4KBmxheWVycxgBIAMoCzIeLm5ldXJhbF9oZWF0bWFwLnYxLkxheWVySGVhbHRoIi4KFEFja0Fub21hbGllc1Jlc3BvbnNlEhYKDmFja2VkX3NlcXVlbmNlGAEgASgEMqsUChROZXVyYWxIZWF0bWFwU2VydmljZRJZCgpMaXN0TW9kZWxzEiQubmV1cmFsX2hlYXRtYXAudjEuTGlzdE1vZGVsc1JlcXVlc3QaJS5uZXVyYWxfaGVhdG1hcC52MS5MaXN0TW9kZWxzUmVzcG9uc2USdwoUR2V0Q29ycmVsYXRpb25NYXRyaXgSLi5uZXVyYWxfaGVhdG1hcC52MS5HZXRDb3JyZWxhdGlvbk1hdHJpeFJlcXVlc3QaLy5uZXVyYWxfaGVhdG1hcC52MS5HZXRDb3JyZWxhdGlvbk1hdHJpeFJlc3BvbnNlEnQKE0dldFRlbXBvcmFsUGF0dGVybnMSLS5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFBhdHRlcm5zUmVxdWVzdBouLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRlbXBvcmFsUGF0dGVybnNSZXNwb25zZRJ6ChVHZXRUZW1wb3JhbFN0YXRpc3RpY3MSLy5uZXVyYWxfaGVhdG1hcC52MS5HZXRUZW1wb3JhbFN0YXRpc3RpY3NSZXF1ZXN0GjAubmV1cmFsX2hlYXRtYXAudjEuR2V0VGVtcG9yYWxTdGF0aXN0aWNzUmVzcG9uc2USXwoMR2V0QW5vbWFsaWVzEiYubmV1cmFsX2hlYXRtYXAudjEuR2V0QW5vbWFsaWVzUmVxdWVzdBonLm5ldXJhbF9oZWF0bWFwLnYxLkdldEFub21hbGllc1Jlc3BvbnNlElYKCVNldEZpbHRlchIjLm5ldXJhbF9oZWF0bWFwLnYxLlNldEZpbHRlclJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5TZXRGaWx0ZXJSZXNwb25zZRJcCgtDbGVhckZpbHRlchIlLm5ldXJhbF9oZWF0bWFwLnYxLkNsZWFyRmlsdGVyUmVxdWVzdBomLm5ldXJhbF9oZWF0bWFwLnYxLkNsZWFyRmlsdGVyUmVzcG9uc2USVgoJR2V0RmlsdGVyEiMubmV1cmFsX2hlYXRtYXAudjEuR2V0RmlsdGVyUmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLkdldEZpbHRlclJlc3BvbnNlElMKCFNldFRoZW1lEiIubmV1cmFsX2hlYXRtYXAudjEuU2V0VGhlbWVSZXF1ZXN0GiMubmV1cmFsX2hlYXRtYXAudjEuU2V0VGhlbWVSZXNwb25zZRJTCghHZXRUaGVtZRIiLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRoZW1lUmVxdWVzdBojLm5ldXJhbF9oZWF0bWFwLnYxLkdldFRoZW1lUmVzcG9uc2USVgoJU2V0TGF5b3V0EiMubmV1cmFsX2hlYXRtYXAudjEuU2V0TGF5b3V0UmVxdWVzdBokLm5ldXJhbF9oZWF0bWFwLnYxLlNldExheW91dFJlc3BvbnNlElYKCUdldExheW91dBIjLm5ldXJhbF9oZWF0bWFwLnYxLkdldExheW91dFJlcXVlc3QaJC5uZXVyYWxfaGVhdG1hcC52MS5HZXRMYXlvdXRSZXNwb25zZRJiCg1Db21wYXJlTW9kZWxzEicubmV1cmFsX2hlYXRtYXAudjEuQ29tcGFyZU1vZGVsc1JlcXVlc3QaKC5uZXVyYWxfaGVhdG1hcC52MS5Db21wYXJlTW9kZWxzUmVzcG9uc2USgAEKF0V4cG9ydENvcnJlbGF0aW9uTWF0cml4EjEubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXF1ZXN0GjIubmV1cmFsX2hlYXRtYXAudjEuRXhwb3J0Q29ycmVsYXRpb25NYXRyaXhSZXNwb25zZRJcCgtMaXN0RXhwb3J0cxIlLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RFeHBvcnRzUmVxdWVzdBomLm5ldXJhbF9oZWF0bWFwLnYxLkxpc3RFeHBvcnRzUmVzcG9uc2USZwoORG93bmxvYWRFeHBvcnQSKC5uZXVyYWxfaGVhdG1hcC52MS5Eb3dubG9hZEV4cG9ydFJlcXVlc3QaKS5uZXVyYWxfaGVhdG1hcC52MS5Eb3dubG9hZEV4cG9ydFJlc3BvbnNlMAESbQoQU3Vic2NyaWJlSGVhdG1hcBIqLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUhlYXRtYXBSZXF1ZXN0GisubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlSGVhdG1hcFJlc3BvbnNlMAESfAoVU3Vic2NyaWJlQ29ycmVsYXRpb25zEi8ubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQ29ycmVsYXRpb25zUmVxdWVzdBowLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUNvcnJlbGF0aW9uc1Jlc3BvbnNlMAEScAoRU3Vic2NyaWJlVGVtcG9yYWwSKy5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVUZW1wb3JhbFJlcXVlc3QaLC5uZXVyYWxfaGVhdG1hcC52MS5TdWJzY3JpYmVUZW1wb3JhbFJlc3BvbnNlMAEScwoSU3Vic2NyaWJlQW5vbWFsaWVzEiwubmV1cmFsX2hlYXRtYXAudjEuU3Vic2NyaWJlQW5vbWFsaWVzUmVxdWVzdBotLm5ldXJhbF9oZWF0bWFwLnYxLlN1YnNjcmliZUFub21hbGllc1Jlc3BvbnNlMAESZAoNU3RyZWFtVXBkYXRlcxInLm5ldXJhbF9oZWF0bWFwLnYxLlN0cmVhbVVwZGF0ZXNSZXF1ZXN0GigubmV1cmFsX2hlYXRtYXAudjEuU3RyZWFtVXBkYXRlc1Jlc3BvbnNlMAEScAoRSW5nZXN0QWN0aXZhdGlvbnMSKy5uZXVyYWxfaGVhdG1hcC52MS5Jbmdlc3RBY3RpdmF0aW9uc1JlcXVlc3QaLC5uZXVyYWxfaGVhdG1hcC52MS5Jbmdlc3RBY3RpdmF0aW9uc1Jlc3BvbnNlKAESYgoNUmVuZGVySGVhdG1hcBInLm5ldXJhbF9oZWF0bWFwLnYxLlJlbmRlckhlYXRtYXBSZXF1ZXN0GigubmV1cmFsX2hlYXRtYXAudjEuUmVuZGVySGVhdG1hcFJlc3BvbnNlEl8KDEFja0Fub21hbGllcxImLm5ldXJhbF9oZWF0bWFwLnYxLkFja0Fub21hbGllc1JlcXVlc3QaJy5uZXVyYWxfaGVhdG1hcC52MS5BY2tBbm9tYWxpZXNSZXNwb25zZRJlCg5HZXRMYXllckhlYWx0aBIoLm5ldXJhbF9oZWF0bWFwLnYxLkdldExheWVySGVhbHRoUmVxdWVzdBopLm5ldXJhbF9oZWF0bWFwLnYxLkdldExheWVySGVhbHRoUmVzcG9uc2VC6wEKFWNvbS5uZXVyYWxfaGVhdG1hcC52MUIZTmV1cmFsSGVhdG1hcFNlcnZpY2VQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_export, file_neural_heatmap_v1_ingest, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_models, file_neural_heatmap_v1_render, file_neural_heatmap_v1_updates, file_neural_heatmap_v1_view]);
 
 /**
  * @generated from message neural_heatmap.v1.ListModelsRequest
@@ -172,6 +172,28 @@ export type GetTemporalPatternsRequest = Message<"neural_heatmap.v1.GetTemporalP
    * @generated from field: bool use_view_filter = 5;
    */
   useViewFilter: boolean;
+
+  /**
+   * Layer series (default) or one series per selected unit.
+   *
+   * @generated from field: neural_heatmap.v1.Granularity granularity = 6;
+   */
+  granularity: Granularity;
+
+  /**
+   * With GRANULARITY_UNIT: these unit indices of each selected layer (with unit_ranges;
+   * both empty means every unit). Without it: INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated uint32 units = 7;
+   */
+  units: number[];
+
+  /**
+   * With GRANULARITY_UNIT: these inclusive index ranges, added to units.
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitRange unit_ranges = 8;
+   */
+  unitRanges: UnitRange[];
 };
 
 /**
@@ -180,6 +202,30 @@ export type GetTemporalPatternsRequest = Message<"neural_heatmap.v1.GetTemporalP
  */
 export const GetTemporalPatternsRequestSchema: GenMessage<GetTemporalPatternsRequest> = /*@__PURE__*/
   messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 4);
+
+/**
+ * Unit indices first..last, both included.
+ *
+ * @generated from message neural_heatmap.v1.UnitRange
+ */
+export type UnitRange = Message<"neural_heatmap.v1.UnitRange"> & {
+  /**
+   * @generated from field: uint32 first = 1;
+   */
+  first: number;
+
+  /**
+   * @generated from field: uint32 last = 2;
+   */
+  last: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.UnitRange.
+ * Use `create(UnitRangeSchema)` to create a new message.
+ */
+export const UnitRangeSchema: GenMessage<UnitRange> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 5);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalPatternsResponse
@@ -196,7 +242,7 @@ export type GetTemporalPatternsResponse = Message<"neural_heatmap.v1.GetTemporal
  * Use `create(GetTemporalPatternsResponseSchema)` to create a new message.
  */
 export const GetTemporalPatternsResponseSchema: GenMessage<GetTemporalPatternsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 5);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 6);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalStatisticsRequest
@@ -216,6 +262,34 @@ export type GetTemporalStatisticsRequest = Message<"neural_heatmap.v1.GetTempora
    * @generated from field: bool use_view_filter = 2;
    */
   useViewFilter: boolean;
+
+  /**
+   * Empty means every layer.
+   *
+   * @generated from field: string layer_id = 3;
+   */
+  layerId: string;
+
+  /**
+   * Layer statistics (default), or also per-unit statistics and the oscillating units.
+   *
+   * @generated from field: neural_heatmap.v1.Granularity granularity = 4;
+   */
+  granularity: Granularity;
+
+  /**
+   * As GetTemporalPatternsRequest.units.
+   *
+   * @generated from field: repeated uint32 units = 5;
+   */
+  units: number[];
+
+  /**
+   * As GetTemporalPatternsRequest.unit_ranges.
+   *
+   * @generated from field: repeated neural_heatmap.v1.UnitRange unit_ranges = 6;
+   */
+  unitRanges: UnitRange[];
 };
 
 /**
@@ -223,7 +297,7 @@ export type GetTemporalStatisticsRequest = Message<"neural_heatmap.v1.GetTempora
  * Use `create(GetTemporalStatisticsRequestSchema)` to create a new message.
  */
 export const GetTemporalStatisticsRequestSchema: GenMessage<GetTemporalStatisticsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 6);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 7);
 
 /**
  * @generated from message neural_heatmap.v1.GetTemporalStatisticsResponse
@@ -240,7 +314,7 @@ export type GetTemporalStatisticsResponse = Message<"neural_heatmap.v1.GetTempor
  * Use `create(GetTemporalStatisticsResponseSchema)` to create a new message.
  */
 export const GetTemporalStatisticsResponseSchema: GenMessage<GetTemporalStatisticsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 7);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 8);
 
 /**
  * @generated from message neural_heatmap.v1.GetAnomaliesRequest
@@ -296,7 +370,7 @@ export type GetAnomaliesRequest = Message<"neural_heatmap.v1.GetAnomaliesRequest
  * Use `create(GetAnomaliesRequestSchema)` to create a new message.
  */
 export const GetAnomaliesRequestSchema: GenMessage<GetAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 8);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 9);
 
 /**
  * @generated from message neural_heatmap.v1.GetAnomaliesResponse
@@ -327,7 +401,7 @@ export type GetAnomaliesResponse = Message<"neural_heatmap.v1.GetAnomaliesRespon
  * Use `create(GetAnomaliesResponseSchema)` to create a new message.
  */
 export const GetAnomaliesResponseSchema: GenMessage<GetAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 9);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 10);
 
 /**
  * @generated from message neural_heatmap.v1.SetFilterRequest
@@ -344,7 +418,7 @@ export type SetFilterRequest = Message<"neural_heatmap.v1.SetFilterRequest"> & {
  * Use `create(SetFilterRequestSchema)` to create a new message.
  */
 export const SetFilterRequestSchema: GenMessage<SetFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 10);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 11);
 
 /**
  * @generated from message neural_heatmap.v1.SetFilterResponse
@@ -361,7 +435,7 @@ export type SetFilterResponse = Message<"neural_heatmap.v1.SetFilterResponse"> &
  * Use `create(SetFilterResponseSchema)` to create a new message.
  */
 export const SetFilterResponseSchema: GenMessage<SetFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 11);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 12);
 
 /**
  * @generated from message neural_heatmap.v1.ClearFilterRequest
@@ -374,7 +448,7 @@ export type ClearFilterRequest = Message<"neural_heatmap.v1.ClearFilterRequest">
  * Use `create(ClearFilterRequestSchema)` to create a new message.
  */
 export const ClearFilterRequestSchema: GenMessage<ClearFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 12);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 13);
 
 /**
  * @generated from message neural_heatmap.v1.ClearFilterResponse
@@ -387,7 +461,7 @@ export type ClearFilterResponse = Message<"neural_heatmap.v1.ClearFilterResponse
  * Use `create(ClearFilterResponseSchema)` to create a new message.
  */
 export const ClearFilterResponseSchema: GenMessage<ClearFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 13);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 14);
 
 /**
  * @generated from message neural_heatmap.v1.GetFilterRequest
@@ -400,7 +474,7 @@ export type GetFilterRequest = Message<"neural_heatmap.v1.GetFilterRequest"> & {
  * Use `create(GetFilterRequestSchema)` to create a new message.
  */
 export const GetFilterRequestSchema: GenMessage<GetFilterRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 14);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 15);
 
 /**
  * @generated from message neural_heatmap.v1.GetFilterResponse
@@ -417,7 +491,7 @@ export type GetFilterResponse = Message<"neural_heatmap.v1.GetFilterResponse"> &
  * Use `create(GetFilterResponseSchema)` to create a new message.
  */
 export const GetFilterResponseSchema: GenMessage<GetFilterResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 15);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 16);
 
 /**
  * @generated from message neural_heatmap.v1.SetThemeRequest
@@ -442,7 +516,7 @@ export type SetThemeRequest = Message<"neural_heatmap.v1.SetThemeRequest"> & {
  * Use `create(SetThemeRequestSchema)` to create a new message.
  */
 export const SetThemeRequestSchema: GenMessage<SetThemeRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 16);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 17);
 
 /**
  * @generated from message neural_heatmap.v1.SetThemeResponse
@@ -459,7 +533,7 @@ export type SetThemeResponse = Message<"neural_heatmap.v1.SetThemeResponse"> & {
  * Use `create(SetThemeResponseSchema)` to create a new message.
  */
 export const SetThemeResponseSchema: GenMessage<SetThemeResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 17);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 18);
 
 /**
  * @generated from message neural_heatmap.v1.GetThemeRequest
@@ -472,7 +546,7 @@ export type GetThemeRequest = Message<"neural_heatmap.v1.GetThemeRequest"> & {
  * Use `create(GetThemeRequestSchema)` to create a new message.
  */
 export const GetThemeRequestSchema: GenMessage<GetThemeRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 18);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 19);
 
 /**
  * @generated from message neural_heatmap.v1.GetThemeResponse
@@ -489,7 +563,7 @@ export type GetThemeResponse = Message<"neural_heatmap.v1.GetThemeResponse"> & {
  * Use `create(GetThemeResponseSchema)` to create a new message.
  */
 export const GetThemeResponseSchema: GenMessage<GetThemeResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 19);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 20);
 
 /**
  * @generated from message neural_heatmap.v1.SetLayoutRequest
@@ -506,7 +580,7 @@ export type SetLayoutRequest = Message<"neural_heatmap.v1.SetLayoutRequest"> & {
  * Use `create(SetLayoutRequestSchema)` to create a new message.
  */
 export const SetLayoutRequestSchema: GenMessage<SetLayoutRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 20);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 21);
 
 /**
  * @generated from message neural_heatmap.v1.SetLayoutResponse
@@ -523,7 +597,7 @@ export type SetLayoutResponse = Message<"neural_heatmap.v1.SetLayoutResponse"> &
  * Use `create(SetLayoutResponseSchema)` to create a new message.
  */
 export const SetLayoutResponseSchema: GenMessage<SetLayoutResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 21);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 22);
 
 /**
  * @generated from message neural_heatmap.v1.GetLayoutRequest
@@ -536,7 +610,7 @@ export type GetLayoutRequest = Message<"neural_heatmap.v1.GetLayoutRequest"> & {
  * Use `create(GetLayoutRequestSchema)` to create a new message.
  */
 export const GetLayoutRequestSchema: GenMessage<GetLayoutRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 22);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 23);
 
 /**
  * @generated from message neural_heatmap.v1.GetLayoutResponse
@@ -553,7 +627,7 @@ export type GetLayoutResponse = Message<"neural_heatmap.v1.GetLayoutResponse"> &
  * Use `create(GetLayoutResponseSchema)` to create a new message.
  */
 export const GetLayoutResponseSchema: GenMessage<GetLayoutResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 23);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 24);
 
 /**
  * @generated from message neural_heatmap.v1.CompareModelsRequest
@@ -579,7 +653,7 @@ export type CompareModelsRequest = Message<"neural_heatmap.v1.CompareModelsReque
  * Use `create(CompareModelsRequestSchema)` to create a new message.
  */
 export const CompareModelsRequestSchema: GenMessage<CompareModelsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 24);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 25);
 
 /**
  * @generated from message neural_heatmap.v1.CompareModelsResponse
@@ -596,7 +670,7 @@ export type CompareModelsResponse = Message<"neural_heatmap.v1.CompareModelsResp
  * Use `create(CompareModelsResponseSchema)` to create a new message.
  */
 export const CompareModelsResponseSchema: GenMessage<CompareModelsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 25);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 26);
 
 /**
  * @generated from message neural_heatmap.v1.ExportCorrelationMatrixRequest
@@ -642,7 +716,7 @@ export type ExportCorrelationMatrixRequest = Message<"neural_heatmap.v1.ExportCo
  * Use `create(ExportCorrelationMatrixRequestSchema)` to create a new message.
  */
 export const ExportCorrelationMatrixRequestSchema: GenMessage<ExportCorrelationMatrixRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 26);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 27);
 
 /**
  * @generated from message neural_heatmap.v1.ExportCorrelationMatrixResponse
@@ -659,7 +733,7 @@ export type ExportCorrelationMatrixResponse = Message<"neural_heatmap.v1.ExportC
  * Use `create(ExportCorrelationMatrixResponseSchema)` to create a new message.
  */
 export const ExportCorrelationMatrixResponseSchema: GenMessage<ExportCorrelationMatrixResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 27);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 28);
 
 /**
  * @generated from message neural_heatmap.v1.ListExportsRequest
@@ -672,7 +746,7 @@ export type ListExportsRequest = Message<"neural_heatmap.v1.ListExportsRequest">
  * Use `create(ListExportsRequestSchema)` to create a new message.
  */
 export const ListExportsRequestSchema: GenMessage<ListExportsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 28);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 29);
 
 /**
  * @generated from message neural_heatmap.v1.ListExportsResponse
@@ -689,7 +763,7 @@ export type ListExportsResponse = Message<"neural_heatmap.v1.ListExportsResponse
  * Use `create(ListExportsResponseSchema)` to create a new message.
  */
 export const ListExportsResponseSchema: GenMessage<ListExportsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 29);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 30);
 
 /**
  * @generated from message neural_heatmap.v1.DownloadExportRequest
@@ -708,7 +782,7 @@ export type DownloadExportRequest = Message<"neural_heatmap.v1.DownloadExportReq
  * Use `create(DownloadExportRequestSchema)` to create a new message.
  */
 export const DownloadExportRequestSchema: GenMessage<DownloadExportRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 30);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 31);
 
 /**
  * @generated from message neural_heatmap.v1.DownloadExportResponse
@@ -739,7 +813,7 @@ export type DownloadExportResponse = Message<"neural_heatmap.v1.DownloadExportRe
  * Use `create(DownloadExportResponseSchema)` to create a new message.
  */
 export const DownloadExportResponseSchema: GenMessage<DownloadExportResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 31);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 32);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeHeatmapRequest
@@ -765,7 +839,7 @@ export type SubscribeHeatmapRequest = Message<"neural_heatmap.v1.SubscribeHeatma
  * Use `create(SubscribeHeatmapRequestSchema)` to create a new message.
  */
 export const SubscribeHeatmapRequestSchema: GenMessage<SubscribeHeatmapRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 32);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 33);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeHeatmapResponse
@@ -782,7 +856,7 @@ export type SubscribeHeatmapResponse = Message<"neural_heatmap.v1.SubscribeHeatm
  * Use `create(SubscribeHeatmapResponseSchema)` to create a new message.
  */
 export const SubscribeHeatmapResponseSchema: GenMessage<SubscribeHeatmapResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 33);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 34);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeCorrelationsRequest
@@ -795,7 +869,7 @@ export type SubscribeCorrelationsRequest = Message<"neural_heatmap.v1.SubscribeC
  * Use `create(SubscribeCorrelationsRequestSchema)` to create a new message.
  */
 export const SubscribeCorrelationsRequestSchema: GenMessage<SubscribeCorrelationsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 34);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 35);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeCorrelationsResponse
@@ -812,7 +886,7 @@ export type SubscribeCorrelationsResponse = Message<"neural_heatmap.v1.Subscribe
  * Use `create(SubscribeCorrelationsResponseSchema)` to create a new message.
  */
 export const SubscribeCorrelationsResponseSchema: GenMessage<SubscribeCorrelationsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 35);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 36);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeTemporalRequest
@@ -825,7 +899,7 @@ export type SubscribeTemporalRequest = Message<"neural_heatmap.v1.SubscribeTempo
  * Use `create(SubscribeTemporalRequestSchema)` to create a new message.
  */
 export const SubscribeTemporalRequestSchema: GenMessage<SubscribeTemporalRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 36);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 37);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeTemporalResponse
@@ -842,7 +916,7 @@ export type SubscribeTemporalResponse = Message<"neural_heatmap.v1.SubscribeTemp
  * Use `create(SubscribeTemporalResponseSchema)` to create a new message.
  */
 export const SubscribeTemporalResponseSchema: GenMessage<SubscribeTemporalResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 37);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 38);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeAnomaliesRequest
@@ -892,7 +966,7 @@ export type SubscribeAnomaliesRequest = Message<"neural_heatmap.v1.SubscribeAnom
  * Use `create(SubscribeAnomaliesRequestSchema)` to create a new message.
  */
 export const SubscribeAnomaliesRequestSchema: GenMessage<SubscribeAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 38);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 39);
 
 /**
  * @generated from message neural_heatmap.v1.SubscribeAnomaliesResponse
@@ -916,7 +990,7 @@ export type SubscribeAnomaliesResponse = Message<"neural_heatmap.v1.SubscribeAno
  * Use `create(SubscribeAnomaliesResponseSchema)` to create a new message.
  */
 export const SubscribeAnomaliesResponseSchema: GenMessage<SubscribeAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 39);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 40);
 
 /**
  * @generated from message neural_heatmap.v1.StreamUpdatesRequest
@@ -956,7 +1030,7 @@ export type StreamUpdatesRequest = Message<"neural_heatmap.v1.StreamUpdatesReque
  * Use `create(StreamUpdatesRequestSchema)` to create a new message.
  */
 export const StreamUpdatesRequestSchema: GenMessage<StreamUpdatesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 40);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 41);
 
 /**
  * @generated from message neural_heatmap.v1.StreamUpdatesResponse
@@ -1005,7 +1079,7 @@ export type StreamUpdatesResponse = Message<"neural_heatmap.v1.StreamUpdatesResp
  * Use `create(StreamUpdatesResponseSchema)` to create a new message.
  */
 export const StreamUpdatesResponseSchema: GenMessage<StreamUpdatesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 41);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 42);
 
 /**
  * @generated from message neural_heatmap.v1.IngestActivationsRequest
@@ -1024,7 +1098,7 @@ export type IngestActivationsRequest = Message<"neural_heatmap.v1.IngestActivati
  * Use `create(IngestActivationsRequestSchema)` to create a new message.
  */
 export const IngestActivationsRequestSchema: GenMessage<IngestActivationsRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 42);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 43);
 
 /**
  * @generated from message neural_heatmap.v1.IngestActivationsResponse
@@ -1060,7 +1134,7 @@ export type IngestActivationsResponse = Message<"neural_heatmap.v1.IngestActivat
  * Use `create(IngestActivationsResponseSchema)` to create a new message.
  */
 export const IngestActivationsResponseSchema: GenMessage<IngestActivationsResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 43);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 44);
 
 /**
  * @generated from message neural_heatmap.v1.AckAnomaliesRequest
@@ -1086,7 +1160,57 @@ export type AckAnomaliesRequest = Message<"neural_heatmap.v1.AckAnomaliesRequest
  * Use `create(AckAnomaliesRequestSchema)` to create a new message.
  */
 export const AckAnomaliesRequestSchema: GenMessage<AckAnomaliesRequest> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 44);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 45);
+
+/**
+ * @generated from message neural_heatmap.v1.GetLayerHealthRequest
+ */
+export type GetLayerHealthRequest = Message<"neural_heatmap.v1.GetLayerHealthRequest"> & {
+  /**
+   * Empty means every model.
+   *
+   * @generated from field: string model_id = 1;
+   */
+  modelId: string;
+
+  /**
+   * Empty means every layer.
+   *
+   * @generated from field: string layer_id = 2;
+   */
+  layerId: string;
+
+  /**
+   * How many units with the largest spike scores each layer lists; 0 means 5.
+   *
+   * @generated from field: uint32 top_k = 3;
+   */
+  topK: number;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.GetLayerHealthRequest.
+ * Use `create(GetLayerHealthRequestSchema)` to create a new message.
+ */
+export const GetLayerHealthRequestSchema: GenMessage<GetLayerHealthRequest> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 46);
+
+/**
+ * @generated from message neural_heatmap.v1.GetLayerHealthResponse
+ */
+export type GetLayerHealthResponse = Message<"neural_heatmap.v1.GetLayerHealthResponse"> & {
+  /**
+   * @generated from field: repeated neural_heatmap.v1.LayerHealth layers = 1;
+   */
+  layers: LayerHealth[];
+};
+
+/**
+ * Describes the message neural_heatmap.v1.GetLayerHealthResponse.
+ * Use `create(GetLayerHealthResponseSchema)` to create a new message.
+ */
+export const GetLayerHealthResponseSchema: GenMessage<GetLayerHealthResponse> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 47);
 
 /**
  * @generated from message neural_heatmap.v1.AckAnomaliesResponse
@@ -1105,7 +1229,7 @@ export type AckAnomaliesResponse = Message<"neural_heatmap.v1.AckAnomaliesRespon
  * Use `create(AckAnomaliesResponseSchema)` to create a new message.
  */
 export const AckAnomaliesResponseSchema: GenMessage<AckAnomaliesResponse> = /*@__PURE__*/
-  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 45);
+  messageDesc(file_neural_heatmap_v1_neural_heatmap_service, 48);
 
 /**
  * The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
@@ -1352,6 +1476,16 @@ export const NeuralHeatmapService: GenService<{
     methodKind: "unary";
     input: typeof AckAnomaliesRequestSchema;
     output: typeof AckAnomaliesResponseSchema;
+  },
+  /**
+   * Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units.
+   *
+   * @generated from rpc neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth
+   */
+  getLayerHealth: {
+    methodKind: "unary";
+    input: typeof GetLayerHealthRequestSchema;
+    output: typeof GetLayerHealthResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_neural_heatmap_v1_neural_heatmap_service, 0);

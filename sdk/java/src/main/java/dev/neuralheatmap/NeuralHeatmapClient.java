@@ -346,7 +346,11 @@ public final class NeuralHeatmapClient implements AutoCloseable {
         .thenApply(r -> Matrix.of(r.getMatrix()));
   }
 
-  /** The periodic, trend and state-change patterns found in activity series. */
+  /**
+   * The periodic, trend and state-change patterns found in activity series; with {@code
+   * GRANULARITY_UNIT} in each selected unit's own series ({@code units}, {@code unit_ranges};
+   * every unit by default), each pattern naming its {@code unit} and {@code location}.
+   */
   public List<TemporalPattern> getTemporalPatterns(GetTemporalPatternsRequest request) {
     return join(getTemporalPatternsAsync(request));
   }
@@ -358,7 +362,10 @@ public final class NeuralHeatmapClient implements AutoCloseable {
         .thenApply(GetTemporalPatternsResponse::getPatternsList);
   }
 
-  /** Per-layer temporal statistics. */
+  /**
+   * Per-layer temporal statistics; with {@code GRANULARITY_UNIT} also per selected unit
+   * ({@code units}) and the units that oscillate ({@code oscillating_units}).
+   */
   public TemporalStatistics getTemporalStatistics(GetTemporalStatisticsRequest request) {
     return join(getTemporalStatisticsAsync(request));
   }
@@ -368,6 +375,20 @@ public final class NeuralHeatmapClient implements AutoCloseable {
       GetTemporalStatisticsRequest request) {
     return unary(stub -> stub.getTemporalStatistics(request), true)
         .thenApply(GetTemporalStatisticsResponse::getStatistics);
+  }
+
+  /**
+   * Each layer's dead and saturated units (index, canvas cell, since which step) and the units
+   * with the largest recent spike scores, however few units are affected.
+   */
+  public List<LayerHealth> getLayerHealth(GetLayerHealthRequest request) {
+    return join(getLayerHealthAsync(request));
+  }
+
+  /** {@link #getLayerHealth} without blocking. */
+  public CompletableFuture<List<LayerHealth>> getLayerHealthAsync(GetLayerHealthRequest request) {
+    return unary(stub -> stub.getLayerHealth(request), true)
+        .thenApply(GetLayerHealthResponse::getLayersList);
   }
 
   /** A page of logged anomalies (with the log's first and last sequence). */

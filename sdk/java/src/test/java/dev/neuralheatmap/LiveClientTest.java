@@ -220,6 +220,71 @@ class LiveClientTest {
     }
   }
 
+  /** Unit 23 of "osc" oscillates at 3 Hz among 63 noisy units; unit 50 of "relu" dies at step 150. */
+  private static List<ActivationFrame> plantedFrames(String model) {
+    java.util.Random rng = new java.util.Random(7);
+    List<ActivationFrame> out = new java.util.ArrayList<>();
+    for (int k = 0; k < 200; k++) {
+      float[] osc = new float[64];
+      float[] relu = new float[64];
+      for (int u = 0; u < 64; u++) {
+        osc[u] = (float) (0.1 * rng.nextGaussian());
+        relu[u] = (float) (Math.abs(rng.nextGaussian()) + 0.05);
+      }
+      osc[23] += (float) (0.5 * Math.sin(2 * Math.PI * 3 * k / 50.0));
+      if (k >= 150) {
+        relu[50] = 0f;
+      }
+      com.google.protobuf.Timestamp at =
+          com.google.protobuf.Timestamp.newBuilder().setSeconds(1760000000L + k / 50).setNanos((k % 50) * 20_000_000).build();
+      for (var layer : java.util.Map.of("osc", osc, "relu", relu).entrySet()) {
+        out.add(ActivationFrame.newBuilder().setModelId(model).setLayerId(layer.getKey()).setStep(k)
+            .setTimestamp(at).setValues(Tensors.float32(layer.getValue())).build());
+      }
+    }
+    return out;
+  }
+
+  @Test
+  void unitTemporalAnalysisAndLayerHealthNameSingleUnits() {
+    String model = MODEL + "-units";
+    assertEquals(400, client.ingestActivations(plantedFrames(model)).getFramesAccepted());
+    double bin = 50.0 / 200; // Hz: one periodogram bin of the 4 s series
+
+    TemporalStatistics stats = client.getTemporalStatistics(GetTemporalStatisticsRequest.newBuilder()
+        .setModelId(model).setLayerId("osc").setGranularity(Granularity.GRANULARITY_UNIT).build());
+    assertEquals(64, stats.getUnitsCount());
+    assertEquals(1, stats.getOscillatingUnitsCount(), stats.getOscillatingUnitsList().toString());
+    OscillatingUnit osc = stats.getOscillatingUnits(0);
+    assertEquals(23, osc.getUnit());
+    assertEquals(7.0, osc.getLocation().getX());
+    assertEquals(2.0, osc.getLocation().getY());
+    assertTrue(Math.abs(osc.getFrequency() - 3.0) <= bin, osc.toString());
+
+    List<TemporalPattern> periodic = client.getTemporalPatterns(GetTemporalPatternsRequest.newBuilder()
+        .setModelId(model).setLayerId("osc").setGranularity(Granularity.GRANULARITY_UNIT)
+        .addPatternTypes(PatternType.PATTERN_TYPE_PERIODIC)
+        .addUnitRanges(UnitRange.newBuilder().setFirst(16).setLast(31)).build());
+    assertEquals(List.of(23), periodic.stream().map(TemporalPattern::getUnit).toList());
+
+    var outOfRange = assertThrows(InvalidArgumentException.class, () -> client.getTemporalPatterns(
+        GetTemporalPatternsRequest.newBuilder().setModelId(model).setLayerId("osc")
+            .setGranularity(Granularity.GRANULARITY_UNIT).addUnits(64).build()));
+    assertTrue(outOfRange.statusMessage().contains("has 64 units"), outOfRange.statusMessage());
+
+    List<LayerHealth> health = client.getLayerHealth(
+        GetLayerHealthRequest.newBuilder().setModelId(model).setLayerId("relu").setTopK(3).build());
+    assertEquals(1, health.size());
+    assertEquals(1, health.get(0).getDeadUnitsCount(), health.toString());
+    StuckUnit dead = health.get(0).getDeadUnits(0);
+    assertEquals(50, dead.getUnit());
+    assertEquals(150, dead.getSinceStep());
+    assertEquals(50, dead.getFrames());
+    assertEquals(2.0, dead.getLocation().getX());
+    assertEquals(6.0, dead.getLocation().getY());
+    assertEquals(3, health.get(0).getTopSpikesCount());
+  }
+
   @Test
   void failuresAreTypedWithTheirDetails() {
     var notFound =
