@@ -11,6 +11,7 @@ planted tests check the numbers docs/server.md states against
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def send(client: Http, model: str, history: History, cuts: list[int],
     """Send the history in requests cut at ``cuts`` (indices into ``history.order()``)."""
     order = history.order()
     bounds = [0, *sorted(set(cuts)), len(order)]
-    for k, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False)):
+    for k, (start, end) in enumerate(itertools.pairwise(bounds)):
         chunk = order[start:end]
         if not chunk:
             continue
