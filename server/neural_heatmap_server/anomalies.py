@@ -36,6 +36,7 @@ passes, not a Python loop per frame.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ SEVERITY_TABLE: dict[str, tuple[float, float, float, float]] = {
     "spike": (6.0, 10.0, 20.0, 50.0),
 }
 
+_THRESHOLDS = {name: np.asarray(levels) for name, levels in SEVERITY_TABLE.items()}
+
 DEAD_UNIT_FRAMES = 8
 SPIKE_BASELINE = 64
 SPIKE_MIN_BASELINE = 16
@@ -72,27 +75,25 @@ SATURATION_LEVEL = 0.99
 SATURATION_MIN_UNITS = 8
 MAX_SCORE = 1e12  # keeps scores finite (JSON) when a spike meets a flat baseline
 
-_BASELINE_OFFSETS = np.arange(SPIKE_BASELINE)
+# row r of the carried zero runs stands for the frame 7 - r before the batch
+_RUN_REACH = (DEAD_UNIT_FRAMES - 1 - np.arange(DEAD_UNIT_FRAMES - 1))[:, None]
+SPIKE_CHUNK = 4096  # frames scored at once: bounds the sorted copies to 2 x 2 MiB
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
 
 
-def severity_for(anomaly_type: str, score: float) -> str | None:
-    """Map a detector's score to a severity via ``SEVERITY_TABLE`` (None: not anomalous)."""
-    thresholds = SEVERITY_TABLE[anomaly_type]
+def severity_ranks(anomaly_type: str, scores: FloatArray) -> IntArray:
+    """Per score, its ``SEVERITY_RANK`` by ``SEVERITY_TABLE`` (0: not an anomaly)."""
     if anomaly_type == "non_finite":
-        return "critical" if score > 0 else None
-    found = None
-    for name, threshold in zip(SEVERITIES, thresholds, strict=True):
-        if score >= threshold:
-            found = name
-    return found
+        return np.where(scores > 0, SEVERITY_RANK["critical"], 0)
+    # how many thresholds the score reaches; the scores are finite (NaN would rank high)
+    return np.searchsorted(_THRESHOLDS[anomaly_type], scores, side="right")
 
 
 @dataclass
 class Finding:
-    """One detector's result for one frame, before severity, cool-down and sequencing."""
+    """One frame's anomaly of one type, before severity, cool-down and sequencing."""
 
     anomaly_type: str
     score: float
@@ -100,6 +101,23 @@ class Finding:
     unit: int
     description: str
     metadata: dict[str, Any]
+
+
+@dataclass
+class Scored:
+    """One detector's scores for a batch.
+
+    Attributes:
+        anomaly_type: The detector's type.
+        scores: ``(n,)`` finite score per frame; below the type's first threshold
+            the frame is not anomalous.
+        describe: The finding of one frame, built only for the frames reported
+            (a backfill may have thousands of anomalous frames the cool-down drops).
+    """
+
+    anomaly_type: str
+    scores: FloatArray
+    describe: Callable[[int], Finding]
 
 
 @dataclass
@@ -121,28 +139,30 @@ class LayerHistory:
 
     def baselines(self, activity: FloatArray) -> FloatArray:
         """``(n, SPIKE_BASELINE)``: row i holds the activities of the frames before frame i
-        of a batch with these activities (NaN where the layer had no frame yet)."""
+        of a batch with these activities (NaN where the layer had no frame yet).
+
+        A read-only view over one array of ``SPIKE_BASELINE + n`` values: nothing of
+        size ``n x SPIKE_BASELINE`` is allocated here (``_spike`` works in chunks).
+        """
         pad = np.full(SPIKE_BASELINE - self.activity.size, np.nan)
-        joined: FloatArray = np.concatenate([pad, self.activity, activity])
-        rows: FloatArray = joined[np.arange(activity.size)[:, None] + _BASELINE_OFFSETS]
+        joined = np.concatenate([pad, self.activity, activity])
+        step = joined.strides[0]
+        rows: FloatArray = np.lib.stride_tricks.as_strided(
+            joined, shape=(activity.size, SPIKE_BASELINE), strides=(step, step),
+            writeable=False)
         return rows
 
     def zero_runs(self, zero: BoolArray) -> BoolArray:
         """``(n + DEAD_UNIT_FRAMES - 1, units)``: the batch's zero mask after the
         rows the carried runs stand for (row r is zero where the run reaches it)."""
-        past = DEAD_UNIT_FRAMES - 1
-        reach = past - np.arange(past)[:, None]  # frames back from the batch, oldest first
-        return np.concatenate([self.zero_run[None, :] >= reach, zero])
+        return np.concatenate([self.zero_run[None, :] >= _RUN_REACH, zero])
 
     def advance(self, activity: FloatArray, zeros: BoolArray) -> None:
         """Take in a batch (its activities and ``zero_runs`` mask) as the newest frames."""
         self.activity = np.concatenate([self.activity, activity])[-SPIKE_BASELINE:]
-        run = np.zeros(self.units, dtype=np.uint8)
-        still = np.ones(self.units, dtype=bool)
-        for row in zeros[::-1][:DEAD_UNIT_FRAMES - 1]:
-            still &= row
-            run += still
-        self.zero_run = run
+        newest_first = zeros[::-1][:DEAD_UNIT_FRAMES - 1]  # the run counts at most these
+        self.zero_run = np.logical_and.accumulate(newest_first, axis=0).sum(
+            axis=0, dtype=np.uint8)
 
 
 @dataclass
@@ -168,56 +188,58 @@ class _Frames:
         return int(self.values.shape[1])
 
 
-def _non_finite(frames: _Frames) -> list[Finding]:
+def _no_finding(frame: int) -> Finding:
+    raise AssertionError(f"frame {frame} scored 0, so it has no finding")
+
+
+def _non_finite(frames: _Frames) -> Scored:
     if frames.finite is None:
-        return []
+        return Scored("non_finite", np.zeros(len(frames.values)), _no_finding)
     bad = ~frames.finite
-    per_frame = bad.sum(axis=1)
-    out = []
-    for frame in np.flatnonzero(per_frame).tolist():
-        count = int(per_frame[frame])
+    counts = bad.sum(axis=1)
+
+    def describe(frame: int) -> Finding:
+        count = int(counts[frame])
         nan = int(np.isnan(frames.values[frame]).sum())
-        out.append(Finding("non_finite", count / frames.units, frame,
-                           int(np.argmax(bad[frame])),
-                           f"{count} of {frames.units} units are NaN or infinite",
-                           {"nan_count": nan, "inf_count": count - nan}))
-    return out
+        return Finding("non_finite", count / frames.units, frame, int(np.argmax(bad[frame])),
+                       f"{count} of {frames.units} units are NaN or infinite",
+                       {"nan_count": nan, "inf_count": count - nan})
+    return Scored("non_finite", counts / frames.units, describe)
 
 
-def _exploding(frames: _Frames) -> list[Finding]:
+def _exploding(frames: _Frames) -> Scored:
     threshold = SEVERITY_TABLE["exploding"][0]
-    out = []
-    for frame in np.flatnonzero(frames.peaks >= threshold).tolist():
+
+    def describe(frame: int) -> Finding:
         row = frames.magnitude[frame]
         peak = float(frames.peaks[frame])
-        out.append(Finding("exploding", peak, frame, int(np.argmax(row)),
-                           f"activations exploded to |{peak:.4g}|",
-                           {"max_abs_activation": peak,
-                            "units_above_threshold": int((row >= threshold).sum())}))
-    return out
+        return Finding("exploding", peak, frame, int(np.argmax(row)),
+                       f"activations exploded to |{peak:.4g}|",
+                       {"max_abs_activation": peak,
+                        "units_above_threshold": int((row >= threshold).sum())})
+    return Scored("exploding", frames.peaks.astype(np.float64), describe)
 
 
-def _dead_units(frames: _Frames, zeros: BoolArray) -> list[Finding]:
+def _dead_units(frames: _Frames, zeros: BoolArray) -> Scored:
     n = len(frames.values)
     dead = zeros[:n].copy()
     for back in range(1, DEAD_UNIT_FRAMES):  # frame i of the batch is row i + 7 of zeros
         dead &= zeros[back:back + n]
     counts = np.count_nonzero(dead, axis=1)
-    out = []
-    for frame in np.flatnonzero(counts / frames.units >= SEVERITY_TABLE["dead_units"][0]
-                                ).tolist():
+
+    def describe(frame: int) -> Finding:
         count = int(counts[frame])
-        out.append(Finding("dead_units", count / frames.units, frame,
-                           int(np.argmax(dead[frame])),
-                           f"{count} of {frames.units} units stayed at exactly 0 "
-                           f"for {DEAD_UNIT_FRAMES} frames (dead ReLUs)",
-                           {"dead_units": count, "frames": DEAD_UNIT_FRAMES}))
-    return out
+        return Finding("dead_units", count / frames.units, frame, int(np.argmax(dead[frame])),
+                       f"{count} of {frames.units} units stayed at exactly 0 "
+                       f"for {DEAD_UNIT_FRAMES} frames (dead ReLUs)",
+                       {"dead_units": count, "frames": DEAD_UNIT_FRAMES})
+    return Scored("dead_units", counts / frames.units, describe)
 
 
-def _saturation(frames: _Frames) -> list[Finding]:
+def _saturation(frames: _Frames) -> Scored:
+    n = len(frames.values)
     if frames.units < SATURATION_MIN_UNITS:
-        return []
+        return Scored("saturation", np.zeros(n), _no_finding)
     peaks = frames.peaks
     bounded = peaks <= 1.0 + 1e-6  # the frame lies within [-1, 1]: a tanh/sigmoid layer
     level = np.where(bounded, np.float32(SATURATION_LEVEL), peaks * np.float32(1 - 1e-6))
@@ -225,18 +247,17 @@ def _saturation(frames: _Frames) -> list[Finding]:
     counts = np.count_nonzero(saturated, axis=1)
     # a clip value is shared by two or more units; a layer of zeros pins nothing
     counts[~bounded & ((counts < 2) | (peaks <= 0))] = 0
-    out = []
-    for frame in np.flatnonzero(counts / frames.units >= SEVERITY_TABLE["saturation"][0]
-                                ).tolist():
+
+    def describe(frame: int) -> Finding:
         in_bounds = bool(bounded[frame])
         bound = "tanh/sigmoid bound" if in_bounds else "clip value"
         count = int(counts[frame])
-        out.append(Finding("saturation", count / frames.units, frame,
-                           int(np.argmax(saturated[frame])),
-                           f"{count} of {frames.units} units are saturated at the {bound}",
-                           {"saturated_units": count,
-                            "bound": 1.0 if in_bounds else float(peaks[frame])}))
-    return out
+        return Finding("saturation", count / frames.units, frame,
+                       int(np.argmax(saturated[frame])),
+                       f"{count} of {frames.units} units are saturated at the {bound}",
+                       {"saturated_units": count,
+                        "bound": 1.0 if in_bounds else float(peaks[frame])})
+    return Scored("saturation", counts / frames.units, describe)
 
 
 def _middle(ordered: FloatArray, counts: IntArray) -> FloatArray:
@@ -265,35 +286,38 @@ def spike_scores(baselines: FloatArray, activity: FloatArray
     return z, median, scale, counts
 
 
-def _spike(frames: _Frames, history: LayerHistory, activity: FloatArray) -> list[Finding]:
-    z, median, scale, counts = spike_scores(history.baselines(activity), activity)
-    out = []
-    for frame in np.flatnonzero(z >= SEVERITY_TABLE["spike"][0]).tolist():
+def _spike(frames: _Frames, history: LayerHistory, activity: FloatArray) -> Scored:
+    baselines = history.baselines(activity)
+    # in chunks of rows: sorting copies them, and a batch may hold millions of small frames
+    parts = [spike_scores(baselines[i:i + SPIKE_CHUNK], activity[i:i + SPIKE_CHUNK])
+             for i in range(0, len(activity), SPIKE_CHUNK)]
+    z, median, scale, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
+
+    def describe(frame: int) -> Finding:
         row = frames.values[frame]
         mid = float(median[frame])
         distance = np.where(np.isfinite(row), np.abs(row - mid), -1.0)
         score = float(z[frame])
-        out.append(Finding("spike", score, frame, int(np.argmax(distance)),
-                           f"mean activation {float(activity[frame]):.4g} is {score:.1f} robust "
-                           f"standard deviations from the median {mid:.4g} of the previous "
-                           f"{SPIKE_BASELINE} frames",
-                           {"layer_mean": float(activity[frame]), "median": mid,
-                            "mad_scale": float(scale[frame]),
-                            "baseline_frames": int(counts[frame])}))
-    return out
+        return Finding("spike", score, frame, int(np.argmax(distance)),
+                       f"mean activation {float(activity[frame]):.4g} is {score:.1f} robust "
+                       f"standard deviations from the median {mid:.4g} of the previous "
+                       f"{SPIKE_BASELINE} frames",
+                       {"layer_mean": float(activity[frame]), "median": mid,
+                        "mad_scale": float(scale[frame]),
+                        "baseline_frames": int(counts[frame])})
+    return Scored("spike", z, describe)
 
 
-def find(batch: FrameBatch, history: LayerHistory) -> list[Finding]:
-    """Every finding of a batch, frame by frame in order (types in ``ANOMALY_TYPES`` order),
-    then ``history`` moved past the batch."""
+def score_batch(batch: FrameBatch, history: LayerHistory) -> list[Scored]:
+    """Every detector's scores for a batch (in ``ANOMALY_TYPES`` order), then ``history``
+    moved past the batch."""
     frames = _Frames.of(batch.values)
     activity = frame_activity(batch.values)
     zeros = history.zero_runs(batch.values == 0.0)
-    findings = [*_non_finite(frames), *_exploding(frames), *_dead_units(frames, zeros),
-                *_saturation(frames), *_spike(frames, history, activity)]
+    scored = [_non_finite(frames), _exploding(frames), _dead_units(frames, zeros),
+              _saturation(frames), _spike(frames, history, activity)]
     history.advance(activity, zeros)
-    order = {name: i for i, name in enumerate(ANOMALY_TYPES)}
-    return sorted(findings, key=lambda f: (f.frame, order[f.anomaly_type]))
+    return scored
 
 
 class AnomalyDetector:
@@ -316,21 +340,27 @@ class AnomalyDetector:
         self._suppressed: dict[tuple[str, str, str], int] = {}
 
     def detect(self, batch: FrameBatch) -> list[dict[str, Any]]:
-        """Anomalies (without ``sequence``) in a layer's batch, in frame order."""
+        """Anomalies (without ``sequence``) in a layer's batch, in frame order (then in
+        ``ANOMALY_TYPES`` order)."""
         layer = (batch.model_id, batch.layer_id)
         history = self._history.get(layer)
         if history is None:
             history = self._history[layer] = LayerHistory(batch.units)
+        scored = score_batch(batch, history)
+        ranks = [severity_ranks(s.anomaly_type, s.scores) for s in scored]
+        hits = [np.flatnonzero(r) for r in ranks]
+        frame_of = np.concatenate(hits)
+        type_of = np.concatenate([np.full(h.size, k) for k, h in enumerate(hits)])
+        order = np.lexsort((type_of, frame_of))
+        rank_of = np.concatenate([r[h] for r, h in zip(ranks, hits, strict=True)])[order]
         out = []
-        for f in find(batch, history):
-            severity = severity_for(f.anomaly_type, f.score)
-            if severity is None:
-                continue
-            timestamp = float(batch.timestamps[f.frame])
-            suppressed = self._admit((*layer, f.anomaly_type), timestamp,
-                                     SEVERITY_RANK[severity])
+        for frame, kind, rank in zip(frame_of[order].tolist(), type_of[order].tolist(),
+                                     rank_of.tolist(), strict=True):
+            timestamp = float(batch.timestamps[frame])
+            suppressed = self._admit((*layer, ANOMALY_TYPES[kind]), timestamp, rank)
             if suppressed is not None:
-                out.append(self._anomaly(batch, f, severity, timestamp, suppressed))
+                out.append(self._anomaly(batch, scored[kind].describe(frame),
+                                         SEVERITIES[rank - 1], timestamp, suppressed))
         return out
 
     def _admit(self, key: tuple[str, str, str], timestamp: float, rank: int) -> int | None:
