@@ -25,13 +25,17 @@ threshold is an anomaly (before the cool-down). Each type's score, per frame:
   ``SPIKE_MIN_BASELINE`` of them, else no score); capped at ``MAX_SCORE``.
   ``median`` and ``MAD`` are numpy's (mean of the two middle values for an
   even count). A linear ramp scores 32.5 / (1.4826 * 16) = 1.37 against a full
-  baseline, whatever its slope; a frame's own activity never enters its
-  baseline. Worst unit: the one farthest from the median.
+  baseline, whatever its slope (at most 9 / (1.4826 * 4) = 1.52 while the
+  baseline fills); a frame's own activity never enters its baseline. Worst
+  unit: the one farthest from the median.
 
 ``SEVERITY_TABLE`` is the one place that maps a score to a severity. The scores
-are computed for a whole batch at once with numpy (sliding windows over the
-history and the batch), so a backfill of thousands of frames costs a few array
-passes, not a Python loop per frame.
+are computed for a whole batch at once with numpy (a strided view of the
+history and the batch for the spike baselines, scored ``SPIKE_CHUNK`` frames at
+a time), so a backfill of thousands of frames costs a few array passes, not a
+Python loop per frame; descriptions are built only for the frames reported.
+The cool-down (``AnomalyDetector``) is defined on frame timestamps, so it too
+is the same however the frames were batched.
 """
 
 from __future__ import annotations
