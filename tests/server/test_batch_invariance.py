@@ -173,8 +173,10 @@ def assert_documented(found: list[dict[str, Any]], history: History) -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
-    # --window 48: histories wrap the ring; the spike baseline (64 frames) does not depend on it
+    # --window 48: histories wrap the ring; the spike baseline (64 frames) does not depend on it.
+    # Every example takes up to 4 fresh layers (2,000 examples in the long run).
     with ServerProcess(extra_args=["--anomaly-cooldown", str(COOLDOWN), "--window", "48",
+                                   "--max-layers", "10000",
                                    "--correlation-interval", "60",
                                    "--temporal-interval", "60"]) as proc:
         yield proc
