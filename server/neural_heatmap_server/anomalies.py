@@ -313,8 +313,7 @@ def _spike(frames: _Frames, history: LayerHistory, activity: FloatArray) -> Scor
 
 
 def score_batch(batch: FrameBatch, history: LayerHistory) -> list[Scored]:
-    """Every detector's scores for a batch (in ``ANOMALY_TYPES`` order), then ``history``
-    moved past the batch."""
+    """Every detector's scores for a batch, then ``history`` moved past the batch."""
     frames = _Frames.of(batch.values)
     activity = frame_activity(batch.values)
     zeros = history.zero_runs(batch.values == 0.0)
@@ -345,7 +344,7 @@ class AnomalyDetector:
 
     def detect(self, batch: FrameBatch) -> list[dict[str, Any]]:
         """Anomalies (without ``sequence``) in a layer's batch, in frame order (then in
-        ``ANOMALY_TYPES`` order)."""
+        ``score_batch``'s order of types)."""
         layer = (batch.model_id, batch.layer_id)
         history = self._history.get(layer)
         if history is None:
@@ -361,7 +360,7 @@ class AnomalyDetector:
         for frame, kind, rank in zip(frame_of[order].tolist(), type_of[order].tolist(),
                                      rank_of.tolist(), strict=True):
             timestamp = float(batch.timestamps[frame])
-            suppressed = self._admit((*layer, ANOMALY_TYPES[kind]), timestamp, rank)
+            suppressed = self._admit((*layer, scored[kind].anomaly_type), timestamp, rank)
             if suppressed is not None:
                 out.append(self._anomaly(batch, scored[kind].describe(frame),
                                          SEVERITIES[rank - 1], timestamp, suppressed))
