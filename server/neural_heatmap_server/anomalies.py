@@ -163,7 +163,9 @@ class LayerHistory:
 
     def advance(self, activity: FloatArray, zeros: BoolArray) -> None:
         """Take in a batch (its activities and ``zero_runs`` mask) as the newest frames."""
-        self.activity = np.concatenate([self.activity, activity])[-SPIKE_BASELINE:]
+        # a copy of the tail: a view would keep a big batch's activities alive
+        self.activity = np.concatenate([self.activity, activity[-SPIKE_BASELINE:]]
+                                       )[-SPIKE_BASELINE:].copy()
         newest_first = zeros[::-1][:DEAD_UNIT_FRAMES - 1]  # the run counts at most these
         self.zero_run = np.logical_and.accumulate(newest_first, axis=0).sum(
             axis=0, dtype=np.uint8)
