@@ -81,7 +81,7 @@ def test_pytorch_hook_equals_one_request(server: ServerProcess, small_batches: B
 
     history = backfill_history()
 
-    class Replay(torch.nn.Module):  # type: ignore[misc]
+    class Replay(torch.nn.Module):
         """A layer whose output at step i is the history's frame i (batch of one)."""
 
         def __init__(self, frames: np.ndarray) -> None:
