@@ -255,6 +255,7 @@ def check_invariance(client: Http, case: tuple[History, list[int], list[str], li
     assert_documented(found, history)
 
 
+@pytest.mark.timeout(900)  # about 70 s on a loaded 2-core machine
 @settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=histories())
@@ -263,6 +264,7 @@ def test_any_two_splits_give_the_same_answers(client: Http, case: Any) -> None:
 
 
 @pytest.mark.long
+@pytest.mark.timeout(3600)
 @settings(max_examples=2000, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=histories())
