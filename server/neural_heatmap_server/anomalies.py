@@ -1,76 +1,102 @@
 """Anomaly detectors, the severity table, and cool-down de-duplication.
 
-Detectors run once per ingested batch of one layer, vectorised over all its
-frames, and report at most one anomaly per type (the worst frame/unit):
+Every detector scores every frame, in the order a layer's frames arrived (a
+client's step order), against a baseline made of the layer's earlier frames
+only, whatever request carried them: the layer's ``LayerHistory`` carries what
+a baseline needs from one batch to the next. So the same frames give the same
+anomalies (types, units, steps, scores, severities) whether they come one per
+request or all in one, and a frame whose score reaches the type's first
+threshold is an anomaly (before the cool-down). Each type's score, per frame:
 
-- ``non_finite``: any NaN/Inf activation. Score: share of non-finite units in
-  the worst frame. Always critical.
-- ``exploding``: largest finite |activation| in the batch.
-- ``dead_units``: share of units that were exactly 0 in each of the last
-  ``DEAD_UNIT_FRAMES`` frames (dead ReLUs).
-- ``saturation``: share of units pinned at a bound in the worst frame: at
-  |value| >= 0.99 when the frame lies within [-1, 1] (tanh/sigmoid), else at
-  exactly the frame's largest magnitude when two or more units share it (a
+- ``non_finite``: share of the frame's units that are NaN or infinite; any is
+  critical. Worst unit: the first non-finite one.
+- ``exploding``: the frame's largest finite |activation|. Worst unit: where it is.
+- ``dead_units``: share of units that were exactly 0 in this frame and in each
+  of the ``DEAD_UNIT_FRAMES - 1`` frames before it (dead ReLUs; the layer's
+  first 7 frames cannot have one). Worst unit: the first dead one.
+- ``saturation``: share of units pinned at a bound: at |value| >=
+  ``SATURATION_LEVEL`` when the frame lies within [-1, 1] (tanh/sigmoid), else
+  at exactly the frame's largest magnitude when two or more units share it (a
   clip value). Layers of fewer than ``SATURATION_MIN_UNITS`` units are skipped:
   one unit of a 4-logit output near 1 says nothing about saturation.
-- ``spike``: robust z-score ``|mean - median| / (1.4826 * MAD)`` of a frame's
-  activity against the ``SPIKE_BASELINE`` frames before the batch.
+- ``spike``: robust z ``|a - median| / max(1.4826 * MAD, 1e-9, 1e-6 * |median|)``
+  of the frame's activity ``a`` (``store.frame_activity``) against the finite
+  activities among the ``SPIKE_BASELINE`` frames just before it (at least
+  ``SPIKE_MIN_BASELINE`` of them, else no score); capped at ``MAX_SCORE``.
+  ``median`` and ``MAD`` are numpy's (mean of the two middle values for an
+  even count). A linear ramp scores 32.5 / (1.4826 * 16) = 1.37 against a full
+  baseline, whatever its slope (at most 9 / (1.4826 * 4) = 1.52 while the
+  baseline fills); a frame's own activity never enters its baseline. Worst
+  unit: the one farthest from the median.
 
-``SEVERITY_TABLE`` is the one place that maps a score to a severity.
+``SEVERITY_TABLE`` is the one place that maps a score to a severity. The scores
+are computed for a whole batch at once with numpy (a strided view of the
+history and the batch for the spike baselines, scored ``SPIKE_CHUNK`` frames at
+a time), so a backfill of thousands of frames costs a few array passes, not a
+Python loop per frame; descriptions are built only for the frames reported.
+The cool-down (``AnomalyDetector``) is defined on frame timestamps, so it too
+is the same however the frames were batched.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from neural_heatmap_contract.enums import SEVERITIES
 
 from .layout_canvas import unit_location
-from .store import FrameBatch, LayerWindow
+from .store import FloatArray, FrameBatch, frame_activity
 
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES, start=1)}
 
 # Score thresholds at which each type becomes (low, medium, high, critical).
 # A score below the first threshold is not an anomaly.
 SEVERITY_TABLE: dict[str, tuple[float, float, float, float]] = {
-    # share of NaN/Inf units in the worst frame: any is critical
+    # share of NaN/Inf units in the frame: any is critical
     "non_finite": (0.0, 0.0, 0.0, 0.0),
-    # largest |activation|
+    # the frame's largest |activation|
     "exploding": (50.0, 200.0, 1e3, 1e4),
-    # share of units exactly 0 over the last DEAD_UNIT_FRAMES frames
+    # share of units exactly 0 in this frame and the DEAD_UNIT_FRAMES - 1 before it
     "dead_units": (0.25, 0.5, 0.75, 0.95),
     # share of units pinned at a bound
     "saturation": (0.2, 0.4, 0.6, 0.9),
-    # robust z-score of the layer's mean activation
+    # robust z-score of the frame's activity against the SPIKE_BASELINE frames before it
     "spike": (6.0, 10.0, 20.0, 50.0),
 }
+
+_THRESHOLDS = {name: np.asarray(levels) for name, levels in SEVERITY_TABLE.items()}
 
 DEAD_UNIT_FRAMES = 8
 SPIKE_BASELINE = 64
 SPIKE_MIN_BASELINE = 16
+MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 SATURATION_LEVEL = 0.99
 SATURATION_MIN_UNITS = 8
 MAX_SCORE = 1e12  # keeps scores finite (JSON) when a spike meets a flat baseline
 
+# row r of the carried zero runs stands for the frame 7 - r before the batch
+_RUN_REACH = (DEAD_UNIT_FRAMES - 1 - np.arange(DEAD_UNIT_FRAMES - 1))[:, None]
+SPIKE_CHUNK = 4096  # frames scored at once: bounds the sorted copies to 2 x 2 MiB
 
-def severity_for(anomaly_type: str, score: float) -> str | None:
-    """Map a detector's score to a severity via ``SEVERITY_TABLE`` (None: not anomalous)."""
-    thresholds = SEVERITY_TABLE[anomaly_type]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
+
+
+def severity_ranks(anomaly_type: str, scores: FloatArray) -> IntArray:
+    """Per score, its ``SEVERITY_RANK`` by ``SEVERITY_TABLE`` (0: not an anomaly)."""
     if anomaly_type == "non_finite":
-        return "critical" if score > 0 else None
-    found = None
-    for name, threshold in zip(SEVERITIES, thresholds, strict=True):
-        if score >= threshold:
-            found = name
-    return found
+        return np.where(scores > 0, SEVERITY_RANK["critical"], 0)
+    # how many thresholds the score reaches; the scores are finite (NaN would rank high)
+    return np.searchsorted(_THRESHOLDS[anomaly_type], scores, side="right")
 
 
 @dataclass
 class Finding:
-    """One detector's result before severity, cool-down and sequencing."""
+    """One frame's anomaly of one type, before severity, cool-down and sequencing."""
 
     anomaly_type: str
     score: float
@@ -80,151 +106,294 @@ class Finding:
     metadata: dict[str, Any]
 
 
-def _non_finite(batch: FrameBatch) -> Finding | None:
-    bad = ~np.isfinite(batch.values)
-    if not bad.any():
-        return None
-    per_frame = bad.sum(axis=1)
-    frame = int(np.argmax(per_frame))
-    unit = int(np.argmax(bad[frame]))
-    values = batch.values[bad]
-    share = float(per_frame[frame]) / batch.units
-    return Finding("non_finite", share, frame, unit,
-                   f"{int(per_frame[frame])} of {batch.units} units are NaN or infinite",
-                   {"nan_count": int(np.isnan(values).sum()),
-                    "inf_count": int(np.isinf(values).sum()),
-                    "frames_affected": int((per_frame > 0).sum())})
+@dataclass
+class Scored:
+    """One detector's scores for a batch.
+
+    Attributes:
+        anomaly_type: The detector's type.
+        scores: ``(n,)`` finite score per frame; below the type's first threshold
+            the frame is not anomalous.
+        describe: The finding of one frame, built only for the frames reported
+            (a backfill may have thousands of anomalous frames the cool-down drops).
+    """
+
+    anomaly_type: str
+    scores: FloatArray
+    describe: Callable[[int], Finding]
 
 
-def _exploding(batch: FrameBatch) -> Finding | None:
-    magnitude = np.abs(np.where(np.isfinite(batch.values), batch.values, 0.0))
-    flat = int(np.argmax(magnitude))
-    frame, unit = divmod(flat, batch.units)
-    peak = float(magnitude[frame, unit])
-    if peak < SEVERITY_TABLE["exploding"][0]:
-        return None
-    return Finding("exploding", peak, frame, unit,
-                   f"activations exploded to |{peak:.4g}|",
-                   {"max_abs_activation": peak,
-                    "units_above_threshold": int(
-                        (magnitude[frame] >= SEVERITY_TABLE["exploding"][0]).sum())})
+@dataclass
+class LayerHistory:
+    """What a layer's baselines need from its earlier frames (a few floats per unit).
+
+    Attributes:
+        activity: The activities of the last ``SPIKE_BASELINE`` frames, oldest first.
+        zero_run: Per unit, how many of the newest frames were exactly 0, capped
+            at ``DEAD_UNIT_FRAMES - 1`` (all the dead-unit test needs from the past).
+    """
+
+    units: int
+    activity: FloatArray = field(default_factory=lambda: np.empty(0))
+    zero_run: npt.NDArray[np.uint8] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.zero_run = np.zeros(self.units, dtype=np.uint8)
+
+    def baselines(self, activity: FloatArray) -> FloatArray:
+        """``(n, SPIKE_BASELINE)``: row i holds the activities of the frames before frame i
+        of a batch with these activities (NaN where the layer had no frame yet).
+
+        A read-only view over one array of ``SPIKE_BASELINE + n`` values: nothing of
+        size ``n x SPIKE_BASELINE`` is allocated here (``_spike`` works in chunks).
+        """
+        pad = np.full(SPIKE_BASELINE - self.activity.size, np.nan)
+        joined = np.concatenate([pad, self.activity, activity])
+        step = joined.strides[0]
+        rows: FloatArray = np.lib.stride_tricks.as_strided(
+            joined, shape=(activity.size, SPIKE_BASELINE), strides=(step, step),
+            writeable=False)
+        return rows
+
+    def zero_runs(self, zero: BoolArray) -> BoolArray:
+        """``(n + DEAD_UNIT_FRAMES - 1, units)``: the batch's zero mask after the
+        rows the carried runs stand for (row r is zero where the run reaches it)."""
+        return np.concatenate([self.zero_run[None, :] >= _RUN_REACH, zero])
+
+    def advance(self, activity: FloatArray, zeros: BoolArray) -> None:
+        """Take in a batch (its activities and ``zero_runs`` mask) as the newest frames."""
+        # a copy of the tail: a view would keep a big batch's activities alive
+        self.activity = np.concatenate([self.activity, activity[-SPIKE_BASELINE:]]
+                                       )[-SPIKE_BASELINE:].copy()
+        newest_first = zeros[::-1][:DEAD_UNIT_FRAMES - 1]  # the run counts at most these
+        self.zero_run = np.logical_and.accumulate(newest_first, axis=0).sum(
+            axis=0, dtype=np.uint8)
 
 
-def _dead_units(window: LayerWindow, batch: FrameBatch) -> Finding | None:
-    if window.count < DEAD_UNIT_FRAMES:
-        return None
-    _, _, recent = window.frames(DEAD_UNIT_FRAMES)
-    dead = (recent == 0.0).all(axis=0)
-    share = float(dead.mean())
-    if share < SEVERITY_TABLE["dead_units"][0]:
-        return None
-    return Finding("dead_units", share, len(batch.timestamps) - 1, int(np.argmax(dead)),
-                   f"{int(dead.sum())} of {batch.units} units stayed at exactly 0 "
-                   f"for {DEAD_UNIT_FRAMES} frames (dead ReLUs)",
-                   {"dead_units": int(dead.sum()), "frames": DEAD_UNIT_FRAMES})
+@dataclass
+class _Frames:
+    """A batch's values and what several detectors derive from them, computed once."""
+
+    values: npt.NDArray[np.float32]
+    finite: BoolArray | None  # None when every value is finite (the common case)
+    magnitude: npt.NDArray[np.float32]  # |value|, 0 where not finite
+    peaks: npt.NDArray[np.float32]  # per frame, the largest magnitude
+
+    @classmethod
+    def of(cls, values: npt.NDArray[np.float32]) -> _Frames:
+        finite = np.isfinite(values)
+        if finite.all():
+            magnitude = np.abs(values)
+            return cls(values, None, magnitude, magnitude.max(axis=1))
+        magnitude = np.abs(np.where(finite, values, np.float32(0.0)))
+        return cls(values, finite, magnitude, magnitude.max(axis=1))
+
+    @property
+    def units(self) -> int:
+        return int(self.values.shape[1])
 
 
-def _saturation(batch: FrameBatch) -> Finding | None:
-    if batch.units < SATURATION_MIN_UNITS:
-        return None
-    finite = np.isfinite(batch.values)
-    magnitude = np.abs(np.where(finite, batch.values, 0.0))
-    peak = magnitude.max(axis=1, keepdims=True)
-    bounded = peak <= 1.0 + 1e-6
-    at_level = magnitude >= SATURATION_LEVEL
-    pinned = (magnitude >= peak * (1 - 1e-6)) & (peak > 0)
-    pinned &= pinned.sum(axis=1, keepdims=True) >= 2
-    saturated = np.where(bounded, at_level, pinned) & finite
-    share = saturated.mean(axis=1)
-    frame = int(np.argmax(share))
-    if share[frame] < SEVERITY_TABLE["saturation"][0]:
-        return None
-    bound = "tanh/sigmoid bound" if bool(bounded[frame, 0]) else "clip value"
-    return Finding("saturation", float(share[frame]), frame, int(np.argmax(saturated[frame])),
-                   f"{int(saturated[frame].sum())} of {batch.units} units are saturated "
-                   f"at the {bound}",
-                   {"saturated_units": int(saturated[frame].sum()),
-                    "bound": float(1.0 if bounded[frame, 0] else peak[frame, 0])})
+def _no_finding(frame: int) -> Finding:
+    raise AssertionError(f"frame {frame} scored 0, so it has no finding")
 
 
-def _spike(window: LayerWindow, batch: FrameBatch) -> Finding | None:
-    n = len(batch.timestamps)
-    _, _, activity = window.series()
-    if activity.size <= n:
-        return None
-    baseline = activity[:-n][-SPIKE_BASELINE:]
-    baseline = baseline[np.isfinite(baseline)]
-    if baseline.size < SPIKE_MIN_BASELINE:
-        return None
-    median = float(np.median(baseline))
-    scale = 1.4826 * float(np.median(np.abs(baseline - median)))
-    scale = max(scale, 1e-9, 1e-6 * abs(median))
-    current = activity[-n:]
-    z = np.where(np.isfinite(current), np.abs(current - median) / scale, 0.0)
-    frame = int(np.argmax(z))
-    score = min(float(z[frame]), MAX_SCORE)
-    if score < SEVERITY_TABLE["spike"][0]:
-        return None
-    values = np.where(np.isfinite(batch.values[frame]), batch.values[frame], 0.0)
-    unit = int(np.argmax(np.abs(values - median)))
-    return Finding("spike", score, frame, unit,
-                   f"mean activation {float(current[frame]):.4g} is {score:.1f} robust "
-                   f"standard deviations from the recent median {median:.4g}",
-                   {"layer_mean": float(current[frame]), "median": median, "mad_scale": scale,
-                    "baseline_frames": int(baseline.size)})
+def _non_finite(frames: _Frames) -> Scored:
+    if frames.finite is None:
+        return Scored("non_finite", np.zeros(len(frames.values)), _no_finding)
+    bad = ~frames.finite
+    counts = bad.sum(axis=1)
+
+    def describe(frame: int) -> Finding:
+        count = int(counts[frame])
+        nan = int(np.isnan(frames.values[frame]).sum())
+        return Finding("non_finite", count / frames.units, frame, int(np.argmax(bad[frame])),
+                       f"{count} of {frames.units} units are NaN or infinite",
+                       {"nan_count": nan, "inf_count": count - nan})
+    return Scored("non_finite", counts / frames.units, describe)
+
+
+def _exploding(frames: _Frames) -> Scored:
+    threshold = SEVERITY_TABLE["exploding"][0]
+
+    def describe(frame: int) -> Finding:
+        row = frames.magnitude[frame]
+        peak = float(frames.peaks[frame])
+        return Finding("exploding", peak, frame, int(np.argmax(row)),
+                       f"activations exploded to |{peak:.4g}|",
+                       {"max_abs_activation": peak,
+                        "units_above_threshold": int((row >= threshold).sum())})
+    return Scored("exploding", frames.peaks.astype(np.float64), describe)
+
+
+def _dead_units(frames: _Frames, zeros: BoolArray) -> Scored:
+    n = len(frames.values)
+    dead = zeros[:n].copy()
+    for back in range(1, DEAD_UNIT_FRAMES):  # frame i of the batch is row i + 7 of zeros
+        dead &= zeros[back:back + n]
+    counts = np.count_nonzero(dead, axis=1)
+
+    def describe(frame: int) -> Finding:
+        count = int(counts[frame])
+        return Finding("dead_units", count / frames.units, frame, int(np.argmax(dead[frame])),
+                       f"{count} of {frames.units} units stayed at exactly 0 "
+                       f"for {DEAD_UNIT_FRAMES} frames (dead ReLUs)",
+                       {"dead_units": count, "frames": DEAD_UNIT_FRAMES})
+    return Scored("dead_units", counts / frames.units, describe)
+
+
+def _saturation(frames: _Frames) -> Scored:
+    n = len(frames.values)
+    if frames.units < SATURATION_MIN_UNITS:
+        return Scored("saturation", np.zeros(n), _no_finding)
+    peaks = frames.peaks
+    bounded = peaks <= 1.0 + 1e-6  # the frame lies within [-1, 1]: a tanh/sigmoid layer
+    level = np.where(bounded, np.float32(SATURATION_LEVEL), peaks * np.float32(1 - 1e-6))
+    saturated = frames.magnitude >= level[:, None]  # non-finite values have magnitude 0
+    counts = np.count_nonzero(saturated, axis=1)
+    # a clip value is shared by two or more units; a layer of zeros pins nothing
+    counts[~bounded & ((counts < 2) | (peaks <= 0))] = 0
+
+    def describe(frame: int) -> Finding:
+        in_bounds = bool(bounded[frame])
+        bound = "tanh/sigmoid bound" if in_bounds else "clip value"
+        count = int(counts[frame])
+        return Finding("saturation", count / frames.units, frame,
+                       int(np.argmax(saturated[frame])),
+                       f"{count} of {frames.units} units are saturated at the {bound}",
+                       {"saturated_units": count,
+                        "bound": 1.0 if in_bounds else float(peaks[frame])})
+    return Scored("saturation", counts / frames.units, describe)
+
+
+def _middle(ordered: FloatArray, counts: IntArray) -> FloatArray:
+    """Row medians of rows sorted with their NaNs last, ``counts`` finite values each."""
+    rows = np.arange(len(ordered))  # a row without finite values gets NaN (index -1 or 0)
+    low, high = ordered[rows, (counts - 1) // 2], ordered[rows, counts // 2]
+    return np.asarray((low + high) / 2, dtype=np.float64)
+
+
+def spike_scores(baselines: FloatArray, activity: FloatArray
+                 ) -> tuple[FloatArray, FloatArray, FloatArray, IntArray]:
+    """Robust z of each activity against its baseline row (see the module docstring).
+
+    Returns:
+        ``(z, median, scale, baseline_frames)`` per frame; ``z`` is 0 where the
+        baseline holds fewer than ``SPIKE_MIN_BASELINE`` finite values or the
+        activity is not finite.
+    """
+    counts = np.isfinite(baselines).sum(axis=1)
+    median = _middle(np.sort(baselines, axis=1), counts)
+    mad = _middle(np.sort(np.abs(baselines - median[:, None]), axis=1), counts)
+    scale = np.maximum(np.maximum(MAD_TO_SIGMA * mad, 1e-9), 1e-6 * np.abs(median))
+    usable = (counts >= SPIKE_MIN_BASELINE) & np.isfinite(activity)
+    with np.errstate(invalid="ignore"):
+        z = np.where(usable, np.minimum(np.abs(activity - median) / scale, MAX_SCORE), 0.0)
+    return z, median, scale, counts
+
+
+def _spike(frames: _Frames, history: LayerHistory, activity: FloatArray) -> Scored:
+    baselines = history.baselines(activity)
+    # in chunks of rows: sorting copies them, and a batch may hold millions of small frames
+    parts = [spike_scores(baselines[i:i + SPIKE_CHUNK], activity[i:i + SPIKE_CHUNK])
+             for i in range(0, len(activity), SPIKE_CHUNK)]
+    z, median, scale, counts = (np.concatenate(p) for p in zip(*parts, strict=True))
+
+    def describe(frame: int) -> Finding:
+        row = frames.values[frame]
+        mid = float(median[frame])
+        distance = np.where(np.isfinite(row), np.abs(row - mid), -1.0)
+        score = float(z[frame])
+        return Finding("spike", score, frame, int(np.argmax(distance)),
+                       f"mean activation {float(activity[frame]):.4g} is {score:.1f} robust "
+                       f"standard deviations from the median {mid:.4g} of the previous "
+                       f"{SPIKE_BASELINE} frames",
+                       {"layer_mean": float(activity[frame]), "median": mid,
+                        "mad_scale": float(scale[frame]),
+                        "baseline_frames": int(counts[frame])})
+    return Scored("spike", z, describe)
+
+
+def score_batch(batch: FrameBatch, history: LayerHistory) -> list[Scored]:
+    """Every detector's scores for a batch, then ``history`` moved past the batch."""
+    frames = _Frames.of(batch.values)
+    activity = frame_activity(batch.values)
+    zeros = history.zero_runs(batch.values == 0.0)
+    scored = [_non_finite(frames), _exploding(frames), _dead_units(frames, zeros),
+              _saturation(frames), _spike(frames, history, activity)]
+    history.advance(activity, zeros)
+    return scored
 
 
 class AnomalyDetector:
-    """Runs every detector on a batch and de-duplicates repeats.
+    """Runs every detector on each batch of a layer and de-duplicates repeats.
 
-    A repeat of the same (model, layer, type) within ``cooldown`` seconds of
-    the last reported one is suppressed unless it is more severe; the number
-    suppressed is reported in the next anomaly's ``metadata.suppressed``.
+    A repeat of the same (model, layer, type) whose frame timestamp lies within
+    ``cooldown`` seconds of the frame of the last one reported is suppressed
+    unless it is more severe; the number suppressed is reported in the next
+    anomaly's ``metadata.suppressed``. Frame time, not arrival time: the same
+    frames are de-duplicated the same way however they were batched or paced.
 
     Args:
-        cooldown: Seconds; 0 reports every firing.
+        cooldown: Seconds of frame time; 0 reports every firing.
     """
 
     def __init__(self, cooldown: float) -> None:
         self.cooldown = cooldown
+        self._history: dict[tuple[str, str], LayerHistory] = {}
         self._last: dict[tuple[str, str, str], tuple[float, int]] = {}
         self._suppressed: dict[tuple[str, str, str], int] = {}
 
-    def detect(self, window: LayerWindow, batch: FrameBatch) -> list[dict[str, Any]]:
-        """Anomalies (without ``sequence``) found in a batch just appended to ``window``."""
-        findings = [_non_finite(batch), _exploding(batch), _dead_units(window, batch),
-                    _saturation(batch), _spike(window, batch)]
-        now = time.monotonic()
+    def detect(self, batch: FrameBatch) -> list[dict[str, Any]]:
+        """Anomalies (without ``sequence``) in a layer's batch, in frame order (then in
+        ``score_batch``'s order of types)."""
+        layer = (batch.model_id, batch.layer_id)
+        history = self._history.get(layer)
+        if history is None:
+            history = self._history[layer] = LayerHistory(batch.units)
+        scored = score_batch(batch, history)
+        ranks = [severity_ranks(s.anomaly_type, s.scores) for s in scored]
+        hits = [np.flatnonzero(r) for r in ranks]
+        frame_of = np.concatenate(hits)
+        type_of = np.concatenate([np.full(h.size, k) for k, h in enumerate(hits)])
+        order = np.lexsort((type_of, frame_of))
+        rank_of = np.concatenate([r[h] for r, h in zip(ranks, hits, strict=True)])[order]
         out = []
-        for f in findings:
-            if f is None:
-                continue
-            severity = severity_for(f.anomaly_type, f.score)
-            if severity is None:
-                continue
-            key = (batch.model_id, batch.layer_id, f.anomaly_type)
-            rank = SEVERITY_RANK[severity]
-            last = self._last.get(key)
-            if (self.cooldown > 0 and last is not None and now - last[0] < self.cooldown
-                    and rank <= last[1]):
-                self._suppressed[key] = self._suppressed.get(key, 0) + 1
-                continue
-            self._last[key] = (now, rank)
-            location = unit_location(f.unit, batch.units)
-            step = int(batch.steps[f.frame])
-            where = f"{batch.model_id}/{batch.layer_id}"
-            out.append({
-                "anomaly_type": f.anomaly_type,
-                "severity": severity,
-                "timestamp": float(batch.timestamps[f.frame]),
-                "location": location,
-                "layer": batch.layer_id,
-                "model_id": batch.model_id,
-                "score": f.score,
-                "description": f"{severity.capitalize()} {f.anomaly_type.replace('_', ' ')} in "
-                               f"{where}: {f.description} (worst unit {f.unit} at "
-                               f"x={location['x']}, y={location['y']}).",
-                "metadata": {**f.metadata, "unit": f.unit, "step": step if step >= 0 else None,
-                             "suppressed": self._suppressed.pop(key, 0)},
-            })
+        for frame, kind, rank in zip(frame_of[order].tolist(), type_of[order].tolist(),
+                                     rank_of.tolist(), strict=True):
+            timestamp = float(batch.timestamps[frame])
+            suppressed = self._admit((*layer, scored[kind].anomaly_type), timestamp, rank)
+            if suppressed is not None:
+                out.append(self._anomaly(batch, scored[kind].describe(frame),
+                                         SEVERITIES[rank - 1], timestamp, suppressed))
         return out
+
+    def _admit(self, key: tuple[str, str, str], timestamp: float, rank: int) -> int | None:
+        """The suppressed count to report with this firing, or None to suppress it."""
+        last = self._last.get(key)
+        if (self.cooldown > 0 and last is not None and abs(timestamp - last[0]) < self.cooldown
+                and rank <= last[1]):
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return None
+        self._last[key] = (timestamp, rank)
+        return self._suppressed.pop(key, 0)
+
+    @staticmethod
+    def _anomaly(batch: FrameBatch, f: Finding, severity: str, timestamp: float,
+                 suppressed: int) -> dict[str, Any]:
+        location = unit_location(f.unit, batch.units)
+        step = int(batch.steps[f.frame])
+        where = f"{batch.model_id}/{batch.layer_id}"
+        return {
+            "anomaly_type": f.anomaly_type,
+            "severity": severity,
+            "timestamp": timestamp,
+            "location": location,
+            "layer": batch.layer_id,
+            "model_id": batch.model_id,
+            "score": f.score,
+            "description": f"{severity.capitalize()} {f.anomaly_type.replace('_', ' ')} in "
+                           f"{where}: {f.description} (worst unit {f.unit} at "
+                           f"x={location['x']}, y={location['y']}).",
+            "metadata": {**f.metadata, "unit": f.unit, "step": step if step >= 0 else None,
+                         "suppressed": suppressed},
+        }

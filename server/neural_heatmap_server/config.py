@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-frames", type=positive_int, default=d.max_frames,
         help="largest number of frames in one JSON ingest request")
     add("--anomaly-cooldown", type=non_negative_float, default=d.anomaly_cooldown,
-        help="seconds during which a repeat of the same (model, layer, type) anomaly is "
-             "suppressed unless it is more severe; 0 disables de-duplication")
+        help="seconds of frame time (frame timestamps) within which a repeat of the same "
+             "(model, layer, type) anomaly is suppressed unless it is more severe; "
+             "0 disables de-duplication")
     add("--anomaly-retention", type=positive_int, default=d.anomaly_retention,
         help="anomalies kept in the durable log; older ones are pruned (sequences never reuse)")
     add("--anomaly-log", default=d.anomaly_log, type=anomaly_log_url,

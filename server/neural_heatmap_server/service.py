@@ -145,7 +145,7 @@ class ServerState:
         try:
             for batch in batches:
                 window = self.store.append(batch)
-                found.extend(self.detector.detect(window, batch))
+                found.extend(self.detector.detect(batch))
                 self._push_heatmap(window, batch)
             if found:
                 stored = self.anomaly_log.append(found)

@@ -3,10 +3,8 @@
 Ingestion writes whole batches into the ring with at most two slice
 assignments, so a batch of a thousand frames costs a couple of ``memcpy``-like
 operations rather than a Python loop. Alongside the raw values each slot keeps
-the frame's *activity* (the mean of its finite unit activations), and the
-window keeps running sums of that activity so that a layer's mean and standard
-deviation are O(1); the sums are recomputed exactly once per ring revolution
-to stop floating-point drift.
+the frame's *activity* (the mean of its finite unit activations), computed
+row by row, so a frame's activity does not depend on the batch it came in.
 """
 
 from __future__ import annotations
@@ -91,9 +89,6 @@ class LayerWindow:
     _activity: FloatArray = field(init=False, repr=False)
     _head: int = field(default=0, init=False)
     _count: int = field(default=0, init=False)
-    _sum: float = field(default=0.0, init=False)
-    _sum_sq: float = field(default=0.0, init=False)
-    _finite_count: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._values = np.zeros((self.capacity, self.units), dtype=np.float32)
@@ -128,9 +123,6 @@ class LayerWindow:
                 values[-self.capacity:], activity[-self.capacity:],
             )
         m = len(ts)
-        evicted = max(0, self._count + m - self.capacity)
-        if evicted:
-            self._subtract(self._ordered_slice_activity(evicted))
         start = self._head
         first = min(m, self.capacity - start)
         self._values[start:start + first] = values[:first]
@@ -143,13 +135,8 @@ class LayerWindow:
             self._timestamps[:rest] = ts[first:]
             self._steps[:rest] = steps[first:]
             self._activity[:rest] = activity[first:]
-        wrapped = start + m >= self.capacity
         self._head = (start + m) % self.capacity
         self._count = min(self.capacity, self._count + m)
-        if wrapped:
-            self._recompute_sums()
-        else:
-            self._add(activity)
         if self.total_frames == 0:
             self.first_timestamp = float(batch.timestamps[0])
         self.last_timestamp = float(batch.timestamps[-1])
@@ -158,34 +145,6 @@ class LayerWindow:
     def _ordered_index(self) -> npt.NDArray[np.intp]:
         start = (self._head - self._count) % self.capacity
         return (start + np.arange(self._count)) % self.capacity
-
-    def _ordered_slice_activity(self, oldest: int) -> FloatArray:
-        return self._activity[self._ordered_index()[:oldest]]
-
-    def _add(self, activity: FloatArray) -> None:
-        finite = activity[np.isfinite(activity)]
-        self._sum += float(finite.sum())
-        self._sum_sq += float(np.dot(finite, finite))
-        self._finite_count += int(finite.size)
-
-    def _subtract(self, activity: FloatArray) -> None:
-        finite = activity[np.isfinite(activity)]
-        self._sum -= float(finite.sum())
-        self._sum_sq -= float(np.dot(finite, finite))
-        self._finite_count -= int(finite.size)
-
-    def _recompute_sums(self) -> None:
-        self._sum = self._sum_sq = 0.0
-        self._finite_count = 0
-        self._add(self._activity[self._ordered_index()])
-
-    def activity_stats(self) -> tuple[float, float]:
-        """Mean and population std of the activity series, from the running sums."""
-        if self._finite_count == 0:
-            return (float("nan"), float("nan"))
-        mean = self._sum / self._finite_count
-        var = max(0.0, self._sum_sq / self._finite_count - mean * mean)
-        return (mean, float(np.sqrt(var)))
 
     def series(self) -> tuple[FloatArray, IntArray, FloatArray]:
         """``(timestamps, steps, activity)`` oldest first (copies)."""
@@ -232,7 +191,7 @@ class LayerWindow:
                 loudly instead of returning wrong data.
         """
         idx = self._ordered_index()
-        frozen = copy.copy(self)  # scalars and running sums; the arrays are replaced below
+        frozen = copy.copy(self)  # the scalars; the arrays are replaced below
         frozen.capacity = max(self._count, 1)
         frozen._head = 0
         frozen._timestamps = self._timestamps[idx]

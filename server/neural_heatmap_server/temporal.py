@@ -333,8 +333,9 @@ def temporal_stats(store: ActivationStore, model_id: str | None,
                    time_range: TimeRange | None) -> dict[str, Any]:
     """Per-layer statistics plus counts of trend directions and periodic layers.
 
-    Without a time range, mean and std come from the window's running sums
-    (O(1)); with one they are computed over the frames inside it.
+    Mean and std are computed over the finite activities in the range (the whole
+    window without one), so they depend on the frames only, not on how they were
+    batched.
     """
     layers = []
     trends = {"increasing": 0, "decreasing": 0, "flat": 0}
@@ -344,8 +345,8 @@ def temporal_stats(store: ActivationStore, model_id: str | None,
         ts, activity = _series(w, time_range, None)
         a = analyse_series(w.model_id, w.layer_id, ts, activity)
         finite = activity[np.isfinite(activity)]
-        mean, std = (w.activity_stats() if time_range is None or not finite.size
-                     else (float(finite.mean()), float(finite.std())))
+        mean, std = ((float(finite.mean()), float(finite.std())) if finite.size
+                     else (None, None))
         direction = "flat"
         if a.trend is not None:
             direction = a.trend["metadata"]["direction"]
@@ -353,7 +354,7 @@ def temporal_stats(store: ActivationStore, model_id: str | None,
         periodic_layers += a.periodic is not None
         layers.append({
             "model_id": a.model_id, "layer_id": a.layer_id, "samples": a.samples,
-            "mean": mean if finite.size else None, "std": std if finite.size else None,
+            "mean": mean, "std": std,
             "min": float(finite.min()) if finite.size else None,
             "max": float(finite.max()) if finite.size else None,
             "trend_slope": a.trend_fit[0] if a.trend_fit else None,
