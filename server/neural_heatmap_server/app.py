@@ -185,9 +185,16 @@ async def correlation(request: web.Request) -> web.Response:
 
 
 async def export_correlation(request: web.Request) -> web.Response:
-    """Server-side export of the correlation matrix."""
+    """Server-side export of the correlation matrix; a client that disconnects stops it."""
     return json_response(await _state(request).export(await read_json(request),
-                                                      _deadline(request)))
+                                                      _deadline(request),
+                                                      lambda: _client_gone(request)))
+
+
+def _client_gone(request: web.Request) -> bool:
+    """True once the client closed its connection (aiohttp does not cancel handlers)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def list_exports(request: web.Request) -> web.Response:

@@ -79,7 +79,8 @@ SERVER_ROWS: tuple[ErrorRow, ...] = (
     ErrorRow("unknown model, layer or export", "NOT_FOUND", "NOT_FOUND", "not_found", 404),
     ErrorRow("the upstream lacks the route (wrong method)", "UNIMPLEMENTED", ROUTE_MISSING,
              "method_not_allowed", 405),
-    ErrorRow("concurrent change; re-read and retry", "ABORTED", "CONFLICT", "conflict", 409),
+    ErrorRow("the name is taken (an export of it is being written, or it exists as the "
+             "other kind)", "ALREADY_EXISTS", "ALREADY_EXISTS", "already_exists", 409),
     ErrorRow("resume point pruned from the anomaly log", "OUT_OF_RANGE", "SEQUENCE_EXPIRED",
              "sequence_expired", 410),
     ErrorRow("body or answer too large", "RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE",
