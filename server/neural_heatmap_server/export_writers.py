@@ -65,9 +65,9 @@ def write_csv(path: Path, result: CorrelationResult) -> None:
     """Labels as the header and the first column, then one line per row."""
     import pyarrow as pa
 
-    columns = [pa.array(result.labels, type=pa.string()), *_columns(result.matrix, False)]
-    table = pa.Table.from_arrays(columns, names=["", *result.labels])
     with path.open("wb") as fh:
+        columns = [pa.array(result.labels, type=pa.string()), *_columns(result.matrix, False)]
+        table = pa.Table.from_arrays(columns, names=["", *result.labels])
         for piece in _pieces(table, True, {}):
             fh.write(piece)
 
