@@ -16,6 +16,7 @@ from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.tracing import enable_tracing
 
+from .answer_pieces import models_pieces
 from .config import ServerConfig
 from .errors import ApiError, error_body, invalid
 from .exports import resolve_export
@@ -161,15 +162,16 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document(_state(request).config))
 
 
-async def models(request: web.Request) -> web.Response:
+async def models(request: web.Request) -> web.StreamResponse:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
     state = _state(request)
     include_units = bool(opt_bool(request.query, "include_units"))
     job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
-                                                 name="models"))
+    pieces = await state.offload(_deadline(request), lambda: models_pieces(job()),
+                                 name="models")
+    return await stream_pieces(request, pieces, "application/json")
 
 
 async def ingest(request: web.Request) -> web.Response:

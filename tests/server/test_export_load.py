@@ -10,7 +10,8 @@ Here the largest allowed inputs run all at once against two workers: every expor
 format at both granularities (4,096 units: ``--max-matrix-labels``; 1,023 layers plus
 that one: ``--max-layers``), renders at the largest sizes (``MAX_RENDER_SIDE`` by
 ``MAX_RENDER_PIXELS``, both orientations; the most panels, ``MAX_RENDER_PANELS``), and
-the 4,096-label matrix as JSON (a 330 MB answer) and binary. Throughout, ``/health``
+the 4,096-label matrix as JSON (a 330 MB answer) and binary, and the unit listing of
+``/api/models?include_units=true`` near its limit (about a million units). Throughout, ``/health``
 answers within 2 s, a real bridge stays SERVING within 2 s, and an anomaly stream
 through it stays open (its upstream-WebSocket stall detection never fires). Slow
 (minutes on a loaded 2-core machine): the work itself is large; the bound is on the
@@ -38,6 +39,7 @@ from neural_heatmap_contract.limits import (
 from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+from neural_heatmap_server.analytics import MAX_UNITS_DETAIL
 
 from tests.server.conftest import Api
 from tests.server.overload_support import HealthProbe, http_health, run_concurrently
@@ -48,6 +50,10 @@ pytestmark = pytest.mark.slow
 
 UNITS = 4096  # the default --max-matrix-labels
 LAYERS = 1023  # with "big", the default --max-layers (1,024)
+MAX_UNITS_PER_LAYER = 65536  # the default --max-units
+# As many of the largest layers as the unit listing allows with the others
+# (analytics.MAX_UNITS_DETAIL, 1,048,576 units): 15, about 994,000 units in all.
+LISTED_LAYERS = (MAX_UNITS_DETAIL - UNITS - 4 * LAYERS) // MAX_UNITS_PER_LAYER
 FORMATS = ("json", "csv", "parquet", "tensorboard")
 LONG = 900.0  # seconds: the heavy calls' own deadline and client timeout (a bound only)
 SIDE, OTHER = MAX_RENDER_SIDE, MAX_RENDER_PIXELS // MAX_RENDER_SIDE
@@ -55,14 +61,19 @@ SIDE, OTHER = MAX_RENDER_SIDE, MAX_RENDER_PIXELS // MAX_RENDER_SIDE
 
 @pytest.fixture(scope="module")
 def loaded() -> Iterator[ServerProcess]:
+    # --window 64: the frames ingested here fit, and the listing's big layers stay small.
     with ServerProcess(extra_args=["--workers", "2", "--max-pending-exports", "16",
-                                   "--max-pending-analytics", "16",
+                                   "--max-pending-analytics", "16", "--window", "64",
+                                   "--max-layers", str(1 + LAYERS + LISTED_LAYERS),
                                    "--max-request-seconds", str(LONG)]) as server:
         api = Api(server)
         rng = np.random.default_rng(11)
         api.ingest_series("big", "units", rng.normal(size=(64, UNITS)).astype("f4"))
         for layer in range(LAYERS):
             api.ingest_series("wide", f"l{layer}", rng.normal(size=(32, 4)).astype("f4"))
+        for layer in range(LISTED_LAYERS):
+            api.ingest_series("listed", f"l{layer}",
+                              rng.normal(size=(2, MAX_UNITS_PER_LAYER)).astype("f4"))
         yield server
 
 
@@ -108,6 +119,7 @@ def _heavy(server: ServerProcess) -> dict[str, Callable[[], tuple[int, int, str]
             server, "GET", f"/api/render?kind=heatmap&model_ids=wide&{panels}"
             f"&width={SIDE}&height={OTHER}"),
         "matrix json": _call(server, "GET", f"/api/correlation?{unit_query}"),
+        "unit listing": _call(server, "GET", "/api/models?include_units=true"),
         "matrix binary": _call(server, "GET", f"/api/correlation?{unit_query}",
                                accept=MATRIX_MEDIA_TYPE),
     })

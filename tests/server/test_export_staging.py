@@ -1,4 +1,5 @@
-"""Export files and their staging, in process: the writers' output, abandoned jobs.
+"""Export files and their staging, in process: the writers' output, abandoned jobs,
+large answers in pieces.
 
 The writers (``export_writers``) format numbers with Arrow in pieces; these check that
 what they write reads back as the very matrix (non-finite values included), and that
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from neural_heatmap_server.answer_pieces import UNITS_PER_PIECE, models_pieces
 from neural_heatmap_server.correlation import CorrelationResult
 from neural_heatmap_server.errors import ApiError
 from neural_heatmap_server.export_writers import (
@@ -181,3 +183,20 @@ async def test_a_result_made_after_the_deadline_is_discarded() -> None:
     await _until(lambda: discarded)
     assert discarded == ["staged"]
     pool.stop()
+
+
+def test_the_unit_listing_in_pieces_is_the_listing() -> None:
+    units = [{"index": i, "x": i % 7, "y": i // 7} for i in range(UNITS_PER_PIECE * 2 + 3)]
+    for answer in [
+        {"models": []},
+        {"models": [{"model_id": "a", "frames": 3, "layers": []}]},
+        {"models": [
+            {"model_id": "a", "frames": 3, "layers": [
+                {"layer_id": "x", "units": 2},
+                {"layer_id": "y", "units": len(units), "units_detail": units},
+                {"layer_id": "z", "units": 0, "units_detail": []}]},
+            {"model_id": "b", "layers": [{"layer_id": "q", "units_detail": units[:1]}]}]},
+    ]:
+        pieces = models_pieces(answer)
+        assert json.loads(b"".join(pieces)) == answer
+    assert len(pieces) > 2 * 2  # the long listing came in more than one piece
