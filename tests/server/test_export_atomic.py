@@ -6,6 +6,7 @@ answered 504 and then kept writing until the file was complete, and it was liste
 Now an export is written under a hidden temporary name and renamed into place only
 when its caller gets the 200; a deadline or a client that disconnects stops it and
 removes the temporary file; the same name twice at once is 409 ``already_exists``.
+Through the bridge, the gRPC deadline (sent on as ``X-Request-Timeout-Ms``) does the same.
 """
 
 from __future__ import annotations
@@ -19,15 +20,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import grpc
 import numpy as np
 import pytest
+from neural_heatmap_contract.v1 import export_pb2
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from tests.server.conftest import Api
 from tests.server.overload_support import run_concurrently
+from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
 
 UNITS = 4096  # --max-matrix-labels: the largest unit-granularity matrix
 MID_UNITS = 1024  # an export of seconds: two sent at once overlap
+WIDE_LAYERS = 256  # a TensorBoard run of seconds (the bridge exports layer granularity)
 BOUND = 120.0  # seconds: a functional bound for work to stop, not a timing
 
 
@@ -39,6 +46,8 @@ def big() -> Iterator[tuple[ServerProcess, Api]]:
         rng = np.random.default_rng(3)
         api.ingest_series("big", "units", rng.normal(size=(64, UNITS)).astype("f4"))
         api.ingest_series("mid", "units", rng.normal(size=(64, MID_UNITS)).astype("f4"))
+        for layer in range(WIDE_LAYERS):
+            api.ingest_series("wide", f"l{layer}", rng.normal(size=(64, 4)).astype("f4"))
         yield server, api
 
 
@@ -135,3 +144,22 @@ def test_a_client_that_disconnects_stops_the_export(big: tuple[ServerProcess, Ap
     time.sleep(1.0)
     assert not (server.export_dir / "left.csv").exists()
     assert "left.csv" not in _listed(api)
+
+
+def test_through_the_bridge_a_grpc_deadline_leaves_nothing(
+        big: tuple[ServerProcess, Api]) -> None:
+    server, api = big
+    request = pb.ExportCorrelationMatrixRequest(
+        filename="bridged", format=export_pb2.EXPORT_FORMAT_TENSORBOARD, model_ids=["wide"])
+    with BridgeProcess(server.url) as bridge, bridge.channel() as channel:
+        stub = pb_grpc.NeuralHeatmapServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.ExportCorrelationMatrix(request, timeout=0.3)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        _until(lambda: _hidden(server.export_dir) == [], "the temporary run is removed")
+        time.sleep(1.0)
+        assert not (server.export_dir / "bridged").exists()
+        assert "bridged" not in _listed(api)
+        # With time enough, the same export is whole.
+        done = stub.ExportCorrelationMatrix(request, timeout=BOUND)
+        assert done.result.files and all(f.name.startswith("bridged/") for f in done.result.files)
