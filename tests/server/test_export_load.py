@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -77,10 +78,34 @@ def loaded() -> Iterator[ServerProcess]:
         yield server
 
 
+T0 = time.monotonic()
+SPANS: dict[str, tuple[float, float]] = {}  # call -> (start, end) since T0, for messages
+
+
+def _at(check: Callable[[], None]) -> Callable[[], None]:
+    """``check``, its failure saying when it happened and which heavy calls ran then."""
+    def timed() -> None:
+        started = time.monotonic() - T0
+        try:
+            check()
+        except Exception as exc:
+            running = sorted(n for n, (a, b) in SPANS.items() if a <= started and b >= started)
+            raise AssertionError(f"at {started:.1f} s ({running}): {exc!r}") from None
+    return timed
+
+
 def _call(server: ServerProcess, method: str, path: str, body: Any = None,
           accept: str | None = None) -> Callable[[], tuple[int, int, str]]:
     """A heavy call: its status, the answer's size and the start of its text."""
     def call() -> tuple[int, int, str]:
+        started = time.monotonic() - T0
+        SPANS[path + json.dumps(body)] = (started, float("inf"))
+        try:
+            return _send()
+        finally:
+            SPANS[path + json.dumps(body)] = (started, time.monotonic() - T0)
+
+    def _send() -> tuple[int, int, str]:
         headers = {**server.headers, "Content-Type": "application/json"}
         if accept:
             headers["Accept"] = accept
@@ -164,8 +189,8 @@ def test_health_answers_while_the_largest_exports_renders_and_answers_run(
             assert status == health_pb2.HealthCheckResponse.SERVING, status
 
         stream = _Stream(bridge)
-        with HealthProbe(http_health(server.url)) as probe, \
-                HealthProbe(grpc_health) as grpc_probe:
+        with HealthProbe(_at(http_health(server.url))) as probe, \
+                HealthProbe(_at(grpc_health)) as grpc_probe:
             results = dict(zip(calls, run_concurrently(list(calls.values())), strict=True))
         stream_ended = stream.close()
 
