@@ -85,10 +85,6 @@ class CorrelationResult:
         return {"matrix": self.matrix.tolist(), "labels": self.labels,
                 "timestamp": self.timestamp, "metadata": self.metadata}
 
-    def to_json_text(self) -> str:
-        """``to_json()`` encoded row by row (``to_json_pieces``), as one text."""
-        return b"".join(self.to_json_pieces()).decode()
-
     def to_json_pieces(self) -> list[bytes]:
         """``to_json()`` encoded row by row, in pieces of ``JSON_ROWS_PER_PIECE`` rows.
 
