@@ -7,7 +7,7 @@ import hmac
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ from neural_heatmap_contract.protocol import DEADLINE_HEADER
 from neural_heatmap_contract.tracing import enable_tracing
 
 from .accepted import Accepted, accepted_by_operation, accepted_for
+from .answer_pieces import models_pieces
 from .config import ServerConfig
 from .connections import ClientGone, close_after, handler_args, read_body
 from .errors import ApiError, error_body, invalid
@@ -37,6 +38,7 @@ log = logging.getLogger("neural_heatmap_server.access")
 PUBLIC_PATHS = ("/health", "/openapi.json")
 QUIET_PATHS = (*PUBLIC_PATHS, "/metrics")  # probes and scrapes: logged at DEBUG when they work
 SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
+BINARY_PIECE_BYTES = 4 << 20  # a binary matrix answer is written 4 MiB at a time
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # (METHOD, path template) -> what the route accepts, from this server's OpenAPI document.
@@ -53,6 +55,23 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 def json_text_response(text: str) -> web.Response:
     """A 200 answer whose JSON was already encoded (by a worker)."""
     return web.Response(text=text, content_type="application/json")
+
+
+async def stream_pieces(request: web.Request, pieces: Sequence[bytes | memoryview],
+                        content_type: str) -> web.StreamResponse:
+    """A 200 answer written a piece at a time (encoded by a worker).
+
+    One ``web.Response`` of a 330 MB body was encoded, copied and queued on the event
+    loop in one go (seconds); here each write is one piece, and waits for the client
+    to drain the previous one, so the loop never holds more than a piece at a time.
+    """
+    response = web.StreamResponse(headers={"Content-Type": content_type})
+    response.content_length = sum(len(piece) for piece in pieces)
+    await response.prepare(request)
+    for piece in pieces:
+        await response.write(piece)
+    await response.write_eof()
+    return response
 
 
 async def read_json(request: web.Request) -> Any:
@@ -163,15 +182,16 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document(_state(request).config))
 
 
-async def models(request: web.Request) -> web.Response:
+async def models(request: web.Request) -> web.StreamResponse:
     """Discovery: models, layers, canvas sizes (and unit locations on request)."""
     state = _state(request)
     include_units = bool(opt_bool(request.query, "include_units"))
     job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
-                                                 name="models"))
+    pieces = await state.offload(_deadline(request), lambda: models_pieces(job()),
+                                 name="models")
+    return await stream_pieces(request, pieces, "application/json")
 
 
 async def ingest(request: web.Request) -> web.Response:
@@ -191,23 +211,32 @@ async def ingest(request: web.Request) -> web.Response:
     return json_response({"accepted": state.ingest(batches)})
 
 
-async def correlation(request: web.Request) -> web.Response:
+async def correlation(request: web.Request) -> web.StreamResponse:
     """Correlation matrix, as JSON or (``Accept``) binary float32; computed and encoded
     by a worker."""
     state = _state(request)
     job = state.analytics.plan_correlation(request.query)
     if MATRIX_MEDIA_TYPE in request.headers.get("Accept", ""):
-        body = await state.offload(_deadline(request), lambda: job().to_binary(),
-                                   name="correlation")
-        return web.Response(body=body, content_type=MATRIX_MEDIA_TYPE)
-    return json_text_response(
-        await state.offload(_deadline(request), lambda: job().to_json_text(), name="correlation"))
+        body = memoryview(await state.offload(_deadline(request), lambda: job().to_binary(),
+                                              name="correlation"))
+        return await stream_pieces(request, [body[i:i + BINARY_PIECE_BYTES] for i in range(
+            0, len(body), BINARY_PIECE_BYTES)], MATRIX_MEDIA_TYPE)
+    pieces = await state.offload(_deadline(request), lambda: job().to_json_pieces(),
+                                 name="correlation")
+    return await stream_pieces(request, pieces, "application/json")
 
 
 async def export_correlation(request: web.Request) -> web.Response:
-    """Server-side export of the correlation matrix."""
+    """Server-side export of the correlation matrix; a client that disconnects stops it."""
     return json_response(await _state(request).export(await read_json(request),
-                                                      _deadline(request)))
+                                                      _deadline(request),
+                                                      lambda: _client_gone(request)))
+
+
+def _client_gone(request: web.Request) -> bool:
+    """True once the client closed its connection (aiohttp does not cancel handlers)."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def list_exports(request: web.Request) -> web.Response:

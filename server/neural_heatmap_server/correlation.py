@@ -35,6 +35,8 @@ from .store import ActivationStore, Float32Array, FloatArray, IntArray, LayerWin
 from .wire import dumps
 from .workers import check_deadline
 
+JSON_ROWS_PER_PIECE = 64  # rows of a JSON answer per piece written to the client
+
 
 @dataclass
 class CorrelationQuery:
@@ -83,16 +85,25 @@ class CorrelationResult:
         return {"matrix": self.matrix.tolist(), "labels": self.labels,
                 "timestamp": self.timestamp, "metadata": self.metadata}
 
-    def to_json_text(self) -> str:
-        """``to_json()`` encoded row by row.
+    def to_json_pieces(self) -> list[bytes]:
+        """``to_json()`` encoded row by row, in pieces of ``JSON_ROWS_PER_PIECE`` rows.
 
         Encoding a 4096 x 4096 matrix in one ``json.dumps`` call would hold the
-        GIL for seconds; one call per row lets the event loop run in between.
+        GIL for seconds; one call per row lets the event loop run in between, and
+        pieces (rather than one 330 MB text) let the answer be written to the client
+        a piece at a time (joining, encoding or sending it whole held the loop for
+        seconds). The deadline is checked between pieces.
         """
         rest = dumps({"labels": self.labels, "timestamp": self.timestamp,
                       "metadata": self.metadata})
-        rows = ",".join(dumps(self.matrix[i].tolist()) for i in range(len(self.matrix)))
-        return f'{{"matrix":[{rows}],{rest[1:]}'
+        pieces = [b'{"matrix":[']
+        for start in range(0, len(self.matrix), JSON_ROWS_PER_PIECE):
+            check_deadline()
+            rows = range(start, min(start + JSON_ROWS_PER_PIECE, len(self.matrix)))
+            pieces.append(("," if start else "").encode()
+                          + ",".join(dumps(self.matrix[i].tolist()) for i in rows).encode())
+        pieces.append(f"],{rest[1:]}".encode())
+        return pieces
 
     def to_binary(self) -> bytearray:
         """The binary answer (``neural_heatmap_contract.media``: header, float32 values)."""

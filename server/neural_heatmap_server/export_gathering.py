@@ -2,12 +2,14 @@
 
 The request is checked and the data copied on the event loop (so a refused
 export costs no worker and later ingestion does not change what is written);
-the job computes the matrix and writes the files (``exports.write_export``).
+the job computes the matrix and writes the files under a temporary name
+(``exports.write_export``); the caller publishes them (``exports.StagedExport``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from . import queries
 from .alignment import time_mask
 from .correlation import CorrelationCache, select_windows
 from .errors import ApiError, invalid
-from .exports import ExportRequest, safe_name, write_export
+from .exports import ExportRequest, StagedExport, safe_name, write_export
 from .persistence import AnomalyLog, AnomalyQuery
 from .render import RenderOptions, render_options
 from .store import ActivationStore, Float32Array, LayerWindow
@@ -25,10 +27,22 @@ from .tensorboard_export import MAX_ANOMALIES, LayerSeries, TensorBoardRun
 from .workers import check_deadline
 
 
+@dataclass(frozen=True)
+class PlannedExport:
+    """A checked export request and the worker job that stages its files.
+
+    Attributes:
+        filename: The checked name (reserved by the caller while the job runs).
+        job: Computes the matrix and writes it under a temporary name.
+    """
+
+    filename: str
+    job: Callable[[], StagedExport]
+
+
 def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCache,
                 root: Path, stored_filter: Mapping[str, Any], max_labels: int,
-                anomaly_log: AnomalyLog, stored_theme: Mapping[str, Any]
-                ) -> Callable[[], dict[str, Any]]:
+                anomaly_log: AnomalyLog, stored_theme: Mapping[str, Any]) -> PlannedExport:
     """``POST /api/export/correlation`` (and ``export_data``): the job that writes it.
 
     A TensorBoard export also snapshots the selected layers' series and reads the
@@ -36,8 +50,8 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
     selected layers are written), and draws the matrix image in ``stored_theme``.
 
     Raises:
-        ApiError: 400 for a bad body, 409 when the name exists as the other kind
-            (file vs directory), 404 from the selection.
+        ApiError: 400 for a bad body, 409 ``already_exists`` when the name exists as
+            the other kind (file vs directory), 404 from the selection.
     """
     if not isinstance(body, dict):
         raise invalid("the body must be a JSON object")
@@ -49,7 +63,7 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
                       field="format", format=fmt, allowed=list(EXPORT_FORMATS))
     target = root / filename
     if target.exists() and target.is_dir() != (fmt == "tensorboard"):
-        raise ApiError("conflict", f"{filename!r} already exists as a "
+        raise ApiError("already_exists", f"{filename!r} already exists as a "
                        f"{'directory' if target.is_dir() else 'file'}", filename=filename)
     filt = queries.view_filter(body, stored_filter)
     query = queries.correlation_query(body, filt, max_labels)
@@ -70,7 +84,7 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
             model_ids=tuple(sorted({m for m, _ in selected})), limit=MAX_ANOMALIES))
         anomalies = [a for a in rows if (a["model_id"], a["layer"]) in selected]
 
-    def job() -> dict[str, Any]:
+    def job() -> StagedExport:
         matrix = correlations.get(matrix_data, query)
         if image is None:
             return write_export(root, ExportRequest(filename, fmt, matrix))
@@ -84,4 +98,4 @@ def plan_export(body: Any, store: ActivationStore, correlations: CorrelationCach
                                       activity[keep], latest))
         run = TensorBoardRun(matrix, layers, anomalies, image)
         return write_export(root, ExportRequest(filename, fmt, matrix, run))
-    return job
+    return PlannedExport(filename, job)

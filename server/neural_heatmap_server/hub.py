@@ -30,7 +30,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from .wire import dumps
 
@@ -67,8 +67,8 @@ class Connection:
     dropped: int = 0
     closed: bool = False
     last_anomaly_at: float = field(default_factory=time.monotonic)  # anomaly or heartbeat
-    _queue: deque[list[str]] = field(default_factory=deque)
-    _pending: dict[str, list[str]] = field(default_factory=dict)
+    _queue: deque[list[Any]] = field(default_factory=deque)  # [coalescing key, text]
+    _pending: dict[str, list[Any]] = field(default_factory=dict)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _closing: asyncio.Task[bool] | None = None
 
@@ -79,8 +79,9 @@ class Connection:
             return
         self._push(["", dumps(message)])
 
-    def send_text(self, text: str) -> None:
-        """``send`` for a message a worker has already encoded."""
+    def send_text(self, text: str | bytes) -> None:
+        """``send`` for a message a worker has already encoded (bytes: UTF-8 JSON, sent
+        as a text frame without being decoded and encoded again on the event loop)."""
         if len(self._queue) >= 2 * self.max_queue:
             self.close(WSCloseCode.TRY_AGAIN_LATER, "send queue overflow")
             return
@@ -133,7 +134,7 @@ class Connection:
         self._push(["", text])
         return True
 
-    def _push(self, entry: list[str]) -> None:
+    def _push(self, entry: list[Any]) -> None:
         if self.closed:
             return
         self._queue.append(entry)
@@ -164,7 +165,10 @@ class Connection:
                 if entry[0] and self._pending.get(entry[0]) is entry:
                     del self._pending[entry[0]]
                 try:
-                    await self.ws.send_str(entry[1])
+                    if isinstance(entry[1], bytes):
+                        await self.ws.send_frame(entry[1], WSMsgType.TEXT)
+                    else:
+                        await self.ws.send_str(entry[1])
                 except (ConnectionError, RuntimeError):
                     self.closed = True
                     return

@@ -33,7 +33,7 @@ from .consumers import ConsumerStore
 from .correlation import CorrelationCache
 from .errors import ApiError, invalid
 from .export_gathering import plan_export
-from .exports import list_exports
+from .exports import ExportNames, StagedExport, list_exports, sweep_staging
 from .hub import Hub
 from .ingest import decode_large, parse_json_frames
 from .layout_canvas import unit_location
@@ -103,6 +103,8 @@ class ServerState:
         self.versions = Versions(self.anomaly_log.bounds()[1])
         self.correlations = CorrelationCache()
         self.analytics = Analytics(self.store, self.correlations, config, lambda: self._filter)
+        sweep_staging(config.exports_path)
+        self.export_names = ExportNames()
         self.pool = WorkPool(config.workers, [
             WorkClass(ANALYTICS, config.max_pending_analytics, "--max-pending-analytics"),
             WorkClass(EXPORTS, config.max_pending_exports, "--max-pending-exports")])
@@ -334,12 +336,29 @@ class ServerState:
 
     # ---- exports ---------------------------------------------------------------------
 
-    async def export(self, body: Any, deadline: Deadline) -> dict[str, Any]:
-        """Write a server-side export: gathered here, written by a worker (``exports``)."""
-        job = plan_export(body, self.store, self.correlations, self.config.exports_path,
-                          self._filter, self.config.max_matrix_labels, self.anomaly_log,
-                          self.get_theme())
-        return await self.offload(deadline, job, EXPORTS, "export")
+    async def export(self, body: Any, deadline: Deadline,
+                     gone: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Write a server-side export: gathered here, staged by a worker, published here.
+
+        Published (renamed into place) only when this caller gets its answer; at the
+        deadline, or when ``gone()`` says the caller left, the worker stops and the
+        staged files are removed (``exports``).
+
+        Raises:
+            ApiError: 409 ``already_exists`` while another export of the name runs.
+        """
+        planned = plan_export(body, self.store, self.correlations, self.config.exports_path,
+                              self._filter, self.config.max_matrix_labels, self.anomaly_log,
+                              self.get_theme())
+        with self.export_names.reserve(planned.filename), span("analytic export",
+                                                               **{"nh.work_class": EXPORTS}):
+            staged = await self.pool.run(EXPORTS, deadline, planned.job, gone,
+                                         StagedExport.discard)
+            try:
+                return staged.publish()
+            except BaseException:
+                staged.discard()
+                raise
 
     def exports(self) -> dict[str, Any]:
         """``GET /api/exports``."""

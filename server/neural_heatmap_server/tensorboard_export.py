@@ -170,9 +170,11 @@ class _Events:
 
 
 def write_tensorboard(directory: Path, run: TensorBoardRun) -> dict[str, Any]:
-    """Write ``run`` as one event file in ``directory``, replacing earlier event files.
+    """Write ``run`` as one event file in ``directory``, a fresh one.
 
-    Blocking (run it in a worker); checks the request deadline between layers.
+    ``exports`` stages each run in its own temporary directory and swaps it in whole,
+    so no earlier event file is ever beside it. Blocking (run it in a worker); checks
+    the request deadline between layers.
 
     Returns:
         The sampling: ``points_per_layer`` (the share of each layer), ``thinned``
@@ -198,8 +200,6 @@ def write_tensorboard(directory: Path, run: TensorBoardRun) -> dict[str, Any]:
     sampling = {"points_per_layer": share, "points": points, "thinned": thinned}
     events.add(0, when, _text("export/sampling", _sampling_text(sampling, len(run.layers))))
     directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("events.out.tfevents.*"):
-        old.unlink()
     events.write(directory)
     return sampling
 

@@ -14,7 +14,9 @@ Every job carries a ``Deadline``: the caller's ``X-Request-Timeout-Ms``
 capped by ``--max-request-seconds``. A job whose deadline passes before a
 thread picks it up never starts; a running job checks ``check_deadline()`` in
 its loops and stops; the caller gets 504 ``deadline_exceeded`` as soon as the
-deadline passes, whether or not the thread has noticed yet. Shutting down
+deadline passes, whether or not the thread has noticed yet. A caller that stops
+waiting for any other reason (its task cancelled, its client gone) abandons the job
+the same way, and a result the job still makes can be undone (``discard``). Shutting down
 stops every running job at its next check, so SIGTERM is never held up by
 abandoned work.
 
@@ -49,6 +51,7 @@ T = TypeVar("T")
 
 RETRY_AFTER_SECONDS = 1
 MAX_HEADER_DIGITS = 12  # ~31 years in milliseconds; longer text is not a duration
+GONE_POLL_SECONDS = 0.2  # how often a waiting request asks whether its caller left
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,15 @@ def parse_deadline(header: str | None, max_seconds: float) -> Deadline:
 class _Job:
     deadline: Deadline
     stopping: threading.Event
+    abandoned: threading.Event  # the caller stopped waiting (deadline, cancelled, left)
 
 
 _current: contextvars.ContextVar[_Job | None] = contextvars.ContextVar("job", default=None)
 
 
 def check_deadline() -> None:
-    """Stop the current job when its deadline passed or the server is shutting down.
+    """Stop the current job when its deadline passed, its caller stopped waiting or the
+    server is shutting down.
 
     Long loops in the analytics call this once per iteration; outside a job
     (tests, the event loop) it does nothing.
@@ -120,6 +125,8 @@ def check_deadline() -> None:
         return
     if job.stopping.is_set():
         raise ApiError("unavailable", "the server is shutting down")
+    if job.abandoned.is_set():
+        raise ApiError("unavailable", "the caller stopped waiting for this work")
     job.deadline.check()
 
 
@@ -180,8 +187,23 @@ class WorkPool:
         with self._lock:
             self._admitted[name] -= 1
 
-    async def run(self, name: str, deadline: Deadline, fn: Callable[[], T]) -> T:
+    async def run(self, name: str, deadline: Deadline, fn: Callable[[], T],
+                  gone: Callable[[], bool] | None = None,
+                  discard: Callable[[T], None] | None = None) -> T:
         """Run ``fn`` in a worker under ``deadline``.
+
+        When the caller stops waiting (the deadline passes, the awaiting task is
+        cancelled, or ``gone()`` turns true) the job is abandoned: it stops at its next
+        ``check_deadline()``, and a result it still produces is handed to ``discard``.
+
+        Args:
+            name: The class of work.
+            deadline: When the caller stops waiting.
+            fn: The job.
+            gone: Polled every ``GONE_POLL_SECONDS`` while waiting (say, "the client
+                closed its connection"); when true the job is abandoned and this raises
+                ``asyncio.CancelledError``.
+            discard: Undoes a result nobody will receive (removes a staged file).
 
         Raises:
             ApiError: 429 ``overloaded`` when the class is full; 504
@@ -202,7 +224,7 @@ class WorkPool:
                 f"{work_class.flag}); retry after {RETRY_AFTER_SECONDS} s",
                 RETRY_AFTER_SECONDS, work_class=name, limit=work_class.limit,
                 flag=work_class.flag)
-        job = _Job(deadline, self._stopping)
+        job = _Job(deadline, self._stopping, threading.Event())
 
         def work() -> T:
             job.deadline.check()  # waited too long for a thread: never start
@@ -225,17 +247,55 @@ class WorkPool:
         # Released when the thread is really done (or the job is cancelled before it
         # started), not when the caller stops waiting: abandoned work keeps its slot.
         future.add_done_callback(lambda _: self._release(name))
+        waiting = asyncio.wrap_future(future)
         try:
-            return await asyncio.wait_for(asyncio.wrap_future(future),
-                                          max(deadline.remaining(), 0.0))
+            return await _wait(waiting, deadline, gone)
         except BrokenExecutor:
             raise self._broken(executor) from None
         except TimeoutError:
+            _abandon(job, waiting, future, discard)
             raise deadline_exceeded(
                 f"the request's deadline of {deadline.budget:g} s passed before its work "
                 "finished", budget_seconds=deadline.budget) from None
+        except asyncio.CancelledError:
+            _abandon(job, waiting, future, discard)
+            raise
 
     def stop(self) -> None:
         """Shutdown: refuse new jobs, drop queued ones, stop running ones at their next check."""
         self._stopping.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _wait(waiting: asyncio.Future[T], deadline: Deadline,
+                gone: Callable[[], bool] | None) -> T:
+    """The job's result; ``TimeoutError`` at the deadline, ``CancelledError`` once gone."""
+    while True:
+        remaining = max(deadline.remaining(), 0.0)
+        step = remaining if gone is None else min(remaining, GONE_POLL_SECONDS)
+        done, _ = await asyncio.wait({waiting}, timeout=step)
+        if done:
+            return waiting.result()
+        if deadline.remaining() <= 0:
+            raise TimeoutError
+        if gone is not None and gone():
+            raise asyncio.CancelledError
+
+
+def _abandon(job: _Job, waiting: asyncio.Future[T], future: Future[T],
+             discard: Callable[[T], None] | None) -> None:
+    """Nobody waits for ``job`` any more: stop it, and undo a result it still makes.
+
+    A job not started yet is cancelled outright (it never runs); a running one stops
+    at its next ``check_deadline()``; one that finishes anyway (or finished just now)
+    has its result passed to ``discard``, in the worker thread.
+    """
+    job.abandoned.set()
+    waiting.cancel()
+    if discard is None:
+        return
+
+    def undo(done: Future[T]) -> None:
+        if not done.cancelled() and done.exception() is None:
+            discard(done.result())
+    future.add_done_callback(undo)

@@ -145,12 +145,16 @@ async def _unsubscribe_versions(state: ServerState, conn: Connection,
 
 async def _get_correlation(state: ServerState, conn: Connection,
                            data: dict[str, Any]) -> dict[str, Any]:
-    # A big matrix is encoded by the worker too (see workers.py); the envelope is
-    # the one _dispatch would write.
+    # A big matrix is encoded by the worker too (see workers.py), as UTF-8 bytes in one
+    # join (a 4,096-label matrix is 330 MB: decoding, slicing and re-encoding it as text
+    # held the GIL, and the loop, for seconds); the envelope is the one _dispatch writes.
     job = state.analytics.plan_correlation(data)
-    head = '{"type":"data","data":{"request":"get_correlation_matrix",'
-    conn.send_text(await state.offload(state.deadline(),
-                                       lambda: head + job().to_json_text()[1:] + "}"))
+    head = b'{"type":"data","data":{"request":"get_correlation_matrix",'
+
+    def encode() -> bytes:
+        pieces = job().to_json_pieces()
+        return b"".join([head, pieces[0][1:], *pieces[1:], b"}"])
+    conn.send_text(await state.offload(state.deadline(), encode))
     return {}
 
 

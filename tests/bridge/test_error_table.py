@@ -44,8 +44,8 @@ ROWS = [
     (404, body("not_found"), None, S.NOT_FOUND, "NOT_FOUND", None),
     (404, b"plain", None, S.UNIMPLEMENTED, "UPSTREAM_ROUTE_MISSING", None),
     (405, body("method_not_allowed"), None, S.UNIMPLEMENTED, "UPSTREAM_ROUTE_MISSING", None),
-    (409, body("conflict"), None, S.ABORTED, "CONFLICT", None),
-    (409, body("already_exists"), None, S.ABORTED, "ALREADY_EXISTS", None),  # no such word
+    (409, body("conflict"), None, S.ABORTED, "CONFLICT", None),  # no such word: by status
+    (409, body("already_exists"), None, S.ALREADY_EXISTS, "ALREADY_EXISTS", None),
     (410, body("sequence_expired"), None, S.OUT_OF_RANGE, "SEQUENCE_EXPIRED", None),
     (413, body("payload_too_large"), None, S.RESOURCE_EXHAUSTED, "PAYLOAD_TOO_LARGE", None),
     (415, body("unsupported_media_type"), None, S.UNIMPLEMENTED, "UNSUPPORTED_MEDIA_TYPE", None),

@@ -33,7 +33,7 @@ EXPECTED = [
     ("not_found", 404, "NOT_FOUND", "NOT_FOUND", "NotFoundError"),
     ("method_not_allowed", 405, "UNIMPLEMENTED", "UPSTREAM_ROUTE_MISSING", "UnimplementedError"),
     ("request_timeout", 408, "UNAVAILABLE", "REQUEST_TIMEOUT", "UnavailableError"),
-    ("conflict", 409, "ABORTED", "CONFLICT", "AbortedError"),
+    ("already_exists", 409, "ALREADY_EXISTS", "ALREADY_EXISTS", "AlreadyExistsError"),
     ("sequence_expired", 410, "OUT_OF_RANGE", "SEQUENCE_EXPIRED", "OutOfRangeError"),
     ("payload_too_large", 413, "RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE",
      "ResourceExhaustedError"),
@@ -143,9 +143,9 @@ def test_every_sdk_exception_class_agrees_with_the_table() -> None:
 
 
 def test_an_unknown_word_keeps_its_reason_and_takes_the_status_row() -> None:
-    body = json.dumps({"error": {"code": "already_exists", "message": "m"}}).encode()
+    body = json.dumps({"error": {"code": "conflict", "message": "m"}}).encode()
     err = bridge_errors.from_http(409, body, "POST /api/x")
-    assert (err.code, err.reason) == (grpc.StatusCode.ABORTED, "ALREADY_EXISTS")
+    assert (err.code, err.reason) == (grpc.StatusCode.ABORTED, "CONFLICT")
 
 
 def _steps(node: object) -> list[dict[str, Any]]:

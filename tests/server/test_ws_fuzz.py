@@ -33,8 +33,8 @@ KEYS = ["model_ids", "layer_ids", "model_id", "layer_id", "granularity", "start_
         "after_sequence", "theme", "custom_colors", "intensity_range", "time_range",
         "spatial_bounds", "panel_positions", "z_order", "filename", "format", "frames",
         "values", "step", "timestamp", "heartbeat_interval"]
-PRECISE = {"invalid_argument", "unauthenticated", "not_found", "conflict", "sequence_expired",
-           "payload_too_large", "overloaded", "deadline_exceeded"}
+PRECISE = {"invalid_argument", "unauthenticated", "not_found", "already_exists",
+           "sequence_expired", "payload_too_large", "overloaded", "deadline_exceeded"}
 SENTINEL = "fuzz_sentinel"
 
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)

@@ -81,7 +81,8 @@ SERVER_ROWS: tuple[ErrorRow, ...] = (
              "method_not_allowed", 405),
     ErrorRow("the request came too slowly (--body-timeout); retryable", "UNAVAILABLE",
              "REQUEST_TIMEOUT", "request_timeout", 408),
-    ErrorRow("concurrent change; re-read and retry", "ABORTED", "CONFLICT", "conflict", 409),
+    ErrorRow("the name is taken (an export of it is being written, or it exists as the "
+             "other kind)", "ALREADY_EXISTS", "ALREADY_EXISTS", "already_exists", 409),
     ErrorRow("resume point pruned from the anomaly log", "OUT_OF_RANGE", "SEQUENCE_EXPIRED",
              "sequence_expired", 410),
     ErrorRow("body or answer too large", "RESOURCE_EXHAUSTED", "PAYLOAD_TOO_LARGE",
