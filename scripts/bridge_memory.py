@@ -4,7 +4,7 @@ Starts a real server and a real bridge (``tests.support`` launchers), ingests
 frames so the server raises ``--rate`` anomalies per second, opens
 ``--idle`` ``SubscribeAnomalies`` calls that are never read (and ``--readers``
 that are), holds them ``--seconds``, then closes them and waits ``--after``
-seconds. Prints the bridge's RSS and its anonymous memory (``/proc/PID/smaps``:
+seconds, ``--waves`` times. Prints the bridge's RSS and its anonymous memory (``/proc/PID/smaps``:
 the main heap and the other anonymous mappings, where glibc's per-thread arenas
 live) every ``--every`` seconds, and how every idle stream ended.
 
@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import collections
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -35,6 +36,41 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grp
 from tests.support._process import rss_mib
 from tests.support.bridge_process import BridgeProcess
 from tests.support.server_process import ServerProcess
+
+TRACE_WRAPPER = """
+import runpy, signal, sys, tracemalloc
+tracemalloc.start(1)
+def dump(*_):
+    stats = tracemalloc.take_snapshot().statistics("lineno")
+    with open(sys.argv[1], "w") as f:
+        f.write(f"traced {sum(s.size for s in stats) / 2**20:.1f} MiB\\n")
+        f.writelines(f"{s}\\n" for s in stats[:25])
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["neural_heatmap_bridge", *sys.argv[2:]]
+runpy.run_module("neural_heatmap_bridge", run_name="__main__")
+"""
+
+
+class TracedBridge(BridgeProcess):
+    """The bridge under ``tracemalloc``: SIGUSR1 writes its top allocations to ``trace_path``."""
+
+    @property
+    def trace_path(self) -> Path:
+        return self._tmp / "tracemalloc.txt"
+
+    def _command(self) -> list[str]:
+        cmd = super()._command()
+        return [cmd[0], "-c", TRACE_WRAPPER, str(self.trace_path), *cmd[3:]]
+
+    def trace(self) -> str:
+        assert self.proc is not None
+        self.trace_path.unlink(missing_ok=True)
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not self.trace_path.exists():
+            time.sleep(1)
+        time.sleep(2)  # written in one go, but let it finish
+        return self.trace_path.read_text() if self.trace_path.exists() else "(no trace)"
 
 
 def anon_kib(pid: int) -> dict[str, int]:
@@ -76,45 +112,55 @@ def sample(pid: int, t0: float, label: str) -> None:
           f"heap {a['heap'] / 1024:7.1f}  other-anon {a['anon'] / 1024:7.1f}", flush=True)
 
 
+async def _wave(
+    a: argparse.Namespace, bridge: BridgeProcess, t0: float, received: list[int]
+) -> None:
+    """Open the idle calls and the readers, hold them, close them, watch the RSS settle."""
+    channels = [bridge.aio_channel() for _ in range(a.channels)]
+    stubs = [pb_grpc.NeuralHeatmapServiceStub(ch) for ch in channels]
+    idle = [stubs[i % a.channels].SubscribeAnomalies(pb.SubscribeAnomaliesRequest())
+            for i in range(a.idle)]
+
+    async def read(i: int) -> None:
+        async for msg in stubs[i % a.channels].SubscribeAnomalies(
+                pb.SubscribeAnomaliesRequest()):
+            received[i] += len(msg.update.anomalies)
+
+    readers = [asyncio.create_task(read(i)) for i in range(a.readers)]
+    end = time.monotonic() + a.seconds
+    while time.monotonic() < end:
+        await asyncio.sleep(a.every)
+        sample(bridge.pid, t0, "open")
+    ended = collections.Counter([(await c.code()).name for c in idle if c.done()])
+    print("idle streams ended by the bridge:", dict(ended) or "none", flush=True)
+    for c in idle:
+        c.cancel()
+    for r in readers:
+        r.cancel()
+    for ch in channels:
+        await ch.close()
+    end = time.monotonic() + a.after
+    while time.monotonic() < end:
+        await asyncio.sleep(a.every)
+        sample(bridge.pid, t0, "closed")
+
+
 async def run(a: argparse.Namespace) -> None:
     env = dict(kv.split("=", 1) for kv in a.bridge_env)
     with ServerProcess(extra_args=["--anomaly-cooldown", "0", "--anomaly-retention",
                                    "1000000"]) as server, \
-            BridgeProcess(server.url, *a.bridge_arg, env=env) as bridge:
+            (TracedBridge if a.tracemalloc else BridgeProcess)(
+                server.url, *a.bridge_arg, env=env) as bridge:
         t0 = time.monotonic()
         stop = asyncio.Event()
         writer = asyncio.create_task(ingest(server.url, a.rate, stop))
         sample(bridge.pid, t0, "start")
-        channels = [bridge.aio_channel() for _ in range(a.channels)]
-        stubs = [pb_grpc.NeuralHeatmapServiceStub(ch) for ch in channels]
-        idle = [stubs[i % a.channels].SubscribeAnomalies(pb.SubscribeAnomaliesRequest())
-                for i in range(a.idle)]
         received = [0] * a.readers
-
-        async def read(i: int) -> None:
-            async for msg in stubs[i % a.channels].SubscribeAnomalies(
-                    pb.SubscribeAnomaliesRequest()):
-                received[i] += len(msg.update.anomalies)
-
-        readers = [asyncio.create_task(read(i)) for i in range(a.readers)]
-        end = time.monotonic() + a.seconds
-        while time.monotonic() < end:
-            await asyncio.sleep(a.every)
-            sample(bridge.pid, t0, "open")
-        ended = collections.Counter(
-            str(c.code()) for c in idle if c.done()  # type: ignore[attr-defined]
-        )
-        print("idle streams ended by the bridge:", dict(ended) or "none", flush=True)
-        for c in idle:
-            c.cancel()
-        for r in readers:
-            r.cancel()
-        for ch in channels:
-            await ch.close()
-        end = time.monotonic() + a.after
-        while time.monotonic() < end:
-            await asyncio.sleep(a.every)
-            sample(bridge.pid, t0, "closed")
+        for wave in range(1, a.waves + 1):
+            await _wave(a, bridge, t0, received)
+            print(f"after wave {wave}: rss {rss_mib(bridge.pid):.1f} MiB", flush=True)
+        if isinstance(bridge, TracedBridge):
+            print(bridge.trace(), flush=True)
         if a.trim:
             print("glibc malloc_stats (in the bridge's log) and malloc_trim(0) via gdb", flush=True)
             subprocess.run(["gdb", "-p", str(bridge.pid), "-batch", "-ex",
@@ -134,8 +180,11 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=4, help="client channels (connections)")
     ap.add_argument("--rate", type=int, default=40, help="anomalies per second")
     ap.add_argument("--seconds", type=float, default=240.0, help="how long streams stay open")
+    ap.add_argument("--waves", type=int, default=1, help="times the streams are opened")
     ap.add_argument("--after", type=float, default=30.0, help="seconds measured after closing")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between samples")
+    ap.add_argument("--tracemalloc", action="store_true",
+                    help="run the bridge under tracemalloc and print its top allocations")
     ap.add_argument("--trim", action="store_true",
                     help="at the end, call malloc_stats() and malloc_trim(0) in the bridge (gdb)")
     ap.add_argument("--bridge-arg", action="append", default=[], help="extra bridge flag")

@@ -8,6 +8,7 @@ The parts, each in its own module (policies also in docs/bridge.md):
   stream catches up to it from its cursor (anomalies are never dropped).
 * ``_stream_loop``: one stream's loop with its heartbeats and watchdog.
 * ``_slow_readers``: a stream whose client stops reading is ended (RESOURCE_EXHAUSTED).
+* ``_malloc``: memory that ended streams freed goes back to the system.
 
 ``Fanout`` ties them to the upstream connection (``_pump``): it routes upstream
 messages to the mailboxes, the ring and the read cache (``_read_cache``: the
@@ -36,6 +37,7 @@ from ._anomaly_ring import AnomalyRing
 from ._config import BridgeConfig
 from ._demand import Demand
 from ._mailbox import Kind, Mailbox, Subscription
+from ._malloc import Trimmer
 from ._metrics import Metrics
 from ._pump import Pump
 from ._read_cache import ReadCache
@@ -105,6 +107,7 @@ class Fanout:
             self._ring, config.heartbeat_interval, config.stall_timeout, metrics
         )
         self._slow = SlowReaders(config.slow_stream_timeout, metrics)
+        self._trimmer = Trimmer()
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
         self._closing: _errors.UpstreamError | None = None
         self._stalled: _errors.UpstreamError | None = None  # set while the upstream is stalled
@@ -279,5 +282,6 @@ class Fanout:
                 self._slow.forget(watch)
             self._mailboxes.discard(mb)
             self._ring.live.discard(mb)
+            self._trimmer.stream_ended()
             for kind in wanted:
                 await self._demand.unwant(kind, self._closing is not None)

@@ -71,7 +71,7 @@ class Mailbox:
         shared: SharedUpdates | None = None,
     ) -> None:
         self.sub = sub
-        self._shared = shared or SharedUpdates()
+        self._shared = shared if shared is not None else SharedUpdates()
         self.heatmap: OrderedDict[tuple[str, str], updates_pb2.HeatmapUpdate] = OrderedDict()
         self.correlation: updates_pb2.CorrelationUpdate | None = None
         self.temporal: updates_pb2.TemporalUpdate | None = None

@@ -94,7 +94,8 @@ class SharedUpdates:
                 self._bytes -= _charge(old)
         return data
 
-    def __len__(self) -> int:
+    @property
+    def entries(self) -> int:
         """Encodings remembered now."""
         return len(self._encoded)
 

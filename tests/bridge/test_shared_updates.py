@@ -50,6 +50,6 @@ def test_the_memo_keeps_a_bounded_number_of_small_encodings() -> None:
     shared = SharedUpdates(max_entries=8)
     updates = [updates_pb2.HeatmapUpdate(model_id="m", layer=f"l{i}") for i in range(100)]
     out = [shared.response(pb.SubscribeHeatmapResponse, "update", u) for u in updates]
-    assert len(shared) == 8
+    assert shared.entries == 8
     assert shared._bytes == 2 * sum(len(b) for b in out[-8:])
     assert shared.response(pb.SubscribeHeatmapResponse, "update", updates[0]) == out[0]

@@ -1,0 +1,124 @@
+"""The bridge's memory returns near its baseline after streams close (``make test-long``).
+
+Issue 23, finding 5: with 500 never-read ``SubscribeAnomalies`` calls the
+bridge's RSS grew with every message delivered and stayed up after the calls
+closed, run after run (72 -> 317 MiB). The cause was native protobuf memory:
+the memo of encoded updates (``_shared_updates``) pinned every update message
+it remembered and was bounded by the encodings' bytes alone.
+
+Ingestion raises ``RATE`` anomalies per second throughout. Each wave opens
+``IDLE`` calls that are never read and ``READERS`` that are (resuming after
+any end, as clients do), holds them ``WAVE`` seconds, and closes them; the
+bridge's RSS is sampled ``SETTLE`` seconds later. The first wave is the
+warm-up (the bridge's bounded caches fill: ``--anomaly-cache`` is lowered so
+that it reaches its bound within it); after every later wave the RSS must be
+within ``RSS_SLACK_MIB`` of the level after the first. Idle calls whose
+window fills are ended by the slow-reader watchdog (``--slow-stream-timeout``);
+every reader holds every anomaly logged while it was open, once, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import grpc
+import pytest
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
+
+from tests.support._process import rss_mib
+from tests.support.anomaly_consumers import ResumingConsumer, log_head, logged_sequences
+from tests.support.bridge_process import BridgeProcess
+from tests.support.server_process import ServerProcess
+
+IDLE = 500
+READERS = 20
+RATE = 40  # anomalies per second
+WAVES = 5
+WAVE = 45.0
+SETTLE = 10.0
+RSS_SLACK_MIB = 16.0
+MODEL = "mem"
+BRIDGE_ARGS = ["--anomaly-cache", "1024", "--slow-stream-timeout", "10"]
+
+
+async def _ingest(url: str, stop: asyncio.Event) -> None:
+    """Ten requests a second, each logging ``RATE / 10`` anomalies (one NaN layer each)."""
+    per_request = RATE // 10
+    step = 0
+    async with aiohttp.ClientSession() as http:
+        while not stop.is_set():
+            frames = [
+                {"model_id": MODEL, "layer_id": f"l{i}", "step": step,
+                 "values": ["NaN", *([0.5] * 63)]}
+                for i in range(per_request)
+            ]
+            step += 1
+            async with http.post(f"{url}/api/activations", data=json.dumps({"frames": frames}),
+                                 headers={"Content-Type": "application/json"}) as resp:
+                assert resp.status == 200, await resp.text()
+            await asyncio.sleep(0.1)
+
+
+async def _wave(server: ServerProcess, bridge: BridgeProcess) -> dict[str, int]:
+    """One wave of idle calls and readers; how the idle calls ended, by status."""
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        start = await log_head(http)
+    channels = [bridge.aio_channel() for _ in range(4)]
+    stubs = [pb_grpc.NeuralHeatmapServiceStub(ch) for ch in channels]
+    idle = [stubs[i % 4].SubscribeAnomalies(pb.SubscribeAnomaliesRequest(model_ids=[MODEL]))
+            for i in range(IDLE)]
+    readers = [ResumingConsumer(stubs[i % 4], start, [MODEL]) for i in range(READERS)]
+    tasks = [asyncio.create_task(r.run()) for r in readers]
+    await asyncio.sleep(WAVE)
+    async with aiohttp.ClientSession(base_url=server.url) as http:
+        end = await log_head(http)
+        logged = [s for s in await logged_sequences(http, start, MODEL) if s <= end]
+    async with asyncio.timeout(60):
+        while any(len(r.seen) < len(logged) for r in readers):
+            await asyncio.sleep(0.5)
+    for t in tasks:
+        t.cancel()
+    ended: dict[str, int] = {}
+    for call in idle:
+        if call.done():
+            code = (await call.code()).name
+            ended[code] = ended.get(code, 0) + 1
+        call.cancel()
+    for ch in channels:
+        await ch.close()
+    for r in readers:
+        assert r.seen[: len(logged)] == logged, "a reader lost or repeated anomalies"
+    return ended
+
+
+@pytest.mark.long
+@pytest.mark.timeout(WAVES * (WAVE + SETTLE + 60) + 120)
+async def test_bridge_rss_returns_near_its_baseline_after_waves_of_idle_streams() -> None:
+    with (
+        ServerProcess(extra_args=["--anomaly-cooldown", "0", "--anomaly-retention",
+                                  "1000000"]) as server,
+        BridgeProcess(server.url, *BRIDGE_ARGS) as bridge,
+    ):
+        stop = asyncio.Event()
+        writer = asyncio.create_task(_ingest(server.url, stop))
+        started = rss_mib(bridge.pid)
+        after: list[float] = []
+        endings: list[dict[str, int]] = []
+        try:
+            for _ in range(WAVES):
+                endings.append(await _wave(server, bridge))
+                await asyncio.sleep(SETTLE)
+                after.append(rss_mib(bridge.pid))
+                assert not writer.done(), writer.exception()
+        finally:
+            stop.set()
+            await writer
+    print(f"bridge RSS: {started:.1f} MiB at start, after each wave "
+          f"{[round(r, 1) for r in after]}; idle calls ended by the bridge: {endings}")
+    baseline = after[0]
+    assert max(after[1:]) - baseline <= RSS_SLACK_MIB, (started, after)
+    # The watchdog did end idle calls (their windows filled), with the documented status.
+    assert set().union(*endings) <= {grpc.StatusCode.RESOURCE_EXHAUSTED.name}, endings
