@@ -9,10 +9,15 @@ it remembered and was bounded by the encodings' bytes alone.
 Ingestion raises ``RATE`` anomalies per second throughout. Each wave opens
 ``IDLE`` calls that are never read and ``READERS`` that are (resuming after
 any end, as clients do), holds them ``WAVE`` seconds, and closes them; the
-bridge's RSS is sampled ``SETTLE`` seconds later. The first wave is the
-warm-up (the bridge's bounded caches fill: ``--anomaly-cache`` is lowered so
-that it reaches its bound within it); after every later wave the RSS must be
-within ``RSS_SLACK_MIB`` of the level after the first. Idle calls whose
+bridge's RSS is sampled ``SETTLE`` seconds later. The first ``WARM_UP`` waves
+warm the bridge up (its bounded caches fill: ``--anomaly-cache`` is lowered so
+that it reaches its bound, and the memo of encodings reaches its 1,024
+entries); after every later wave the RSS must be within ``RSS_SLACK_MIB`` of
+the level after the warm-up. Measured with ``scripts/bridge_memory.py`` (500
+idle calls, 20 readers, 40 anomalies/s, 75 s waves, default caches): before the
+fix the RSS after each wave was 100.6, 115.0, 128.5, 137.5 MiB, growing for as
+long as it ran; after it 92.4, 104.1, 110.1, 112.2 MiB, levelling off as the
+anomaly cache reaches its 8,192 entries. Idle calls whose
 window fills are ended by the slow-reader watchdog (``--slow-stream-timeout``);
 every reader holds every anomaly logged while it was open, once, in order.
 """
@@ -36,10 +41,11 @@ from tests.support.server_process import ServerProcess
 IDLE = 500
 READERS = 20
 RATE = 40  # anomalies per second
-WAVES = 5
+WAVES = 6
+WARM_UP = 2  # waves before the baseline: the bounded caches fill (see the module docstring)
 WAVE = 45.0
 SETTLE = 10.0
-RSS_SLACK_MIB = 16.0
+RSS_SLACK_MIB = 12.0
 MODEL = "mem"
 BRIDGE_ARGS = ["--anomaly-cache", "1024", "--slow-stream-timeout", "10"]
 
@@ -118,7 +124,7 @@ async def test_bridge_rss_returns_near_its_baseline_after_waves_of_idle_streams(
             await writer
     print(f"bridge RSS: {started:.1f} MiB at start, after each wave "
           f"{[round(r, 1) for r in after]}; idle calls ended by the bridge: {endings}")
-    baseline = after[0]
-    assert max(after[1:]) - baseline <= RSS_SLACK_MIB, (started, after)
-    # The watchdog did end idle calls (their windows filled), with the documented status.
+    baseline = after[WARM_UP - 1]
+    assert max(after[WARM_UP:]) - baseline <= RSS_SLACK_MIB, (started, after)
+    # Idle calls the bridge ended (once their windows filled), it ended as slow readers.
     assert set().union(*endings) <= {grpc.StatusCode.RESOURCE_EXHAUSTED.name}, endings
