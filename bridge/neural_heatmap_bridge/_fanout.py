@@ -227,6 +227,16 @@ class Fanout:
         await self._demand.subscribe(Kind.ANOMALY)
 
     # ------------------------------------------------------------ stream side
+    def _release(self, mb: Mailbox) -> None:
+        """A stream ended by the slow-reader watchdog lets go of everything it buffered.
+
+        Its handler still waits on its write (see ``_slow_readers``); once that returns,
+        its loop ends (the call has its status).
+        """
+        self._mailboxes.discard(mb)
+        self._ring.live.discard(mb)
+        mb.release()
+
     async def stream(
         self,
         sub: Subscription,
@@ -265,7 +275,11 @@ class Fanout:
         # Only what was counted is uncounted: a stream cancelled while subscribing must not
         # drive another kind's demand negative (which would starve later streams).
         wanted: list[Kind] = []
-        watch = None if context is None else self._slow.watch(context, lambda: mb.cursor)
+        watch = (
+            None
+            if context is None
+            else self._slow.watch(context, lambda: mb.cursor, lambda: self._release(mb))
+        )
         try:
             for kind in sub.kinds:
                 wanted.append(kind)  # want() counts before its first await

@@ -9,13 +9,17 @@ mailbox pins after the shared caches let them go, and everything the client's
 window already swallowed. A thousand stopped clients hold a thousand of those.
 
 So a write still pending after ``--slow-stream-timeout`` seconds ends its
-stream with RESOURCE_EXHAUSTED (reason ``SLOW_READER``). The updates written
-before reach the client first, then the status; the status names the stream's
-cursor (the last anomaly sequence the bridge passed to it), and the client
-resumes with ``after_sequence`` = the last sequence it received, as after any
-other end of a stream: nothing is lost (the anomaly log keeps it). The handler
-task is cancelled as well, since its write would otherwise stay pending until
-the client reads, and with it the mailbox and the call are released.
+stream with RESOURCE_EXHAUSTED (reason ``SLOW_READER``), and the stream lets go
+of its mailbox (it leaves the fan-out and drops what it buffered). The status
+goes out behind the updates already written (HTTP/2 keeps a stream's frames in
+order), so a client that reads again gets those updates, then the status, which
+names the stream's cursor (the last anomaly sequence the bridge passed to it),
+and resumes with ``after_sequence`` = the last sequence it received, as after
+any other end of a stream: nothing is lost (the anomaly log keeps it). The
+handler is not cancelled: that would reset the HTTP/2 stream, which discards
+the queued updates and the status alike (the client would see CANCELLED, which
+no client resumes). It ends by itself once its write completes (the client
+reads) or fails (the client goes away).
 
 One task per fan-out checks every watched stream a few times per timeout
 (it runs only while some stream is open), so an open stream costs no task of
@@ -25,7 +29,6 @@ its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -44,19 +47,19 @@ class Watch:
 
     Args:
         context: The stream's call, ended with the status.
-        task: The task running the stream's handler (cancelled after the status).
         cursor: The stream's cursor now (None: not an anomaly stream), for the status.
+        release: Lets go of the stream's buffers once it has its status.
     """
 
     def __init__(
         self,
         context: grpc.aio.ServicerContext[Any, Any],
-        task: asyncio.Task[Any] | None,
         cursor: Callable[[], int | None],
+        release: Callable[[], None],
     ) -> None:
         self.context = context
-        self.task = task
         self.cursor = cursor
+        self.release = release
         self.writing_since: float | None = None
         self.ended = False
 
@@ -85,10 +88,13 @@ class SlowReaders:
         self._ending: set[asyncio.Task[None]] = set()  # strong references until done
 
     def watch(
-        self, context: grpc.aio.ServicerContext[Any, Any], cursor: Callable[[], int | None]
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        cursor: Callable[[], int | None],
+        release: Callable[[], None],
     ) -> Watch:
-        """Watch the stream running in the current task; ``forget`` it when it ends."""
-        w = Watch(context, asyncio.current_task(), cursor)
+        """Watch a stream (see ``Watch`` for the arguments); ``forget`` it when it ends."""
+        w = Watch(context, cursor, release)
         if self._timeout > 0:
             self._watched.add(w)
             if self._sweeper is None or self._sweeper.done():
@@ -114,7 +120,7 @@ class SlowReaders:
                     task.add_done_callback(self._ending.discard)
 
     async def _end(self, w: Watch, waited: float) -> None:
-        """End ``w``'s stream: the status behind what was written, then its handler."""
+        """End ``w``'s stream: the status behind what was written; its buffers go."""
         if w.ended:
             return
         w.ended = True
@@ -133,7 +139,12 @@ class SlowReaders:
         )
         log.info("ending a stream whose client stopped reading (%.1f s)", waited)
         # AbortError is how abort ends its caller; UsageError: the call already has a status.
-        with contextlib.suppress(grpc.aio.AbortError, grpc.aio.UsageError):
+        w.release()
+        # The status waits behind the written updates: this returns once the client reads
+        # them (AbortError is how abort ends its caller) or fails once it is gone.
+        try:
             await _errors.abort(w.context, err)
-        if w.task is not None:
-            w.task.cancel()
+        except (grpc.aio.AbortError, grpc.aio.UsageError):
+            pass
+        except Exception as exc:  # the client went away before reading its status
+            log.debug("slow stream's status not delivered: %s", exc)

@@ -40,6 +40,7 @@ REQUESTS = 60  # 6,000 anomalies: six catch-up pages of 1,000
 SMALL_WINDOW = [("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 64 * 1024)]
 WAIT = 60.0  # generous bound for the bridge to notice, on a loaded machine
 CUT = "nh_bridge_slow_streams_total"
+ACTIVE = 'nh_bridge_active_streams{method="SubscribeAnomalies"'
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,12 @@ async def test_a_stream_that_is_not_read_ends_resource_exhausted_after_what_was_
     assert received == logged[: len(received)]
     assert received[-1] == int(named.group(1))
     assert len(received) < len(logged)  # it really was cut before the end of the backlog
+    # Its handler ended too (nothing left waiting in the bridge), without an error logged.
+    assert bridge.metrics_url is not None
+    async with asyncio.timeout(WAIT):
+        while await metric(bridge.metrics_url, ACTIVE):
+            await asyncio.sleep(0.2)
+    assert "ERROR" not in bridge.log() and "Traceback" not in bridge.log()
     status = rpc_status.from_call(ended.value)
     assert status is not None
     info = error_details_pb2.ErrorInfo()
