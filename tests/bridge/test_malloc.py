@@ -23,3 +23,12 @@ async def test_streams_ending_together_share_one_trim() -> None:
         while trimmer.trims == 1:
             await asyncio.sleep(0.01)
     assert trimmer.trims == 2
+
+
+@pytest.mark.skipif(_malloc._MALLOC_TRIM is None, reason="no glibc malloc_trim here")
+async def test_streams_that_keep_ending_still_get_a_trim() -> None:
+    trimmer = _malloc.Trimmer(delay=0.2, max_wait=0.5)
+    async with asyncio.timeout(10):
+        while trimmer.trims == 0:  # an end every 50 ms: never 0.2 s without one
+            trimmer.stream_ended()
+            await asyncio.sleep(0.05)
