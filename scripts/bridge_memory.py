@@ -40,9 +40,10 @@ from tests.support.server_process import ServerProcess
 TRACE_WRAPPER = """
 import runpy, signal, sys, tracemalloc
 tracemalloc.start(1)
+out = sys.argv[1]
 def dump(*_):
     stats = tracemalloc.take_snapshot().statistics("lineno")
-    with open(sys.argv[1], "w") as f:
+    with open(out, "w") as f:
         f.write(f"traced {sum(s.size for s in stats) / 2**20:.1f} MiB\\n")
         f.writelines(f"{s}\\n" for s in stats[:25])
 signal.signal(signal.SIGUSR1, dump)
