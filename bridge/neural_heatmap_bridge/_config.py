@@ -53,6 +53,7 @@ class BridgeConfig:
     read_cache_bytes: int = 64 << 20
     heartbeat_interval: float = 2.0
     stall_timeout: float = 6.0
+    slow_stream_timeout: float = 30.0
     uvloop: bool = True
     ingest_batch_frames: int = 512
     ingest_batch_bytes: int = INGEST_BATCH_BYTES
@@ -210,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a stream may stay behind the head it was told without progress "
         "before it ends UNAVAILABLE; also how long the upstream may leave a ping or its "
         "heartbeats unanswered before it counts as stalled (streams end, health NOT_SERVING)",
+    )
+    add(
+        "--slow-stream-timeout",
+        non_negative_float,
+        d.slow_stream_timeout,
+        help="seconds a live stream's write may wait for a client that reads nothing before "
+        "the stream ends RESOURCE_EXHAUSTED (the client resumes after the last sequence it "
+        "received); 0: never",
     )
     parser.add_argument(
         "--uvloop",

@@ -309,6 +309,11 @@ def stalled_stream(message: str) -> UpstreamError:
     return _own("STREAM_STALLED", message)
 
 
+def slow_reader(message: str, **metadata: object) -> UpstreamError:
+    """A stream's client read nothing for ``--slow-stream-timeout`` seconds (``_slow_readers``)."""
+    return _own("SLOW_READER", message, **metadata)
+
+
 def internal(message: str) -> UpstreamError:
     """A failure of the bridge itself (a bug): never a raw exception to the client."""
     return _own("BRIDGE_INTERNAL", message)

@@ -7,6 +7,8 @@ The parts, each in its own module (policies also in docs/bridge.md):
 * ``_anomaly_ring``: the ring of recent anomalies, when it is trusted, and how a
   stream catches up to it from its cursor (anomalies are never dropped).
 * ``_stream_loop``: one stream's loop with its heartbeats and watchdog.
+* ``_slow_readers``: a stream whose client stops reading is ended (RESOURCE_EXHAUSTED).
+* ``_malloc``: memory that ended streams freed goes back to the system.
 
 ``Fanout`` ties them to the upstream connection (``_pump``): it routes upstream
 messages to the mailboxes, the ring and the read cache (``_read_cache``: the
@@ -25,6 +27,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+import grpc
 from google.protobuf.message import Message
 from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED
 
@@ -35,10 +38,12 @@ from ._anomaly_ring import AnomalyRing
 from ._config import BridgeConfig
 from ._demand import Demand
 from ._mailbox import Kind, Mailbox, Subscription
+from ._malloc import Trimmer
 from ._metrics import Metrics
 from ._pump import Pump
 from ._read_cache import ReadCache
 from ._shared_updates import SharedUpdates
+from ._slow_readers import SlowReaders
 from ._stream_loop import StreamLoop
 from ._upstream import CallOptions, Upstream
 
@@ -102,6 +107,8 @@ class Fanout:
         self._loop = StreamLoop(
             self._ring, config.heartbeat_interval, config.stall_timeout, metrics
         )
+        self._slow = SlowReaders(config.slow_stream_timeout, metrics)
+        self._trimmer = Trimmer()
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
         self._closing: _errors.UpstreamError | None = None
         self._stalled: _errors.UpstreamError | None = None  # set while the upstream is stalled
@@ -221,10 +228,26 @@ class Fanout:
         await self._demand.subscribe(Kind.ANOMALY)
 
     # ------------------------------------------------------------ stream side
+    def _release(self, mb: Mailbox) -> None:
+        """A stream ended by the slow-reader watchdog lets go of everything it buffered.
+
+        Its handler still waits on its write (see ``_slow_readers``); once that returns,
+        its loop ends (the call has its status).
+        """
+        self._mailboxes.discard(mb)
+        self._ring.live.discard(mb)
+        mb.release()
+
     async def stream(
-        self, sub: Subscription, opts: CallOptions
+        self,
+        sub: Subscription,
+        opts: CallOptions,
+        context: grpc.aio.ServicerContext[Any, Any] | None = None,
     ) -> AsyncIterator[tuple[Kind, Message]]:
         """Yield ``(kind, update)`` for one stream until it is cancelled or closed.
+
+        With ``context`` (the stream's call), a client that stops reading ends the
+        stream (``_slow_readers``).
 
         Raises:
             UpstreamError: OUT_OF_RANGE when its resume point is pruned, UNAVAILABLE on
@@ -253,14 +276,27 @@ class Fanout:
         # Only what was counted is uncounted: a stream cancelled while subscribing must not
         # drive another kind's demand negative (which would starve later streams).
         wanted: list[Kind] = []
+        watch = (
+            None
+            if context is None
+            else self._slow.watch(context, lambda: mb.cursor, lambda: self._release(mb))
+        )
         try:
             for kind in sub.kinds:
                 wanted.append(kind)  # want() counts before its first await
                 await self._demand.want(kind)
             async for item in self._loop.run(mb):
+                if watch is None:
+                    yield item
+                    continue
+                watch.writing()  # until grpc asks for the next one: the write is done
                 yield item
+                watch.written()
         finally:
+            if watch is not None:
+                self._slow.forget(watch)
             self._mailboxes.discard(mb)
             self._ring.live.discard(mb)
+            self._trimmer.stream_ended()
             for kind in wanted:
                 await self._demand.unwant(kind, self._closing is not None)

@@ -149,7 +149,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                     code = _code_name(context)
                     raise
                 except BaseException:
-                    code = "CANCELLED"
+                    # Cancelled, by the client or after a status the bridge sent from
+                    # outside the handler (a slow reader, _slow_readers): count that one.
+                    code = "CANCELLED" if context.code() is None else _code_name(context)
                     raise
                 finally:
                     m.active_streams.labels(method).dec()

@@ -71,7 +71,7 @@ class Mailbox:
         shared: SharedUpdates | None = None,
     ) -> None:
         self.sub = sub
-        self._shared = shared or SharedUpdates()
+        self._shared = shared if shared is not None else SharedUpdates()
         self.heatmap: OrderedDict[tuple[str, str], updates_pb2.HeatmapUpdate] = OrderedDict()
         self.correlation: updates_pb2.CorrelationUpdate | None = None
         self.temporal: updates_pb2.TemporalUpdate | None = None
@@ -80,6 +80,7 @@ class Mailbox:
         self.catching_up = Kind.ANOMALY in sub.kinds
         self.overflowed = False
         self.closed: _errors.UpstreamError | None = None
+        self.released = False  # ended from outside, its status sent (see ``release``)
         self.wake = asyncio.Event()
         self.anomaly_sent_at = -math.inf  # last anomaly update or heartbeat (monotonic)
         self.told: int | None = None  # head named in the last heartbeat
@@ -119,6 +120,15 @@ class Mailbox:
             self._metrics.anomaly_overflows.inc()
         else:
             self.anomalies.extend(items)
+        self.wake.set()
+
+    def release(self) -> None:
+        """Drop everything buffered: the stream has its status already (``_slow_readers``)
+        and its loop ends as soon as its pending write returns."""
+        self.heatmap.clear()
+        self.correlation = self.temporal = None
+        self.anomalies = []
+        self.released = True
         self.wake.set()
 
     def close(self, err: _errors.UpstreamError) -> None:

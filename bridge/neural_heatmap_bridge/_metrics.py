@@ -54,6 +54,12 @@ class Metrics:
             "Anomaly streams ended UNAVAILABLE by their watchdog (behind the head, no progress)",
             registry=self.registry,
         )
+        self.slow_streams = Counter(
+            "nh_bridge_slow_streams",
+            "Streams ended RESOURCE_EXHAUSTED because their client read nothing for "
+            "--slow-stream-timeout seconds",
+            registry=self.registry,
+        )
         self.anomaly_overflows = Counter(
             "nh_bridge_anomaly_queue_overflows",
             "Times a subscriber's anomaly queue filled and it switched to reading from the log",

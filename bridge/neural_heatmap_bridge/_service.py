@@ -446,7 +446,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             model_ids=set(request.model_ids),
             layer_ids=set(request.layer_ids),
         )
-        async for _, update in self._fanout.stream(sub, self._opts(context)):
+        async for _, update in self._fanout.stream(sub, self._opts(context), context):
             assert isinstance(update, updates_pb2.HeatmapUpdate)
             yield self._encoded(pb.SubscribeHeatmapResponse, "update", update)
 
@@ -455,7 +455,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.SubscribeCorrelationsRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeCorrelationsResponse]:
         async for _, update in self._fanout.stream(
-            Subscription(kinds={Kind.CORRELATION}), self._opts(context)
+            Subscription(kinds={Kind.CORRELATION}), self._opts(context), context
         ):
             assert isinstance(update, updates_pb2.CorrelationUpdate)
             yield self._encoded(pb.SubscribeCorrelationsResponse, "update", update)
@@ -465,7 +465,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.SubscribeTemporalRequest, context: Ctx
     ) -> AsyncIterator[pb.SubscribeTemporalResponse]:
         async for _, update in self._fanout.stream(
-            Subscription(kinds={Kind.TEMPORAL}), self._opts(context)
+            Subscription(kinds={Kind.TEMPORAL}), self._opts(context), context
         ):
             assert isinstance(update, updates_pb2.TemporalUpdate)
             yield self._encoded(pb.SubscribeTemporalResponse, "update", update)
@@ -503,7 +503,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             after_sequence=after,
             hooks=self._stream_hooks(),
         )
-        async for _, update in self._fanout.stream(sub, self._opts(context)):
+        async for _, update in self._fanout.stream(sub, self._opts(context), context):
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
                 yield pb.SubscribeAnomaliesResponse(heartbeat=update)
                 continue
@@ -533,7 +533,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             after_sequence=request.after_sequence if request.HasField("after_sequence") else None,
             hooks=self._stream_hooks() if Kind.ANOMALY in kinds else NO_HOOKS,
         )
-        async for kind, update in self._fanout.stream(sub, self._opts(context)):
+        async for kind, update in self._fanout.stream(sub, self._opts(context), context):
             if isinstance(update, updates_pb2.AnomalyHeartbeat):
                 yield pb.StreamUpdatesResponse(anomaly_heartbeat=update)
             else:

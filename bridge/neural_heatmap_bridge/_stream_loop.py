@@ -53,7 +53,7 @@ class StreamLoop:
         """
         beats = Kind.ANOMALY in mb.sub.kinds
         mb.anomaly_sent_at = time.monotonic()  # the first heartbeat after one idle interval
-        while True:
+        while not mb.released:  # released: the call has its status, nothing more to send
             if mb.closed is not None:
                 raise mb.closed
             if mb.catching_up:

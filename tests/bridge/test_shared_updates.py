@@ -42,3 +42,14 @@ def test_the_memo_stays_within_its_byte_bound() -> None:
     assert shared._bytes <= 4096
     # A forgotten entry is serialized again, to the same bytes.
     assert shared.response(pb.SubscribeHeatmapResponse, "update", updates[0]) == out[0]
+
+
+def test_the_memo_keeps_a_bounded_number_of_small_encodings() -> None:
+    # Each entry pins its update message (native memory several times its bytes), so
+    # many small encodings are bounded by count, not only by bytes.
+    shared = SharedUpdates(max_entries=8)
+    updates = [updates_pb2.HeatmapUpdate(model_id="m", layer=f"l{i}") for i in range(100)]
+    out = [shared.response(pb.SubscribeHeatmapResponse, "update", u) for u in updates]
+    assert shared.entries == 8
+    assert shared._bytes == 2 * sum(len(b) for b in out[-8:])
+    assert shared.response(pb.SubscribeHeatmapResponse, "update", updates[0]) == out[0]

@@ -143,6 +143,8 @@ BRIDGE_ROWS: tuple[ErrorRow, ...] = (
              "INGEST_BUFFER_FULL"),
     ErrorRow("a stream made no progress past the head it was told", "UNAVAILABLE",
              "STREAM_STALLED"),
+    ErrorRow("a stream's client read nothing for --slow-stream-timeout; resume",
+             "RESOURCE_EXHAUSTED", "SLOW_READER"),
     ErrorRow("the upstream stopped answering its WebSocket", "UNAVAILABLE", "UPSTREAM_STALLED"),
     ErrorRow("the bridge is stopping; resume elsewhere", "UNAVAILABLE", "BRIDGE_SHUTTING_DOWN"),
     ErrorRow("a bug in the bridge", "INTERNAL", "BRIDGE_INTERNAL"),
