@@ -241,17 +241,38 @@ def _dead_units(frames: _Frames, zeros: BoolArray) -> Scored:
     return Scored("dead_units", counts / frames.units, describe)
 
 
+def saturated_units(magnitude: npt.NDArray[np.float32], peaks: npt.NDArray[np.float32]
+                    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """The saturation rule per frame and unit, the one place it is written.
+
+    A unit is saturated at ``|v| >= SATURATION_LEVEL`` when its frame lies within
+    [-1, 1] (a tanh/sigmoid layer), else at exactly the frame's largest magnitude
+    when two or more units share it (a clip value; a frame of zeros pins nothing).
+    The anomaly scores the share of such units; layer health names them.
+
+    Args:
+        magnitude: ``|value|`` per frame and unit, 0 where not finite.
+        peaks: Each frame's largest magnitude.
+
+    Returns:
+        ``(saturated, bounded)``: the per-unit mask and, per frame, whether it lies
+        within [-1, 1].
+    """
+    bounded = peaks <= 1.0 + 1e-6
+    level = np.where(bounded, np.float32(SATURATION_LEVEL), peaks * np.float32(1 - 1e-6))
+    saturated = magnitude >= level[:, None]
+    clipped_alone = ~bounded & ((np.count_nonzero(saturated, axis=1) < 2) | (peaks <= 0))
+    saturated[clipped_alone] = False
+    return saturated, bounded
+
+
 def _saturation(frames: _Frames) -> Scored:
     n = len(frames.values)
     if frames.units < SATURATION_MIN_UNITS:
         return Scored("saturation", np.zeros(n), _no_finding)
     peaks = frames.peaks
-    bounded = peaks <= 1.0 + 1e-6  # the frame lies within [-1, 1]: a tanh/sigmoid layer
-    level = np.where(bounded, np.float32(SATURATION_LEVEL), peaks * np.float32(1 - 1e-6))
-    saturated = frames.magnitude >= level[:, None]  # non-finite values have magnitude 0
+    saturated, bounded = saturated_units(frames.magnitude, peaks)
     counts = np.count_nonzero(saturated, axis=1)
-    # a clip value is shared by two or more units; a layer of zeros pins nothing
-    counts[~bounded & ((counts < 2) | (peaks <= 0))] = 0
 
     def describe(frame: int) -> Finding:
         in_bounds = bool(bounded[frame])

@@ -38,6 +38,7 @@ from .anomalies import (
     SATURATION_LEVEL,
     SPIKE_BASELINE,
     SPIKE_MIN_BASELINE,
+    saturated_units,
 )
 from .errors import invalid
 from .layout_canvas import unit_location
@@ -74,14 +75,8 @@ def check_size(windows: list[LayerWindow], max_labels: int) -> None:
 
 def saturated_mask(values: Float32Array) -> BoolArray:
     """Per frame and unit: pinned at the bound (see the module docstring)."""
-    finite = np.isfinite(values)
-    magnitude = np.abs(np.where(finite, values, 0.0))
-    peak = magnitude.max(axis=1, keepdims=True)
-    bounded = peak <= 1.0 + 1e-6
-    at_level = magnitude >= SATURATION_LEVEL
-    pinned = (magnitude >= peak * (1 - 1e-6)) & (peak > 0)
-    pinned &= pinned.sum(axis=1, keepdims=True) >= 2
-    mask: BoolArray = np.where(bounded, at_level, pinned) & finite
+    magnitude = np.abs(np.where(np.isfinite(values), values, np.float32(0.0)))
+    mask, _ = saturated_units(magnitude, magnitude.max(axis=1))
     return mask
 
 
