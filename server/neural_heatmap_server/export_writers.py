@@ -61,15 +61,34 @@ def _pieces(table: Any, header: bool, options: dict[str, Any]) -> Iterator[memor
         yield memoryview(sink.getvalue())
 
 
+def _csv_cell(text: str) -> bytes:
+    """One text cell as ``csv.writer`` writes it: quoted only when it must be."""
+    if any(c in text for c in ',"\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text.encode()
+
+
 def write_csv(path: Path, result: CorrelationResult) -> None:
-    """Labels as the header and the first column, then one line per row."""
+    """Labels as the header and the first column, then one line per row.
+
+    The labels are written as ``csv.writer`` writes them (quoted only when they must
+    be), as the export always was; Arrow formats the numbers, whose lines get their
+    row's label in front (one join per piece of ``ROWS_PER_PIECE`` lines).
+    """
     import pyarrow as pa
 
+    cells = [_csv_cell(label) for label in result.labels]
     with path.open("wb") as fh:
-        columns = [pa.array(result.labels, type=pa.string()), *_columns(result.matrix, False)]
-        table = pa.Table.from_arrays(columns, names=["", *result.labels])
-        for piece in _pieces(table, True, {}):
-            fh.write(piece)
+        fh.write(b",".join([b"", *cells]) + b"\n")
+        if not cells:
+            return
+        columns = _columns(result.matrix, False)
+        table = pa.Table.from_arrays(columns, names=[str(j) for j in range(len(columns))])
+        for i, piece in enumerate(_pieces(table, False, {})):
+            lines = bytes(piece).split(b"\n")[:-1]
+            first = i * ROWS_PER_PIECE
+            fh.write(b"".join(cells[first + k] + b"," + line + b"\n"
+                              for k, line in enumerate(lines)))
 
 
 def write_json(path: Path, result: CorrelationResult) -> None:
