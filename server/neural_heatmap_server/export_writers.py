@@ -79,9 +79,10 @@ def write_csv(path: Path, result: CorrelationResult) -> None:
 
     cells = [_csv_cell(label) for label in result.labels]
     with path.open("wb") as fh:
-        fh.write(b",".join([b"", *cells]) + b"\n")
-        if not cells:
+        if not cells:  # the one empty cell of the header, quoted as csv.writer does
+            fh.write(b'""\n')
             return
+        fh.write(b",".join([b"", *cells]) + b"\n")
         columns = _columns(result.matrix, False)
         table = pa.Table.from_arrays(columns, names=[str(j) for j in range(len(columns))])
         for i, piece in enumerate(_pieces(table, False, {})):
