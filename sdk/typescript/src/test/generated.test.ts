@@ -38,7 +38,8 @@ test("the service descriptor has every streaming kind", () => {
   assert.equal(kinds["IngestActivations"], "client_streaming");
   assert.equal(kinds["RenderHeatmap"], "unary");
   assert.equal(kinds["AckAnomalies"], "unary");
-  assert.equal(NeuralHeatmapService.methods.length, 24);
+  assert.equal(kinds["GetLayerHealth"], "unary");
+  assert.equal(NeuralHeatmapService.methods.length, 25);
 });
 
 test("StreamUpdates carries its kinds as a oneof", () => {
