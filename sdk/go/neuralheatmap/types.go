@@ -71,6 +71,19 @@ type AnomalyPage struct {
 	First, Last uint64
 }
 
+// Matrix is a square row-major matrix with its labels.
+type Matrix struct {
+	Labels []string
+	Size   int
+	// Values holds Size*Size elements, row-major.
+	Values   []float32
+	Metadata map[string]any
+	Time     time.Time
+}
+
+// At returns element (i, j).
+func (m *Matrix) At(i, j int) float32 { return m.Values[i*m.Size+j] }
+
 // Comparison is how similar two or more models' representations are.
 type Comparison struct {
 	ModelIDs []string

@@ -8,13 +8,13 @@
  * acknowledgement; an anomaly whose handler did not finish is delivered again.
  * docs/reliability.md, "Durable consumers".
  */
-import { ConnectError, type CallOptions as ConnectCallOptions } from "@connectrpc/connect";
+import { ConnectError, type CallOptions as ConnectCallOptions, type Client } from "@connectrpc/connect";
 import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
 import { toNeuralHeatmapError } from "./errors.js";
 import type { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
+import type { NeuralHeatmapService } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { STREAM_RECONNECT_CODES } from "./policy_gen.js";
 import { anomalyOf, type Anomaly } from "./views.js";
-import type { NeuralHeatmapClient } from "./client.js";
 
 export interface ConsumeOptions {
   /** Join the consumer group of that name: each anomaly goes to one member. */
@@ -34,6 +34,20 @@ export interface ConsumeOptions {
   backoff?: BackoffOptions;
 }
 
+/**
+ * The two calls consume needs, which NeuralHeatmapClient provides. Named here rather than
+ * importing the client class so that client.ts -> consumers.ts stays one-way (no import
+ * cycle; test/imports.test.ts keeps it so).
+ */
+export interface ConsumerCalls {
+  readonly rpc: Pick<Client<typeof NeuralHeatmapService>, "subscribeAnomalies">;
+  ackAnomalies(
+    consumer: string,
+    sequence: bigint,
+    call: { signal?: AbortSignal; headers?: ConnectCallOptions["headers"] },
+  ): Promise<bigint>;
+}
+
 /** A handler's own failure: it ends consume as it is, never as a reason to reopen. */
 class HandlerFailed {
   constructor(readonly error: unknown) {}
@@ -41,7 +55,7 @@ class HandlerFailed {
 
 /** The loop behind NeuralHeatmapClient.consume. */
 export async function consumeLoop(
-  client: NeuralHeatmapClient,
+  client: ConsumerCalls,
   consumer: string,
   handler: (anomaly: Anomaly) => unknown,
   opts: ConsumeOptions,

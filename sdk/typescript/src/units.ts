@@ -6,7 +6,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type * as pb from "./gen/neural_heatmap/v1/analytics_pb.js";
 import { metadataMap } from "./metadata.js";
-import type { Metadata, Point } from "./views.js";
+import type { Metadata, Point } from "./plain.js";
 
 /** Which units of each selected layer a unit-granularity temporal query analyses. */
 export interface UnitSelector {

@@ -17,22 +17,12 @@ import type { Tensor } from "./gen/neural_heatmap/v1/tensor_pb.js";
 import type * as upb from "./gen/neural_heatmap/v1/updates_pb.js";
 import type { Filter as PbFilter } from "./gen/neural_heatmap/v1/view_pb.js";
 import type { MetadataValue } from "./gen/neural_heatmap/v1/metadata_pb.js";
-import { metadataMap, type MetadataPlain } from "./metadata.js";
+import { metadataMap } from "./metadata.js";
+import type { Metadata, Point } from "./plain.js";
 import { tensorToFloat32Array } from "./tensor.js";
 import { oscillatingUnitOf, unitStatisticsOf, type OscillatingUnit, type UnitStatistics } from "./units.js";
 
-/**
- * Server-side notes of a result as a plain object (from `map<string, MetadataValue>`): an
- * integer the server sent is a `number` when it is a safe integer and a `bigint` beyond 2^53,
- * so it is never rounded; fractions are numbers, JSON null is null (metadata.ts).
- */
-export type Metadata = { [key: string]: MetadataPlain };
-
-/** A point on the canvas. */
-export interface Point {
-  x: number;
-  y: number;
-}
+export type { Metadata, Point } from "./plain.js";
 
 export function dateOf(ts: Timestamp | undefined): Date | undefined {
   return ts ? timestampDate(ts) : undefined;
