@@ -34,11 +34,11 @@ import numpy.typing as npt
 
 from .anomalies import (
     DEAD_UNIT_FRAMES,
-    MAX_SCORE,
     SATURATION_LEVEL,
     SPIKE_BASELINE,
     SPIKE_MIN_BASELINE,
     saturated_units,
+    spike_scores,
 )
 from .errors import invalid
 from .layout_canvas import unit_location
@@ -49,7 +49,6 @@ from .workers import check_deadline
 RECENT_FRAMES = DEAD_UNIT_FRAMES
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 1024
-MAD_TO_SIGMA = 1.4826
 BoolArray = npt.NDArray[np.bool_]
 
 
@@ -108,25 +107,19 @@ def _stuck(mask: BoolArray, values: Float32Array, ts: FloatArray,
 
 
 def _spike_scores(values: Float32Array) -> tuple[FloatArray, IntArray, FloatArray]:
-    """Per unit: the largest robust z over the recent frames, that frame, its median."""
+    """Per unit: the largest robust z over the recent frames, that frame, its median.
+
+    Each unit is scored by the spike anomaly's own rule (``anomalies.spike_scores``),
+    its previous ``SPIKE_BASELINE`` values as the baseline row.
+    """
     n, units = values.shape
     best = np.full(units, -1.0)  # below any score: a unit scored 0 is still ranked
     frame = np.full(units, -1, dtype=np.int64)
     median_at = np.full(units, np.nan)
     for j in range(max(SPIKE_MIN_BASELINE, n - RECENT_FRAMES), n):
-        baseline = values[max(0, j - SPIKE_BASELINE):j].astype(np.float64)
-        enough = np.isfinite(baseline).sum(axis=0) >= SPIKE_MIN_BASELINE
-        if not enough.any():
-            continue
-        baseline = np.where(enough, baseline, 0.0)  # no all-NaN column: scored 0 below
-        median = np.nanmedian(baseline, axis=0)
-        mad = np.nanmedian(np.abs(baseline - median), axis=0)
-        scale = np.maximum.reduce([MAD_TO_SIGMA * mad, np.full(units, 1e-9),
-                                   1e-6 * np.abs(median)])
-        current = values[j].astype(np.float64)
-        z = np.where(enough & np.isfinite(current), np.abs(current - median) / scale, 0.0)
-        z = np.minimum(np.nan_to_num(z), MAX_SCORE)
-        better = (z > best) & enough
+        baselines = values[max(0, j - SPIKE_BASELINE):j].T.astype(np.float64)
+        z, median, _, counts = spike_scores(baselines, values[j].astype(np.float64))
+        better = (z > best) & (counts >= SPIKE_MIN_BASELINE)
         best = np.where(better, z, best)
         frame = np.where(better, j, frame)
         median_at = np.where(better, median, median_at)
