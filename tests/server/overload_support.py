@@ -32,14 +32,21 @@ def load_heavy_data(api: Api) -> None:
 class HealthProbe:
     """Polls a health check in a thread and records the slowest answer.
 
+    Leaving the ``with`` block waits until at least ``min_checks`` checks ran: on a fast
+    machine the load may end before the prober got going, and a test must not depend on
+    how fast the load was (the checks that ran during it are what it asserts on).
+
     Args:
         check: One health check; raises on failure.
         interval: Seconds between checks.
+        min_checks: Checks that must have run before the probe stops.
     """
 
-    def __init__(self, check: Callable[[], None], interval: float = 0.1) -> None:
+    def __init__(self, check: Callable[[], None], interval: float = 0.1,
+                 min_checks: int = 5) -> None:
         self.check = check
         self.interval = interval
+        self.min_checks = min_checks
         self.worst = 0.0
         self.count = 0
         self.failures: list[str] = []
@@ -47,7 +54,7 @@ class HealthProbe:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
+        while True:
             started = time.monotonic()
             try:
                 self.check()
@@ -55,7 +62,8 @@ class HealthProbe:
                 self.failures.append(repr(exc))
             self.worst = max(self.worst, time.monotonic() - started)
             self.count += 1
-            self._stop.wait(self.interval)
+            if self._stop.wait(self.interval) and self.count >= self.min_checks:
+                return
 
     def __enter__(self) -> HealthProbe:
         self._thread.start()

@@ -189,7 +189,7 @@ def test_health_answers_while_the_largest_exports_renders_and_answers_run(
             assert status == health_pb2.HealthCheckResponse.SERVING, status
 
         stream = _Stream(bridge)
-        with HealthProbe(_at(http_health(server.url))) as probe, \
+        with HealthProbe(_at(http_health(server.url)), min_checks=10) as probe, \
                 HealthProbe(_at(grpc_health)) as grpc_probe:
             results = dict(zip(calls, run_concurrently(list(calls.values())), strict=True))
         stream_ended = stream.close()
