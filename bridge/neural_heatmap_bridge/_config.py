@@ -21,7 +21,7 @@ from neural_heatmap_contract.flag_types import (
     positive_int,
 )
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
-from neural_heatmap_contract.protocol import ANOMALY_STREAM
+from neural_heatmap_contract.protocol import ANOMALY_STREAM, nats_servers
 
 ENV_PREFIX = "NH_BRIDGE_"
 
@@ -78,6 +78,16 @@ def _env_bool(name: str, default: bool) -> bool:
     """A boolean flag's environment value; an unknown word stops start-up with one line."""
     variable = ENV_PREFIX + name.upper().replace("-", "_")
     return flag_default("neural-heatmap-bridge", variable, default)
+
+
+def _nats_urls(text: str) -> str:
+    """Empty (anomalies through the server) or one or more comma-separated NATS URLs."""
+    if text:
+        try:
+            nats_servers(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--anomaly-log",
-        default=d.anomaly_log,
+        _nats_urls,
+        d.anomaly_log,
         help="nats://host:4222[,...] when the server's anomaly log is a JetStream stream: "
         "anomaly streams then read it directly (one ordered consumer per bridge) instead of "
         "through the server; empty: through the server",

@@ -33,6 +33,7 @@ from neural_heatmap_contract.protocol import (
     SEQUENCE_EXPIRED,
     anomaly_subject,
     is_pruned,
+    nats_servers,
     pruned_message,
 )
 
@@ -74,7 +75,7 @@ class JetStreamReader:
             if self._nc is None:
                 try:
                     self._nc = await nats.connect(
-                        self._url,
+                        nats_servers(self._url),
                         max_reconnect_attempts=-1,
                         reconnect_time_wait=0.5,
                         connect_timeout=2,

@@ -18,7 +18,7 @@ from typing import Any
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
-from neural_heatmap_contract.protocol import ANOMALY_STREAM
+from neural_heatmap_contract.protocol import ANOMALY_STREAM, nats_servers
 
 from .memory import DEFAULT_BUDGET_FRACTION, default_memory_budget
 
@@ -94,9 +94,13 @@ def anomaly_log_url(text: str) -> str:
     Raises:
         argparse.ArgumentTypeError: On anything else.
     """
-    if text == "sqlite" or all(u.startswith(("nats://", "tls://")) for u in text.split(",")):
+    if text == "sqlite":
         return text
-    raise argparse.ArgumentTypeError(f"expected 'sqlite' or nats://host:port, got {text!r}")
+    try:
+        nats_servers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'sqlite' or a NATS URL list: {exc}") from exc
+    return text
 
 
 def _env(name: str) -> str | None:

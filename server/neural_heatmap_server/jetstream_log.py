@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 import nats
 from nats.js import api
 from nats.js.errors import APIError, NotFoundError
-from neural_heatmap_contract.protocol import anomaly_subject
+from neural_heatmap_contract.protocol import anomaly_subject, nats_servers
 
 from .errors import ApiError
 from .persistence import AnomalyLog, AnomalyQuery, SqliteAnomalyLog
@@ -68,7 +68,7 @@ class _NatsThread:
                                         daemon=True)
         self._thread.start()
         # Reconnect forever: an outage delays publishing (the outbox holds it), never ends it.
-        self.nc = self.call(nats.connect(url, max_reconnect_attempts=-1,
+        self.nc = self.call(nats.connect(nats_servers(url), max_reconnect_attempts=-1,
                                          reconnect_time_wait=0.5, connect_timeout=2),
                             timeout=CALL_TIMEOUT)
         self.js = self.nc.jetstream(timeout=CALL_TIMEOUT)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import socket
 
-from tests.support._process import REPO_ROOT, LaunchedProcess
+from tests.support._process import REPO_ROOT, LaunchedProcess, free_port
 
 NATS_SERVER = REPO_ROOT / ".tools" / "bin" / "nats-server"
 
@@ -35,6 +35,7 @@ class NatsProcess(LaunchedProcess):
         super().__init__(env=None, startup_timeout=startup_timeout)
         self.store_dir = self._tmp / "store"
         self._log_start = 0  # where this run's output begins in the (appended) log
+        self.cluster_args: list[str] = []  # set by NatsCluster before the first start
 
     def start(self) -> NatsProcess:
         """Start (or start again on the same port and store) and wait until it is ready."""
@@ -48,7 +49,7 @@ class NatsProcess(LaunchedProcess):
 
     def _command(self) -> list[str]:
         return [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                "-sd", str(self.store_dir)]
+                "-sd", str(self.store_dir), *self.cluster_args]
 
     def _is_ready(self) -> bool:
         if "Server is ready" not in self.log()[self._log_start:]:
@@ -58,3 +59,43 @@ class NatsProcess(LaunchedProcess):
                 return True
         except OSError:
             return False
+
+
+class NatsCluster:
+    """``nodes`` NATS servers routed into one JetStream cluster on loopback.
+
+    Args:
+        nodes: How many nodes (3 for a stream with 3 replicas).
+    """
+
+    def __init__(self, nodes: int = 3) -> None:
+        self.nodes = [NatsProcess() for _ in range(nodes)]
+        route_ports = [free_port() for _ in self.nodes]
+        routes = ",".join(f"nats://127.0.0.1:{p}" for p in route_ports)
+        for i, (node, route_port) in enumerate(zip(self.nodes, route_ports, strict=True)):
+            node.cluster_args = ["-n", f"nh-{i}", "--cluster_name", "nh",
+                                 "--cluster", f"nats://127.0.0.1:{route_port}",
+                                 "--routes", routes]
+
+    @property
+    def url(self) -> str:
+        """Every node's URL, comma-separated: what ``--anomaly-log`` takes for a cluster."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self) -> NatsCluster:
+        """Start every node (each waits for its peers' routes before JetStream is ready)."""
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop every node and remove its store."""
+        for node in self.nodes:
+            node.stop()
+            node.cleanup()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -46,3 +46,23 @@ def is_pruned(after_sequence: int, first_sequence: int) -> bool:
 def pruned_message(sequence: int, first_sequence: int, where: str = "") -> str:
     """The one wording of a pruned resume point (``where``: e.g. " from the JetStream ...")."""
     return f"sequence {sequence} was pruned{where}; the oldest retained is {first_sequence}"
+
+
+NATS_SCHEMES: Final = ("nats://", "tls://")
+
+
+def nats_servers(text: str) -> list[str]:
+    """The NATS server URLs of an ``--anomaly-log`` value: one URL or a comma-separated list.
+
+    Why here: the server and the bridge both take the list (every node of a NATS cluster, so
+    either survives the node it first connected to) and must split it the same way; nats-py
+    takes a list of URLs and refuses the comma-joined string as one URL.
+
+    Raises:
+        ValueError: An empty entry, or one that is not ``nats://`` or ``tls://``.
+    """
+    urls = [part.strip() for part in text.split(",")]
+    for url in urls:
+        if not url.startswith(NATS_SCHEMES) or not url.partition("://")[2]:
+            raise ValueError(f"expected nats://host:port[,nats://host:port...], got {text!r}")
+    return urls
