@@ -332,8 +332,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def ClearFilter(
         self, request: pb.ClearFilterRequest, context: Ctx
     ) -> pb.ClearFilterResponse:
-        # SetFilter's route with {} (the seed's way) works on every upstream, unlike DELETE.
-        route = http("SetFilter")
+        # SetFilter's route with {}: see RPC_ROUTES["ClearFilter"] in the contract.
+        route = http("ClearFilter")
         await self._up.call(route.method, route.path, self._opts(context), json_body={})
         return pb.ClearFilterResponse()
 

@@ -377,7 +377,7 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "GetFilter": _op("The stored filter ({} when none).", _ref("Filter")),
         "SetFilter": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
                          description=CROSS_FIELD + "min <= max in every range."),
-        "ClearFilter": _op("Clear the filter.", _OBJ),
+        "DeleteFilter": _op("Clear the filter.", _OBJ),
         "GetTheme": _op("The stored theme.", _ref("Theme")),
         "SetTheme": _op("Set the theme.", _OBJ, body=_ref("Theme")),
         "GetLayout": _op("The stored layout.", _ref("Layout")),

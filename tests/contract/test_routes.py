@@ -42,6 +42,8 @@ def test_routes_are_well_formed() -> None:
         if isinstance(binding, routes.WebSocketRoute):
             assert binding.subscribe, name
             assert all(m.startswith("subscribe_") for m in binding.subscribe), name
+        if isinstance(binding, routes.SameRoute):  # names an RPC with a route of its own
+            assert isinstance(routes.RPC_ROUTES[binding.rpc], routes.HttpRoute), name
 
 
 def test_paths_are_filled_and_routed_as_declared() -> None:
@@ -66,6 +68,7 @@ def test_lookups_refuse_what_the_table_does_not_have() -> None:
         routes.http("Nope")
     with pytest.raises(KeyError, match="RPC 'ListModels' has no WebSocket route"):
         routes.websocket("ListModels")
+    assert routes.http("ClearFilter") == routes.http("SetFilter")  # a SameRoute
     assert routes.websocket("StreamUpdates").unsubscribe == (
         "unsubscribe_heatmap", "unsubscribe_correlations", "unsubscribe_temporal",
         "unsubscribe_anomalies")

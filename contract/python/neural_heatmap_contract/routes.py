@@ -12,10 +12,9 @@ anywhere else.
 Two tables:
 
 * ``RPC_ROUTES``, keyed by RPC name: an ``HttpRoute`` (one request per call, or one
-  request per batch for ``IngestActivations``) or a ``WebSocketRoute`` (the
-  ``subscribe_*`` messages a live stream sends upstream). Every RPC has one today; an
-  RPC the server cannot serve would need a third kind with its reason, which the test
-  would then have to accept.
+  request per batch for ``IngestActivations``), a ``WebSocketRoute`` (the
+  ``subscribe_*`` messages a live stream sends upstream) or a ``SameRoute`` (the bridge
+  sends another RPC's request: ``ClearFilter`` is ``SetFilter`` with ``{}``).
 * ``SERVER_ROUTES``: the server's HTTP routes that no RPC owns (probes, the document,
   metrics, the WebSocket itself, the durable consumers' cursor and claim), keyed by a
   name that is not an RPC's.
@@ -98,7 +97,20 @@ class WebSocketRoute:
         return tuple(f"un{message}" for message in self.subscribe)
 
 
-Binding = HttpRoute | WebSocketRoute
+@dataclass(frozen=True)
+class SameRoute:
+    """An RPC the bridge serves with another RPC's route.
+
+    Attributes:
+        rpc: The RPC whose ``HttpRoute`` is called.
+        how: What is sent on it, for the docs.
+    """
+
+    rpc: str
+    how: str
+
+
+Binding = HttpRoute | WebSocketRoute | SameRoute
 
 # In the order of the service in protos/neural_heatmap/v1/neural_heatmap_service.proto.
 RPC_ROUTES: Mapping[str, Binding] = MappingProxyType({
@@ -108,9 +120,8 @@ RPC_ROUTES: Mapping[str, Binding] = MappingProxyType({
     "GetTemporalStatistics": HttpRoute("GET", "/api/temporal/stats"),
     "GetAnomalies": HttpRoute("GET", "/api/anomalies"),
     "SetFilter": HttpRoute("POST", "/api/filter"),
-    # The bridge clears with SetFilter's route and an empty filter (the seed's way, which
-    # every upstream has); DELETE is the server's own form.
-    "ClearFilter": HttpRoute("DELETE", "/api/filter"),
+    "ClearFilter": SameRoute("SetFilter", "an empty filter `{}`: the seed's way, which every "
+                                          "upstream has, unlike `DELETE`"),
     "GetFilter": HttpRoute("GET", "/api/filter"),
     "SetTheme": HttpRoute("POST", "/api/theme"),
     "GetTheme": HttpRoute("GET", "/api/theme"),
@@ -137,6 +148,7 @@ SERVER_ROUTES: Mapping[str, HttpRoute] = MappingProxyType({
     "OpenApi": HttpRoute("GET", "/openapi.json", public=True),
     "Metrics": HttpRoute("GET", "/metrics"),
     "WebSocket": HttpRoute("GET", "/ws"),
+    "DeleteFilter": HttpRoute("DELETE", "/api/filter"),  # the server's own way to clear
     # A durable consumer's cursor and a group member's lease (SubscribeAnomalies with
     # ``consumer``); acknowledging is AckAnomalies.
     "GetConsumer": HttpRoute("GET", "/api/consumers/{name}"),
@@ -151,12 +163,14 @@ def http_routes() -> dict[str, HttpRoute]:
 
 
 def http(name: str) -> HttpRoute:
-    """The HTTP route of an RPC or of a ``SERVER_ROUTES`` name.
+    """The HTTP route of an RPC (for a ``SameRoute``, the route it uses) or of a
+    ``SERVER_ROUTES`` name.
 
     Raises:
         KeyError: ``name`` is neither, or its RPC has no HTTP route.
     """
-    route = http_routes().get(name)
+    binding = RPC_ROUTES.get(name)
+    route = http_routes().get(binding.rpc if isinstance(binding, SameRoute) else name)
     if route is None:
         raise KeyError(f"no HTTP route named {name!r}: see neural_heatmap_contract.routes")
     return route
