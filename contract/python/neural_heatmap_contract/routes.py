@@ -16,8 +16,8 @@ Two tables:
   ``subscribe_*`` messages a live stream sends upstream) or a ``SameRoute`` (the bridge
   sends another RPC's request: ``ClearFilter`` is ``SetFilter`` with ``{}``).
 * ``SERVER_ROUTES``: the server's HTTP routes that no RPC owns (probes, the document,
-  metrics, the WebSocket itself, the durable consumers' cursor and claim), keyed by a
-  name that is not an RPC's.
+  metrics, the WebSocket itself, ``DELETE /api/filter``, the durable consumers' cursor
+  and claim), keyed by a name that is not an RPC's.
 
 Paths are OpenAPI templates (``/api/exports/{name}``); a parameter that may span
 several segments says so in ``wide`` and ``router_path`` gives aiohttp's form.
