@@ -84,7 +84,7 @@ $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz and hey.
 
 # ---------------------------------------------------------------- code generation
-gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes and the error-table docs.
+gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes and the error- and route-table docs.
 	VENV=$(VENV) bash scripts/gen.sh
 
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
@@ -100,11 +100,12 @@ check-gen: gen ## Fail when the checked-in generated code differs from what `mak
 	@echo "generated code is up to date"
 
 # ---------------------------------------------------------------- quality
-lint: setup ## buf lint + format, ruff, error-table docs up to date, mypy --strict on hand-written Python, import rules.
+lint: setup ## buf lint + format, ruff, error-table and route-table docs up to date, mypy --strict on hand-written Python, import rules.
 	$(BUF) lint
 	$(BUF) format -d --exit-code
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/render_error_table.py --check
+	$(PY) scripts/render_route_table.py --check
 	$(VENV)/bin/mypy --strict contract/python/neural_heatmap_contract sdk/python/neural_heatmap sdk/python/neural_heatmap_cli bridge/neural_heatmap_bridge server/neural_heatmap_server
 	PYTHONPATH=contract/python:sdk/python:server:bridge $(VENV)/bin/lint-imports
 

@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import grpc
 import numpy as np
+from neural_heatmap_contract import routes
 from neural_heatmap_contract.media import (
     FRAMES_MEDIA_TYPE,
     MATRIX_MEDIA_TYPE,
@@ -41,7 +42,7 @@ async def ingest_binary(session: aiohttp.ClientSession, base: str, model: str, l
         body = frames_body(values, timestamps, steps)
     units = values.shape[1]
     async with session.post(
-        f"{base}/api/activations",
+        f"{base}{routes.http('IngestActivations').path}",
         params={"model_id": model, "layer_id": layer, "units": str(units)},
         data=body, headers={"Content-Type": FRAMES_MEDIA_TYPE},
     ) as r:
@@ -61,7 +62,7 @@ async def get_json(session: aiohttp.ClientSession, url: str, **params: Any) -> A
 
 async def head_sequence(session: aiohttp.ClientSession, base: str) -> int:
     """The newest sequence in the server's anomaly log (0 when empty)."""
-    data = await get_json(session, f"{base}/api/anomalies", limit=1)
+    data = await get_json(session, f"{base}{routes.http('GetAnomalies').path}", limit=1)
     seqs = [a["sequence"] for a in data.get("anomalies", [])]
     return int(data.get("last_sequence") or (max(seqs) if seqs else 0))
 
@@ -71,8 +72,9 @@ async def logged_sequences(session: aiohttp.ClientSession, base: str, model_id: 
     """Sequences of ``model_id``'s anomalies in (after, upto], read page by page from the log."""
     out: list[int] = []
     cursor = after
+    url = base + routes.http("GetAnomalies").path
     while cursor < upto:
-        data = await get_json(session, f"{base}/api/anomalies", model_id=model_id,
+        data = await get_json(session, url, model_id=model_id,
                               after_sequence=cursor, limit=10000)
         page = [int(a["sequence"]) for a in data.get("anomalies", [])]
         if not page:
@@ -91,7 +93,7 @@ def parse_matrix(body: bytes) -> tuple[dict[str, Any], np.ndarray]:
 async def unit_matrix(session: aiohttp.ClientSession, base: str, model: str,
                       layer: str) -> np.ndarray:
     """A layer's unit correlation matrix from the server's binary route (no JSON, no bridge)."""
-    async with session.get(f"{base}/api/correlation", params={
+    async with session.get(f"{base}{routes.http('GetCorrelationMatrix').path}", params={
             "model_id": model, "layer_id": layer, "granularity": "unit"},
             headers={"Accept": MATRIX_MEDIA_TYPE}) as r:
         if r.status != 200:

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench._data import ingest_binary, nan_frames
 
@@ -39,9 +40,10 @@ async def check(http: aiohttp.ClientSession, base: str, model: str, on: Any, off
     by_method: dict[str, int] = dict.fromkeys(reads, 0)
     sample: list[str] = []
     themes = ("plasma", "contour", "thermal")
+    set_theme = base + routes.http("SetTheme").path
     for r in range(rounds):
         await ingest_binary(http, base, model, "fc1", nan_frames(1, 16, rng))
-        async with http.post(f"{base}/api/theme", json={"theme": themes[r % len(themes)]}) as resp:
+        async with http.post(set_theme, json={"theme": themes[r % len(themes)]}) as resp:
             resp.raise_for_status()
         for name, read in reads.items():
             want = await read(off)

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import grpc
+from neural_heatmap_contract import routes
 
 MODES = ("static", "upstream", "convert")
 
@@ -40,7 +41,7 @@ async def main(mode: str, port: int, response_file: Path, upstream: str | None) 
         convert = _convert.anomaly
     session = (aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
                if mode != "static" else None)
-    url = f"{upstream}/api/anomalies"
+    url = f"{upstream}{routes.http('GetAnomalies').path}"
 
     class Floor(pb_grpc.NeuralHeatmapServiceServicer):
         async def GetAnomalies(self, request: Any, context: Any) -> Any:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract import routes
+
 from bench._machine import REPO
 
 # Generous limits so that the benchmark measures speed, not the server's guards.
@@ -230,7 +232,7 @@ def start(timeout: float = 60.0, *, use_launchers: bool = True,
         env._stops.append(lambda: _stop_popen(sproc, slog))
         env.http_url = f"http://127.0.0.1:{sport}"
         env.server_pid = sproc.pid
-        _wait_http(env.http_url + "/health", sproc, timeout)
+        _wait_http(env.http_url + routes.http("Health").path, sproc, timeout)
         bport = free_port()
         bproc, blog = _spawn(
             [sys.executable, "-m", "neural_heatmap_bridge", "--listen", f"127.0.0.1:{bport}",

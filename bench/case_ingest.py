@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench._data import channel, frames_body, get_json
 from bench._procs import CpuMeter, Environment
@@ -33,7 +34,7 @@ POOL = 8  # distinct value blocks per layer, reused round-robin
 
 
 async def _model_frames(http: aiohttp.ClientSession, base: str, model: str) -> int:
-    data = await get_json(http, f"{base}/api/models")
+    data = await get_json(http, f"{base}{routes.http('ListModels').path}")
     for m in data.get("models", []):
         if m.get("model_id") == model:
             return int(m.get("frames") or sum(int(x.get("frames", 0)) for x in m["layers"]))
@@ -44,7 +45,7 @@ async def _probe_ms(http: aiohttp.ClientSession, base: str, n: int = 5) -> float
     best = []
     for _ in range(n):
         t = time.perf_counter()
-        async with http.get(f"{base}/api/anomalies", params={"limit": "1"}) as r:
+        async with http.get(base + routes.http("GetAnomalies").path, params={"limit": "1"}) as r:
             await r.read()
         best.append((time.perf_counter() - t) * 1e3)
     return float(np.median(best))
@@ -98,12 +99,13 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         return int(resp.frames_accepted)
 
     timeout = aiohttp.ClientTimeout(total=600)
+    ingest_path = routes.http("IngestActivations").path
     async with aiohttp.ClientSession(timeout=timeout) as http:
         async def direct_run() -> int:
             acc = 0
             for i in range(n_http_posts):
                 layer, body = http_bodies[i % len(http_bodies)]
-                async with http.post(f"{base}/api/activations", data=body, params={
+                async with http.post(base + ingest_path, data=body, params={
                         "model_id": MODELS[DIRECT], "layer_id": layer, "units": str(u)},
                         headers={"Content-Type": "application/vnd.neural-heatmap.frames"}) as r:
                     text = await r.text()

@@ -21,6 +21,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench._data import (
     channel,
@@ -95,7 +96,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
                              "instead of the SDK")
 
         async def fetch_json(model: str, layer: str) -> np.ndarray:
-            async with http.get(f"{base}/api/correlation", params={
+            async with http.get(f"{base}{routes.http('GetCorrelationMatrix').path}", params={
                     "model_id": model, "layer_id": layer, "granularity": "unit"}) as r:
                 if r.status != 200:
                     raise RuntimeError(f"JSON correlation -> {r.status}: {await r.text()}")

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench._data import channel, ingest_binary, nan_frames
 from bench._procs import Environment, add_bridge
@@ -60,8 +61,8 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     stubs = {ON: on, OFF: off}
     methods: dict[str, tuple[str, str, Any]] = {
         # RPC name: (HTTP route it calls, ghz method, request)
-        "ListModels": ("/api/models", "ListModels", pb.ListModelsRequest()),
-        "GetTheme": ("/api/theme", "GetTheme", pb.GetThemeRequest()),
+        "ListModels": (routes.http("ListModels").path, "ListModels", pb.ListModelsRequest()),
+        "GetTheme": (routes.http("GetTheme").path, "GetTheme", pb.GetThemeRequest()),
     }
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
@@ -123,7 +124,7 @@ async def _sweep(res: CaseResult, s: Settings, ctx: dict[str, Any],
                  http: aiohttp.ClientSession, base: str, stubs: dict[str, Any],
                  targets: dict[str, str], request: Any) -> None:
     """GetAnomalies(limit=10) requests/s at each concurrency (the scaling curve)."""
-    url = f"{base}/api/anomalies?limit=10"
+    url = f"{base}{routes.http('GetAnomalies').path}?limit=10"
     calls = _calls(http, url, "GetAnomalies", request, stubs)
     levels = [1, 8, 32] if s.quick else [1, 4, 16, 32, 64]
     seconds = max(0.5, s.unary_seconds / 2)

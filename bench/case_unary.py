@@ -29,6 +29,7 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench._data import channel, get_json, ingest_binary, nan_frames
 from bench._machine import REPO
@@ -69,9 +70,10 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
     from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
     from neural_heatmap_contract.v1.neural_heatmap_service_pb2_grpc import NeuralHeatmapServiceStub
 
-    res = CaseResult("unary", "GetAnomalies(limit=10) via bridge vs GET /api/anomalies?limit=10")
+    res = CaseResult("unary", "GetAnomalies(limit=10) via bridge vs "
+                     f"{routes.http('GetAnomalies').operation}?limit=10")
     base = env.http_url
-    url = f"{base}/api/anomalies?limit=10"
+    url = f"{base}{routes.http('GetAnomalies').path}?limit=10"
     rng = np.random.default_rng(1)
     workdir = Path(tempfile.mkdtemp(prefix="nh-unary-"))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as http:
@@ -79,7 +81,7 @@ async def run(env: Environment, s: Settings, ctx: dict[str, Any]) -> CaseResult:
         accepted = 0
         for _ in range(30):
             accepted += await ingest_binary(http, base, MODEL, "fc1", nan_frames(1, 16, rng))
-        page = await get_json(http, f"{base}/api/anomalies", limit=10)
+        page = await get_json(http, f"{base}{routes.http('GetAnomalies').path}", limit=10)
 
         ch = channel(env.grpc_target)
         stub = NeuralHeatmapServiceStub(ch)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+from neural_heatmap_contract import routes
 
 from bench import _procs
 from bench._data import ingest_binary, nan_frames
@@ -69,7 +70,7 @@ async def _load(scenario: str, env: _procs.Environment, seconds: float, arg: int
                            env.grpc_target]
                 else:
                     cmd = [find_tool("hey") or "hey", "-z", f"{seconds}s", "-c", "32",
-                           "-cpus", "1", f"{base}/api/anomalies?limit=10"]
+                           "-cpus", "1", f"{base}{routes.http('GetAnomalies').path}?limit=10"]
                 p = await asyncio.create_subprocess_exec(*cmd, stdout=subprocess.DEVNULL)
                 await p.wait()
         elif scenario == "matrix":

@@ -30,6 +30,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from neural_heatmap_contract import routes
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
@@ -101,7 +102,8 @@ async def ingest(url: str, rate: int, stop: asyncio.Event) -> None:
                 frames.append({"model_id": "mem", "layer_id": f"l{i % 4}", "step": step,
                                "values": values})
                 step += 1
-            async with http.post(f"{url}/api/activations", data=json.dumps({"frames": frames}),
+            async with http.post(url + routes.http("IngestActivations").path,
+                                 data=json.dumps({"frames": frames}),
                                  headers={"Content-Type": "application/json"}) as resp:
                 assert resp.status == 200, await resp.text()
             await asyncio.sleep(0.1)

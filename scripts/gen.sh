@@ -55,3 +55,5 @@ cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
 # The visual themes (protos/policy/themes.json) into Python (the renderer) and TypeScript.
 "$VENV/bin/python" scripts/gen_themes.py
 "$VENV/bin/python" scripts/render_error_table.py
+# The route table (neural_heatmap_contract.routes) into docs/http-api.md and docs/bridge.md.
+"$VENV/bin/python" scripts/render_route_table.py

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import grpc
 from neural_heatmap_contract import policy
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import analytics_pb2
 
 from . import _errors
@@ -37,6 +38,8 @@ log = logging.getLogger("neural_heatmap_bridge.fanout")
 
 # Failed log reads worth repeating (the unary retry set every client shares).
 _TRANSIENT = frozenset(grpc.StatusCode[name] for name in policy.UNARY_RETRY_CODES)
+# The log's head and pages: GetAnomalies' route (JetStreamReader answers it too).
+_ANOMALIES = http("GetAnomalies").path
 
 
 class AnomalyLogReader(Protocol):
@@ -79,7 +82,7 @@ class AnomalyRing:
         async with self._head_lock:
             if self.head is not None or self.sequenced is False:
                 return
-            doc = await self._up.get_json("/api/anomalies", self._opts(), {"limit": "1"})
+            doc = await self._up.get_json(_ANOMALIES, self._opts(), {"limit": "1"})
             if "last_sequence" in doc:
                 self.sequenced = True
                 self.head = int(doc["last_sequence"] or 0)
@@ -132,7 +135,7 @@ class AnomalyRing:
     async def log_head(self, opts: CallOptions) -> int:
         """The server log's newest sequence now ("only new ones" start after it)."""
         try:
-            doc = await self._up.get_json("/api/anomalies", opts, {"limit": "1"})
+            doc = await self._up.get_json(_ANOMALIES, opts, {"limit": "1"})
             return int(doc.get("last_sequence") or 0)
         except _errors.UpstreamError as exc:
             if exc.code in _TRANSIENT and self.head is not None:
@@ -157,7 +160,7 @@ class AnomalyRing:
         # the stream from its watchdog and from seeing it was closed.
         page_opts = CallOptions(min(self._config.upstream_timeout, self._config.stall_timeout), "")
         try:
-            doc = await self._up.get_json("/api/anomalies", page_opts, params)
+            doc = await self._up.get_json(_ANOMALIES, page_opts, params)
         except _errors.UpstreamError as exc:
             if exc.code not in _TRANSIENT:
                 if exc.code is grpc.StatusCode.OUT_OF_RANGE:

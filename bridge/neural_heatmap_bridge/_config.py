@@ -22,6 +22,7 @@ from neural_heatmap_contract.flag_types import (
 )
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
 from neural_heatmap_contract.protocol import ANOMALY_STREAM, nats_servers
+from neural_heatmap_contract.routes import http
 
 ENV_PREFIX = "NH_BRIDGE_"
 
@@ -184,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--page-size",
         positive_int,
         d.page_size,
-        help="anomalies per GET /api/anomalies page when a subscriber catches up",
+        help=f"anomalies per {http('GetAnomalies').operation} page when a subscriber catches up",
     )
     add(
         "--anomaly-cache",

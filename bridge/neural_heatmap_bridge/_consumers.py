@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import updates_pb2
 
@@ -74,13 +75,14 @@ def check_name(name: str, field: str) -> None:
 
 async def cursor(up: Upstream, name: str, opts: CallOptions) -> int:
     """A plain consumer's acknowledged cursor (the server creates it at the log's head)."""
-    doc = await up.get_json(f"/api/consumers/{segment(name)}", opts, {"shared": "false"})
+    doc = await up.get_json(http("GetConsumer").fill(name=segment(name)), opts, {"shared": "false"})
     return int(doc["acked_sequence"])
 
 
 async def ack(up: Upstream, name: str, sequence: int, opts: CallOptions) -> int:
     """Acknowledge; the consumer's cursor afterwards."""
-    doc = await up.post_json(f"/api/consumers/{segment(name)}/ack", opts, {"sequence": sequence})
+    path = http("AckAnomalies").fill(name=segment(name))
+    doc = await up.post_json(path, opts, {"sequence": sequence})
     return int(doc["acked_sequence"])
 
 
@@ -94,7 +96,7 @@ async def group_stream(
 ) -> AsyncIterator[updates_pb2.AnomalyUpdate | updates_pb2.AnomalyHeartbeat]:
     """A group member's updates (``AnomalyUpdate``) and idle heartbeats, until cancelled."""
     member = uuid.uuid4().hex
-    path = f"/api/consumers/{segment(name)}/claim"
+    path = http("ClaimAnomalies").fill(name=segment(name))
     last_sent = time.monotonic()
     while True:
         doc = await up.post_json(path, opts, {"member": member, "limit": batch})

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from neural_heatmap_contract.protocol import HEARTBEAT_MAX_SECONDS, HEARTBEAT_MIN_SECONDS
+from neural_heatmap_contract.routes import websocket
 
 from ._anomaly_ring import AnomalyRing
 from ._mailbox import Kind, Mailbox
@@ -22,12 +23,15 @@ from ._pump import Pump
 if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra
     from ._jetstream import JetStreamFeed
 
-_UPSTREAM_NAME = {
-    Kind.HEATMAP: "heatmap",
-    Kind.CORRELATION: "correlations",
-    Kind.TEMPORAL: "temporal",
-    Kind.ANOMALY: "anomalies",
+# Each kind's upstream messages: those of its Subscribe RPC in the contract's route table.
+_ROUTE = {
+    Kind.HEATMAP: websocket("SubscribeHeatmap"),
+    Kind.CORRELATION: websocket("SubscribeCorrelations"),
+    Kind.TEMPORAL: websocket("SubscribeTemporal"),
+    Kind.ANOMALY: websocket("SubscribeAnomalies"),
 }
+_SUBSCRIBE = {kind: route.subscribe[0] for kind, route in _ROUTE.items()}
+_UNSUBSCRIBE = {kind: route.unsubscribe[0] for kind, route in _ROUTE.items()}
 
 
 class Demand:
@@ -92,16 +96,16 @@ class Demand:
             return
         self._heatmap_sent = data
         if data is None:
-            await self._pump.send("unsubscribe_heatmap", {})
+            await self._pump.send(_UNSUBSCRIBE[Kind.HEATMAP], {})
         else:
             self._pump.start()
-            await self._pump.send("subscribe_heatmap", data)
+            await self._pump.send(_SUBSCRIBE[Kind.HEATMAP], data)
 
     async def subscribe(self, kind: Kind) -> None:
         """Send the upstream subscription of ``kind`` (as it stands now)."""
         if kind is Kind.ANOMALY and self._feed is not None:
             return  # the stream feeds the ring; the server's WebSocket is not asked
-        await self._pump.send(f"subscribe_{_UPSTREAM_NAME[kind]}", self.subscribe_data(kind))
+        await self._pump.send(_SUBSCRIBE[kind], self.subscribe_data(kind))
 
     async def resubscribe_all(self) -> None:
         """A new upstream connection: subscribe to everything wanted again."""
@@ -140,4 +144,4 @@ class Demand:
         if kind is Kind.HEATMAP:
             await self._update_heatmap()
         elif self._wanted[kind] == 0 and kind is not Kind.ANOMALY:
-            await self._pump.send(f"unsubscribe_{_UPSTREAM_NAME[kind]}", {})
+            await self._pump.send(_UNSUBSCRIBE[kind], {})

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.message import Message
 from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED
+from neural_heatmap_contract.routes import http, websocket
 
 from . import _convert as cv
 from . import _errors
@@ -51,6 +52,8 @@ if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra, imported only wh
     from ._jetstream import JetStreamFeed, JetStreamReader
 
 log = logging.getLogger("neural_heatmap_bridge.fanout")
+# The upstream acknowledges the anomaly subscription by echoing its message type.
+_ANOMALIES_ACK = websocket("SubscribeAnomalies").subscribe[0]
 
 
 class Fanout:
@@ -161,7 +164,7 @@ class Fanout:
             elif kind == "anomaly_heartbeat":
                 self._on_upstream_heartbeat(int(data["last_sequence"]))
             elif kind == "data":
-                if data.get("request") == "subscribe_anomalies" and data.get("status") == "ok":
+                if data.get("request") == _ANOMALIES_ACK and data.get("status") == "ok":
                     self._on_anomalies_acknowledged()
             elif kind == "error":
                 self._on_error(data)
@@ -263,7 +266,7 @@ class Fanout:
             if not self._ring.sequenced:
                 if sub.after_sequence is not None:
                     raise _errors.unimplemented(
-                        "GET /api/anomalies?after_sequence",
+                        f"{http('GetAnomalies').operation}?after_sequence",
                         "the upstream's anomalies carry no sequence",
                     )
                 mb.catching_up = False

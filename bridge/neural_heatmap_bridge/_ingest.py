@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from neural_heatmap_contract.ids import id_problem
 from neural_heatmap_contract.media import FRAME_HEADER, FRAMES_MEDIA_TYPE, encode_frame_header
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import ingest_pb2, tensor_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
@@ -51,6 +52,7 @@ from ._scalars import fill_metadata, seconds
 from ._upstream import CallOptions, Upstream
 
 MAX_REJECTIONS = 100
+_INGEST = http("IngestActivations")  # one binary request per batch
 # Upstream answers that reject the frames themselves; anything else ends the call.
 _FRAME_FAULTS = {
     "INVALID_ARGUMENT",
@@ -294,8 +296,8 @@ class _Ingestor:
             self.requests += 1
             try:
                 resp = await self._up.call(
-                    "POST",
-                    "/api/activations",
+                    _INGEST.method,
+                    _INGEST.path,
                     self._opts(),
                     params={"model_id": model, "layer_id": layer, "units": str(units)},
                     data=b"".join(batch.parts),
@@ -315,7 +317,7 @@ class _Ingestor:
                 else:
                     self._fatal = exc
                 return
-            accepted = int(resp.json("POST /api/activations").get("accepted", len(batch.indices)))
+            accepted = int(resp.json(_INGEST.operation).get("accepted", len(batch.indices)))
             self.accepted += accepted
             self._metrics.ingest_frames.labels("accepted").inc(accepted)
         finally:

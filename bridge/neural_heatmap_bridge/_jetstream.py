@@ -36,6 +36,7 @@ from neural_heatmap_contract.protocol import (
     nats_servers,
     pruned_message,
 )
+from neural_heatmap_contract.routes import http
 
 from . import _errors
 from ._anomaly_cache import AnomalyCache
@@ -104,7 +105,7 @@ class JetStreamReader:
             UpstreamError: OUT_OF_RANGE when ``after_sequence`` was pruned from the
                 stream, UNAVAILABLE while NATS does not answer.
         """
-        assert path == "/api/anomalies", path
+        assert path == http("GetAnomalies").path, path
         query = dict(params or {})
         first, last = await self.bounds(opts.timeout)
         doc: dict[str, Any] = {"anomalies": [], "first_sequence": first, "last_sequence": last}

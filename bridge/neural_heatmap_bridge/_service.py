@@ -14,6 +14,7 @@ from typing import Any, cast
 from google.protobuf.message import Message
 from neural_heatmap_contract import enums
 from neural_heatmap_contract.media import MATRIX_MEDIA_TYPE
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import (
     neural_heatmap_service_pb2 as pb,
 )
@@ -43,6 +44,8 @@ from ._upstream import CallOptions, Upstream, segment
 from ._validate import require_models
 
 DOWNLOAD_CHUNK = 1 << 20
+_CORRELATION = http("GetCorrelationMatrix")
+_RENDER = http("RenderHeatmap")
 # Room for the fields around a tensor's bytes when checking the send limit.
 _ENVELOPE = 64 * 1024
 
@@ -143,7 +146,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.ListModelsRequest, context: Ctx
     ) -> pb.ListModelsResponse:
         params = {"include_units": "true"} if request.include_units else {}
-        doc = await self._up.get_json("/api/models", self._opts(context), params)
+        doc = await self._up.get_json(http("ListModels").path, self._opts(context), params)
         return pb.ListModelsResponse(models=[cv.model(m) for m in doc.get("models") or []])
 
     @unary
@@ -159,8 +162,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params.append(("granularity", enums.word(enums.GRANULARITY, request.granularity)))
         params += _time_range_params(request)
         resp = await self._up.call(
-            "GET",
-            "/api/correlation",
+            _CORRELATION.method,
+            _CORRELATION.path,
             self._opts(context),
             params=params,
             headers={"Accept": f"{MATRIX_MEDIA_TYPE}, application/json;q=0.5"},
@@ -174,7 +177,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             self._check_size(shape[0] * shape[1] * 4, shape)
             return cast(pb.GetCorrelationMatrixResponse, wire)
         answer = pb.GetCorrelationMatrixResponse()  # filled in place: no copy of the matrix
-        matrix = correlation_from_json(resp.json("GET /api/correlation"), answer.matrix)
+        matrix = correlation_from_json(resp.json(_CORRELATION.operation), answer.matrix)
         self._check_size(len(matrix.matrix.data), list(matrix.matrix.shape))
         return answer
 
@@ -182,7 +185,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def RenderHeatmap(
         self, request: render_pb2.RenderHeatmapRequest, context: Ctx
     ) -> render_pb2.RenderHeatmapResponse:
-        # The server draws (GET /api/render); the stored filter fills the selection and
+        # The server draws (RenderHeatmap's route); the stored filter fills the selection and
         # masks the canvas, as the live view shows it.
         params = [("kind", enums.word(enums.RENDER_KIND, request.kind) or "heatmap")]
         if request.model_id:
@@ -197,7 +200,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             (k, str(v)) for k, v in (("width", request.width), ("height", request.height)) if v
         ]
         params += _time_range_params(request)
-        resp = await self._up.call("GET", "/api/render", self._opts(context), params=params)
+        resp = await self._up.call(_RENDER.method, _RENDER.path, self._opts(context), params=params)
         return render_pb2.RenderHeatmapResponse(
             png=resp.body,
             width=int(resp.headers.get("X-Render-Width", "0")),
@@ -233,7 +236,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         if request.layer_id:
             params["layer_id"] = request.layer_id
         params.update(_unit_params(request))
-        doc = await self._up.get_json("/api/temporal", self._opts(context), params)
+        doc = await self._up.get_json(http("GetTemporalPatterns").path, self._opts(context), params)
         return pb.GetTemporalPatternsResponse(
             patterns=[cv.temporal_pattern(p) for p in doc.get("patterns") or []]
         )
@@ -249,7 +252,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         if request.layer_id:
             params["layer_id"] = request.layer_id
         params.update(_unit_params(request))
-        doc = await self._up.get_json("/api/temporal/stats", self._opts(context), params)
+        doc = await self._up.get_json(
+            http("GetTemporalStatistics").path, self._opts(context), params
+        )
         return pb.GetTemporalStatisticsResponse(statistics=cv.temporal_statistics(doc))
 
     @unary
@@ -263,7 +268,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             params["layer_id"] = request.layer_id
         if request.top_k:
             params["top_k"] = str(request.top_k)
-        doc = await self._up.get_json("/api/layers/health", self._opts(context), params)
+        doc = await self._up.get_json(http("GetLayerHealth").path, self._opts(context), params)
         layers = doc.get("layers") if isinstance(doc.get("layers"), list) else []
         assert isinstance(layers, list)
         return pb.GetLayerHealthResponse(
@@ -288,10 +293,11 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         params += [("model_id", m) for m in dict.fromkeys([*wanted, *request.model_ids])]
         if request.HasField("after_sequence"):
             params.append(("after_sequence", str(request.after_sequence)))
-        doc = await self._up.get_json("/api/anomalies", self._opts(context), params)
+        doc = await self._up.get_json(http("GetAnomalies").path, self._opts(context), params)
         if request.HasField("after_sequence") and "last_sequence" not in doc:
             raise _errors.unimplemented(
-                "GET /api/anomalies?after_sequence", "the upstream's anomalies carry no sequence"
+                f"{http('GetAnomalies').operation}?after_sequence",
+                "the upstream's anomalies carry no sequence",
             )
         return pb.GetAnomaliesResponse(
             anomalies=self._anomalies.convert(doc.get("anomalies")),
@@ -306,7 +312,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         body: dict[str, Any] = {"model_ids": list(request.model_ids)}
         if request.metrics:
             body["metrics"] = list(request.metrics)
-        doc = await self._up.post_json("/api/compare", self._opts(context), body)
+        doc = await self._up.post_json(http("CompareModels").path, self._opts(context), body)
         return pb.CompareModelsResponse(comparison=cv.comparison(doc))
 
     # ------------------------------------------------------------ view state
@@ -314,7 +320,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     @writes(VIEW)
     async def SetFilter(self, request: pb.SetFilterRequest, context: Ctx) -> pb.SetFilterResponse:
         doc = await self._up.post_json(
-            "/api/filter", self._opts(context), cv.filter_to_json(request.filter)
+            http("SetFilter").path, self._opts(context), cv.filter_to_json(request.filter)
         )
         stored = doc.get("filter")
         return pb.SetFilterResponse(
@@ -326,14 +332,15 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     async def ClearFilter(
         self, request: pb.ClearFilterRequest, context: Ctx
     ) -> pb.ClearFilterResponse:
-        # The seed's way ({} clears) works on every upstream, unlike DELETE.
-        await self._up.call("POST", "/api/filter", self._opts(context), json_body={})
+        # SetFilter's route with {}: see RPC_ROUTES["ClearFilter"] in the contract.
+        route = http("ClearFilter")
+        await self._up.call(route.method, route.path, self._opts(context), json_body={})
         return pb.ClearFilterResponse()
 
     @unary
     @cached(VIEW)
     async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
-        doc = await self._up.get_json("/api/filter", self._opts(context))
+        doc = await self._up.get_json(http("GetFilter").path, self._opts(context))
         inner = doc.get("filter")
         return pb.GetFilterResponse(
             filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc)
@@ -345,7 +352,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         body: dict[str, Any] = {"theme": enums.word(enums.THEME, request.theme)}
         if request.custom_colors:
             body["custom_colors"] = list(request.custom_colors)
-        doc = await self._up.post_json("/api/theme", self._opts(context), body)
+        doc = await self._up.post_json(http("SetTheme").path, self._opts(context), body)
         stored = doc.get("theme")
         if isinstance(stored, dict):
             return pb.SetThemeResponse(theme=cv.theme_from_json(stored))
@@ -356,7 +363,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     @unary
     @cached(VIEW)
     async def GetTheme(self, request: pb.GetThemeRequest, context: Ctx) -> pb.GetThemeResponse:
-        doc = await self._up.get_json("/api/theme", self._opts(context))
+        doc = await self._up.get_json(http("GetTheme").path, self._opts(context))
         inner = doc.get("theme")
         return pb.GetThemeResponse(
             theme=cv.theme_from_json(inner if isinstance(inner, dict) else doc)
@@ -366,7 +373,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     @writes(VIEW)
     async def SetLayout(self, request: pb.SetLayoutRequest, context: Ctx) -> pb.SetLayoutResponse:
         doc = await self._up.post_json(
-            "/api/layout", self._opts(context), cv.layout_to_json(request.layout)
+            http("SetLayout").path, self._opts(context), cv.layout_to_json(request.layout)
         )
         stored = doc.get("layout")
         return pb.SetLayoutResponse(
@@ -376,7 +383,7 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
     @unary
     @cached(VIEW)
     async def GetLayout(self, request: pb.GetLayoutRequest, context: Ctx) -> pb.GetLayoutResponse:
-        doc = await self._up.get_json("/api/layout", self._opts(context))
+        doc = await self._up.get_json(http("GetLayout").path, self._opts(context))
         inner = doc.get("layout")
         return pb.GetLayoutResponse(
             layout=cv.layout_from_json(inner if isinstance(inner, dict) else doc)
@@ -397,14 +404,16 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             body["model_ids"] = list(request.model_ids)
         if request.layer_ids:
             body["layer_ids"] = list(request.layer_ids)
-        doc = await self._up.post_json("/api/export/correlation", self._opts(context), body)
+        doc = await self._up.post_json(
+            http("ExportCorrelationMatrix").path, self._opts(context), body
+        )
         return pb.ExportCorrelationMatrixResponse(result=cv.export_result(doc, request.format))
 
     @unary
     async def ListExports(
         self, request: pb.ListExportsRequest, context: Ctx
     ) -> pb.ListExportsResponse:
-        doc = await self._up.get_json("/api/exports", self._opts(context))
+        doc = await self._up.get_json(http("ListExports").path, self._opts(context))
         files = doc.get("files", doc.get("exports")) or []
         return pb.ListExportsResponse(
             files=[cv.exported_file(f) for f in files if isinstance(f, dict)]
@@ -415,8 +424,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.DownloadExportRequest, context: Ctx
     ) -> AsyncIterator[pb.DownloadExportResponse]:
         # _validate checked the name (1-2 plain parts); each part is one URL segment.
-        path = "/api/exports/" + "/".join(segment(part) for part in request.name.split("/"))
-        async with self._up.open("GET", path, self._opts(context)) as resp:
+        route = http("DownloadExport")
+        path = route.fill(name="/".join(segment(part) for part in request.name.split("/")))
+        async with self._up.open(route.method, path, self._opts(context)) as resp:
             total = resp.content_length or 0
             offset = 0
             buf = bytearray()

@@ -26,6 +26,7 @@ from urllib.parse import quote
 import aiohttp
 import grpc
 from neural_heatmap_contract.protocol import DEADLINE_HEADER
+from neural_heatmap_contract.routes import http
 
 from . import _errors
 
@@ -134,7 +135,8 @@ class Upstream:
 
     def ws_url(self) -> str:
         """The upstream WebSocket URL."""
-        return self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws"
+        base = self.base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        return base + http("WebSocket").path
 
     @asynccontextmanager
     async def open(
@@ -218,7 +220,7 @@ class Upstream:
     async def healthy(self, timeout: float) -> bool:
         """True when ``GET /health`` answers 2xx within ``timeout`` seconds."""
         try:
-            await self.call("GET", "/health", CallOptions(timeout, uuid.uuid4().hex))
+            await self.call("GET", http("Health").path, CallOptions(timeout, uuid.uuid4().hex))
         except _errors.UpstreamError:
             return False
         return True

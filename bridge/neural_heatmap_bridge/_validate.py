@@ -48,6 +48,7 @@ from typing import Any, cast
 from google.protobuf import descriptor, message
 from google.protobuf.descriptor import FieldDescriptor
 from neural_heatmap_contract.limits import MAX_ID_BYTES, MAX_IDS_PER_REQUEST
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import tensor_pb2
 
 from . import _errors
@@ -359,7 +360,7 @@ async def require_models(up: Upstream, opts: CallOptions, request: message.Messa
     )
     if not wanted or resumable:
         return
-    doc = await up.get_json("/api/models", opts)
+    doc = await up.get_json(http("ListModels").path, opts)
     known = {str(m.get("model_id")) for m in doc.get("models") or [] if isinstance(m, dict)}
     missing = sorted(wanted - known)
     if missing:

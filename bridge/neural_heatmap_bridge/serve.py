@@ -21,6 +21,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from neural_heatmap_contract.routes import http
+
 from . import _loop
 from ._config import build_parser, parse_config
 from ._server import Bridge
@@ -60,7 +62,7 @@ def server_port(server_args: Sequence[str]) -> int:
 
 def _healthy(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url + "/health", timeout=1) as resp:
+        with urllib.request.urlopen(url + http("Health").path, timeout=1) as resp:
             return bool(resp.status == 200)
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
@@ -75,7 +77,9 @@ async def _wait_for_server(proc: subprocess.Popen[bytes], url: str, timeout: flo
         if await asyncio.to_thread(_healthy, url):
             return
         await asyncio.sleep(0.2)
-    raise SystemExit(f"neural-heatmap-server did not answer {url}/health within {timeout:.0f} s")
+    raise SystemExit(
+        f"neural-heatmap-server did not answer {url}{http('Health').path} within {timeout:.0f} s"
+    )
 
 
 async def _watch(proc: subprocess.Popen[bytes], stop: asyncio.Event) -> None:

@@ -15,6 +15,7 @@ from aiohttp import web
 from neural_heatmap_contract.errors import WORD_BY_HTTP_STATUS
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.protocol import DEADLINE_HEADER
+from neural_heatmap_contract.routes import http, http_routes
 from neural_heatmap_contract.tracing import enable_tracing
 
 from .accepted import Accepted, accepted_by_operation, accepted_for
@@ -35,8 +36,9 @@ from .ws import websocket_handler
 
 log = logging.getLogger("neural_heatmap_server.access")
 
-PUBLIC_PATHS = ("/health", "/openapi.json")
-QUIET_PATHS = (*PUBLIC_PATHS, "/metrics")  # probes and scrapes: logged at DEBUG when they work
+PUBLIC_PATHS = tuple(route.path for route in http_routes().values() if route.public)
+# Probes and scrapes: logged at DEBUG when they work.
+QUIET_PATHS = (*PUBLIC_PATHS, http("Metrics").path)
 SHUTDOWN_GRACE_SECONDS = 5.0  # in-flight requests get this long after SIGTERM
 BINARY_PIECE_BYTES = 4 << 20  # a binary matrix answer is written 4 MiB at a time
 
@@ -375,34 +377,36 @@ async def claim_consumer(request: web.Request) -> web.Response:
     return json_response({**state.to_json(), "anomalies": anomalies})
 
 
-ROUTES: list[tuple[str, str, Handler]] = [
-    ("GET", "/health", health),
-    ("GET", "/openapi.json", openapi),
-    ("GET", "/metrics", metrics),
-    ("GET", "/api/models", models),
-    ("POST", "/api/activations", ingest),
-    ("GET", "/api/correlation", correlation),
-    ("POST", "/api/export/correlation", export_correlation),
-    ("GET", "/api/exports", list_exports),
-    ("GET", "/api/exports/{name:.+}", get_export),
-    ("GET", "/api/temporal", temporal),
-    ("GET", "/api/temporal/stats", temporal_stats),
-    ("GET", "/api/layers/health", layers_health),
-    ("GET", "/api/anomalies", anomalies),
-    ("GET", "/api/consumers/{name}", get_consumer),
-    ("POST", "/api/consumers/{name}/ack", ack_consumer),
-    ("POST", "/api/consumers/{name}/claim", claim_consumer),
-    ("GET", "/api/filter", get_filter),
-    ("POST", "/api/filter", set_filter),
-    ("DELETE", "/api/filter", clear_filter),
-    ("GET", "/api/theme", get_theme),
-    ("POST", "/api/theme", set_theme),
-    ("GET", "/api/layout", get_layout),
-    ("POST", "/api/layout", set_layout),
-    ("POST", "/api/compare", compare),
-    ("GET", "/api/render", render),
-    ("GET", "/ws", websocket_handler),
-]
+# The handler of every route by its name in the contract's route table
+# (``neural_heatmap_contract.routes``: method and path are written there, once).
+HANDLERS: dict[str, Handler] = {
+    "Health": health,
+    "OpenApi": openapi,
+    "Metrics": metrics,
+    "WebSocket": websocket_handler,
+    "DeleteFilter": clear_filter,
+    "GetConsumer": get_consumer,
+    "ClaimAnomalies": claim_consumer,
+    "ListModels": models,
+    "GetCorrelationMatrix": correlation,
+    "GetTemporalPatterns": temporal,
+    "GetTemporalStatistics": temporal_stats,
+    "GetAnomalies": anomalies,
+    "SetFilter": set_filter,
+    "GetFilter": get_filter,
+    "SetTheme": set_theme,
+    "GetTheme": get_theme,
+    "SetLayout": set_layout,
+    "GetLayout": get_layout,
+    "CompareModels": compare,
+    "ExportCorrelationMatrix": export_correlation,
+    "ListExports": list_exports,
+    "DownloadExport": get_export,
+    "IngestActivations": ingest,
+    "RenderHeatmap": render,
+    "AckAnomalies": ack_consumer,
+    "GetLayerHealth": layers_health,
+}
 
 
 def _instrument_tracing() -> None:
@@ -420,8 +424,8 @@ def create_app(config: ServerConfig) -> web.Application:
     app = web.Application(middlewares=[api_middleware], client_max_size=config.max_body_bytes,
                           handler_args=handler_args(config))
     app[ACCEPTED] = accepted_by_operation(openapi_document(config))
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+    for name, route in http_routes().items():
+        app.router.add_route(route.method, route.router_path, HANDLERS[name])
     app.on_response_prepare.append(_echo_request_id)
 
     async def start(app: web.Application) -> None:

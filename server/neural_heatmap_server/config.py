@@ -19,6 +19,7 @@ from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
 from neural_heatmap_contract.protocol import ANOMALY_STREAM, nats_servers
+from neural_heatmap_contract.routes import http
 
 from .memory import DEFAULT_BUDGET_FRACTION, default_memory_budget
 
@@ -211,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="labels in a periodic correlation_update; beyond it the push covers the first "
              "ones and says so in metadata (a request can still ask for the rest)")
     add("--max-anomaly-limit", type=positive_int, default=d.max_anomaly_limit,
-        help="largest limit of one anomaly read (GET /api/anomalies, replay); more is a 400")
+        help=f"largest limit of one anomaly read ({http('GetAnomalies').operation}, "
+             "replay); more is a 400")
     add("--memory-budget", type=positive_int, default=None,
         help="bytes the activation windows of all layers may hold together (each is "
              "--window x (4 x units + 24) bytes); a frame that would create a layer beyond "

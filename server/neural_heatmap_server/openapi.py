@@ -7,7 +7,9 @@ it states are the limits it enforces. schemathesis checks the agreement in
 both directions (tests/server/test_openapi_fuzz.py). The document is also the
 declaration of what each route accepts: ``accepted`` reads every operation's
 query parameters and top-level body fields from it, and the server refuses
-anything else, so a new parameter is declared here and nowhere else.
+anything else, so a new parameter is declared here and nowhere else. Each
+operation is keyed by its route's name in ``neural_heatmap_contract.routes``,
+which holds the method and path, so no path is written here.
 
 A few rules relate two fields and cannot be written in JSON Schema
 (``start_time <= end_time``, ``[min, max]`` ranges, distinct compare ids);
@@ -39,6 +41,7 @@ from neural_heatmap_contract.limits import (
 )
 from neural_heatmap_contract.media import FRAMES_MEDIA_TYPE, MATRIX_MEDIA_TYPE
 from neural_heatmap_contract.protocol import DEADLINE_HEADER
+from neural_heatmap_contract.routes import http, http_routes
 
 from .compare import METRICS
 from .config import ServerConfig
@@ -53,6 +56,9 @@ from .render import DEFAULT_HEIGHT, DEFAULT_WIDTH
 from .unit_selection import MAX_UNIT_TEXT, UNIT_LIST_PATTERN, UNIT_PARAM
 from .view_state import COLOR_PATTERN, MAX_TIME_MS, MIN_TIME_MS
 
+# Routes of the table that are no HTTP operation: the WebSocket upgrade (docs/http-api.md).
+NOT_OPERATIONS = frozenset({"WebSocket"})
+
 CROSS_FIELD = ("Rules between fields, or between the request and stored state, that JSON "
                "Schema cannot state answer 400 with `details.constraint` naming the rule: ")
 
@@ -65,6 +71,11 @@ _EXPORT_NAME = {"type": "string", "maxLength": MAX_NAME, "pattern": f"^{NAME_PAT
 _LIST = {"type": "string", "description": "comma-separated names"}
 # Every error the middleware can answer for any route (besides 5xx, which are bugs).
 _ERROR_STATUSES = sorted({s for s in STATUS_BY_CODE.values() if s < 500} | {504})
+
+
+def _public_paths() -> str:
+    """``/health and /openapi.json``: the routes answered without the token."""
+    return " and ".join(route.path for route in http_routes().values() if route.public)
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -252,17 +263,17 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "consumer": _STR, "shared": {"type": "boolean"}, "acked_sequence": _INT}}
     consumer_name = {"name": "name", "in": "path", "required": True, "schema": {
         "type": "string", "pattern": f"^{CONSUMER_NAME_PATTERN}$"}}
-    paths: dict[str, Any] = {
-        "/health": {"get": _op("Liveness; 200 once the server is up.", status)},
-        "/openapi.json": {"get": _op("This document.", _OBJ)},
-        "/metrics": {"get": _op(
+    operations: dict[str, dict[str, Any]] = {
+        "Health": _op("Liveness; 200 once the server is up.", status),
+        "OpenApi": _op("This document.", _OBJ),
+        "Metrics": _op(
             "Prometheus metrics (text exposition format).", {"type": "string"},
             ok_content="text/plain",
             description="Request latency by route, ingested frames, anomalies by severity, "
-                        "the anomaly log's head; docs/server.md lists them.")},
-        "/api/models": {"get": _op("Models and layers with canvas sizes.", _OBJ, [
-            _query("include_units", _BOOL, "add every unit's x/y")])},
-        "/api/activations": {"post": _op(
+                        "the anomaly log's head; docs/server.md lists them."),
+        "ListModels": _op("Models and layers with canvas sizes.", _OBJ, [
+            _query("include_units", _BOOL, "add every unit's x/y")]),
+        "IngestActivations": _op(
             "Ingest frames (JSON: one frame or {frames}).", {
                 "type": "object", "properties": {"accepted": _INT}},
             [_query("model_id", _ID, "binary form only"),
@@ -275,14 +286,14 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         "layer_id and units query parameters) is described in "
                         "docs/http-api.md. " + CROSS_FIELD + "a layer's unit count is fixed "
                         "by its first frame; at most --max-layers layers held and "
-                        f"{config.max_new_layers} new layers per call (--max-new-layers).")},
-        "/api/correlation": {"get": _op(
+                        f"{config.max_new_layers} new layers per call (--max-new-layers)."),
+        "GetCorrelationMatrix": _op(
             "Pearson correlation matrix.", _ref("CorrelationMatrix"), correlation_params,
             description=f"Binary float32 with Accept: {MATRIX_MEDIA_TYPE}. "
                         + CROSS_FIELD + "start_time <= end_time; model_ids xor model_id, "
                         "layer_ids xor layer_id; at most "
-                        f"{config.max_matrix_labels} labels (--max-matrix-labels).")},
-        "/api/export/correlation": {"post": _op(
+                        f"{config.max_matrix_labels} labels (--max-matrix-labels)."),
+        "ExportCorrelationMatrix": _op(
             "Write the correlation matrix to the export directory; tensorboard writes a "
             "whole run (activations, histograms, the matrix image in the stored theme, "
             "anomalies, pattern confidences) into the directory <filename>/.", _OBJ,
@@ -294,16 +305,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "granularity": _nullable({"enum": list(GRANULARITIES)}),
                 "start_time": _nullable(_NUM), "end_time": _nullable(_NUM),
                 USE_VIEW_FILTER: _nullable({"type": "boolean"})}},
-            description="use_view_filter as for /api/correlation. "
-                        + CROSS_FIELD + "start_time <= end_time.")},
-        "/api/exports": {"get": _op("List exported files.", _OBJ)},
-        "/api/exports/{name}": {"get": _op(
+            description=f"use_view_filter as for {http('GetCorrelationMatrix').path}. "
+                        + CROSS_FIELD + "start_time <= end_time."),
+        "ListExports": _op("List exported files.", _OBJ),
+        "DownloadExport": _op(
             "Download one exported file.", {"type": "string", "format": "binary"},
             [{"name": "name", "in": "path", "required": True, "schema": {
                 "type": "string", "maxLength": MAX_NAME,
                 "pattern": f"^{NAME_PATTERN}(/{NAME_PATTERN})?$"}}],
-            ok_content="*/*")},
-        "/api/temporal": {"get": _op("Temporal patterns.", {
+            ok_content="*/*"),
+        "GetTemporalPatterns": _op("Temporal patterns.", {
             "type": "object", "properties": {"patterns": {
                 "type": "array", "items": _ref("TemporalPattern")}}}, [
             _query("model_id", _STR, "one model (default all)"),
@@ -312,13 +323,13 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                    "milliseconds back from the newest frame"),
             _query("pattern_types", {"type": "string", "pattern": _choice_list(PATTERN_TYPES)},
                    "comma-separated: " + ",".join(PATTERN_TYPES)),
-            _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config))},
-        "/api/temporal/stats": {"get": _op(
+            _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config)),
+        "GetTemporalStatistics": _op(
             "Temporal statistics per layer (and per unit with granularity=unit).", _OBJ, [
                 _query("model_id", _STR, "one model (default all)"),
                 _query("layer_id", _STR, "one layer (default all)"),
-                _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config))},
-        "/api/layers/health": {"get": _op(
+                _TIME_FROM_VIEW_FILTER, *_UNIT_PARAMS], description=_unit_rules(config)),
+        "GetLayerHealth": _op(
             "Per-unit health of each layer: dead and saturated units (index, canvas cell, "
             "since when) and the units with the largest spike scores.", _OBJ, [
                 _query("model_id", _STR, "one model (default all)"),
@@ -327,8 +338,8 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                        f"units with the largest spike scores per layer; 0 or absent: "
                        f"{DEFAULT_TOP_K}")],
             description=CROSS_FIELD + "the selected layers' units together at most "
-                        f"{config.max_matrix_labels} (--max-matrix-labels).")},
-        "/api/anomalies": {"get": _op("The durable anomaly log, ascending sequence.", {
+                        f"{config.max_matrix_labels} (--max-matrix-labels)."),
+        "GetAnomalies": _op("The durable anomaly log, ascending sequence.", {
             "type": "object", "properties": {
                 "anomalies": {"type": "array", "items": _ref("Anomaly")},
                 "last_sequence": _INT, "first_sequence": _INT}},
@@ -342,19 +353,19 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                        "instead of model_ids"),
             _query("after_sequence", {"type": "integer", "minimum": 0,
                                       "maximum": MAX_SEQUENCE},
-                   "resume point; 410 when pruned")])},
-        "/api/consumers/{name}": {"get": _op(
+                   "resume point; 410 when pruned")]),
+        "GetConsumer": _op(
             "A durable consumer's acknowledged cursor (created at the log's head if new).",
             consumer, description=CROSS_FIELD + "a name keeps the shared it was created with.",
             parameters=[consumer_name,
-                        _query("shared", _BOOL, "a consumer group; default false")])},
-        "/api/consumers/{name}/ack": {"post": _op(
+                        _query("shared", _BOOL, "a consumer group; default false")]),
+        "AckAnomalies": _op(
             "Acknowledge up to (plain) or at (group) a sequence.", consumer, [consumer_name],
             description=CROSS_FIELD + "sequence <= the log's head; a name keeps its shared.",
             body={"type": "object", "required": ["sequence"], "additionalProperties": False,
                   "properties": {
-                "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE}}})},
-        "/api/consumers/{name}/claim": {"post": _op(
+                "sequence": {"type": "integer", "minimum": 0, "maximum": MAX_SEQUENCE}}}),
+        "ClaimAnomalies": _op(
             "Lease anomalies to a member of a consumer group.",
             {**consumer, "properties": {**consumer["properties"], "anomalies": {
                 "type": "array", "items": _ref("Anomaly")}}}, [consumer_name],
@@ -362,19 +373,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             body={"type": "object", "required": ["member", "limit"],
                   "additionalProperties": False, "properties": {
                 "member": _STR, "limit": {"type": "integer", "minimum": 1,
-                                          "maximum": config.max_anomaly_limit}}})},
-        "/api/filter": {
-            "get": _op("The stored filter ({} when none).", _ref("Filter")),
-            "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
-                        description=CROSS_FIELD + "min <= max in every range."),
-            "delete": _op("Clear the filter.", _OBJ)},
-        "/api/theme": {
-            "get": _op("The stored theme.", _ref("Theme")),
-            "post": _op("Set the theme.", _OBJ, body=_ref("Theme"))},
-        "/api/layout": {
-            "get": _op("The stored layout.", _ref("Layout")),
-            "post": _op("Replace the layout.", _OBJ, body=_ref("Layout"))},
-        "/api/compare": {"post": _op(
+                                          "maximum": config.max_anomaly_limit}}}),
+        "GetFilter": _op("The stored filter ({} when none).", _ref("Filter")),
+        "SetFilter": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
+                         description=CROSS_FIELD + "min <= max in every range."),
+        "DeleteFilter": _op("Clear the filter.", _OBJ),
+        "GetTheme": _op("The stored theme.", _ref("Theme")),
+        "SetTheme": _op("Set the theme.", _OBJ, body=_ref("Theme")),
+        "GetLayout": _op("The stored layout.", _ref("Layout")),
+        "SetLayout": _op("Replace the layout.", _OBJ, body=_ref("Layout")),
+        "CompareModels": _op(
             "Compare models: linear CKA, mean activation, sparsity.", _OBJ,
             body={"type": "object", "required": ["model_ids"], "additionalProperties": False,
                   "properties": {
@@ -383,29 +391,37 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "metrics": {"type": "array", "items": {"enum": list(METRICS)}}}},
             description="Repeated ids are merged. " + CROSS_FIELD + "at least 2 and at most "
                         f"{config.max_compare_models} distinct model_ids "
-                        "(--max-compare-models).")},
-        "/api/render": {"get": _op(
+                        "(--max-compare-models)."),
+        "RenderHeatmap": _op(
             "A PNG of the heatmap canvas or the correlation matrix in a theme.",
             {"type": "string", "format": "binary"}, render_params, ok_content="image/png",
-            description="Selection, time range and use_view_filter as for /api/correlation; "
+            description="Selection, time range and use_view_filter as for "
+                        f"{http('GetCorrelationMatrix').path}; "
                         "the heatmap always greys the units the stored filter hides. The "
                         "X-Render-Kind, X-Render-Theme, X-Render-Width and X-Render-Height "
                         "headers say what was drawn. " + CROSS_FIELD + "width * height <= "
                         f"{MAX_RENDER_PIXELS} (MAX_RENDER_PIXELS); at most "
                         f"{MAX_RENDER_PANELS} layers on a heatmap (MAX_RENDER_PANELS); "
-                        "theme=custom needs at least two colours.")},
+                        "theme=custom needs at least two colours."),
     }
-    public = {"/health", "/openapi.json"}
-    if config.token is not None:  # the document says what this server demands
-        for path, ops in paths.items():
-            for op in ops.values():
-                op["security"] = [] if path in public else [{"bearer": []}]
+    paths: dict[str, dict[str, Any]] = {}
+    for name, route in http_routes().items():  # method and path from the contract's table
+        if name in NOT_OPERATIONS:
+            continue
+        op = operations.pop(name)
+        if config.token is not None:  # the document says what this server demands
+            op["security"] = [] if route.public else [{"bearer": []}]
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    if operations:
+        raise KeyError(f"operations without a route in neural_heatmap_contract.routes: "
+                       f"{sorted(operations)}")
     return {
         "openapi": "3.1.0",
         "info": {"title": "Neural Heatmap server", "version": "0.1.0",
                  "description": "Live analytics of neural-network activations. The WebSocket "
-                                "/ws is described in docs/http-api.md. Every route except "
-                                "/health and /openapi.json honours the request header "
+                                f"{http('WebSocket').path} is described in docs/http-api.md. "
+                                f"Every route except {_public_paths()} honours the request "
+                                "header "
                                 f"{DEADLINE_HEADER} (remaining milliseconds the caller "
                                 "waits, capped by --max-request-seconds): work not done by "
                                 "then stops and the answer is 504 deadline_exceeded."},

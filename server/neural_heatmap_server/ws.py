@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 from neural_heatmap_contract.protocol import HEARTBEAT_MAX_SECONDS, HEARTBEAT_MIN_SECONDS
+from neural_heatmap_contract.routes import websocket
 
 from .anomalies import SEVERITY_RANK
 from .errors import ApiError, error_body, invalid
@@ -38,6 +39,7 @@ from .wire import dumps
 
 log = logging.getLogger(__name__)
 
+_SUBSCRIBE_ANOMALIES = websocket("SubscribeAnomalies").subscribe[0]
 MAX_TYPE_ECHO = 64  # characters of an unknown message type repeated in its error
 
 Handler = Callable[[ServerState, Connection, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -90,7 +92,7 @@ async def _subscribe_anomalies(state: ServerState, conn: Connection,
     min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0
     # The acknowledgement goes first, then the replay, then live updates; nothing
     # awaits in between, so no live anomaly can slip between replay and live.
-    conn.send({"type": "data", "data": {"request": "subscribe_anomalies", "status": "ok",
+    conn.send({"type": "data", "data": {"request": _SUBSCRIBE_ANOMALIES, "status": "ok",
                                         "replayed": sum(len(c) for c in chunks)}})
     for chunk in chunks:
         conn.offer_anomalies(dumps(anomaly_update(chunk, SEVERITY_RANK)))
@@ -194,15 +196,20 @@ async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) ->
     return {"accepted": state.ingest(batches)}
 
 
+def _subscription(rpc: str, subscribe: Handler, unsubscribe: Handler) -> dict[str, Handler]:
+    """The handlers of the message pair an RPC's stream subscribes with (its names are in
+    the contract's route table, which the bridge sends from)."""
+    route = websocket(rpc)
+    (on,), (off,) = route.subscribe, route.unsubscribe
+    return {on: subscribe, off: unsubscribe}
+
+
 HANDLERS: dict[str, Handler] = {
-    "subscribe_heatmap": _subscribe_heatmap,
-    "unsubscribe_heatmap": _unsubscribe_heatmap,
-    "subscribe_correlations": _flag("correlations", True),
-    "unsubscribe_correlations": _flag("correlations", False),
-    "subscribe_temporal": _flag("temporal", True),
-    "unsubscribe_temporal": _flag("temporal", False),
-    "subscribe_anomalies": _subscribe_anomalies,
-    "unsubscribe_anomalies": _unsubscribe_anomalies,
+    **_subscription("SubscribeHeatmap", _subscribe_heatmap, _unsubscribe_heatmap),
+    **_subscription("SubscribeCorrelations", _flag("correlations", True),
+                    _flag("correlations", False)),
+    **_subscription("SubscribeTemporal", _flag("temporal", True), _flag("temporal", False)),
+    **_subscription("SubscribeAnomalies", _subscribe_anomalies, _unsubscribe_anomalies),
     "subscribe_versions": _subscribe_versions,
     "unsubscribe_versions": _unsubscribe_versions,
     "get_correlation_matrix": _get_correlation,

@@ -1,9 +1,10 @@
 """Nothing silently ignored: an undeclared query parameter or body field is a 400 naming it.
 
-The routes come from the server's own route table and the bodies from its own
-OpenAPI document, so a route added later is covered without touching this
-file. The ids rule (``neural_heatmap_contract.ids``) is checked on every
-ingestion form the server has, and ``/api/anomalies`` takes repeated ids.
+The routes come from the contract's route table (which the server registers)
+and the bodies from the server's OpenAPI document, so a route added later is
+covered without touching this file. The ids rule (``neural_heatmap_contract.ids``)
+is checked on every ingestion form the server has, and ``/api/anomalies`` takes
+repeated ids.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import aiohttp
 import numpy as np
 import pytest
 from neural_heatmap_contract.ids import ID_RULE
+from neural_heatmap_contract.routes import http_routes
 
 from tests.server.conftest import Api, unique
 from tests.support.server_process import ServerProcess
 
-from neural_heatmap_server.app import ROUTES  # isort: skip  (server/ is put on sys.path)
-
 UNKNOWN = "no_such_param"
+# Every route the server registers (tests/contract/test_routes.py: exactly the table's).
+ROUTES = [(r.method, r.router_path) for r in http_routes().values()]
 
 
 def _concrete(path: str) -> str:
@@ -41,8 +43,7 @@ def _assert_refused(status: int, doc: Any, name: str, where: str) -> list[str]:
     return allowed
 
 
-@pytest.mark.parametrize(("method", "path"), [(m, p) for m, p, _ in ROUTES],
-                         ids=[f"{m} {p}" for m, p, _ in ROUTES])
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
 def test_an_unknown_query_parameter_is_refused_on_every_route(api: Api, method: str,
                                                               path: str) -> None:
     template = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
