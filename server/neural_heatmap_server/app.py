@@ -23,7 +23,6 @@ from .answer_pieces import models_pieces
 from .config import ServerConfig
 from .connections import ClientGone, close_after, handler_args, read_body
 from .errors import ApiError, error_body, invalid
-from .exports import resolve_export
 from .ingest import check_binary_query, parse_binary_frames
 from .openapi import openapi_document
 from .params import opt_bool, opt_int
@@ -80,7 +79,7 @@ async def read_json(request: web.Request) -> Any:
     """Decode a small JSON document (filter, theme, layout, compare, export): at most
     ``MAX_DOCUMENT_BYTES``, so validating it never holds the event loop for long; a
     top-level field the route does not declare is a 400 naming it."""
-    doc = await _state(request).read_document(await request.read())
+    doc = _state(request).decoding.read_document(await request.read())
     _accepted(request).check_body(doc)
     return doc
 
@@ -191,8 +190,8 @@ async def models(request: web.Request) -> web.StreamResponse:
     job = state.analytics.plan_models(include_units)
     if not include_units:  # one entry per layer: cheap, answered on the loop
         return json_response(job())
-    pieces = await state.offload(_deadline(request), lambda: models_pieces(job()),
-                                 name="models")
+    pieces = await state.queries.offload(_deadline(request), lambda: models_pieces(job()),
+                                         name="models")
     return await stream_pieces(request, pieces, "application/json")
 
 
@@ -209,8 +208,8 @@ async def ingest(request: web.Request) -> web.Response:
         q = request.query  # the binary form's parameters mean nothing here, but must be valid
         check_binary_query(q.get("model_id"), q.get("layer_id"), q.get("units"),
                            state.store.max_units)
-        batches = await state.read_frames(await request.read(), now)
-    return json_response({"accepted": state.ingest(batches)})
+        batches = await state.decoding.read_frames(await request.read(), now)
+    return json_response({"accepted": state.ingest.accept(batches)})
 
 
 async def correlation(request: web.Request) -> web.StreamResponse:
@@ -219,20 +218,21 @@ async def correlation(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     job = state.analytics.plan_correlation(request.query)
     if MATRIX_MEDIA_TYPE in request.headers.get("Accept", ""):
-        body = memoryview(await state.offload(_deadline(request), lambda: job().to_binary(),
-                                              name="correlation"))
+        body = memoryview(await state.queries.offload(_deadline(request),
+                                                      lambda: job().to_binary(),
+                                                      name="correlation"))
         return await stream_pieces(request, [body[i:i + BINARY_PIECE_BYTES] for i in range(
             0, len(body), BINARY_PIECE_BYTES)], MATRIX_MEDIA_TYPE)
-    pieces = await state.offload(_deadline(request), lambda: job().to_json_pieces(),
-                                 name="correlation")
+    pieces = await state.queries.offload(_deadline(request), lambda: job().to_json_pieces(),
+                                         name="correlation")
     return await stream_pieces(request, pieces, "application/json")
 
 
 async def export_correlation(request: web.Request) -> web.Response:
     """Server-side export of the correlation matrix; a client that disconnects stops it."""
-    return json_response(await _state(request).export(await read_json(request),
-                                                      _deadline(request),
-                                                      lambda: _client_gone(request)))
+    return json_response(await _state(request).exports.export(await read_json(request),
+                                                              _deadline(request),
+                                                              lambda: _client_gone(request)))
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -243,13 +243,12 @@ def _client_gone(request: web.Request) -> bool:
 
 async def list_exports(request: web.Request) -> web.Response:
     """Files in the export directory."""
-    return json_response(_state(request).exports())
+    return json_response(_state(request).exports.listing())
 
 
 async def get_export(request: web.Request) -> web.FileResponse:
     """Stream one exported file."""
-    path = resolve_export(_state(request).config.exports_path, request.match_info["name"])
-    return web.FileResponse(path)
+    return web.FileResponse(_state(request).exports.path_of(request.match_info["name"]))
 
 
 async def temporal(request: web.Request) -> web.Response:
@@ -257,72 +256,74 @@ async def temporal(request: web.Request) -> web.Response:
     state = _state(request)
     job = state.analytics.plan_temporal_patterns(request.query)
     return json_text_response(
-        await state.offload(_deadline(request), lambda: dumps({"patterns": job()}),
-                            name="temporal_patterns"))
+        await state.queries.offload(_deadline(request), lambda: dumps({"patterns": job()}),
+                                    name="temporal_patterns"))
 
 
 async def temporal_stats(request: web.Request) -> web.Response:
     """Temporal statistics per layer."""
     state = _state(request)
     job = state.analytics.plan_temporal_stats(request.query)
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
-                                                 name="temporal_stats"))
+    return json_text_response(await state.queries.offload(_deadline(request),
+                                                         lambda: dumps(job()),
+                                                         name="temporal_stats"))
 
 
 async def layers_health(request: web.Request) -> web.Response:
     """Per-unit health of each layer: dead and saturated units, top spike scores."""
     state = _state(request)
     job = state.analytics.plan_layer_health(request.query)
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
-                                                 name="layer_health"))
+    return json_text_response(await state.queries.offload(_deadline(request),
+                                                         lambda: dumps(job()),
+                                                         name="layer_health"))
 
 
 async def anomalies(request: web.Request) -> web.Response:
     """The anomaly log (newest ``limit``, or after a sequence)."""
-    return json_response(_state(request).anomalies(request.query))
+    return json_response(_state(request).anomalies.read(request.query))
 
 
 async def get_filter(request: web.Request) -> web.Response:
     """The stored filter."""
-    return json_response(_state(request).get_filter())
+    return json_response(_state(request).view.get_filter())
 
 
 async def set_filter(request: web.Request) -> web.Response:
     """Replace the filter (``{}`` clears)."""
-    return json_response(_state(request).set_filter(await read_json(request)))
+    return json_response(_state(request).view.set_filter(await read_json(request)))
 
 
 async def clear_filter(request: web.Request) -> web.Response:
     """Clear the filter."""
-    return json_response(_state(request).set_filter({}))
+    return json_response(_state(request).view.set_filter({}))
 
 
 async def get_theme(request: web.Request) -> web.Response:
     """The stored theme."""
-    return json_response(_state(request).get_theme())
+    return json_response(_state(request).view.get_theme())
 
 
 async def set_theme(request: web.Request) -> web.Response:
     """Set the theme."""
-    return json_response(_state(request).set_theme(await read_json(request)))
+    return json_response(_state(request).view.set_theme(await read_json(request)))
 
 
 async def get_layout(request: web.Request) -> web.Response:
     """The stored layout."""
-    return json_response(_state(request).get_layout())
+    return json_response(_state(request).view.get_layout())
 
 
 async def set_layout(request: web.Request) -> web.Response:
     """Replace the layout."""
-    return json_response(_state(request).set_layout(await read_json(request)))
+    return json_response(_state(request).view.set_layout(await read_json(request)))
 
 
 async def render(request: web.Request) -> web.Response:
     """A PNG of the heatmap canvas or the correlation matrix, drawn by a worker; the
     ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked)."""
     state = _state(request)
-    job, options = state.analytics.plan_render(request.query, state.get_theme())
-    png = await state.offload(_deadline(request), job, name="render")
+    job, options = state.analytics.plan_render(request.query, state.view.get_theme())
+    png = await state.queries.offload(_deadline(request), job, name="render")
     return web.Response(body=png, content_type="image/png", headers={
         "X-Render-Kind": options.kind, "X-Render-Theme": options.theme,
         "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)})
@@ -332,8 +333,9 @@ async def compare(request: web.Request) -> web.Response:
     """Compare models (linear CKA, mean activation, sparsity)."""
     state = _state(request)
     job = state.analytics.plan_compare(await read_json(request))
-    return json_text_response(await state.offload(_deadline(request), lambda: dumps(job()),
-                                                 name="compare"))
+    return json_text_response(await state.queries.offload(_deadline(request),
+                                                         lambda: dumps(job()),
+                                                         name="compare"))
 
 
 def _body_int(doc: Any, field: str, low: int, high: int) -> int:
@@ -433,7 +435,8 @@ def create_app(config: ServerConfig) -> web.Application:
         app[STATE] = state
         state.start_background()
         if config.source:
-            state.add_task(asyncio.create_task(run_source(state)))
+            state.add_task(asyncio.create_task(run_source(state.ingest.accept,
+                                                         config.source_rate)))
 
     async def begin_shutdown(app: web.Application) -> None:
         # Before aiohttp waits for in-flight requests: running jobs stop at their

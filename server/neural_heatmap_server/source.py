@@ -22,16 +22,13 @@ import itertools
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from .store import FrameBatch
-
-if TYPE_CHECKING:
-    from .service import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +149,8 @@ class BuiltinSource:
         position = (self.step % LR_PERIOD_STEPS) / LR_PERIOD_STEPS
         return 0.01 + 0.09 * (1 - abs(2 * position - 1))
 
-    def advance(self, state: ServerState) -> None:
-        """Run one training step of both models and ingest their frames."""
+    def advance(self, ingest: Callable[[list[FrameBatch]], int]) -> None:
+        """Run one training step of both models and hand their frames to ``ingest``."""
         phase = self.step % CYCLE_STEPS
         x, labels = self._batch(self.step)
         now = time.time()
@@ -173,20 +170,21 @@ class BuiltinSource:
                 batches.append(FrameBatch(
                     model.model_id, name, np.array([now]), np.array([self.step], dtype=np.int64),
                     act.mean(axis=0, dtype=np.float64).astype(np.float32)[None, :]))
-        state.ingest(batches)
+        ingest(batches)
         self.step += 1
 
 
-async def run_source(state: ServerState) -> None:
-    """Drive ``BuiltinSource`` at ``--source-rate`` steps per second until cancelled."""
+async def run_source(ingest: Callable[[list[FrameBatch]], int], rate: float) -> None:
+    """Drive ``BuiltinSource`` at ``rate`` (``--source-rate``) steps per second until
+    cancelled, handing every step's frames to ``ingest``."""
     source = BuiltinSource()
     loop = asyncio.get_running_loop()
-    interval = 1.0 / state.config.source_rate
+    interval = 1.0 / rate
     deadline = loop.time()
-    log.info("built-in activation source running at %.1f steps/s", state.config.source_rate)
+    log.info("built-in activation source running at %.1f steps/s", rate)
     while True:
         try:
-            source.advance(state)
+            source.advance(ingest)
         except Exception:
             log.exception("built-in source step %d failed", source.step)
         deadline = max(deadline + interval, loop.time() - interval)

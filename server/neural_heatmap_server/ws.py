@@ -31,10 +31,10 @@ from neural_heatmap_contract.routes import websocket
 from .anomalies import SEVERITY_RANK
 from .errors import ApiError, error_body, invalid
 from .hub import AnomalySubscription, Connection, HeatmapSubscription, anomaly_update
-from .ingest import parse_json_frames
 from .params import opt_float, opt_list
 from .queries import anomaly_query
-from .service import MAX_DOCUMENT_BYTES, STATE, ServerState
+from .service import STATE, ServerState
+from .services.decoding import MAX_DOCUMENT_BYTES
 from .wire import dumps
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ async def _subscribe_anomalies(state: ServerState, conn: Connection,
                                data: dict[str, Any]) -> dict[str, Any]:
     heartbeat = _heartbeat_interval(data)
     query = anomaly_query(data, state.config.max_anomaly_limit)
-    state.check_after_sequence(query.after_sequence)
-    chunks = state.replay_anomalies(query)
+    state.anomalies.check_after_sequence(query.after_sequence)
+    chunks = state.anomalies.replay(query)
     min_rank = SEVERITY_RANK[query.min_severity] if query.min_severity else 0
     # The acknowledgement goes first, then the replay, then live updates; nothing
     # awaits in between, so no live anomaly can slip between replay and live.
@@ -119,7 +119,7 @@ async def _send_heartbeats(state: ServerState, conn: Connection) -> None:
             continue
         last = state.hub.last_published
         if last is None:
-            _, last = state.check_after_sequence(None)
+            _, last = state.anomalies.check_after_sequence(None)
         if not conn.offer_heartbeat(dumps({"type": "anomaly_heartbeat", "data": {
                 "last_sequence": last, "timestamp": time.time()}})):
             await asyncio.sleep(sub.heartbeat)  # busy sending: not idle
@@ -156,44 +156,43 @@ async def _get_correlation(state: ServerState, conn: Connection,
     def encode() -> bytes:
         pieces = job().to_json_pieces()
         return b"".join([head, pieces[0][1:], *pieces[1:], b"}"])
-    conn.send_text(await state.offload(state.deadline(), encode))
+    conn.send_text(await state.queries.offload(state.deadline(), encode))
     return {}
 
 
 async def _get_temporal(state: ServerState, conn: Connection,
                         data: dict[str, Any]) -> dict[str, Any]:
     job = state.analytics.plan_temporal_patterns(data)
-    return {"patterns": await state.offload(state.deadline(), job)}
+    return {"patterns": await state.queries.offload(state.deadline(), job)}
 
 
 async def _get_anomalies(state: ServerState, conn: Connection,
                          data: dict[str, Any]) -> dict[str, Any]:
-    return state.anomalies(data)
+    return state.anomalies.read(data)
 
 
 async def _set_filter(state: ServerState, conn: Connection,
                       data: dict[str, Any]) -> dict[str, Any]:
-    return state.set_filter(data)
+    return state.view.set_filter(data)
 
 
 async def _set_theme(state: ServerState, conn: Connection,
                      data: dict[str, Any]) -> dict[str, Any]:
-    return state.set_theme(data)
+    return state.view.set_theme(data)
 
 
 async def _set_layout(state: ServerState, conn: Connection,
                       data: dict[str, Any]) -> dict[str, Any]:
-    return state.set_layout(data)
+    return state.view.set_layout(data)
 
 
 async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    return await state.export(data, state.deadline())
+    return await state.exports.export(data, state.deadline())
 
 
 async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
-    batches = parse_json_frames(data, state.units_of, state.config.max_units,
-                                state.config.max_frames, time.time())
-    return {"accepted": state.ingest(batches)}
+    batches = state.decoding.parse_frames(data, time.time())
+    return {"accepted": state.ingest.accept(batches)}
 
 
 def _subscription(rpc: str, subscribe: Handler, unsubscribe: Handler) -> dict[str, Handler]:
@@ -226,7 +225,7 @@ HANDLERS: dict[str, Handler] = {
 async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
     kind: str | None = None
     try:
-        message, batches = await state.read_message(text, time.time())
+        message, batches = await state.decoding.read_message(text, time.time())
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             raise invalid('a message must be {"type": str, "data": {...}}')
         kind = message["type"][:MAX_TYPE_ECHO]  # echoed in errors: a long one is no type
@@ -243,7 +242,7 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
             raise invalid(f"unknown message type {kind!r}", request=kind,
                           allowed=sorted(HANDLERS))
         if batches is not None:  # a large ingest_activations, parsed off the loop
-            result = {"accepted": state.ingest(batches)}
+            result = {"accepted": state.ingest.accept(batches)}
         else:
             result = await handler(state, conn, data)
         if result:

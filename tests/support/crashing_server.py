@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--crash-after-publish", type=int, required=True)
     ns, server_args = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     CrashingLog.crash_after = ns.crash_after_publish
-    # The server imports its JetStream log by name when it opens it (service.open_anomaly_log).
+    # The server imports its JetStream log by name when it opens it
+    # (services.anomaly_log.open_anomaly_log).
     jetstream_log.JetStreamAnomalyLog = CrashingLog  # type: ignore[misc]
     serve(server_args)
 
