@@ -110,7 +110,8 @@ def verdict(
 
 
 _DECLARED_IDEMPOTENCY = re.compile(
-    r'changed option "idempotency_level" from "IDEMPOTENCY_UNKNOWN" to "(NO_SIDE_EFFECTS|IDEMPOTENT)"'
+    r'changed option "idempotency_level" from "IDEMPOTENCY_UNKNOWN" '
+    r'to "(NO_SIDE_EFFECTS|IDEMPOTENT)"'
 )
 
 

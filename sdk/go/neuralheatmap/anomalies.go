@@ -26,10 +26,6 @@ func Resumable(err error) bool {
 	return err != nil && ok && slices.Contains(StreamReconnectCodes, s.Code())
 }
 
-// DefaultIdleTimeout is used when SubscribeOptions.IdleTimeout is zero. The bridge sends a
-// heartbeat on an idle anomaly stream every --heartbeat-interval (default 2 s).
-const DefaultIdleTimeout = 15 * time.Second
-
 // SubscribeOptions narrows the anomaly subscription.
 type SubscribeOptions struct {
 	MinSeverity nhv1.Severity

@@ -16,7 +16,7 @@ import (
 func (c *Client) AckAnomalies(ctx context.Context, consumer string, sequence uint64, opts ...CallOption) (uint64, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.AckAnomaliesRequest{Consumer: consumer, Sequence: sequence}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.AckAnomaliesResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_AckAnomalies_FullMethodName, func(ctx context.Context) (*nhv1.AckAnomaliesResponse, error) {
 		return c.RPC.AckAnomalies(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
