@@ -30,7 +30,9 @@ func Resumable(err error) bool {
 type SubscribeOptions struct {
 	MinSeverity nhv1.Severity
 	ModelIDs    []string
-	Backoff     Backoff
+	// Backoff spaces the reconnects; its MaxAttempts bounds them in a row without progress
+	// (zero Backoff: DefaultBackoff, StreamReconnectLimit).
+	Backoff Backoff
 	// IdleTimeout reopens a stream that brought neither an anomaly nor a heartbeat for this
 	// long, once the bridge has sent one heartbeat (so it is known to send them): such a
 	// stream is stuck, not quiet. 0 means DefaultIdleTimeout, a negative value no bound.
