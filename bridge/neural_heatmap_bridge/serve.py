@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
-from neural_heatmap_contract.policy import BRIDGE_ADDRESS, SERVER_HOST, SERVER_PORT
+from neural_heatmap_contract.policy import BRIDGE_ADDRESS, BRIDGE_PORT, SERVER_HOST, SERVER_PORT
 
 from . import _loop
 from ._config import build_parser, parse_config
@@ -126,11 +126,11 @@ async def run(argv: Sequence[str]) -> int:
     return 0 if proc.returncode in (0, -signal.SIGTERM) else 1
 
 
-EXAMPLES = """\
+EXAMPLES = f"""\
 examples:
   neural-heatmap-serve --server-data-dir var/data        # what `make run` calls
   neural-heatmap-serve                                   # state in ./data instead
-  neural-heatmap-serve --listen 0.0.0.0:50051 --token T  # bridge flags: any address, a token
+  neural-heatmap-serve --listen 0.0.0.0:{BRIDGE_PORT} --token T  # bridge flags: an address, a token
   neural-heatmap-serve --server-port 9090 --no-server-source --server-window 4096
   NH_SERVER_SOURCE_RATE=30 neural-heatmap-serve          # env fallbacks: NH_SERVER_*, NH_BRIDGE_*
 """

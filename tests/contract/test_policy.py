@@ -95,8 +95,8 @@ def test_client_facts_equal_the_facts_file() -> None:
     assert generated == (FACTS["max_message_bytes"], FACTS["retry_budget_seconds"],
                          FACTS["stream_idle_timeout_seconds"], FACTS["stream_reconnect_limit"])
     bridge, server = FACTS["bridge"], FACTS["server"]
-    assert policy.BRIDGE_ADDRESS == f"{bridge['host']}:{bridge['port']}"
-    assert policy.SERVER_URL == f"http://{server['host']}:{server['port']}"
+    assert f"{bridge['host']}:{bridge['port']}" == policy.BRIDGE_ADDRESS
+    assert f"http://{server['host']}:{server['port']}" == policy.SERVER_URL
 
 
 def test_python_consumers_run_on_the_facts(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,7 +70,8 @@ def parse_target(url: str) -> ParsedTarget:
     """
     text = url.strip()
     if not text:
-        raise InvalidTargetError("empty target; pass the bridge's address, e.g. 'localhost:50051'")
+        raise InvalidTargetError(
+            f"empty target; pass the bridge's address, e.g. '{DEFAULT_TARGET}'")
     lower = text.lower()
     if lower.startswith(("http://", "https://", "ws://", "wss://")):
         raise _explain_http(text)
