@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neural_heatmap_contract import policy
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import (
     non_negative_float,
@@ -21,7 +22,6 @@ from neural_heatmap_contract.flag_types import (
     positive_int,
 )
 from neural_heatmap_contract.limits import INGEST_BATCH_BYTES, MAX_MESSAGE_BYTES
-from neural_heatmap_contract.policy import BRIDGE_ADDRESS, SERVER_URL
 from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
 ENV_PREFIX = "NH_BRIDGE_"
@@ -31,8 +31,8 @@ ENV_PREFIX = "NH_BRIDGE_"
 class BridgeConfig:
     """Everything the bridge needs at start-up; one attribute per flag (see ``build_parser``)."""
 
-    listen: str = BRIDGE_ADDRESS
-    upstream: str = SERVER_URL
+    listen: str = policy.BRIDGE_ADDRESS
+    upstream: str = policy.SERVER_URL
     upstream_token: str | None = None
     token: str | None = None
     tls_cert: str | None = None

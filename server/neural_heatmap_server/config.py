@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract import policy
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
-from neural_heatmap_contract.policy import SERVER_HOST, SERVER_PORT
 from neural_heatmap_contract.protocol import ANOMALY_STREAM
 
 from .memory import DEFAULT_BUDGET_FRACTION, default_memory_budget
@@ -34,8 +34,8 @@ class ServerConfig:
     for what each one means.
     """
 
-    host: str = SERVER_HOST
-    port: int = SERVER_PORT
+    host: str = policy.SERVER_HOST
+    port: int = policy.SERVER_PORT
     data_dir: Path = Path("data")
     export_dir: Path | None = None
     window: int = 1024
