@@ -30,7 +30,10 @@ export interface ConsumeOptions {
    */
   signal?: AbortSignal;
   headers?: ConnectCallOptions["headers"];
-  /** Backoff between reopenings (default: the shared policy). */
+  /**
+   * Backoff between reopenings (default: the shared policy, giving up after
+   * STREAM_RECONNECT_LIMIT reopenings in a row without a message; `maxAttempts` overrides).
+   */
   backoff?: BackoffOptions;
 }
 
