@@ -14,12 +14,19 @@ break needs the next version and its own changelog entry, and a version bump alo
 nothing through without one. A changed version always needs its changelog section, breaking
 or not. The rule is :func:`verdict`; docs/contract.md describes it for people.
 
+One finding of buf's is not a break and is dropped (:func:`is_break`): an RPC's
+``idempotency_level`` going from unset (``IDEMPOTENCY_UNKNOWN``) to a declared level. A
+client built before the declaration treats the RPC as unknown, which is what it did anyway
+(no retries, no Connect GET); buf flags every change of the level alike. Any other change of
+the level (a declared level changed or removed) still counts: clients retry on it.
+
 Usage: ``python scripts/check_breaking.py --base REF [--buf PATH] [--root DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -102,6 +109,24 @@ def verdict(
     return Verdict(True, f"deliberate breaking change, contract {was} -> {version}")
 
 
+_DECLARED_IDEMPOTENCY = re.compile(
+    r'changed option "idempotency_level" from "IDEMPOTENCY_UNKNOWN" '
+    r'to "(NO_SIDE_EFFECTS|IDEMPOTENT)"'
+)
+
+
+def is_break(finding: dict[str, str]) -> bool:
+    """Whether one ``buf breaking --error-format json`` finding breaks clients.
+
+    Everything does except an RPC's idempotency level declared where it was unset (see the
+    module docstring).
+    """
+    return not (
+        finding.get("type") == "RPC_SAME_IDEMPOTENCY_LEVEL"
+        and _DECLARED_IDEMPOTENCY.search(finding.get("message", "")) is not None
+    )
+
+
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
 
@@ -119,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no protos at {args.base!r}: nothing to compare")
         return 0
     buf = subprocess.run(
-        [args.buf, "breaking", "--against", f".git#ref={args.base}"],
+        [args.buf, "breaking", "--error-format", "json", "--against", f".git#ref={args.base}"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -129,12 +154,17 @@ def main(argv: list[str] | None = None) -> int:
         print(buf.stdout + buf.stderr, file=sys.stderr)
         print(f"buf breaking failed (exit {buf.returncode})", file=sys.stderr)
         return 2
-    if buf.stdout or buf.stderr:
-        print(buf.stdout + buf.stderr, end="")
+    findings = [json.loads(line) for line in buf.stdout.splitlines() if line.strip()]
+    breaks = [f for f in findings if is_break(f)]
+    for f in findings:
+        note = "" if f in breaks else "  (not a break: idempotency declared)"
+        print(f"{f.get('path')}:{f.get('start_line')}: {f.get('message')}{note}")
+    if buf.stderr:
+        print(buf.stderr, end="", file=sys.stderr)
     shown = _git(root, "show", f"{args.base}:{VERSION_FILE}")
     changelog = root / CHANGELOG
     result = verdict(
-        breaking=buf.returncode == 100,
+        breaking=bool(breaks),
         base_version=shown.stdout if shown.returncode == 0 else None,
         head_version=(root / VERSION_FILE).read_text(),
         changelog=changelog.read_text() if changelog.exists() else "",

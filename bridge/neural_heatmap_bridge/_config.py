@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from neural_heatmap_contract import policy
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import (
     non_negative_float,
@@ -31,8 +32,8 @@ ENV_PREFIX = "NH_BRIDGE_"
 class BridgeConfig:
     """Everything the bridge needs at start-up; one attribute per flag (see ``build_parser``)."""
 
-    listen: str = "localhost:50051"
-    upstream: str = "http://localhost:8080"
+    listen: str = policy.BRIDGE_ADDRESS
+    upstream: str = policy.SERVER_URL
     upstream_token: str | None = None
     token: str | None = None
     tls_cert: str | None = None

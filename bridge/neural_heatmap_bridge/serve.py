@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 
+from neural_heatmap_contract.policy import BRIDGE_ADDRESS, BRIDGE_PORT, SERVER_HOST, SERVER_PORT
 from neural_heatmap_contract.routes import http
 
 from . import _loop
@@ -28,7 +29,7 @@ from ._config import build_parser, parse_config
 from ._server import Bridge
 
 log = logging.getLogger("neural_heatmap_bridge.serve")
-DEFAULT_SERVER_PORT = 8080
+DEFAULT_SERVER_PORT = SERVER_PORT
 
 
 def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -95,7 +96,7 @@ async def run(argv: Sequence[str]) -> int:
     """Start server and bridge, serve until a signal, stop both."""
     server_args, bridge_args = split_args(argv)
     port = server_port(server_args)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{SERVER_HOST}:{port}"
     config = parse_config([*bridge_args, "--upstream", url]
                           if "--upstream" not in bridge_args else bridge_args)
     logging.basicConfig(level=config.log_level,
@@ -128,11 +129,11 @@ async def run(argv: Sequence[str]) -> int:
     return 0 if proc.returncode in (0, -signal.SIGTERM) else 1
 
 
-EXAMPLES = """\
+EXAMPLES = f"""\
 examples:
   neural-heatmap-serve --server-data-dir var/data        # what `make run` calls
   neural-heatmap-serve                                   # state in ./data instead
-  neural-heatmap-serve --listen 0.0.0.0:50051 --token T  # bridge flags: any address, a token
+  neural-heatmap-serve --listen 0.0.0.0:{BRIDGE_PORT} --token T  # bridge flags: an address, a token
   neural-heatmap-serve --server-port 9090 --no-server-source --server-window 4096
   NH_SERVER_SOURCE_RATE=30 neural-heatmap-serve          # env fallbacks: NH_SERVER_*, NH_BRIDGE_*
 """
@@ -183,7 +184,8 @@ def print_help() -> None:
         "stops the bridge gracefully, then the server. Flags starting with --server- (or "
         "--no-server-) go to the server without that prefix (--server-port 9090 -> --port "
         "9090); every other flag is one of the bridge's, below (--upstream is set to the "
-        "server). The bridge listens on 127.0.0.1:50051 and the server on :8080 by default."
+        f"server). The bridge listens on {BRIDGE_ADDRESS} and the server on :{SERVER_PORT} by "
+        "default."
     )
     parser.print_help()
     print("\nserver flags (passed through to neural-heatmap-server):")

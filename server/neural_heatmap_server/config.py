@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neural_heatmap_contract import policy
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
 from neural_heatmap_contract.limits import MAX_ANOMALY_LIMIT
@@ -34,8 +35,8 @@ class ServerConfig:
     for what each one means.
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8080
+    host: str = policy.SERVER_HOST
+    port: int = policy.SERVER_PORT
     data_dir: Path = Path("data")
     export_dir: Path | None = None
     window: int = 1024

@@ -114,3 +114,52 @@ def test_end_to_end_with_buf_in_a_scratch_repository(tmp_path: Path) -> None:
     (repo / "CHANGELOG.md").write_text(ENTRY_020)
     assert check() == 0  # deliberate: version raised and the break listed
 
+
+
+def test_declaring_an_idempotency_level_is_not_a_break_changing_one_is(tmp_path: Path) -> None:
+    if not BUF.exists():
+        pytest.fail(f"{BUF} is missing; run `make setup`")
+    repo = tmp_path / "repo"
+    proto = repo / "protos/x/v1/x.proto"
+    proto.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "buf.yaml", repo / "buf.yaml")
+    rpc = "rpc Get(GetRequest) returns (GetResponse)"
+    proto.write_text(
+        'syntax = "proto3";\n\npackage x.v1;\n\nservice XService {\n'
+        f"  {rpc};\n}}\n\nmessage GetRequest {{}}\n\nmessage GetResponse {{}}\n"
+    )
+    (repo / "protos/VERSION").write_text("0.1.0\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "base")
+
+    def check() -> int:
+        rc: int = CHECK.main(["--base", "HEAD", "--buf", str(BUF), "--root", str(repo)])
+        return rc
+
+    declared = proto.read_text().replace(
+        f"{rpc};", f"{rpc} {{\n    option idempotency_level = NO_SIDE_EFFECTS;\n  }}"
+    )
+    proto.write_text(declared)
+    assert check() == 0  # unknown -> declared: older clients just never retried it
+    _git(repo, "commit", "-qam", "declared")
+    proto.write_text(declared.replace("NO_SIDE_EFFECTS", "IDEMPOTENT"))
+    assert check() == 1  # a declared level changed: clients retry on it
+    proto.write_text(declared.replace("    option idempotency_level = NO_SIDE_EFFECTS;\n", ""))
+    assert check() == 1  # and removing one too
+
+
+@pytest.mark.parametrize(
+    ("finding", "breaks"),
+    [
+        ({"type": "RPC_SAME_IDEMPOTENCY_LEVEL", "message": 'RPC "A" on service "S" changed option '
+          '"idempotency_level" from "IDEMPOTENCY_UNKNOWN" to "IDEMPOTENT".'}, False),
+        ({"type": "RPC_SAME_IDEMPOTENCY_LEVEL", "message": 'RPC "A" on service "S" changed option '
+          '"idempotency_level" from "NO_SIDE_EFFECTS" to "IDEMPOTENCY_UNKNOWN".'}, True),
+        ({"type": "FIELD_SAME_TYPE", "message": "IDEMPOTENCY_UNKNOWN to IDEMPOTENT"}, True),
+    ],
+)
+def test_only_a_newly_declared_idempotency_level_is_dropped(
+    finding: dict[str, str], breaks: bool
+) -> None:
+    assert CHECK.is_break(finding) is breaks

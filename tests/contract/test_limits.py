@@ -65,10 +65,11 @@ def _constant(path: str, name: str) -> int:
 @pytest.mark.parametrize(
     ("path", "name"),
     [
-        ("sdk/go/neuralheatmap/client.go", "DefaultMaxMessageBytes"),
-        ("sdk/typescript/src/client.ts", "DEFAULT_MAX_MESSAGE_BYTES"),
+        ("sdk/go/neuralheatmap/policy_gen.go", "DefaultMaxMessageBytes"),
+        ("sdk/typescript/src/policy_gen.ts", "DEFAULT_MAX_MESSAGE_BYTES"),
+        ("sdk/java/src/main/java/dev/neuralheatmap/Policy.java", "MAX_MESSAGE_BYTES"),
     ],
 )
 def test_other_languages_use_the_same_message_limit(path: str, name: str) -> None:
-    """Go and TypeScript cannot import the Python contract; their constant is pinned to it."""
+    """Go, TypeScript and Java cannot import the Python contract; make gen writes theirs."""
     assert _constant(path, name) == limits.MAX_MESSAGE_BYTES

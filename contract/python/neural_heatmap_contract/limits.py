@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from . import policy
+
 MIB: Final = 1 << 20
 
-MAX_MESSAGE_BYTES: Final = 256 * MIB
+MAX_MESSAGE_BYTES: Final = policy.MAX_MESSAGE_BYTES
 """gRPC send/receive limit of the bridge (``--max-send-bytes``, ``--max-receive-bytes``) and
-of every client: gRPC's 4 MiB default cannot carry a 2048 x 2048 float32 matrix (16 MiB)."""
+of every client: gRPC's 4 MiB default cannot carry a 2048 x 2048 float32 matrix (16 MiB).
+Every client's limit, so it lives with the client facts (protos/policy/client.json)."""
 
 MAX_ANOMALY_LIMIT: Final = 10_000
 """Largest ``limit`` of one anomaly read (server ``--max-anomaly-limit``); the SDK's export of

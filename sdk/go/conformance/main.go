@@ -30,9 +30,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	_ "github.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1" // registers the service
+	"github.com/neural-heatmap/neural-heatmap/sdk/go/neuralheatmap"
 )
 
-const maxMessageBytes = 256 << 20
+// maxMessageBytes is every client's limit (protos/policy/client.json).
+const maxMessageBytes = neuralheatmap.DefaultMaxMessageBytes
 
 type request struct {
 	ID           json.RawMessage   `json:"id"`

@@ -26,15 +26,13 @@ func Resumable(err error) bool {
 	return err != nil && ok && slices.Contains(StreamReconnectCodes, s.Code())
 }
 
-// DefaultIdleTimeout is used when SubscribeOptions.IdleTimeout is zero. The bridge sends a
-// heartbeat on an idle anomaly stream every --heartbeat-interval (default 2 s).
-const DefaultIdleTimeout = 15 * time.Second
-
 // SubscribeOptions narrows the anomaly subscription.
 type SubscribeOptions struct {
 	MinSeverity nhv1.Severity
 	ModelIDs    []string
-	Backoff     Backoff
+	// Backoff spaces the reconnects; its MaxAttempts bounds them in a row without progress
+	// (zero Backoff: DefaultBackoff, StreamReconnectLimit).
+	Backoff Backoff
 	// IdleTimeout reopens a stream that brought neither an anomaly nor a heartbeat for this
 	// long, once the bridge has sent one heartbeat (so it is known to send them): such a
 	// stream is stuck, not quiet. 0 means DefaultIdleTimeout, a negative value no bound.

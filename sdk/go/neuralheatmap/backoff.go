@@ -19,8 +19,10 @@ type Backoff struct {
 }
 
 // DefaultBackoff is used when SubscribeOptions.Backoff is zero: the policy every client
-// shares (protos/policy/retry.json, generated into policy_gen.go).
-var DefaultBackoff = Backoff{Initial: BackoffInitial, Max: BackoffMax, Multiplier: BackoffMultiplier, Jitter: BackoffJitter}
+// shares (protos/policy/, generated into policy_gen.go), giving up after
+// StreamReconnectLimit consecutive failed reconnects.
+var DefaultBackoff = Backoff{Initial: BackoffInitial, Max: BackoffMax, Multiplier: BackoffMultiplier, Jitter: BackoffJitter,
+	MaxAttempts: StreamReconnectLimit}
 
 // Delay before retry number attempt (0-based).
 func (b Backoff) Delay(attempt int) time.Duration {

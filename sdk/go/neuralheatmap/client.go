@@ -22,12 +22,6 @@ import (
 	nhv1 "github.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1"
 )
 
-// DefaultAddress is the bridge's customary address.
-const DefaultAddress = "localhost:50051"
-
-// DefaultMaxMessageBytes raises gRPC's 4 MiB default: correlation matrices are large.
-const DefaultMaxMessageBytes = 256 << 20
-
 type dialConfig struct {
 	tls       *tls.Config
 	token     string

@@ -16,7 +16,7 @@ import (
 func (c *Client) AckAnomalies(ctx context.Context, consumer string, sequence uint64, opts ...CallOption) (uint64, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.AckAnomaliesRequest{Consumer: consumer, Sequence: sequence}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.AckAnomaliesResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_AckAnomalies_FullMethodName, func(ctx context.Context) (*nhv1.AckAnomaliesResponse, error) {
 		return c.RPC.AckAnomalies(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -33,7 +33,9 @@ type ConsumeOptions struct {
 	// MinSeverity and ModelIDs filter a plain (not shared) consumer.
 	MinSeverity nhv1.Severity
 	ModelIDs    []string
-	Backoff     Backoff
+	// Backoff spaces the reopenings; its MaxAttempts bounds them in a row without a message
+	// in between (zero Backoff: DefaultBackoff, StreamReconnectLimit).
+	Backoff Backoff
 }
 
 // Consume runs handler on every anomaly of the durable consumer named consumer until ctx
@@ -52,8 +54,8 @@ func (c *Client) Consume(ctx context.Context, consumer string, handler func(*nhv
 	req := &nhv1.SubscribeAnomaliesRequest{
 		Consumer: consumer, Shared: o.Shared, MinSeverity: o.MinSeverity, ModelIds: o.ModelIDs,
 	}
-	for attempt := 0; ; attempt++ {
-		err := c.consumeOnce(ctx, req, handler)
+	for failures := 0; ; failures++ {
+		progressed, err := c.consumeOnce(ctx, req, handler)
 		if errors.Is(err, ErrStop) {
 			return nil
 		}
@@ -63,33 +65,40 @@ func (c *Client) Consume(ctx context.Context, consumer string, handler func(*nhv
 		if !Resumable(err) && !errors.Is(err, io.EOF) {
 			return asError(err)
 		}
+		if progressed {
+			failures = 0
+		}
+		if bo.MaxAttempts > 0 && failures >= bo.MaxAttempts {
+			return asError(err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(bo.Delay(attempt)):
+		case <-time.After(bo.Delay(failures)):
 		}
 	}
 }
 
-// consumeOnce reads one stream until it ends; every handled anomaly is acknowledged.
-func (c *Client) consumeOnce(ctx context.Context, req *nhv1.SubscribeAnomaliesRequest, handler func(*nhv1.Anomaly) error) error {
+// consumeOnce reads one stream until it ends; every handled anomaly is acknowledged. It
+// reports whether any message (an update or a heartbeat) arrived: the stream made progress.
+func (c *Client) consumeOnce(ctx context.Context, req *nhv1.SubscribeAnomaliesRequest, handler func(*nhv1.Anomaly) error) (bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := c.RPC.SubscribeAnomalies(ctx, req)
 	if err != nil {
-		return err
+		return false, err
 	}
-	for {
+	for progressed := false; ; progressed = true {
 		msg, err := stream.Recv()
 		if err != nil {
-			return err
+			return progressed, err
 		}
 		for _, a := range msg.GetUpdate().GetAnomalies() {
 			if err := handler(a); err != nil {
-				return err
+				return true, err
 			}
 			if _, err := c.AckAnomalies(ctx, req.GetConsumer(), a.GetSequence()); err != nil {
-				return err
+				return true, err
 			}
 		}
 	}

@@ -18,7 +18,7 @@ func (c *Client) ExportCorrelationMatrix(ctx context.Context, filename string, f
 		Filename: filename, Format: format, ModelIds: cfg.modelIDs, LayerIds: cfg.layerIDs,
 		UseViewFilter: cfg.useViewFilter,
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.ExportCorrelationMatrixResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_ExportCorrelationMatrix_FullMethodName, func(ctx context.Context) (*nhv1.ExportCorrelationMatrixResponse, error) {
 		return c.RPC.ExportCorrelationMatrix(ctx, req, cfg.grpcOpts...)
 	})
 	return resp.GetResult(), err
@@ -27,7 +27,7 @@ func (c *Client) ExportCorrelationMatrix(ctx context.Context, filename string, f
 // ListExports returns the files in the server's export directory.
 func (c *Client) ListExports(ctx context.Context, opts ...CallOption) ([]*nhv1.ExportedFile, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.ListExportsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_ListExports_FullMethodName, func(ctx context.Context) (*nhv1.ListExportsResponse, error) {
 		return c.RPC.ListExports(ctx, &nhv1.ListExportsRequest{}, cfg.grpcOpts...)
 	})
 	return resp.GetFiles(), err
@@ -43,7 +43,7 @@ var errShortDownload = errors.New("neuralheatmap: download ended before the anno
 func (c *Client) DownloadExport(ctx context.Context, name string, w io.Writer, opts ...CallOption) (int64, error) {
 	cfg := newCallConfig(opts)
 	var written int64
-	_, err := invoke(ctx, cfg, true, func(ctx context.Context) (struct{}, error) {
+	_, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_DownloadExport_FullMethodName, func(ctx context.Context) (struct{}, error) {
 		err := c.download(ctx, name, w, cfg, &written)
 		var p *permanent
 		if err != nil && written > 0 && !errors.As(err, &p) {

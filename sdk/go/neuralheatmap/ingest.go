@@ -17,7 +17,7 @@ const DefaultIngestBatch = 256
 // twice. Pass a slice with slices.Values(frames).
 func (c *Client) IngestActivations(ctx context.Context, frames iter.Seq[Frame], opts ...CallOption) (*IngestResult, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, false, func(ctx context.Context) (*nhv1.IngestActivationsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_IngestActivations_FullMethodName, func(ctx context.Context) (*nhv1.IngestActivationsResponse, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		s, err := c.RPC.IngestActivations(ctx, cfg.grpcOpts...)

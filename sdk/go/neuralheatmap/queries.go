@@ -9,7 +9,7 @@ import (
 // ListModels returns every model with its layers (options: IncludeUnits).
 func (c *Client) ListModels(ctx context.Context, opts ...CallOption) ([]Model, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.ListModelsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_ListModels_FullMethodName, func(ctx context.Context) (*nhv1.ListModelsResponse, error) {
 		return c.RPC.ListModels(ctx, &nhv1.ListModelsRequest{IncludeUnits: cfg.includeUnits}, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -31,7 +31,7 @@ func (c *Client) CorrelationMatrix(ctx context.Context, opts ...CallOption) (*Ma
 		ModelIds: cfg.modelIDs, LayerIds: cfg.layerIDs, Granularity: cfg.granularity,
 		UseViewFilter: cfg.useViewFilter, TimeRange: cfg.timeRange(),
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetCorrelationMatrixResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetCorrelationMatrix_FullMethodName, func(ctx context.Context) (*nhv1.GetCorrelationMatrixResponse, error) {
 		return c.RPC.GetCorrelationMatrix(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -52,7 +52,7 @@ func (c *Client) TemporalPatterns(ctx context.Context, opts ...CallOption) ([]Pa
 		UseViewFilter: cfg.useViewFilter, Granularity: cfg.granularity,
 		Units: cfg.units, UnitRanges: cfg.unitRanges,
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetTemporalPatternsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetTemporalPatterns_FullMethodName, func(ctx context.Context) (*nhv1.GetTemporalPatternsResponse, error) {
 		return c.RPC.GetTemporalPatterns(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -74,7 +74,7 @@ func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*T
 		ModelId: first(cfg.modelIDs), LayerId: first(cfg.layerIDs), UseViewFilter: cfg.useViewFilter,
 		Granularity: cfg.granularity, Units: cfg.units, UnitRanges: cfg.unitRanges,
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetTemporalStatisticsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetTemporalStatistics_FullMethodName, func(ctx context.Context) (*nhv1.GetTemporalStatisticsResponse, error) {
 		return c.RPC.GetTemporalStatistics(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -96,7 +96,7 @@ func (c *Client) TemporalStatistics(ctx context.Context, opts ...CallOption) (*T
 func (c *Client) LayerHealth(ctx context.Context, opts ...CallOption) ([]*nhv1.LayerHealth, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.GetLayerHealthRequest{ModelId: first(cfg.modelIDs), LayerId: first(cfg.layerIDs), TopK: cfg.topK}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetLayerHealthResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetLayerHealth_FullMethodName, func(ctx context.Context) (*nhv1.GetLayerHealthResponse, error) {
 		return c.RPC.GetLayerHealth(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -114,7 +114,7 @@ func (c *Client) Anomalies(ctx context.Context, opts ...CallOption) (*AnomalyPag
 		ModelIds: cfg.modelIDs, Severity: cfg.severity, MinSeverity: cfg.minSeverity,
 		Limit: cfg.limit, AfterSequence: cfg.afterSeq,
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetAnomaliesResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetAnomalies_FullMethodName, func(ctx context.Context) (*nhv1.GetAnomaliesResponse, error) {
 		return c.RPC.GetAnomalies(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -128,7 +128,7 @@ func (c *Client) Anomalies(ctx context.Context, opts ...CallOption) (*AnomalyPag
 func (c *Client) CompareModels(ctx context.Context, modelIDs []string, opts ...CallOption) (*Comparison, error) {
 	cfg := newCallConfig(opts)
 	req := &nhv1.CompareModelsRequest{ModelIds: modelIDs, Metrics: cfg.metrics}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.CompareModelsResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_CompareModels_FullMethodName, func(ctx context.Context) (*nhv1.CompareModelsResponse, error) {
 		return c.RPC.CompareModels(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {

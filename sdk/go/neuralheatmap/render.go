@@ -31,7 +31,7 @@ func (c *Client) RenderHeatmap(ctx context.Context, opts ...CallOption) (*Image,
 		Theme: cfg.theme, CustomColors: cfg.customColors, Width: cfg.width, Height: cfg.height,
 		TimeRange: cfg.timeRange(),
 	}
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.RenderHeatmapResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_RenderHeatmap_FullMethodName, func(ctx context.Context) (*nhv1.RenderHeatmapResponse, error) {
 		return c.RPC.RenderHeatmap(ctx, req, cfg.grpcOpts...)
 	})
 	if err != nil {

@@ -3,15 +3,17 @@ package neuralheatmap
 import (
 	"context"
 	"errors"
+	"path"
 	"slices"
 	"time"
 )
 
 // Retry says how an idempotent unary call is repeated after a transient failure: the
-// policy's UnaryRetryCodes (UNAVAILABLE, DEADLINE_EXCEEDED), with the shared backoff.
-// Queries, the Set*/ClearFilter calls (they replace state), exports (they rewrite the same
-// file), downloads and renders are idempotent; IngestActivations is not (a retry could
-// store frames twice) and is never retried.
+// policy's UnaryRetryCodes (UNAVAILABLE, DEADLINE_EXCEEDED), with the shared backoff. Which
+// RPCs are idempotent is each RPC's idempotency_level in the protos (RetrySafe): queries,
+// the Set*/ClearFilter calls (they replace state), exports (they rewrite the same file),
+// downloads, renders and acknowledgements are; IngestActivations is not (a retry could store
+// frames twice) and is never retried.
 type Retry struct {
 	Backoff Backoff
 	// MaxAttempts bounds the attempts, the first included (0: as many as Budget allows).
@@ -21,18 +23,21 @@ type Retry struct {
 }
 
 // DefaultRetry is what idempotent calls use unless WithRetry or WithoutRetry says
-// otherwise: the shared policy's backoff, within 60 s (as the Python SDK's Retry).
-var DefaultRetry = Retry{Backoff: DefaultBackoff, Budget: 60 * time.Second}
+// otherwise: the shared policy's backoff, within DefaultRetryBudget (as every SDK).
+var DefaultRetry = Retry{Backoff: DefaultBackoff, Budget: DefaultRetryBudget}
 
-// invoke makes call once, or, when idempotent, again after each transient failure until it
-// succeeds, fails otherwise, runs out of attempts or ctx (or the budget) ends. The wait
-// before a retry is the backoff's delay, or the server's RetryInfo delay when longer.
-func invoke[T any](ctx context.Context, cfg *callConfig, idempotent bool, call func(context.Context) (T, error)) (T, error) {
+// invoke makes call to the RPC method (its full name, e.g.
+// nhv1.NeuralHeatmapService_ListModels_FullMethodName) once, or, when the protos declare the
+// RPC retry-safe (RetrySafe: NO_SIDE_EFFECTS or IDEMPOTENT), again after each transient
+// failure until it succeeds, fails otherwise, runs out of attempts or ctx (or the budget)
+// ends. The wait before a retry is the backoff's delay, or the server's RetryInfo delay when
+// longer.
+func invoke[T any](ctx context.Context, cfg *callConfig, method string, call func(context.Context) (T, error)) (T, error) {
 	r := DefaultRetry
 	if cfg.retry != nil {
 		r = *cfg.retry
 	}
-	if !idempotent {
+	if !RetrySafe(path.Base(method)) {
 		r.MaxAttempts = 1
 	}
 	if r.Backoff.Initial <= 0 {

@@ -26,7 +26,7 @@ const VersionHeader = "x-neural-heatmap-version"
 func (c *Client) BridgeVersion(ctx context.Context, opts ...CallOption) (string, error) {
 	cfg := newCallConfig(opts)
 	var header metadata.MD
-	_, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.ListModelsResponse, error) {
+	_, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_ListModels_FullMethodName, func(ctx context.Context) (*nhv1.ListModelsResponse, error) {
 		return c.RPC.ListModels(ctx, &nhv1.ListModelsRequest{}, append(cfg.grpcOpts, grpc.Header(&header))...)
 	})
 	if err != nil {

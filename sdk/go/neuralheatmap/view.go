@@ -12,7 +12,7 @@ import (
 // SetFilter replaces the view filter and returns the filter now in force.
 func (c *Client) SetFilter(ctx context.Context, f *nhv1.Filter, opts ...CallOption) (*nhv1.Filter, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.SetFilterResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_SetFilter_FullMethodName, func(ctx context.Context) (*nhv1.SetFilterResponse, error) {
 		return c.RPC.SetFilter(ctx, &nhv1.SetFilterRequest{Filter: f}, cfg.grpcOpts...)
 	})
 	return resp.GetFilter(), err
@@ -21,7 +21,7 @@ func (c *Client) SetFilter(ctx context.Context, f *nhv1.Filter, opts ...CallOpti
 // ClearFilter removes the view filter.
 func (c *Client) ClearFilter(ctx context.Context, opts ...CallOption) error {
 	cfg := newCallConfig(opts)
-	_, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.ClearFilterResponse, error) {
+	_, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_ClearFilter_FullMethodName, func(ctx context.Context) (*nhv1.ClearFilterResponse, error) {
 		return c.RPC.ClearFilter(ctx, &nhv1.ClearFilterRequest{}, cfg.grpcOpts...)
 	})
 	return err
@@ -30,7 +30,7 @@ func (c *Client) ClearFilter(ctx context.Context, opts ...CallOption) error {
 // Filter returns the view filter in force (an empty Filter when none).
 func (c *Client) Filter(ctx context.Context, opts ...CallOption) (*nhv1.Filter, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetFilterResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetFilter_FullMethodName, func(ctx context.Context) (*nhv1.GetFilterResponse, error) {
 		return c.RPC.GetFilter(ctx, &nhv1.GetFilterRequest{}, cfg.grpcOpts...)
 	})
 	if err != nil {
@@ -45,7 +45,7 @@ func (c *Client) Filter(ctx context.Context, opts ...CallOption) (*nhv1.Filter, 
 // SetTheme replaces the theme; customColors ("#rrggbb") are required for THEME_CUSTOM.
 func (c *Client) SetTheme(ctx context.Context, theme nhv1.Theme, customColors []string, opts ...CallOption) (*nhv1.ThemeSettings, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.SetThemeResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_SetTheme_FullMethodName, func(ctx context.Context) (*nhv1.SetThemeResponse, error) {
 		return c.RPC.SetTheme(ctx, &nhv1.SetThemeRequest{Theme: theme, CustomColors: customColors}, cfg.grpcOpts...)
 	})
 	return resp.GetTheme(), err
@@ -54,7 +54,7 @@ func (c *Client) SetTheme(ctx context.Context, theme nhv1.Theme, customColors []
 // Theme returns the theme in force.
 func (c *Client) Theme(ctx context.Context, opts ...CallOption) (*nhv1.ThemeSettings, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetThemeResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetTheme_FullMethodName, func(ctx context.Context) (*nhv1.GetThemeResponse, error) {
 		return c.RPC.GetTheme(ctx, &nhv1.GetThemeRequest{}, cfg.grpcOpts...)
 	})
 	return resp.GetTheme(), err
@@ -63,7 +63,7 @@ func (c *Client) Theme(ctx context.Context, opts ...CallOption) (*nhv1.ThemeSett
 // SetLayout replaces the panel layout and returns the layout now in force.
 func (c *Client) SetLayout(ctx context.Context, l *nhv1.Layout, opts ...CallOption) (*nhv1.Layout, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.SetLayoutResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_SetLayout_FullMethodName, func(ctx context.Context) (*nhv1.SetLayoutResponse, error) {
 		return c.RPC.SetLayout(ctx, &nhv1.SetLayoutRequest{Layout: l}, cfg.grpcOpts...)
 	})
 	return resp.GetLayout(), err
@@ -72,7 +72,7 @@ func (c *Client) SetLayout(ctx context.Context, l *nhv1.Layout, opts ...CallOpti
 // Layout returns the panel layout in force.
 func (c *Client) Layout(ctx context.Context, opts ...CallOption) (*nhv1.Layout, error) {
 	cfg := newCallConfig(opts)
-	resp, err := invoke(ctx, cfg, true, func(ctx context.Context) (*nhv1.GetLayoutResponse, error) {
+	resp, err := invoke(ctx, cfg, nhv1.NeuralHeatmapService_GetLayout_FullMethodName, func(ctx context.Context) (*nhv1.GetLayoutResponse, error) {
 		return c.RPC.GetLayout(ctx, &nhv1.GetLayoutRequest{}, cfg.grpcOpts...)
 	})
 	return resp.GetLayout(), err

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import grpc.aio
+from neural_heatmap_contract import policy
 from neural_heatmap_contract.limits import MAX_MESSAGE_BYTES
 from neural_heatmap_contract.tracing import enable_tracing
 
@@ -24,8 +25,8 @@ __all__ = [
     "uses_tls",
 ]
 
-DEFAULT_TARGET = "localhost:50051"
-"""The bridge's customary address (gRPC's conventional port)."""
+DEFAULT_TARGET = policy.BRIDGE_ADDRESS
+"""The bridge's customary address (gRPC's conventional port; protos/policy/client.json)."""
 
 DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 """Send and receive limit: a 2048 x 2048 float32 matrix alone is 16 MiB."""
@@ -33,7 +34,7 @@ DEFAULT_MAX_MESSAGE_BYTES = MAX_MESSAGE_BYTES
 SDK_SERVICE_NAME = "neural-heatmap-sdk"
 """``service.name`` of the SDK's spans unless ``OTEL_SERVICE_NAME`` names the program."""
 
-_DEFAULT_PORT = 50051
+_DEFAULT_PORT = policy.BRIDGE_PORT
 _DEFAULT_TLS_PORT = 443
 
 
@@ -48,9 +49,10 @@ class ParsedTarget:
 def _explain_http(url: str) -> InvalidTargetError:
     return InvalidTargetError(
         f"{url!r} is an HTTP/WebSocket URL, but the neural_heatmap SDK speaks gRPC to the "
-        "Neural Heatmap bridge, not to the HTTP server (which listens on :8080 by default). "
-        "Start the bridge in front of the server (e.g. `neural-heatmap-bridge --upstream "
-        "http://localhost:8080`) and pass the bridge's address instead: 'localhost:50051' "
+        f"Neural Heatmap bridge, not to the HTTP server (which listens on :{policy.SERVER_PORT} "
+        "by default). Start the bridge in front of the server (e.g. `neural-heatmap-bridge "
+        f"--upstream {policy.SERVER_URL}`) and pass the bridge's address instead: "
+        f"'{DEFAULT_TARGET}' "
         "(or 'grpc://host:port', 'grpcs://host:port' for TLS)."
     )
 
@@ -68,7 +70,8 @@ def parse_target(url: str) -> ParsedTarget:
     """
     text = url.strip()
     if not text:
-        raise InvalidTargetError("empty target; pass the bridge's address, e.g. 'localhost:50051'")
+        raise InvalidTargetError(
+            f"empty target; pass the bridge's address, e.g. '{DEFAULT_TARGET}'")
     lower = text.lower()
     if lower.startswith(("http://", "https://", "ws://", "wss://")):
         raise _explain_http(text)

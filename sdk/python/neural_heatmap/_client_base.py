@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from neural_heatmap_contract.policy import RETRY_SAFE, Rpc
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
 from neural_heatmap._channel import (
@@ -178,20 +179,32 @@ class ClientBase:
         self,
         attempt: Callable[[float | None], Awaitable[T]],
         *,
+        rpc: Rpc | None,
         timeout: Timeout,
         retry: RetryArg,
     ) -> T:
-        """Run ``attempt`` under the call's deadline and retry policy.
+        """Run ``attempt`` (a call of ``rpc``) under the call's deadline and retry policy.
 
-        This is the one place where a gRPC failure becomes an SDK error, so
-        every call raises the same :class:`NeuralHeatmapError` subclasses.
+        ``retry`` applies only when the protos declare ``rpc`` retry-safe (its
+        ``idempotency_level``, generated into ``RETRY_SAFE``); any other call, and one
+        that is not an RPC of the service (``rpc`` None: health), is made once. This is
+        the one place where a gRPC failure becomes an SDK error, so every call raises
+        the same :class:`NeuralHeatmapError` subclasses.
         """
+        policy = self._retry(retry) if rpc is not None and RETRY_SAFE[rpc] else None
         try:
-            return await call_with_retry(
-                attempt, retry=self._retry(retry), timeout=self._timeout(timeout)
-            )
+            return await call_with_retry(attempt, retry=policy, timeout=self._timeout(timeout))
         except grpc.aio.AioRpcError as exc:
             raise from_grpc_error(exc) from exc
+
+    def _rpc_of(self, method: object) -> Rpc | None:
+        """The RPC whose method of the service's stub ``method`` is (None: another stub's).
+
+        The generated stub holds one callable per RPC under the RPC's name, so looking
+        ``method`` up there names the RPC without a second spelling at every call site.
+        """
+        stub = self._open()
+        return next((rpc for rpc in RETRY_SAFE if getattr(stub, rpc) is method), None)
 
     async def _unary(
         self,
@@ -200,14 +213,15 @@ class ClientBase:
         *,
         timeout: Timeout,
         metadata: Metadata,
-        retry: RetryArg = None,
+        retry: RetryArg,
     ) -> T:
+        """Call ``method``, a unary RPC of the service's stub, with ``request`` (:meth:`_call`)."""
         md = self._metadata(metadata)
 
         async def attempt(per_try: float | None) -> T:
             return await method(request, timeout=per_try, metadata=md)
 
-        return await self._call(attempt, timeout=timeout, retry=retry)
+        return await self._call(attempt, rpc=self._rpc_of(method), timeout=timeout, retry=retry)
 
     # ------------------------------------------------------------------ connection
 
@@ -258,9 +272,12 @@ class ClientBase:
         self._open()
         assert self._channel is not None
         stub = health_pb2_grpc.HealthStub(self._channel)
-        resp = await self._unary(
-            stub.Check, health_pb2.HealthCheckRequest(), timeout=timeout, metadata=metadata
-        )
+        md = self._metadata(metadata)
+
+        async def attempt(per_try: float | None) -> health_pb2.HealthCheckResponse:
+            return await stub.Check(health_pb2.HealthCheckRequest(), timeout=per_try, metadata=md)
+
+        resp = await self._call(attempt, rpc=None, timeout=timeout, retry=None)
         return bool(resp.status == health_pb2.HealthCheckResponse.SERVING)
 
     async def disconnect(self) -> None:

@@ -25,7 +25,7 @@ from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg,
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import Severity
 from neural_heatmap._errors import from_grpc_error
-from neural_heatmap._streaming import RECONNECT_CODES
+from neural_heatmap._streaming import RECONNECT_CODES, ReconnectPolicy
 
 __all__ = ["ConsumersMixin"]
 
@@ -72,7 +72,7 @@ class ConsumersMixin(ClientBase):
         shared: bool = False,
         min_severity: Severity | str | None = None,
         model_ids: Sequence[str] | None = None,
-        max_retries: int = 30,
+        max_retries: int = ReconnectPolicy.max_retries,
         metadata: Metadata = None,
     ) -> None:
         """Run ``handler`` on every anomaly of durable consumer ``consumer``, until cancelled.

@@ -129,7 +129,7 @@ class ExportsMixin(CorrelationMixin, TemporalMixin, AnomaliesMixin):
             tmp.replace(out)
             return out
 
-        return await self._call(attempt, timeout=timeout, retry=retry)
+        return await self._call(attempt, rpc="DownloadExport", timeout=timeout, retry=retry)
 
     async def export_tensorboard(
         self,

@@ -144,8 +144,9 @@ class IngestMixin(ClientBase):
         async def attempt(per_try: float | None) -> pb.IngestActivationsResponse:
             return await stub.IngestActivations(requests(), timeout=per_try, metadata=md)
 
-        # never retried: the request iterator cannot be replayed
-        resp = await self._call(attempt, timeout=timeout, retry=None)
+        # never retried (IDEMPOTENCY_UNKNOWN: a retry could store frames twice, and the
+        # request iterator cannot be replayed)
+        resp = await self._call(attempt, rpc="IngestActivations", timeout=timeout, retry=None)
         return IngestSummary.from_proto(
             resp, frames_sent=counts["frames"], messages_sent=counts["messages"]
         )

@@ -45,7 +45,7 @@ class ModelsMixin(ClientBase):
             value = dict(headers or ()).get(VERSION_HEADER, "")
             return value.decode() if isinstance(value, bytes) else str(value)
 
-        return await self._call(attempt, timeout=timeout, retry=retry)
+        return await self._call(attempt, rpc="ListModels", timeout=timeout, retry=retry)
 
     async def list_models(
         self,

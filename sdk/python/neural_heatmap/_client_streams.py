@@ -187,7 +187,7 @@ class StreamsMixin(AnomaliesMixin):
         model_ids: Sequence[str] | None = None,
         reconnect: bool = True,
         reconnect_delay: float = ReconnectPolicy.delay,
-        max_retries: int = 30,
+        max_retries: int = ReconnectPolicy.max_retries,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[Update]:
@@ -300,7 +300,7 @@ class StreamsMixin(AnomaliesMixin):
         *,
         reconnect: bool = True,
         reconnect_delay: float = ReconnectPolicy.delay,
-        max_retries: int = 30,
+        max_retries: int = ReconnectPolicy.max_retries,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
     ) -> AsyncIterator[AnomalyUpdate]:

@@ -2,11 +2,13 @@
 
 Policy, in full:
 
-* Only **idempotent** calls are retried: queries (``Get*``, ``List*``,
-  ``CompareModels``), ``DownloadExport``, and the ``Set*``/``ClearFilter``
-  calls, which replace state so that repeating them changes nothing, and
-  ``ExportCorrelationMatrix``, which rewrites the same file. ``IngestActivations``
-  is never retried: a retry could store frames twice.
+* Only **idempotent** calls are retried, as the protos declare them (each RPC's
+  ``idempotency_level``, generated into ``neural_heatmap_contract.policy.RETRY_SAFE``
+  and read by the client's ``_call``): queries (``Get*``, ``List*``,
+  ``CompareModels``, ``RenderHeatmap``), ``DownloadExport``, the ``Set*``/``ClearFilter``
+  calls, which replace state so that repeating them changes nothing,
+  ``ExportCorrelationMatrix``, which rewrites the same file, and ``AckAnomalies``.
+  ``IngestActivations`` is never retried: a retry could store frames twice.
 * Only **transient** status codes are retried: ``UNAVAILABLE`` (bridge or
   upstream not reachable, restarting) and ``DEADLINE_EXCEEDED`` when the
   bridge reports that its upstream timed out while the caller's own overall
@@ -15,9 +17,10 @@ Policy, in full:
   :attr:`Retry.multiplier` up to :attr:`Retry.maximum`, with equal jitter
   (each wait is uniform in ``[cap/2, cap]``), so many clients that lost the
   bridge at the same moment do not come back in lockstep.
-* The codes and the backoff numbers are the policy every client shares
-  (protos/policy/retry.json, generated into ``neural_heatmap_contract.policy``
-  and into the Go and TypeScript SDKs; docs/clients.md).
+* The codes, the backoff numbers and the budget are the policy every client
+  shares (protos/policy/retry.json and client.json, generated into
+  ``neural_heatmap_contract.policy`` and into the Go, TypeScript and Java SDKs;
+  docs/clients.md).
 * The whole call, retries included, stops at the caller's ``timeout`` (or
   :attr:`Retry.deadline` when no timeout is given): each attempt gets the time
   that is left.
@@ -65,7 +68,7 @@ class Retry:
     initial: float = policy.BACKOFF_INITIAL_SECONDS
     maximum: float = policy.BACKOFF_MAX_SECONDS
     multiplier: float = policy.BACKOFF_MULTIPLIER
-    deadline: float = 60.0
+    deadline: float = policy.RETRY_BUDGET_SECONDS
     max_attempts: int | None = None
     codes: frozenset[grpc.StatusCode] = field(default=TRANSIENT_CODES)
     jitter: float = policy.BACKOFF_JITTER_FRACTION

@@ -60,8 +60,8 @@ class ReconnectPolicy:
         reconnect: Reopen at all; when ``False`` a disconnect raises.
         delay: Base wait in seconds (the seed's ``reconnect_delay``).
         max_delay: Cap of the exponentially growing wait. ``delay``, ``max_delay``,
-            the growth and the jitter default to the policy every client shares
-            (protos/policy/retry.json).
+            the growth and the jitter, ``max_retries`` and ``idle_timeout`` default to
+            the policy every client shares (protos/policy/retry.json, client.json).
         max_retries: Consecutive failed reopenings before giving up; the count
             resets whenever an update or heartbeat arrives.
         idle_timeout: Seconds a stream that has sent heartbeats may bring nothing at
@@ -72,8 +72,8 @@ class ReconnectPolicy:
     reconnect: bool = True
     delay: float = policy.BACKOFF_INITIAL_SECONDS
     max_delay: float = policy.BACKOFF_MAX_SECONDS
-    max_retries: int = 30
-    idle_timeout: float | None = 15.0
+    max_retries: int = policy.STREAM_RECONNECT_LIMIT
+    idle_timeout: float | None = policy.STREAM_IDLE_TIMEOUT_SECONDS
 
     def wait(self, failures: int) -> float:
         """Jittered wait before reopening after ``failures`` consecutive failures."""

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from neural_heatmap._channel import DEFAULT_TARGET
 from neural_heatmap._client import NeuralHeatmapClient
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import Severity, UpdateType
@@ -61,7 +62,7 @@ class NeuralHeatmapWebSocketClient:
 
     def __init__(
         self,
-        url: str = "localhost:50051",
+        url: str = DEFAULT_TARGET,
         reconnect: bool = True,
         reconnect_delay: float = 5.0,
         max_retries: int = 10,

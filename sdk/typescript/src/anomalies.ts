@@ -11,11 +11,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { Anomaly } from "./gen/neural_heatmap/v1/analytics_pb.js";
 import type { SubscribeAnomaliesResponse } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
-import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
-import { STREAM_RECONNECT_CODES } from "./policy_gen.js";
-
-/** Default of ResumeOptions.idleTimeoutMs. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 15_000;
+import { Backoff, sleep, streamBackoff, type BackoffOptions } from "./backoff.js";
+import { DEFAULT_IDLE_TIMEOUT_MS, STREAM_RECONNECT_CODES } from "./policy_gen.js";
 
 /**
  * Status codes after which the stream is reopened (the bridge or server went away, or
@@ -42,7 +39,8 @@ export interface ResumeOptions {
   signal?: AbortSignal;
   /**
    * Reopen a stream that brought neither an anomaly nor a heartbeat for this many
-   * milliseconds, once the bridge has sent one heartbeat (default 15000; 0: no bound).
+   * milliseconds, once the bridge has sent one heartbeat (default DEFAULT_IDLE_TIMEOUT_MS,
+   * 15000; 0: no bound).
    */
   idleTimeoutMs?: number;
   /** Told about every reconnect (the error and the delay before it). */
@@ -58,7 +56,7 @@ export async function* resumableAnomalies(
   open: OpenAnomalyStream,
   opts: ResumeOptions = {},
 ): AsyncGenerator<Anomaly, void, undefined> {
-  const backoff = opts.backoff instanceof Backoff ? opts.backoff : new Backoff(opts.backoff);
+  const backoff = streamBackoff(opts.backoff);
   const outer = opts.signal;
   let last = opts.afterSequence;
   if (last === undefined && opts.headSequence) last = await opts.headSequence();

@@ -2,7 +2,13 @@
  * Exponential backoff with jitter for reconnecting streams. The defaults are the policy
  * every client shares (protos/policy/retry.json, generated into policy_gen.ts).
  */
-import { BACKOFF_INITIAL_MS, BACKOFF_JITTER, BACKOFF_MAX_MS, BACKOFF_MULTIPLIER } from "./policy_gen.js";
+import {
+  BACKOFF_INITIAL_MS,
+  BACKOFF_JITTER,
+  BACKOFF_MAX_MS,
+  BACKOFF_MULTIPLIER,
+  STREAM_RECONNECT_LIMIT,
+} from "./policy_gen.js";
 
 export interface BackoffOptions {
   /** First delay in milliseconds (default: the policy's, 100). */
@@ -16,7 +22,10 @@ export interface BackoffOptions {
    * policy's equal jitter, 0.5 (each delay in [cap/2, cap]).
    */
   jitter?: number;
-  /** Give up after this many consecutive failed attempts (default Infinity). */
+  /**
+   * Give up after this many consecutive failed attempts (default Infinity; live streams and
+   * consumers: STREAM_RECONNECT_LIMIT).
+   */
   maxAttempts?: number;
   /** Source of randomness in [0, 1); injectable for tests. */
   random?: () => number;
@@ -47,6 +56,14 @@ export class Backoff {
     const base = Math.min(this.maxMs, this.initialMs * Math.pow(this.multiplier, Math.max(0, attempt)));
     return Math.round(base * (1 - this.jitter * this.random()));
   }
+}
+
+/**
+ * The backoff of a live stream or durable consumer: `opts` as given, or the policy's with
+ * maxAttempts defaulting to STREAM_RECONNECT_LIMIT consecutive failed reopenings (as every SDK).
+ */
+export function streamBackoff(opts?: Backoff | BackoffOptions): Backoff {
+  return opts instanceof Backoff ? opts : new Backoff({ maxAttempts: STREAM_RECONNECT_LIMIT, ...opts });
 }
 
 /** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */

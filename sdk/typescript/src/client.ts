@@ -37,6 +37,7 @@ import {
 import type { RenderKind } from "./gen/neural_heatmap/v1/render_pb.js";
 import { UpdateType } from "./gen/neural_heatmap/v1/updates_pb.js";
 import { LayoutSchema, ThemeSettingsSchema, type Layout, type Theme, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
+import { DEFAULT_ADDRESS, DEFAULT_MAX_MESSAGE_BYTES, RETRY_SAFE } from "./policy_gen.js";
 import { withRetry, type RetryOptions } from "./retry.js";
 import { reopening, type StreamOptions } from "./streams.js";
 import { float32Tensor } from "./tensor.js";
@@ -72,42 +73,40 @@ import {
 } from "./views.js";
 import { VERSION_HEADER, isLoopback, plaintextTokenRefusal } from "./version.js";
 
-/** gRPC's default limit is 4 MiB; matrices are large, so both directions allow 256 MiB. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
-
 /**
- * Every RPC of the service and the client method that calls it; `idempotent` ones are
- * retried on the policy's UNAVAILABLE/DEADLINE_EXCEEDED (a Set replaces state, an export
- * rewrites the same file, a download restarts only before its first byte). The completeness
- * test (src/test/completeness.test.ts) checks this against the service descriptor.
+ * Every RPC of the service and the client method that calls it. Which of them are retried
+ * on the policy's UNAVAILABLE/DEADLINE_EXCEEDED is the protos' idempotency_level (RETRY_SAFE,
+ * generated): a Set replaces state, an export rewrites the same file, a download restarts
+ * only before its first byte. The completeness test (src/test/completeness.test.ts) checks
+ * this against the service descriptor.
  */
 export const RPC_METHODS = {
-  ListModels: { method: "listModels", idempotent: true },
-  GetCorrelationMatrix: { method: "getCorrelationMatrix", idempotent: true },
-  GetTemporalPatterns: { method: "getTemporalPatterns", idempotent: true },
-  GetTemporalStatistics: { method: "getTemporalStatistics", idempotent: true },
-  GetAnomalies: { method: "getAnomalies", idempotent: true },
-  SetFilter: { method: "setFilter", idempotent: true },
-  ClearFilter: { method: "clearFilter", idempotent: true },
-  GetFilter: { method: "getFilter", idempotent: true },
-  SetTheme: { method: "setTheme", idempotent: true },
-  GetTheme: { method: "getTheme", idempotent: true },
-  SetLayout: { method: "setLayout", idempotent: true },
-  GetLayout: { method: "getLayout", idempotent: true },
-  CompareModels: { method: "compareModels", idempotent: true },
-  RenderHeatmap: { method: "renderHeatmap", idempotent: true },
-  ExportCorrelationMatrix: { method: "exportCorrelationMatrix", idempotent: true },
-  ListExports: { method: "listExports", idempotent: true },
-  DownloadExport: { method: "downloadExport", idempotent: true },
-  SubscribeHeatmap: { method: "subscribeHeatmap", idempotent: false },
-  SubscribeCorrelations: { method: "subscribeCorrelations", idempotent: false },
-  SubscribeTemporal: { method: "subscribeTemporal", idempotent: false },
-  SubscribeAnomalies: { method: "anomalies", idempotent: false },
-  StreamUpdates: { method: "streamUpdates", idempotent: false },
-  IngestActivations: { method: "ingest", idempotent: false },
-  AckAnomalies: { method: "ackAnomalies", idempotent: true },
-  GetLayerHealth: { method: "getLayerHealth", idempotent: true },
-} as const satisfies Record<string, { method: keyof NeuralHeatmapClient; idempotent: boolean }>;
+  ListModels: { method: "listModels" },
+  GetCorrelationMatrix: { method: "getCorrelationMatrix" },
+  GetTemporalPatterns: { method: "getTemporalPatterns" },
+  GetTemporalStatistics: { method: "getTemporalStatistics" },
+  GetAnomalies: { method: "getAnomalies" },
+  SetFilter: { method: "setFilter" },
+  ClearFilter: { method: "clearFilter" },
+  GetFilter: { method: "getFilter" },
+  SetTheme: { method: "setTheme" },
+  GetTheme: { method: "getTheme" },
+  SetLayout: { method: "setLayout" },
+  GetLayout: { method: "getLayout" },
+  CompareModels: { method: "compareModels" },
+  RenderHeatmap: { method: "renderHeatmap" },
+  ExportCorrelationMatrix: { method: "exportCorrelationMatrix" },
+  ListExports: { method: "listExports" },
+  DownloadExport: { method: "downloadExport" },
+  SubscribeHeatmap: { method: "subscribeHeatmap" },
+  SubscribeCorrelations: { method: "subscribeCorrelations" },
+  SubscribeTemporal: { method: "subscribeTemporal" },
+  SubscribeAnomalies: { method: "anomalies" },
+  StreamUpdates: { method: "streamUpdates" },
+  IngestActivations: { method: "ingest" },
+  AckAnomalies: { method: "ackAnomalies" },
+  GetLayerHealth: { method: "getLayerHealth" },
+} as const satisfies Record<keyof typeof RETRY_SAFE, { method: keyof NeuralHeatmapClient }>;
 
 export interface ConnectOptions {
   /** "host:port" or a URL ("http://host:port", "https://host:port"); default localhost:50051. */
@@ -201,7 +200,7 @@ export class NeuralHeatmapClient {
 
   constructor(opts: ConnectOptions = {}) {
     const tls = opts.tls ?? false;
-    this.baseUrl = baseUrl(opts.address ?? "localhost:50051", tls !== false);
+    this.baseUrl = baseUrl(opts.address ?? DEFAULT_ADDRESS, tls !== false);
     this.timeoutMs = opts.timeoutMs;
     this.retry = opts.retry ?? {};
     const interceptors: Interceptor[] = [];
@@ -245,7 +244,7 @@ export class NeuralHeatmapClient {
     fn: (opts: ConnectCallOptions) => Promise<T>,
   ): Promise<T> {
     const { signal, release } = linkSignals(call?.signal, this.closing.signal);
-    const retry = RPC_METHODS[rpc].idempotent ? (call?.retry ?? this.retry) : false;
+    const retry = RETRY_SAFE[rpc] ? (call?.retry ?? this.retry) : false;
     try {
       signal.throwIfAborted();
       return await withRetry(

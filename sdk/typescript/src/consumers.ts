@@ -9,7 +9,7 @@
  * docs/reliability.md, "Durable consumers".
  */
 import { ConnectError, type CallOptions as ConnectCallOptions, type Client } from "@connectrpc/connect";
-import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+import { sleep, streamBackoff, type BackoffOptions } from "./backoff.js";
 import { toNeuralHeatmapError } from "./errors.js";
 import type { Severity } from "./gen/neural_heatmap/v1/common_pb.js";
 import type { NeuralHeatmapService } from "./gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
@@ -30,7 +30,10 @@ export interface ConsumeOptions {
    */
   signal?: AbortSignal;
   headers?: ConnectCallOptions["headers"];
-  /** Backoff between reopenings (default: the shared policy). */
+  /**
+   * Backoff between reopenings (default: the shared policy, giving up after
+   * STREAM_RECONNECT_LIMIT reopenings in a row without a message; `maxAttempts` overrides).
+   */
   backoff?: BackoffOptions;
 }
 
@@ -61,7 +64,7 @@ export async function consumeLoop(
   opts: ConsumeOptions,
 ): Promise<void> {
   const signal = opts.signal ?? new AbortController().signal;
-  const backoff = new Backoff(opts.backoff);
+  const backoff = streamBackoff(opts.backoff);
   const request = {
     consumer,
     shared: opts.shared ?? false,
@@ -84,7 +87,9 @@ export async function consumeLoop(
     } catch (e) {
       if (e instanceof HandlerFailed) throw e.error;
       if (signal.aborted) return;
-      if (!STREAM_RECONNECT_CODES.includes(ConnectError.from(e).code)) throw toNeuralHeatmapError(e);
+      if (!STREAM_RECONNECT_CODES.includes(ConnectError.from(e).code) || attempt >= backoff.maxAttempts) {
+        throw toNeuralHeatmapError(e);
+      }
     }
     try {
       await sleep(backoff.delayMs(attempt), signal);

@@ -7,7 +7,6 @@ export {
   bearerToken,
   baseUrl,
   NeuralHeatmapClient,
-  DEFAULT_MAX_MESSAGE_BYTES,
   RPC_METHODS,
   type CallOptions,
   type ConnectOptions,
@@ -18,18 +17,17 @@ export * from "./errors.js";
 export { VERSION, VERSION_HEADER } from "./version.js";
 export * from "./views.js";
 export * from "./units.js";
-export { withRetry, DEFAULT_RETRY_DEADLINE_MS, type RetryOptions } from "./retry.js";
+export { withRetry, type RetryOptions } from "./retry.js";
 export { reopening, type StreamOptions } from "./streams.js";
 export type { ConsumeOptions } from "./consumers.js";
 export {
   resumableAnomalies,
   isResumable,
   RESUMABLE_CODES,
-  DEFAULT_IDLE_TIMEOUT_MS,
   type OpenAnomalyStream,
   type ResumeOptions,
 } from "./anomalies.js";
-export { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+export { Backoff, sleep, streamBackoff, type BackoffOptions } from "./backoff.js";
 export { metadataValue, metadataMap, type MetadataPlain } from "./metadata.js";
 export * from "./policy_gen.js";
 export { tensorToFloat32Array, tensorToFloat64Array, float32Tensor, elementCount, TensorError } from "./tensor.js";

@@ -1,6 +1,6 @@
 /**
- * Retrying idempotent calls: the policy every client shares (protos/policy/retry.json,
- * generated into policy_gen.ts). Only calls that change nothing when repeated are retried
+ * Retrying idempotent calls: the policy every client shares (protos/policy/, generated into
+ * policy_gen.ts). Only calls the protos declare idempotent (RETRY_SAFE) are retried
  * (queries, the Set and Clear calls that replace view state, exports that rewrite the same
  * file, a download that has not delivered a byte yet); `IngestActivations` never is, since
  * a repeat could store frames twice. Only the policy's transient codes (UNAVAILABLE,
@@ -9,13 +9,10 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
-import { UNARY_RETRY_CODES } from "./policy_gen.js";
-
-/** Default of RetryOptions.deadlineMs: the budget of a call without its own timeout. */
-export const DEFAULT_RETRY_DEADLINE_MS = 60_000;
+import { DEFAULT_RETRY_DEADLINE_MS, UNARY_RETRY_CODES } from "./policy_gen.js";
 
 export interface RetryOptions extends BackoffOptions {
-  /** Overall time for all attempts when the call sets no `timeoutMs` (default 60000). */
+  /** Overall time for all attempts when the call sets no `timeoutMs` (default DEFAULT_RETRY_DEADLINE_MS). */
   deadlineMs?: number;
   /** Codes that count as transient (default: the policy's UNARY_RETRY_CODES). */
   codes?: readonly Code[];

@@ -8,7 +8,7 @@
  * other failure is thrown as a typed error.
  */
 import { Code, ConnectError, type CallOptions as ConnectCallOptions } from "@connectrpc/connect";
-import { Backoff, sleep, type BackoffOptions } from "./backoff.js";
+import { Backoff, sleep, streamBackoff, type BackoffOptions } from "./backoff.js";
 import { toNeuralHeatmapError } from "./errors.js";
 import { STREAM_RECONNECT_CODES } from "./policy_gen.js";
 
@@ -32,8 +32,7 @@ export type OpenStream<T> = (signal: AbortSignal, progress: () => void) => Async
 export async function* reopening<T>(open: OpenStream<T>, opts: StreamOptions): AsyncGenerator<T, void, undefined> {
   const outer = opts.signal;
   const reconnect = opts.reconnect ?? true;
-  const backoff =
-    reconnect instanceof Backoff ? reconnect : new Backoff(typeof reconnect === "object" ? reconnect : {});
+  const backoff = streamBackoff(typeof reconnect === "object" ? reconnect : undefined);
   let failures = 0;
   while (!outer?.aborted) {
     const ctl = new AbortController();

@@ -28,6 +28,13 @@ if _version_not_supported:
 
 class NeuralHeatmapServiceStub:
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
     """
 
     def __init__(self, channel):
@@ -165,6 +172,13 @@ class NeuralHeatmapServiceStub:
 
 class NeuralHeatmapServiceServicer:
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
     """
 
     def ListModels(self, request, context):
@@ -480,6 +494,13 @@ def add_NeuralHeatmapServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class NeuralHeatmapService:
     """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
     """
 
     @staticmethod

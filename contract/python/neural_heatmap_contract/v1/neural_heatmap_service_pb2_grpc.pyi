@@ -28,7 +28,15 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class NeuralHeatmapServiceStub:
-    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
+    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
@@ -87,7 +95,15 @@ class NeuralHeatmapServiceStub:
 
 @_typing.type_check_only
 class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
-    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
+    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListModels: _aio.UnaryUnaryMultiCallable[_neural_heatmap_service_pb2.ListModelsRequest, _neural_heatmap_service_pb2.ListModelsResponse]  # type: ignore[assignment]
@@ -142,7 +158,15 @@ class NeuralHeatmapServiceAsyncStub(NeuralHeatmapServiceStub):
     """Returns per layer its dead and saturated units (with canvas cells and since when) and top spiking units."""
 
 class NeuralHeatmapServiceServicer(metaclass=_abc_1.ABCMeta):
-    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion."""
+    """The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+
+    Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+    send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+    more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+    cursor to where it already is) are retried on the policy's transient codes;
+    IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+    scripts/gen_policy.py generates the per-RPC table from these options.
+    """
 
     @_abc_1.abstractmethod
     def ListModels(

@@ -7,7 +7,9 @@ a training step: the queue fills, the oldest frames are dropped and counted.
 
 Delivery: a batch whose call fails with ``UNAVAILABLE`` (bridge or server
 down) goes back to the front of the queue and is sent again once the channel
-reconnects, so a batch cut off mid-call may be stored twice; any other failure
+reconnects, after the backoff every client shares (``neural_heatmap_contract.backoff``,
+with jitter, so many training processes that lost one bridge do not come back in
+lockstep), so a batch cut off mid-call may be stored twice; any other failure
 drops the batch (counted as failed). Batches the server refuses in part are
 counted as rejected, with the first reason logged.
 """
@@ -25,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 import torch
+from neural_heatmap_contract.backoff import backoff_delay
 
 from neural_heatmap._client import NeuralHeatmapClient
 from neural_heatmap._errors import NeuralHeatmapError, UnavailableError
@@ -34,9 +37,6 @@ from neural_heatmap.torch._reduce import Reduction, finish_reduction
 __all__ = ["CapturedFrame", "FrameSender", "SenderCounts"]
 
 logger = logging.getLogger("neural_heatmap.torch")
-
-_BACKOFF_INITIAL = 0.1  # seconds before re-sending after UNAVAILABLE, doubled up to _MAX
-_BACKOFF_MAX = 2.0
 
 
 class CapturedFrame(NamedTuple):
@@ -261,7 +261,7 @@ class FrameSender:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         client = self._make_client()
-        backoff = _BACKOFF_INITIAL
+        failures = 0  # undelivered batches in a row: the wait before the next send grows
         try:
             while not self._abandon.is_set():
                 batch = self._next_batch()
@@ -275,10 +275,10 @@ class FrameSender:
                     delivered = True
                 self._settle(batch, retry=not delivered)
                 if delivered:
-                    backoff = _BACKOFF_INITIAL
+                    failures = 0
                 else:
-                    self._abandon.wait(backoff)
-                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    self._abandon.wait(backoff_delay(failures))
+                    failures += 1
         finally:
             loop.run_until_complete(client.close())
             loop.close()

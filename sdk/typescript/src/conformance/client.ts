@@ -12,7 +12,7 @@ import { createRegistry, fromJson, toJson, type DescMethod, type JsonValue } fro
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createInterface } from "node:readline";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "../client.js";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../policy_gen.js";
 import { file_neural_heatmap_v1_neural_heatmap_service } from "../gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 
 const registry = createRegistry(file_neural_heatmap_v1_neural_heatmap_service);

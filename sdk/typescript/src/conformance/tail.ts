@@ -8,6 +8,7 @@
  *        [--model M] [--after N] [--count N]
  */
 import { connect } from "../client.js";
+import { DEFAULT_ADDRESS } from "../policy_gen.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -15,7 +16,7 @@ function arg(name: string): string | undefined {
 }
 
 async function main(): Promise<void> {
-  const client = connect({ address: arg("target") ?? "localhost:50051", token: arg("token") });
+  const client = connect({ address: arg("target") ?? DEFAULT_ADDRESS, token: arg("token") });
   const matrixModel = arg("matrix-model");
   if (matrixModel) {
     const m = await client.getCorrelationMatrix({ modelIds: [matrixModel] });

@@ -1,8 +1,8 @@
 /**
  * One surface, checked: every RPC of the service (from the generated descriptor) has a
- * hand-written client method, and the mapping names nothing else. The idempotent ones are
- * exactly those the shared policy may retry. (surface.live.test.ts also checks that the
- * methods reach every RPC on the wire.)
+ * hand-written client method, and the mapping names nothing else. (Which are retried is
+ * policy.test.ts's; surface.live.test.ts also checks that the methods reach every RPC on the
+ * wire.)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,15 +18,5 @@ test("every RPC of the service has a hand-written client method", () => {
   for (const [rpc, { method }] of Object.entries(RPC_METHODS)) {
     const fn = (NeuralHeatmapClient.prototype as unknown as Record<string, unknown>)[method];
     assert.equal(typeof fn, "function", `${rpc} -> ${method} is not a client method`);
-  }
-});
-
-test("streams and ingestion are never retried as unary calls; queries are", () => {
-  for (const m of NeuralHeatmapService.methods) {
-    const { idempotent } = RPC_METHODS[m.name as keyof typeof RPC_METHODS];
-    if (m.methodKind === "client_streaming" || (m.methodKind === "server_streaming" && m.name !== "DownloadExport")) {
-      assert.equal(idempotent, false, m.name);
-    }
-    if (/^(Get|List)/.test(m.name)) assert.equal(idempotent, true, m.name);
   }
 });

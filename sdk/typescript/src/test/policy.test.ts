@@ -1,16 +1,27 @@
-/** The TypeScript SDK runs on the policy file every client shares (protos/policy/retry.json). */
+/**
+ * The TypeScript SDK runs on the policy files every client shares (protos/policy/retry.json,
+ * client.json) and retries exactly the RPCs the protos declare idempotent.
+ */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Code } from "@connectrpc/connect";
-import { Backoff } from "../backoff.js";
+import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt";
+import { Backoff, streamBackoff } from "../backoff.js";
+import { NeuralHeatmapService } from "../gen/neural_heatmap/v1/neural_heatmap_service_pb.js";
 import { RESUMABLE_CODES } from "../anomalies.js";
 import {
   BACKOFF_INITIAL_MS,
   BACKOFF_JITTER,
   BACKOFF_MAX_MS,
   BACKOFF_MULTIPLIER,
+  DEFAULT_ADDRESS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_RETRY_DEADLINE_MS,
+  RETRY_SAFE,
   STREAM_RECONNECT_CODES,
+  STREAM_RECONNECT_LIMIT,
   UNARY_RETRY_CODES,
 } from "../policy_gen.js";
 
@@ -45,4 +56,38 @@ test("the default backoff and the resumable codes are the policy's", () => {
   ]);
   assert.deepEqual([...RESUMABLE_CODES].map(canonical).sort(), [...policy.stream_reconnect_codes].sort());
   assert.ok(!RESUMABLE_CODES.has(Code.InvalidArgument) && !RESUMABLE_CODES.has(Code.OutOfRange));
+});
+
+const facts = JSON.parse(
+  readFileSync(new URL("../../../../protos/policy/client.json", import.meta.url), "utf8"),
+) as {
+  max_message_bytes: number;
+  retry_budget_seconds: number;
+  stream_idle_timeout_seconds: number;
+  stream_reconnect_limit: number;
+  bridge: { host: string; port: number };
+};
+
+test("the client facts equal the facts file", () => {
+  assert.equal(DEFAULT_MAX_MESSAGE_BYTES, facts.max_message_bytes);
+  assert.equal(DEFAULT_MAX_MESSAGE_BYTES, 256 * 1024 * 1024, "docs say 256 MiB");
+  assert.equal(DEFAULT_RETRY_DEADLINE_MS, facts.retry_budget_seconds * 1000);
+  assert.equal(DEFAULT_IDLE_TIMEOUT_MS, facts.stream_idle_timeout_seconds * 1000);
+  assert.equal(STREAM_RECONNECT_LIMIT, facts.stream_reconnect_limit);
+  assert.equal(DEFAULT_ADDRESS, `${facts.bridge.host}:${facts.bridge.port}`);
+  // Streams and consumers give up after the limit; a unary call's Backoff is bounded by time.
+  assert.equal(streamBackoff().maxAttempts, facts.stream_reconnect_limit);
+  assert.equal(streamBackoff({ maxAttempts: 3 }).maxAttempts, 3);
+  assert.equal(new Backoff().maxAttempts, Number.POSITIVE_INFINITY);
+});
+
+test("RETRY_SAFE is each RPC's idempotency_level in the protos", () => {
+  const methods = NeuralHeatmapService.methods;
+  assert.deepEqual(Object.keys(RETRY_SAFE).sort(), methods.map((m) => m.name).sort());
+  for (const m of methods) {
+    const declared = m.idempotency !== MethodOptions_IdempotencyLevel.IDEMPOTENCY_UNKNOWN;
+    assert.equal(RETRY_SAFE[m.name as keyof typeof RETRY_SAFE], declared, m.name);
+  }
+  assert.equal(RETRY_SAFE.IngestActivations, false, "a retry could store frames twice");
+  assert.equal(RETRY_SAFE.ListModels, true);
 });

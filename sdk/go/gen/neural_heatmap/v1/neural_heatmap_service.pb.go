@@ -2812,34 +2812,34 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x16GetLayerHealthResponse\x126\n" +
 	"\x06layers\x18\x01 \x03(\v2\x1e.neural_heatmap.v1.LayerHealthR\x06layers\"=\n" +
 	"\x14AckAnomaliesResponse\x12%\n" +
-	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence2\xab\x14\n" +
-	"\x14NeuralHeatmapService\x12Y\n" +
+	"\x0eacked_sequence\x18\x01 \x01(\x04R\rackedSequence2\xa9\x15\n" +
+	"\x14NeuralHeatmapService\x12^\n" +
 	"\n" +
-	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\x12w\n" +
-	"\x14GetCorrelationMatrix\x12..neural_heatmap.v1.GetCorrelationMatrixRequest\x1a/.neural_heatmap.v1.GetCorrelationMatrixResponse\x12t\n" +
-	"\x13GetTemporalPatterns\x12-.neural_heatmap.v1.GetTemporalPatternsRequest\x1a..neural_heatmap.v1.GetTemporalPatternsResponse\x12z\n" +
-	"\x15GetTemporalStatistics\x12/.neural_heatmap.v1.GetTemporalStatisticsRequest\x1a0.neural_heatmap.v1.GetTemporalStatisticsResponse\x12_\n" +
-	"\fGetAnomalies\x12&.neural_heatmap.v1.GetAnomaliesRequest\x1a'.neural_heatmap.v1.GetAnomaliesResponse\x12V\n" +
-	"\tSetFilter\x12#.neural_heatmap.v1.SetFilterRequest\x1a$.neural_heatmap.v1.SetFilterResponse\x12\\\n" +
-	"\vClearFilter\x12%.neural_heatmap.v1.ClearFilterRequest\x1a&.neural_heatmap.v1.ClearFilterResponse\x12V\n" +
-	"\tGetFilter\x12#.neural_heatmap.v1.GetFilterRequest\x1a$.neural_heatmap.v1.GetFilterResponse\x12S\n" +
-	"\bSetTheme\x12\".neural_heatmap.v1.SetThemeRequest\x1a#.neural_heatmap.v1.SetThemeResponse\x12S\n" +
-	"\bGetTheme\x12\".neural_heatmap.v1.GetThemeRequest\x1a#.neural_heatmap.v1.GetThemeResponse\x12V\n" +
-	"\tSetLayout\x12#.neural_heatmap.v1.SetLayoutRequest\x1a$.neural_heatmap.v1.SetLayoutResponse\x12V\n" +
-	"\tGetLayout\x12#.neural_heatmap.v1.GetLayoutRequest\x1a$.neural_heatmap.v1.GetLayoutResponse\x12b\n" +
-	"\rCompareModels\x12'.neural_heatmap.v1.CompareModelsRequest\x1a(.neural_heatmap.v1.CompareModelsResponse\x12\x80\x01\n" +
-	"\x17ExportCorrelationMatrix\x121.neural_heatmap.v1.ExportCorrelationMatrixRequest\x1a2.neural_heatmap.v1.ExportCorrelationMatrixResponse\x12\\\n" +
-	"\vListExports\x12%.neural_heatmap.v1.ListExportsRequest\x1a&.neural_heatmap.v1.ListExportsResponse\x12g\n" +
-	"\x0eDownloadExport\x12(.neural_heatmap.v1.DownloadExportRequest\x1a).neural_heatmap.v1.DownloadExportResponse0\x01\x12m\n" +
-	"\x10SubscribeHeatmap\x12*.neural_heatmap.v1.SubscribeHeatmapRequest\x1a+.neural_heatmap.v1.SubscribeHeatmapResponse0\x01\x12|\n" +
-	"\x15SubscribeCorrelations\x12/.neural_heatmap.v1.SubscribeCorrelationsRequest\x1a0.neural_heatmap.v1.SubscribeCorrelationsResponse0\x01\x12p\n" +
-	"\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse0\x01\x12s\n" +
-	"\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse0\x01\x12d\n" +
-	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse0\x01\x12p\n" +
-	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse(\x01\x12b\n" +
-	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponse\x12_\n" +
-	"\fAckAnomalies\x12&.neural_heatmap.v1.AckAnomaliesRequest\x1a'.neural_heatmap.v1.AckAnomaliesResponse\x12e\n" +
-	"\x0eGetLayerHealth\x12(.neural_heatmap.v1.GetLayerHealthRequest\x1a).neural_heatmap.v1.GetLayerHealthResponseB\xeb\x01\n" +
+	"ListModels\x12$.neural_heatmap.v1.ListModelsRequest\x1a%.neural_heatmap.v1.ListModelsResponse\"\x03\x90\x02\x01\x12|\n" +
+	"\x14GetCorrelationMatrix\x12..neural_heatmap.v1.GetCorrelationMatrixRequest\x1a/.neural_heatmap.v1.GetCorrelationMatrixResponse\"\x03\x90\x02\x01\x12y\n" +
+	"\x13GetTemporalPatterns\x12-.neural_heatmap.v1.GetTemporalPatternsRequest\x1a..neural_heatmap.v1.GetTemporalPatternsResponse\"\x03\x90\x02\x01\x12\x7f\n" +
+	"\x15GetTemporalStatistics\x12/.neural_heatmap.v1.GetTemporalStatisticsRequest\x1a0.neural_heatmap.v1.GetTemporalStatisticsResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\fGetAnomalies\x12&.neural_heatmap.v1.GetAnomaliesRequest\x1a'.neural_heatmap.v1.GetAnomaliesResponse\"\x03\x90\x02\x01\x12[\n" +
+	"\tSetFilter\x12#.neural_heatmap.v1.SetFilterRequest\x1a$.neural_heatmap.v1.SetFilterResponse\"\x03\x90\x02\x02\x12a\n" +
+	"\vClearFilter\x12%.neural_heatmap.v1.ClearFilterRequest\x1a&.neural_heatmap.v1.ClearFilterResponse\"\x03\x90\x02\x02\x12[\n" +
+	"\tGetFilter\x12#.neural_heatmap.v1.GetFilterRequest\x1a$.neural_heatmap.v1.GetFilterResponse\"\x03\x90\x02\x01\x12X\n" +
+	"\bSetTheme\x12\".neural_heatmap.v1.SetThemeRequest\x1a#.neural_heatmap.v1.SetThemeResponse\"\x03\x90\x02\x02\x12X\n" +
+	"\bGetTheme\x12\".neural_heatmap.v1.GetThemeRequest\x1a#.neural_heatmap.v1.GetThemeResponse\"\x03\x90\x02\x01\x12[\n" +
+	"\tSetLayout\x12#.neural_heatmap.v1.SetLayoutRequest\x1a$.neural_heatmap.v1.SetLayoutResponse\"\x03\x90\x02\x02\x12[\n" +
+	"\tGetLayout\x12#.neural_heatmap.v1.GetLayoutRequest\x1a$.neural_heatmap.v1.GetLayoutResponse\"\x03\x90\x02\x01\x12g\n" +
+	"\rCompareModels\x12'.neural_heatmap.v1.CompareModelsRequest\x1a(.neural_heatmap.v1.CompareModelsResponse\"\x03\x90\x02\x01\x12\x85\x01\n" +
+	"\x17ExportCorrelationMatrix\x121.neural_heatmap.v1.ExportCorrelationMatrixRequest\x1a2.neural_heatmap.v1.ExportCorrelationMatrixResponse\"\x03\x90\x02\x02\x12a\n" +
+	"\vListExports\x12%.neural_heatmap.v1.ListExportsRequest\x1a&.neural_heatmap.v1.ListExportsResponse\"\x03\x90\x02\x01\x12l\n" +
+	"\x0eDownloadExport\x12(.neural_heatmap.v1.DownloadExportRequest\x1a).neural_heatmap.v1.DownloadExportResponse\"\x03\x90\x02\x010\x01\x12r\n" +
+	"\x10SubscribeHeatmap\x12*.neural_heatmap.v1.SubscribeHeatmapRequest\x1a+.neural_heatmap.v1.SubscribeHeatmapResponse\"\x03\x90\x02\x010\x01\x12\x81\x01\n" +
+	"\x15SubscribeCorrelations\x12/.neural_heatmap.v1.SubscribeCorrelationsRequest\x1a0.neural_heatmap.v1.SubscribeCorrelationsResponse\"\x03\x90\x02\x010\x01\x12u\n" +
+	"\x11SubscribeTemporal\x12+.neural_heatmap.v1.SubscribeTemporalRequest\x1a,.neural_heatmap.v1.SubscribeTemporalResponse\"\x03\x90\x02\x010\x01\x12x\n" +
+	"\x12SubscribeAnomalies\x12,.neural_heatmap.v1.SubscribeAnomaliesRequest\x1a-.neural_heatmap.v1.SubscribeAnomaliesResponse\"\x03\x90\x02\x020\x01\x12i\n" +
+	"\rStreamUpdates\x12'.neural_heatmap.v1.StreamUpdatesRequest\x1a(.neural_heatmap.v1.StreamUpdatesResponse\"\x03\x90\x02\x010\x01\x12u\n" +
+	"\x11IngestActivations\x12+.neural_heatmap.v1.IngestActivationsRequest\x1a,.neural_heatmap.v1.IngestActivationsResponse\"\x03\x90\x02\x00(\x01\x12g\n" +
+	"\rRenderHeatmap\x12'.neural_heatmap.v1.RenderHeatmapRequest\x1a(.neural_heatmap.v1.RenderHeatmapResponse\"\x03\x90\x02\x01\x12d\n" +
+	"\fAckAnomalies\x12&.neural_heatmap.v1.AckAnomaliesRequest\x1a'.neural_heatmap.v1.AckAnomaliesResponse\"\x03\x90\x02\x02\x12j\n" +
+	"\x0eGetLayerHealth\x12(.neural_heatmap.v1.GetLayerHealthRequest\x1a).neural_heatmap.v1.GetLayerHealthResponse\"\x03\x90\x02\x01B\xeb\x01\n" +
 	"\x15com.neural_heatmap.v1B\x19NeuralHeatmapServiceProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (

@@ -51,6 +51,13 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+//
+// Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+// send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+// more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+// cursor to where it already is) are retried on the policy's transient codes;
+// IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+// scripts/gen_policy.py generates the per-RPC table from these options.
 type NeuralHeatmapServiceClient interface {
 	// Returns every model with its layers (and, on request, every unit's canvas location).
 	ListModels(ctx context.Context, in *ListModelsRequest, opts ...grpc.CallOption) (*ListModelsResponse, error)
@@ -424,6 +431,13 @@ func (c *neuralHeatmapServiceClient) GetLayerHealth(ctx context.Context, in *Get
 // for forward compatibility.
 //
 // The Neural Heatmap server's analytics, view state, exports, live streams and ingestion.
+//
+// Every RPC declares its idempotency_level, and every SDK retries (and, over Connect, may
+// send as GET) by it: NO_SIDE_EFFECTS (reads) and IDEMPOTENT (repeating it changes nothing
+// more: a Set replaces state, an export rewrites the same file, an acknowledgement moves a
+// cursor to where it already is) are retried on the policy's transient codes;
+// IDEMPOTENCY_UNKNOWN (IngestActivations: a retry could store frames twice) never is.
+// scripts/gen_policy.py generates the per-RPC table from these options.
 type NeuralHeatmapServiceServer interface {
 	// Returns every model with its layers (and, on request, every unit's canvas location).
 	ListModels(context.Context, *ListModelsRequest) (*ListModelsResponse, error)

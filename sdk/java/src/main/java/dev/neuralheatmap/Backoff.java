@@ -24,6 +24,12 @@ public record Backoff(
       new Backoff(
           Policy.BACKOFF_INITIAL, Policy.BACKOFF_MAX, Policy.BACKOFF_MULTIPLIER, Policy.BACKOFF_JITTER, 0);
 
+  /**
+   * The default of live streams and durable consumers: {@link #DEFAULT}, giving up after {@link
+   * Policy#STREAM_RECONNECT_LIMIT} reconnects in a row without progress (as every SDK).
+   */
+  public static final Backoff STREAM_DEFAULT = DEFAULT.withMaxAttempts(Policy.STREAM_RECONNECT_LIMIT);
+
   /** Checks the numbers, so a bad policy fails where it is made rather than at the first retry. */
   public Backoff {
     if (initial.isNegative() || max.compareTo(initial) < 0 || multiplier < 1) {

@@ -32,9 +32,13 @@ public record ConsumeOptions(
     modelIds = List.copyOf(modelIds);
   }
 
-  /** A plain consumer of every anomaly, reopening with the shared backoff without a bound. */
+  /**
+   * A plain consumer of every anomaly, reopening with the shared backoff up to {@link
+   * Policy#STREAM_RECONNECT_LIMIT} times in a row ({@link Backoff#STREAM_DEFAULT}).
+   */
   public static ConsumeOptions defaults() {
-    return new ConsumeOptions(false, Severity.SEVERITY_UNSPECIFIED, List.of(), Backoff.DEFAULT);
+    return new ConsumeOptions(
+        false, Severity.SEVERITY_UNSPECIFIED, List.of(), Backoff.STREAM_DEFAULT);
   }
 
   /** A member of the consumer group ({@code true}) or a plain consumer. */

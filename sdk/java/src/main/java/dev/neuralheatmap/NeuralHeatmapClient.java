@@ -15,6 +15,7 @@ import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.AbstractStub;
@@ -55,11 +56,12 @@ import java.util.function.Function;
  * <ul>
  *   <li>Unary and client-streaming calls come blocking ({@code listModels(...)}) and async
  *       ({@code listModelsAsync(...)}, a {@link CompletableFuture}).
- *   <li>Idempotent calls (queries, the {@code Set*}/{@code ClearFilter} calls, which replace
- *       state, the export, which rewrites the same file, and downloads before their first byte)
- *       are retried on the policy's codes ({@link Policy#UNARY_RETRY_CODES}) with the shared
- *       {@link Backoff}, within the call's timeout; {@code IngestActivations} never is (a retry
- *       could store frames twice).
+ *   <li>Calls the protos declare idempotent ({@code idempotency_level}, read through {@link
+ *       Policy#retrySafe}: queries, the {@code Set*}/{@code ClearFilter} calls, which replace
+ *       state, the export, which rewrites the same file, acknowledgements, and downloads before
+ *       their first byte) are retried on the policy's codes ({@link Policy#UNARY_RETRY_CODES})
+ *       with the shared {@link Backoff}, within the call's timeout; {@code IngestActivations}
+ *       never is (a retry could store frames twice).
  *   <li>Server streams are blocking iterators ({@link ServerStream}); {@link
  *       #subscribeAnomalies} resumes after the last sequence it received, exactly once.
  *   <li>{@link #consume} runs a durable named consumer whose cursor the service keeps ({@link
@@ -78,11 +80,11 @@ import java.util.function.Function;
  * }</pre>
  */
 public final class NeuralHeatmapClient implements AutoCloseable {
-  /** The bridge's customary address. */
-  public static final String DEFAULT_ADDRESS = "localhost:50051";
+  /** The bridge's customary address ({@link Policy#BRIDGE_ADDRESS}). */
+  public static final String DEFAULT_ADDRESS = Policy.BRIDGE_ADDRESS;
 
-  /** gRPC's 4 MiB default raised, in both directions: correlation matrices are large. */
-  public static final int DEFAULT_MAX_MESSAGE_BYTES = 256 << 20;
+  /** gRPC's 4 MiB default raised, in both directions ({@link Policy#MAX_MESSAGE_BYTES}). */
+  public static final int DEFAULT_MAX_MESSAGE_BYTES = Policy.MAX_MESSAGE_BYTES;
 
   /** Frames per {@code IngestActivationsRequest} message when ingesting a list of frames. */
   public static final int INGEST_BATCH = 500;
@@ -319,7 +321,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #listModels} without blocking. */
   public CompletableFuture<List<Model>> listModelsAsync(boolean includeUnits) {
     var req = ListModelsRequest.newBuilder().setIncludeUnits(includeUnits).build();
-    return unary(stub -> stub.listModels(req), true).thenApply(ListModelsResponse::getModelsList);
+    return unary(
+        NeuralHeatmapServiceGrpc.getListModelsMethod(),
+        stub -> stub.listModels(req)).thenApply(ListModelsResponse::getModelsList);
   }
 
   /** CKA similarity between two or more models and per-metric comparisons. */
@@ -329,7 +333,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #compareModels} without blocking. */
   public CompletableFuture<ModelComparison> compareModelsAsync(CompareModelsRequest request) {
-    return unary(stub -> stub.compareModels(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getCompareModelsMethod(), stub -> stub.compareModels(request))
         .thenApply(CompareModelsResponse::getComparison);
   }
 
@@ -342,7 +347,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getCorrelationMatrix} without blocking. */
   public CompletableFuture<Matrix> getCorrelationMatrixAsync(GetCorrelationMatrixRequest request) {
-    return unary(stub -> stub.getCorrelationMatrix(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetCorrelationMatrixMethod(),
+        stub -> stub.getCorrelationMatrix(request))
         .thenApply(r -> Matrix.of(r.getMatrix()));
   }
 
@@ -358,7 +365,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalPatterns} without blocking. */
   public CompletableFuture<List<TemporalPattern>> getTemporalPatternsAsync(
       GetTemporalPatternsRequest request) {
-    return unary(stub -> stub.getTemporalPatterns(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetTemporalPatternsMethod(),
+        stub -> stub.getTemporalPatterns(request))
         .thenApply(GetTemporalPatternsResponse::getPatternsList);
   }
 
@@ -373,7 +382,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #getTemporalStatistics} without blocking. */
   public CompletableFuture<TemporalStatistics> getTemporalStatisticsAsync(
       GetTemporalStatisticsRequest request) {
-    return unary(stub -> stub.getTemporalStatistics(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetTemporalStatisticsMethod(),
+        stub -> stub.getTemporalStatistics(request))
         .thenApply(GetTemporalStatisticsResponse::getStatistics);
   }
 
@@ -387,7 +398,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getLayerHealth} without blocking. */
   public CompletableFuture<List<LayerHealth>> getLayerHealthAsync(GetLayerHealthRequest request) {
-    return unary(stub -> stub.getLayerHealth(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetLayerHealthMethod(), stub -> stub.getLayerHealth(request))
         .thenApply(GetLayerHealthResponse::getLayersList);
   }
 
@@ -398,7 +410,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getAnomalies} without blocking. */
   public CompletableFuture<GetAnomaliesResponse> getAnomaliesAsync(GetAnomaliesRequest request) {
-    return unary(stub -> stub.getAnomalies(request), true);
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetAnomaliesMethod(), stub -> stub.getAnomalies(request));
   }
 
   // ------------------------------------------------------------------ view state
@@ -411,7 +424,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setFilter} without blocking. */
   public CompletableFuture<Filter> setFilterAsync(Filter filter) {
     var req = SetFilterRequest.newBuilder().setFilter(filter).build();
-    return unary(stub -> stub.setFilter(req), true).thenApply(SetFilterResponse::getFilter);
+    return unary(
+        NeuralHeatmapServiceGrpc.getSetFilterMethod(),
+        stub -> stub.setFilter(req)).thenApply(SetFilterResponse::getFilter);
   }
 
   /** Removes the stored view filter. */
@@ -421,7 +436,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #clearFilter} without blocking. */
   public CompletableFuture<Void> clearFilterAsync() {
-    return unary(stub -> stub.clearFilter(ClearFilterRequest.getDefaultInstance()), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getClearFilterMethod(),
+        stub -> stub.clearFilter(ClearFilterRequest.getDefaultInstance()))
         .thenApply(r -> null);
   }
 
@@ -432,7 +449,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getFilter} without blocking. */
   public CompletableFuture<Filter> getFilterAsync() {
-    return unary(stub -> stub.getFilter(GetFilterRequest.getDefaultInstance()), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetFilterMethod(),
+        stub -> stub.getFilter(GetFilterRequest.getDefaultInstance()))
         .thenApply(GetFilterResponse::getFilter);
   }
 
@@ -445,7 +464,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public CompletableFuture<ThemeSettings> setThemeAsync(Theme theme, String... customColors) {
     var req =
         SetThemeRequest.newBuilder().setTheme(theme).addAllCustomColors(List.of(customColors)).build();
-    return unary(stub -> stub.setTheme(req), true).thenApply(SetThemeResponse::getTheme);
+    return unary(
+        NeuralHeatmapServiceGrpc.getSetThemeMethod(),
+        stub -> stub.setTheme(req)).thenApply(SetThemeResponse::getTheme);
   }
 
   /** The theme in force. */
@@ -455,7 +476,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getTheme} without blocking. */
   public CompletableFuture<ThemeSettings> getThemeAsync() {
-    return unary(stub -> stub.getTheme(GetThemeRequest.getDefaultInstance()), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetThemeMethod(),
+        stub -> stub.getTheme(GetThemeRequest.getDefaultInstance()))
         .thenApply(GetThemeResponse::getTheme);
   }
 
@@ -467,7 +490,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #setLayout} without blocking. */
   public CompletableFuture<Layout> setLayoutAsync(Layout layout) {
     var req = SetLayoutRequest.newBuilder().setLayout(layout).build();
-    return unary(stub -> stub.setLayout(req), true).thenApply(SetLayoutResponse::getLayout);
+    return unary(
+        NeuralHeatmapServiceGrpc.getSetLayoutMethod(),
+        stub -> stub.setLayout(req)).thenApply(SetLayoutResponse::getLayout);
   }
 
   /** The layout in force. */
@@ -477,7 +502,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #getLayout} without blocking. */
   public CompletableFuture<Layout> getLayoutAsync() {
-    return unary(stub -> stub.getLayout(GetLayoutRequest.getDefaultInstance()), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getGetLayoutMethod(),
+        stub -> stub.getLayout(GetLayoutRequest.getDefaultInstance()))
         .thenApply(GetLayoutResponse::getLayout);
   }
 
@@ -493,7 +520,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #renderHeatmap} without blocking. */
   public CompletableFuture<RenderedImage> renderHeatmapAsync(RenderHeatmapRequest request) {
-    return unary(stub -> stub.renderHeatmap(request), true).thenApply(RenderedImage::of);
+    return unary(
+        NeuralHeatmapServiceGrpc.getRenderHeatmapMethod(),
+        stub -> stub.renderHeatmap(request)).thenApply(RenderedImage::of);
   }
 
   // ------------------------------------------------------------------ durable consumers
@@ -512,7 +541,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   public CompletableFuture<Long> ackAnomaliesAsync(String consumer, long sequence) {
     AckAnomaliesRequest req =
         AckAnomaliesRequest.newBuilder().setConsumer(consumer).setSequence(sequence).build();
-    return unary(stub -> stub.ackAnomalies(req), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getAckAnomaliesMethod(), stub -> stub.ackAnomalies(req))
         .thenApply(AckAnomaliesResponse::getAckedSequence);
   }
 
@@ -568,7 +598,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
   /** {@link #exportCorrelationMatrix} without blocking. */
   public CompletableFuture<ExportResult> exportCorrelationMatrixAsync(
       ExportCorrelationMatrixRequest request) {
-    return unary(stub -> stub.exportCorrelationMatrix(request), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getExportCorrelationMatrixMethod(),
+        stub -> stub.exportCorrelationMatrix(request))
         .thenApply(ExportCorrelationMatrixResponse::getResult);
   }
 
@@ -579,7 +611,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /** {@link #listExports} without blocking. */
   public CompletableFuture<List<ExportedFile>> listExportsAsync() {
-    return unary(stub -> stub.listExports(ListExportsRequest.getDefaultInstance()), true)
+    return unary(
+        NeuralHeatmapServiceGrpc.getListExportsMethod(),
+        stub -> stub.listExports(ListExportsRequest.getDefaultInstance()))
         .thenApply(ListExportsResponse::getFilesList);
   }
 
@@ -590,6 +624,8 @@ public final class NeuralHeatmapClient implements AutoCloseable {
    */
   public long downloadExport(String name, OutputStream out) {
     var req = DownloadExportRequest.newBuilder().setName(name).build();
+    boolean retrySafe =
+        Policy.retrySafe(NeuralHeatmapServiceGrpc.getDownloadExportMethod().getBareMethodName());
     Deadline deadline = deadlineFromNow();
     int failures = 0;
     while (true) {
@@ -613,7 +649,7 @@ public final class NeuralHeatmapClient implements AutoCloseable {
         throw new UncheckedIOException("writing " + name, e);
       } catch (NeuralHeatmapException e) {
         Duration delay = retryDelay(e, failures, deadline);
-        if (written > 0 || delay == null) {
+        if (written > 0 || !retrySafe || delay == null) {
           throw e;
         }
         failures++;
@@ -718,9 +754,15 @@ public final class NeuralHeatmapClient implements AutoCloseable {
     return Deadline.after(timeout.toNanos(), TimeUnit.NANOSECONDS);
   }
 
-  /** A unary call; idempotent ones are retried on the policy's codes within the timeout. */
+  /**
+   * A unary call of {@code method}; one the protos declare retry-safe ({@link Policy#retrySafe}:
+   * idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT) is retried on the policy's codes within the
+   * timeout.
+   */
   private <Resp> CompletableFuture<Resp> unary(
-      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call, boolean idempotent) {
+      MethodDescriptor<?, Resp> method,
+      Function<NeuralHeatmapServiceFutureStub, ListenableFuture<Resp>> call) {
+    boolean idempotent = Policy.retrySafe(method.getBareMethodName());
     Deadline deadline = deadlineFromNow();
     CompletableFuture<Resp> result = new CompletableFuture<>();
     AtomicReference<ListenableFuture<Resp>> inFlight = new AtomicReference<>();

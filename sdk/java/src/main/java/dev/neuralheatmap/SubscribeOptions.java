@@ -31,8 +31,8 @@ public record SubscribeOptions(
     Duration idleTimeout,
     ReconnectListener onReconnect) {
 
-  /** The idle bound every SDK uses by default (Python, Go and TypeScript too). */
-  public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofSeconds(15);
+  /** The idle bound every SDK uses by default ({@link Policy#STREAM_IDLE_TIMEOUT}). */
+  public static final Duration DEFAULT_IDLE_TIMEOUT = Policy.STREAM_IDLE_TIMEOUT;
 
   /** Told before each reconnect. */
   @FunctionalInterface
@@ -52,10 +52,18 @@ public record SubscribeOptions(
     modelIds = List.copyOf(modelIds);
   }
 
-  /** Only new anomalies, any severity and model, the shared backoff and a 15 s idle bound. */
+  /**
+   * Only new anomalies, any severity and model, the shared backoff ({@link
+   * Backoff#STREAM_DEFAULT}) and the shared idle bound.
+   */
   public static SubscribeOptions defaults() {
     return new SubscribeOptions(
-        null, Severity.SEVERITY_UNSPECIFIED, List.of(), Backoff.DEFAULT, DEFAULT_IDLE_TIMEOUT, null);
+        null,
+        Severity.SEVERITY_UNSPECIFIED,
+        List.of(),
+        Backoff.STREAM_DEFAULT,
+        DEFAULT_IDLE_TIMEOUT,
+        null);
   }
 
   /** Resume after this sequence. */

@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
+import com.google.protobuf.DescriptorProtos.MethodOptions.IdempotencyLevel;
+import com.google.protobuf.Descriptors;
+import dev.neuralheatmap.v1.NeuralHeatmapServiceGrpc;
+import io.grpc.protobuf.ProtoServiceDescriptorSupplier;
 import com.google.gson.JsonParser;
 import io.grpc.Status;
 import java.io.IOException;
@@ -44,6 +48,45 @@ class PolicyTest {
     assertEquals(b.get("multiplier").getAsDouble(), Policy.BACKOFF_MULTIPLIER);
     double fraction = Map.of("none", 0.0, "equal", 0.5, "full", 1.0).get(b.get("jitter").getAsString());
     assertEquals(fraction, Policy.BACKOFF_JITTER);
+  }
+
+  @Test
+  void clientFactsEqualTheFactsFile() throws IOException {
+    JsonObject f =
+        JsonParser.parseString(
+                Files.readString(LiveProcess.REPO.resolve("protos/policy/client.json")))
+            .getAsJsonObject();
+    int maxBytes = f.get("max_message_bytes").getAsInt();
+    assertEquals(256 << 20, maxBytes, "docs say 256 MiB");
+    assertEquals(maxBytes, Policy.MAX_MESSAGE_BYTES);
+    assertEquals(maxBytes, NeuralHeatmapClient.DEFAULT_MAX_MESSAGE_BYTES);
+    Duration idle =
+        Duration.ofMillis(Math.round(f.get("stream_idle_timeout_seconds").getAsDouble() * 1000));
+    assertEquals(idle, SubscribeOptions.defaults().idleTimeout());
+    int limit = f.get("stream_reconnect_limit").getAsInt();
+    assertEquals(limit, SubscribeOptions.defaults().backoff().maxAttempts());
+    assertEquals(limit, ConsumeOptions.defaults().backoff().maxAttempts());
+    JsonObject bridge = f.getAsJsonObject("bridge");
+    assertEquals(
+        bridge.get("host").getAsString() + ":" + bridge.get("port").getAsInt(),
+        NeuralHeatmapClient.DEFAULT_ADDRESS);
+  }
+
+  @Test
+  void retrySafeIsTheProtosIdempotencyLevel() {
+    Descriptors.ServiceDescriptor service =
+        ((ProtoServiceDescriptorSupplier)
+                NeuralHeatmapServiceGrpc.getServiceDescriptor().getSchemaDescriptor())
+            .getServiceDescriptor();
+    assertEquals(service.getMethods().size(), Policy.RETRY_SAFE.size());
+    int safe = 0;
+    for (Descriptors.MethodDescriptor m : service.getMethods()) {
+      boolean want = m.getOptions().getIdempotencyLevel() != IdempotencyLevel.IDEMPOTENCY_UNKNOWN;
+      assertEquals(want, Policy.retrySafe(m.getName()), m.getName());
+      safe += want ? 1 : 0;
+    }
+    assertTrue(safe > 0 && safe < service.getMethods().size(), safe + " retry-safe RPCs");
+    assertTrue(!Policy.retrySafe("IngestActivations") && !Policy.retrySafe("NoSuchRpc"));
   }
 
   @Test

@@ -54,7 +54,7 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  */
 public final class ThinClient {
-  private static final int MAX_MESSAGE_BYTES = 256 << 20;
+  private static final int MAX_MESSAGE_BYTES = dev.neuralheatmap.Policy.MAX_MESSAGE_BYTES;
   private static final Gson GSON = new GsonBuilder().disableHtmlEscaping().create();
   private static final Descriptors.FileDescriptor FILE = NeuralHeatmapServiceOuterClass.getDescriptor();
 
