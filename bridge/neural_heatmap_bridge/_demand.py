@@ -6,7 +6,9 @@ of the streams' models (and layers) when every heatmap stream names some, and
 is resent as that changes. Anomalies stay subscribed once any stream asked for
 them, so the bridge's ring of recent anomalies (``_anomaly_ring``) stays
 current for resuming clients. The upstream is asked for its own
-``anomaly_heartbeat`` (the ring's log-head check).
+``anomaly_heartbeat`` (the ring's log-head check). The view state follows the
+upstream's ``versions`` pushes (``_view``), which also stay subscribed once asked
+for (the read cache may use them too).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ _UPSTREAM_NAME = {
     Kind.CORRELATION: "correlations",
     Kind.TEMPORAL: "temporal",
     Kind.ANOMALY: "anomalies",
+    Kind.VIEW: "versions",
 }
+# Kinds whose upstream subscription stays once asked for (see the module docstring).
+_KEPT = (Kind.ANOMALY, Kind.VIEW)
 
 
 class Demand:
@@ -139,5 +144,5 @@ class Demand:
             return
         if kind is Kind.HEATMAP:
             await self._update_heatmap()
-        elif self._wanted[kind] == 0 and kind is not Kind.ANOMALY:
+        elif self._wanted[kind] == 0 and kind not in _KEPT:
             await self._pump.send(f"unsubscribe_{_UPSTREAM_NAME[kind]}", {})
