@@ -7,7 +7,7 @@
  *   node dist/conformance/tail.js --target H:P [--token T] [--matrix-model M]
  *        [--model M] [--after N] [--count N]
  */
-import { connect } from "../client.js";
+import { connect } from "../node.js";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
