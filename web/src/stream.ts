@@ -1,0 +1,41 @@
+/**
+ * The page's one server stream: StreamUpdates with every kind it draws (heatmaps,
+ * correlations, temporal patterns, anomalies and the view state) multiplexed, since a browser
+ * keeps about six HTTP/1.1 connections per origin. The SDK reopens it after a failure and
+ * resumes the anomaly part after the last sequence received (nothing missed, nothing twice);
+ * this module turns the reopenings into the banner's states: "reconnecting" at once, "server
+ * down" when the failures last DOWN_AFTER_MS, "live" at the next message (the stream starts
+ * with the current view, so a reopened stream always says something at once).
+ */
+import { UpdateType, type NeuralHeatmapClient, type Update } from "@neural-heatmap/client/web";
+import type { Banner } from "./banner.js";
+
+export const DOWN_AFTER_MS = 3000;
+export const KINDS = [UpdateType.HEATMAP, UpdateType.CORRELATION, UpdateType.TEMPORAL, UpdateType.ANOMALY, UpdateType.VIEW];
+
+/** Runs the stream until `signal` aborts or it fails for good (then it throws). */
+export async function follow(
+  client: NeuralHeatmapClient,
+  afterSequence: bigint,
+  banner: Banner,
+  handle: (u: Update) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let failingSince: number | undefined;
+  const updates = client.streamUpdates(
+    { types: KINDS, afterSequence },
+    {
+      signal,
+      onReconnect: (error) => {
+        failingSince ??= Date.now();
+        const down = Date.now() - failingSince >= DOWN_AFTER_MS;
+        banner.set(down ? "down" : "reconnecting", down ? `${error.rawMessage}; retrying` : "");
+      },
+    },
+  );
+  for await (const u of updates) {
+    failingSince = undefined;
+    if (banner.state !== "live") banner.set("live");
+    handle(u);
+  }
+}
