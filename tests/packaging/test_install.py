@@ -100,7 +100,8 @@ def serving(request: pytest.FixtureRequest, installed: Installed,
     target = f"127.0.0.1:{free_port()}"
     proc = subprocess.Popen(
         [installed.venv.script(command[0]), *command[1:], "--server-port", str(free_port()),
-         "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target],
+         "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target,
+         "--web-port", str(free_port())],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(target, proc)
