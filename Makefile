@@ -84,7 +84,7 @@ $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz and hey.
 
 # ---------------------------------------------------------------- code generation
-gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes and the error-table docs.
+gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes, the error-table docs and the dashboard bundle.
 	VENV=$(VENV) bash scripts/gen.sh
 
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
@@ -92,7 +92,7 @@ GENERATED := contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen
 	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
 	$(TS)/src/policy_gen.ts sdk/java/src/main/java/dev/neuralheatmap/Policy.java \
 	contract/python/neural_heatmap_contract/themes.py $(TS)/src/themes_gen.ts \
-	docs/bridge.md docs/http-api.md
+	docs/bridge.md docs/http-api.md bridge/neural_heatmap_bridge/_web
 
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
 	@changes=$$(git status --porcelain -- $(GENERATED)); \

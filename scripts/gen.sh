@@ -64,3 +64,6 @@ cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
 # The visual themes (protos/policy/themes.json) into Python (the renderer) and TypeScript.
 "$VENV/bin/python" scripts/gen_themes.py
 "$VENV/bin/python" scripts/render_error_table.py
+# The dashboard (web/, on the TypeScript SDK and themes_gen.ts above) into the bridge package,
+# which serves it on its web port; the same sources give the same bytes (web/build.mjs).
+node web/build.mjs
