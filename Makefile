@@ -81,7 +81,14 @@ $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 	cd $(JAVA_DIR) && mvn -q -B -DskipTests package
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz and hey.
+# The browser the dashboard's tests (tests/web) and benchmarks drive through Playwright: Debian's
+# headless Chromium (Playwright's own browser download cannot work here); only when missing.
+CHROMIUM := /usr/bin/chromium-headless-shell
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium-headless-shell
+
+setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps $(CHROMIUM) ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz, hey and headless Chromium.
 
 # ---------------------------------------------------------------- code generation
 gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes, the error-table docs and the dashboard bundle.
