@@ -89,8 +89,10 @@ def test_each_theme_draws_the_renderers_colours(
         png_model = f"web-png-{theme}"
         ingest(server, png_model, "planted", planted_values())
         assert png_has(server, png_model, theme, want) > 100, f"{want} not in the {theme} PNG"
-    wait_for(lambda: page.js("window.neuralHeatmap.matrix != null"), 5, "matrix view")
-    page.page.wait_for_timeout(600)  # a correlation push (every 0.5 s) for the picture
+    ingest(server, model, "wave0", [float("nan"), *wavy(64, 0)[1:]])  # grey cell, an anomaly
+    page.page.wait_for_selector(f".anomaly:has-text('{model}/wave0')", timeout=10_000)
+    wait_for(lambda: page.js("window.neuralHeatmap.matrix.pairAt(10, 10) != null"), 10,
+             "a correlation matrix")
     page.screenshot(f"theme-{theme}")
     assert centre is not None
     assert not page.errors, page.errors

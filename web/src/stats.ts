@@ -40,6 +40,9 @@ export class StatsView {
       sel.replaceChildren(...models.map((m) => new Option(m, m)));
       sel.value = models.includes(kept) ? kept : (models[Math.min(pick, models.length - 1)] ?? "");
     }
+    const b = this.select("cka-b");
+    const other = models.find((m) => m !== this.select("cka-a").value);
+    if (b.value === this.select("cka-a").value && other) b.value = other; // two models to compare
     void this.refresh();
   }
 
