@@ -29,9 +29,13 @@ VIEWPORT = {"width": 1300, "height": 900}
 SHOTS = Path(tempfile.mkdtemp(prefix="nh-web-shots-"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless Chromium for the session (Debian's package, by path)."""
+    """One headless Chromium per module (Debian's package, by path).
+
+    Module-scoped, not session-scoped: Playwright's sync API holds an event loop on this
+    thread while it runs, which the asyncio tests that follow in the same session need.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make setup` (installs chromium-headless-shell)")
     with sync_playwright() as p:

@@ -226,3 +226,20 @@ def test_without_the_token_the_page_asks_for_it_and_shows_no_data(
         page.page.reload()  # kept for the tab: no second question
         page.wait_live()
         assert page.js("document.getElementById('token-form').hidden") is True
+
+
+def test_a_stopped_server_shows_a_clear_banner_and_the_page_comes_back(
+    open_page: Callable[[], Dashboard],
+) -> None:
+    with ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server, \
+            BridgeProcess(server.url, web=True) as bridge:
+        page = open_page().open(bridge.web_url)
+        page.wait_live()
+        server.kill()  # the bridge stays up; what it serves is gone
+        page.page.wait_for_function(
+            "document.getElementById('banner').dataset.state === 'down'", timeout=30_000)
+        assert page.page.inner_text("#banner").startswith("Server down: ")
+        server.start()
+        page.wait_live(timeout_ms=30_000)
+        ingest(server, "web-back", "l0", [float("nan")] + [0.5] * 15)
+        page.page.wait_for_selector(".anomaly:has-text('web-back/l0')", timeout=10_000)

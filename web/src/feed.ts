@@ -17,10 +17,11 @@ export class Feed {
   /** Every sequence received, in arrival order (tests check each appears exactly once). */
   readonly sequences: bigint[] = [];
   private last = 0n;
+  private head = 0n;
 
   constructor(
     private readonly list: HTMLElement,
-    private readonly head: HTMLElement,
+    private readonly headEl: HTMLElement,
     private readonly onPick: (a: Anomaly) => void,
   ) {}
 
@@ -29,9 +30,14 @@ export class Feed {
     return this.last;
   }
 
+  /** The log's newest sequence as the bridge reported it (shown; never the resume point). */
   setHead(sequence: bigint): void {
-    if (sequence > this.last) this.last = sequence;
-    this.head.textContent = `log head #${this.last}`;
+    if (sequence > this.head) this.head = sequence;
+    this.showHead();
+  }
+
+  private showHead(): void {
+    this.headEl.textContent = `log head #${this.head > this.last ? this.head : this.last}`;
   }
 
   /** Adds anomalies in ascending order; any not newer than the last shown is skipped. */
@@ -43,7 +49,7 @@ export class Feed {
       this.list.prepend(this.row(a));
     }
     while (this.list.childElementCount > SHOWN) this.list.lastElementChild!.remove();
-    this.head.textContent = `log head #${this.last}`;
+    this.showHead();
   }
 
   private row(a: Anomaly): HTMLElement {

@@ -10,7 +10,7 @@ import { Controls } from "./controls.js";
 import { Feed } from "./feed.js";
 import { MatrixView } from "./matrix.js";
 import { StatsView } from "./stats.js";
-import { follow } from "./stream.js";
+import { follow, watchHead } from "./stream.js";
 import { lookOf } from "./theme.js";
 import { askToken, forgetToken, storedToken } from "./token.js";
 
@@ -85,6 +85,7 @@ async function main(): Promise<void> {
       client = connectWeb({ address: location.origin, token });
       const after = await resumePoint();
       await refreshModels();
+      watchHead(client, banner, (head) => feed.setHead(head), stop.signal);
       await follow(client, after, banner, handle, stop.signal);
     } catch (e) {
       if (e instanceof NeuralHeatmapError && e.code === Code.Unauthenticated) {
