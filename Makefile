@@ -146,7 +146,7 @@ test-java: setup ## Java tests (JUnit 5 against a live server and bridge; messag
 # ---------------------------------------------------------------- run and measure
 # Python only: no Go, no Node (tests/packaging/test_make_run.py runs it without them).
 RUN_ARGS ?= --server-data-dir var/data
-run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051 (needs only Python).
+run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051, the dashboard on :8090 (needs only Python).
 	$(VENV)/bin/neural-heatmap-serve $(RUN_ARGS)
 
 run-cluster: setup-cluster ## NATS JetStream + server + 3 bridges (:50051-50053, round_robin) on one machine; docs/deploy.md.

@@ -18,7 +18,7 @@ from bench._settings import Settings
 from bench._tools import build_protoset, find_tool
 
 CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster",
-         "browser"]
+         "connect", "browser"]
 TITLES = {
     "unary": "small anomaly queries, bridge vs direct HTTP",
     "reads": "hot reads with the read cache on and off; throughput vs concurrency",
@@ -28,6 +28,7 @@ TITLES = {
     "analytics": "correlation query vs numpy.corrcoef",
     "torch": "training-step overhead of neural_heatmap.torch.watch",
     "cluster": "anomaly fan-out: 3 bridges on JetStream vs 1 bridge on SQLite",
+    "connect": "Connect and gRPC-Web on the web port vs gRPC, unary and streaming",
     "browser": "the dashboard in headless Chromium: ingest-to-pixel latency, draw time, bytes",
 }
 

@@ -38,10 +38,12 @@ HTTP/2 and the service has none.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NoReturn, cast
@@ -77,6 +79,41 @@ class _Aborted(grpc.aio.AbortError):
     """How ``abort`` ends a handler: the same exception type the handlers let pass."""
 
 
+class _Ending:
+    """Set when a call is ended from another task while its stream waits on a write."""
+
+    requested = False
+
+
+_ENDING: ContextVar[_Ending | None] = ContextVar("nh_connect_ending", default=None)
+
+
+def endable(send: Any) -> Any:
+    """The request's ASGI ``send``, giving up a stream write when the call is ended from
+    outside (``ConnectCallContext.abort`` from the slow-reader watchdog).
+
+    Call it in the request's task (it marks the task's context). The watchdog cancels the
+    task, which waits in ``send`` for a client that reads nothing (uvicorn awaits the
+    transport before it writes, so nothing of the message went out); this drops that one
+    message and lets the stream go on to its end, where the handler raises the status.
+    The status then waits behind the bytes already written, like on the gRPC port.
+    """
+    ending = _Ending()
+    _ENDING.set(ending)
+
+    async def send_or_give_up(message: Any) -> None:
+        try:
+            await send(message)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not (ending.requested and message.get("more_body") and task is not None):
+                raise
+            ending.requested = False
+            task.uncancel()
+
+    return send_or_give_up
+
+
 def connect_error(
     code: grpc.StatusCode, message: str, trailing_metadata: Sequence[tuple[str, Any]] = ()
 ) -> ConnectError:
@@ -100,6 +137,7 @@ class ConnectCallContext:
     def __init__(self, ctx: RequestContext[Any, Any]) -> None:
         self._ctx = ctx
         self._task = asyncio.current_task()
+        self._ending = _ENDING.get()
         self._code: grpc.StatusCode | None = None
         self.error: ConnectError | None = None
 
@@ -134,12 +172,15 @@ class ConnectCallContext:
         """End the call with this status.
 
         From inside the call it raises (like grpc's ``AbortError``). From another task
-        (the slow-reader watchdog) the call's task is cancelled: over HTTP/1.1 the status
-        cannot overtake the bytes the client has not read, so the connection ends instead.
+        (the slow-reader watchdog, while the stream waits on a write) the pending write is
+        given up (``endable``) and the stream raises the status at its next step; the
+        status goes out once the client reads what was written before it.
         """
         self._code = code
         self.error = connect_error(code, details, trailing_metadata)
         if self._task is not None and asyncio.current_task() is not self._task:
+            if self._ending is not None:
+                self._ending.requested = True
             self._task.cancel()
         raise _Aborted(details)
 
@@ -329,8 +370,11 @@ class ConnectEndpoints:
             context = ConnectCallContext(ctx)
             behaviour: Any = (await self._resolve(method, ctx)).unary_stream
             try:
-                async for item in behaviour(request, context):
-                    yield _answer(item, ctx.method.output)
+                async with contextlib.aclosing(behaviour(request, context)) as items:
+                    async for item in items:
+                        yield _answer(item, ctx.method.output)
+                        if context.error is not None:  # ended from outside (``abort``)
+                            _reraise(context)
             except grpc.aio.AbortError:
                 _reraise(context)
 

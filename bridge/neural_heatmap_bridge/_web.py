@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from . import _static
+from ._connect import endable
 from ._cors import Cors
 
 log = logging.getLogger("neural_heatmap_bridge.web")
@@ -68,7 +69,7 @@ class WebApp:
                     "text/plain; charset=utf-8",
                 )
                 return
-            await self._rpc(scope, receive, send)
+            await self._rpc(scope, receive, endable(send))
         elif method in ("GET", "HEAD"):
             await _static.serve_file(self._root, scope, send)
         else:

@@ -82,6 +82,16 @@ def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
     assert missing == []
 
 
+def test_the_dashboard_ships_in_both_distributions(dists: Dists) -> None:
+    """The bridge's web port serves the page from the installed package (``_web/``)."""
+    with zipfile.ZipFile(dists.wheel) as wheel:
+        page = {n for n in wheel.namelist() if n.startswith("neural_heatmap_bridge/_web/")}
+    with tarfile.open(dists.sdist) as sdist:
+        in_sdist = [m.name for m in sdist.getmembers()]
+    assert "neural_heatmap_bridge/_web/index.html" in page
+    assert [n for n in page if not any(m.endswith("/" + n) for m in in_sdist)] == []
+
+
 # The launchers of the installed package: the console script, and the CLI's `serve` once the
 # `neural-heatmap` command is part of the repository (it passes other flags to the script).
 HAS_CLI = (REPO_ROOT / "sdk" / "python" / "neural_heatmap_cli").is_dir()
