@@ -65,6 +65,7 @@ async def _bytes_per_update(target: str, model: str, url: str, units: int) -> fl
     from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
     from neural_heatmap_contract.v1 import updates_pb2
 
+    await asyncio.to_thread(_post, url, _frames(model, 1, units, 1000))  # streams name known models
     async with grpc.aio.insecure_channel(target) as ch:
         call = pb_grpc.NeuralHeatmapServiceStub(ch).StreamUpdates(pb.StreamUpdatesRequest(
             types=[updates_pb2.UPDATE_TYPE_HEATMAP], model_ids=[model]))
@@ -77,7 +78,7 @@ async def _bytes_per_update(target: str, model: str, url: str, units: int) -> fl
                     sizes.append(msg.ByteSize() + 5)  # + the 5-byte length prefix / envelope
 
         reader = asyncio.ensure_future(read())
-        for tick in range(50):
+        for tick in range(100):
             if reader.done():
                 break
             await asyncio.to_thread(_post, url, _frames(model, 1, units, tick))
