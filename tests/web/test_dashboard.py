@@ -243,3 +243,27 @@ def test_a_stopped_server_shows_a_clear_banner_and_the_page_comes_back(
         page.wait_live(timeout_ms=30_000)
         ingest(server, "web-back", "l0", [float("nan")] + [0.5] * 15)
         page.page.wait_for_selector(".anomaly:has-text('web-back/l0')", timeout=10_000)
+
+
+def test_a_filter_set_elsewhere_hides_layers_and_units_at_once(
+    server: ServerProcess, bridge: BridgeProcess, open_page: Callable[[], Dashboard],
+) -> None:
+    page = open_page().open(bridge.web_url)
+    page.wait_live()
+    ingest(server, "web-fa", "l0", planted_values())
+    ingest(server, "web-fb", "l0", planted_values())
+    shown = "window.neuralHeatmap.canvas.arrangement().map((p) => p.key).sort().join(',')"
+    wait_for(lambda: page.js(shown) == "web-fa/l0,web-fb/l0", 10, "both layers drawn")
+    post_json(server.url + "/api/filter", {"model_ids": ["web-fa"], "intensity_range": [0.4, 1]})
+    try:
+        # Pushed: the panel of the filtered-out model leaves, and units outside the range
+        # turn into the missing colour, on the frames already drawn (no new frame needed).
+        page.page.wait_for_function(f"{shown} === 'web-fa/l0'", timeout=1000)
+        x, y = page.cell_centre("web-fa/l0", 2) or (0, 0)  # 0.25: outside [0.4, 1]
+        missing = tuple(int(h, 16) for h in ("7f", "7f", "7f"))
+        wait_for(lambda: page.pixel("#heatmap", x, y) == missing, 2, "hidden unit in grey")
+    finally:
+        req = urllib.request.Request(server.url + "/api/filter", method="DELETE")
+        urllib.request.urlopen(req, timeout=10).close()
+    page.page.wait_for_function(f"{shown} === 'web-fa/l0,web-fb/l0'", timeout=5000)
+    assert not page.errors, page.errors

@@ -4,8 +4,11 @@
  * size for "model/layer" (else on an automatic grid, like the PNG's), in the stored theme: one
  * colour scale over every shown value, filled cells or the theme's isolines, its scanlines.
  * Panels can be dragged; the drop is stored with SetLayout by the caller (`onMoved`).
+ * The stored filter applies at once to what is already drawn, by the server's rules (layers
+ * by model and layer id; units outside `intensityRange` or `spatialBounds` have no value), so
+ * a filter change repaints without waiting for the next frames (which come filtered).
  */
-import type { Layout } from "@neural-heatmap/client/web";
+import type { Filter, Layout } from "@neural-heatmap/client/web";
 import { contourSegments } from "./contour.js";
 import { applyScanlines, cssColor, entryOf, type Look } from "./theme.js";
 
@@ -42,6 +45,7 @@ export class HeatmapCanvas {
   private fresh = new Set<string>(); // frames not yet drawn
   private panels: Panel[] = [];
   private layout: Layout | undefined;
+  private filter: Filter | undefined;
   private highlight: { key: string; cell?: { x: number; y: number } } | undefined;
   private scheduled = false;
   private cells = document.createElement("canvas");
@@ -62,6 +66,11 @@ export class HeatmapCanvas {
 
   setLayout(layout: Layout): void {
     this.layout = layout;
+    this.schedule();
+  }
+
+  setFilter(filter: Filter): void {
+    this.filter = filter;
     this.schedule();
   }
 
@@ -108,8 +117,37 @@ export class HeatmapCanvas {
     });
   }
 
+  /** Whether the filter lets layer `key` ("model/layer") be shown (the server's rule). */
+  private passes(key: string): boolean {
+    const f = this.filter;
+    if (!f) return true;
+    const slash = key.indexOf("/");
+    const model = key.slice(0, slash);
+    const layer = key.slice(slash + 1);
+    if (f.modelIds.length && !f.modelIds.includes(model)) return false;
+    return !f.layerIds.length || f.layerIds.includes(layer) || f.layerIds.includes(key);
+  }
+
+  /** The frame's values with the units the filter hides as NaN (the frame when none is). */
+  private shown(frame: LayerFrame): Float32Array {
+    const range = this.filter?.intensityRange;
+    const bounds = this.filter?.spatialBounds;
+    if (!range && !bounds) return frame.values;
+    const out = new Float32Array(frame.values);
+    for (let i = 0; i < out.length; i++) {
+      const x = i % frame.width;
+      const y = Math.floor(i / frame.width);
+      const v = out[i]!;
+      const outside =
+        (range && !(v >= range.min && v <= range.max)) ||
+        (bounds && !(x >= bounds.minX && x <= bounds.maxX && y >= bounds.minY && y <= bounds.maxY));
+      if (outside) out[i] = NaN;
+    }
+    return out;
+  }
+
   private place(): Panel[] {
-    const keys = this.layers().filter((k) => this.layout?.visibility[k] !== false);
+    const keys = this.layers().filter((k) => this.layout?.visibility[k] !== false && this.passes(k));
     const columns = Math.max(1, Math.ceil(Math.sqrt(keys.length)));
     const order = this.layout?.zOrder ?? [];
     const rank = (k: string): number => (order.includes(k) ? order.indexOf(k) : -1);
@@ -128,11 +166,11 @@ export class HeatmapCanvas {
       .sort((a, b) => rank(a.key) - rank(b.key)); // back to front
   }
 
-  private scale(): [number, number] {
+  private scale(shown: Map<string, LayerFrame>): [number, number] {
     let low = Infinity;
     let high = -Infinity;
     for (const p of this.panels) {
-      for (const v of this.frames.get(p.key)!.values) {
+      for (const v of shown.get(p.key)!.values) {
         if (Number.isFinite(v)) {
           if (v < low) low = v;
           if (v > high) high = v;
@@ -157,10 +195,15 @@ export class HeatmapCanvas {
     ctx.imageSmoothingEnabled = false;
     ctx.fillStyle = look.data.background;
     ctx.fillRect(0, 0, width, height);
-    const [low, high] = this.scale();
+    const shown = new Map<string, LayerFrame>();
+    for (const p of this.panels) {
+      const f = this.frames.get(p.key)!;
+      shown.set(p.key, { ...f, values: this.shown(f) });
+    }
+    const [low, high] = this.scale(shown);
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "top";
-    for (const p of this.panels) this.drawPanel(ctx, p, this.frames.get(p.key)!, low, high);
+    for (const p of this.panels) this.drawPanel(ctx, p, shown.get(p.key)!, low, high);
     if (look.data.scanlines.period) {
       const image = ctx.getImageData(0, 0, width, height);
       applyScanlines(image, look);

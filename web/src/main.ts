@@ -61,6 +61,7 @@ function handle(u: Update): void {
       look = lookOf(u.view.theme.theme, u.view.theme.customColors);
       document.body.dataset["theme"] = look.name;
       canvas.setLayout(u.view.layout);
+      canvas.setFilter(u.view.filter);
       canvas.setLook(look);
       matrix.setLook(look);
       controls.show(u.view);
