@@ -88,7 +88,7 @@ def test_the_dashboard_ships_in_both_distributions(dists: Dists) -> None:
         page = {n for n in wheel.namelist() if n.startswith("neural_heatmap_bridge/_web/")}
     with tarfile.open(dists.sdist) as sdist:
         in_sdist = [m.name for m in sdist.getmembers()]
-    assert "neural_heatmap_bridge/_web/index.html" in page
+    assert {"neural_heatmap_bridge/_web/index.html", "neural_heatmap_bridge/_web/app.js"} <= page
     assert [n for n in page if not any(m.endswith("/" + n) for m in in_sdist)] == []
 
 

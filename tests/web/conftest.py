@@ -65,6 +65,8 @@ class Dashboard:
     def __init__(self, page: Page) -> None:
         self.page = page
         self.errors: list[str] = []
+        self.requests: list[str] = []  # every URL the page asked for
+        page.on("request", lambda r: self.requests.append(r.url))
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
 

@@ -203,6 +203,10 @@ def test_no_console_errors_while_using_every_control(
     p.wait_for_function("document.body.dataset.theme === 'thermal'", timeout=5000)
     assert p.inner_text("#control-error") == ""
     assert not page.errors, page.errors
+    # Offline: nothing but the bridge that served it (no CDN, no web fonts).
+    elsewhere = [u for u in page.requests if not u.startswith(bridge.web_url + "/")]
+    assert elsewhere == [], elsewhere
+    assert any(u.endswith("/app.js") for u in page.requests)
 
 
 def test_without_the_token_the_page_asks_for_it_and_shows_no_data(
