@@ -207,6 +207,9 @@ def test_no_console_errors_while_using_every_control(
     elsewhere = [u for u in page.requests if not u.startswith(bridge.web_url + "/")]
     assert elsewhere == [], elsewhere
     assert any(u.endswith("/app.js") for u in page.requests)
+    # One multiplexed stream per page (a browser has about six connections per origin).
+    streams = [u for u in page.requests if "/StreamUpdates" in u or "/Subscribe" in u]
+    assert len(streams) == 1 and streams[0].endswith("/StreamUpdates"), streams
 
 
 def test_without_the_token_the_page_asks_for_it_and_shows_no_data(
