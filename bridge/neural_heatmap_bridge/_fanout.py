@@ -302,7 +302,7 @@ class Fanout:
                 wanted.append(kind)  # want() counts before its first await
                 await self._demand.want(kind)
             if Kind.VIEW in sub.kinds:
-                await self._view.refresh()  # the stream starts with the current view
+                await self._view.first(mb.put_view)  # the stream starts with the current view
             async for item in self._loop.run(mb):
                 if watch is None:
                     yield item

@@ -6,7 +6,9 @@ after every change of the view state (``view`` counter, docs/http-api.md) on
 the WebSocket the bridge holds; when the counter (or the server's epoch, or
 the connection) changes, the bridge reads the whole view once and hands the
 ``ViewUpdate`` to every stream that asked for ``UPDATE_TYPE_VIEW``. A stream
-that opens gets the current view first.
+that opens gets the current view first: the one in memory when it was read
+after the newest push (so a thousand pages reconnecting cost one read, not a
+thousand), else a fresh read.
 
 Reads are serialized (one at a time, each started after the previous one
 ended), so the view a stream receives last is never older than one it got
@@ -51,7 +53,9 @@ class ViewFeed:
         self._timeout = timeout
         self._deliver = deliver
         self._lock = asyncio.Lock()
-        self._seen: tuple[Any, Any] | None = None  # (epoch, view counter) last read for
+        self._seen: tuple[Any, Any] | None = None  # (epoch, view counter) last pushed
+        self._latest: updates_pb2.ViewUpdate | None = None
+        self._latest_at: tuple[Any, Any] | None = None  # the push _latest was read after
 
     def on_versions(self, data: dict[str, Any]) -> bool:
         """A ``versions`` push: True when the view moved since the last read (read again)."""
@@ -66,15 +70,30 @@ class ViewFeed:
         self._seen = None
 
     async def refresh(self) -> None:
-        """Read the view and deliver it; an unreachable server is logged (the next push,
-        or the reconnect's, reads it again)."""
+        """Read the view and deliver it to every stream; an unreachable server is logged
+        (the next push, or the reconnect's, reads it again)."""
         async with self._lock:
-            try:
-                update = await self.read()
-            except _errors.UpstreamError as exc:
-                log.warning("cannot read the view state for live streams: %s", exc)
+            await self._read_and_deliver()
+
+    async def first(self, put: Callable[[updates_pb2.ViewUpdate], None]) -> None:
+        """The current view for one new stream (``put``): from memory while it was read
+        after the newest push, else read (and then delivered to every stream)."""
+        async with self._lock:
+            if self._latest is not None and self._seen is not None \
+                    and self._latest_at == self._seen:
+                put(self._latest)
                 return
-            self._deliver(update)
+            await self._read_and_deliver()
+
+    async def _read_and_deliver(self) -> None:
+        seen = self._seen  # the read reflects at least this push
+        try:
+            update = await self.read()
+        except _errors.UpstreamError as exc:
+            log.warning("cannot read the view state for live streams: %s", exc)
+            return
+        self._latest, self._latest_at = update, seen
+        self._deliver(update)
 
     async def read(self) -> updates_pb2.ViewUpdate:
         """The stored filter, theme and layout as one ``ViewUpdate``."""

@@ -41,6 +41,12 @@ async def test_view_stream_starts_with_the_stored_view_and_follows_changes(
         view = await next_view(call)
         assert view.layout.panel_positions["m/l"].x == 40
         assert view.theme.theme == view_pb2.THEME_CUSTOM  # the whole view, every time
+        # A stream opened now starts with the same (newest) view.
+        second = stub.StreamUpdates(pb.StreamUpdatesRequest(types=[updates_pb2.UPDATE_TYPE_VIEW]))
+        try:
+            assert (await next_view(second)).layout.panel_positions["m/l"].x == 40
+        finally:
+            second.cancel()
     finally:
         call.cancel()
         await stub.SetTheme(pb.SetThemeRequest(theme=view_pb2.THEME_THERMAL))
