@@ -86,6 +86,12 @@ def test_each_theme_draws_the_renderers_colours(
         x, y = at[0], away_from_scanlines(solo, theme, at[1])
         wait_for(lambda: solo.pixel("#heatmap", x, y) == want, 5,
                  f"{theme}: planted {PLANTED} drawn as {want}")
+        period = int(THEMES[theme].scanline_period)
+        if period:  # a scanline row keeps `shade` of it, computed as the renderer does
+            shade = np.float32(THEMES[theme].scanline_shade)
+            dark = tuple(int(c) for c in (np.array(want, np.float32) * shade).astype(np.uint8))
+            row = y - y % period
+            assert solo.pixel("#heatmap", x, row) == dark, (row, dark)
         png_model = f"web-png-{theme}"
         ingest(server, png_model, "planted", planted_values())
         assert png_has(server, png_model, theme, want) > 100, f"{want} not in the {theme} PNG"
