@@ -69,12 +69,24 @@ class WebApp:
                     "text/plain; charset=utf-8",
                 )
                 return
-            await self._rpc(scope, receive, endable(send))
+            await self._rpc(_identity_answers(scope), receive, endable(send))
         elif method in ("GET", "HEAD"):
             await _static.serve_file(self._root, scope, send)
         else:
             await _static.respond(send, 405, b"only GET and HEAD outside the RPC paths\n",
                                   "text/plain; charset=utf-8")
+
+
+# What a client may ask its answers to be compressed with: dropped, so answers go out as
+# they are. Float tensors hardly compress, and gzip on a 64 MiB matrix would hold the
+# bridge's event loop for seconds; a compressed request (Content-Encoding) still works.
+_ACCEPT_ENCODINGS = frozenset({b"accept-encoding", b"connect-accept-encoding",
+                               b"grpc-accept-encoding"})
+
+
+def _identity_answers(scope: Any) -> Any:
+    headers = [(k, v) for k, v in scope.get("headers", ()) if k not in _ACCEPT_ENCODINGS]
+    return {**scope, "headers": headers}
 
 
 def _header(scope: Any, name: bytes) -> str:
