@@ -75,6 +75,9 @@ _CODES: dict[grpc.StatusCode, Code] = {
 }
 
 
+_GRPC_CODES = {connect: grpc_code for grpc_code, connect in _CODES.items()}
+
+
 class _Aborted(grpc.aio.AbortError):
     """How ``abort`` ends a handler: the same exception type the handlers let pass."""
 
@@ -162,6 +165,14 @@ class ConnectCallContext:
         """Headers sent with the response (the version header)."""
         for key, value in metadata:
             self._ctx.response_headers[key] = str(value)
+
+    def fail(self, error: ConnectError) -> NoReturn:
+        """End the call with ``error`` as it is (one the library raised while reading the
+        request stream: the client went away, a message too large), past the handlers'
+        error wrappers, which turn other exceptions into INTERNAL."""
+        self._code = _GRPC_CODES[error.code]
+        self.error = error
+        raise _Aborted(error.message)
 
     async def abort(
         self,
@@ -262,7 +273,6 @@ class _CallDetails(grpc.HandlerCallDetails):
 
 
 Interceptor = grpc.aio.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
 async def _intercepted(
@@ -297,13 +307,16 @@ def _wire_first(handler: Handler) -> Handler:
     if handler.stream_unary is not None:
         client_stream_fn: Any = handler.stream_unary
 
-        async def wires(requests: AsyncIterator[RawRequest]) -> AsyncIterator[bytes]:
-            async for request in requests:
-                yield request.wire()
-
         async def client_stream(requests: AsyncIterator[RawRequest], context: Any) -> Any:
-            # An UpstreamError raised while the handler reads becomes its status there.
-            return await client_stream_fn(wires(requests), context)
+            async def wires() -> AsyncIterator[bytes]:
+                try:
+                    async for request in requests:
+                        # An UpstreamError here becomes the call's status at the edge.
+                        yield request.wire()
+                except ConnectError as exc:
+                    context.fail(exc)
+
+            return await client_stream_fn(wires(), context)
 
         return grpc.stream_unary_rpc_method_handler(client_stream, **kw)
     stream_fn: Any = handler.unary_stream

@@ -411,3 +411,26 @@ async def test_web_calls_are_counted_in_the_bridge_metrics(server: ServerProcess
         refused = 'nh_bridge_rpc_calls_total{code="UNAUTHENTICATED",method="GetTheme"}'
         assert await metric(bridge.metrics_url, ok) == 3
         assert await metric(bridge.metrics_url, refused) == 1
+
+
+async def test_a_bad_message_in_a_client_stream_is_invalid_argument(
+    web_bridge: BridgeProcess,
+) -> None:
+    """Connect JSON client streaming: a message that is not the request type ends the call
+    INVALID_ARGUMENT (not INTERNAL), after the messages before it were read."""
+    good = json.dumps({"frames": [{"modelId": "m-bad-stream", "layerId": "l", "values": {
+        "shape": ["2"], "dtype": "DATA_TYPE_FLOAT32", "data": "AACAPwAAAEA="}}]}).encode()
+    bad = b'{"frames": 7}'
+    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m for m in (good, bad))
+    url = f"{web_bridge.web_url}/neural_heatmap.v1.NeuralHeatmapService/IngestActivations"
+    async with aiohttp.ClientSession() as session, session.post(
+        url, data=body, headers={"content-type": "application/connect+json",
+                                 "connect-protocol-version": "1", **AUTH}
+    ) as resp:
+        raw = await resp.read()
+    assert resp.status == 200, raw
+    flags, size = raw[0], int.from_bytes(raw[1:5], "big")
+    assert flags == 2, raw  # only the end of the stream: no answer message
+    error = json.loads(raw[5:5 + size])["error"]
+    assert error["code"] == "invalid_argument", error
+    assert "IngestActivationsRequest" in error["message"]
