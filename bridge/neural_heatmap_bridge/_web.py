@@ -59,6 +59,12 @@ class WebApp:
             if method == "OPTIONS":
                 await self._cors.preflight(scope, send)
                 return
+            if method != "POST":
+                # Connect allows GET for side-effect-free methods; none is marked so, and a
+                # GET is a "simple" cross-site request: another page could call SetTheme.
+                await _static.respond(send, 405, b"RPCs are POST requests\n",
+                                      "text/plain; charset=utf-8", extra=[(b"allow", b"POST")])
+                return
             ctype = _header(scope, b"content-type")
             if ctype.startswith("application/grpc") and not ctype.startswith(
                 "application/grpc-web"
