@@ -42,6 +42,7 @@ import contextlib
 import functools
 import json
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -67,6 +68,7 @@ else:
     Handler = grpc.RpcMethodHandler
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+JSON_CACHE_BYTES = 16 << 20  # JSON of shared answers kept (``JsonCodec``)
 # grpc spells it CANCELLED, Connect CANCELED; every other code has the same name.
 _CODES: dict[grpc.StatusCode, Code] = {
     c: Code.CANCELED if c is grpc.StatusCode.CANCELLED else Code[c.name]
@@ -250,15 +252,46 @@ class BinaryCodec:
         return RawRequest(bytes(data))
 
 
+def _json(message: Message | WireResponse) -> bytes:
+    doc = json_format.MessageToDict(_message(message))
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class JsonCodec:
-    """``json``: canonical protobuf JSON (compact), parsed only after auth."""
+    """``json``: canonical protobuf JSON (compact), parsed only after auth.
+
+    Pre-serialized answers are the same bytes for every stream of one update (and every
+    read of one cached answer), so their JSON is made once too: remembered by (type,
+    bytes), newest first, within ``budget`` bytes of input and output together.
+
+    Args:
+        budget: Bytes the remembered encodings may hold; an answer above a quarter of it
+            is encoded every time.
+    """
+
+    def __init__(self, budget: int = JSON_CACHE_BYTES) -> None:
+        self._budget = budget
+        self._held = 0
+        self._encoded: OrderedDict[tuple[type[Message], bytes], bytes] = OrderedDict()
 
     def name(self) -> str:
         return "json"
 
     def encode(self, message: Message | WireResponse) -> bytes:
-        doc = json_format.MessageToDict(_message(message))
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        if not isinstance(message, WireResponse) or len(message.data) * 4 > self._budget:
+            return _json(message)
+        key = (message.message_class, message.data)
+        hit = self._encoded.get(key)
+        if hit is not None:
+            self._encoded.move_to_end(key)
+            return hit
+        out = _json(message)
+        self._encoded[key] = out
+        self._held += len(message.data) + len(out)
+        while self._held > self._budget:
+            (_, data), old = self._encoded.popitem(last=False)
+            self._held -= len(data) + len(old)
+        return out
 
     def decode(self, data: bytes | bytearray, message_class: type[Message]) -> RawRequest:
         return RawRequest(bytes(data), message_class)
