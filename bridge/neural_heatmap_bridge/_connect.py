@@ -42,6 +42,7 @@ import contextlib
 import functools
 import json
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -67,12 +68,16 @@ else:
     Handler = grpc.RpcMethodHandler
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
+JSON_CACHE_BYTES = 16 << 20  # JSON of shared answers kept (``JsonCodec``)
 # grpc spells it CANCELLED, Connect CANCELED; every other code has the same name.
 _CODES: dict[grpc.StatusCode, Code] = {
     c: Code.CANCELED if c is grpc.StatusCode.CANCELLED else Code[c.name]
     for c in grpc.StatusCode
     if c is not grpc.StatusCode.OK
 }
+
+
+_GRPC_CODES = {connect: grpc_code for grpc_code, connect in _CODES.items()}
 
 
 class _Aborted(grpc.aio.AbortError):
@@ -163,6 +168,14 @@ class ConnectCallContext:
         for key, value in metadata:
             self._ctx.response_headers[key] = str(value)
 
+    def fail(self, error: ConnectError) -> NoReturn:
+        """End the call with ``error`` as it is (one the library raised while reading the
+        request stream: the client went away, a message too large), past the handlers'
+        error wrappers, which turn other exceptions into INTERNAL."""
+        self._code = _GRPC_CODES[error.code]
+        self.error = error
+        raise _Aborted(error.message)
+
     async def abort(
         self,
         code: grpc.StatusCode,
@@ -239,15 +252,46 @@ class BinaryCodec:
         return RawRequest(bytes(data))
 
 
+def _json(message: Message | WireResponse) -> bytes:
+    doc = json_format.MessageToDict(_message(message))
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 class JsonCodec:
-    """``json``: canonical protobuf JSON (compact), parsed only after auth."""
+    """``json``: canonical protobuf JSON (compact), parsed only after auth.
+
+    Pre-serialized answers are the same bytes for every stream of one update (and every
+    read of one cached answer), so their JSON is made once too: remembered by (type,
+    bytes), newest first, within ``budget`` bytes of input and output together.
+
+    Args:
+        budget: Bytes the remembered encodings may hold; an answer above a quarter of it
+            is encoded every time.
+    """
+
+    def __init__(self, budget: int = JSON_CACHE_BYTES) -> None:
+        self._budget = budget
+        self._held = 0
+        self._encoded: OrderedDict[tuple[type[Message], bytes], bytes] = OrderedDict()
 
     def name(self) -> str:
         return "json"
 
     def encode(self, message: Message | WireResponse) -> bytes:
-        doc = json_format.MessageToDict(_message(message))
-        return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+        if not isinstance(message, WireResponse) or len(message.data) * 4 > self._budget:
+            return _json(message)
+        key = (message.message_class, message.data)
+        hit = self._encoded.get(key)
+        if hit is not None:
+            self._encoded.move_to_end(key)
+            return hit
+        out = _json(message)
+        self._encoded[key] = out
+        self._held += len(message.data) + len(out)
+        while self._held > self._budget:
+            (_, data), old = self._encoded.popitem(last=False)
+            self._held -= len(data) + len(old)
+        return out
 
     def decode(self, data: bytes | bytearray, message_class: type[Message]) -> RawRequest:
         return RawRequest(bytes(data), message_class)
@@ -262,7 +306,6 @@ class _CallDetails(grpc.HandlerCallDetails):
 
 
 Interceptor = grpc.aio.ServerInterceptor
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]]
 
 
 async def _intercepted(
@@ -297,13 +340,16 @@ def _wire_first(handler: Handler) -> Handler:
     if handler.stream_unary is not None:
         client_stream_fn: Any = handler.stream_unary
 
-        async def wires(requests: AsyncIterator[RawRequest]) -> AsyncIterator[bytes]:
-            async for request in requests:
-                yield request.wire()
-
         async def client_stream(requests: AsyncIterator[RawRequest], context: Any) -> Any:
-            # An UpstreamError raised while the handler reads becomes its status there.
-            return await client_stream_fn(wires(requests), context)
+            async def wires() -> AsyncIterator[bytes]:
+                try:
+                    async for request in requests:
+                        # An UpstreamError here becomes the call's status at the edge.
+                        yield request.wire()
+                except ConnectError as exc:
+                    context.fail(exc)
+
+            return await client_stream_fn(wires(), context)
 
         return grpc.stream_unary_rpc_method_handler(client_stream, **kw)
     stream_fn: Any = handler.unary_stream

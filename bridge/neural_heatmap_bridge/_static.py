@@ -60,8 +60,15 @@ def resolve(root: Path, url_path: str) -> Path | None:
     return candidate
 
 
-async def respond(send: Send, status: int, body: bytes, ctype: str, head: bool = False) -> None:
-    """One complete plain HTTP response."""
+async def respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    ctype: str,
+    head: bool = False,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """One complete plain HTTP response (``extra``: more headers)."""
     await send({
         "type": "http.response.start",
         "status": status,
@@ -70,6 +77,7 @@ async def respond(send: Send, status: int, body: bytes, ctype: str, head: bool =
             (b"content-length", str(len(body)).encode()),
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-cache"),
+            *(extra or ()),
         ],
     })
     await send({"type": "http.response.body", "body": b"" if head else body})

@@ -15,7 +15,6 @@ only when ``--web-cors-origin`` lists them exactly (``_cors``). gRPC proper (HTT
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -27,8 +26,6 @@ import uvicorn
 from . import _static
 from ._connect import endable
 from ._cors import Cors
-
-log = logging.getLogger("neural_heatmap_bridge.web")
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 DEFAULT_ROOT = Path(__file__).parent / "_web"
@@ -53,28 +50,52 @@ class WebApp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served
             return
-        path, method = scope["path"], scope["method"]
-        if path.startswith(self._prefix):
-            send = self._cors.wrap(scope, send)
-            if method == "OPTIONS":
-                await self._cors.preflight(scope, send)
-                return
-            ctype = _header(scope, b"content-type")
-            if ctype.startswith("application/grpc") and not ctype.startswith(
-                "application/grpc-web"
-            ):
-                await _static.respond(
-                    send, 415, b"gRPC over HTTP/2 is served on the bridge's gRPC port "
-                    b"(--listen); this port speaks Connect and gRPC-Web\n",
-                    "text/plain; charset=utf-8",
-                )
-                return
-            await self._rpc(scope, receive, endable(send))
-        elif method in ("GET", "HEAD"):
+        if scope["path"].startswith(self._prefix):
+            await self._call(scope, receive, self._cors.wrap(scope, send))
+        elif scope["method"] in ("GET", "HEAD"):
             await _static.serve_file(self._root, scope, send)
         else:
             await _static.respond(send, 405, b"only GET and HEAD outside the RPC paths\n",
-                                  "text/plain; charset=utf-8")
+                                  _TEXT, extra=[(b"allow", b"GET, HEAD")])
+
+    async def _call(self, scope: Any, receive: Any, send: Any) -> None:
+        """An RPC: a CORS preflight, a refusal, or the Connect app's answer."""
+        method = scope["method"]
+        if method == "OPTIONS":
+            await self._cors.preflight(scope, send)
+        elif method != "POST":
+            # Connect allows GET for side-effect-free methods; none is marked so, and a
+            # GET is a "simple" cross-site request: another page could call SetTheme.
+            await _static.respond(send, 405, b"RPCs are POST requests\n", _TEXT,
+                                  extra=[(b"allow", b"POST")])
+        elif _is_grpc(_header(scope, b"content-type")):
+            await _static.respond(send, 415, b"gRPC over HTTP/2 is served on the bridge's "
+                                  b"gRPC port (--listen); this port speaks Connect and "
+                                  b"gRPC-Web\n", _TEXT)
+        else:
+            await self._rpc(_identity_answers(scope), receive, endable(send))
+
+
+_TEXT = "text/plain; charset=utf-8"
+
+
+def _is_grpc(content_type: str) -> bool:
+    """gRPC proper (``application/grpc``, ``+proto``...), not gRPC-Web."""
+    return content_type.startswith("application/grpc") and not content_type.startswith(
+        "application/grpc-web"
+    )
+
+
+# What a client may ask its answers to be compressed with: dropped, so answers go out as
+# they are. Float tensors hardly compress, and gzip on a 64 MiB matrix would hold the
+# bridge's event loop for seconds; a compressed request (Content-Encoding) still works.
+_ACCEPT_ENCODINGS = frozenset({b"accept-encoding", b"connect-accept-encoding",
+                               b"grpc-accept-encoding"})
+
+
+def _identity_answers(scope: Any) -> Any:
+    headers = [(k, v) for k, v in scope.get("headers", ()) if k not in _ACCEPT_ENCODINGS]
+    return {**scope, "headers": headers}
 
 
 def _header(scope: Any, name: bytes) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -363,3 +364,73 @@ async def test_ingest_activations_over_connect_client_streaming(
     assert (resp.frames_accepted, resp.frames_rejected) == (30, 0)
     models = await grpc_stub.ListModels(pb.ListModelsRequest(), metadata=GRPC_AUTH, timeout=10)
     assert "m-connect-ingest" in {m.model_id for m in models.models}
+
+
+async def test_answers_are_not_compressed_but_requests_may_be(web_bridge: BridgeProcess) -> None:
+    """A browser's Accept-Encoding is ignored (docs/bridge.md); a gzip request is read."""
+    import gzip
+
+    url = f"{web_bridge.web_url}/neural_heatmap.v1.NeuralHeatmapService/GetTheme"
+    headers = {**AUTH, "accept-encoding": "gzip, deflate, br", "content-encoding": "gzip"}
+    async with aiohttp.ClientSession(auto_decompress=False) as session, session.post(
+        url, data=gzip.compress(b"{}"), headers={"content-type": "application/json", **headers}
+    ) as resp:
+        body = await resp.read()
+        assert resp.status == 200, body
+        assert resp.headers.get("content-encoding", "identity") == "identity"
+    assert json.loads(body)["theme"]["theme"].startswith("THEME_")
+
+
+async def test_a_deadline_ends_a_quiet_stream_as_over_grpc(
+    web_bridge: BridgeProcess, grpc_stub: pb_grpc.NeuralHeatmapServiceStub,
+) -> None:
+    request = pb.SubscribeTemporalRequest()
+    with pytest.raises(grpc.aio.AioRpcError) as over_grpc_err:
+        async for _ in grpc_stub.SubscribeTemporal(request, metadata=GRPC_AUTH, timeout=0.5):
+            pass
+    assert over_grpc_err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    for transport in ("connect-proto", "grpc-web-json"):
+        async with web_client(web_bridge, transport) as client:
+            with pytest.raises(ConnectError) as caught:
+                async for _ in client.subscribe_temporal(request, headers=AUTH, timeout_ms=500):
+                    pass
+        assert caught.value.code is Code.DEADLINE_EXCEEDED, transport
+
+
+async def test_web_calls_are_counted_in_the_bridge_metrics(server: ServerProcess) -> None:
+    """The same metrics interceptor: calls by method and code, whichever port."""
+    from tests.support.metrics import metric
+
+    with BridgeProcess(server.url, "--token", TOKEN, web=True, metrics=True) as bridge:
+        assert bridge.metrics_url is not None
+        async with web_client(bridge, "connect-json") as client:
+            for _ in range(3):
+                await client.get_theme(pb.GetThemeRequest(), headers=AUTH)
+            await over_web(client, "GetTheme", pb.GetThemeRequest(), auth=False)
+        ok = 'nh_bridge_rpc_calls_total{code="OK",method="GetTheme"}'
+        refused = 'nh_bridge_rpc_calls_total{code="UNAUTHENTICATED",method="GetTheme"}'
+        assert await metric(bridge.metrics_url, ok) == 3
+        assert await metric(bridge.metrics_url, refused) == 1
+
+
+async def test_a_bad_message_in_a_client_stream_is_invalid_argument(
+    web_bridge: BridgeProcess,
+) -> None:
+    """Connect JSON client streaming: a message that is not the request type ends the call
+    INVALID_ARGUMENT (not INTERNAL), after the messages before it were read."""
+    good = json.dumps({"frames": [{"modelId": "m-bad-stream", "layerId": "l", "values": {
+        "shape": ["2"], "dtype": "DATA_TYPE_FLOAT32", "data": "AACAPwAAAEA="}}]}).encode()
+    bad = b'{"frames": 7}'
+    body = b"".join(b"\0" + len(m).to_bytes(4, "big") + m for m in (good, bad))
+    url = f"{web_bridge.web_url}/neural_heatmap.v1.NeuralHeatmapService/IngestActivations"
+    async with aiohttp.ClientSession() as session, session.post(
+        url, data=body, headers={"content-type": "application/connect+json",
+                                 "connect-protocol-version": "1", **AUTH}
+    ) as resp:
+        raw = await resp.read()
+    assert resp.status == 200, raw
+    flags, size = raw[0], int.from_bytes(raw[1:5], "big")
+    assert flags == 2, raw  # only the end of the stream: no answer message
+    error = json.loads(raw[5:5 + size])["error"]
+    assert error["code"] == "invalid_argument", error
+    assert "IngestActivationsRequest" in error["message"]

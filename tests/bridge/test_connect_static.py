@@ -106,6 +106,15 @@ async def test_other_methods_outside_the_rpc_paths_are_refused(web: BridgeProces
     assert status == 405
 
 
+async def test_rpcs_are_post_only(web: BridgeProcess) -> None:
+    """Connect's GET form would let any page call SetTheme with a "simple" request."""
+    status, headers, _ = await get(
+        web.web_port,
+        "/neural_heatmap.v1.NeuralHeatmapService/SetTheme?encoding=json&message=%7B%7D",
+    )
+    assert (status, headers["allow"]) == (405, "POST")
+
+
 def _preflight(origin: str) -> str:
     return (
         "OPTIONS /neural_heatmap.v1.NeuralHeatmapService/GetTheme HTTP/1.1\nHost: x\n"

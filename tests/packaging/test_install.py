@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import tarfile
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from tests.support.server_process import REPO_ROOT, free_port
 pytestmark = pytest.mark.slow
 
 SERVER_ONLY = ("aiohttp", "prometheus_client", "uvloop", "matplotlib", "typer", "rich",
-               "grpc_reflection", "pandas", "opentelemetry", "torch")
+               "grpc_reflection", "pandas", "opentelemetry", "torch", "connectrpc", "uvicorn")
 
 CLIENT_PROBE = """
 import importlib.util, sys
@@ -102,20 +103,28 @@ LAUNCHERS = [
 ]
 
 
+@dataclass(frozen=True)
+class Serving:
+    """The bridge's gRPC target and its web port's URL."""
+
+    target: str
+    web_url: str
+
+
 @pytest.fixture(params=LAUNCHERS)
 def serving(request: pytest.FixtureRequest, installed: Installed,
-            tmp_path: Path) -> Iterator[str]:
-    """The installed package's launcher serving; yields the bridge's target."""
+            tmp_path: Path) -> Iterator[Serving]:
+    """The installed package's launcher serving."""
     *command, listen_flag = request.param
-    target = f"127.0.0.1:{free_port()}"
+    target, web_port = f"127.0.0.1:{free_port()}", free_port()
     proc = subprocess.Popen(
         [installed.venv.script(command[0]), *command[1:], "--server-port", str(free_port()),
          "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target,
-         "--web-port", str(free_port())],
+         "--web-port", str(web_port)],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(target, proc)
-        yield target
+        yield Serving(target, f"http://127.0.0.1:{web_port}/")
     finally:
         proc.send_signal(signal.SIGTERM)
         output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
@@ -123,6 +132,11 @@ def serving(request: pytest.FixtureRequest, installed: Installed,
 
 
 def test_installed_serve_answers_the_installed_sdk(
-        installed: Installed, serving: str, tmp_path: Path) -> None:
-    out = run([installed.venv.python, "-c", SDK_CALL, serving], cwd=tmp_path, timeout=120)
+        installed: Installed, serving: Serving, tmp_path: Path) -> None:
+    out = run([installed.venv.python, "-c", SDK_CALL, serving.target], cwd=tmp_path,
+              timeout=120)
     assert out.split("\n")[0] == "1 ['installed']"
+    # The web port serves the dashboard shipped in the installed package.
+    with urllib.request.urlopen(serving.web_url, timeout=10) as page:
+        assert page.read() == (REPO_ROOT / "bridge/neural_heatmap_bridge/_web/index.html") \
+            .read_bytes()
