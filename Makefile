@@ -81,10 +81,17 @@ $(TOOLS)/.java-deps: $(JAVA_DIR)/pom.xml
 	cd $(JAVA_DIR) && mvn -q -B -DskipTests package
 	mkdir -p $(TOOLS) && touch $@
 
-setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz and hey.
+# The browser the dashboard's tests (tests/web) and benchmarks drive through Playwright: Debian's
+# headless Chromium (Playwright's own browser download cannot work here); only when missing.
+CHROMIUM := /usr/bin/chromium-headless-shell
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	$(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium-headless-shell
+
+setup: $(VENV)/.stamp $(TS)/node_modules/.stamp $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/grpcurl $(TOOLS)/ghz $(TOOLS)/hey $(TOOLS)/.go-deps $(TOOLS)/.java-deps $(CHROMIUM) ## Install Python, npm, Go and Maven dependencies, buf, grpcurl, ghz, hey and headless Chromium.
 
 # ---------------------------------------------------------------- code generation
-gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes and the error- and route-table docs.
+gen: setup ## Regenerate Python, Go and TypeScript code (protos/), the retry policy (Java too), the themes, the error- and route-table docs and the dashboard bundle.
 	VENV=$(VENV) bash scripts/gen.sh
 
 # Everything `make gen` writes (generated code, the policy constants, the rendered docs).
@@ -92,7 +99,7 @@ GENERATED := contract/python/neural_heatmap_contract/v1 sdk/go/gen $(TS)/src/gen
 	contract/python/neural_heatmap_contract/policy.py $(GO_DIR)/neuralheatmap/policy_gen.go \
 	$(TS)/src/policy_gen.ts sdk/java/src/main/java/dev/neuralheatmap/Policy.java \
 	contract/python/neural_heatmap_contract/themes.py $(TS)/src/themes_gen.ts \
-	docs/bridge.md docs/http-api.md
+	docs/bridge.md docs/http-api.md bridge/neural_heatmap_bridge/_web
 
 check-gen: gen ## Fail when the checked-in generated code differs from what `make gen` writes.
 	@changes=$$(git status --porcelain -- $(GENERATED)); \
@@ -140,7 +147,7 @@ test-java: setup ## Java tests (JUnit 5 against a live server and bridge; messag
 # ---------------------------------------------------------------- run and measure
 # Python only: no Go, no Node (tests/packaging/test_make_run.py runs it without them).
 RUN_ARGS ?= --server-data-dir var/data
-run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051 (needs only Python).
+run: $(VENV)/.run-stamp ## Start server (with the built-in activation source) on :8080 and the bridge on :50051, the dashboard on :8090 (needs only Python).
 	$(VENV)/bin/neural-heatmap-serve $(RUN_ARGS)
 
 run-cluster: setup-cluster ## NATS JetStream + server + 3 bridges (:50051-50053, round_robin) on one machine; docs/deploy.md.

@@ -47,6 +47,8 @@ BRIDGE_ARGS = [
     "--max-receive-bytes", str(512 * 1024 * 1024),
     "--max-concurrent-streams", "4096",
     "--log-level", "WARNING",
+    # The web port (Connect, gRPC-Web) only where a case asks for it (add_bridge).
+    "--web-port", "0",
 ]
 
 

@@ -38,6 +38,9 @@ class Settings:
     analytics_series: list[int] = field(default_factory=lambda: [64, 256, 1024])
     analytics_windows: list[int] = field(default_factory=lambda: [128, 512, 1024])
     analytics_reps: int = 5
+    # connect (the web port next to gRPC)
+    connect_catchup: int = 2000         # anomalies a catch-up stream reads from sequence 0
+    connect_live_events: int = 100      # live anomalies timed per repetition
     # torch (watch overhead)
     torch_steps: int = 200              # timed training steps per variant per repetition
     torch_warmup: int = 20
@@ -56,6 +59,7 @@ class Settings:
             ingest_frames=4096, ingest_reps=2,
             analytics_series=[64, 256], analytics_windows=[128, 256], analytics_reps=2,
             torch_steps=50, torch_warmup=5, torch_reps=3,
+            connect_catchup=300, connect_live_events=20,
         )
 
     @classmethod
@@ -70,6 +74,7 @@ class Settings:
             ingest_frames=256, ingest_grpc_batch=32, ingest_http_batch=64, ingest_reps=2,
             analytics_series=[16, 32], analytics_windows=[32, 64], analytics_reps=2,
             torch_steps=5, torch_warmup=2, torch_reps=2,
+            connect_catchup=30, connect_live_events=5,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +80,23 @@ _HEY_STATUS = re.compile(r"\[(\d+)\]\s+(\d+) responses")
 _HEY_ERR = re.compile(r"^\s+\[(\d+)\]\s+(.+)$", re.M)
 
 
-def run_hey(hey: str, url: str, concurrency: int, seconds: float) -> dict[str, Any]:
-    """Run hey for ``seconds`` at ``concurrency``; requests/s (2xx only), latencies, errors."""
-    cmd = [hey, "-z", f"{seconds}s", "-c", str(concurrency), "-cpus", "1", "-t", "10", url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+def run_hey(hey: str, url: str, concurrency: int, seconds: float, *,
+            body: bytes | None = None, content_type: str = "",
+            headers: Sequence[str] = ()) -> dict[str, Any]:
+    """Run hey for ``seconds`` at ``concurrency``; requests/s (2xx only), latencies, errors.
+
+    With ``body``, every request is a ``POST`` of it (a Connect or gRPC-Web call) with
+    ``content_type`` and ``headers`` (``"name: value"``).
+    """
+    cmd = [hey, "-z", f"{seconds}s", "-c", str(concurrency), "-cpus", "1", "-t", "10"]
+    with tempfile.NamedTemporaryFile(prefix="nh-hey-", suffix=".bin") as f:
+        if body is not None:
+            f.write(body)
+            f.flush()
+            cmd += ["-m", "POST", "-D", f.name, "-T", content_type]
+        for header in headers:
+            cmd += ["-H", header]
+        proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=seconds + 60)
     out = proc.stdout
     m = _HEY_RPS.search(out)
     if proc.returncode != 0 or not m:

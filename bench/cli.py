@@ -17,7 +17,8 @@ from bench._results import CaseResult
 from bench._settings import Settings
 from bench._tools import build_protoset, find_tool
 
-CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster",
+         "connect", "browser"]
 TITLES = {
     "unary": "small anomaly queries, bridge vs direct HTTP",
     "reads": "hot reads with the read cache on and off; throughput vs concurrency",
@@ -27,6 +28,8 @@ TITLES = {
     "analytics": "correlation query vs numpy.corrcoef",
     "torch": "training-step overhead of neural_heatmap.torch.watch",
     "cluster": "anomaly fan-out: 3 bridges on JetStream vs 1 bridge on SQLite",
+    "connect": "Connect and gRPC-Web on the web port vs gRPC, unary and streaming",
+    "browser": "the dashboard in headless Chromium: ingest-to-pixel latency, draw time, bytes",
 }
 
 

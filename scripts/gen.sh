@@ -27,14 +27,23 @@ PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m grpc_tools.protoc \
   -I protos -I "$WKT" \
   --grpc_python_out="$SCRATCH" --mypy_grpc_out="$SCRATCH" \
   protos/neural_heatmap/v1/neural_heatmap_service.proto 2> >(grep -v "^Writing mypy" >&2)
-sed -i -E 's/^from neural_heatmap\.v1 import /from . import /' "$SCRATCH"/neural_heatmap/v1/*_pb2*
-if grep -n "neural_heatmap\.v1 import\|import neural_heatmap\.v1" "$SCRATCH"/neural_heatmap/v1/*_pb2*; then
+# The Connect service (the bridge's web port, docs/bridge.md "Connect and gRPC-Web"), for
+# google.protobuf messages (protobuf=google; the plugin's default is another runtime). Its
+# module imports the other files' messages as `from neural_heatmap.v1.x_pb2 import ...`.
+PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m grpc_tools.protoc \
+  -I protos -I "$WKT" \
+  --connectrpc_out="$SCRATCH" --connectrpc_opt=protobuf=google \
+  protos/neural_heatmap/v1/neural_heatmap_service.proto
+sed -i -E 's/^from neural_heatmap\.v1 import /from . import /; s/^from neural_heatmap\.v1\.([a-z0-9_]+) import /from .\1 import /' \
+  "$SCRATCH"/neural_heatmap/v1/*_pb2* "$SCRATCH"/neural_heatmap/v1/*_connect.py
+if grep -n "^from neural_heatmap\.v1\|neural_heatmap\.v1 import\|import neural_heatmap\.v1" "$SCRATCH"/neural_heatmap/v1/*_pb2* \
+    "$SCRATCH"/neural_heatmap/v1/*_connect.py; then
   echo "gen.sh: generated code imports neural_heatmap.v1 in a form the rewrite does not know" >&2
   exit 1
 fi
-rm -f "$PY_PKG"/*_pb2*.py "$PY_PKG"/*_pb2*.pyi
+rm -f "$PY_PKG"/*_pb2*.py "$PY_PKG"/*_pb2*.pyi "$PY_PKG"/*_connect.py
 mkdir -p "$PY_PKG"
-cp "$SCRATCH"/neural_heatmap/v1/*_pb2* "$PY_PKG"/
+cp "$SCRATCH"/neural_heatmap/v1/*_pb2* "$SCRATCH"/neural_heatmap/v1/*_connect.py "$PY_PKG"/
 touch "$PY_PKG/__init__.py"
 
 # Go and TypeScript.
@@ -57,3 +66,6 @@ cp "$RPC_PROTO" "$SCRATCH/googleapis/google/rpc/"
 "$VENV/bin/python" scripts/render_error_table.py
 # The route table (neural_heatmap_contract.routes) into docs/http-api.md and docs/bridge.md.
 "$VENV/bin/python" scripts/render_route_table.py
+# The dashboard (web/, on the TypeScript SDK and themes_gen.ts above) into the bridge package,
+# which serves it on its web port; the same sources give the same bytes (web/build.mjs).
+node web/build.mjs

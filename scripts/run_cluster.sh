@@ -20,10 +20,13 @@ until (exec 3<>"/dev/tcp/127.0.0.1/${NATS_PORT}") 2>/dev/null; do sleep 0.1; don
   --anomaly-log "$NATS_URL" & pids+=($!)
 until curl -fs "http://127.0.0.1:${SERVER_PORT}/health" >/dev/null; do sleep 0.2; done
 
+web_port=${WEB_PORT:-8090}  # each bridge's web port (dashboard, Connect): 8090, 8091, ...
 for port in ${BRIDGE_PORTS:-50051 50052 50053}; do
   "$VENV/bin/neural-heatmap-bridge" --listen "127.0.0.1:${port}" \
     --upstream "http://127.0.0.1:${SERVER_PORT}" --anomaly-log "$NATS_URL" \
-    --max-connection-age "$MAX_CONNECTION_AGE" & pids+=($!)
+    --max-connection-age "$MAX_CONNECTION_AGE" --web-port "$web_port" & pids+=($!)
+  web_port=$((web_port + 1))
 done
-echo "cluster up: NATS ${NATS_URL}, server :${SERVER_PORT}, bridges on ${BRIDGE_PORTS:-50051 50052 50053}"
+echo "cluster up: NATS ${NATS_URL}, server :${SERVER_PORT}, bridges on ${BRIDGE_PORTS:-50051 50052 50053}" \
+  "(dashboards from :${WEB_PORT:-8090} up)"
 wait -n "${pids[@]}"

@@ -29,6 +29,9 @@ async def run(
     bridge = Bridge(config, stream_hooks)
     await bridge.start()
     print(f"neural-heatmap-bridge listening on {bridge.port}", flush=True)
+    if bridge.web_url:
+        print(f"neural-heatmap-bridge web port (Connect, gRPC-Web, dashboard) on {bridge.web_url}",
+              flush=True)
     try:
         await stop.wait()
     finally:

@@ -28,6 +28,11 @@ from neural_heatmap_contract.routes import http
 ENV_PREFIX = "NH_BRIDGE_"
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """``a, b`` -> ``("a", "b")``: a list flag written once (and in one variable)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     """Everything the bridge needs at start-up; one attribute per flag (see ``build_parser``)."""
@@ -42,6 +47,10 @@ class BridgeConfig:
     max_send_bytes: int = MAX_MESSAGE_BYTES
     max_receive_bytes: int = MAX_MESSAGE_BYTES
     max_concurrent_streams: int = 0
+    web_host: str = ""
+    web_port: int = 8090
+    web_root: str = ""
+    web_cors_origin: tuple[str, ...] = ()
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 0
     health_interval: float = 1.0
@@ -144,6 +153,32 @@ def build_parser() -> argparse.ArgumentParser:
         "a cap waits silently in the client's HTTP/2 layer (no headers, no error), and gRPC "
         "clients in one process share one connection per target, so set it only well above "
         "any process's stream count",
+    )
+    add(
+        "--web-host",
+        default=d.web_host,
+        help="address of the web port (Connect, gRPC-Web and the dashboard); "
+        "empty: the host of --listen",
+    )
+    add(
+        "--web-port",
+        non_negative_int,
+        d.web_port,
+        help="port serving Connect (JSON and binary) and gRPC-Web over HTTP/1.1 with the "
+        "same RPCs, token and TLS as the gRPC port, and the dashboard at /; 0 turns it off",
+    )
+    add(
+        "--web-root",
+        default=d.web_root,
+        help="directory served at / on the web port; empty: the dashboard shipped with "
+        "the bridge",
+    )
+    add(
+        "--web-cors-origin",
+        comma_list,
+        d.web_cors_origin,
+        help="comma-separated origins (scheme://host:port) of pages elsewhere that may call "
+        "the web port's RPCs (CORS); empty: none (the dashboard is same-origin)",
     )
     add("--metrics-host", default=d.metrics_host, help="address of the Prometheus endpoint")
     add(

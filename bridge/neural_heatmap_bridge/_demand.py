@@ -6,7 +6,9 @@ of the streams' models (and layers) when every heatmap stream names some, and
 is resent as that changes. Anomalies stay subscribed once any stream asked for
 them, so the bridge's ring of recent anomalies (``_anomaly_ring``) stays
 current for resuming clients. The upstream is asked for its own
-``anomaly_heartbeat`` (the ring's log-head check).
+``anomaly_heartbeat`` (the ring's log-head check). The view state follows the
+upstream's ``versions`` pushes (``_view``), which also stay subscribed once asked
+for (the read cache may use them too).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ _ROUTE = {
 }
 _SUBSCRIBE = {kind: route.subscribe[0] for kind, route in _ROUTE.items()}
 _UNSUBSCRIBE = {kind: route.unsubscribe[0] for kind, route in _ROUTE.items()}
+# The view kind follows the server's change counters: ``subscribe_versions``, a WebSocket
+# message of the server's own that no RPC owns (the read cache asks for it too).
+_SUBSCRIBE[Kind.VIEW] = "subscribe_versions"
+_UNSUBSCRIBE[Kind.VIEW] = "unsubscribe_versions"
+# Kinds whose upstream subscription stays once asked for (see the module docstring).
+_KEPT = (Kind.ANOMALY, Kind.VIEW)
 
 
 class Demand:
@@ -143,5 +151,5 @@ class Demand:
             return
         if kind is Kind.HEATMAP:
             await self._update_heatmap()
-        elif self._wanted[kind] == 0 and kind is not Kind.ANOMALY:
+        elif self._wanted[kind] == 0 and kind not in _KEPT:
             await self._pump.send(_UNSUBSCRIBE[kind], {})

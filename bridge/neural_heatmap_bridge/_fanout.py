@@ -9,6 +9,8 @@ The parts, each in its own module (policies also in docs/bridge.md):
 * ``_stream_loop``: one stream's loop with its heartbeats and watchdog.
 * ``_slow_readers``: a stream whose client stops reading is ended (RESOURCE_EXHAUSTED).
 * ``_malloc``: memory that ended streams freed goes back to the system.
+* ``_view``: the view state (filter, theme, layout), read again after every
+  ``versions`` push that says it changed.
 
 ``Fanout`` ties them to the upstream connection (``_pump``): it routes upstream
 messages to the mailboxes, the ring and the read cache (``_read_cache``: the
@@ -31,6 +33,7 @@ import grpc
 from google.protobuf.message import Message
 from neural_heatmap_contract.protocol import SEQUENCE_EXPIRED
 from neural_heatmap_contract.routes import http, websocket
+from neural_heatmap_contract.v1 import updates_pb2
 
 from . import _convert as cv
 from . import _errors
@@ -47,6 +50,7 @@ from ._shared_updates import SharedUpdates
 from ._slow_readers import SlowReaders
 from ._stream_loop import StreamLoop
 from ._upstream import CallOptions, Upstream
+from ._view import ViewFeed
 
 if TYPE_CHECKING:  # nats-py is the optional ``cluster`` extra, imported only when used
     from ._jetstream import JetStreamFeed, JetStreamReader
@@ -110,6 +114,7 @@ class Fanout:
         self._loop = StreamLoop(
             self._ring, config.heartbeat_interval, config.stall_timeout, metrics
         )
+        self._view = ViewFeed(upstream, config.upstream_timeout, self._put_view)
         self._slow = SlowReaders(config.slow_stream_timeout, metrics)
         self._trimmer = Trimmer()
         self._tasks: set[asyncio.Task[None]] = set()  # strong references until done
@@ -161,6 +166,8 @@ class Fanout:
             elif kind == "versions":
                 if self._read_cache is not None:
                     self._read_cache.on_versions(data)
+                if self._view.on_versions(data) and self._wants_view():
+                    self._spawn(self._view.refresh())
             elif kind == "anomaly_heartbeat":
                 self._on_upstream_heartbeat(int(data["last_sequence"]))
             elif kind == "data":
@@ -170,6 +177,14 @@ class Fanout:
                 self._on_error(data)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("dropping malformed upstream %s: %s", kind, exc)
+
+    def _wants_view(self) -> bool:
+        return any(Kind.VIEW in mb.sub.kinds for mb in self._mailboxes)
+
+    def _put_view(self, update: updates_pb2.ViewUpdate) -> None:
+        for mb in self._mailboxes:
+            if Kind.VIEW in mb.sub.kinds:
+                mb.put_view(update)
 
     def _on_anomalies_acknowledged(self) -> None:
         """The ring is current: let catching-up streams go live without waiting for a poll."""
@@ -197,6 +212,7 @@ class Fanout:
         task.add_done_callback(self._tasks.discard)
 
     def _on_close(self, stalled: bool) -> None:
+        self._view.on_close()
         if self._read_cache is not None:
             self._read_cache.on_close()
         self._ring.current = False
@@ -288,6 +304,8 @@ class Fanout:
             for kind in sub.kinds:
                 wanted.append(kind)  # want() counts before its first await
                 await self._demand.want(kind)
+            if Kind.VIEW in sub.kinds:
+                await self._view.first(mb.put_view)  # the stream starts with the current view
             async for item in self._loop.run(mb):
                 if watch is None:
                     yield item

@@ -2,7 +2,8 @@
 
 Heatmap updates coalesce per ``(model, layer)`` (newest wins), correlation and
 temporal updates keep only the newest one; each replacement of an unread update
-is counted. Memory per stream is bounded by the number of layers plus
+is counted; so does the view state (filter, theme, layout: only the newest matters).
+Memory per stream is bounded by the number of layers plus
 ``--queue-size`` anomalies (a single upstream batch is always taken into an
 empty queue, so one big batch alone is not an overflow). An overflowing
 anomaly queue loses nothing: the stream re-reads from its cursor
@@ -38,6 +39,7 @@ class Kind(enum.Enum):
     CORRELATION = "correlation"
     TEMPORAL = "temporal"
     ANOMALY = "anomaly"
+    VIEW = "view"
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Mailbox:
         self.heatmap: OrderedDict[tuple[str, str], updates_pb2.HeatmapUpdate] = OrderedDict()
         self.correlation: updates_pb2.CorrelationUpdate | None = None
         self.temporal: updates_pb2.TemporalUpdate | None = None
+        self.view: updates_pb2.ViewUpdate | None = None
         self.anomalies: list[analytics_pb2.Anomaly] = []
         self.cursor: int | None = None  # last sequence passed (delivered or filtered out)
         self.catching_up = Kind.ANOMALY in sub.kinds
@@ -111,6 +114,12 @@ class Mailbox:
         self.temporal = update
         self.wake.set()
 
+    def put_view(self, update: updates_pb2.ViewUpdate) -> None:
+        if self.view is not None:
+            self._metrics.coalesced.labels("view").inc()
+        self.view = update
+        self.wake.set()
+
     def put_anomalies(self, items: list[analytics_pb2.Anomaly]) -> None:
         if self.overflowed:
             return
@@ -126,7 +135,7 @@ class Mailbox:
         """Drop everything buffered: the stream has its status already (``_slow_readers``)
         and its loop ends as soon as its pending write returns."""
         self.heatmap.clear()
-        self.correlation = self.temporal = None
+        self.correlation = self.temporal = self.view = None
         self.anomalies = []
         self.released = True
         self.wake.set()
@@ -152,8 +161,12 @@ class Mailbox:
         return out
 
     def drain(self) -> list[tuple[Kind, Message]]:
-        """Everything buffered, oldest kind first, anomalies last."""
-        out: list[tuple[Kind, Message]] = [(Kind.HEATMAP, u) for u in self.heatmap.values()]
+        """Everything buffered: the view first (what follows is drawn in it), anomalies last."""
+        out: list[tuple[Kind, Message]] = []
+        if self.view is not None:
+            out.append((Kind.VIEW, self.view))
+            self.view = None
+        out.extend((Kind.HEATMAP, u) for u in self.heatmap.values())
         self.heatmap.clear()
         if self.correlation is not None:
             out.append((Kind.CORRELATION, self.correlation))

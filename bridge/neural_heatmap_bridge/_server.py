@@ -16,6 +16,8 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grp
 from . import _errors, _reflection
 from ._anomaly_cache import AnomalyCache
 from ._config import BridgeConfig
+from ._connect import ConnectEndpoints, connect_app
+from ._cors import Cors
 from ._fanout import Fanout
 from ._handlers import at_the_edge
 from ._interceptors import AuthInterceptor, MetricsInterceptor, VersionInterceptor
@@ -26,6 +28,8 @@ from ._service import NeuralHeatmapBridge
 from ._stream_hooks import StreamHooksFactory, no_hooks
 from ._tracing import tracing_hooks
 from ._upstream import Upstream
+from ._web import DEFAULT_ROOT, WebApp, WebServer, split_host
+from ._web import url as web_url
 
 log = logging.getLogger("neural_heatmap_bridge")
 
@@ -64,6 +68,24 @@ class _Capture:
         self.service, self.handlers = service, dict(handlers)
 
 
+def edge_handlers(
+    add: Callable[[Any, Any], None], servicer: Any, preserialized: tuple[str, ...] = ()
+) -> tuple[str, dict[str, Any]]:
+    """The service name and method handlers ``add(servicer, server)`` would register.
+
+    Every method takes raw bytes and decodes and checks them itself (``at_the_edge``),
+    after the interceptors; the methods in ``preserialized`` get a serializer that sends
+    ``bytes`` answers as they are. The gRPC port and the web port (``_connect``) serve
+    these same handlers.
+    """
+    capture = _Capture()
+    add(servicer, capture)
+    handlers: dict[str, Any] = {name: at_the_edge(h) for name, h in capture.handlers.items()}
+    for name in preserialized:
+        handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
+    return capture.service, handlers
+
+
 def _add_at_the_edge(
     add: Callable[[Any, Any], None],
     servicer: Any,
@@ -72,20 +94,12 @@ def _add_at_the_edge(
 ) -> None:
     """``add(servicer, server)`` (generated ``add_..._to_server``), validation at the edge.
 
-    Registered like the generated code does (generic and registered handlers),
-    but every method takes raw bytes and decodes and checks them itself
-    (``at_the_edge``), after the interceptors; the methods in ``preserialized``
-    get a serializer that sends ``bytes`` answers as they are.
+    Registered like the generated code does (generic and registered handlers), with the
+    handlers of ``edge_handlers``.
     """
-    capture = _Capture()
-    add(servicer, capture)
-    handlers: dict[str, Any] = {name: at_the_edge(h) for name, h in capture.handlers.items()}
-    for name in preserialized:
-        handlers[name] = handlers[name]._replace(response_serializer=serialize_message_or_wire)
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(capture.service, handlers),)
-    )
-    server.add_registered_method_handlers(capture.service, handlers)
+    service, handlers = edge_handlers(add, servicer, preserialized)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
 
 
 def keepalive_options(c: BridgeConfig) -> list[tuple[str, int]]:
@@ -115,7 +129,6 @@ class Bridge:
 
     def __init__(self, config: BridgeConfig, stream_hooks: StreamHooksFactory = no_hooks) -> None:
         self.config = config
-        self._stream_hooks = stream_hooks
         self.metrics = Metrics()
         self._tracing_interceptors, trace_configs = tracing_hooks()
         self.upstream = Upstream(config.upstream, config.upstream_token, config.upstream_timeout,
@@ -126,19 +139,62 @@ class Bridge:
             config, self.upstream, self.metrics, self.anomalies, self.read_cache
         )
         self.health = health.aio.HealthServicer()
+        self.servicer = NeuralHeatmapBridge(
+            config, self.upstream, self.fanout, self.metrics, self.anomalies, self.read_cache,
+            stream_hooks,
+        )
         self.port = 0
+        self.web_port = 0
         self._server: grpc.aio.Server | None = None
+        self._web: WebServer | None = None
         self._prober: asyncio.Task[None] | None = None
+
+    def _interceptors(self, tracing: bool = True) -> list[grpc.aio.ServerInterceptor]:
+        """Version header, (tracing,) metrics and auth, outermost first: both ports' chain.
+
+        The web port runs without the tracing interceptor (OpenTelemetry's reads grpc's
+        own servicer context).
+        """
+        interceptors: list[grpc.aio.ServerInterceptor] = [
+            VersionInterceptor(),  # outermost: refusals carry the header too
+            *(self._tracing_interceptors if tracing else ()),
+            MetricsInterceptor(self.metrics),
+        ]
+        if self.config.token:
+            interceptors.append(AuthInterceptor(self.config.token))
+        return interceptors
+
+    def _tls(self) -> tuple[str, str, str | None] | None:
+        c = self.config
+        return (c.tls_cert, c.tls_key, c.tls_client_ca) if c.tls_cert and c.tls_key else None
+
+    def _build_web(self) -> WebServer:
+        """The web port (``_web``): the servicer's handlers over Connect and gRPC-Web."""
+        c = self.config
+        service, handlers = edge_handlers(
+            pb_grpc.add_NeuralHeatmapServiceServicer_to_server, self.servicer, PRESERIALIZED
+        )
+        endpoints = ConnectEndpoints(service, handlers, self._interceptors(tracing=False))
+        app = WebApp(
+            connect_app(endpoints, c.max_receive_bytes),
+            f"/{service}/",
+            Path(c.web_root) if c.web_root else DEFAULT_ROOT,
+            Cors(c.web_cors_origin),
+        )
+        host = c.web_host or split_host(c.listen)
+        return WebServer(app, host, c.web_port, self._tls(), c.grace_period)
+
+    @property
+    def web_url(self) -> str | None:
+        """The web port's address once started (None when it is off)."""
+        if self._web is None:
+            return None
+        host = self.config.web_host or split_host(self.config.listen)
+        return web_url(host, self.web_port, self._tls() is not None)
 
     def _build_server(self) -> grpc.aio.Server:
         c = self.config
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            VersionInterceptor(),  # outermost: refusals carry the header too
-            *self._tracing_interceptors,
-            MetricsInterceptor(self.metrics),
-        ]
-        if c.token:
-            interceptors.append(AuthInterceptor(c.token))
+        interceptors = self._interceptors()
         options: list[tuple[str, Any]] = [
             ("grpc.max_send_message_length", c.max_send_bytes),
             ("grpc.max_receive_message_length", c.max_receive_bytes),
@@ -154,13 +210,7 @@ class Bridge:
             options.append(("grpc.max_concurrent_streams", c.max_concurrent_streams))
         server = grpc.aio.server(interceptors=interceptors, options=options)
         _add_at_the_edge(
-            pb_grpc.add_NeuralHeatmapServiceServicer_to_server,
-            NeuralHeatmapBridge(
-                c, self.upstream, self.fanout, self.metrics, self.anomalies, self.read_cache,
-                self._stream_hooks,
-            ),
-            server,
-            PRESERIALIZED,
+            pb_grpc.add_NeuralHeatmapServiceServicer_to_server, self.servicer, server, PRESERIALIZED
         )
         _add_at_the_edge(health_pb2_grpc.add_HealthServicer_to_server, self.health, server)
         _reflection.enable([SERVICE_NAME, health.SERVICE_NAME], server, _add_at_the_edge)
@@ -180,13 +230,18 @@ class Bridge:
         self._server = self._build_server()
         await self._probe_once()
         self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
+        if self.config.web_port:
+            self._web = self._build_web()
+            await self._web.start()
+            self.web_port = self._web.port
         await self._server.start()
         self.fanout.start()
         if self.config.metrics_port:
             self.metrics.serve_http(self.config.metrics_host, self.config.metrics_port)
         log.info(
-            "neural-heatmap-bridge listening on port %d, upstream %s",
+            "neural-heatmap-bridge listening on port %d (web: %s), upstream %s",
             self.port,
+            self.web_url or "off",
             self.config.upstream,
         )
 
@@ -223,6 +278,10 @@ class Bridge:
                 "anomalies with after_sequence = the last sequence you received"
             )
         )
+        stopping = []
         if self._server is not None:
-            await self._server.stop(self.config.grace_period)
+            stopping.append(self._server.stop(self.config.grace_period))
+        if self._web is not None:
+            stopping.append(self._web.stop())
+        await asyncio.gather(*stopping)
         await self.upstream.close()

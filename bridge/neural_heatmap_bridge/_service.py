@@ -54,6 +54,7 @@ _KIND_OF_TYPE = {
     updates_pb2.UPDATE_TYPE_CORRELATION: Kind.CORRELATION,
     updates_pb2.UPDATE_TYPE_TEMPORAL: Kind.TEMPORAL,
     updates_pb2.UPDATE_TYPE_ANOMALY: Kind.ANOMALY,
+    updates_pb2.UPDATE_TYPE_VIEW: Kind.VIEW,
 }
 
 
@@ -535,7 +536,9 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         self, request: pb.StreamUpdatesRequest, context: Ctx
     ) -> AsyncIterator[pb.StreamUpdatesResponse]:
         await require_models(self._up, self._opts(context), request)
-        kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or set(Kind)
+        kinds = {_KIND_OF_TYPE[t] for t in request.types if t in _KIND_OF_TYPE} or (
+            set(Kind) - {Kind.VIEW}  # the view only when named (updates.proto)
+        )
         sub = Subscription(
             kinds=kinds,
             model_ids=set(request.model_ids),

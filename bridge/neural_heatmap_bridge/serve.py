@@ -114,6 +114,9 @@ async def run(argv: Sequence[str]) -> int:
         await bridge.start()
         print(f"neural-heatmap: server on {url}, gRPC bridge on {config.listen} "
               f"(try: grpcurl -plaintext {config.listen} list)", flush=True)
+        if bridge.web_url:
+            print(f"neural-heatmap: dashboard on {bridge.web_url} "
+                  "(Connect and gRPC-Web on the same port)", flush=True)
         watcher = loop.create_task(_watch(proc, stop))
         await stop.wait()
         watcher.cancel()
@@ -184,8 +187,8 @@ def print_help() -> None:
         "stops the bridge gracefully, then the server. Flags starting with --server- (or "
         "--no-server-) go to the server without that prefix (--server-port 9090 -> --port "
         "9090); every other flag is one of the bridge's, below (--upstream is set to the "
-        f"server). The bridge listens on {BRIDGE_ADDRESS} and the server on :{SERVER_PORT} by "
-        "default."
+        f"server). The bridge listens on {BRIDGE_ADDRESS} (gRPC) and :8090 (the dashboard, "
+        f"Connect and gRPC-Web) and the server on :{SERVER_PORT} by default."
     )
     parser.print_help()
     print("\nserver flags (passed through to neural-heatmap-server):")

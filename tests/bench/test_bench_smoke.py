@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster"]
+CASES = ["unary", "reads", "matrix", "fanout", "ingest", "analytics", "torch", "cluster",
+         "connect", "browser"]
 TARGETS = {"unary_p50", "unary_throughput", "unary_cache_differential",
            "reads_cache_differential", "matrix_sdk_floor", "matrix_sdk_json", "fanout_p99",
            "fanout_lossless", "fanout_cpu_per_delivery", "ingest_bridge", "ingest_direct",
-           "torch_watch_mlp", "cluster_no_loss"}
+           "torch_watch_mlp", "cluster_no_loss", "connect_lossless",
+           "browser_latency_p99_12_layers", "browser_draw_4096"}
 # Differences (bridge - direct), RSS growth (memory an earlier run freed is reused) and the
 # watch overhead may be negative; everything else must not be.
 SIGNED_METRICS = {"p50 added", "bridge RSS per subscriber", "overhead"}

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -34,10 +35,11 @@ async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
     """
     assert (len(ALL_SEVERITIES), len(ALL_TYPES)) == (4, 5)
     started = time.monotonic()
-    http_port, grpc_port = free_port(), free_port()
+    http_port, grpc_port, web_port = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "neural_heatmap_bridge.serve", "--server-port", str(http_port),
-         "--server-data-dir", str(tmp_path), "--listen", f"127.0.0.1:{grpc_port}"],
+         "--server-data-dir", str(tmp_path), "--listen", f"127.0.0.1:{grpc_port}",
+         "--web-port", str(web_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
@@ -74,6 +76,8 @@ async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
             finally:
                 anomalies.cancel()
             assert sequences == list(range(1, len(sequences) + 1))
+        page = await asyncio.to_thread(_get, f"http://127.0.0.1:{web_port}/")
+        assert page.startswith(b"<!doctype html>"), page[:80]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
@@ -82,6 +86,12 @@ async def test_serve_runs_server_source_and_bridge(tmp_path: Path) -> None:
             proc.wait()
         out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
     assert "gRPC bridge on" in out
+    assert f"dashboard on http://127.0.0.1:{web_port}/" in out, out[-2000:]
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return bytes(resp.read())
 
 
 def test_serve_help_shows_its_flags_the_server_pass_through_and_examples() -> None:

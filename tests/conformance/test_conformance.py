@@ -57,21 +57,35 @@ def _need(name: str) -> str:
 def stack() -> Iterator[dict[str, Any]]:
     with (
         ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server,
-        BridgeProcess(server.url) as bridge,
-        BridgeProcess(server.url, "--token", TOKEN) as auth,
+        BridgeProcess(server.url, web=True) as bridge,
+        BridgeProcess(server.url, "--token", TOKEN, web=True) as auth,
         CraftedUpstream() as upstream,
-        BridgeProcess(upstream.url) as crafted,
+        BridgeProcess(upstream.url, web=True) as crafted,
     ):
         yield {
             "server": server.url,
             "target": bridge.target,
             "auth_target": auth.target,
             "crafted_target": crafted.target,
+            # the same bridges' web ports, for the Connect client
+            "web": {"target": f"127.0.0.1:{bridge.web_port}",
+                    "auth_target": f"127.0.0.1:{auth.web_port}",
+                    "crafted_target": f"127.0.0.1:{crafted.web_port}"},
             "bridge": bridge,
         }
 
 
-LANGUAGES = {"python": "py", "typescript": "ts", "go": "go", "java": "java"}  # -> run prefix
+# -> run prefix. "connect": Python over the bridges' web ports (Connect, JSON, HTTP/1.1).
+LANGUAGES = {"python": "py", "typescript": "ts", "go": "go", "java": "java", "connect": "cn"}
+CONNECT_CLIENT = [*runner.PYTHON_CLIENT[:1], str(Path(__file__).with_name("connect_client.py")),
+                  "--protocol", "connect", "--codec", "json"]
+
+
+def _targets(stack: dict[str, Any], language: str) -> dict[str, str]:
+    """The bridges' addresses a language's client calls (the web ports for Connect)."""
+    if language == "connect":
+        return dict(stack["web"])
+    return {k: stack[k] for k in ("target", "auth_target", "crafted_target")}
 
 
 def _scenario_names() -> list[str]:
@@ -148,14 +162,14 @@ def _client(language: str, request: pytest.FixtureRequest) -> list[str]:
         return [str(request.getfixturevalue("go_client"))]
     if language == "java":
         return list(request.getfixturevalue("java_client"))
+    if language == "connect":
+        return list(CONNECT_CLIENT)
     return list(runner.PYTHON_CLIENT)
 
 
 def _options(stack: dict[str, Any], language: str, run: str, client: list[str]) -> runner.Options:
     return runner.Options(
-        target=stack["target"],
-        auth_target=stack["auth_target"],
-        crafted_target=stack["crafted_target"],
+        **_targets(stack, language),
         token=TOKEN,
         run=run,
         client=client,
@@ -202,12 +216,13 @@ def test_selftest_fails_exactly_the_marked_scenarios(
     """
     want = {s["name"]: s["expect_result"] for s in json.loads(SELFTEST.read_text())["scenarios"]}
     out = tmp_path / "selftest.json"
+    targets = _targets(stack, language)
     rc = runner.main(
         [
             "--target",
-            stack["target"],
+            targets["target"],
             "--auth-target",
-            stack["auth_target"],
+            targets["auth_target"],
             "--token",
             TOKEN,
             "--run",

@@ -31,7 +31,8 @@ How each language runs, as a user outside this repository would run it:
 One server (with its built-in activation source, so the demo models ``mlp-a`` and
 ``mlp-b`` exist) and one bridge on free loopback ports serve every block. The
 examples find the bridge the way they document: ``NEURAL_HEATMAP_TARGET`` (default
-``localhost:50051``, what ``make run`` serves), which this test sets to its bridge;
+``localhost:50051``, what ``make run`` serves), which this test sets to its bridge, and
+``NEURAL_HEATMAP_WEB`` (default ``http://localhost:8090``) for the bridge's web port;
 nothing in a block is rewritten.
 """
 
@@ -87,11 +88,12 @@ def test_the_getting_started_flows_are_run() -> None:
 def env() -> Iterator[dict[str, str]]:
     """One server (built-in source) and one bridge; the environment every block runs in."""
     with ServerProcess(extra_args=["--source", "--source-rate", "30"]) as server, \
-            BridgeProcess(server.url) as bridge:
+            BridgeProcess(server.url, web=True) as bridge:
         _wait_for_demo_state(server.url)
         # This checkout's packages first, as tests/support does (the console scripts too).
         paths = [str(REPO_ROOT / d) for d in ("contract/python", "sdk/python", "bridge", "server")]
         yield {**os.environ, "NEURAL_HEATMAP_TARGET": bridge.target,
+               "NEURAL_HEATMAP_WEB": bridge.web_url,
                "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]),
                "GOFLAGS": "-buildvcs=false", "MPLBACKEND": "Agg"}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import tarfile
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from tests.support.server_process import REPO_ROOT, free_port
 pytestmark = pytest.mark.slow
 
 SERVER_ONLY = ("aiohttp", "prometheus_client", "uvloop", "matplotlib", "typer", "rich",
-               "grpc_reflection", "pandas", "opentelemetry", "torch")
+               "grpc_reflection", "pandas", "opentelemetry", "torch", "connectrpc", "uvicorn")
 
 CLIENT_PROBE = """
 import importlib.util, sys
@@ -82,6 +83,16 @@ def test_sdist_holds_every_module_of_the_wheel(dists: Dists) -> None:
     assert missing == []
 
 
+def test_the_dashboard_ships_in_both_distributions(dists: Dists) -> None:
+    """The bridge's web port serves the page from the installed package (``_web/``)."""
+    with zipfile.ZipFile(dists.wheel) as wheel:
+        page = {n for n in wheel.namelist() if n.startswith("neural_heatmap_bridge/_web/")}
+    with tarfile.open(dists.sdist) as sdist:
+        in_sdist = [m.name for m in sdist.getmembers()]
+    assert {"neural_heatmap_bridge/_web/index.html", "neural_heatmap_bridge/_web/app.js"} <= page
+    assert [n for n in page if not any(m.endswith("/" + n) for m in in_sdist)] == []
+
+
 # The launchers of the installed package: the console script, and the CLI's `serve` once the
 # `neural-heatmap` command is part of the repository (it passes other flags to the script).
 HAS_CLI = (REPO_ROOT / "sdk" / "python" / "neural_heatmap_cli").is_dir()
@@ -92,19 +103,28 @@ LAUNCHERS = [
 ]
 
 
+@dataclass(frozen=True)
+class Serving:
+    """The bridge's gRPC target and its web port's URL."""
+
+    target: str
+    web_url: str
+
+
 @pytest.fixture(params=LAUNCHERS)
 def serving(request: pytest.FixtureRequest, installed: Installed,
-            tmp_path: Path) -> Iterator[str]:
-    """The installed package's launcher serving; yields the bridge's target."""
+            tmp_path: Path) -> Iterator[Serving]:
+    """The installed package's launcher serving."""
     *command, listen_flag = request.param
-    target = f"127.0.0.1:{free_port()}"
+    target, web_port = f"127.0.0.1:{free_port()}", free_port()
     proc = subprocess.Popen(
         [installed.venv.script(command[0]), *command[1:], "--server-port", str(free_port()),
-         "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target],
+         "--server-data-dir", str(tmp_path / "data"), "--no-server-source", listen_flag, target,
+         "--web-port", str(web_port)],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(target, proc)
-        yield target
+        yield Serving(target, f"http://127.0.0.1:{web_port}/")
     finally:
         proc.send_signal(signal.SIGTERM)
         output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
@@ -112,6 +132,11 @@ def serving(request: pytest.FixtureRequest, installed: Installed,
 
 
 def test_installed_serve_answers_the_installed_sdk(
-        installed: Installed, serving: str, tmp_path: Path) -> None:
-    out = run([installed.venv.python, "-c", SDK_CALL, serving], cwd=tmp_path, timeout=120)
+        installed: Installed, serving: Serving, tmp_path: Path) -> None:
+    out = run([installed.venv.python, "-c", SDK_CALL, serving.target], cwd=tmp_path,
+              timeout=120)
     assert out.split("\n")[0] == "1 ['installed']"
+    # The web port serves the dashboard shipped in the installed package.
+    with urllib.request.urlopen(serving.web_url, timeout=10) as page:
+        assert page.read() == (REPO_ROOT / "bridge/neural_heatmap_bridge/_web/index.html") \
+            .read_bytes()

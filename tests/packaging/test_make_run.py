@@ -44,8 +44,9 @@ def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
     (bin_dir / "python3").symlink_to(shutil.which("python3") or "/usr/bin/python3")
     assert [t for t in ("go", "node", "npm") if shutil.which(t, path=str(bin_dir))] == []
     target = f"127.0.0.1:{free_port()}"
+    web_port = free_port()
     run_args = (f"--server-port {free_port()} --server-data-dir {tmp_path / 'data'} "
-                f"--no-server-source --listen {target}")
+                f"--no-server-source --listen {target} --web-port {web_port}")
     proc = subprocess.Popen(
         [MAKE, "-o", ".venv/.run-stamp", "run", f"RUN_ARGS={run_args}"], cwd=REPO_ROOT,
         env={**os.environ, "PATH": str(bin_dir)}, stdout=subprocess.PIPE,
@@ -56,3 +57,4 @@ def test_make_run_serves_without_go_or_node(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         output = (proc.communicate(timeout=30)[0] or b"").decode(errors="replace")
     assert "gRPC bridge on" in output, output
+    assert f"dashboard on http://127.0.0.1:{web_port}/" in output, output

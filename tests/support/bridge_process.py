@@ -45,6 +45,8 @@ class BridgeProcess(LaunchedProcess):
         server_name: Expected name in the bridge's certificate, when TLS is on.
         faults: A fault plan (``"mute@1,freeze@2"``): run the bridge through the test-only
             entry module ``tests.support.faulty_bridge`` instead of the production one.
+        web: Also serve the web port (Connect, gRPC-Web, the dashboard) on a free port
+            (``web_url``); off otherwise, so parallel bridges never share its default 8090.
     """
 
     kind = "bridge"
@@ -60,6 +62,7 @@ class BridgeProcess(LaunchedProcess):
         secure: grpc.ChannelCredentials | None = None,
         server_name: str | None = None,
         faults: str = "",
+        web: bool = False,
     ) -> None:
         self.upstream_url = upstream_url
         self.faults = faults
@@ -68,6 +71,7 @@ class BridgeProcess(LaunchedProcess):
         self.server_name = server_name
         super().__init__(env=env, startup_timeout=startup_timeout)
         self.metrics_port = free_port() if metrics else 0
+        self.web_port = free_port() if web else 0
 
     @property
     def target(self) -> str:
@@ -78,6 +82,12 @@ class BridgeProcess(LaunchedProcess):
     def metrics_url(self) -> str | None:
         """``http://127.0.0.1:<port>/metrics`` when metrics are on."""
         return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else None
+
+    @property
+    def web_url(self) -> str:
+        """``http(s)://127.0.0.1:<port>`` of the web port (``web=True``)."""
+        assert self.web_port, "started without web=True"
+        return f"{'https' if self.secure is not None else 'http'}://127.0.0.1:{self.web_port}"
 
     @property
     def pid(self) -> int:
@@ -118,6 +128,8 @@ class BridgeProcess(LaunchedProcess):
             self.upstream_url,
             "--health-interval",
             "0.3",
+            "--web-port",
+            str(self.web_port),
             *self.extra_args,
         ]
         if self.metrics_port:

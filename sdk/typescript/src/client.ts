@@ -1,10 +1,12 @@
 /**
  * The TypeScript client of the Neural Heatmap bridge: one hand-written method per RPC of
- * neural_heatmap.v1.NeuralHeatmapService (RPC_METHODS names them), over connect-node's gRPC
- * transport (HTTP/2). Results are plain objects (views.ts: Dates, numbers, Float32Array
- * tensors), failures are typed errors (errors.ts), idempotent calls retry by the shared
- * policy (retry.ts), streams are AsyncIterables that stop on the caller's AbortSignal, and a
- * download is a Node Readable. `client.rpc` is the generated client for anything else.
+ * neural_heatmap.v1.NeuralHeatmapService (RPC_METHODS names them), over any Connect
+ * transport. This module imports nothing of Node or of the browser: node.ts builds the client
+ * over connect-node's gRPC transport (HTTP/2) and adds Node streams and files; web.ts builds
+ * it over connect-web's Connect or gRPC-Web transport. Results are plain objects (views.ts:
+ * Dates, numbers, Float32Array tensors), failures are typed errors (errors.ts), idempotent
+ * calls retry by the shared policy (retry.ts), streams are AsyncIterables that stop on the
+ * caller's AbortSignal. `client.rpc` is the generated client for anything else.
  */
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -14,13 +16,8 @@ import {
   type CallOptions as ConnectCallOptions,
   type Client,
   type Interceptor,
+  type Transport,
 } from "@connectrpc/connect";
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
-import type { SecureClientSessionOptions } from "node:http2";
-import { Readable, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { cancelledError, linkSignals } from "./abort.js";
 import { resumableAnomalies, type ResumeOptions } from "./anomalies.js";
 import { consumeLoop, type ConsumeOptions } from "./consumers.js";
@@ -56,6 +53,7 @@ import {
   patternOf,
   statisticsOf,
   temporalUpdateOf,
+  viewStateOf,
   type Anomaly,
   type AnomalyPage,
   type CorrelationMatrixView,
@@ -108,11 +106,12 @@ export const RPC_METHODS = {
   GetLayerHealth: { method: "getLayerHealth" },
 } as const satisfies Record<keyof typeof RETRY_SAFE, { method: keyof NeuralHeatmapClient }>;
 
-export interface ConnectOptions {
+/** The settings of a client, whatever its transport (node.ts and web.ts add their own). */
+export interface ClientOptions {
   /** "host:port" or a URL ("http://host:port", "https://host:port"); default localhost:50051. */
   address?: string;
-  /** true for TLS with the system roots, or Node's TLS options (ca, cert, key, servername...). */
-  tls?: boolean | SecureClientSessionOptions;
+  /** true for TLS (https). */
+  tls?: boolean;
   /**
    * Sent on every call as `authorization: Bearer <token>`. Over plaintext only to a loopback
    * address unless `insecureToken`; otherwise the constructor throws (the same rule and
@@ -131,11 +130,22 @@ export interface ConnectOptions {
   interceptors?: Interceptor[];
 }
 
+/** What a transport is built from: the same for connect-node's and connect-web's. */
+export interface TransportInit {
+  baseUrl: string;
+  interceptors: Interceptor[];
+  readMaxBytes: number;
+  writeMaxBytes: number;
+}
+
+/** Builds the transport a client calls through (node.ts: gRPC; web.ts: Connect, gRPC-Web). */
+export type TransportFactory = (init: TransportInit) => Transport;
+
 /** Options of one unary call. */
 export interface CallOptions {
   /** Cancels the call (it then rejects with RequestCancelledError). */
   signal?: AbortSignal;
-  /** Deadline of the call in ms, retries included (default: ConnectOptions.timeoutMs). */
+  /** Deadline of the call in ms, retries included (default: ClientOptions.timeoutMs). */
   timeoutMs?: number;
   /** Extra request headers (gRPC metadata). */
   headers?: ConnectCallOptions["headers"];
@@ -193,14 +203,13 @@ export class NeuralHeatmapClient {
   /** The generated client: every RPC of neural_heatmap.v1.NeuralHeatmapService, raw messages. */
   readonly rpc: Client<typeof NeuralHeatmapService>;
   readonly baseUrl: string;
-  private readonly session: Http2SessionManager;
   private readonly closing = new AbortController();
   private readonly timeoutMs: number | undefined;
   private readonly retry: RetryOptions | false;
 
-  constructor(opts: ConnectOptions = {}) {
-    const tls = opts.tls ?? false;
-    this.baseUrl = baseUrl(opts.address ?? DEFAULT_ADDRESS, tls !== false);
+  /** A client over the transport `transport` builds (node.ts's `connect`, web.ts's `connectWeb`). */
+  constructor(opts: ClientOptions, transport: TransportFactory) {
+    this.baseUrl = baseUrl(opts.address ?? DEFAULT_ADDRESS, opts.tls ?? false);
     this.timeoutMs = opts.timeoutMs;
     this.retry = opts.retry ?? {};
     const interceptors: Interceptor[] = [];
@@ -213,24 +222,18 @@ export class NeuralHeatmapClient {
     }
     interceptors.push(...(opts.interceptors ?? []));
     const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.session = new Http2SessionManager(this.baseUrl, undefined, typeof tls === "object" ? tls : undefined);
-    const transport = createGrpcTransport({
-      baseUrl: this.baseUrl,
-      interceptors,
-      readMaxBytes: max,
-      writeMaxBytes: max,
-      sessionManager: this.session,
-    });
-    this.rpc = createClient(NeuralHeatmapService, transport);
+    this.rpc = createClient(
+      NeuralHeatmapService,
+      transport({ baseUrl: this.baseUrl, interceptors, readMaxBytes: max, writeMaxBytes: max }),
+    );
   }
 
   /**
-   * Ends every open stream (their loops finish), cancels calls in flight and closes the
-   * HTTP/2 connection, so the process can exit. The client cannot be used afterwards.
+   * Ends every open stream (their loops finish) and cancels calls in flight. The client
+   * cannot be used afterwards.
    */
   close(): void {
     this.closing.abort(new Error("client closed"));
-    this.session.abort();
   }
 
   /**
@@ -499,46 +502,32 @@ export class NeuralHeatmapClient {
   }
 
   /**
-   * One exported file as a Node Readable of Buffers. A failure before the first byte is
-   * retried by the policy; one after it errors the stream (a partial file is never passed
-   * off as whole: DATA_LOSS when the bytes stop short of the announced size or skip).
-   * Destroying the stream cancels the download; so does aborting the call's signal (or
-   * close()), which destroys the stream with RequestCancelledError.
+   * One exported file as its chunks (node.ts's client returns a Node Readable instead). A
+   * failure before the first byte is retried by the policy; one after it ends the iteration
+   * with the error (a partial file is never passed off as whole: DATA_LOSS when the bytes stop
+   * short of the announced size or skip). Aborting the call's signal (or close()) ends it
+   * with RequestCancelledError.
    */
-  downloadExport(name: string, call?: CallOptions): Readable {
+  async *downloadExport(name: string, call?: CallOptions): AsyncIterable<Uint8Array> {
     const { signal, release } = linkSignals(call?.signal, this.closing.signal);
-    const stream = Readable.from(this.downloadChunks(name, call, signal), { objectMode: false });
-    const onAbort = (): void => void stream.destroy(cancelledError(signal));
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-    stream.once("close", () => {
-      signal.removeEventListener("abort", onAbort);
+    try {
+      yield* this.downloadChunks(name, call, signal);
+    } finally {
       release();
-    });
-    return stream;
+    }
   }
 
-  /**
-   * Writes one exported file to `destination`, a Writable or a file path; resolves to its size.
-   * A path is written as `<path>.part` and renamed when complete, so a failed download never
-   * leaves a partial file under the final name.
-   */
-  async downloadExportTo(name: string, destination: Writable | string, call?: CallOptions): Promise<number> {
-    let bytes = 0;
-    const counted = this.downloadExport(name, call).on("data", (b: Buffer) => (bytes += b.byteLength));
-    const part = typeof destination === "string" ? `${destination}.part` : undefined;
-    try {
-      await pipeline(counted, part ? createWriteStream(part) : (destination as Writable));
-      if (part) await rename(part, destination as string);
-    } catch (e) {
-      if (part) await rm(part, { force: true });
-      throw toNeuralHeatmapError(e);
-    }
-    return bytes;
+  /** The signal close() aborts: what node.ts links its downloads to. */
+  protected get closed(): AbortSignal {
+    return this.closing.signal;
   }
 
   /** The chunks of one download; `signal` (the caller's and close()) cancels it to the end. */
-  private async *downloadChunks(name: string, call: CallOptions | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
+  protected async *downloadChunks(
+    name: string,
+    call: CallOptions | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<Uint8Array> {
     let written = 0;
     let total: bigint | undefined;
     // Each attempt reads until its first chunk; only then may bytes leave this generator.
@@ -557,7 +546,7 @@ export class NeuralHeatmapClient {
         }
         total = msg.totalSize;
         written += msg.chunk.byteLength;
-        yield Buffer.from(msg.chunk.buffer, msg.chunk.byteOffset, msg.chunk.byteLength);
+        yield msg.chunk;
         step = await first.it.next();
       }
     } catch (e) {
@@ -711,6 +700,9 @@ export class NeuralHeatmapClient {
                 };
                 break;
               }
+              case "view":
+                yield { kind: "view", view: viewStateOf(u.value) };
+                break;
               default: // anomaly_heartbeat: the stream is alive; nothing to yield
             }
           }
@@ -745,9 +737,4 @@ export class NeuralHeatmapClient {
     }
     return ingestResultOf(await this.unary("IngestActivations", call, (o) => this.rpc.ingestActivations(batches(), o)));
   }
-}
-
-/** Connects to a bridge: `connect("localhost:50051")` or `connect({ address, tls, token })`. */
-export function connect(opts: string | ConnectOptions = {}): NeuralHeatmapClient {
-  return new NeuralHeatmapClient(typeof opts === "string" ? { address: opts } : opts);
 }

@@ -3,16 +3,17 @@
  * The generated messages and schemas are under "@neural-heatmap/client/gen".
  */
 export {
-  connect,
   bearerToken,
   baseUrl,
-  NeuralHeatmapClient,
   RPC_METHODS,
   type CallOptions,
-  type ConnectOptions,
+  type ClientOptions,
   type FrameInit,
   type TimeRangeInit,
+  type TransportFactory,
+  type TransportInit,
 } from "./client.js";
+export { connect, NeuralHeatmapClient, type ConnectOptions } from "./node.js";
 export * from "./errors.js";
 export { VERSION, VERSION_HEADER } from "./version.js";
 export * from "./views.js";

@@ -4,10 +4,10 @@
  * bytes are not aligned to the element size (or the host is big-endian).
  */
 import { create } from "@bufbuild/protobuf";
-import { endianness } from "node:os";
 import { DataType, TensorSchema, type Tensor } from "./gen/neural_heatmap/v1/tensor_pb.js";
 
-const LITTLE_ENDIAN_HOST = endianness() === "LE";
+// Read from a typed array (not node:os) so the module runs in browsers too.
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Thrown when a tensor's bytes do not match its shape and dtype. */
 export class TensorError extends Error {

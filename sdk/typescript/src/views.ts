@@ -5,6 +5,7 @@
  * resume point of the anomaly stream must be exact). Enums are the generated ones
  * (`Severity.HIGH`, `AnomalyType.SPIKE`, ...).
  */
+import { create } from "@bufbuild/protobuf";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type * as pb from "./gen/neural_heatmap/v1/analytics_pb.js";
 import type { AnomalyType, PatternType } from "./gen/neural_heatmap/v1/analytics_pb.js";
@@ -15,7 +16,7 @@ import type { IngestActivationsResponse } from "./gen/neural_heatmap/v1/neural_h
 import type { Model as PbModel } from "./gen/neural_heatmap/v1/models_pb.js";
 import type { Tensor } from "./gen/neural_heatmap/v1/tensor_pb.js";
 import type * as upb from "./gen/neural_heatmap/v1/updates_pb.js";
-import type { Filter as PbFilter } from "./gen/neural_heatmap/v1/view_pb.js";
+import { LayoutSchema, ThemeSettingsSchema, type Filter as PbFilter, type Layout, type ThemeSettings } from "./gen/neural_heatmap/v1/view_pb.js";
 import type { MetadataValue } from "./gen/neural_heatmap/v1/metadata_pb.js";
 import { metadataMap } from "./metadata.js";
 import type { Metadata, Point } from "./plain.js";
@@ -367,7 +368,25 @@ export type Update =
   | { kind: "heatmap"; heatmap: HeatmapFrame }
   | { kind: "correlation"; correlation: CorrelationMatrixView }
   | { kind: "temporal"; temporal: TemporalUpdate }
-  | { kind: "anomaly"; anomalies: Anomaly[]; severity: Severity; description: string; timestamp?: Date };
+  | { kind: "anomaly"; anomalies: Anomaly[]; severity: Severity; description: string; timestamp?: Date }
+  | { kind: "view"; view: ViewState };
+
+/** The stored view, whole (UpdateType.VIEW): what a dashboard draws in. */
+export interface ViewState {
+  filter: Filter;
+  theme: ThemeSettings;
+  layout: Layout;
+  timestamp?: Date;
+}
+
+export function viewStateOf(v: upb.ViewUpdate): ViewState {
+  return {
+    filter: filterOf(v.filter),
+    theme: v.theme ?? create(ThemeSettingsSchema),
+    layout: v.layout ?? create(LayoutSchema),
+    timestamp: dateOf(v.timestamp),
+  };
+}
 
 export interface IngestResult {
   framesAccepted: number;

@@ -1033,7 +1033,7 @@ class StreamUpdatesRequest(_message.Message):
     """As SubscribeAnomaliesRequest.min_severity, for the anomaly part."""
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_updates_pb2.UpdateType.ValueType]:
-        """Kinds to stream; empty means every kind."""
+        """Kinds to stream; empty means every kind but UPDATE_TYPE_VIEW (sent only when named)."""
 
     @_builtins.property
     def model_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -1066,6 +1066,7 @@ class StreamUpdatesResponse(_message.Message):
     TEMPORAL_FIELD_NUMBER: _builtins.int
     ANOMALY_FIELD_NUMBER: _builtins.int
     ANOMALY_HEARTBEAT_FIELD_NUMBER: _builtins.int
+    VIEW_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def heatmap(self) -> _updates_pb2.HeatmapUpdate: ...
     @_builtins.property
@@ -1078,6 +1079,10 @@ class StreamUpdatesResponse(_message.Message):
     def anomaly_heartbeat(self) -> _updates_pb2.AnomalyHeartbeat:
         """The anomaly part is idle but alive; see AnomalyHeartbeat."""
 
+    @_builtins.property
+    def view(self) -> _updates_pb2.ViewUpdate:
+        """The stored view state (only with UPDATE_TYPE_VIEW in types); see ViewUpdate."""
+
     def __init__(
         self,
         *,
@@ -1086,12 +1091,13 @@ class StreamUpdatesResponse(_message.Message):
         temporal: _updates_pb2.TemporalUpdate | None = ...,
         anomaly: _updates_pb2.AnomalyUpdate | None = ...,
         anomaly_heartbeat: _updates_pb2.AnomalyHeartbeat | None = ...,
+        view: _updates_pb2.ViewUpdate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update", "view", b"view"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["anomaly", b"anomaly", "anomaly_heartbeat", b"anomaly_heartbeat", "correlation", b"correlation", "heatmap", b"heatmap", "temporal", b"temporal", "update", b"update", "view", b"view"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["heatmap", "correlation", "temporal", "anomaly", "anomaly_heartbeat"]  # noqa: Y015
+    _WhichOneofReturnType_update: _TypeAlias = _typing.Literal["heatmap", "correlation", "temporal", "anomaly", "anomaly_heartbeat", "view"]  # noqa: Y015
     _WhichOneofArgType_update: _TypeAlias = _typing.Literal["update", b"update"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_update) -> _WhichOneofReturnType_update | None: ...
 

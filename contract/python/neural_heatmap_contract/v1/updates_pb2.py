@@ -27,25 +27,28 @@ from . import analytics_pb2 as neural__heatmap_dot_v1_dot_analytics__pb2
 from . import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
 from . import metadata_pb2 as neural__heatmap_dot_v1_dot_metadata__pb2
 from . import tensor_pb2 as neural__heatmap_dot_v1_dot_tensor__pb2
+from . import view_pb2 as neural__heatmap_dot_v1_dot_view__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xf9\x01\n\rHeatmapUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\r\n\x05layer\x18\x03 \x01(\t\x12\x11\n\tintensity\x18\x04 \x01(\x01\x12-\n\x08location\x18\x05 \x01(\x0b\x32\x1b.neural_heatmap.v1.Location\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06height\x18\x08 \x01(\r\x12)\n\x06values\x18\t \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\"x\n\x11\x43orrelationUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06matrix\x18\x02 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationMatrix\"\xe8\x01\n\x0eTemporalUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x08patterns\x18\x02 \x03(\x0b\x32\".neural_heatmap.v1.TemporalPattern\x12.\n\x06trends\x18\x05 \x03(\x0b\x32\x1e.neural_heatmap.v1.MetadataMap\x12\x35\n\rstate_changes\x18\x06 \x03(\x0b\x32\x1e.neural_heatmap.v1.MetadataMapJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"X\n\x10\x41nomalyHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb1\x01\n\rAnomalyUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tanomalies\x18\x02 \x03(\x0b\x32\x1a.neural_heatmap.v1.Anomaly\x12-\n\x08severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t*\x92\x01\n\nUpdateType\x12\x1b\n\x17UPDATE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13UPDATE_TYPE_HEATMAP\x10\x01\x12\x1b\n\x17UPDATE_TYPE_CORRELATION\x10\x02\x12\x18\n\x14UPDATE_TYPE_TEMPORAL\x10\x03\x12\x17\n\x13UPDATE_TYPE_ANOMALY\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\x1a\x1cneural_heatmap/v1/view.proto\"\xf9\x01\n\rHeatmapUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\r\n\x05layer\x18\x03 \x01(\t\x12\x11\n\tintensity\x18\x04 \x01(\x01\x12-\n\x08location\x18\x05 \x01(\x0b\x32\x1b.neural_heatmap.v1.Location\x12\x0c\n\x04step\x18\x06 \x01(\x03\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06height\x18\x08 \x01(\r\x12)\n\x06values\x18\t \x01(\x0b\x32\x19.neural_heatmap.v1.Tensor\"x\n\x11\x43orrelationUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x06matrix\x18\x02 \x01(\x0b\x32$.neural_heatmap.v1.CorrelationMatrix\"\xe8\x01\n\x0eTemporalUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x34\n\x08patterns\x18\x02 \x03(\x0b\x32\".neural_heatmap.v1.TemporalPattern\x12.\n\x06trends\x18\x05 \x03(\x0b\x32\x1e.neural_heatmap.v1.MetadataMap\x12\x35\n\rstate_changes\x18\x06 \x03(\x0b\x32\x1e.neural_heatmap.v1.MetadataMapJ\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"X\n\x10\x41nomalyHeartbeat\x12\x15\n\rlast_sequence\x18\x01 \x01(\x04\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb1\x01\n\rAnomalyUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tanomalies\x18\x02 \x03(\x0b\x32\x1a.neural_heatmap.v1.Anomaly\x12-\n\x08severity\x18\x03 \x01(\x0e\x32\x1b.neural_heatmap.v1.Severity\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"\xc2\x01\n\nViewUpdate\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x19.neural_heatmap.v1.Filter\x12/\n\x05theme\x18\x03 \x01(\x0b\x32 .neural_heatmap.v1.ThemeSettings\x12)\n\x06layout\x18\x04 \x01(\x0b\x32\x19.neural_heatmap.v1.Layout*\xa8\x01\n\nUpdateType\x12\x1b\n\x17UPDATE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n\x13UPDATE_TYPE_HEATMAP\x10\x01\x12\x1b\n\x17UPDATE_TYPE_CORRELATION\x10\x02\x12\x18\n\x14UPDATE_TYPE_TEMPORAL\x10\x03\x12\x17\n\x13UPDATE_TYPE_ANOMALY\x10\x04\x12\x14\n\x10UPDATE_TYPE_VIEW\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'neural_heatmap.v1.updates_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPDATETYPE']._serialized_start=1100
-  _globals['_UPDATETYPE']._serialized_end=1246
-  _globals['_HEATMAPUPDATE']._serialized_start=221
-  _globals['_HEATMAPUPDATE']._serialized_end=470
-  _globals['_CORRELATIONUPDATE']._serialized_start=472
-  _globals['_CORRELATIONUPDATE']._serialized_end=592
-  _globals['_TEMPORALUPDATE']._serialized_start=595
-  _globals['_TEMPORALUPDATE']._serialized_end=827
-  _globals['_ANOMALYHEARTBEAT']._serialized_start=829
-  _globals['_ANOMALYHEARTBEAT']._serialized_end=917
-  _globals['_ANOMALYUPDATE']._serialized_start=920
-  _globals['_ANOMALYUPDATE']._serialized_end=1097
+  _globals['_UPDATETYPE']._serialized_start=1327
+  _globals['_UPDATETYPE']._serialized_end=1495
+  _globals['_HEATMAPUPDATE']._serialized_start=251
+  _globals['_HEATMAPUPDATE']._serialized_end=500
+  _globals['_CORRELATIONUPDATE']._serialized_start=502
+  _globals['_CORRELATIONUPDATE']._serialized_end=622
+  _globals['_TEMPORALUPDATE']._serialized_start=625
+  _globals['_TEMPORALUPDATE']._serialized_end=857
+  _globals['_ANOMALYHEARTBEAT']._serialized_start=859
+  _globals['_ANOMALYHEARTBEAT']._serialized_end=947
+  _globals['_ANOMALYUPDATE']._serialized_start=950
+  _globals['_ANOMALYUPDATE']._serialized_end=1127
+  _globals['_VIEWUPDATE']._serialized_start=1130
+  _globals['_VIEWUPDATE']._serialized_end=1324
 # @@protoc_insertion_point(module_scope)

@@ -13,6 +13,7 @@ from . import analytics_pb2 as _analytics_pb2
 from . import common_pb2 as _common_pb2
 from . import metadata_pb2 as _metadata_pb2
 from . import tensor_pb2 as _tensor_pb2
+from . import view_pb2 as _view_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -35,6 +36,10 @@ class _UpdateTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_UpdateType
     UPDATE_TYPE_CORRELATION: _UpdateType.ValueType  # 2
     UPDATE_TYPE_TEMPORAL: _UpdateType.ValueType  # 3
     UPDATE_TYPE_ANOMALY: _UpdateType.ValueType  # 4
+    UPDATE_TYPE_VIEW: _UpdateType.ValueType  # 5
+    """The stored view (filter, theme, layout): sent only when asked for by name, never as
+    part of "every kind", so clients that predate it get nothing new.
+    """
 
 class UpdateType(_UpdateType, metaclass=_UpdateTypeEnumTypeWrapper):
     """Kinds of live update a stream can carry."""
@@ -44,6 +49,10 @@ UPDATE_TYPE_HEATMAP: UpdateType.ValueType  # 1
 UPDATE_TYPE_CORRELATION: UpdateType.ValueType  # 2
 UPDATE_TYPE_TEMPORAL: UpdateType.ValueType  # 3
 UPDATE_TYPE_ANOMALY: UpdateType.ValueType  # 4
+UPDATE_TYPE_VIEW: UpdateType.ValueType  # 5
+"""The stored view (filter, theme, layout): sent only when asked for by name, never as
+part of "every kind", so clients that predate it get nothing new.
+"""
 Global___UpdateType: _TypeAlias = UpdateType  # noqa: Y015
 
 @_typing.final
@@ -228,3 +237,42 @@ class AnomalyUpdate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnomalyUpdate: _TypeAlias = AnomalyUpdate  # noqa: Y015
+
+@_typing.final
+class ViewUpdate(_message.Message):
+    """The stored view state, whole: sent when the stream opens and after every change of the
+    filter, theme or layout made by any client (pushed, never polled), so a dashboard shows
+    what is stored within moments of the change. A later update replaces an earlier one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TIMESTAMP_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    THEME_FIELD_NUMBER: _builtins.int
+    LAYOUT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def timestamp(self) -> _timestamp_pb2.Timestamp:
+        """When the bridge read this state."""
+
+    @_builtins.property
+    def filter(self) -> _view_pb2.Filter: ...
+    @_builtins.property
+    def theme(self) -> _view_pb2.ThemeSettings: ...
+    @_builtins.property
+    def layout(self) -> _view_pb2.Layout: ...
+    def __init__(
+        self,
+        *,
+        timestamp: _timestamp_pb2.Timestamp | None = ...,
+        filter: _view_pb2.Filter | None = ...,
+        theme: _view_pb2.ThemeSettings | None = ...,
+        layout: _view_pb2.Layout | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "layout", b"layout", "theme", b"theme", "timestamp", b"timestamp"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "layout", b"layout", "theme", b"theme", "timestamp", b"timestamp"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ViewUpdate: _TypeAlias = ViewUpdate  # noqa: Y015

@@ -202,8 +202,10 @@ func StartBridge(upstreamURL string, extra ...string) (*Process, error) {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	// The web port (Connect, gRPC-Web) off: bridges started side by side (packages test in
+	// parallel) must not all bind its default 8090; a later --web-port in extra wins.
 	args := append([]string{"-m", "neural_heatmap_bridge", "--listen", addr, "--upstream", upstreamURL,
-		"--health-interval", "0.3"}, extra...)
+		"--health-interval", "0.3", "--web-port", "0"}, extra...)
 	return launch("bridge", port, func(p *Process) bool {
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {

@@ -7,7 +7,7 @@
  *   node dist/conformance/tail.js --target H:P [--token T] [--matrix-model M]
  *        [--model M] [--after N] [--count N]
  */
-import { connect } from "../client.js";
+import { connect } from "../node.js";
 import { DEFAULT_ADDRESS } from "../policy_gen.js";
 
 function arg(name: string): string | undefined {

@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { connect, type NeuralHeatmapClient } from "../client.js";
+import { connect, type NeuralHeatmapClient } from "../node.js";
 import { RequestCancelledError } from "../errors.js";
 import { UpdateType } from "../gen/neural_heatmap/v1/updates_pb.js";
 import { ABORT_STYLES, drain, within } from "../testing/abort.js";

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Code } from "@connectrpc/connect";
-import { baseUrl, bearerToken, connect } from "../client.js";
+import { baseUrl, bearerToken } from "../client.js";
+import { connect } from "../node.js";
 import { UnavailableError } from "../errors.js";
 
 test("addresses become base URLs; TLS picks https", () => {

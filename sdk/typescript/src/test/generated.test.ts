@@ -46,6 +46,6 @@ test("StreamUpdates carries its kinds as a oneof", () => {
   const field = StreamUpdatesResponseSchema.oneofs[0];
   assert.deepEqual(
     field.fields.map((f) => f.name),
-    ["heatmap", "correlation", "temporal", "anomaly", "anomaly_heartbeat"],
+    ["heatmap", "correlation", "temporal", "anomaly", "anomaly_heartbeat", "view"],
   );
 });

@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { Code, type Interceptor } from "@connectrpc/connect";
-import { connect, type NeuralHeatmapClient } from "../client.js";
+import { connect, type NeuralHeatmapClient } from "../node.js";
 import { UnavailableError } from "../errors.js";
 import { freePort, startBridge, startServer, type Launched } from "../testing/live.js";
 

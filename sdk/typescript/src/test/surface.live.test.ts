@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { Interceptor } from "@connectrpc/connect";
-import { connect, type NeuralHeatmapClient } from "../client.js";
+import { connect, type NeuralHeatmapClient } from "../node.js";
 import {
   InvalidArgumentError,
   NeuralHeatmapError,

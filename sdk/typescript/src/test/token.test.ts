@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "../client.js";
+import { connect } from "../node.js";
 import { isLoopback } from "../version.js";
 
 // The same words as the Python and Go SDKs (tests/sdk/test_version_and_token_rule.py,

@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { connect } from "../client.js";
+import { connect } from "../node.js";
 import { VERSION } from "../version.js";
 import { REPO_ROOT, startBridge, startServer, type Launched } from "../testing/live.js";
 

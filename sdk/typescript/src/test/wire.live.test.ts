@@ -6,7 +6,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NeuralHeatmapClient } from "../client.js";
+import { connect, type NeuralHeatmapClient } from "../node.js";
 import { AnomalyType, PatternType } from "../gen/neural_heatmap/v1/analytics_pb.js";
 import { Severity } from "../gen/neural_heatmap/v1/common_pb.js";
 import { startBridge, startCraftedUpstream, type Launched } from "../testing/live.js";

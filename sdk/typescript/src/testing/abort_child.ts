@@ -6,7 +6,7 @@
  *
  * Usage: node abort_child.js <bridge host:port> <stopped bridge host:port>
  */
-import { connect } from "../client.js";
+import { connect } from "../node.js";
 import { RequestCancelledError } from "../errors.js";
 import { collecting, drain } from "./abort.js";
 

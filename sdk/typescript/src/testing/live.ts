@@ -114,12 +114,17 @@ export async function startCraftedUpstream(): Promise<Launched & { url: string }
   return Object.assign(proc, { url });
 }
 
-/** The bridge in front of `upstreamUrl` (which need not be up); ready once it accepts connections. */
+/**
+ * The bridge in front of `upstreamUrl` (which need not be up); ready once it accepts connections.
+ * Its web port (Connect, gRPC-Web) is off unless `extraArgs` names one (`--web-port N`), so
+ * bridges started side by side never share its default 8090.
+ */
 export async function startBridge(upstreamUrl: string, extraArgs: string[] = []): Promise<Launched & { target: string }> {
   const p = await freePort();
   const target = `127.0.0.1:${p}`;
+  const web = extraArgs.includes("--web-port") ? [] : ["--web-port", "0"];
   const args = ["-m", "neural_heatmap_bridge", "--listen", target, "--upstream", upstreamUrl,
-    "--health-interval", "0.3", ...extraArgs];
+    "--health-interval", "0.3", ...web, ...extraArgs];
   const proc = await launch("bridge", p, args, () =>
     new Promise((resolve) => {
       const sock = createConnection({ host: "127.0.0.1", port: p });

@@ -2127,7 +2127,7 @@ func (x *SubscribeAnomaliesResponse) GetHeartbeat() *AnomalyHeartbeat {
 
 type StreamUpdatesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Kinds to stream; empty means every kind.
+	// Kinds to stream; empty means every kind but UPDATE_TYPE_VIEW (sent only when named).
 	Types []UpdateType `protobuf:"varint,1,rep,packed,name=types,proto3,enum=neural_heatmap.v1.UpdateType" json:"types,omitempty"`
 	// As SubscribeAnomaliesRequest.after_sequence, for the anomaly part.
 	AfterSequence *uint64 `protobuf:"varint,2,opt,name=after_sequence,json=afterSequence,proto3,oneof" json:"after_sequence,omitempty"`
@@ -2206,6 +2206,7 @@ type StreamUpdatesResponse struct {
 	//	*StreamUpdatesResponse_Temporal
 	//	*StreamUpdatesResponse_Anomaly
 	//	*StreamUpdatesResponse_AnomalyHeartbeat
+	//	*StreamUpdatesResponse_View
 	Update        isStreamUpdatesResponse_Update `protobuf_oneof:"update"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2293,6 +2294,15 @@ func (x *StreamUpdatesResponse) GetAnomalyHeartbeat() *AnomalyHeartbeat {
 	return nil
 }
 
+func (x *StreamUpdatesResponse) GetView() *ViewUpdate {
+	if x != nil {
+		if x, ok := x.Update.(*StreamUpdatesResponse_View); ok {
+			return x.View
+		}
+	}
+	return nil
+}
+
 type isStreamUpdatesResponse_Update interface {
 	isStreamUpdatesResponse_Update()
 }
@@ -2318,6 +2328,11 @@ type StreamUpdatesResponse_AnomalyHeartbeat struct {
 	AnomalyHeartbeat *AnomalyHeartbeat `protobuf:"bytes,5,opt,name=anomaly_heartbeat,json=anomalyHeartbeat,proto3,oneof"`
 }
 
+type StreamUpdatesResponse_View struct {
+	// The stored view state (only with UPDATE_TYPE_VIEW in types); see ViewUpdate.
+	View *ViewUpdate `protobuf:"bytes,6,opt,name=view,proto3,oneof"`
+}
+
 func (*StreamUpdatesResponse_Heatmap) isStreamUpdatesResponse_Update() {}
 
 func (*StreamUpdatesResponse_Correlation) isStreamUpdatesResponse_Update() {}
@@ -2327,6 +2342,8 @@ func (*StreamUpdatesResponse_Temporal) isStreamUpdatesResponse_Update() {}
 func (*StreamUpdatesResponse_Anomaly) isStreamUpdatesResponse_Update() {}
 
 func (*StreamUpdatesResponse_AnomalyHeartbeat) isStreamUpdatesResponse_Update() {}
+
+func (*StreamUpdatesResponse_View) isStreamUpdatesResponse_Update() {}
 
 type IngestActivationsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2782,13 +2799,14 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\x0eafter_sequence\x18\x02 \x01(\x04H\x00R\rafterSequence\x88\x01\x01\x12>\n" +
 	"\fmin_severity\x18\x03 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\vminSeverity\x12\x1b\n" +
 	"\tmodel_ids\x18\x04 \x03(\tR\bmodelIdsB\x11\n" +
-	"\x0f_after_sequence\"\xfc\x02\n" +
+	"\x0f_after_sequence\"\xb1\x03\n" +
 	"\x15StreamUpdatesResponse\x12<\n" +
 	"\aheatmap\x18\x01 \x01(\v2 .neural_heatmap.v1.HeatmapUpdateH\x00R\aheatmap\x12H\n" +
 	"\vcorrelation\x18\x02 \x01(\v2$.neural_heatmap.v1.CorrelationUpdateH\x00R\vcorrelation\x12?\n" +
 	"\btemporal\x18\x03 \x01(\v2!.neural_heatmap.v1.TemporalUpdateH\x00R\btemporal\x12<\n" +
 	"\aanomaly\x18\x04 \x01(\v2 .neural_heatmap.v1.AnomalyUpdateH\x00R\aanomaly\x12R\n" +
-	"\x11anomaly_heartbeat\x18\x05 \x01(\v2#.neural_heatmap.v1.AnomalyHeartbeatH\x00R\x10anomalyHeartbeatB\b\n" +
+	"\x11anomaly_heartbeat\x18\x05 \x01(\v2#.neural_heatmap.v1.AnomalyHeartbeatH\x00R\x10anomalyHeartbeat\x123\n" +
+	"\x04view\x18\x06 \x01(\v2\x1d.neural_heatmap.v1.ViewUpdateH\x00R\x04viewB\b\n" +
 	"\x06update\"V\n" +
 	"\x18IngestActivationsRequest\x12:\n" +
 	"\x06frames\x18\x01 \x03(\v2\".neural_heatmap.v1.ActivationFrameR\x06frames\"\xe9\x02\n" +
@@ -2929,12 +2947,13 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_goTypes = []any{
 	(*AnomalyUpdate)(nil),                   // 70: neural_heatmap.v1.AnomalyUpdate
 	(*AnomalyHeartbeat)(nil),                // 71: neural_heatmap.v1.AnomalyHeartbeat
 	(UpdateType)(0),                         // 72: neural_heatmap.v1.UpdateType
-	(*ActivationFrame)(nil),                 // 73: neural_heatmap.v1.ActivationFrame
-	(*FrameRejection)(nil),                  // 74: neural_heatmap.v1.FrameRejection
-	(*LayerHealth)(nil),                     // 75: neural_heatmap.v1.LayerHealth
-	(*MetadataValue)(nil),                   // 76: neural_heatmap.v1.MetadataValue
-	(*RenderHeatmapRequest)(nil),            // 77: neural_heatmap.v1.RenderHeatmapRequest
-	(*RenderHeatmapResponse)(nil),           // 78: neural_heatmap.v1.RenderHeatmapResponse
+	(*ViewUpdate)(nil),                      // 73: neural_heatmap.v1.ViewUpdate
+	(*ActivationFrame)(nil),                 // 74: neural_heatmap.v1.ActivationFrame
+	(*FrameRejection)(nil),                  // 75: neural_heatmap.v1.FrameRejection
+	(*LayerHealth)(nil),                     // 76: neural_heatmap.v1.LayerHealth
+	(*MetadataValue)(nil),                   // 77: neural_heatmap.v1.MetadataValue
+	(*RenderHeatmapRequest)(nil),            // 78: neural_heatmap.v1.RenderHeatmapRequest
+	(*RenderHeatmapResponse)(nil),           // 79: neural_heatmap.v1.RenderHeatmapResponse
 }
 var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	50, // 0: neural_heatmap.v1.ListModelsResponse.models:type_name -> neural_heatmap.v1.Model
@@ -2977,66 +2996,67 @@ var file_neural_heatmap_v1_neural_heatmap_service_proto_depIdxs = []int32{
 	69, // 37: neural_heatmap.v1.StreamUpdatesResponse.temporal:type_name -> neural_heatmap.v1.TemporalUpdate
 	70, // 38: neural_heatmap.v1.StreamUpdatesResponse.anomaly:type_name -> neural_heatmap.v1.AnomalyUpdate
 	71, // 39: neural_heatmap.v1.StreamUpdatesResponse.anomaly_heartbeat:type_name -> neural_heatmap.v1.AnomalyHeartbeat
-	73, // 40: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
-	74, // 41: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
-	49, // 42: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
-	75, // 43: neural_heatmap.v1.GetLayerHealthResponse.layers:type_name -> neural_heatmap.v1.LayerHealth
-	76, // 44: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
-	0,  // 45: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
-	2,  // 46: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
-	4,  // 47: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
-	7,  // 48: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
-	9,  // 49: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
-	11, // 50: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
-	13, // 51: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
-	15, // 52: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
-	17, // 53: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
-	19, // 54: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
-	21, // 55: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
-	23, // 56: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
-	25, // 57: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
-	27, // 58: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
-	29, // 59: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
-	31, // 60: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
-	33, // 61: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
-	35, // 62: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
-	37, // 63: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
-	39, // 64: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
-	41, // 65: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
-	43, // 66: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
-	77, // 67: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
-	45, // 68: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:input_type -> neural_heatmap.v1.AckAnomaliesRequest
-	46, // 69: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:input_type -> neural_heatmap.v1.GetLayerHealthRequest
-	1,  // 70: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
-	3,  // 71: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
-	6,  // 72: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
-	8,  // 73: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
-	10, // 74: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
-	12, // 75: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
-	14, // 76: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
-	16, // 77: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
-	18, // 78: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
-	20, // 79: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
-	22, // 80: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
-	24, // 81: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
-	26, // 82: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
-	28, // 83: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
-	30, // 84: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
-	32, // 85: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
-	34, // 86: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
-	36, // 87: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
-	38, // 88: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
-	40, // 89: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
-	42, // 90: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
-	44, // 91: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
-	78, // 92: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
-	48, // 93: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:output_type -> neural_heatmap.v1.AckAnomaliesResponse
-	47, // 94: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:output_type -> neural_heatmap.v1.GetLayerHealthResponse
-	70, // [70:95] is the sub-list for method output_type
-	45, // [45:70] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	73, // 40: neural_heatmap.v1.StreamUpdatesResponse.view:type_name -> neural_heatmap.v1.ViewUpdate
+	74, // 41: neural_heatmap.v1.IngestActivationsRequest.frames:type_name -> neural_heatmap.v1.ActivationFrame
+	75, // 42: neural_heatmap.v1.IngestActivationsResponse.rejections:type_name -> neural_heatmap.v1.FrameRejection
+	49, // 43: neural_heatmap.v1.IngestActivationsResponse.details:type_name -> neural_heatmap.v1.IngestActivationsResponse.DetailsEntry
+	76, // 44: neural_heatmap.v1.GetLayerHealthResponse.layers:type_name -> neural_heatmap.v1.LayerHealth
+	77, // 45: neural_heatmap.v1.IngestActivationsResponse.DetailsEntry.value:type_name -> neural_heatmap.v1.MetadataValue
+	0,  // 46: neural_heatmap.v1.NeuralHeatmapService.ListModels:input_type -> neural_heatmap.v1.ListModelsRequest
+	2,  // 47: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:input_type -> neural_heatmap.v1.GetCorrelationMatrixRequest
+	4,  // 48: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:input_type -> neural_heatmap.v1.GetTemporalPatternsRequest
+	7,  // 49: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:input_type -> neural_heatmap.v1.GetTemporalStatisticsRequest
+	9,  // 50: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:input_type -> neural_heatmap.v1.GetAnomaliesRequest
+	11, // 51: neural_heatmap.v1.NeuralHeatmapService.SetFilter:input_type -> neural_heatmap.v1.SetFilterRequest
+	13, // 52: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:input_type -> neural_heatmap.v1.ClearFilterRequest
+	15, // 53: neural_heatmap.v1.NeuralHeatmapService.GetFilter:input_type -> neural_heatmap.v1.GetFilterRequest
+	17, // 54: neural_heatmap.v1.NeuralHeatmapService.SetTheme:input_type -> neural_heatmap.v1.SetThemeRequest
+	19, // 55: neural_heatmap.v1.NeuralHeatmapService.GetTheme:input_type -> neural_heatmap.v1.GetThemeRequest
+	21, // 56: neural_heatmap.v1.NeuralHeatmapService.SetLayout:input_type -> neural_heatmap.v1.SetLayoutRequest
+	23, // 57: neural_heatmap.v1.NeuralHeatmapService.GetLayout:input_type -> neural_heatmap.v1.GetLayoutRequest
+	25, // 58: neural_heatmap.v1.NeuralHeatmapService.CompareModels:input_type -> neural_heatmap.v1.CompareModelsRequest
+	27, // 59: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:input_type -> neural_heatmap.v1.ExportCorrelationMatrixRequest
+	29, // 60: neural_heatmap.v1.NeuralHeatmapService.ListExports:input_type -> neural_heatmap.v1.ListExportsRequest
+	31, // 61: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:input_type -> neural_heatmap.v1.DownloadExportRequest
+	33, // 62: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:input_type -> neural_heatmap.v1.SubscribeHeatmapRequest
+	35, // 63: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:input_type -> neural_heatmap.v1.SubscribeCorrelationsRequest
+	37, // 64: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:input_type -> neural_heatmap.v1.SubscribeTemporalRequest
+	39, // 65: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:input_type -> neural_heatmap.v1.SubscribeAnomaliesRequest
+	41, // 66: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:input_type -> neural_heatmap.v1.StreamUpdatesRequest
+	43, // 67: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:input_type -> neural_heatmap.v1.IngestActivationsRequest
+	78, // 68: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:input_type -> neural_heatmap.v1.RenderHeatmapRequest
+	45, // 69: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:input_type -> neural_heatmap.v1.AckAnomaliesRequest
+	46, // 70: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:input_type -> neural_heatmap.v1.GetLayerHealthRequest
+	1,  // 71: neural_heatmap.v1.NeuralHeatmapService.ListModels:output_type -> neural_heatmap.v1.ListModelsResponse
+	3,  // 72: neural_heatmap.v1.NeuralHeatmapService.GetCorrelationMatrix:output_type -> neural_heatmap.v1.GetCorrelationMatrixResponse
+	6,  // 73: neural_heatmap.v1.NeuralHeatmapService.GetTemporalPatterns:output_type -> neural_heatmap.v1.GetTemporalPatternsResponse
+	8,  // 74: neural_heatmap.v1.NeuralHeatmapService.GetTemporalStatistics:output_type -> neural_heatmap.v1.GetTemporalStatisticsResponse
+	10, // 75: neural_heatmap.v1.NeuralHeatmapService.GetAnomalies:output_type -> neural_heatmap.v1.GetAnomaliesResponse
+	12, // 76: neural_heatmap.v1.NeuralHeatmapService.SetFilter:output_type -> neural_heatmap.v1.SetFilterResponse
+	14, // 77: neural_heatmap.v1.NeuralHeatmapService.ClearFilter:output_type -> neural_heatmap.v1.ClearFilterResponse
+	16, // 78: neural_heatmap.v1.NeuralHeatmapService.GetFilter:output_type -> neural_heatmap.v1.GetFilterResponse
+	18, // 79: neural_heatmap.v1.NeuralHeatmapService.SetTheme:output_type -> neural_heatmap.v1.SetThemeResponse
+	20, // 80: neural_heatmap.v1.NeuralHeatmapService.GetTheme:output_type -> neural_heatmap.v1.GetThemeResponse
+	22, // 81: neural_heatmap.v1.NeuralHeatmapService.SetLayout:output_type -> neural_heatmap.v1.SetLayoutResponse
+	24, // 82: neural_heatmap.v1.NeuralHeatmapService.GetLayout:output_type -> neural_heatmap.v1.GetLayoutResponse
+	26, // 83: neural_heatmap.v1.NeuralHeatmapService.CompareModels:output_type -> neural_heatmap.v1.CompareModelsResponse
+	28, // 84: neural_heatmap.v1.NeuralHeatmapService.ExportCorrelationMatrix:output_type -> neural_heatmap.v1.ExportCorrelationMatrixResponse
+	30, // 85: neural_heatmap.v1.NeuralHeatmapService.ListExports:output_type -> neural_heatmap.v1.ListExportsResponse
+	32, // 86: neural_heatmap.v1.NeuralHeatmapService.DownloadExport:output_type -> neural_heatmap.v1.DownloadExportResponse
+	34, // 87: neural_heatmap.v1.NeuralHeatmapService.SubscribeHeatmap:output_type -> neural_heatmap.v1.SubscribeHeatmapResponse
+	36, // 88: neural_heatmap.v1.NeuralHeatmapService.SubscribeCorrelations:output_type -> neural_heatmap.v1.SubscribeCorrelationsResponse
+	38, // 89: neural_heatmap.v1.NeuralHeatmapService.SubscribeTemporal:output_type -> neural_heatmap.v1.SubscribeTemporalResponse
+	40, // 90: neural_heatmap.v1.NeuralHeatmapService.SubscribeAnomalies:output_type -> neural_heatmap.v1.SubscribeAnomaliesResponse
+	42, // 91: neural_heatmap.v1.NeuralHeatmapService.StreamUpdates:output_type -> neural_heatmap.v1.StreamUpdatesResponse
+	44, // 92: neural_heatmap.v1.NeuralHeatmapService.IngestActivations:output_type -> neural_heatmap.v1.IngestActivationsResponse
+	79, // 93: neural_heatmap.v1.NeuralHeatmapService.RenderHeatmap:output_type -> neural_heatmap.v1.RenderHeatmapResponse
+	48, // 94: neural_heatmap.v1.NeuralHeatmapService.AckAnomalies:output_type -> neural_heatmap.v1.AckAnomaliesResponse
+	47, // 95: neural_heatmap.v1.NeuralHeatmapService.GetLayerHealth:output_type -> neural_heatmap.v1.GetLayerHealthResponse
+	71, // [71:96] is the sub-list for method output_type
+	46, // [46:71] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_neural_heatmap_service_proto_init() }
@@ -3062,6 +3082,7 @@ func file_neural_heatmap_v1_neural_heatmap_service_proto_init() {
 		(*StreamUpdatesResponse_Temporal)(nil),
 		(*StreamUpdatesResponse_Anomaly)(nil),
 		(*StreamUpdatesResponse_AnomalyHeartbeat)(nil),
+		(*StreamUpdatesResponse_View)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

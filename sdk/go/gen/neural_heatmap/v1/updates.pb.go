@@ -31,6 +31,9 @@ const (
 	UpdateType_UPDATE_TYPE_CORRELATION UpdateType = 2
 	UpdateType_UPDATE_TYPE_TEMPORAL    UpdateType = 3
 	UpdateType_UPDATE_TYPE_ANOMALY     UpdateType = 4
+	// The stored view (filter, theme, layout): sent only when asked for by name, never as
+	// part of "every kind", so clients that predate it get nothing new.
+	UpdateType_UPDATE_TYPE_VIEW UpdateType = 5
 )
 
 // Enum value maps for UpdateType.
@@ -41,6 +44,7 @@ var (
 		2: "UPDATE_TYPE_CORRELATION",
 		3: "UPDATE_TYPE_TEMPORAL",
 		4: "UPDATE_TYPE_ANOMALY",
+		5: "UPDATE_TYPE_VIEW",
 	}
 	UpdateType_value = map[string]int32{
 		"UPDATE_TYPE_UNSPECIFIED": 0,
@@ -48,6 +52,7 @@ var (
 		"UPDATE_TYPE_CORRELATION": 2,
 		"UPDATE_TYPE_TEMPORAL":    3,
 		"UPDATE_TYPE_ANOMALY":     4,
+		"UPDATE_TYPE_VIEW":        5,
 	}
 )
 
@@ -443,11 +448,83 @@ func (x *AnomalyUpdate) GetDescription() string {
 	return ""
 }
 
+// The stored view state, whole: sent when the stream opens and after every change of the
+// filter, theme or layout made by any client (pushed, never polled), so a dashboard shows
+// what is stored within moments of the change. A later update replaces an earlier one.
+type ViewUpdate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the bridge read this state.
+	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	Filter        *Filter                `protobuf:"bytes,2,opt,name=filter,proto3" json:"filter,omitempty"`
+	Theme         *ThemeSettings         `protobuf:"bytes,3,opt,name=theme,proto3" json:"theme,omitempty"`
+	Layout        *Layout                `protobuf:"bytes,4,opt,name=layout,proto3" json:"layout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewUpdate) Reset() {
+	*x = ViewUpdate{}
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewUpdate) ProtoMessage() {}
+
+func (x *ViewUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_neural_heatmap_v1_updates_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewUpdate.ProtoReflect.Descriptor instead.
+func (*ViewUpdate) Descriptor() ([]byte, []int) {
+	return file_neural_heatmap_v1_updates_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ViewUpdate) GetTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
+func (x *ViewUpdate) GetFilter() *Filter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ViewUpdate) GetTheme() *ThemeSettings {
+	if x != nil {
+		return x.Theme
+	}
+	return nil
+}
+
+func (x *ViewUpdate) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
 var File_neural_heatmap_v1_updates_proto protoreflect.FileDescriptor
 
 const file_neural_heatmap_v1_updates_proto_rawDesc = "" +
 	"\n" +
-	"\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\"\xc6\x02\n" +
+	"\x1fneural_heatmap/v1/updates.proto\x12\x11neural_heatmap.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!neural_heatmap/v1/analytics.proto\x1a\x1eneural_heatmap/v1/common.proto\x1a neural_heatmap/v1/metadata.proto\x1a\x1eneural_heatmap/v1/tensor.proto\x1a\x1cneural_heatmap/v1/view.proto\"\xc6\x02\n" +
 	"\rHeatmapUpdate\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12\x19\n" +
 	"\bmodel_id\x18\x02 \x01(\tR\amodelId\x12\x14\n" +
@@ -473,14 +550,21 @@ const file_neural_heatmap_v1_updates_proto_rawDesc = "" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x128\n" +
 	"\tanomalies\x18\x02 \x03(\v2\x1a.neural_heatmap.v1.AnomalyR\tanomalies\x127\n" +
 	"\bseverity\x18\x03 \x01(\x0e2\x1b.neural_heatmap.v1.SeverityR\bseverity\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription*\x92\x01\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"\xe4\x01\n" +
+	"\n" +
+	"ViewUpdate\x128\n" +
+	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x121\n" +
+	"\x06filter\x18\x02 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\x126\n" +
+	"\x05theme\x18\x03 \x01(\v2 .neural_heatmap.v1.ThemeSettingsR\x05theme\x121\n" +
+	"\x06layout\x18\x04 \x01(\v2\x19.neural_heatmap.v1.LayoutR\x06layout*\xa8\x01\n" +
 	"\n" +
 	"UpdateType\x12\x1b\n" +
 	"\x17UPDATE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13UPDATE_TYPE_HEATMAP\x10\x01\x12\x1b\n" +
 	"\x17UPDATE_TYPE_CORRELATION\x10\x02\x12\x18\n" +
 	"\x14UPDATE_TYPE_TEMPORAL\x10\x03\x12\x17\n" +
-	"\x13UPDATE_TYPE_ANOMALY\x10\x04B\xde\x01\n" +
+	"\x13UPDATE_TYPE_ANOMALY\x10\x04\x12\x14\n" +
+	"\x10UPDATE_TYPE_VIEW\x10\x05B\xde\x01\n" +
 	"\x15com.neural_heatmap.v1B\fUpdatesProtoP\x01ZVgithub.com/neural-heatmap/neural-heatmap/sdk/go/gen/neural_heatmap/v1;neural_heatmapv1\xa2\x02\x03NXX\xaa\x02\x10NeuralHeatmap.V1\xca\x02\x10NeuralHeatmap\\V1\xe2\x02\x1cNeuralHeatmap\\V1\\GPBMetadata\xea\x02\x11NeuralHeatmap::V1b\x06proto3"
 
 var (
@@ -496,7 +580,7 @@ func file_neural_heatmap_v1_updates_proto_rawDescGZIP() []byte {
 }
 
 var file_neural_heatmap_v1_updates_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_neural_heatmap_v1_updates_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_neural_heatmap_v1_updates_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_neural_heatmap_v1_updates_proto_goTypes = []any{
 	(UpdateType)(0),               // 0: neural_heatmap.v1.UpdateType
 	(*HeatmapUpdate)(nil),         // 1: neural_heatmap.v1.HeatmapUpdate
@@ -504,34 +588,42 @@ var file_neural_heatmap_v1_updates_proto_goTypes = []any{
 	(*TemporalUpdate)(nil),        // 3: neural_heatmap.v1.TemporalUpdate
 	(*AnomalyHeartbeat)(nil),      // 4: neural_heatmap.v1.AnomalyHeartbeat
 	(*AnomalyUpdate)(nil),         // 5: neural_heatmap.v1.AnomalyUpdate
-	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
-	(*Location)(nil),              // 7: neural_heatmap.v1.Location
-	(*Tensor)(nil),                // 8: neural_heatmap.v1.Tensor
-	(*CorrelationMatrix)(nil),     // 9: neural_heatmap.v1.CorrelationMatrix
-	(*TemporalPattern)(nil),       // 10: neural_heatmap.v1.TemporalPattern
-	(*MetadataMap)(nil),           // 11: neural_heatmap.v1.MetadataMap
-	(*Anomaly)(nil),               // 12: neural_heatmap.v1.Anomaly
-	(Severity)(0),                 // 13: neural_heatmap.v1.Severity
+	(*ViewUpdate)(nil),            // 6: neural_heatmap.v1.ViewUpdate
+	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*Location)(nil),              // 8: neural_heatmap.v1.Location
+	(*Tensor)(nil),                // 9: neural_heatmap.v1.Tensor
+	(*CorrelationMatrix)(nil),     // 10: neural_heatmap.v1.CorrelationMatrix
+	(*TemporalPattern)(nil),       // 11: neural_heatmap.v1.TemporalPattern
+	(*MetadataMap)(nil),           // 12: neural_heatmap.v1.MetadataMap
+	(*Anomaly)(nil),               // 13: neural_heatmap.v1.Anomaly
+	(Severity)(0),                 // 14: neural_heatmap.v1.Severity
+	(*Filter)(nil),                // 15: neural_heatmap.v1.Filter
+	(*ThemeSettings)(nil),         // 16: neural_heatmap.v1.ThemeSettings
+	(*Layout)(nil),                // 17: neural_heatmap.v1.Layout
 }
 var file_neural_heatmap_v1_updates_proto_depIdxs = []int32{
-	6,  // 0: neural_heatmap.v1.HeatmapUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 1: neural_heatmap.v1.HeatmapUpdate.location:type_name -> neural_heatmap.v1.Location
-	8,  // 2: neural_heatmap.v1.HeatmapUpdate.values:type_name -> neural_heatmap.v1.Tensor
-	6,  // 3: neural_heatmap.v1.CorrelationUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	9,  // 4: neural_heatmap.v1.CorrelationUpdate.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
-	6,  // 5: neural_heatmap.v1.TemporalUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	10, // 6: neural_heatmap.v1.TemporalUpdate.patterns:type_name -> neural_heatmap.v1.TemporalPattern
-	11, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> neural_heatmap.v1.MetadataMap
-	11, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> neural_heatmap.v1.MetadataMap
-	6,  // 9: neural_heatmap.v1.AnomalyHeartbeat.timestamp:type_name -> google.protobuf.Timestamp
-	6,  // 10: neural_heatmap.v1.AnomalyUpdate.timestamp:type_name -> google.protobuf.Timestamp
-	12, // 11: neural_heatmap.v1.AnomalyUpdate.anomalies:type_name -> neural_heatmap.v1.Anomaly
-	13, // 12: neural_heatmap.v1.AnomalyUpdate.severity:type_name -> neural_heatmap.v1.Severity
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 0: neural_heatmap.v1.HeatmapUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	8,  // 1: neural_heatmap.v1.HeatmapUpdate.location:type_name -> neural_heatmap.v1.Location
+	9,  // 2: neural_heatmap.v1.HeatmapUpdate.values:type_name -> neural_heatmap.v1.Tensor
+	7,  // 3: neural_heatmap.v1.CorrelationUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 4: neural_heatmap.v1.CorrelationUpdate.matrix:type_name -> neural_heatmap.v1.CorrelationMatrix
+	7,  // 5: neural_heatmap.v1.TemporalUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	11, // 6: neural_heatmap.v1.TemporalUpdate.patterns:type_name -> neural_heatmap.v1.TemporalPattern
+	12, // 7: neural_heatmap.v1.TemporalUpdate.trends:type_name -> neural_heatmap.v1.MetadataMap
+	12, // 8: neural_heatmap.v1.TemporalUpdate.state_changes:type_name -> neural_heatmap.v1.MetadataMap
+	7,  // 9: neural_heatmap.v1.AnomalyHeartbeat.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 10: neural_heatmap.v1.AnomalyUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	13, // 11: neural_heatmap.v1.AnomalyUpdate.anomalies:type_name -> neural_heatmap.v1.Anomaly
+	14, // 12: neural_heatmap.v1.AnomalyUpdate.severity:type_name -> neural_heatmap.v1.Severity
+	7,  // 13: neural_heatmap.v1.ViewUpdate.timestamp:type_name -> google.protobuf.Timestamp
+	15, // 14: neural_heatmap.v1.ViewUpdate.filter:type_name -> neural_heatmap.v1.Filter
+	16, // 15: neural_heatmap.v1.ViewUpdate.theme:type_name -> neural_heatmap.v1.ThemeSettings
+	17, // 16: neural_heatmap.v1.ViewUpdate.layout:type_name -> neural_heatmap.v1.Layout
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_neural_heatmap_v1_updates_proto_init() }
@@ -543,13 +635,14 @@ func file_neural_heatmap_v1_updates_proto_init() {
 	file_neural_heatmap_v1_common_proto_init()
 	file_neural_heatmap_v1_metadata_proto_init()
 	file_neural_heatmap_v1_tensor_proto_init()
+	file_neural_heatmap_v1_view_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_neural_heatmap_v1_updates_proto_rawDesc), len(file_neural_heatmap_v1_updates_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

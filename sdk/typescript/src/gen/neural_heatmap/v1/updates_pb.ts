@@ -14,13 +14,15 @@ import type { MetadataMap } from "./metadata_pb.js";
 import { file_neural_heatmap_v1_metadata } from "./metadata_pb.js";
 import type { Tensor } from "./tensor_pb.js";
 import { file_neural_heatmap_v1_tensor } from "./tensor_pb.js";
+import type { Filter, Layout, ThemeSettings } from "./view_pb.js";
+import { file_neural_heatmap_v1_view } from "./view_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file neural_heatmap/v1/updates.proto.
  */
 export const file_neural_heatmap_v1_updates: GenFile = /*@__PURE__*/
-  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IugBCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEi4KBnRyZW5kcxgFIAMoCzIeLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhTWFwEjUKDXN0YXRlX2NoYW5nZXMYBiADKAsyHi5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YU1hcEoECAMQBEoECAQQBSJYChBBbm9tYWx5SGVhcnRiZWF0EhUKDWxhc3Rfc2VxdWVuY2UYASABKAQSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKxAQoNQW5vbWFseVVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWFub21hbGllcxgCIAMoCzIaLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHkSLQoIc2V2ZXJpdHkYAyABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRITCgtkZXNjcmlwdGlvbhgEIAEoCSqSAQoKVXBkYXRlVHlwZRIbChdVUERBVEVfVFlQRV9VTlNQRUNJRklFRBAAEhcKE1VQREFURV9UWVBFX0hFQVRNQVAQARIbChdVUERBVEVfVFlQRV9DT1JSRUxBVElPThACEhgKFFVQREFURV9UWVBFX1RFTVBPUkFMEAMSFwoTVVBEQVRFX1RZUEVfQU5PTUFMWRAEQt4BChVjb20ubmV1cmFsX2hlYXRtYXAudjFCDFVwZGF0ZXNQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor]);
+  fileDesc("Ch9uZXVyYWxfaGVhdG1hcC92MS91cGRhdGVzLnByb3RvEhFuZXVyYWxfaGVhdG1hcC52MSL5AQoNSGVhdG1hcFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCG1vZGVsX2lkGAIgASgJEg0KBWxheWVyGAMgASgJEhEKCWludGVuc2l0eRgEIAEoARItCghsb2NhdGlvbhgFIAEoCzIbLm5ldXJhbF9oZWF0bWFwLnYxLkxvY2F0aW9uEgwKBHN0ZXAYBiABKAMSDQoFd2lkdGgYByABKA0SDgoGaGVpZ2h0GAggASgNEikKBnZhbHVlcxgJIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLlRlbnNvciJ4ChFDb3JyZWxhdGlvblVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKBm1hdHJpeBgCIAEoCzIkLm5ldXJhbF9oZWF0bWFwLnYxLkNvcnJlbGF0aW9uTWF0cml4IugBCg5UZW1wb3JhbFVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjQKCHBhdHRlcm5zGAIgAygLMiIubmV1cmFsX2hlYXRtYXAudjEuVGVtcG9yYWxQYXR0ZXJuEi4KBnRyZW5kcxgFIAMoCzIeLm5ldXJhbF9oZWF0bWFwLnYxLk1ldGFkYXRhTWFwEjUKDXN0YXRlX2NoYW5nZXMYBiADKAsyHi5uZXVyYWxfaGVhdG1hcC52MS5NZXRhZGF0YU1hcEoECAMQBEoECAQQBSJYChBBbm9tYWx5SGVhcnRiZWF0EhUKDWxhc3Rfc2VxdWVuY2UYASABKAQSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKxAQoNQW5vbWFseVVwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCWFub21hbGllcxgCIAMoCzIaLm5ldXJhbF9oZWF0bWFwLnYxLkFub21hbHkSLQoIc2V2ZXJpdHkYAyABKA4yGy5uZXVyYWxfaGVhdG1hcC52MS5TZXZlcml0eRITCgtkZXNjcmlwdGlvbhgEIAEoCSLCAQoKVmlld1VwZGF0ZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBmZpbHRlchgCIAEoCzIZLm5ldXJhbF9oZWF0bWFwLnYxLkZpbHRlchIvCgV0aGVtZRgDIAEoCzIgLm5ldXJhbF9oZWF0bWFwLnYxLlRoZW1lU2V0dGluZ3MSKQoGbGF5b3V0GAQgASgLMhkubmV1cmFsX2hlYXRtYXAudjEuTGF5b3V0KqgBCgpVcGRhdGVUeXBlEhsKF1VQREFURV9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTVVBEQVRFX1RZUEVfSEVBVE1BUBABEhsKF1VQREFURV9UWVBFX0NPUlJFTEFUSU9OEAISGAoUVVBEQVRFX1RZUEVfVEVNUE9SQUwQAxIXChNVUERBVEVfVFlQRV9BTk9NQUxZEAQSFAoQVVBEQVRFX1RZUEVfVklFVxAFQt4BChVjb20ubmV1cmFsX2hlYXRtYXAudjFCDFVwZGF0ZXNQcm90b1ABWlZnaXRodWIuY29tL25ldXJhbC1oZWF0bWFwL25ldXJhbC1oZWF0bWFwL3Nkay9nby9nZW4vbmV1cmFsX2hlYXRtYXAvdjE7bmV1cmFsX2hlYXRtYXB2MaICA05YWKoCEE5ldXJhbEhlYXRtYXAuVjHKAhBOZXVyYWxIZWF0bWFwXFYx4gIcTmV1cmFsSGVhdG1hcFxWMVxHUEJNZXRhZGF0YeoCEU5ldXJhbEhlYXRtYXA6OlYxYgZwcm90bzM", [file_google_protobuf_timestamp, file_neural_heatmap_v1_analytics, file_neural_heatmap_v1_common, file_neural_heatmap_v1_metadata, file_neural_heatmap_v1_tensor, file_neural_heatmap_v1_view]);
 
 /**
  * The newest activations of one layer, laid out on the canvas.
@@ -221,6 +223,44 @@ export const AnomalyUpdateSchema: GenMessage<AnomalyUpdate> = /*@__PURE__*/
   messageDesc(file_neural_heatmap_v1_updates, 4);
 
 /**
+ * The stored view state, whole: sent when the stream opens and after every change of the
+ * filter, theme or layout made by any client (pushed, never polled), so a dashboard shows
+ * what is stored within moments of the change. A later update replaces an earlier one.
+ *
+ * @generated from message neural_heatmap.v1.ViewUpdate
+ */
+export type ViewUpdate = Message<"neural_heatmap.v1.ViewUpdate"> & {
+  /**
+   * When the bridge read this state.
+   *
+   * @generated from field: google.protobuf.Timestamp timestamp = 1;
+   */
+  timestamp?: Timestamp | undefined;
+
+  /**
+   * @generated from field: neural_heatmap.v1.Filter filter = 2;
+   */
+  filter?: Filter | undefined;
+
+  /**
+   * @generated from field: neural_heatmap.v1.ThemeSettings theme = 3;
+   */
+  theme?: ThemeSettings | undefined;
+
+  /**
+   * @generated from field: neural_heatmap.v1.Layout layout = 4;
+   */
+  layout?: Layout | undefined;
+};
+
+/**
+ * Describes the message neural_heatmap.v1.ViewUpdate.
+ * Use `create(ViewUpdateSchema)` to create a new message.
+ */
+export const ViewUpdateSchema: GenMessage<ViewUpdate> = /*@__PURE__*/
+  messageDesc(file_neural_heatmap_v1_updates, 5);
+
+/**
  * Kinds of live update a stream can carry.
  *
  * @generated from enum neural_heatmap.v1.UpdateType
@@ -250,6 +290,14 @@ export enum UpdateType {
    * @generated from enum value: UPDATE_TYPE_ANOMALY = 4;
    */
   ANOMALY = 4,
+
+  /**
+   * The stored view (filter, theme, layout): sent only when asked for by name, never as
+   * part of "every kind", so clients that predate it get nothing new.
+   *
+   * @generated from enum value: UPDATE_TYPE_VIEW = 5;
+   */
+  VIEW = 5,
 }
 
 /**

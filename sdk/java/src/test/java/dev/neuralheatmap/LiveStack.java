@@ -104,7 +104,11 @@ final class LiveStack implements AutoCloseable {
             "--upstream",
             serverUrl(),
             "--health-interval",
-            "0.3"));
+            "0.3",
+            // The web port (Connect, gRPC-Web) off: bridges of parallel test runs must not all
+            // bind its default 8090; a later --web-port in bridgeFlags wins.
+            "--web-port",
+            "0"));
     bridgeArgs.addAll(List.of(bridgeFlags));
     server.start();
     startBridge();
