@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import numpy as np
+from neural_heatmap_contract.routes import http
 
 from bench._procs import Environment, add_bridge, free_port
 from bench._results import CaseResult
@@ -34,7 +35,7 @@ def _post(url: str, frames: list[dict[str, Any]]) -> None:
     import json
     import urllib.request
 
-    req = urllib.request.Request(url + "/api/activations",
+    req = urllib.request.Request(url + http("IngestActivations").path,
                                  data=json.dumps({"frames": frames}).encode(),
                                  headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import updates_pb2
 
 from . import _convert as cv
@@ -99,9 +100,9 @@ class ViewFeed:
         """The stored filter, theme and layout as one ``ViewUpdate``."""
         opts = CallOptions(self._timeout, uuid.uuid4().hex)
         filt, theme, layout = await asyncio.gather(
-            self._up.get_json("/api/filter", opts),
-            self._up.get_json("/api/theme", opts),
-            self._up.get_json("/api/layout", opts),
+            self._up.get_json(http("GetFilter").path, opts),
+            self._up.get_json(http("GetTheme").path, opts),
+            self._up.get_json(http("GetLayout").path, opts),
         )
         return updates_pb2.ViewUpdate(
             timestamp=timestamp(time.time()),
