@@ -29,7 +29,6 @@ from ._stream_hooks import StreamHooksFactory, no_hooks
 from ._tracing import tracing_hooks
 from ._upstream import Upstream
 from ._web import DEFAULT_ROOT, WebApp, WebServer, split_host
-from ._web import url as web_url
 
 log = logging.getLogger("neural_heatmap_bridge")
 
@@ -187,10 +186,7 @@ class Bridge:
     @property
     def web_url(self) -> str | None:
         """The web port's address once started (None when it is off)."""
-        if self._web is None:
-            return None
-        host = self.config.web_host or split_host(self.config.listen)
-        return web_url(host, self.web_port, self._tls() is not None)
+        return None if self._web is None else self._web.url
 
     def _build_server(self) -> grpc.aio.Server:
         c = self.config
@@ -226,12 +222,21 @@ class Bridge:
         return server
 
     async def start(self) -> None:
-        """Bind, probe the upstream once, and start serving."""
+        """Bind, probe the upstream once, and start serving.
+
+        Raises:
+            SystemExit: The web port is taken (one line naming it, nothing left open).
+        """
+        if self.config.web_port:
+            self._web = self._build_web()
+            try:
+                self._web.bind()
+            except OSError as exc:
+                raise SystemExit(f"neural-heatmap-bridge: {exc.strerror}") from exc
         self._server = self._build_server()
         await self._probe_once()
         self._prober = asyncio.get_running_loop().create_task(self._probe_forever())
-        if self.config.web_port:
-            self._web = self._build_web()
+        if self._web is not None:
             await self._web.start()
             self.web_port = self._web.port
         await self._server.start()

@@ -156,6 +156,7 @@ class WebServer:
         grace: float,
     ) -> None:
         self._host = host
+        self._tls = tls is not None
         self.port = port
         kw: dict[str, Any] = {}
         if tls is not None:
@@ -172,16 +173,31 @@ class WebServer:
         self._sock: socket.socket | None = None
         self._ticker: asyncio.Task[None] | None = None
 
+    def bind(self) -> socket.socket:
+        """Take the port (before anything else starts, so a taken port stops start-up).
+
+        Raises:
+            OSError: The port cannot be bound; the message names it and the flag.
+        """
+        if self._sock is None:
+            self._sock = _bind(self._host, self.port)
+            self.port = int(self._sock.getsockname()[1])
+        return self._sock
+
     async def start(self) -> None:
-        """Bind and start serving."""
+        """Start serving on the bound port (``bind`` first when it was not)."""
+        sock = self.bind()
         self._config.load()
-        self._sock = _bind(self._host, self.port)
-        self.port = int(self._sock.getsockname()[1])
         server = uvicorn.Server(self._config)
         server.lifespan = self._config.lifespan_class(self._config)
-        await server.startup(sockets=[self._sock])
+        await server.startup(sockets=[sock])
         self._server = server
         self._ticker = asyncio.get_running_loop().create_task(server.main_loop())
+
+    @property
+    def url(self) -> str:
+        """The address to print (a wildcard host shown as ``localhost``)."""
+        return url(self._host, self.port, self._tls)
 
     async def stop(self) -> None:
         """Stop accepting, let open requests finish (``grace``), then close."""

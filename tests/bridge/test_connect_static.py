@@ -150,3 +150,26 @@ async def test_the_shipped_page_is_the_default_root(server: ServerProcess) -> No
     shipped = Path(__file__).resolve().parents[2] / "bridge/neural_heatmap_bridge/_web/index.html"
     assert (status, body) == (200, shipped.read_bytes())
     assert headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_a_taken_web_port_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        str(repo / d) for d in ("contract/python", "bridge", "sdk/python"))}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "neural_heatmap_bridge", "--listen", "127.0.0.1:0",
+             "--upstream", "http://127.0.0.1:9", "--web-port", str(port)],
+            env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"neural-heatmap-bridge: the web port 127.0.0.1:{port} cannot be bound: Address "
+        "already in use (--web-port; 0 turns the web port off)")
+    assert "Traceback" not in done.stderr
