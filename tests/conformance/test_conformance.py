@@ -4,7 +4,8 @@ One real server and two real bridges (one open, one requiring a bearer token) se
 every test here, and a third bridge in front of a crafted upstream
 (tests/support/crafted_upstream.py) serves the answers the server cannot give. The scenario
 interpreter (runner.py) runs scenarios.json once per language, each time through that
-language's thin client (Python, TypeScript on node, Go, Java on the JVM);
+language's thin client (Python, TypeScript on node, Go, Java on the JVM; Connect from Python
+and from a page in headless Chromium, on the bridges' web ports);
 each run uses its own model-id prefix, and the tensors they read back must be equal to the
 last bit across languages.
 
@@ -35,7 +36,7 @@ from tests.conformance import runner
 from tests.conformance.frames import generate_requests
 from tests.support.bridge_process import BridgeProcess
 from tests.support.crafted_upstream import CraftedUpstream
-from tests.support.sdk_builds import TS_DIR, go_build, npm_build, tool
+from tests.support.sdk_builds import TS_DIR, esbuild_bundle, go_build, npm_build, tool
 from tests.support.server_process import ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,13 +55,17 @@ def _need(name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, Any]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    # The web ports serve this (at first empty) directory: the browser client's page goes
+    # there when that client is built (files are read per request).
+    web_root = tmp_path_factory.mktemp("web-root")
+    web = ("--web-root", str(web_root))
     with (
         ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as server,
-        BridgeProcess(server.url, web=True) as bridge,
-        BridgeProcess(server.url, "--token", TOKEN, web=True) as auth,
+        BridgeProcess(server.url, *web, web=True) as bridge,
+        BridgeProcess(server.url, "--token", TOKEN, *web, web=True) as auth,
         CraftedUpstream() as upstream,
-        BridgeProcess(upstream.url, web=True) as crafted,
+        BridgeProcess(upstream.url, *web, web=True) as crafted,
     ):
         yield {
             "server": server.url,
@@ -71,19 +76,26 @@ def stack() -> Iterator[dict[str, Any]]:
             "web": {"target": f"127.0.0.1:{bridge.web_port}",
                     "auth_target": f"127.0.0.1:{auth.web_port}",
                     "crafted_target": f"127.0.0.1:{crafted.web_port}"},
+            "web_root": web_root,
             "bridge": bridge,
         }
 
 
-# -> run prefix. "connect": Python over the bridges' web ports (Connect, JSON, HTTP/1.1).
-LANGUAGES = {"python": "py", "typescript": "ts", "go": "go", "java": "java", "connect": "cn"}
+# -> run prefix. "connect": Python over the bridges' web ports (Connect, JSON, HTTP/1.1);
+# "browser": the same ports from a page in Chromium (Connect, binary; browser_client.py).
+LANGUAGES = {"python": "py", "typescript": "ts", "go": "go", "java": "java", "connect": "cn",
+             "browser": "br"}
+WEB_LANGUAGES = {"connect", "browser"}
 CONNECT_CLIENT = [*runner.PYTHON_CLIENT[:1], str(Path(__file__).with_name("connect_client.py")),
                   "--protocol", "connect", "--codec", "json"]
+BROWSER_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>conformance</title><script src="conformance.js"></script>
+"""
 
 
 def _targets(stack: dict[str, Any], language: str) -> dict[str, str]:
     """The bridges' addresses a language's client calls (the web ports for Connect)."""
-    if language == "connect":
+    if language in WEB_LANGUAGES:
         return dict(stack["web"])
     return {k: stack[k] for k in ("target", "auth_target", "crafted_target")}
 
@@ -105,6 +117,17 @@ def ts_dist() -> Path:
     """sdk/typescript/dist, built with `npm run build` when missing or older than src/."""
     _need("node")
     return TS_DIR / "dist" if _ts_built() else npm_build()
+
+
+@pytest.fixture(scope="module")
+def browser_client(stack: dict[str, Any]) -> list[str]:
+    """The browser thin client; its page and bundle (src/conformance/browser.ts, built by
+    esbuild) are put in the web ports' root, so the page is same-origin with the calls."""
+    root: Path = stack["web_root"]
+    esbuild_bundle(TS_DIR / "src" / "conformance" / "browser.ts", root / "conformance.js")
+    (root / "conformance.html").write_text(BROWSER_PAGE)
+    return [*runner.PYTHON_CLIENT[:1], "-m", "tests.conformance.browser_client",
+            "--page", "/conformance.html"]
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +187,8 @@ def _client(language: str, request: pytest.FixtureRequest) -> list[str]:
         return list(request.getfixturevalue("java_client"))
     if language == "connect":
         return list(CONNECT_CLIENT)
+    if language == "browser":
+        return list(request.getfixturevalue("browser_client"))
     return list(runner.PYTHON_CLIENT)
 
 

@@ -18,6 +18,8 @@ from neural_heatmap import (
     TemporalUpdate,
     Update,
     UpdateType,
+    ViewUpdate,
+    VisualizationTheme,
 )
 
 from tests.sdk.conftest import UNITS, Seed, nan_frame
@@ -111,6 +113,53 @@ async def test_subscriptions_choose_the_kinds(client: NeuralHeatmapClient, seede
     await c.unsubscribe("heatmap")
     assert not c.subscriptions
     await c.disconnect()
+
+
+async def test_a_theme_set_elsewhere_arrives_as_a_view_update(
+    client: NeuralHeatmapClient, bridge: BridgeProcess
+) -> None:
+    """Another client's set_theme is pushed on this client's stream (never polled)."""
+    watcher = NeuralHeatmapClient(bridge.target)
+    await watcher.subscribe_view()
+    assert watcher.subscriptions == {UpdateType.VIEW}
+    before = await client.get_theme()
+    target = "contour" if before.theme != VisualizationTheme.CONTOUR else "plasma"
+    stream = watcher.stream_updates()
+    try:
+        # The state as stored when the stream opens comes first: the change is after it.
+        first = await asyncio.wait_for(anext(stream), 10)
+        assert isinstance(first, ViewUpdate) and first.type is UpdateType.VIEW
+        assert first.theme.theme == before.theme
+        assert first.layout == await client.get_layout() and first.timestamp > 0
+        await client.set_theme(target)
+        changed = await asyncio.wait_for(anext(stream), 5)
+    finally:
+        await stream.aclose()  # type: ignore[attr-defined]
+        await client.set_theme(before.theme, custom_colors=before.custom_colors or None)
+        await watcher.disconnect()
+    assert isinstance(changed, ViewUpdate), changed
+    assert changed.theme.theme == VisualizationTheme.parse(target)
+    assert changed.filter == first.filter and changed.layout == first.layout
+
+
+async def test_view_updates_only_when_asked(client: NeuralHeatmapClient, seeded: Seed) -> None:
+    """Without VIEW named, a stream of every kind carries no view update, even on a change."""
+    before = await client.get_theme()
+    async with feeding(client, "live-noview"):
+        it = client.stream_updates()
+
+        async def change() -> None:
+            await asyncio.sleep(0.3)
+            thermal = before.theme == VisualizationTheme.THERMAL
+            await client.set_theme("plasma" if thermal else "thermal")
+
+        changer = asyncio.create_task(change())
+        got = await _collect(it, lambda g: len(g) >= 20)
+        await changer
+    await client.set_theme(before.theme, custom_colors=before.custom_colors or None)
+    assert got and not any(isinstance(u, ViewUpdate) for u in got)
+    assert UpdateType.parse("view") is UpdateType.VIEW
+    assert UpdateType.from_proto(5) is UpdateType.VIEW
 
 
 async def test_per_kind_streams(client: NeuralHeatmapClient, seeded: Seed) -> None:

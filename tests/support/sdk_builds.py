@@ -56,3 +56,23 @@ def npm_build() -> Path:
                            text=True, timeout=300)
     assert build.returncode == 0, f"npm run build failed:\n{build.stdout}\n{build.stderr}"
     return TS_DIR / "dist"
+
+
+def esbuild_bundle(entry: Path, outfile: Path) -> Path:
+    """Bundle ``entry`` (a TypeScript file of ``sdk/typescript``) for the browser with esbuild.
+
+    One classic script (IIFE) with every import inlined, for a page to load with a plain
+    ``<script src>``; used for test-only browser code that no shipped bundle contains.
+
+    Returns:
+        ``outfile``.
+    """
+    esbuild = TS_DIR / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        pytest.fail(f"esbuild is missing from sdk/typescript/node_modules; {SETUP_HINT}")
+    build = subprocess.run(
+        [str(esbuild), str(entry), "--bundle", "--platform=browser", "--format=iife",
+         "--target=es2022", "--log-level=warning", f"--outfile={outfile}"],
+        cwd=TS_DIR, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, f"esbuild {entry} failed:\n{build.stderr}"
+    return outfile

@@ -21,9 +21,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 from tests.support.bridge_process import BridgeProcess
+from tests.support.chromium import CHROMIUM, MISSING, launch
 from tests.support.server_process import ServerProcess
 
-CHROMIUM = "/usr/bin/chromium-headless-shell"
 SERVER_ARGS = ["--anomaly-cooldown", "0", "--correlation-interval", "0.5"]
 VIEWPORT = {"width": 1300, "height": 900}
 SHOTS = Path(tempfile.mkdtemp(prefix="nh-web-shots-"))
@@ -37,9 +37,9 @@ def browser() -> Iterator[Browser]:
     thread while it runs, which the asyncio tests that follow in the same session need.
     """
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make setup` (installs chromium-headless-shell)")
+        pytest.fail(MISSING)
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        chromium = launch(p)
         yield chromium
         chromium.close()
     print(f"\ndashboard screenshots: {SHOTS}")

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from contourpy import LineType, contour_generator
 from neural_heatmap import connect
 from neural_heatmap_contract.themes import THEMES
 from neural_heatmap_server.render import colormap
@@ -101,6 +106,80 @@ def test_each_theme_draws_the_renderers_colours(
              "a correlation matrix")
     page.screenshot(f"theme-{theme}")
     assert centre is not None
+    assert not page.errors, page.errors
+
+
+def _renderer_midpoints(matrix: npt.NDArray[np.float64], level: float) -> list[tuple[float, float]]:
+    """Midpoints (column, row) of the segments matplotlib's contour draws at ``level``.
+
+    contourpy's mpl2014 is the algorithm ``ax.contour`` uses (render.py); within one cell each
+    of its lines is one straight segment between the same edge crossings the page uses.
+    """
+    lines: Any = contour_generator(z=matrix, name="mpl2014",
+                                   line_type=LineType.SeparateCode).lines(level)
+    points: list[npt.NDArray[np.float64]] = lines[0]  # SeparateCode: (points, codes)
+    return sorted((round(float(x), 3), round(float(y), 3)) for line in points
+                  for (x, y) in (line[1:] + line[:-1]) / 2)
+
+
+def test_contour_draws_the_matrix_as_the_renderers_isolines(
+    server: ServerProcess, bridge: BridgeProcess, open_page: Callable[[], Dashboard],
+) -> None:
+    """In CONTOUR the matrix is isolines on the background, not filled cells: the renderer's
+    levels and colours from the theme data, its lines (saddles included), each drawn."""
+    theme = THEMES["contour"]
+    set_theme(server, "contour")
+    page = open_page().open(bridge.web_url)
+    page.wait_live()
+    wait_for(lambda: page.js("document.body.dataset.theme") == "contour", 5, "page in contour")
+    post_json(server.url + "/api/filter", {"model_ids": ["web-iso"]})
+    try:
+        for step in range(8):  # layer means that go together, against and across
+            for layer in range(5):
+                shift = math.sin(step * 0.9 + layer * 1.7) + (step % 3) * (layer % 2)
+                ingest(server, "web-iso", f"l{layer}", [v + shift for v in wavy(64, layer)])
+        # The page's matrix once it is the newest (the stream pushes every recomputation).
+        wait_for(lambda: page.js("window.neuralHeatmap.matrix.pairAt(0, 0)?.a") == "web-iso/l0"
+                 and page.js("window.neuralHeatmap.matrix.size()") == 5, 15, "the 5-layer matrix")
+        time.sleep(1.5)  # the last frames' recomputation has arrived too
+        size = 5
+        matrix = np.array(page.js("Array.from(window.neuralHeatmap.matrix.values())"),
+                          dtype=np.float64).reshape(size, size)
+        drawn = page.js("window.neuralHeatmap.matrix.isolines")
+    finally:
+        req = urllib.request.Request(server.url + "/api/filter", method="DELETE")
+        urllib.request.urlopen(req, timeout=10).close()
+    n = theme.isolines
+    assert [round(lv["level"], 9) for lv in drawn] == [
+        round(-1 + 2 * k / (n + 1), 9) for k in range(1, n + 1)]  # linspace(-1, 1, n + 2)[1:-1]
+    side = 360
+    lines = 0
+    for k, lv in enumerate(drawn):
+        rgba = colormap(theme, CUSTOM)(k / (n - 1), bytes=True)  # contour colours level k so
+        assert lv["color"] == f"rgb({rgba[0]},{rgba[1]},{rgba[2]})", (k, lv["color"])
+        got = sorted((round(x * size / side - 0.5, 3), round(y * size / side - 0.5, 3))
+                     for x, y in lv["midpoints"])
+        want = _renderer_midpoints(matrix, lv["level"])
+        assert np.allclose(got, want, atol=2e-3) if got or want else True, (lv["level"], got, want)
+        lines += len(got)
+    assert lines >= 8, f"only {lines} segments: the data crosses too few levels to test"
+    pixels = np.array(page.js(
+        "Array.from(document.querySelector('#matrix').getContext('2d')"
+        ".getImageData(0, 0, 360, 360).data)"), dtype=np.int64).reshape(side, side, 4)[..., :3]
+    background = np.array(Image.new("RGB", (1, 1), theme.background).getpixel((0, 0)))
+    share = float(np.all(pixels == background, axis=-1).mean())
+    assert share > 0.5, f"{share:.0%} background: cells were filled"
+    for lv in drawn:  # each line is on the canvas where the page says, in its colour
+        span = np.array([int(c) for c in lv["color"][4:-1].split(",")]) - background
+        for x, y in lv["midpoints"][:10]:
+            px = pixels[min(int(y), side - 1), min(int(x), side - 1)]
+            # antialiased over the background: background + a * span, a well above 0
+            a = float(np.dot(px - background, span) / max(int(np.dot(span, span)), 1))
+            assert a > 0.2, (lv["color"], (x, y), px.tolist())
+    page.screenshot("matrix-contour")
+    set_theme(server, "thermal")  # back to cells: the same matrix, filled
+    wait_for(lambda: page.js("window.neuralHeatmap.matrix.isolines.length") == 0, 5,
+             "cells again in thermal")
     assert not page.errors, page.errors
 
 

@@ -9,7 +9,7 @@
  * a filter change repaints without waiting for the next frames (which come filtered).
  */
 import type { Filter, Layout } from "@neural-heatmap/client/web";
-import { contourSegments } from "./contour.js";
+import { showsIsolines, strokeIsolines } from "./contour.js";
 import { applyScanlines, cssColor, entryOf, type Look } from "./theme.js";
 
 export const PANEL = 180; // default panel side in CSS pixels
@@ -227,11 +227,10 @@ export class HeatmapCanvas {
     ctx.fillStyle = look.data.text;
     ctx.fillText(p.key, p.x, p.y + 2, p.w);
     const top = p.y + TITLE;
-    let finite = 0;
-    for (const v of f.values) if (Number.isFinite(v)) finite++;
     const isolines = look.data.isolines;
-    if (isolines && f.width >= 2 && f.height >= 2 && finite >= 4 && high > low) {
-      this.drawIsolines(ctx, p, f, low, high, isolines);
+    if (showsIsolines(isolines, f, low, high)) {
+      const box = { x: p.x, y: top, w: p.w, h: p.h };
+      strokeIsolines(ctx, (k, last) => cssColor(look, k, 0, last), f, box, low, high, isolines);
     } else {
       this.drawCells(ctx, p, f, low, high);
     }
@@ -263,30 +262,6 @@ export class HeatmapCanvas {
     this.cells.height = f.height;
     this.cells.getContext("2d")!.putImageData(image, 0, 0);
     ctx.drawImage(this.cells, p.x, p.y + TITLE, p.w, p.h);
-  }
-
-  private drawIsolines(
-    ctx: CanvasRenderingContext2D,
-    p: Panel,
-    f: LayerFrame,
-    low: number,
-    high: number,
-    count: number,
-  ): void {
-    // As the renderer: `count` levels evenly inside (low, high), coloured along the map.
-    ctx.lineWidth = 1.2;
-    const sx = p.w / f.width;
-    const sy = p.h / f.height;
-    for (let k = 1; k <= count; k++) {
-      const level = low + ((high - low) * k) / (count + 1);
-      ctx.strokeStyle = cssColor(this.look, k - 1, 0, count - 1 || 1);
-      ctx.beginPath();
-      for (const [x0, y0, x1, y1] of contourSegments(f.values, f.width, f.height, level)) {
-        ctx.moveTo(p.x + (x0 + 0.5) * sx, p.y + TITLE + (y0 + 0.5) * sy);
-        ctx.lineTo(p.x + (x1 + 0.5) * sx, p.y + TITLE + (y1 + 0.5) * sy);
-      }
-      ctx.stroke();
-    }
   }
 
   private drawHighlight(ctx: CanvasRenderingContext2D): void {

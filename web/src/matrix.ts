@@ -1,15 +1,19 @@
 /**
- * The correlation matrix on the fixed [-1, 1] scale (as the renderer draws it), one pixel
- * block per pair; hovering names the pair and its r.
+ * The correlation matrix on the fixed [-1, 1] scale (as the renderer draws it): one pixel
+ * block per pair, or the theme's isolines (CONTOUR) under the renderer's rule; hovering
+ * names the pair and its r.
  */
 import type { CorrelationMatrixView } from "@neural-heatmap/client/web";
-import { entryOf, type Look } from "./theme.js";
+import { showsIsolines, strokeIsolines, type DrawnLevel } from "./contour.js";
+import { cssColor, entryOf, type Look } from "./theme.js";
 
 const SIDE = 360;
 
 export class MatrixView {
   private matrix: CorrelationMatrixView | undefined;
   private cells = document.createElement("canvas");
+  /** The isolines of the last draw (none when drawn as cells), for the browser tests. */
+  isolines: DrawnLevel[] = [];
 
   constructor(
     private readonly canvas: HTMLCanvasElement,
@@ -29,6 +33,16 @@ export class MatrixView {
   put(matrix: CorrelationMatrixView): void {
     this.matrix = matrix;
     this.draw();
+  }
+
+  /** Side of the matrix drawn (0 before the first). */
+  size(): number {
+    return this.matrix?.size ?? 0;
+  }
+
+  /** The values drawn, row-major (empty before the first matrix). */
+  values(): Float32Array {
+    return this.matrix?.values ?? new Float32Array(0);
   }
 
   /** The pair and r under canvas point (x, y), or undefined outside the matrix. */
@@ -52,12 +66,21 @@ export class MatrixView {
     ctx.fillStyle = this.look.data.background;
     ctx.fillRect(0, 0, SIDE, SIDE);
     const m = this.matrix;
+    this.isolines = [];
     if (!m || m.size === 0) {
       ctx.fillStyle = this.look.data.text;
       ctx.fillText("no layers to correlate yet", 10, 20);
       return;
     }
-    const { lut, missing } = this.look;
+    const look = this.look;
+    const grid = { values: m.values, width: m.size, height: m.size };
+    if (showsIsolines(look.data.isolines, grid, -1, 1)) {
+      const box = { x: 0, y: 0, w: SIDE, h: SIDE };
+      this.isolines = strokeIsolines(ctx, (k, last) => cssColor(look, k, 0, last), grid, box, -1, 1,
+        look.data.isolines);
+      return;
+    }
+    const { lut, missing } = look;
     const image = new ImageData(m.size, m.size);
     for (let i = 0; i < m.size * m.size; i++) {
       const e = entryOf(m.values[i]!, -1, 1);

@@ -260,6 +260,43 @@ func TestStreamsAreIterators(t *testing.T) {
 	}
 }
 
+func TestViewUpdatesArePushed(t *testing.T) {
+	c, ctx := dial(t, bridgeAddress)
+	other, _ := dial(t, bridgeAddress)
+	before, err := c.Theme(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := nhv1.Theme_THEME_CONTOUR
+	if before.GetTheme() == want {
+		want = nhv1.Theme_THEME_PLASMA
+	}
+	defer func() { _, _ = c.SetTheme(ctx, before.GetTheme(), before.GetCustomColors()) }()
+	seen := 0
+	for u, err := range c.StreamUpdates(ctx, neuralheatmap.UpdateTypes(nhv1.UpdateType_UPDATE_TYPE_VIEW)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.View == nil {
+			t.Fatalf("not a view update: %+v", u)
+		}
+		seen++
+		if seen == 1 { // the stored state when the stream opened; now another client changes it
+			if u.View.GetTheme().GetTheme() != before.GetTheme() {
+				t.Fatalf("first view %v, stored theme %v", u.View, before)
+			}
+			if _, err := other.SetTheme(ctx, want, nil); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if u.View.GetTheme().GetTheme() != want {
+			t.Fatalf("view after the change: %v", u.View)
+		}
+		break
+	}
+}
+
 func TestAuthErrorsAreTyped(t *testing.T) {
 	anon, ctx := dial(t, authBridgeAddress)
 	_, err := anon.ListModels(ctx)

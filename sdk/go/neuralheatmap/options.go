@@ -129,7 +129,8 @@ func Metrics(names ...string) CallOption {
 	return func(c *callConfig) { c.metrics = append(c.metrics, names...) }
 }
 
-// UpdateTypes chooses the kinds of update StreamUpdates carries (default: every kind).
+// UpdateTypes chooses the kinds of update StreamUpdates carries (default: every kind but
+// UPDATE_TYPE_VIEW, which is sent only when named).
 func UpdateTypes(ts ...nhv1.UpdateType) CallOption {
 	return func(c *callConfig) { c.updateTypes = append(c.updateTypes, ts...) }
 }

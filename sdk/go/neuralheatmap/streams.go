@@ -118,6 +118,8 @@ func updateOf(m *nhv1.StreamUpdatesResponse) (*Update, bool, error) {
 		return &Update{Temporal: temporalOf(u.Temporal)}, true, nil
 	case *nhv1.StreamUpdatesResponse_Anomaly:
 		return &Update{Anomalies: u.Anomaly}, true, nil
+	case *nhv1.StreamUpdatesResponse_View:
+		return &Update{View: u.View}, true, nil
 	}
 	return nil, false, nil // a heartbeat, or a kind this SDK does not know yet
 }

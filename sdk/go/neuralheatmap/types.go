@@ -124,6 +124,9 @@ type Update struct {
 	Correlation *Matrix
 	Temporal    *TemporalUpdate
 	Anomalies   *nhv1.AnomalyUpdate
+	// View is the stored filter, theme and layout, whole: sent only when UpdateTypes names
+	// UPDATE_TYPE_VIEW, once when the stream opens and after every change by any client.
+	View *nhv1.ViewUpdate
 }
 
 // IngestResult says how many frames were stored and why others were not.

@@ -77,6 +77,7 @@ from neural_heatmap._update_types import (
     HeatmapUpdate,
     TemporalUpdate,
     Update,
+    ViewUpdate,
 )
 from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
 from neural_heatmap._websocket_client import NeuralHeatmapWebSocketClient
@@ -145,6 +146,7 @@ __all__ = [
     "UnknownError",
     "Update",
     "UpdateType",
+    "ViewUpdate",
     "VisualizationTheme",
     "__version__",
     "connect",

@@ -81,6 +81,13 @@ class StreamsMixin(AnomaliesMixin):
         """Include anomaly updates in :meth:`stream_updates`."""
         self._subscriptions.add(UpdateType.ANOMALY)
 
+    async def subscribe_view(self) -> None:
+        """Include view updates (filter, theme, layout) in :meth:`stream_updates`.
+
+        Never streamed unless asked for: a dashboard wants them, a training script not.
+        """
+        self._subscriptions.add(UpdateType.VIEW)
+
     async def unsubscribe(self, message_type: UpdateType | str) -> None:
         """Stop including one kind of update in :meth:`stream_updates`."""
         self._subscriptions.discard(UpdateType.parse(message_type))
@@ -193,16 +200,18 @@ class StreamsMixin(AnomaliesMixin):
     ) -> AsyncIterator[Update]:
         """Stream live updates of the subscribed kinds (or of ``message_types``).
 
-        With no subscription and no ``message_types``, every kind is streamed.
-        The stream reopens itself after a disconnect (see ``reconnect*``);
-        anomalies then resume after the last one delivered, so each anomaly
-        is yielded exactly once. Without ``after_sequence``, anomalies logged
-        from the moment of the call on are delivered.
+        With no subscription and no ``message_types``, every kind but
+        :attr:`UpdateType.VIEW` is streamed; view updates (the stored filter, theme and
+        layout, at once and after every change by any client) only when named. The
+        stream reopens itself after a disconnect (see ``reconnect*``); anomalies then
+        resume after the last one delivered, so each anomaly is yielded exactly once.
+        Without ``after_sequence``, anomalies logged from the moment of the call on are
+        delivered.
 
         Args:
             message_types: Kinds to stream: :class:`UpdateType` members or the
-                seed's names (``"heatmap_update"``, ``"anomaly_update"``, ...;
-                ``"heatmap"``, ``"anomalies"`` also work).
+                seed's names (``"heatmap_update"``, ``"anomaly_update"``,
+                ``"view_update"``, ...; ``"heatmap"``, ``"anomalies"`` also work).
             after_sequence: Replay logged anomalies after this sequence first.
             min_severity: Only anomalies of this severity or worse.
             model_ids: Only heatmap and anomaly updates of these models.
@@ -217,7 +226,8 @@ class StreamsMixin(AnomaliesMixin):
 
         Yields:
             :class:`HeatmapUpdate`, :class:`CorrelationUpdate`,
-            :class:`TemporalUpdate` or :class:`AnomalyUpdate` objects.
+            :class:`TemporalUpdate`, :class:`AnomalyUpdate` or :class:`ViewUpdate`
+            objects.
         """
         policy = ReconnectPolicy(
             reconnect=reconnect,

@@ -168,8 +168,10 @@ class UpdateType(_ProtoEnum, words=_UPDATE_TYPE_WORDS):
     """Kinds of live update, named as the seed's WebSocket message types.
 
     :meth:`parse` also accepts the short forms ``"heatmap"``,
-    ``"correlation"``/``"correlations"``, ``"temporal"`` and
-    ``"anomaly"``/``"anomalies"``.
+    ``"correlation"``/``"correlations"``, ``"temporal"``,
+    ``"anomaly"``/``"anomalies"`` and ``"view"``. ``VIEW`` (the stored filter, theme
+    and layout, pushed when any client changes them) is the one kind a stream carries
+    only when asked for by name.
     """
 
     UNSPECIFIED = "unspecified"
@@ -177,6 +179,7 @@ class UpdateType(_ProtoEnum, words=_UPDATE_TYPE_WORDS):
     CORRELATION = "correlation_update"
     TEMPORAL = "temporal_update"
     ANOMALY = "anomaly_update"
+    VIEW = "view_update"
 
     @classmethod
     def parse(cls, value: str | _ProtoEnum) -> Any:
@@ -188,6 +191,7 @@ class UpdateType(_ProtoEnum, words=_UPDATE_TYPE_WORDS):
             "temporal": cls.TEMPORAL,
             "anomaly": cls.ANOMALY,
             "anomalies": cls.ANOMALY,
+            "view": cls.VIEW,
         }
         if isinstance(value, str) and value.strip().lower() in aliases:
             return aliases[value.strip().lower()]

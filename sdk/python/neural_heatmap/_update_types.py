@@ -16,6 +16,7 @@ from neural_heatmap_contract.v1 import neural_heatmap_service_pb2, updates_pb2
 from neural_heatmap._analytics_types import Anomaly, CorrelationMatrix, TemporalPattern
 from neural_heatmap._convert import location_to_dict, metadata_dict, tensor_to_numpy, ts_to_float
 from neural_heatmap._enums import Severity, UpdateType
+from neural_heatmap._view_types import Filter, LayoutConfig, ThemeSettings
 
 __all__ = [
     "AnomalyUpdate",
@@ -23,6 +24,7 @@ __all__ = [
     "HeatmapUpdate",
     "TemporalUpdate",
     "Update",
+    "ViewUpdate",
     "update_from_proto",
 ]
 
@@ -148,7 +150,33 @@ class AnomalyUpdate:
         return AnomalyUpdate(self.timestamp, kept, worst.severity, worst.description)
 
 
-Update = HeatmapUpdate | CorrelationUpdate | TemporalUpdate | AnomalyUpdate
+@dataclass
+class ViewUpdate:
+    """The stored view state, whole: filter, theme and layout (``view_update``).
+
+    Sent when a stream that asked for :attr:`UpdateType.VIEW` opens and after every
+    change any client makes (``set_theme`` here, the dashboard, the CLI), so a viewer
+    follows what is stored without polling. A later update replaces an earlier one.
+    """
+
+    type: ClassVar[UpdateType] = UpdateType.VIEW
+    timestamp: float
+    filter: Filter
+    theme: ThemeSettings
+    layout: LayoutConfig
+
+    @classmethod
+    def from_proto(cls, msg: updates_pb2.ViewUpdate) -> ViewUpdate:
+        """Build from the generated message."""
+        return cls(
+            timestamp=ts_to_float(msg.timestamp),
+            filter=Filter.from_proto(msg.filter),
+            theme=ThemeSettings.from_proto(msg.theme),
+            layout=LayoutConfig.from_proto(msg.layout),
+        )
+
+
+Update = HeatmapUpdate | CorrelationUpdate | TemporalUpdate | AnomalyUpdate | ViewUpdate
 """Any live update."""
 
 
@@ -163,4 +191,6 @@ def update_from_proto(msg: neural_heatmap_service_pb2.StreamUpdatesResponse) -> 
         return TemporalUpdate.from_proto(msg.temporal)
     if kind == "anomaly":
         return AnomalyUpdate.from_proto(msg.anomaly)
+    if kind == "view":
+        return ViewUpdate.from_proto(msg.view)
     return None

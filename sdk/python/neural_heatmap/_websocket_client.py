@@ -167,6 +167,11 @@ class NeuralHeatmapWebSocketClient:
         self._model_ids = as_str_list(model_ids)
         self._changed()
 
+    async def subscribe_view(self) -> None:
+        """Subscribe to view updates: the stored filter, theme and layout, on every change."""
+        await self._client.subscribe_view()
+        self._changed()
+
     async def unsubscribe(self, message_type: UpdateType | str) -> None:
         """Stop receiving one kind of update."""
         await self._client.unsubscribe(message_type)
@@ -177,7 +182,7 @@ class NeuralHeatmapWebSocketClient:
 
         Args:
             message_type: ``"heatmap_update"``, ``"correlation_update"``,
-                ``"temporal_update"``, ``"anomaly_update"`` (or short forms,
+                ``"temporal_update"``, ``"anomaly_update"``, ``"view_update"`` (or short forms,
                 or :class:`UpdateType`), ``"*"`` for every update, or
                 ``"error"`` for errors that lead to a reconnect (called with
                 the error).

@@ -657,9 +657,10 @@ export class NeuralHeatmapClient {
   }
 
   /**
-   * Several kinds of update on one stream (`types`; empty: every kind), reopened like the
-   * others; its anomaly part resumes after the last sequence yielded, exactly once (without
-   * `afterSequence` it first reads the log head). Heartbeats are not yielded.
+   * Several kinds of update on one stream (`types`; empty: every kind but VIEW, which is sent
+   * only when named), reopened like the others; its anomaly part resumes after the last
+   * sequence yielded, exactly once (without `afterSequence` it first reads the log head).
+   * Heartbeats are not yielded.
    */
   streamUpdates(
     req: { types?: UpdateType[]; afterSequence?: bigint; minSeverity?: Severity; modelIds?: string[] } = {},

@@ -711,8 +711,9 @@ public final class NeuralHeatmapClient implements AutoCloseable {
 
   /**
    * Several kinds of update on one call. Anomaly heartbeats (the anomaly part is idle but
-   * alive) are not returned; this stream does not reopen itself: for anomalies that survive
-   * reconnects use {@link #subscribeAnomalies}.
+   * alive) are not returned; every other kind is, view updates included (the stored filter,
+   * theme and layout: only when the request names {@code UPDATE_TYPE_VIEW}). This stream does
+   * not reopen itself: for anomalies that survive reconnects use {@link #subscribeAnomalies}.
    */
   public ServerStream<StreamUpdatesResponse> streamUpdates(StreamUpdatesRequest request) {
     return serverStream(
