@@ -204,6 +204,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             height=int(resp.headers.get("X-Render-Height", "0")),
             theme=enums.THEME.get(resp.headers.get("X-Render-Theme", ""), 0),
             kind=enums.RENDER_KIND.get(resp.headers.get("X-Render-Kind", ""), 0),
+            empty=resp.headers.get("X-Render-Empty", "").lower() == "true",
+            warnings=cv.warning_from_header(resp.headers.get("X-Render-Warning")),
         )
 
     def _check_size(self, data_bytes: int, shape: list[int]) -> None:
@@ -318,7 +320,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
         stored = doc.get("filter")
         return pb.SetFilterResponse(
-            filter=cv.filter_from_json(stored) if isinstance(stored, dict) else request.filter
+            filter=cv.filter_from_json(stored) if isinstance(stored, dict) else request.filter,
+            warnings=cv.warnings_from_json(doc.get("warnings")),
         )
 
     @unary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -317,13 +318,18 @@ async def set_layout(request: web.Request) -> web.Response:
 
 async def render(request: web.Request) -> web.Response:
     """A PNG of the heatmap canvas or the correlation matrix, drawn by a worker; the
-    ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked)."""
+    ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked);
+    an image of nothing says so in ``X-Render-Empty`` and why in ``X-Render-Warning``
+    (a JSON string, ASCII-safe in a header)."""
     state = _state(request)
-    job, options = state.analytics.plan_render(request.query, state.get_theme())
+    job, options, empty = state.analytics.plan_render(request.query, state.get_theme())
     png = await state.offload(_deadline(request), job, name="render")
-    return web.Response(body=png, content_type="image/png", headers={
+    headers = {
         "X-Render-Kind": options.kind, "X-Render-Theme": options.theme,
-        "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)})
+        "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)}
+    if empty is not None:
+        headers |= {"X-Render-Empty": "true", "X-Render-Warning": json.dumps(empty)}
+    return web.Response(body=png, content_type="image/png", headers=headers)
 
 
 async def compare(request: web.Request) -> web.Response:

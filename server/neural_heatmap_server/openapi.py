@@ -366,7 +366,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
         "/api/filter": {
             "get": _op("The stored filter ({} when none).", _ref("Filter")),
             "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
-                        description=CROSS_FIELD + "min <= max in every range."),
+                        description=CROSS_FIELD + "min <= max in every range. The answer "
+                        "{status, filter, warnings} lists in warnings ids that match no "
+                        "known model or layer (stored all the same) and says when the "
+                        "filter hides every layer."),
             "delete": _op("Clear the filter.", _OBJ)},
         "/api/theme": {
             "get": _op("The stored theme.", _ref("Theme")),
@@ -390,7 +393,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
             description="Selection, time range and use_view_filter as for /api/correlation; "
                         "the heatmap always greys the units the stored filter hides. The "
                         "X-Render-Kind, X-Render-Theme, X-Render-Width and X-Render-Height "
-                        "headers say what was drawn. " + CROSS_FIELD + "width * height <= "
+                        "headers say what was drawn; an image of nothing adds "
+                        "X-Render-Empty: true and X-Render-Warning (a JSON string saying "
+                        "why, e.g. the view filter hides every layer). " + CROSS_FIELD
+                        + "width * height <= "
                         f"{MAX_RENDER_PIXELS} (MAX_RENDER_PIXELS); at most "
                         f"{MAX_RENDER_PANELS} layers on a heatmap (MAX_RENDER_PANELS); "
                         "theme=custom needs at least two colours.")},

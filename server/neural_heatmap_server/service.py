@@ -50,6 +50,7 @@ from .store import ActivationStore, FrameBatch, LayerWindow, frame_activity
 from .versions import Versions
 from .view_state import (
     DEFAULT_THEME,
+    filter_warnings,
     validate_filter,
     validate_layout,
     validate_theme,
@@ -297,7 +298,8 @@ class ServerState:
         return dict(self._filter)
 
     def set_filter(self, body: Any) -> dict[str, Any]:
-        """Validate and store the filter; ``{}`` clears it."""
+        """Validate and store the filter; ``{}`` clears it. The answer's ``warnings`` name
+        ids that match nothing known and say when the filter hides every layer."""
         filt = validate_filter(body)
         if filt:
             self.view.put("filter", filt)
@@ -305,7 +307,8 @@ class ServerState:
             self.view.delete("filter")
         self._filter = filt
         self._view_changed()
-        return {"status": "ok", "filter": filt}
+        return {"status": "ok", "filter": filt,
+                "warnings": filter_warnings(filt, self.store.models)}
 
     def get_theme(self) -> dict[str, Any]:
         """The stored theme (thermal by default)."""

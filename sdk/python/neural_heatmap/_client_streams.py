@@ -303,6 +303,7 @@ class StreamsMixin(AnomaliesMixin):
         max_retries: int = 30,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
+        on_error: OnError | None = None,
     ) -> AsyncIterator[AnomalyUpdate]:
         """Stream anomalies (``SubscribeAnomalies``), exactly once across disconnects.
 
@@ -322,6 +323,9 @@ class StreamsMixin(AnomaliesMixin):
                 for this many seconds (once the bridge has sent one heartbeat);
                 ``None``: no bound.
             metadata: Extra gRPC metadata.
+            on_error: Called with each error that leads to a reopening and the count of
+                consecutive failures (sync or async), e.g. to show that the bridge is
+                unreachable while the stream keeps retrying.
         """
         start = after_sequence if after_sequence is not None else await self._anomaly_head(metadata)
         md = self._metadata(metadata)
@@ -347,6 +351,7 @@ class StreamsMixin(AnomaliesMixin):
                 idle_timeout=idle_timeout,
             ),
             is_heartbeat=_is_anomaly_heartbeat,
+            on_error=on_error,
         ):
             assert isinstance(update, AnomalyUpdate)
             yield update

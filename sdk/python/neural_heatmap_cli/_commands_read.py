@@ -12,7 +12,7 @@ from neural_heatmap import Granularity, PatternType
 from neural_heatmap_cli._choices import choice
 from neural_heatmap_cli._commands_files import save_png
 from neural_heatmap_cli._connection import Connection, connected_command
-from neural_heatmap_cli._failures import CliFailure, ExitCode
+from neural_heatmap_cli._failures import CliFailure, ExitCode, output_folder
 from neural_heatmap_cli._output import err, out, print_json, spinner
 from neural_heatmap_cli._tables import (
     MAX_MATRIX_LABELS_SHOWN,
@@ -114,6 +114,8 @@ async def matrix(
     if suffix == ".png" and (len(model or []) > 1 or granularity != "layer"):
         raise typer.BadParameter("a .png shows one model (or all) at layer granularity; "
                                  "pass at most one --model", param_hint="'--out'")
+    if out_path is not None:
+        output_folder(out_path)
     async with conn.client() as client:
         if out_path is not None and suffix == ".png":
             with spinner(f"rendering {out_path}"):

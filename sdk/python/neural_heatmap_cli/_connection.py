@@ -56,6 +56,7 @@ class Connection:
     timeout: float
     connect_timeout: float
     json: bool
+    verbose: bool = False
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[NeuralHeatmapClient]:
@@ -133,6 +134,11 @@ def _shared_options(
                      help="print machine-readable JSON (one document, or one line per "
                           "anomaly with --follow) instead of tables"),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", rich_help_panel="Output",
+                     help="errors with their internals: status code, reason, upstream route"),
+    ] = False,
 ) -> Connection:
     """The declaration of the shared options, and the :class:`Connection` they make."""
     if (client_cert is None) != (client_key is None):
@@ -148,6 +154,7 @@ def _shared_options(
         timeout=timeout,
         connect_timeout=connect_timeout,
         json=json_output,
+        verbose=verbose,
     )
 
 
@@ -198,7 +205,7 @@ def connected_command(app: typer.Typer, name: str) -> Callable[[CommandBody], Co
             except (typer.Exit, typer.BadParameter):
                 raise
             except Exception as exc:
-                fail(explain(exc, target=conn.target, command=name))
+                fail(explain(exc, target=conn.target, command=name, verbose=conn.verbose))
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}

@@ -779,8 +779,11 @@ func (x *SetFilterRequest) GetFilter() *Filter {
 }
 
 type SetFilterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filter        *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// One sentence each: ids that match no known model or layer (the filter is stored all
+	// the same), and whether the filter hides every layer. Empty when nothing is amiss.
+	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -818,6 +821,13 @@ func (*SetFilterResponse) Descriptor() ([]byte, []int) {
 func (x *SetFilterResponse) GetFilter() *Filter {
 	if x != nil {
 		return x.Filter
+	}
+	return nil
+}
+
+func (x *SetFilterResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -2708,9 +2718,10 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12%\n" +
 	"\x0efirst_sequence\x18\x03 \x01(\x04R\rfirstSequence\"E\n" +
 	"\x10SetFilterRequest\x121\n" +
-	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"F\n" +
+	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"b\n" +
 	"\x11SetFilterResponse\x121\n" +
-	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"\x14\n" +
+	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\x12\x1a\n" +
+	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"\x14\n" +
 	"\x12ClearFilterRequest\"\x15\n" +
 	"\x13ClearFilterResponse\"\x12\n" +
 	"\x10GetFilterRequest\"F\n" +
