@@ -173,8 +173,10 @@ def test_anomalies_table_and_filters(bridge: BridgeProcess, seeded: Seeded) -> N
         ("critical", "non_finite")}
     low = invoke_json("anomalies", "--severity", "low", "-m", "anom", *at(bridge))
     assert low["anomalies"] == []
-    table = invoke("anomalies", "-n", "1", *at(bridge))
-    assert table.returncode == 0 and "critical" in table.stdout and "anom/x" in table.stdout
+    table = invoke("anomalies", "-n", "1", *at(bridge))  # 80 columns: severities shortened
+    assert table.returncode == 0 and "crit " in table.stdout and "anom/x" in table.stdout
+    wide = invoke("anomalies", "-n", "1", "--wide", *at(bridge))
+    assert wide.returncode == 0 and "critical" in wide.stdout and "Critical" in wide.stdout
 
 
 # ---------------------------------------------------------------- view state

@@ -116,11 +116,11 @@ async def _follow(
 async def anomalies(
     conn: Connection,
     severity: Annotated[
-        str | None, typer.Option(**choice(Severity), help="only this severity")
+        str | None, typer.Option(**choice(Severity, "SEVERITY", "only this severity"))
     ] = None,
     min_severity: Annotated[
         str | None,
-        typer.Option(**choice(Severity), help="only this severity or worse"),
+        typer.Option(**choice(Severity, "SEVERITY", "only this severity or worse")),
     ] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="only this model")] = None,
     limit: Annotated[
@@ -146,7 +146,8 @@ async def anomalies(
                             "last_sequence": page.last_sequence, "anomalies": newest})
             else:
                 out.print(anomaly_table(newest, f"anomalies (log {page.first_sequence}.."
-                                                f"{page.last_sequence})"))
+                                                f"{page.last_sequence})", width=out.width,
+                                        wide=conn.wide))
             return
         for anomaly in newest:
             _show(anomaly, conn.json)

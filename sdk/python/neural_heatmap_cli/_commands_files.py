@@ -25,8 +25,8 @@ async def export(
     ],
     formats: Annotated[
         list[str] | None,
-        typer.Option("--format", "-F", **choice(ExportFormat),
-                     help="only this format (repeatable); default: all four"),
+        typer.Option("--format", "-F", **choice(ExportFormat, "FORMAT",
+                                                "only this format (repeatable); default: all")),
     ] = None,
     use_view_filter: Annotated[
         bool, typer.Option("--view-filter", help="restrict to the stored view filter")
@@ -94,7 +94,7 @@ async def render(
     ] = "heatmap",
     theme: Annotated[
         str | None,
-        typer.Option(**choice(VisualizationTheme), help="default: the stored theme"),
+        typer.Option(**choice(VisualizationTheme, "THEME", "default: the stored theme")),
     ] = None,
     color: Annotated[
         list[str] | None,

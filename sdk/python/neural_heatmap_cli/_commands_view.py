@@ -27,8 +27,9 @@ async def theme(
     conn: Connection,
     name: Annotated[
         str | None,
-        typer.Argument(**choice(VisualizationTheme), show_default=False,
-                       help="set this theme; omit to show the one in force"),
+        typer.Argument(**choice(VisualizationTheme, "THEME",
+                                "set this theme; omit to show the one in force"),
+                       show_default=False),
     ] = None,
     color: Annotated[
         list[str] | None,
