@@ -23,6 +23,7 @@ __all__ = [
     "MAX_MATRIX_LABELS_SHOWN",
     "anomaly_line",
     "anomaly_table",
+    "clip",
     "elide_common_prefix",
     "matrix_columns",
     "matrix_table",
@@ -209,8 +210,18 @@ def anomaly_table(anomalies: Sequence[Anomaly], title: str, *, width: int,
     for (seq, utc, severity, kind, where, score), a in zip(rows, anomalies, strict=True):
         style = SEVERITY_STYLES.get(str(a.severity), "")
         table.add_row(seq, utc, Text(severity, style=style), kind, where, score,
-                      a.description if wide else short_description(a))
+                      a.description if wide else clip(short_description(a),
+                                                      max(room, MIN_DESCRIPTION)))
     return table
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut between words with an ellipsis, so
+    no number or word is cut in two (one word longer than ``width`` is cut)."""
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    return (text[:cut].rstrip(" ,;:") if cut > 0 else text[:width - 1]) + "…"
 
 
 def anomaly_line(anomaly: Anomaly) -> Text:
