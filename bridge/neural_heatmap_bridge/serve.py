@@ -163,11 +163,6 @@ async def run(argv: Sequence[str]) -> int:
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     listen_flag = os.environ.get(LISTEN_FLAG_ENV, "--listen")
-    busy = busy_ports_message(config.listen, listen_flag,
-                              flag_value(server_args, "--host") or DEFAULT_SERVER_HOST, port)
-    if busy is not None:
-        print(f"error: {busy}", file=sys.stderr, flush=True)
-        return EXIT_PORT_BUSY
     cmd = [sys.executable, "-m", "neural_heatmap_server", "--port", str(port), *server_args]
     proc = subprocess.Popen(cmd)
     stop = asyncio.Event()
@@ -273,9 +268,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if {"-h", "--help"} & set(split_args(args)[1]):
         print_help()
         raise SystemExit(0)
-    _, bridge_args = split_args(args)
-    use_uvloop = parse_config(bridge_args).uvloop
-    raise SystemExit(_loop.run(run(args), use_uvloop))
+    server_args, bridge_args = split_args(args)
+    config = parse_config(bridge_args)
+    # Before any event loop or gRPC thread exists: a taken port is one line and exit 1.
+    busy = busy_ports_message(config.listen, os.environ.get(LISTEN_FLAG_ENV, "--listen"),
+                              flag_value(server_args, "--host") or DEFAULT_SERVER_HOST,
+                              server_port(server_args))
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_PORT_BUSY)
+    raise SystemExit(_loop.run(run(args), config.uvloop))
 
 
 if __name__ == "__main__":
