@@ -201,7 +201,7 @@ async def run(argv: Sequence[str]) -> int:
 EXAMPLES = """\
 examples:
   neural-heatmap-serve --server-data-dir var/data        # what `make run` calls
-  neural-heatmap-serve                                   # state in ./data instead
+  neural-heatmap-serve                                   # state in the user's data dir
   neural-heatmap-serve --listen 0.0.0.0:50051 --token T  # bridge flags: any address, a token
   neural-heatmap-serve --server-port 9090 --no-server-source --server-window 4096
   NH_SERVER_SOURCE_RATE=30 neural-heatmap-serve          # env fallbacks: NH_SERVER_*, NH_BRIDGE_*
