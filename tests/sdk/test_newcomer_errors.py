@@ -49,7 +49,7 @@ async def test_a_filter_of_unknown_layers_warns_and_renders_say_they_are_empty(
     (lambda c: c.set_filter(spatial_bounds={"x": 0, "y": 0, "w": 1, "h": 1}),
      "spatial_bounds", "{'min_x': number, 'min_y': number, 'max_x': number, 'max_y': number}"),
     (lambda c: c.set_filter(spatial_bounds=[0, 1]), "spatial_bounds", "4 numbers in that order"),
-    (lambda c: c.set_filter(intensity_range=[2, 1]), "intensity_range", "min <= max"),
+    (lambda c: c.set_filter(intensity_range=[0, 1, 2]), "intensity_range", "[min, max]"),
     (lambda c: c.set_filter(time_range="yesterday"), "time_range", "[start, end]"),
     (lambda c: c.set_layout({"panel_positions": {"main": [0, 0]}}),
      "layout.panel_positions['main']", "{'x': number, 'y': number}"),

@@ -38,10 +38,10 @@ def number(parameter: str, value: Any, *, infinite: bool = False) -> float:
 
 def float_pair(parameter: str, value: Any, keys: tuple[str, str], *,
                infinite: bool = False) -> tuple[float, float]:
-    """``(low, high)`` from a 2-sequence or a mapping with exactly ``keys``, low <= high
-    (``infinite``: open ends as +-inf allowed, as ``Filter.time_range`` has them)."""
-    shape = f"[{keys[0]}, {keys[1]}] or {{'{keys[0]}': .., '{keys[1]}': ..}} with " \
-            f"{keys[0]} <= {keys[1]}"
+    """``(low, high)`` from a 2-sequence or a mapping with exactly ``keys`` (``infinite``:
+    open ends as +-inf allowed, as ``Filter.time_range`` has them). Only the shape is
+    checked here: value rules such as low <= high are the server's, checked once there."""
+    shape = f"[{keys[0]}, {keys[1]}] or {{'{keys[0]}': .., '{keys[1]}': ..}}"
     if isinstance(value, Mapping):
         if set(value) != set(keys):
             raise InvalidParameterError(parameter, shape, value)
@@ -51,8 +51,6 @@ def float_pair(parameter: str, value: Any, keys: tuple[str, str], *,
     else:
         raise InvalidParameterError(parameter, shape, value)
     low, high = (number(parameter, v, infinite=infinite) for v in items)
-    if low > high:
-        raise InvalidParameterError(parameter, shape, value)
     return low, high
 
 
