@@ -491,3 +491,15 @@ def warning_from_header(value: str | None) -> list[str]:
     except ValueError:
         text = value
     return warnings_from_json([text])
+
+
+def warnings_from_header(value: str | None) -> list[str]:
+    """``X-Filter-Warnings`` (a JSON list of sentences) as a warnings list; a header that
+    is not JSON is taken as one sentence."""
+    if not value:
+        return []
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        doc = [value]
+    return warnings_from_json(doc if isinstance(doc, list) else [doc])

@@ -334,12 +334,14 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ClearFilterResponse()
 
     @unary
-    @cached(VIEW)
+    @cached(VIEW, FRAMES)  # the warnings depend on the models known, too
     async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
-        doc = await self._up.get_json("/api/filter", self._opts(context))
+        resp = await self._up.call("GET", "/api/filter", self._opts(context))
+        doc = resp.json("GET /api/filter")
         inner = doc.get("filter")
         return pb.GetFilterResponse(
-            filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc)
+            filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc),
+            warnings=cv.warnings_from_header(resp.headers.get("X-Filter-Warnings")),
         )
 
     @unary

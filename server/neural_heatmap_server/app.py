@@ -282,8 +282,14 @@ async def anomalies(request: web.Request) -> web.Response:
 
 
 async def get_filter(request: web.Request) -> web.Response:
-    """The stored filter."""
-    return json_response(_state(request).get_filter())
+    """The stored filter; its warnings (ids matching nothing known, a filter hiding every
+    layer) in ``X-Filter-Warnings``, a JSON list, so the body stays the filter itself."""
+    state = _state(request)
+    response = json_response(state.get_filter())
+    warnings = state.filter_warnings()
+    if warnings:
+        response.headers["X-Filter-Warnings"] = json.dumps(warnings)
+    return response
 
 
 async def set_filter(request: web.Request) -> web.Response:

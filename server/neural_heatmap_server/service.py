@@ -297,6 +297,10 @@ class ServerState:
         """The stored filter (``{}`` when none); a copy, so callers cannot change it."""
         return dict(self._filter)
 
+    def filter_warnings(self) -> list[str]:
+        """What ``set_filter`` would warn about the stored filter now (``filter_warnings``)."""
+        return filter_warnings(self._filter, self.store.models)
+
     def set_filter(self, body: Any) -> dict[str, Any]:
         """Validate and store the filter; ``{}`` clears it. The answer's ``warnings`` name
         ids that match nothing known and say when the filter hides every layer."""

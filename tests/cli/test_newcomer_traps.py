@@ -66,6 +66,8 @@ def test_a_filter_of_unknown_layers_warns_and_renders_of_nothing_fail_saying_why
     assert "neural-heatmap filter --clear" in warnings[1]
     as_json = invoke_json("filter", "-l", "layer1", "-l", "layer2", *at(bridge))
     assert len(as_json["warnings"]) == 2 and as_json["layer_ids"] == ["layer1", "layer2"]
+    shown = invoke("filter", *at(bridge))  # showing it later says the same
+    assert shown.returncode == 0 and shown.stderr.count("warning: ") == 2, shown.stderr
 
     for argv in (["render", str(tmp_path / "h.png")],
                  ["render", str(tmp_path / "c.png"), "--kind", "correlation"],

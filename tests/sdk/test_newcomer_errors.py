@@ -32,13 +32,15 @@ async def test_a_filter_of_unknown_layers_warns_and_renders_say_they_are_empty(
     assert len(stored.warnings) == 2, stored.warnings
     assert "'layer1', 'layer2' match no known layer" in stored.warnings[0]
     assert "hides all" in stored.warnings[1] and "filter --clear" in stored.warnings[1]
-    assert stored == (await client.get_filter())  # warnings are not part of the filter
+    read_back = await client.get_filter()
+    assert read_back == stored and read_back.warnings == stored.warnings  # said on reading too
 
     for image in (await client.render_heatmap(), await client.render_correlation()):
         assert image.empty and image.startswith(b"\x89PNG"), repr(image)
         assert len(image.warnings) == 1 and "hides all" in image.warnings[0]
 
     assert (await client.set_filter(model_ids=["m1"])).warnings == []
+    assert (await client.get_filter()).warnings == []
     drawn = await client.render_heatmap()
     assert not drawn.empty and drawn.warnings == []
 

@@ -46,12 +46,18 @@ def test_ids_that_match_nothing_warn_and_the_hidden_layers_are_counted(api: Api)
             "once they send frames",
             "the view filter (model_ids nope; layer_ids layer1) hides all 3 layers; clear it "
             "with `neural-heatmap filter --clear` (HTTP: POST /api/filter {})"]
+        # reading the filter back says the same, in a header (the body stays the filter)
+        status, headers, body = api.request("GET", "/api/filter")
+        assert status == 200
+        assert json.loads(body) == answer["filter"]
+        assert json.loads(headers["X-Filter-Warnings"]) == answer["warnings"]
         for kind in ("heatmap", "correlation"):
             _, headers, _ = api.request("GET", f"/api/render?kind={kind}")
             assert headers.get("X-Render-Empty") == "true", kind
             assert "hides all 3 layers" in json.loads(headers["X-Render-Warning"])
         # known ids in another spelling (model/layer) are known: no warning at all
         assert api.post("/api/filter", {"layer_ids": ["mlp-a/fc2"]})["warnings"] == []
+        assert "X-Filter-Warnings" not in api.request("GET", "/api/filter")[1]
         _, headers, _ = api.request("GET", "/api/render")
         assert "X-Render-Empty" not in headers and "X-Render-Warning" not in headers
         # an intensity range outside every value hides every unit drawn

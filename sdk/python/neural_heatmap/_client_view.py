@@ -97,12 +97,15 @@ class ViewStateMixin(ClientBase):
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
     ) -> Filter:
-        """Get the filter in force (``Filter().is_empty`` when none)."""
+        """Get the filter in force (``Filter().is_empty`` when none); its ``warnings`` say
+        what it matches nothing of and whether it hides every layer now."""
         stub = self._open()
         resp = await self._unary(
             stub.GetFilter, pb.GetFilterRequest(), timeout=timeout, metadata=metadata, retry=retry
         )
-        return Filter.from_proto(resp.filter)
+        stored = Filter.from_proto(resp.filter)
+        stored.warnings = list(resp.warnings)
+        return stored
 
     async def set_theme(
         self,

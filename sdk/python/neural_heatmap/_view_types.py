@@ -37,8 +37,8 @@ class Filter:
     spatial_bounds: dict[str, float] | None = None
     time_range: tuple[float, float] | None = None
     warnings: list[str] = field(default_factory=list, compare=False)
-    """What ``set_filter``'s answer warned about (ids that match nothing known, a
-    filter that hides every layer); empty otherwise and on every other call."""
+    """What ``set_filter``'s and ``get_filter``'s answers warn about (ids that match
+    nothing known, a filter that hides every layer); empty when nothing is amiss."""
 
     @property
     def is_empty(self) -> bool:
