@@ -9,14 +9,18 @@ Start) succeeding silently and every render afterwards blank;
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+import asyncio
+import contextlib
+import warnings
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, cast
 
 import pytest
 from neural_heatmap import (
     InvalidArgumentError,
     InvalidParameterError,
     NeuralHeatmapClient,
+    ViewFilterWarning,
 )
 
 from tests.sdk.conftest import Seed
@@ -70,3 +74,33 @@ async def test_a_wrong_argument_is_one_typed_error_naming_it(
     # one except catches the SDK's refusals and the server's; the seed's code caught these
     assert isinstance(exc, InvalidArgumentError)
     assert isinstance(exc, ValueError) and isinstance(exc, TypeError)
+
+
+async def test_the_seeds_real_time_example_warns_when_the_filter_hides_every_heatmap(
+    client: NeuralHeatmapClient, seeded: Seed
+) -> None:
+    """The original trap: after the Quick Start's filter, the Real-Time Updates example
+    (``subscribe_heatmap()`` then ``stream_updates()``) printed nothing for 15 s."""
+    await client.set_filter(layer_ids=["layer1", "layer2"])
+    await client.subscribe_heatmap()
+    try:
+        with pytest.warns(ViewFilterWarning) as said:
+            stream = cast("AsyncGenerator[Any, None]", client.stream_updates())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await anext(stream)
+            await stream.aclose()
+        messages = [str(w.message) for w in said]
+        assert len(messages) == 2 and "hides all" in messages[1], messages
+        assert all(m.startswith("heatmap updates follow the stored view filter: ")
+                   for m in messages)
+        await client.clear_filter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ViewFilterWarning)  # nothing to say now
+            stream = cast("AsyncGenerator[Any, None]", client.stream_updates())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await anext(stream)
+            await stream.aclose()
+    finally:
+        await client.unsubscribe("heatmap")

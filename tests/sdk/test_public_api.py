@@ -40,7 +40,8 @@ PUBLIC_NAMES = {
     "TemporalPattern", "TemporalStatistics", "TemporalUpdate", "ThemeSettings",
     "UnauthenticatedError", "UnavailableError", "UnimplementedError", "UnitInfo",
     "UnitSpike", "UnitStatistics",
-    "UnknownError", "Update", "UpdateType", "VisualizationTheme", "__version__", "connect",
+    "UnknownError", "Update", "UpdateType", "ViewFilterWarning", "VisualizationTheme",
+    "__version__", "connect",
     "exception_class_for_code",
 }
 

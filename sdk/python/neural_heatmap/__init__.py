@@ -57,6 +57,7 @@ from neural_heatmap._errors import (
     UnavailableError,
     UnimplementedError,
     UnknownError,
+    ViewFilterWarning,
     exception_class_for_code,
 )
 from neural_heatmap._export_types import ExportedFile, ExportResult
@@ -147,6 +148,7 @@ __all__ = [
     "UnknownError",
     "Update",
     "UpdateType",
+    "ViewFilterWarning",
     "VisualizationTheme",
     "__version__",
     "connect",

@@ -44,6 +44,7 @@ __all__ = [
     "UnavailableError",
     "UnimplementedError",
     "UnknownError",
+    "ViewFilterWarning",
     "exception_class_for_code",
     "from_grpc_error",
 ]
@@ -152,6 +153,11 @@ class InvalidParameterError(InvalidArgumentError, TypeError):
     def __str__(self) -> str:
         """The message alone: no call was made, so there is no status to name."""
         return self.message
+
+
+class ViewFilterWarning(UserWarning):
+    """The stored view filter hides what a live heatmap stream would show (a warning,
+    not an error: the filter may be meant for models that have not sent frames yet)."""
 
 
 class DeadlineExceededError(NeuralHeatmapError, TimeoutError):
