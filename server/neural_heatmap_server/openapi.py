@@ -364,7 +364,11 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                 "member": _STR, "limit": {"type": "integer", "minimum": 1,
                                           "maximum": config.max_anomaly_limit}}})},
         "/api/filter": {
-            "get": _op("The stored filter ({} when none).", _ref("Filter")),
+            "get": _op("The stored filter ({} when none).", _ref("Filter"),
+                       description="Its current warnings (ids matching no known model or "
+                                   "layer, a filter hiding every layer) come in the "
+                                   "X-Filter-Warnings header, a JSON list, when there are "
+                                   "any."),
             "post": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
                         description=CROSS_FIELD + "min <= max in every range. The answer "
                         "{status, filter, warnings} lists in warnings ids that match no "
