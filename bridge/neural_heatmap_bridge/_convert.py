@@ -10,6 +10,7 @@ matrices), ``_matrix_wire`` (the hand-written matrix answer), ``_anomaly_cache``
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -464,3 +465,41 @@ def export_result(doc: Mapping[str, Any], requested: Any) -> export_pb2.ExportRe
         files=[exported_file(f) for f in doc.get("files") or [] if isinstance(f, Mapping)],
         bytes=int(doc.get("bytes") or 0),
     )
+
+
+MAX_WARNINGS = 10
+"""Warnings an answer carries at most; the server says one or two."""
+MAX_WARNING_CHARS = 1000
+"""Characters kept of one warning: the upstream's text is bounded before it is passed on."""
+
+
+def warnings_from_json(value: Any) -> list[str]:
+    """An answer's ``warnings`` (a list of sentences) as strings, bounded; anything else
+    (an upstream without them) is none."""
+    if not isinstance(value, list):
+        return []
+    return [str(w)[:MAX_WARNING_CHARS] for w in value[:MAX_WARNINGS] if w]
+
+
+def warning_from_header(value: str | None) -> list[str]:
+    """``X-Render-Warning`` (one JSON string) as a warnings list; a header that is not
+    JSON is taken as the text itself."""
+    if not value:
+        return []
+    try:
+        text = json.loads(value)
+    except ValueError:
+        text = value
+    return warnings_from_json([text])
+
+
+def warnings_from_header(value: str | None) -> list[str]:
+    """``X-Filter-Warnings`` (a JSON list of sentences) as a warnings list; a header that
+    is not JSON is taken as one sentence."""
+    if not value:
+        return []
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        doc = [value]
+    return warnings_from_json(doc if isinstance(doc, list) else [doc])

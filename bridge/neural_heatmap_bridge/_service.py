@@ -208,6 +208,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
             height=int(resp.headers.get("X-Render-Height", "0")),
             theme=enums.THEME.get(resp.headers.get("X-Render-Theme", ""), 0),
             kind=enums.RENDER_KIND.get(resp.headers.get("X-Render-Kind", ""), 0),
+            empty=resp.headers.get("X-Render-Empty", "").lower() == "true",
+            warnings=cv.warning_from_header(resp.headers.get("X-Render-Warning")),
         )
 
     def _check_size(self, data_bytes: int, shape: list[int]) -> None:
@@ -325,7 +327,8 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         )
         stored = doc.get("filter")
         return pb.SetFilterResponse(
-            filter=cv.filter_from_json(stored) if isinstance(stored, dict) else request.filter
+            filter=cv.filter_from_json(stored) if isinstance(stored, dict) else request.filter,
+            warnings=cv.warnings_from_json(doc.get("warnings")),
         )
 
     @unary
@@ -339,12 +342,15 @@ class NeuralHeatmapBridge(pb_grpc.NeuralHeatmapServiceServicer):
         return pb.ClearFilterResponse()
 
     @unary
-    @cached(VIEW)
+    @cached(VIEW, FRAMES)  # the warnings depend on the models known, too
     async def GetFilter(self, request: pb.GetFilterRequest, context: Ctx) -> pb.GetFilterResponse:
-        doc = await self._up.get_json(http("GetFilter").path, self._opts(context))
+        route = http("GetFilter")
+        resp = await self._up.call(route.method, route.path, self._opts(context))
+        doc = resp.json(route.operation)
         inner = doc.get("filter")
         return pb.GetFilterResponse(
-            filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc)
+            filter=cv.filter_from_json(inner if isinstance(inner, dict) else doc),
+            warnings=cv.warnings_from_header(resp.headers.get("X-Filter-Warnings")),
         )
 
     @unary

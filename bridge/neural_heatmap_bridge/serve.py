@@ -12,9 +12,12 @@ server.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -30,6 +33,13 @@ from ._server import Bridge
 
 log = logging.getLogger("neural_heatmap_bridge.serve")
 DEFAULT_SERVER_PORT = SERVER_PORT
+DEFAULT_SERVER_HOST = SERVER_HOST
+"""The server's own defaults (``neural-heatmap-server --help``)."""
+EXIT_PORT_BUSY = 1
+"""Exit status when a port is taken (the usual status of a failed start)."""
+LISTEN_FLAG_ENV = "NEURAL_HEATMAP_SERVE_LISTEN_FLAG"
+"""The flag that set the bridge's address where the user typed it: ``neural-heatmap serve``
+sets ``--target``; unset, it is this launcher's ``--listen``."""
 
 
 def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -51,14 +61,70 @@ def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return server, bridge
 
 
+def flag_value(args: Sequence[str], flag: str) -> str | None:
+    """The last value given to ``flag`` (``--flag V`` or ``--flag=V``), else None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+    return value
+
+
 def server_port(server_args: Sequence[str]) -> int:
     """The port the server will listen on (``--port``, else its default 8080)."""
-    for i, arg in enumerate(server_args):
-        if arg.startswith("--port="):
-            return int(arg.split("=", 1)[1])
-        if arg == "--port" and i + 1 < len(server_args):
-            return int(server_args[i + 1])
-    return DEFAULT_SERVER_PORT
+    value = flag_value(server_args, "--port")
+    return DEFAULT_SERVER_PORT if value is None else int(value)
+
+
+def busy_port(host: str, port: int) -> OSError | None:
+    """Why ``host:port`` cannot be listened on now (None: it can), found by binding it
+    the way a listener would; port 0 (any free port) always can."""
+    if port == 0:
+        return None
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the listeners do
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return exc
+    return None
+
+
+def busy_ports_message(listen: str, listen_flag: str, server_host: str, port: int) -> str | None:
+    """One line naming each address that is taken and the flag that moves it, or None.
+
+    Asked before anything starts, so a taken port is this sentence rather than the
+    bridge's ``RuntimeError: Failed to bind`` or the server's ``OSError: [Errno 98]``.
+
+    Args:
+        listen: The bridge's ``host:port``.
+        listen_flag: The flag that sets it where the user typed it (``--listen``, or
+            ``--target`` in ``neural-heatmap serve``).
+        server_host: The server's ``--host``.
+        port: The server's ``--port``.
+    """
+    host, _, bridge_port = listen.rpartition(":")
+    problems = []
+    for what, address, number, flag in (("the gRPC bridge", host, bridge_port, listen_flag),
+                                        ("the server", server_host, str(port),
+                                         "--server-port")):
+        if not number.isdigit():
+            continue  # an address the bridge itself will refuse, naming it
+        exc = busy_port(address, int(number))
+        if exc is not None:
+            reason = ("another process listens there" if exc.errno == errno.EADDRINUSE
+                      else exc.strerror or str(exc))
+            problems.append(f"{what} cannot listen on port {number} ({address or '*'}): "
+                            f"{reason}; choose another port with {flag}")
+    return "; and ".join(problems) or None
 
 
 def _healthy(url: str) -> bool:
@@ -101,6 +167,7 @@ async def run(argv: Sequence[str]) -> int:
                           if "--upstream" not in bridge_args else bridge_args)
     logging.basicConfig(level=config.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    listen_flag = os.environ.get(LISTEN_FLAG_ENV, "--listen")
     cmd = [sys.executable, "-m", "neural_heatmap_server", "--port", str(port), *server_args]
     proc = subprocess.Popen(cmd)
     stop = asyncio.Event()
@@ -110,8 +177,15 @@ async def run(argv: Sequence[str]) -> int:
     bridge: Bridge | None = None
     try:
         await _wait_for_server(proc, url, 60.0)
-        bridge = Bridge(config)
-        await bridge.start()
+        starting = Bridge(config)
+        try:
+            await starting.start()
+        except RuntimeError as exc:  # grpc's "Failed to bind": taken since the check above
+            print(f"error: the gRPC bridge cannot listen on "
+                  f"{config.listen} ({exc}); choose another address with {listen_flag}",
+                  file=sys.stderr, flush=True)
+            return EXIT_PORT_BUSY
+        bridge = starting
         print(f"neural-heatmap: server on {url}, gRPC bridge on {config.listen} "
               f"(try: grpcurl -plaintext {config.listen} list)", flush=True)
         if bridge.web_url:
@@ -135,7 +209,7 @@ async def run(argv: Sequence[str]) -> int:
 EXAMPLES = f"""\
 examples:
   neural-heatmap-serve --server-data-dir var/data        # what `make run` calls
-  neural-heatmap-serve                                   # state in ./data instead
+  neural-heatmap-serve                                   # state in the user's data dir
   neural-heatmap-serve --listen 0.0.0.0:{BRIDGE_PORT} --token T  # bridge flags: an address, a token
   neural-heatmap-serve --server-port 9090 --no-server-source --server-window 4096
   NH_SERVER_SOURCE_RATE=30 neural-heatmap-serve          # env fallbacks: NH_SERVER_*, NH_BRIDGE_*
@@ -203,9 +277,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if {"-h", "--help"} & set(split_args(args)[1]):
         print_help()
         raise SystemExit(0)
-    _, bridge_args = split_args(args)
-    use_uvloop = parse_config(bridge_args).uvloop
-    raise SystemExit(_loop.run(run(args), use_uvloop))
+    server_args, bridge_args = split_args(args)
+    config = parse_config(bridge_args)
+    # Before any event loop or gRPC thread exists: a taken port is one line and exit 1.
+    busy = busy_ports_message(config.listen, os.environ.get(LISTEN_FLAG_ENV, "--listen"),
+                              flag_value(server_args, "--host") or DEFAULT_SERVER_HOST,
+                              server_port(server_args))
+    if busy is not None:
+        print(f"error: {busy}", file=sys.stderr, flush=True)
+        raise SystemExit(EXIT_PORT_BUSY)
+    raise SystemExit(_loop.run(run(args), config.uvloop))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Sequence
 
@@ -19,9 +20,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("neural_heatmap_server").info(
         "listening on http://%s:%d (data %s, exports %s, source %s)", config.host, config.port,
         config.data_dir, config.exports_path, "on" if config.source else "off")
-    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
-                print=None, handle_signals=True,
-                shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    try:
+        web.run_app(create_app(config), host=config.host, port=config.port, access_log=None,
+                    print=None, handle_signals=True,
+                    shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        # one line, not a traceback: the port is the user's to change
+        raise SystemExit(f"neural-heatmap-server: error: port {config.port} on {config.host} "
+                         "is in use by another process; choose another with --port") from exc
 
 
 if __name__ == "__main__":

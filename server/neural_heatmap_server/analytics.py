@@ -23,7 +23,7 @@ from .params import opt_list
 from .store import ActivationStore, LayerWindow
 from .unit_selection import check_selection, unit_selection
 from .unit_temporal import snapshot_units, unit_patterns, unit_stats
-from .view_state import visible_units
+from .view_state import CLEAR_HINT, hidden_notice, visible_units
 from .workers import check_deadline
 
 MAX_UNITS_DETAIL = 1 << 20  # unit locations one /api/models?include_units=true may list
@@ -109,7 +109,7 @@ class Analytics:
         return lambda: self.correlations.get(snapshot, query)
 
     def plan_render(self, params: Mapping[str, Any], stored_theme: Mapping[str, Any]
-                    ) -> tuple[Callable[[], bytes], render.RenderOptions]:
+                    ) -> tuple[Callable[[], bytes], render.RenderOptions, str | None]:
         """``GET /api/render``: options and data taken now, the image drawn in the job.
 
         The correlation kind selects as ``/api/correlation`` does. The heatmap kind
@@ -117,21 +117,24 @@ class Analytics:
         range on its canvas grid (``layout_canvas``), the units the stored filter
         hides (``visible_units``) in grey: the live view as the UI shows it.
 
+        The third value is None when the image shows something, else why it does not
+        (``empty_notice``): the answer carries it, so a blank image is never a mystery.
+
         Raises:
             ApiError: 400 for bad options or more than ``MAX_RENDER_PANELS`` layers,
                 404 for unknown models/layers named explicitly.
         """
         options = render.render_options(params, stored_theme)
+        query = self.correlation_query(params)
+        windows = self.store.select(query.model_ids, query.layer_ids, query.strict_models,
+                                    query.strict_layers)
         if options.kind == "correlation":
             correlate = self.plan_correlation(params)
 
             def draw_matrix() -> bytes:
                 result = correlate()
                 return render.render_correlation(result.matrix, result.labels, options)
-            return draw_matrix, options
-        query = self.correlation_query(params)
-        windows = self.store.select(query.model_ids, query.layer_ids, query.strict_models,
-                                    query.strict_layers)
+            return draw_matrix, options, None if windows else self.empty_notice(params)
         if len(windows) > MAX_RENDER_PANELS:
             raise invalid(f"the heatmap would show {len(windows)} layers, more than the limit "
                           f"of {MAX_RENDER_PANELS} panels (MAX_RENDER_PANELS); choose layers",
@@ -139,6 +142,7 @@ class Analytics:
                           constraint=f"layers <= {MAX_RENDER_PANELS}")
         masks = self.stored_filter()
         panels = []
+        masked_all = bool(windows)
         for w in windows:
             values = w.newest_values(query.start_time, query.end_time)
             width, height = w.canvas
@@ -146,9 +150,25 @@ class Analytics:
             if values is not None:
                 shown = visible_units(values, dict(masks))
                 grid[:w.units] = values if shown is None else np.where(shown, values, np.nan)
+                masked_all &= shown is not None and not shown.any()
+            else:
+                masked_all = False
             panels.append(render.Panel(f"{w.model_id}/{w.layer_id}",
                                        grid.reshape(height, width)))
-        return (lambda: render.render_heatmap(panels, options)), options
+        notice = self.empty_notice(params) if not windows else None
+        if masked_all:
+            notice = (f"the view filter's intensity_range/spatial_bounds hide every unit of "
+                      f"the {len(windows)} layers drawn; {CLEAR_HINT}")
+        return (lambda: render.render_heatmap(panels, options)), options, notice
+
+    def empty_notice(self, params: Mapping[str, Any]) -> str:
+        """Why a selection came out empty: the view filter when it is the cause
+        (``hidden_notice``), else that no model has sent frames yet."""
+        known = {m: list(layers) for m, layers in self.store.models.items()}
+        if not known:
+            return "no model has sent frames yet; nothing to draw"
+        notice = hidden_notice(self.view(params), known)
+        return notice or "the selection matches no layer"
 
     def plan_temporal_patterns(self, params: Mapping[str, Any]
                                ) -> Callable[[], list[dict[str, Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 import uuid
@@ -284,8 +285,14 @@ async def anomalies(request: web.Request) -> web.Response:
 
 
 async def get_filter(request: web.Request) -> web.Response:
-    """The stored filter."""
-    return json_response(_state(request).view.get_filter())
+    """The stored filter; its warnings (ids matching nothing known, a filter hiding every
+    layer) in ``X-Filter-Warnings``, a JSON list, so the body stays the filter itself."""
+    state = _state(request)
+    response = json_response(state.view.get_filter())
+    warnings = state.view.filter_warnings()
+    if warnings:
+        response.headers["X-Filter-Warnings"] = json.dumps(warnings)
+    return response
 
 
 async def set_filter(request: web.Request) -> web.Response:
@@ -320,13 +327,18 @@ async def set_layout(request: web.Request) -> web.Response:
 
 async def render(request: web.Request) -> web.Response:
     """A PNG of the heatmap canvas or the correlation matrix, drawn by a worker; the
-    ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked)."""
+    ``X-Render-*`` headers say what was drawn (the theme is the stored one unless asked);
+    an image of nothing says so in ``X-Render-Empty`` and why in ``X-Render-Warning``
+    (a JSON string, ASCII-safe in a header)."""
     state = _state(request)
-    job, options = state.analytics.plan_render(request.query, state.view.get_theme())
+    job, options, empty = state.analytics.plan_render(request.query, state.view.get_theme())
     png = await state.queries.offload(_deadline(request), job, name="render")
-    return web.Response(body=png, content_type="image/png", headers={
+    headers = {
         "X-Render-Kind": options.kind, "X-Render-Theme": options.theme,
-        "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)})
+        "X-Render-Width": str(options.width), "X-Render-Height": str(options.height)}
+    if empty is not None:
+        headers |= {"X-Render-Empty": "true", "X-Render-Warning": json.dumps(empty)}
+    return web.Response(body=png, content_type="image/png", headers=headers)
 
 
 async def compare(request: web.Request) -> web.Response:

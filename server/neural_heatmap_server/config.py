@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from neural_heatmap_contract import policy
 from neural_heatmap_contract.env import flag_default
 from neural_heatmap_contract.flag_types import non_negative_float, positive_float, positive_int
@@ -27,6 +28,18 @@ from .memory import DEFAULT_BUDGET_FRACTION, default_memory_budget
 ENV_PREFIX = "NH_SERVER_"
 
 
+APP_NAME = "neural-heatmap"
+"""The folder name under the user's data directory."""
+
+
+def default_data_dir() -> Path:
+    """Where the server keeps its state without ``--data-dir``: the user's data directory
+    (``~/.local/share/neural-heatmap`` on Linux, ``~/Library/Application Support/
+    neural-heatmap`` on macOS, ``%LOCALAPPDATA%\\neural-heatmap`` on Windows), the same
+    wherever the server is started (a relative ``./data`` was a new one per folder)."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything the server needs to know at start-up.
@@ -37,7 +50,7 @@ class ServerConfig:
 
     host: str = policy.SERVER_HOST
     port: int = policy.SERVER_PORT
-    data_dir: Path = Path("data")
+    data_dir: Path = field(default_factory=default_data_dir)
     export_dir: Path | None = None
     window: int = 1024
     max_body_bytes: int = 64 * 1024 * 1024
@@ -138,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=d.port,
         help="TCP port to listen on (0 picks a free one)")
     add("--data-dir", type=Path, default=d.data_dir,
-        help="directory of the SQLite database (anomaly log, filter, theme, layout)")
+        help="directory of the SQLite database (anomaly log, filter, theme, layout); "
+             "default: the user's data directory, printed at start")
     add("--export-dir", type=Path, default=None,
         help="directory server-side exports are written to; unset means <data-dir>/exports")
     add("--window", type=positive_int, default=d.window,

@@ -374,9 +374,16 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                   "additionalProperties": False, "properties": {
                 "member": _STR, "limit": {"type": "integer", "minimum": 1,
                                           "maximum": config.max_anomaly_limit}}}),
-        "GetFilter": _op("The stored filter ({} when none).", _ref("Filter")),
+        "GetFilter": _op("The stored filter ({} when none).", _ref("Filter"),
+                         description="Its current warnings (ids matching no known model or "
+                                     "layer, a filter hiding every layer) come in the "
+                                     "X-Filter-Warnings header, a JSON list, when there are "
+                                     "any."),
         "SetFilter": _op("Replace the filter; {} clears.", _OBJ, body=_ref("Filter"),
-                         description=CROSS_FIELD + "min <= max in every range."),
+                         description=CROSS_FIELD + "min <= max in every range. The answer "
+                         "{status, filter, warnings} lists in warnings ids that match no "
+                         "known model or layer (stored all the same) and says when the "
+                         "filter hides every layer."),
         "DeleteFilter": _op("Clear the filter.", _OBJ),
         "GetTheme": _op("The stored theme.", _ref("Theme")),
         "SetTheme": _op("Set the theme.", _OBJ, body=_ref("Theme")),
@@ -399,7 +406,10 @@ def openapi_document(config: ServerConfig) -> dict[str, Any]:
                         f"{http('GetCorrelationMatrix').path}; "
                         "the heatmap always greys the units the stored filter hides. The "
                         "X-Render-Kind, X-Render-Theme, X-Render-Width and X-Render-Height "
-                        "headers say what was drawn. " + CROSS_FIELD + "width * height <= "
+                        "headers say what was drawn; an image of nothing adds "
+                        "X-Render-Empty: true and X-Render-Warning (a JSON string saying "
+                        "why, e.g. the view filter hides every layer). " + CROSS_FIELD
+                        + "width * height <= "
                         f"{MAX_RENDER_PIXELS} (MAX_RENDER_PIXELS); at most "
                         f"{MAX_RENDER_PANELS} layers on a heatmap (MAX_RENDER_PANELS); "
                         "theme=custom needs at least two colours."),

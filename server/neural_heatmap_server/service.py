@@ -80,7 +80,8 @@ class ServerState:
             processes=True)
         self._tasks: list[asyncio.Task[None]] = []
 
-        self.view = ViewService(SqliteViewStateStore(conn), self.hub, self.versions)
+        self.view = ViewService(SqliteViewStateStore(conn), self.hub, self.versions,
+                                lambda: self.store.models)
         self.anomalies = AnomalyService(self._anomaly_log, config.anomaly_log != "sqlite",
                                         config.max_anomaly_limit, self.hub, self.versions,
                                         self.metrics)

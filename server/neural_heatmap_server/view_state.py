@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -182,3 +183,74 @@ def visible_units(values: npt.NDArray[np.float32],
         with np.errstate(invalid="ignore"):
             shown &= (values >= intensity[0]) & (values <= intensity[1])
     return shown
+
+
+# ---- what the filter hides: said in answers, so an empty view is never a mystery ---------
+
+CLEAR_HINT = "clear it with `neural-heatmap filter --clear` (HTTP: POST /api/filter {})"
+"""How to remove the filter, named wherever the filter is why an answer is empty."""
+MAX_NAMES_LISTED = 5
+"""Known ids a warning lists before it counts the rest (a warning stays one line)."""
+
+Known = Mapping[str, Iterable[str]]
+"""The store's models, each with its layer ids."""
+
+
+def _listed(names: Iterable[str]) -> str:
+    items = sorted(names)
+    shown = ", ".join(items[:MAX_NAMES_LISTED])
+    more = len(items) - MAX_NAMES_LISTED
+    return f"{shown}, +{more} more" if more > 0 else shown or "none yet"
+
+
+def _selects(filt: Mapping[str, Any], model_id: str, layer_id: str) -> bool:
+    """Whether ``filt``'s ids keep this layer (the rule of ``ActivationStore.select``)."""
+    models, layers = filt.get("model_ids"), filt.get("layer_ids")
+    if models and model_id not in models:
+        return False
+    return not layers or layer_id in layers or f"{model_id}/{layer_id}" in layers
+
+
+def _described(filt: Mapping[str, Any]) -> str:
+    parts = [f"{key} {', '.join(filt[key])}" for key in ("model_ids", "layer_ids")
+             if filt.get(key)]
+    return f"the view filter ({'; '.join(parts)})" if parts else "the view filter"
+
+
+def hidden_notice(filt: Mapping[str, Any], known: Known) -> str | None:
+    """One sentence when the filter's ids hide every known layer, else None.
+
+    Nothing is said while the store is empty: then no layer exists to hide.
+    """
+    layers = [(m, layer) for m, names in known.items() for layer in names]
+    if not layers or any(_selects(filt, m, layer) for m, layer in layers):
+        return None
+    return f"{_described(filt)} hides all {len(layers)} layers; {CLEAR_HINT}"
+
+
+def filter_warnings(filt: Mapping[str, Any], known: Known) -> list[str]:
+    """What ``POST /api/filter`` answers beside the stored filter (``warnings``).
+
+    Ids that match no known model or layer are stored all the same (configuring the
+    view before a model sends its first frame is legitimate) but each kind is
+    named once; and when the filter hides every layer, :func:`hidden_notice` says so.
+    """
+    warnings = []
+    models = {m: list(layers) for m, layers in known.items()}
+    unknown_models = [m for m in filt.get("model_ids", []) if m not in models]
+    if unknown_models:
+        warnings.append(f"model_ids {', '.join(map(repr, unknown_models))} match no known "
+                        f"model (known: {_listed(models)}); stored, it applies once they "
+                        "send frames")
+    names = {layer for layers in models.values() for layer in layers}
+    names |= {f"{m}/{layer}" for m, layers in models.items() for layer in layers}
+    unknown_layers = [name for name in filt.get("layer_ids", []) if name not in names]
+    if unknown_layers:
+        known_layers = {layer for layers in models.values() for layer in layers}
+        warnings.append(f"layer_ids {', '.join(map(repr, unknown_layers))} match no known "
+                        f"layer (known: {_listed(known_layers)}); stored, it applies once "
+                        "they send frames")
+    notice = hidden_notice(filt, models)
+    if notice:
+        warnings.append(notice)
+    return warnings

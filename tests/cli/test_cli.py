@@ -81,7 +81,7 @@ def test_a_wrong_or_missing_token_is_refused_and_the_right_one_works(
     auth_bridge: BridgeProcess, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wrong = run_cli("models", "--token", "nope", *at(auth_bridge))
-    assert_one_line_error(wrong, EXIT_AUTH, "UNAUTHENTICATED", "--token")
+    assert_one_line_error(wrong, EXIT_AUTH, "refused", "--token")
     missing = invoke("status", *at(auth_bridge))  # health answers without a token, models do not
     assert_one_line_error(missing, EXIT_AUTH, "NEURAL_HEATMAP_TOKEN")
     monkeypatch.setenv("NEURAL_HEATMAP_TOKEN", TOKEN)
@@ -173,8 +173,10 @@ def test_anomalies_table_and_filters(bridge: BridgeProcess, seeded: Seeded) -> N
         ("critical", "non_finite")}
     low = invoke_json("anomalies", "--severity", "low", "-m", "anom", *at(bridge))
     assert low["anomalies"] == []
-    table = invoke("anomalies", "-n", "1", *at(bridge))
-    assert table.returncode == 0 and "critical" in table.stdout and "anom/x" in table.stdout
+    table = invoke("anomalies", "-n", "1", *at(bridge))  # 80 columns: severities shortened
+    assert table.returncode == 0 and "crit " in table.stdout and "anom/x" in table.stdout
+    wide = invoke("anomalies", "-n", "1", "--wide", *at(bridge))
+    assert wide.returncode == 0 and "critical" in wide.stdout and "Critical" in wide.stdout
 
 
 # ---------------------------------------------------------------- view state
@@ -205,7 +207,7 @@ def test_theme_layout_and_filter_are_shown_and_set(bridge: BridgeProcess, tmp_pa
 
 def test_an_invalid_value_the_server_rejects(bridge: BridgeProcess) -> None:
     done = invoke("theme", "custom", "--color", "not-a-colour", *at(bridge))
-    assert_one_line_error(done, EXIT_SERVER, "INVALID_ARGUMENT")
+    assert_one_line_error(done, EXIT_SERVER, "custom_colors", "#rrggbb")
 
 
 # ---------------------------------------------------------------- export
@@ -253,7 +255,7 @@ def test_render_writes_a_png_in_the_asked_theme_and_size(
 
 def test_render_errors(bridge: BridgeProcess, seeded: Seeded, tmp_path: Path) -> None:
     too_big = invoke("render", str(tmp_path / "x.png"), "--width", "99999", *at(bridge))
-    assert_one_line_error(too_big, EXIT_SERVER, "INVALID_ARGUMENT", "4096")
+    assert_one_line_error(too_big, EXIT_SERVER, "width 99999", "4096")
     (tmp_path / "file").write_text("not a directory")
     blocked = invoke("render", str(tmp_path / "file/x.png"), *at(bridge))
     assert_one_line_error(blocked, EXIT_LOCAL, str(tmp_path / "file"))

@@ -29,7 +29,8 @@ PUBLIC_NAMES = {
     "AnomalyUpdate", "CorrelationMatrix", "CorrelationUpdate", "DataLossError",
     "DeadlineExceededError", "ExportFormat", "ExportResult", "ExportedFile",
     "FailedPreconditionError", "Filter", "FrameRejection", "Granularity", "HeatmapUpdate",
-    "IngestSummary", "InternalError", "InvalidArgumentError", "InvalidTargetError",
+    "IngestSummary", "InternalError", "InvalidArgumentError", "InvalidParameterError",
+    "InvalidTargetError",
     "LayerHealth", "LayerInfo",
     "LayerSimilarity", "LayerStatistics", "LayoutConfig", "ModelComparison", "ModelInfo",
     "NeuralHeatmapClient", "NeuralHeatmapError", "NeuralHeatmapWebSocketClient",
@@ -39,8 +40,8 @@ PUBLIC_NAMES = {
     "TemporalPattern", "TemporalStatistics", "TemporalUpdate", "ThemeSettings",
     "UnauthenticatedError", "UnavailableError", "UnimplementedError", "UnitInfo",
     "UnitSpike", "UnitStatistics",
-    "UnknownError", "Update", "UpdateType", "ViewUpdate", "VisualizationTheme", "__version__",
-    "connect",
+    "UnknownError", "Update", "UpdateType", "ViewFilterWarning", "ViewUpdate",
+    "VisualizationTheme", "__version__", "connect",
     "exception_class_for_code",
 }
 

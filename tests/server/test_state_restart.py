@@ -16,10 +16,12 @@ LAYOUT = {"panel_positions": {"heatmap": {"x": 10, "y": 20}},
 
 
 def test_view_state_roundtrip_and_validation(api: Api) -> None:
-    assert api.post("/api/filter", FILTER) == {"status": "ok", "filter": {
+    answer = api.post("/api/filter", FILTER)
+    assert answer.pop("warnings")  # model "a" sent no frame here: said, and stored anyway
+    assert answer == {"status": "ok", "filter": {
         **FILTER, "spatial_bounds": {k: float(v) for k, v in FILTER["spatial_bounds"].items()}}}
     assert api.get("/api/filter")["layer_ids"] == ["fc1"]
-    assert api.post("/api/filter", {}) == {"status": "ok", "filter": {}}
+    assert api.post("/api/filter", {}) == {"status": "ok", "filter": {}, "warnings": []}
     assert api.get("/api/filter") == {}
     api.post("/api/filter", {"model_ids": ["x"]})
     assert api.call("DELETE", "/api/filter")[0] == 200 and api.get("/api/filter") == {}

@@ -45,6 +45,7 @@ from neural_heatmap._errors import (
     FailedPreconditionError,
     InternalError,
     InvalidArgumentError,
+    InvalidParameterError,
     InvalidTargetError,
     NeuralHeatmapError,
     NotFoundError,
@@ -56,6 +57,7 @@ from neural_heatmap._errors import (
     UnavailableError,
     UnimplementedError,
     UnknownError,
+    ViewFilterWarning,
     exception_class_for_code,
 )
 from neural_heatmap._export_types import ExportedFile, ExportResult
@@ -110,6 +112,7 @@ __all__ = [
     "IngestSummary",
     "InternalError",
     "InvalidArgumentError",
+    "InvalidParameterError",
     "InvalidTargetError",
     "LayerHealth",
     "LayerInfo",
@@ -146,6 +149,7 @@ __all__ = [
     "UnknownError",
     "Update",
     "UpdateType",
+    "ViewFilterWarning",
     "ViewUpdate",
     "VisualizationTheme",
     "__version__",

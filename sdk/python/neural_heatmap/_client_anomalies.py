@@ -9,6 +9,7 @@ from pathlib import Path
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._analytics_types import Anomaly, AnomalyPage
+from neural_heatmap._arguments import count
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._enums import Severity
 from neural_heatmap._files import format_from_suffix, write_anomalies
@@ -33,7 +34,7 @@ class AnomaliesMixin(ClientBase):
     ) -> AnomalyPage:
         """Like :meth:`get_anomalies`, plus the log's first and last sequence."""
         stub = self._open()
-        request = pb.GetAnomaliesRequest(limit=limit or 0)
+        request = pb.GetAnomaliesRequest(limit=0 if limit is None else count("limit", limit))
         if isinstance(model_id, str):  # the seed's one model
             request.model_id = model_id
         elif model_id is not None:

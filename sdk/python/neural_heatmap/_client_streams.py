@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -11,9 +12,10 @@ from neural_heatmap_contract.v1 import common_pb2, updates_pb2
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 
 from neural_heatmap._client_anomalies import AnomaliesMixin
-from neural_heatmap._client_base import Metadata
+from neural_heatmap._client_base import DEFAULT, Metadata
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import Severity, UpdateType
+from neural_heatmap._errors import NeuralHeatmapError, ViewFilterWarning
 from neural_heatmap._streaming import OnError, ReconnectPolicy, StreamControl, resumable_stream
 from neural_heatmap._update_types import (
     AnomalyUpdate,
@@ -109,6 +111,20 @@ class StreamsMixin(AnomaliesMixin):
         page = await self.get_anomaly_page(limit=1, metadata=metadata)
         return page.last_sequence
 
+    async def _warn_of_view_filter(self, metadata: Metadata) -> None:
+        """Warn (:class:`ViewFilterWarning`) when the stored filter, which selects the
+        heatmaps of a stream that names no models or layers, warns of itself (it hides
+        every layer, or names ids that match nothing): such a stream would otherwise just
+        stay silent. Best effort: a bridge that cannot say is not an error here."""
+        try:
+            resp = await self._unary(self._open().GetFilter, pb.GetFilterRequest(),
+                                     timeout=DEFAULT, metadata=metadata, retry=DEFAULT)
+        except NeuralHeatmapError:
+            return
+        for text in resp.warnings:
+            warnings.warn(ViewFilterWarning(f"heatmap updates follow the stored view filter: "
+                                            f"{text}"), stacklevel=3)
+
     async def resumable_updates(
         self,
         message_types: Sequence[UpdateType | str] | None,
@@ -148,6 +164,9 @@ class StreamsMixin(AnomaliesMixin):
         start = after_sequence
         if start is None and UpdateType.ANOMALY in kinds():
             start = await self._anomaly_head(metadata)
+        if UpdateType.HEATMAP in kinds() and not (model_ids or self._heatmap_models
+                                                  or self._heatmap_layers):
+            await self._warn_of_view_filter(metadata)
         models = as_str_list(model_ids) or self._heatmap_models
         md = self._metadata(metadata)
         severity = _severity_floor(min_severity)
@@ -313,6 +332,7 @@ class StreamsMixin(AnomaliesMixin):
         max_retries: int = ReconnectPolicy.max_retries,
         idle_timeout: float | None = ReconnectPolicy.idle_timeout,
         metadata: Metadata = None,
+        on_error: OnError | None = None,
     ) -> AsyncIterator[AnomalyUpdate]:
         """Stream anomalies (``SubscribeAnomalies``), exactly once across disconnects.
 
@@ -332,6 +352,9 @@ class StreamsMixin(AnomaliesMixin):
                 for this many seconds (once the bridge has sent one heartbeat);
                 ``None``: no bound.
             metadata: Extra gRPC metadata.
+            on_error: Called with each error that leads to a reopening and the count of
+                consecutive failures (sync or async), e.g. to show that the bridge is
+                unreachable while the stream keeps retrying.
         """
         start = after_sequence if after_sequence is not None else await self._anomaly_head(metadata)
         md = self._metadata(metadata)
@@ -357,6 +380,7 @@ class StreamsMixin(AnomaliesMixin):
                 idle_timeout=idle_timeout,
             ),
             is_heartbeat=_is_anomaly_heartbeat,
+            on_error=on_error,
         ):
             assert isinstance(update, AnomalyUpdate)
             yield update

@@ -8,22 +8,13 @@ from typing import Any
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
 from neural_heatmap_contract.v1 import view_pb2
 
+from neural_heatmap._arguments import float_pair, named_numbers
 from neural_heatmap._client_base import DEFAULT, ClientBase, Metadata, RetryArg, Timeout
 from neural_heatmap._convert import as_str_list
 from neural_heatmap._enums import VisualizationTheme
 from neural_heatmap._view_types import SPATIAL_BOUNDS_KEYS, Filter, LayoutConfig, ThemeSettings
 
 __all__ = ["ViewStateMixin"]
-
-
-def _pair(value: Sequence[float] | Mapping[str, float] | None, keys: tuple[str, str]) -> Any:
-    """A ``(low, high)`` float pair from the seed's list or dict form (``None`` stays)."""
-    if value is None:
-        return None
-    if isinstance(value, Mapping):
-        return (float(value[keys[0]]), float(value[keys[1]]))
-    lo, hi = value
-    return (float(lo), float(hi))
 
 
 class ViewStateMixin(ClientBase):
@@ -52,21 +43,23 @@ class ViewStateMixin(ClientBase):
             time_range: ``(start_ms, end_ms)``, milliseconds since the epoch.
 
         Returns:
-            The filter now in force.
+            The filter now in force; its ``warnings`` name ids that match no known
+            model or layer (the filter is stored all the same: configuring ahead is
+            fine) and say when the filter hides every layer.
+
+        Raises:
+            InvalidParameterError: An argument of another shape, named with the shape
+                it takes (before any call is made).
         """
-        bounds: dict[str, float] | None = None
-        if spatial_bounds is not None:
-            if isinstance(spatial_bounds, Mapping):
-                bounds = {k: float(spatial_bounds[k]) for k in SPATIAL_BOUNDS_KEYS}
-            else:
-                values = (float(v) for v in spatial_bounds)
-                bounds = dict(zip(SPATIAL_BOUNDS_KEYS, values, strict=True))
         flt = Filter(
             model_ids=as_str_list(model_ids),
             layer_ids=as_str_list(layer_ids),
-            intensity_range=_pair(intensity_range, ("min", "max")),
-            spatial_bounds=bounds,
-            time_range=_pair(time_range, ("start", "end")),
+            intensity_range=None if intensity_range is None else float_pair(
+                "intensity_range", intensity_range, ("min", "max")),
+            spatial_bounds=None if spatial_bounds is None else named_numbers(
+                "spatial_bounds", spatial_bounds, SPATIAL_BOUNDS_KEYS),
+            time_range=None if time_range is None else float_pair(
+                "time_range", time_range, ("start", "end"), infinite=True),
         )
         stub = self._open()
         resp = await self._unary(
@@ -76,7 +69,9 @@ class ViewStateMixin(ClientBase):
             metadata=metadata,
             retry=retry,
         )
-        return Filter.from_proto(resp.filter)
+        stored = Filter.from_proto(resp.filter)
+        stored.warnings = list(resp.warnings)
+        return stored
 
     async def clear_filter(
         self,
@@ -102,12 +97,15 @@ class ViewStateMixin(ClientBase):
         metadata: Metadata = None,
         retry: RetryArg = DEFAULT,
     ) -> Filter:
-        """Get the filter in force (``Filter().is_empty`` when none)."""
+        """Get the filter in force (``Filter().is_empty`` when none); its ``warnings`` say
+        what it matches nothing of and whether it hides every layer now."""
         stub = self._open()
         resp = await self._unary(
             stub.GetFilter, pb.GetFilterRequest(), timeout=timeout, metadata=metadata, retry=retry
         )
-        return Filter.from_proto(resp.filter)
+        stored = Filter.from_proto(resp.filter)
+        stored.warnings = list(resp.warnings)
+        return stored
 
     async def set_theme(
         self,

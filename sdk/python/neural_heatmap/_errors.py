@@ -32,6 +32,7 @@ __all__ = [
     "FailedPreconditionError",
     "InternalError",
     "InvalidArgumentError",
+    "InvalidParameterError",
     "InvalidTargetError",
     "NeuralHeatmapError",
     "NotFoundError",
@@ -43,6 +44,7 @@ __all__ = [
     "UnavailableError",
     "UnimplementedError",
     "UnknownError",
+    "ViewFilterWarning",
     "exception_class_for_code",
     "from_grpc_error",
 ]
@@ -126,6 +128,36 @@ class InvalidArgumentError(NeuralHeatmapError, ValueError):
     """The request was malformed (gRPC ``INVALID_ARGUMENT``)."""
 
     grpc_status_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class InvalidParameterError(InvalidArgumentError, TypeError):
+    """An argument the SDK refused before any call was made.
+
+    An :class:`InvalidArgumentError` (so one ``except`` catches the SDK's and the
+    server's refusals alike) and also a ``TypeError`` and ``ValueError``, which
+    code written against the seed's client caught.
+
+    Attributes:
+        parameter: The parameter's name as the method spells it (``limit``,
+            ``spatial_bounds``, ``layout.panel_positions['main']``).
+        expected: The shape it takes, in words (``an integer >= 0``).
+    """
+
+    def __init__(self, parameter: str, expected: str, got: Any) -> None:
+        shown = repr(got)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(f"{parameter} must be {expected}; got {shown}")
+        self.parameter = parameter
+        self.expected = expected
+
+    def __str__(self) -> str:
+        """The message alone: no call was made, so there is no status to name."""
+        return self.message
+
+
+class ViewFilterWarning(UserWarning):
+    """The stored view filter hides what a live heatmap stream would show (a warning,
+    not an error: the filter may be meant for models that have not sent frames yet)."""
 
 
 class DeadlineExceededError(NeuralHeatmapError, TimeoutError):

@@ -12,8 +12,10 @@ from typing import Any
 
 from neural_heatmap_contract.v1 import common_pb2, view_pb2
 
+from neural_heatmap._arguments import named_numbers
 from neural_heatmap._convert import float_to_ts, ts_to_float
 from neural_heatmap._enums import VisualizationTheme
+from neural_heatmap._errors import InvalidParameterError
 
 __all__ = ["SPATIAL_BOUNDS_KEYS", "Filter", "LayoutConfig", "ThemeSettings"]
 
@@ -34,6 +36,9 @@ class Filter:
     intensity_range: tuple[float, float] | None = None
     spatial_bounds: dict[str, float] | None = None
     time_range: tuple[float, float] | None = None
+    warnings: list[str] = field(default_factory=list, compare=False)
+    """What ``set_filter``'s and ``get_filter``'s answers warn about (ids that match
+    nothing known, a filter that hides every layer); empty when nothing is amiss."""
 
     @property
     def is_empty(self) -> bool:
@@ -123,20 +128,26 @@ class LayoutConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LayoutConfig:
-        """Build from the contract's JSON shape; unknown keys are a ``ValueError``."""
-        known = {"panel_positions", "panel_sizes", "visibility", "z_order"}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown layout keys {sorted(unknown)}; expected {sorted(known)}")
+        """Build from the contract's JSON shape.
+
+        Raises:
+            InvalidParameterError: An unknown key, or a value of another shape (a
+                position as a list, say), named as ``layout.panel_positions['main']``.
+        """
+        known = ("panel_positions", "panel_sizes", "visibility", "z_order")
+        if not isinstance(data, Mapping) or set(data) - set(known):
+            raise InvalidParameterError("layout", "a mapping of " + ", ".join(known), data)
+
+        def panels(key: str, fields: tuple[str, str]) -> dict[str, dict[str, float]]:
+            value = data.get(key) or {}
+            if not isinstance(value, Mapping):
+                raise InvalidParameterError(f"layout.{key}", "a mapping of panel names", value)
+            return {str(k): named_numbers(f"layout.{key}[{k!r}]", v, fields, ordered=False)
+                    for k, v in value.items()}
+
         return cls(
-            panel_positions={
-                k: {"x": float(v["x"]), "y": float(v["y"])}
-                for k, v in dict(data.get("panel_positions") or {}).items()
-            },
-            panel_sizes={
-                k: {"width": float(v["width"]), "height": float(v["height"])}
-                for k, v in dict(data.get("panel_sizes") or {}).items()
-            },
+            panel_positions=panels("panel_positions", ("x", "y")),
+            panel_sizes=panels("panel_sizes", ("width", "height")),
             visibility={k: bool(v) for k, v in dict(data.get("visibility") or {}).items()},
             z_order=[str(z) for z in data.get("z_order") or []],
         )

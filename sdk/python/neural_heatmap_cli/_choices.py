@@ -1,7 +1,7 @@
 """Option values the SDK names as enums, checked while the arguments are parsed.
 
 A bad value is then click's usage error (exit 2) naming the valid values; the
-help shows them as the option's metavar.
+help lists them after the option's own help.
 """
 
 from __future__ import annotations
@@ -20,9 +20,14 @@ SdkEnum = (
 )
 
 
-def choice(enum_type: SdkEnum) -> dict[str, Any]:
+def choice(enum_type: SdkEnum, metavar: str, help: str) -> dict[str, Any]:
     """``typer.Option``/``Argument`` settings that accept the values of ``enum_type``
-    except ``unspecified`` (any case) and pass them on as that value."""
+    except ``unspecified`` (any case) and pass them on as that value.
+
+    The values are listed in the help text (``help``, then ``one of: ...``), which wraps
+    between words, rather than in the metavar, which a narrow terminal would fold
+    mid-word; the metavar is the short ``metavar``.
+    """
     values = [m.value for m in enum_type if m.value != "unspecified"]
 
     def parse(text: str) -> str:
@@ -36,4 +41,5 @@ def choice(enum_type: SdkEnum) -> dict[str, Any]:
         return value
 
     parser: Callable[[str], str] = parse
-    return {"parser": parser, "metavar": "[" + "|".join(values) + "]"}
+    return {"parser": parser, "metavar": metavar,
+            "help": f"{help}; one of: {', '.join(values)}"}

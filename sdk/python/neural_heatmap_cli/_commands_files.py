@@ -10,6 +10,7 @@ from neural_heatmap import ExportFormat, RenderedImage, VisualizationTheme
 
 from neural_heatmap_cli._choices import choice
 from neural_heatmap_cli._connection import Connection, connected_command
+from neural_heatmap_cli._failures import CliFailure, ExitCode, output_folder
 from neural_heatmap_cli._output import out, print_json, spinner, steps
 
 __all__ = ["register"]
@@ -24,8 +25,8 @@ async def export(
     ],
     formats: Annotated[
         list[str] | None,
-        typer.Option("--format", "-F", **choice(ExportFormat),
-                     help="only this format (repeatable); default: all four"),
+        typer.Option("--format", "-F", **choice(ExportFormat, "FORMAT",
+                                                "only this format (repeatable); default: all")),
     ] = None,
     use_view_filter: Annotated[
         bool, typer.Option("--view-filter", help="restrict to the stored view filter")
@@ -64,8 +65,16 @@ def _kind(text: str) -> str:
 
 
 def save_png(image: RenderedImage, path: Path, as_json: bool) -> None:
-    """Write a rendered image (creating its folder) and say what was written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a rendered image (creating its folder) and say what was written.
+
+    An image of nothing (``image.empty``) is not written: the command fails with
+    :attr:`ExitCode.EMPTY` and the server's reason (the view filter, usually), since
+    a placeholder PNG with exit status 0 looks like success in a script.
+    """
+    if image.empty:
+        why = "; ".join(image.warnings) or "the image would show no layer"
+        raise CliFailure(f"nothing to render, {path} not written: {why}", ExitCode.EMPTY)
+    output_folder(path)
     written = image.save_png(path)
     if as_json:
         print_json({"path": written, "kind": image.kind, "theme": image.theme,
@@ -85,7 +94,7 @@ async def render(
     ] = "heatmap",
     theme: Annotated[
         str | None,
-        typer.Option(**choice(VisualizationTheme), help="default: the stored theme"),
+        typer.Option(**choice(VisualizationTheme, "THEME", "default: the stored theme")),
     ] = None,
     color: Annotated[
         list[str] | None,
@@ -105,6 +114,7 @@ async def render(
     ] = None,
 ) -> None:
     """Render the live heatmap (or --kind correlation) to a PNG in a theme."""
+    output_folder(path)
     async with conn.client() as client:
         draw = client.render_correlation if kind == "correlation" else client.render_heatmap
         with spinner(f"rendering {path}"):

@@ -12,11 +12,12 @@ from neural_heatmap import Granularity, PatternType
 from neural_heatmap_cli._choices import choice
 from neural_heatmap_cli._commands_files import save_png
 from neural_heatmap_cli._connection import Connection, connected_command
-from neural_heatmap_cli._failures import CliFailure, ExitCode
+from neural_heatmap_cli._failures import CliFailure, ExitCode, output_folder
 from neural_heatmap_cli._output import err, out, print_json, spinner
 from neural_heatmap_cli._tables import (
     MAX_MATRIX_LABELS_SHOWN,
     anomaly_table,
+    matrix_columns,
     matrix_table,
     models_table,
     patterns_table,
@@ -75,7 +76,8 @@ async def status(
     if page.last_sequence:
         title = (f"anomaly log: sequences {page.first_sequence}..{page.last_sequence}, "
                  f"newest {len(newest)}")
-        out.print(anomaly_table(newest, title) if newest else title)
+        out.print(anomaly_table(newest, title, width=out.width, wide=conn.wide)
+                  if newest else title)
     else:
         out.print("anomaly log  empty")
 
@@ -95,7 +97,7 @@ async def matrix(
     model: Models = None,
     layer: Layers = None,
     granularity: Annotated[
-        str, typer.Option(**choice(Granularity), help="one row per layer or per unit")
+        str, typer.Option(**choice(Granularity, "GRANULARITY", "one row per layer or per unit"))
     ] = "layer",
     out_path: Annotated[
         Path | None,
@@ -114,6 +116,8 @@ async def matrix(
     if suffix == ".png" and (len(model or []) > 1 or granularity != "layer"):
         raise typer.BadParameter("a .png shows one model (or all) at layer granularity; "
                                  "pass at most one --model", param_hint="'--out'")
+    if out_path is not None:
+        output_folder(out_path)
     async with conn.client() as client:
         if out_path is not None and suffix == ".png":
             with spinner(f"rendering {out_path}"):
@@ -133,9 +137,12 @@ async def matrix(
     if conn.json:
         print_json(result.to_dict())
         return
-    out.print(matrix_table(result))
-    if len(result.labels) > MAX_MATRIX_LABELS_SHOWN:
-        err.print(f"showing {MAX_MATRIX_LABELS_SHOWN} of {len(result.labels)} labels; "
+    shown = matrix_columns(result.labels, out.width, conn.wide)
+    out.print(matrix_table(result, width=out.width, wide=conn.wide))
+    if len(result.labels) > shown:
+        more = "" if shown == MAX_MATRIX_LABELS_SHOWN or conn.wide else \
+            f" (--wide: {min(len(result.labels), MAX_MATRIX_LABELS_SHOWN)})"
+        err.print(f"showing {shown} of {len(result.labels)} labels{more}; "
                   "--out or --json for all of them")
 
 
@@ -145,7 +152,7 @@ async def patterns(
     layer: Annotated[str | None, typer.Option("--layer", "-l", help="only this layer")] = None,
     pattern_type: Annotated[
         list[str] | None,
-        typer.Option("--type", **choice(PatternType), help="only this kind (repeatable)"),
+        typer.Option("--type", **choice(PatternType, "TYPE", "only this kind (repeatable)")),
     ] = None,
     window: Annotated[
         float | None,

@@ -23,6 +23,8 @@ __all__ = ["register"]
 LAUNCHER_MODULE = "neural_heatmap_bridge.serve"
 # The launcher's package and what only the `[server]` extra installs (docs/install.md).
 SERVER_MODULES = ("neural_heatmap_bridge", "aiohttp")
+LISTEN_FLAG_ENV = "NEURAL_HEATMAP_SERVE_LISTEN_FLAG"
+"""Tells the launcher which flag set the bridge's address, for its busy-port message."""
 
 
 def serve(
@@ -45,6 +47,8 @@ def serve(
     if any(importlib.util.find_spec(m) is None for m in SERVER_MODULES):
         fail(CliFailure("`serve` needs the server and the bridge, which are not installed "
                         "here: pip install \"neural-heatmap[server]\"", ExitCode.LOCAL))
+    # A taken port is the launcher's one line; this names the flag as typed here.
+    os.environ[LISTEN_FLAG_ENV] = "--target"
     argv = [sys.executable, "-m", LAUNCHER_MODULE, "--listen", target, *ctx.args]
     if token:
         argv += ["--token", token]

@@ -14,10 +14,11 @@ from typing import Annotated, Any
 
 import typer
 from neural_heatmap import Filter, LayoutConfig, VisualizationTheme
+from rich.text import Text
 
 from neural_heatmap_cli._choices import choice
 from neural_heatmap_cli._connection import Connection, connected_command
-from neural_heatmap_cli._output import format_time, out, print_json
+from neural_heatmap_cli._output import err, format_time, out, print_json
 
 __all__ = ["register"]
 
@@ -26,8 +27,9 @@ async def theme(
     conn: Connection,
     name: Annotated[
         str | None,
-        typer.Argument(**choice(VisualizationTheme), show_default=False,
-                       help="set this theme; omit to show the one in force"),
+        typer.Argument(**choice(VisualizationTheme, "THEME",
+                                "set this theme; omit to show the one in force"),
+                       show_default=False),
     ] = None,
     color: Annotated[
         list[str] | None,
@@ -93,6 +95,8 @@ async def layout(
 
 
 def _print_filter(flt: Filter, as_json: bool) -> None:
+    for warning in flt.warnings:  # stderr: --json output stays one document
+        err.print(Text("warning: ", style="bold yellow").append(warning), soft_wrap=True)
     if as_json:
         print_json(flt)
         return

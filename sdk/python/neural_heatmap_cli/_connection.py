@@ -56,6 +56,8 @@ class Connection:
     timeout: float
     connect_timeout: float
     json: bool
+    verbose: bool = False
+    wide: bool = False
 
     @asynccontextmanager
     async def client(self) -> AsyncIterator[NeuralHeatmapClient]:
@@ -82,13 +84,13 @@ class Connection:
 def _shared_options(
     target: Annotated[
         str,
-        typer.Option(envvar=TARGET_ENV, rich_help_panel=_PANEL,
+        typer.Option(envvar=TARGET_ENV, rich_help_panel=_PANEL, metavar="HOST:PORT",
                      help="the gRPC bridge: host:port, grpc://host:port or grpcs://host:port"),
     ] = DEFAULT_TARGET,
     token: Annotated[
         str | None,
         typer.Option(envvar=TOKEN_ENV, show_default=False, rich_help_panel=_PANEL,
-                     help="bearer token the bridge requires (its --token)"),
+                     metavar="TOKEN", help="bearer token the bridge requires (its --token)"),
     ] = None,
     tls: Annotated[
         bool | None,
@@ -98,33 +100,33 @@ def _shared_options(
     ] = None,
     ca_cert: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL,
+        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL, metavar="FILE",
                      help="PEM file of the CA that signed the bridge's certificate"),
     ] = None,
     client_cert: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL,
+        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL, metavar="FILE",
                      help="PEM client certificate chain, for mutual TLS (with --client-key)"),
     ] = None,
     client_key: Annotated[
         Path | None,
-        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL,
+        typer.Option(exists=True, dir_okay=False, rich_help_panel=_PANEL, metavar="FILE",
                      help="PEM private key of --client-cert"),
     ] = None,
     server_name: Annotated[
         str | None,
-        typer.Option(rich_help_panel=_PANEL,
+        typer.Option(rich_help_panel=_PANEL, metavar="NAME",
                      help="name expected in the bridge's certificate, when it differs "
                           "from the host dialled"),
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option(min=0.1, rich_help_panel=_PANEL,
+        typer.Option(min=0.1, rich_help_panel=_PANEL, metavar="SECONDS",
                      help="seconds each call may take, retries included"),
     ] = 30.0,
     connect_timeout: Annotated[
         float,
-        typer.Option(min=0.1, rich_help_panel=_PANEL,
+        typer.Option(min=0.1, rich_help_panel=_PANEL, metavar="SECONDS",
                      help="seconds to wait for the bridge to answer at all"),
     ] = 5.0,
     json_output: Annotated[
@@ -132,6 +134,17 @@ def _shared_options(
         typer.Option("--json", rich_help_panel="Output",
                      help="print machine-readable JSON (one document, or one line per "
                           "anomaly with --follow) instead of tables"),
+    ] = False,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", rich_help_panel="Output",
+                     help="tables with all of each text: whole descriptions and labels, "
+                          "wrapped (the default fits the terminal)"),
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", rich_help_panel="Output",
+                     help="errors with their internals: status code, reason, upstream route"),
     ] = False,
 ) -> Connection:
     """The declaration of the shared options, and the :class:`Connection` they make."""
@@ -148,6 +161,8 @@ def _shared_options(
         timeout=timeout,
         connect_timeout=connect_timeout,
         json=json_output,
+        verbose=verbose,
+        wide=wide,
     )
 
 
@@ -198,7 +213,7 @@ def connected_command(app: typer.Typer, name: str) -> Callable[[CommandBody], Co
             except (typer.Exit, typer.BadParameter):
                 raise
             except Exception as exc:
-                fail(explain(exc, target=conn.target, command=name))
+                fail(explain(exc, target=conn.target, command=name, verbose=conn.verbose))
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import typer
 
@@ -45,11 +46,30 @@ def _usage_line(exc: typer.TyperException) -> str:
     return f"{exc.format_message()} (see `{path} --help`)"
 
 
+def _plain_metavars(command: Any) -> Any:
+    """Every parameter's metavar as a word (``MODEL``, ``PATH``; nothing for a flag)
+    instead of Typer's type labels (``<list[str]>``, ``<float range>``, ``<bool>``),
+    which say little and, being long, fold mid-word in an 80-column help.
+
+    ``command`` is Typer's (vendored) click group; only click's documented attributes
+    (``commands``, ``params``, ``get_help_option``, ``context_class``, ``metavar``,
+    ``is_flag``, ``name``) are used.
+    """
+    for sub in [command, *getattr(command, "commands", {}).values()]:
+        help_option = sub.get_help_option(sub.context_class(sub))  # made once, then cached
+        for param in [*sub.params, *([help_option] if help_option is not None else [])]:
+            if param.metavar is None:
+                flag = getattr(param, "is_flag", False)
+                param.metavar = "" if flag else (param.name or "value").upper()
+    return command
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command line (``argv`` defaults to ``sys.argv[1:]``) and exit with its status."""
     try:
-        status = app(args=list(argv) if argv is not None else None,
-                     prog_name="neural-heatmap", standalone_mode=False)
+        status = _plain_metavars(typer.main.get_command(app)).main(
+            args=list(argv) if argv is not None else None, prog_name="neural-heatmap",
+            standalone_mode=False)
     except typer.TyperException as exc:  # click's usage errors: bad or missing arguments
         status = report(CliFailure(_usage_line(exc), ExitCode.USAGE))
     except typer.Abort:  # Ctrl-C while arguments were read

@@ -9,12 +9,20 @@ answered under the old view. Validation rules live in ``view_state``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..hub import Hub
 from ..persistence import ViewStateStore
 from ..versions import Versions
-from ..view_state import DEFAULT_THEME, validate_filter, validate_layout, validate_theme
+from ..view_state import (
+    DEFAULT_THEME,
+    Known,
+    filter_warnings,
+    validate_filter,
+    validate_layout,
+    validate_theme,
+)
 
 
 class ViewService:
@@ -24,9 +32,12 @@ class ViewService:
         store: Where the view state persists.
         hub: The WebSocket fan-out (version listeners).
         versions: The version counters (``view`` counts changes).
+        known: The models and layers stored now (what filter warnings compare with).
     """
 
-    def __init__(self, store: ViewStateStore, hub: Hub, versions: Versions) -> None:
+    def __init__(self, store: ViewStateStore, hub: Hub, versions: Versions,
+                 known: Callable[[], Known]) -> None:
+        self._known = known
         self._store = store
         self._hub = hub
         self._versions = versions
@@ -41,8 +52,13 @@ class ViewService:
         """The stored filter (``{}`` when none); a copy, so callers cannot change it."""
         return dict(self._filter)
 
+    def filter_warnings(self) -> list[str]:
+        """What ``set_filter`` would warn about the stored filter now (``filter_warnings``)."""
+        return filter_warnings(self._filter, self._known())
+
     def set_filter(self, body: Any) -> dict[str, Any]:
-        """Validate and store the filter; ``{}`` clears it."""
+        """Validate and store the filter; ``{}`` clears it. The answer's ``warnings`` name
+        ids that match nothing known and say when the filter hides every layer."""
         filt = validate_filter(body)
         if filt:
             self._store.put("filter", filt)
@@ -50,7 +66,8 @@ class ViewService:
             self._store.delete("filter")
         self._filter = filt
         self._changed()
-        return {"status": "ok", "filter": filt}
+        return {"status": "ok", "filter": filt,
+                "warnings": filter_warnings(filt, self._known())}
 
     def get_theme(self) -> dict[str, Any]:
         """The stored theme (thermal by default)."""

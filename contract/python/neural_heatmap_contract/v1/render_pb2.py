@@ -26,17 +26,17 @@ from . import common_pb2 as neural__heatmap_dot_v1_dot_common__pb2
 from . import view_pb2 as neural__heatmap_dot_v1_dot_view__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eneural_heatmap/v1/render.proto\x12\x11neural_heatmap.v1\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1cneural_heatmap/v1/view.proto\"\x8d\x02\n\x14RenderHeatmapRequest\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.neural_heatmap.v1.RenderKind\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x11\n\tlayer_ids\x18\x03 \x03(\t\x12\'\n\x05theme\x18\x04 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12\x15\n\rcustom_colors\x18\x05 \x03(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\x35\n\ntime_range\x18\x08 \x01(\x0b\x32\x1c.neural_heatmap.v1.TimeRangeH\x00\x88\x01\x01\x42\r\n\x0b_time_range\"\x99\x01\n\x15RenderHeatmapResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\'\n\x05theme\x18\x04 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12+\n\x04kind\x18\x05 \x01(\x0e\x32\x1d.neural_heatmap.v1.RenderKind*_\n\nRenderKind\x12\x1b\n\x17RENDER_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13RENDER_KIND_HEATMAP\x10\x01\x12\x1b\n\x17RENDER_KIND_CORRELATION\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1eneural_heatmap/v1/render.proto\x12\x11neural_heatmap.v1\x1a\x1eneural_heatmap/v1/common.proto\x1a\x1cneural_heatmap/v1/view.proto\"\x8d\x02\n\x14RenderHeatmapRequest\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.neural_heatmap.v1.RenderKind\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x11\n\tlayer_ids\x18\x03 \x03(\t\x12\'\n\x05theme\x18\x04 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12\x15\n\rcustom_colors\x18\x05 \x03(\t\x12\r\n\x05width\x18\x06 \x01(\r\x12\x0e\n\x06height\x18\x07 \x01(\r\x12\x35\n\ntime_range\x18\x08 \x01(\x0b\x32\x1c.neural_heatmap.v1.TimeRangeH\x00\x88\x01\x01\x42\r\n\x0b_time_range\"\xba\x01\n\x15RenderHeatmapResponse\x12\x0b\n\x03png\x18\x01 \x01(\x0c\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\'\n\x05theme\x18\x04 \x01(\x0e\x32\x18.neural_heatmap.v1.Theme\x12+\n\x04kind\x18\x05 \x01(\x0e\x32\x1d.neural_heatmap.v1.RenderKind\x12\r\n\x05\x65mpty\x18\x06 \x01(\x08\x12\x10\n\x08warnings\x18\x07 \x03(\t*_\n\nRenderKind\x12\x1b\n\x17RENDER_KIND_UNSPECIFIED\x10\x00\x12\x17\n\x13RENDER_KIND_HEATMAP\x10\x01\x12\x1b\n\x17RENDER_KIND_CORRELATION\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'neural_heatmap.v1.render_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RENDERKIND']._serialized_start=543
-  _globals['_RENDERKIND']._serialized_end=638
+  _globals['_RENDERKIND']._serialized_start=576
+  _globals['_RENDERKIND']._serialized_end=671
   _globals['_RENDERHEATMAPREQUEST']._serialized_start=116
   _globals['_RENDERHEATMAPREQUEST']._serialized_end=385
   _globals['_RENDERHEATMAPRESPONSE']._serialized_start=388
-  _globals['_RENDERHEATMAPRESPONSE']._serialized_end=541
+  _globals['_RENDERHEATMAPRESPONSE']._serialized_end=574
 # @@protoc_insertion_point(module_scope)

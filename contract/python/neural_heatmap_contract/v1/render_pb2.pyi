@@ -114,6 +114,8 @@ class RenderHeatmapResponse(_message.Message):
     HEIGHT_FIELD_NUMBER: _builtins.int
     THEME_FIELD_NUMBER: _builtins.int
     KIND_FIELD_NUMBER: _builtins.int
+    EMPTY_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     png: _builtins.bytes
     """The PNG file's bytes."""
     width: _builtins.int
@@ -121,6 +123,12 @@ class RenderHeatmapResponse(_message.Message):
     theme: _view_pb2.Theme.ValueType
     """The theme the image was drawn in (the stored one when the request left it unspecified)."""
     kind: Global___RenderKind.ValueType
+    empty: _builtins.bool
+    """True when the image shows no layer (or the view filter hides every unit drawn)."""
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why the image is empty, one sentence each (e.g. the view filter hides every layer)."""
+
     def __init__(
         self,
         *,
@@ -129,10 +137,12 @@ class RenderHeatmapResponse(_message.Message):
         height: _builtins.int = ...,
         theme: _view_pb2.Theme.ValueType = ...,
         kind: Global___RenderKind.ValueType = ...,
+        empty: _builtins.bool = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "kind", b"kind", "png", b"png", "theme", b"theme", "width", b"width"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["empty", b"empty", "height", b"height", "kind", b"kind", "png", b"png", "theme", b"theme", "warnings", b"warnings", "width", b"width"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

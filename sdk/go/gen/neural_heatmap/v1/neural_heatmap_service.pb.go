@@ -779,8 +779,11 @@ func (x *SetFilterRequest) GetFilter() *Filter {
 }
 
 type SetFilterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filter        *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// One sentence each: ids that match no known model or layer (the filter is stored all
+	// the same), and whether the filter hides every layer. Empty when nothing is amiss.
+	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -818,6 +821,13 @@ func (*SetFilterResponse) Descriptor() ([]byte, []int) {
 func (x *SetFilterResponse) GetFilter() *Filter {
 	if x != nil {
 		return x.Filter
+	}
+	return nil
+}
+
+func (x *SetFilterResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -931,8 +941,10 @@ func (*GetFilterRequest) Descriptor() ([]byte, []int) {
 }
 
 type GetFilterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Filter        *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Filter *Filter                `protobuf:"bytes,1,opt,name=filter,proto3" json:"filter,omitempty"`
+	// As SetFilterResponse.warnings, for the stored filter and the models known now.
+	Warnings      []string `protobuf:"bytes,2,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +982,13 @@ func (*GetFilterResponse) Descriptor() ([]byte, []int) {
 func (x *GetFilterResponse) GetFilter() *Filter {
 	if x != nil {
 		return x.Filter
+	}
+	return nil
+}
+
+func (x *GetFilterResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -2725,14 +2744,16 @@ const file_neural_heatmap_v1_neural_heatmap_service_proto_rawDesc = "" +
 	"\rlast_sequence\x18\x02 \x01(\x04R\flastSequence\x12%\n" +
 	"\x0efirst_sequence\x18\x03 \x01(\x04R\rfirstSequence\"E\n" +
 	"\x10SetFilterRequest\x121\n" +
-	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"F\n" +
+	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"b\n" +
 	"\x11SetFilterResponse\x121\n" +
-	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"\x14\n" +
+	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\x12\x1a\n" +
+	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"\x14\n" +
 	"\x12ClearFilterRequest\"\x15\n" +
 	"\x13ClearFilterResponse\"\x12\n" +
-	"\x10GetFilterRequest\"F\n" +
+	"\x10GetFilterRequest\"b\n" +
 	"\x11GetFilterResponse\x121\n" +
-	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\"f\n" +
+	"\x06filter\x18\x01 \x01(\v2\x19.neural_heatmap.v1.FilterR\x06filter\x12\x1a\n" +
+	"\bwarnings\x18\x02 \x03(\tR\bwarnings\"f\n" +
 	"\x0fSetThemeRequest\x12.\n" +
 	"\x05theme\x18\x01 \x01(\x0e2\x18.neural_heatmap.v1.ThemeR\x05theme\x12#\n" +
 	"\rcustom_colors\x18\x02 \x03(\tR\fcustomColors\"J\n" +

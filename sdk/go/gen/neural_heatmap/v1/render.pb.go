@@ -190,8 +190,12 @@ type RenderHeatmapResponse struct {
 	Width  uint32 `protobuf:"varint,2,opt,name=width,proto3" json:"width,omitempty"`
 	Height uint32 `protobuf:"varint,3,opt,name=height,proto3" json:"height,omitempty"`
 	// The theme the image was drawn in (the stored one when the request left it unspecified).
-	Theme         Theme      `protobuf:"varint,4,opt,name=theme,proto3,enum=neural_heatmap.v1.Theme" json:"theme,omitempty"`
-	Kind          RenderKind `protobuf:"varint,5,opt,name=kind,proto3,enum=neural_heatmap.v1.RenderKind" json:"kind,omitempty"`
+	Theme Theme      `protobuf:"varint,4,opt,name=theme,proto3,enum=neural_heatmap.v1.Theme" json:"theme,omitempty"`
+	Kind  RenderKind `protobuf:"varint,5,opt,name=kind,proto3,enum=neural_heatmap.v1.RenderKind" json:"kind,omitempty"`
+	// True when the image shows no layer (or the view filter hides every unit drawn).
+	Empty bool `protobuf:"varint,6,opt,name=empty,proto3" json:"empty,omitempty"`
+	// Why the image is empty, one sentence each (e.g. the view filter hides every layer).
+	Warnings      []string `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,6 +265,20 @@ func (x *RenderHeatmapResponse) GetKind() RenderKind {
 	return RenderKind_RENDER_KIND_UNSPECIFIED
 }
 
+func (x *RenderHeatmapResponse) GetEmpty() bool {
+	if x != nil {
+		return x.Empty
+	}
+	return false
+}
+
+func (x *RenderHeatmapResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 var File_neural_heatmap_v1_render_proto protoreflect.FileDescriptor
 
 const file_neural_heatmap_v1_render_proto_rawDesc = "" +
@@ -276,13 +294,15 @@ const file_neural_heatmap_v1_render_proto_rawDesc = "" +
 	"\x06height\x18\a \x01(\rR\x06height\x12@\n" +
 	"\n" +
 	"time_range\x18\b \x01(\v2\x1c.neural_heatmap.v1.TimeRangeH\x00R\ttimeRange\x88\x01\x01B\r\n" +
-	"\v_time_range\"\xba\x01\n" +
+	"\v_time_range\"\xec\x01\n" +
 	"\x15RenderHeatmapResponse\x12\x10\n" +
 	"\x03png\x18\x01 \x01(\fR\x03png\x12\x14\n" +
 	"\x05width\x18\x02 \x01(\rR\x05width\x12\x16\n" +
 	"\x06height\x18\x03 \x01(\rR\x06height\x12.\n" +
 	"\x05theme\x18\x04 \x01(\x0e2\x18.neural_heatmap.v1.ThemeR\x05theme\x121\n" +
-	"\x04kind\x18\x05 \x01(\x0e2\x1d.neural_heatmap.v1.RenderKindR\x04kind*_\n" +
+	"\x04kind\x18\x05 \x01(\x0e2\x1d.neural_heatmap.v1.RenderKindR\x04kind\x12\x14\n" +
+	"\x05empty\x18\x06 \x01(\bR\x05empty\x12\x1a\n" +
+	"\bwarnings\x18\a \x03(\tR\bwarnings*_\n" +
 	"\n" +
 	"RenderKind\x12\x1b\n" +
 	"\x17RENDER_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
