@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from neural_heatmap_contract.enums import THEMES
 from neural_heatmap_contract.limits import MIN_CUSTOM_COLORS
+from neural_heatmap_contract.routes import http
 
 from .errors import invalid
 from .layout_canvas import canvas_shape
@@ -187,7 +188,8 @@ def visible_units(values: npt.NDArray[np.float32],
 
 # ---- what the filter hides: said in answers, so an empty view is never a mystery ---------
 
-CLEAR_HINT = "clear it with `neural-heatmap filter --clear` (HTTP: POST /api/filter {})"
+CLEAR_HINT = ("clear it with `neural-heatmap filter --clear` "
+              f"(HTTP: {http('SetFilter').operation} {{}})")
 """How to remove the filter, named wherever the filter is why an answer is empty."""
 MAX_NAMES_LISTED = 5
 """Known ids a warning lists before it counts the rest (a warning stays one line)."""
