@@ -301,6 +301,13 @@ class ActivationStore:
         window.append(batch)
         return window
 
+    def forget_model(self, model_id: str) -> None:
+        """Drop a model's windows (sharded shape: its partition moved to another server)."""
+        layers = self.models.pop(model_id, {})
+        self.layer_count -= len(layers)
+        self.bytes_held -= sum(window_bytes(self.capacity, w.units) for w in layers.values())
+        self.version += 1
+
     def snapshot(self, windows: list[LayerWindow], values: bool = True) -> ActivationStore:
         """A store holding private copies of ``windows`` only (see ``LayerWindow.snapshot``).
 

@@ -1,0 +1,57 @@
+"""How ``ServerState`` builds the sharded shape's parts from its own (only with --shard-log).
+
+Kept here so that ``service.py`` names the sharded shape in two lines and imports
+nats-py (the optional ``cluster`` extra) only when the shape is chosen.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..anomalies import AnomalyDetector
+    from ..config import ServerConfig
+    from ..persistence import AnomalyLog
+    from ..services.ingest import IngestService
+    from ..store import ActivationStore, FrameBatch
+    from .node import ShardNode
+
+
+def shard_anomaly_log(conn: sqlite3.Connection, config: ServerConfig) -> AnomalyLog:
+    """The local copy of the anomaly stream every shard writes."""
+    from .anomaly_log import ShardAnomalyLog
+    return ShardAnomalyLog(conn, config.anomaly_retention)
+
+
+def shard_node(config: ServerConfig, store: ActivationStore, detector: AnomalyDetector,
+               ingest: IngestService, found: list[dict[str, Any]], anomaly_log: AnomalyLog,
+               on_stored: Callable[[list[dict[str, Any]]], None]) -> ShardNode:
+    """The server's ``ShardNode``: its owners apply frames through ``ingest`` (whose
+    anomalies land in ``found`` instead of the log) and forget models from the store
+    and the detector when a partition leaves."""
+    from .anomaly_log import ShardAnomalyLog
+    from .node import ShardNode, ShardSettings
+    assert config.shard_log is not None and isinstance(anomaly_log, ShardAnomalyLog)
+
+    def apply(batch: FrameBatch) -> list[dict[str, Any]]:
+        found.clear()
+        ingest.accept([batch])
+        out = list(found)
+        found.clear()
+        return out
+
+    def forget(model_id: str) -> None:
+        store.forget_model(model_id)
+        detector.forget_model(model_id)
+
+    settings = ShardSettings(
+        url=config.shard_log, owner=config.shard_id, shard_of=config.shard_of,
+        lease=config.shard_lease, prefix=config.shard_prefix, window=config.window,
+        max_bytes=config.shard_max_bytes, max_ack_pending=config.shard_max_ack_pending,
+        replicas=config.shard_replicas, anomaly_stream=config.anomaly_stream,
+        anomaly_retention=config.anomaly_retention, anomaly_max_age=config.anomaly_max_age,
+        anomaly_dedup_window=config.anomaly_dedup_window)
+    return ShardNode(settings, apply, forget, lambda: list(store.models), anomaly_log,
+                     on_stored)

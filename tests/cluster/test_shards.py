@@ -1,0 +1,178 @@
+"""The sharded shape (``--shard-log``) against a single server, and under a SIGKILL.
+
+Real processes only: nats-server (one node, or a 3-node JetStream cluster), shard
+servers and a plain single server given the same frames. Every per-model query must
+answer the same on the model's owner as on the single server, anomalies included (as
+a set per model: the global sequence interleaves partitions in publish order), and
+every server's ``GetAnomalies`` holds every shard's anomalies, each once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from neural_heatmap_contract.partition import partition
+from neural_heatmap_contract.routes import http
+
+from tests.support.nats_process import NatsCluster, NatsProcess
+from tests.support.server_process import ServerProcess
+from tests.support.shards import (
+    LEASE_SECONDS,
+    frames_for,
+    ingest,
+    models_of,
+    owner_of,
+    per_model_answers,
+    request,
+    shard_args,
+)
+
+MODELS = [f"model-{i}" for i in range(6)]
+CALL_FRAMES = 12  # one step of every model's two layers per ingest call
+TAKEOVER_BOUND = 2 * LEASE_SECONDS + LEASE_SECONDS / 3 + 20  # docs/deploy.md; +20 s margin
+
+
+def _calls(frames: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    return [frames[i:i + CALL_FRAMES] for i in range(0, len(frames), CALL_FRAMES)]
+
+
+def _wait_reflected(shards: list[ServerProcess], expected: Counter[str],
+                    timeout: float) -> dict[str, ServerProcess]:
+    """Wait until each model's owner holds all its accepted frames; the owners."""
+    deadline = time.monotonic() + timeout
+    while True:
+        owners = {m: owner_of(shards, m) for m in expected}
+        done = {m: o for m, o in owners.items()
+                if o is not None and models_of(o)[m]["frames"] == expected[m]}
+        if len(done) == len(expected):
+            return done
+        assert time.monotonic() < deadline, (
+            f"not reflected after {timeout} s: "
+            f"{ {m: (models_of(o)[m]['frames'] if o else None) for m, o in owners.items()} } "
+            f"of {dict(expected)}\n" + "\n".join(_problems(s) for s in shards))
+        time.sleep(0.2)
+
+
+def _problems(server: ServerProcess) -> str:
+    """The server's log lines above INFO (what a failure report needs)."""
+    return "\n".join(line for line in server.log().splitlines()[-2000:]
+                     if " INFO " not in line)[-3000:]
+
+
+def _anomaly_keys(server: ServerProcess) -> list[tuple[Any, ...]]:
+    status, doc = request(server, "GET", f"{http('GetAnomalies').path}?limit=10000")
+    assert status == 200, doc
+    return [(a["model_id"], a["layer"], a["anomaly_type"], a["metadata"]["step"])
+            for a in doc["anomalies"]]
+
+
+def _reference(frames: list[dict[str, Any]]) -> ServerProcess:
+    single = ServerProcess(extra_args=["--anomaly-cooldown", "0"]).start()
+    for call in _calls(frames):
+        assert ingest(single, call)[0] == 200
+    return single
+
+
+def test_shards_answer_like_one_server() -> None:
+    frames = frames_for(MODELS, range(120))
+    assert len({partition(m) % 2 for m in MODELS}) == 2  # both shards own some
+    with NatsProcess() as nats, _reference(frames) as single, \
+            ServerProcess(extra_args=shard_args(nats.url, "a", "0/2")) as a, \
+            ServerProcess(extra_args=shard_args(nats.url, "b", "1/2")) as b:
+        for i, call in enumerate(_calls(frames)):
+            status, doc = ingest((a, b)[i % 2], call)  # any server is an edge
+            assert (status, doc) == (200, {"accepted": len(call)})
+        owners = _wait_reflected([a, b], Counter(f["model_id"] for f in frames), 60)
+        assert {partition(m) % 2 for m, o in owners.items() if o is a} == {0}
+        assert {partition(m) % 2 for m, o in owners.items() if o is b} == {1}
+        for model, owner in owners.items():
+            assert per_model_answers(owner, model) == per_model_answers(single, model), model
+
+        # Every server reads the one anomaly stream: all shards' anomalies, once each.
+        expected = sorted(_anomaly_keys(single))
+        assert len(expected) >= 3 * len(MODELS)
+        deadline = time.monotonic() + 30
+        while sorted(_anomaly_keys(a)) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for server in (a, b):
+            assert sorted(_anomaly_keys(server)) == expected
+            status, doc = request(server, "GET", f"{http('GetAnomalies').path}?limit=10000")
+            sequences = [x["sequence"] for x in doc["anomalies"]]
+            assert sequences == list(range(1, len(expected) + 1))  # one global order
+
+        # A layer's width is agreed cluster-wide: the other edge refuses a wrong one.
+        wrong = dict(frames[0], values=[1.0, 2.0])
+        status, doc = ingest(b if owners[wrong["model_id"]] is a else a, [wrong])
+        assert status == 400 and doc["error"]["details"]["expected_units"] == 16, doc
+
+
+def test_a_full_frames_stream_is_429_naming_what_was_accepted() -> None:
+    with NatsProcess() as nats, ServerProcess(extra_args=shard_args(
+            nats.url, "a", "0/1", "--shard-max-bytes", "20000")) as a:
+        call = frames_for(["m"], range(1))  # 2 frames, ~180 bytes of payload each
+        statuses = [ingest(a, call) for _ in range(200)]
+        refused = [doc for status, doc in statuses if status == 429]
+        assert refused, statuses[-1]
+        assert refused[0]["error"]["code"] == "overloaded"
+        # a call's layers are published in order: the first may be in, then it is said
+        assert all(doc["error"]["details"]["accepted_frames"] in (0, 1) for doc in refused)
+        accepted = sum(doc["accepted"] for status, doc in statuses if status == 200) + sum(
+            doc["error"]["details"]["accepted_frames"] for doc in refused)
+        _wait_reflected([a], Counter({"m": accepted}), 30)  # every accepted frame is there
+
+
+def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:
+    frames = frames_for(MODELS, range(160))
+    calls = _calls(frames)
+    with NatsCluster(3) as cluster, _reference(frames) as single:
+        args = ("--shard-replicas", "3")
+        a = ServerProcess(extra_args=shard_args(cluster.url, "a", "0/2", *args)).start()
+        b = ServerProcess(extra_args=shard_args(cluster.url, "b", "1/2", *args)).start()
+        standby = ServerProcess(extra_args=shard_args(cluster.url, "c", None, *args)).start()
+        try:
+            accepted: Counter[str] = Counter()
+            for call in calls[:len(calls) // 2]:
+                assert ingest(a, call)[0] == 200
+                accepted.update(f["model_id"] for f in call)
+            owners = _wait_reflected([a, b, standby], accepted, 60)
+            b_models = [m for m, o in owners.items() if o is b]
+            assert b_models
+
+            # SIGKILL b while the rest of the frames arrive (through a, an edge).
+            killed = threading.Event()
+
+            def kill_midway() -> None:
+                time.sleep(0.5)
+                b.kill()
+                killed.set()
+
+            killer = threading.Thread(target=kill_midway)
+            killer.start()
+            for call in calls[len(calls) // 2:]:
+                status, doc = ingest(a, call)
+                assert status == 200, doc
+                accepted.update(f["model_id"] for f in call)
+            killer.join()
+            assert killed.is_set()
+            started = time.monotonic()
+            owners = _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
+            print(f"all frames reflected {time.monotonic() - started:.1f} s after the "
+                  f"last ingest call")
+            assert all(owners[m] in (a, standby) for m in b_models)
+            for model, owner in owners.items():
+                assert per_model_answers(owner, model) == per_model_answers(single, model), \
+                    model
+            expected = sorted(_anomaly_keys(single))
+            deadline = time.monotonic() + 30
+            while sorted(_anomaly_keys(a)) != expected and time.monotonic() < deadline:
+                time.sleep(0.2)
+            got = _anomaly_keys(a)
+            assert len(got) == len(set(got)), "an anomaly was published twice"
+            assert sorted(got) == expected
+        finally:
+            for server in (a, b, standby):
+                server.stop()
+                server.cleanup()
