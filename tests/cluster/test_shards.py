@@ -16,7 +16,10 @@ from typing import Any
 
 from neural_heatmap_contract.partition import partition
 from neural_heatmap_contract.routes import http
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
+from neural_heatmap_contract.v1 import neural_heatmap_service_pb2_grpc as pb_grpc
 
+from tests.support.bridge_process import BridgeProcess
 from tests.support.nats_process import NatsCluster, NatsProcess
 from tests.support.server_process import ServerProcess
 from tests.support.shards import (
@@ -69,6 +72,21 @@ def _anomaly_keys(server: ServerProcess) -> list[tuple[Any, ...]]:
             for a in doc["anomalies"]]
 
 
+def _streamed_sequences(bridge: BridgeProcess, count: int) -> list[int]:
+    """The first ``count`` sequences ``SubscribeAnomalies`` delivers from the start."""
+    with bridge.channel() as channel:
+        stub = pb_grpc.NeuralHeatmapServiceStub(channel)
+        stream = stub.SubscribeAnomalies(pb.SubscribeAnomaliesRequest(after_sequence=0),
+                                         timeout=60)
+        seen: list[int] = []
+        for message in stream:
+            seen.extend(a.sequence for a in message.update.anomalies)
+            if len(seen) >= count:
+                stream.cancel()
+                break
+        return seen
+
+
 def _reference(frames: list[dict[str, Any]]) -> ServerProcess:
     single = ServerProcess(extra_args=["--anomaly-cooldown", "0"]).start()
     for call in _calls(frames):
@@ -102,6 +120,11 @@ def test_shards_answer_like_one_server() -> None:
             status, doc = request(server, "GET", f"{http('GetAnomalies').path}?limit=10000")
             sequences = [x["sequence"] for x in doc["anomalies"]]
             assert sequences == list(range(1, len(expected) + 1))  # one global order
+
+        # A bridge reading the stream streams every shard's anomalies in the one order.
+        with BridgeProcess(a.url, "--anomaly-log", nats.url) as bridge:
+            assert _streamed_sequences(bridge, len(expected)) == list(
+                range(1, len(expected) + 1))
 
         # A layer's width is agreed cluster-wide: the other edge refuses a wrong one.
         wrong = dict(frames[0], values=[1.0, 2.0])

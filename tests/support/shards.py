@@ -17,7 +17,7 @@ from neural_heatmap_contract.routes import http
 
 from tests.support.server_process import ServerProcess
 
-LEASE_SECONDS = 1.5
+LEASE_SECONDS = 2.0
 
 
 def shard_args(nats_url: str, name: str, shard_of: str | None, *extra: str) -> list[str]:

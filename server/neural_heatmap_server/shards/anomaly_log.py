@@ -28,25 +28,28 @@ from typing import Any
 import nats
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NotFoundError
+from neural_heatmap_contract.protocol import (
+    anomaly_filter,
+    anomaly_subject,
+    partition_anomaly_subject,
+)
 
 from ..persistence import AnomalyLog, AnomalyQuery, SqliteAnomalyLog
 
 log = logging.getLogger(__name__)
 
-WRONG_LAST_SEQUENCE = 10071  # JetStream's error code for a failed expected-last-sequence
+# JetStream's error codes for a failed expected-last-(subject-)sequence check (10071 from
+# nats-server 2.15 here; 10164 is the same check's other form, which nats-py's KV handles too)
+WRONG_LAST_SEQUENCE = (10071, 10164)
 BOUNDS_REFRESH = 1.0  # seconds between reads of the stream's first sequence
-
-
-def partition_anomaly_subject(stream: str, p: int) -> str:
-    """Where partition ``p``'s owner publishes anomalies."""
-    return f"{stream}.anomalies.p{p}"
 
 
 def anomaly_stream_config(stream: str, retention: int, max_age: float, dedup_window: float,
                           replicas: int) -> api.StreamConfig:
     """The anomaly stream of the sharded shape (every partition's subject)."""
     return api.StreamConfig(
-        name=stream, subjects=[f"{stream}.anomalies.>"], retention=api.RetentionPolicy.LIMITS,
+        name=stream, subjects=[f"{anomaly_subject(stream)}.>"],
+        retention=api.RetentionPolicy.LIMITS,
         storage=api.StorageType.FILE, max_msgs=retention, max_age=max_age or None,
         duplicate_window=dedup_window, num_replicas=replicas, discard=api.DiscardPolicy.OLD)
 
@@ -86,7 +89,7 @@ class PartitionWriter:
                 ack = await self._js.publish(self.subject, json.dumps(anomaly).encode(),
                                              stream=self._stream, headers=headers)
             except APIError as exc:
-                if exc.err_code == WRONG_LAST_SEQUENCE:
+                if exc.err_code in WRONG_LAST_SEQUENCE:
                     raise Fenced(f"{self.subject}: {exc.description}") from exc
                 raise
             if not ack.duplicate:
@@ -139,7 +142,7 @@ class ShardAnomalyLog(AnomalyLog):
                       on_stored: Callable[[list[dict[str, Any]]], None]) -> None:
         await self._refresh(js, stream)
         start = self._copy.bounds()[1] + 1
-        sub = await js.subscribe(f"{stream}.>", stream=stream, ordered_consumer=True,
+        sub = await js.subscribe(anomaly_filter(stream), stream=stream, ordered_consumer=True,
                                  deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
                                  config=api.ConsumerConfig(opt_start_seq=start))
         try:

@@ -19,7 +19,6 @@ then), and from there:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from .worker import PartitionWorker
 log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 5.0  # seconds one NATS request may take
+STOP_POLL = 0.1  # seconds between cancellations of a worker that has not ended yet
 _STREAM_FULL = {10077, 10047}  # JetStream: maximum messages / bytes exceeded (discard new)
 
 
@@ -245,9 +245,8 @@ class ShardNode:
         """Stop partition ``p``'s worker and drop its models from this server."""
         entry = self.workers.pop(p, None)
         if entry is not None:
-            entry[1].cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await entry[1]
+            entry[0].stop()
+            await _cancelled(entry[1])
         for model in self._models():
             if partition(model) == p:
                 self._forget_model(model)
@@ -266,13 +265,18 @@ class ShardNode:
         """Stop the workers and loops, release the leases (a clean stop hands them over
         at once instead of after the lease time), close NATS."""
         for task in self._tasks:
-            task.cancel()
+            await _cancelled(task)
         for p in list(self.workers):
             await self._stop(p)
             if self.leases is not None:
                 await self.leases.release(p)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if self._nc is not None:
             await self._nc.close()
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` until it has ended: nats-py swallows a cancellation that arrives
+    while it flushes a publish (see ``PartitionWorker.stop``)."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=STOP_POLL)

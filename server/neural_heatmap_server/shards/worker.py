@@ -88,6 +88,16 @@ class PartitionWorker:
         self._writer = PartitionWriter(js, anomaly_stream, p)
         self.ready = asyncio.Event()  # set once the windows are rebuilt
         self.replayed = 0  # frame messages replayed at takeover
+        self.stopping = False  # set by ``stop``; every loop here checks it
+
+    def stop(self) -> None:
+        """Ask ``run`` to end at its next step.
+
+        Cancelling the task is not enough on its own: nats-py swallows a cancellation
+        that arrives while it flushes a publish (a pull request, an ack), and the
+        worker would go on consuming a partition it no longer owns.
+        """
+        self.stopping = True
 
     async def run(self) -> None:
         """Take the partition over and consume it until cancelled (Fenced ends it too)."""
@@ -99,12 +109,14 @@ class PartitionWorker:
         log.info("partition %d: consuming from frame message %d (%d replayed)", self.p,
                  floor + 1, self.replayed)
         try:
-            while True:
+            while not self.stopping:
                 try:
                     msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
                 except TimeoutError:
                     continue
                 for msg in msgs:
+                    if self.stopping:
+                        return  # not acknowledged: the next owner gets it
                     await self._handle(msg)
         finally:
             await sub.unsubscribe()
@@ -128,7 +140,7 @@ class PartitionWorker:
         try:
             if (await sub.consumer_info()).num_pending == 0:
                 return
-            while True:
+            while not self.stopping:
                 try:
                     msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT)
                 except TimeoutError:
@@ -167,7 +179,7 @@ class PartitionWorker:
         found = self._apply_or_drop(frames.decode(msg.subject, msg.headers, msg.data))
         pairs = anomaly_ids(self._frames_stream, msg.metadata.sequence.stream, found)
         attempt = 0
-        while True:
+        while not self.stopping:
             try:
                 await self._writer.publish(pairs)
                 break
@@ -176,4 +188,6 @@ class PartitionWorker:
                             exc or type(exc).__name__)
                 await asyncio.sleep(backoff_delay(attempt))
                 attempt += 1
+        else:
+            return  # stopped before its anomalies were published: not acknowledged
         await msg.ack()
