@@ -9,8 +9,11 @@ every server's ``GetAnomalies`` holds every shard's anomalies, each once.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -85,6 +88,23 @@ def _streamed_sequences(bridge: BridgeProcess, count: int) -> list[int]:
                 stream.cancel()
                 break
         return seen
+
+
+def _poll_takeover(servers: list[ServerProcess], models: list[str], done: threading.Event,
+                   seen: list[tuple[int, str | None, str | None]]) -> None:
+    """Ask the servers for the models' statistics until ``done``: ``(status, error code,
+    Retry-After)`` of each answer."""
+    while not done.is_set():
+        for server in servers:
+            for model in models:
+                url = f"{server.url}{http('GetTemporalStatistics').path}?model_id={model}"
+                try:
+                    with urllib.request.urlopen(url, timeout=30) as resp:
+                        seen.append((resp.status, None, None))
+                except urllib.error.HTTPError as exc:
+                    code = json.loads(exc.read())["error"]["code"]
+                    seen.append((exc.code, code, exc.headers.get("Retry-After")))
+        time.sleep(0.05)
 
 
 def _reference(frames: list[dict[str, Any]]) -> ServerProcess:
@@ -173,6 +193,11 @@ def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:
                 killed.set()
 
             killer = threading.Thread(target=kill_midway)
+            seen: list[tuple[int, str | None, str | None]] = []
+            polling = threading.Event()
+            poller = threading.Thread(target=_poll_takeover, args=(
+                [a, standby], b_models, polling, seen))
+            poller.start()
             killer.start()
             for call in calls[len(calls) // 2:]:
                 status, doc = ingest(a, call)
@@ -184,6 +209,14 @@ def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:
             owners = _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
             print(f"all frames reflected {time.monotonic() - started:.1f} s after the "
                   f"last ingest call")
+            polling.set()
+            poller.join()
+            # While a partition is taken over its models answer 503 with Retry-After
+            # (never a half-replayed window); before, 404 on the servers not owning it.
+            assert seen and {status for status, _, _ in seen} <= {200, 404, 503}, seen
+            assert all(code == "unavailable" and retry for status, code, retry in seen
+                       if status == 503), seen
+            print(f"during the takeover: {Counter(status for status, _, _ in seen)}")
             assert all(owners[m] in (a, standby) for m in b_models)
             for model, owner in owners.items():
                 assert per_model_answers(owner, model) == per_model_answers(single, model), \

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ from ..store import FrameBatch
 from . import frames
 from .anomaly_log import ShardAnomalyLog, anomaly_stream_config
 from .leases import RENEWALS_PER_LEASE, Changes, Leases
-from .worker import PartitionWorker
+from .worker import PartitionWorker, Replay
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +86,20 @@ class ShardNode:
         settings: The shard flags.
         apply: Stores a batch and detects its anomalies (``IngestService`` with the
             anomalies collected rather than recorded).
+        replay: Makes a takeover's private state (``worker.Replay``).
         forget_model: Drops a model's windows and detector state (a partition left).
         anomaly_log: The local copy of the anomaly stream.
         on_stored: Called with anomalies the stream holds, in sequence order.
     """
 
     def __init__(self, settings: ShardSettings,
-                 apply: Callable[[FrameBatch], list[dict[str, Any]]],
+                 apply: Callable[[FrameBatch], list[dict[str, Any]]], replay: Replay,
                  forget_model: Callable[[str], None], models: Callable[[], list[str]],
                  anomaly_log: ShardAnomalyLog,
                  on_stored: Callable[[list[dict[str, Any]]], None]) -> None:
         self.settings = settings
         self._apply = apply
+        self._replay = replay
         self._forget_model = forget_model
         self._models = models
         self._anomaly_log = anomaly_log
@@ -223,7 +226,7 @@ class ShardNode:
             await self.leases.release(p)
         for p in changes.gained:
             worker = PartitionWorker(p, self._js, self.settings.frames_stream,
-                                     self.settings.anomaly_stream, self._apply,
+                                     self.settings.anomaly_stream, self._apply, self._replay,
                                      self.settings.max_ack_pending, self._dropped)
             task = asyncio.get_running_loop().create_task(self._run(worker),
                                                           name=f"nh-shard-p{p}")
@@ -256,6 +259,25 @@ class ShardNode:
         log.error("partition %d: %d frames of %s/%s refused by this server's limits and "
                   "dropped: %s", partition(batch.model_id), len(batch.timestamps),
                   batch.model_id, batch.layer_id, exc.message)
+
+    def check_takeover(self, model_id: str) -> None:
+        """Called before a model is answered 404 here: while this server rebuilds the
+        model's partition, the answer is 503 ``unavailable`` with Retry-After instead
+        (never a partial answer, nor "unknown" for a model that exists).
+
+        Raises:
+            ApiError: 503 for a model whose partition is being taken over here.
+        """
+        p = partition(model_id)
+        entry = self.workers.get(p)
+        if entry is not None and not entry[0].ready.is_set():
+            retry = max(1, math.ceil(self.settings.lease))
+            err = ApiError("unavailable", f"model {model_id!r} is in partition {p}, which "
+                           f"this server is taking over (rebuilding its windows); retry in "
+                           f"{retry} s", model_id=model_id, partition=p,
+                           retry_after_seconds=retry)
+            err.headers["Retry-After"] = str(retry)
+            raise err
 
     def owned(self) -> list[int]:
         """Partitions whose windows are rebuilt and consumed here."""

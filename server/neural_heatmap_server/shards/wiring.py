@@ -29,8 +29,10 @@ def shard_node(config: ServerConfig, store: ActivationStore, detector: AnomalyDe
                ingest: IngestService, found: list[dict[str, Any]], anomaly_log: AnomalyLog,
                on_stored: Callable[[list[dict[str, Any]]], None]) -> ShardNode:
     """The server's ``ShardNode``: its owners apply frames through ``ingest`` (whose
-    anomalies land in ``found`` instead of the log) and forget models from the store
-    and the detector when a partition leaves."""
+    anomalies land in ``found`` instead of the log), rebuild a partition taken over in a
+    store and detector of its own before handing them over, and forget models from the
+    store and the detector when a partition leaves; the store asks it before answering
+    404 for a model (503 while the model's partition is being rebuilt here)."""
     from .anomaly_log import ShardAnomalyLog
     from .node import ShardNode, ShardSettings
     assert config.shard_log is not None and isinstance(anomaly_log, ShardAnomalyLog)
@@ -41,6 +43,22 @@ def shard_node(config: ServerConfig, store: ActivationStore, detector: AnomalyDe
         out = list(found)
         found.clear()
         return out
+
+    def replay() -> tuple[Callable[[FrameBatch], None], Callable[[], None]]:
+        from ..anomalies import AnomalyDetector
+        from ..store import ActivationStore
+        staged = ActivationStore(store.capacity, store.max_units, store.max_layers)
+        staged_detector = AnomalyDetector(detector.cooldown)
+
+        def apply_silently(batch: FrameBatch) -> None:
+            staged.validate([(0, batch)])
+            staged.append(batch)
+            staged_detector.detect(batch)
+
+        def adopt() -> None:
+            store.adopt(staged)
+            detector.adopt(staged_detector)
+        return apply_silently, adopt
 
     def forget(model_id: str) -> None:
         store.forget_model(model_id)
@@ -53,5 +71,7 @@ def shard_node(config: ServerConfig, store: ActivationStore, detector: AnomalyDe
         replicas=config.shard_replicas, anomaly_stream=config.anomaly_stream,
         anomaly_retention=config.anomaly_retention, anomaly_max_age=config.anomaly_max_age,
         anomaly_dedup_window=config.anomaly_dedup_window)
-    return ShardNode(settings, apply, forget, lambda: list(store.models), anomaly_log,
+    node = ShardNode(settings, apply, replay, forget, lambda: list(store.models), anomaly_log,
                      on_stored)
+    store.unknown_model_hook = node.check_takeover
+    return node

@@ -4,10 +4,12 @@ On takeover (``run``), the durable consumer ``p<partition>`` tells how far the p
 owner got: its ack floor ``F`` is the last frame message whose state update and
 anomalies were complete. The worker then
 
-1. replays the retained frames of the partition up to ``F`` into the windows and the
-   detectors without reporting anything (they were judged already), so windows and
+1. replays the retained frames of the partition up to ``F`` into windows and detectors
+   of its own without reporting anything (they were judged already), so windows and
    detector baselines are what the previous owner had (the stream keeps at least
-   ``--window`` messages per layer);
+   ``--window`` messages per layer), and only then hands them to the server's store
+   (``adopt``): no query sees a partition half replayed (meanwhile its models answer
+   503 with Retry-After, ``ShardNode.check_takeover``);
 2. recreates the durable consumer from ``F + 1``: messages the previous owner had been
    given but not acknowledged come again at once and in order, instead of after the
    ack wait behind newer ones;
@@ -43,6 +45,8 @@ FETCH_WAIT = 1.0  # seconds a pull waits for messages
 ACK_WAIT = 30.0  # seconds before JetStream redelivers a message given but not acknowledged
 
 Apply = Callable[[FrameBatch], list[dict[str, Any]]]
+Replay = Callable[[], tuple[Callable[[FrameBatch], None], Callable[[], None]]]
+"""Makes a replay: ``(apply a batch silently, hand the rebuilt state to the server)``."""
 
 
 def consumer_name(p: int) -> str:
@@ -72,17 +76,19 @@ class PartitionWorker:
         frames_stream: The frames stream's name.
         anomaly_stream: The anomaly stream's name.
         apply: Stores a batch and detects its anomalies (returned, not recorded).
+        replay: Makes the private state a takeover rebuilds (see ``Replay``).
         max_ack_pending: Messages given to this worker and not yet acknowledged, at most.
         on_dropped: Called with a batch the store refused (a limit) and why.
     """
 
     def __init__(self, p: int, js: JetStreamContext, frames_stream: str,
-                 anomaly_stream: str, apply: Apply, max_ack_pending: int,
+                 anomaly_stream: str, apply: Apply, replay: Replay, max_ack_pending: int,
                  on_dropped: Callable[[FrameBatch, ApiError], None]) -> None:
         self.p = p
         self._js = js
         self._frames_stream = frames_stream
         self._apply = apply
+        self._replay_state = replay
         self._max_ack_pending = max_ack_pending
         self._on_dropped = on_dropped
         self._writer = PartitionWriter(js, anomaly_stream, p)
@@ -129,9 +135,16 @@ class PartitionWorker:
         return int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
 
     async def _replay(self, floor: int) -> None:
-        """Apply the retained frame messages up to ``floor`` silently."""
+        """Apply the retained frame messages up to ``floor`` silently, apart, then hand
+        the rebuilt windows and detectors to the server."""
         if floor == 0:
             return
+        apply, adopt = self._replay_state()
+        await self._replay_into(apply, floor)
+        if not self.stopping:
+            adopt()
+
+    async def _replay_into(self, apply: Callable[[FrameBatch], None], floor: int) -> None:
         sub = await self._js.pull_subscribe(
             partition_subject(self.p), stream=self._frames_stream,
             config=api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL,
@@ -149,7 +162,11 @@ class PartitionWorker:
                     meta = msg.metadata
                     if meta.sequence.stream > floor:
                         return
-                    self._apply_or_drop(frames.decode(msg.subject, msg.headers, msg.data))
+                    batch = frames.decode(msg.subject, msg.headers, msg.data)
+                    try:
+                        apply(batch)
+                    except ApiError as exc:
+                        self._on_dropped(batch, exc)
                     self.replayed += 1
                     if meta.sequence.stream == floor or meta.num_pending == 0:
                         return
@@ -167,16 +184,14 @@ class PartitionWorker:
         await self._js.add_consumer(self._frames_stream, config)
         return await self._js.pull_subscribe_bind(name, stream=self._frames_stream)
 
-    def _apply_or_drop(self, batch: FrameBatch) -> list[dict[str, Any]]:
-        try:
-            return self._apply(batch)
-        except ApiError as exc:
-            self._on_dropped(batch, exc)
-            return []
-
     async def _handle(self, msg: Any) -> None:
         """Apply one frame message, publish its anomalies (retrying), then acknowledge."""
-        found = self._apply_or_drop(frames.decode(msg.subject, msg.headers, msg.data))
+        batch = frames.decode(msg.subject, msg.headers, msg.data)
+        try:
+            found = self._apply(batch)
+        except ApiError as exc:
+            self._on_dropped(batch, exc)
+            found = []
         pairs = anomaly_ids(self._frames_stream, msg.metadata.sequence.stream, found)
         attempt = 0
         while not self.stopping:
