@@ -105,7 +105,7 @@ class ServerState:
                                     self.metrics)
         self.shards = None if config.shard_log is None else shard_node(
             config, self.store, detector, self.ingest, found, self._anomaly_log,
-            self.anomalies.stored)
+            self.anomalies.stored, self.metrics)
 
     async def accept_frames(self, batches: list[FrameBatch]) -> int:
         """Ingestion, from every transport: stored here, or in the sharded shape

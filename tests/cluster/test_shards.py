@@ -62,6 +62,17 @@ def _wait_reflected(shards: list[ServerProcess], expected: Counter[str],
         time.sleep(0.2)
 
 
+def _wait_metric(server: ServerProcess, line: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{server.url}{http('Metrics').path}") as resp:
+            text = resp.read().decode()
+        if line in text:
+            return
+        assert time.monotonic() < deadline, [t for t in text.splitlines() if "shard" in t]
+        time.sleep(0.2)
+
+
 def _problems(server: ServerProcess) -> str:
     """The server's log lines above INFO (what a failure report needs)."""
     return "\n".join(line for line in server.log().splitlines()[-2000:]
@@ -124,6 +135,8 @@ def test_shards_answer_like_one_server() -> None:
             status, doc = ingest((a, b)[i % 2], call)  # any server is an edge
             assert (status, doc) == (200, {"accepted": len(call)})
         owners = _wait_reflected([a, b], Counter(f["model_id"] for f in frames), 60)
+        for server in (a, b):  # 64 partitions, half each once the leases settled
+            _wait_metric(server, "nh_server_shard_partitions 32.0", 30)
         assert {partition(m) % 2 for m, o in owners.items() if o is a} == {0}
         assert {partition(m) % 2 for m, o in owners.items() if o is b} == {1}
         for model, owner in owners.items():

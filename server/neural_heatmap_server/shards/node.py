@@ -90,13 +90,15 @@ class ShardNode:
         forget_model: Drops a model's windows and detector state (a partition left).
         anomaly_log: The local copy of the anomaly stream.
         on_stored: Called with anomalies the stream holds, in sequence order.
+        count_dropped: Counts frames this server's limits refused as their owner.
     """
 
     def __init__(self, settings: ShardSettings,
                  apply: Callable[[FrameBatch], list[dict[str, Any]]], replay: Replay,
                  forget_model: Callable[[str], None], models: Callable[[], list[str]],
                  anomaly_log: ShardAnomalyLog,
-                 on_stored: Callable[[list[dict[str, Any]]], None]) -> None:
+                 on_stored: Callable[[list[dict[str, Any]]], None],
+                 count_dropped: Callable[[int], None]) -> None:
         self.settings = settings
         self._apply = apply
         self._replay = replay
@@ -111,7 +113,7 @@ class ShardNode:
         self.leases: Leases | None = None
         self.workers: dict[int, tuple[PartitionWorker, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.dropped_frames = 0
+        self._count_dropped = count_dropped
 
     async def start(self) -> None:
         """Connect, create or update the streams and buckets, start the loops."""
@@ -255,7 +257,7 @@ class ShardNode:
                 self._forget_model(model)
 
     def _dropped(self, batch: FrameBatch, exc: ApiError) -> None:
-        self.dropped_frames += len(batch.timestamps)
+        self._count_dropped(len(batch.timestamps))
         log.error("partition %d: %d frames of %s/%s refused by this server's limits and "
                   "dropped: %s", partition(batch.model_id), len(batch.timestamps),
                   batch.model_id, batch.layer_id, exc.message)
