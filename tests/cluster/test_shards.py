@@ -9,6 +9,7 @@ every server's ``GetAnomalies`` holds every shard's anomalies, each once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -17,6 +18,8 @@ import urllib.request
 from collections import Counter
 from typing import Any
 
+import numpy as np
+from neural_heatmap import IngestSummary, connect
 from neural_heatmap_contract.partition import partition
 from neural_heatmap_contract.routes import http
 from neural_heatmap_contract.v1 import neural_heatmap_service_pb2 as pb
@@ -118,6 +121,17 @@ def _poll_takeover(servers: list[ServerProcess], models: list[str], done: thread
         time.sleep(0.05)
 
 
+async def _ingest_over_grpc(bridge: BridgeProcess, model: str, steps: int) -> IngestSummary:
+    client = await connect(bridge.target, connect_timeout=20.0)
+    try:
+        values = np.random.default_rng(3).normal(size=(steps, 8)).astype(np.float32)
+        return await client.log_batch(model, "fc", values,
+                                      timestamps=1.7e9 + np.arange(steps, dtype=np.float64),
+                                      steps=list(range(steps)))
+    finally:
+        await client.disconnect()
+
+
 def _reference(frames: list[dict[str, Any]]) -> ServerProcess:
     single = ServerProcess(extra_args=["--anomaly-cooldown", "0"]).start()
     for call in _calls(frames):
@@ -158,6 +172,10 @@ def test_shards_answer_like_one_server() -> None:
         with BridgeProcess(a.url, "--anomaly-log", nats.url) as bridge:
             assert _streamed_sequences(bridge, len(expected)) == list(
                 range(1, len(expected) + 1))
+            # gRPC ingestion (bridge -> an edge -> the stream) reaches the model's owner.
+            summary = asyncio.run(_ingest_over_grpc(bridge, "grpc-model", 40))
+            assert (summary.frames_accepted, summary.frames_rejected) == (40, 0)
+            _wait_reflected([a, b], Counter({"grpc-model": 40}), 60)
 
         # A layer's width is agreed cluster-wide: the other edge refuses a wrong one.
         wrong = dict(frames[0], values=[1.0, 2.0])
