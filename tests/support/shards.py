@@ -2,7 +2,7 @@
 
 ``shard_args`` gives a server's flags; ``frames_for`` makes deterministic frames (explicit
 timestamps and steps, a few incidents) so that a single server and the shards must
-compute the same answers; ``owner_of`` finds which shard serves a model now.
+compute the same answers; ``per_model_answers`` is every per-model query a client asks.
 """
 
 from __future__ import annotations
@@ -50,15 +50,6 @@ def models_of(server: ServerProcess) -> dict[str, dict[str, Any]]:
     status, doc = request(server, "GET", http("ListModels").path)
     assert status == 200, doc
     return {m["model_id"]: m for m in doc["models"]}
-
-
-def owner_of(servers: list[ServerProcess], model_id: str) -> ServerProcess | None:
-    """The live server whose windows hold ``model_id`` (None while nobody does)."""
-    for server in servers:
-        if server.proc is not None and server.proc.poll() is None and \
-                model_id in models_of(server):
-            return server
-    return None
 
 
 def frames_for(models: list[str], steps: range, units: int = 16,
