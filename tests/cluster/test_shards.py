@@ -216,8 +216,9 @@ def test_shards_answer_like_one_server() -> None:
 def test_a_full_frames_stream_is_429_naming_what_was_accepted() -> None:
     with NatsProcess() as nats, ServerProcess(extra_args=shard_args(
             nats.url, "a", "0/1", "--shard-max-bytes", "20000")) as a:
-        call = frames_for(["m"], range(1))  # 2 frames, ~180 bytes of payload each
-        statuses = [ingest(a, call) for _ in range(200)]
+        # 2 frames of ~180 bytes per call, each call other steps (the same frames again
+        # would be a duplicate JetStream drops: see the next test)
+        statuses = [ingest(a, frames_for(["m"], range(i, i + 1))) for i in range(200)]
         refused = [doc for status, doc in statuses if status == 429]
         assert refused, statuses[-1]
         assert refused[0]["error"]["code"] == "overloaded"
@@ -226,6 +227,19 @@ def test_a_full_frames_stream_is_429_naming_what_was_accepted() -> None:
         accepted = sum(doc["accepted"] for status, doc in statuses if status == 200) + sum(
             doc["error"]["details"]["accepted_frames"] for doc in refused)
         _wait_reflected([a], Counter({"m": accepted}), 30)  # every accepted frame is there
+
+
+def test_frames_sent_again_are_stored_once() -> None:
+    """A producer resending after a lost acknowledgement (a 503 during a NATS failover)
+    must not double frames: each message's id is a hash of its subject and payload."""
+    with NatsProcess() as nats, ServerProcess(extra_args=shard_args(nats.url, "a", "0/1")) as a:
+        call = frames_for(["m"], range(3))
+        for _ in range(3):
+            assert ingest(a, call) == (200, {"accepted": 6})
+        ingest(a, frames_for(["m"], range(3, 4)))
+        _wait_reflected([a], Counter({"m": 8}), 30)
+        time.sleep(1)  # and no late copy arrives
+        assert models_of(a)["m"]["frames"] == 8
 
 
 def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:

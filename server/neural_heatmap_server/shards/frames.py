@@ -8,10 +8,16 @@ header says how many units. NATS refuses a message above the server's ``max_payl
 frame that cannot fit is a 413 naming both sizes. Chunking does not change what the
 owner computes: detection scores each frame against the frames before it, however they
 were batched (``anomalies``).
+
+Each message carries ``Nats-Msg-Id`` = a hash of its subject and payload: a publish whose
+acknowledgement was lost (NATS failing over) is answered 503 to the producer, which sends
+the frames again, and JetStream drops the copy within the stream's duplicate window
+(2 minutes) instead of storing the frames twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,10 +62,16 @@ def encode(batch: FrameBatch, max_payload: int) -> list[FrameMessage]:
     records["step"] = batch.steps
     records["values"] = batch.values
     subject = frame_subject(batch.model_id, batch.layer_id)
-    headers = {UNITS_HEADER: str(batch.units)}
-    return [FrameMessage(subject, headers, records[i:i + per_message].tobytes(),
-                         len(records[i:i + per_message]))
-            for i in range(0, len(records), per_message)]
+    messages = []
+    for i in range(0, len(records), per_message):
+        payload = records[i:i + per_message].tobytes()
+        digest = hashlib.blake2b(subject.encode(), digest_size=16)
+        digest.update(b"\0")
+        digest.update(payload)
+        headers = {UNITS_HEADER: str(batch.units), "Nats-Msg-Id": digest.hexdigest()}
+        messages.append(FrameMessage(subject, headers, payload,
+                                     len(records[i:i + per_message])))
+    return messages
 
 
 def decode(subject: str, headers: dict[str, str] | None, payload: bytes) -> FrameBatch:
