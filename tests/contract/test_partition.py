@@ -1,8 +1,9 @@
 """The partition of a model id (neural_heatmap_contract.partition) against its test vectors.
 
 protos/policy/partition.json is the one table every implementation checks (Go:
-sdk/go/neuralheatmap/partition_test.go, TypeScript: sdk/typescript/src/test/partition.test.ts); the published
-FNV-1a vectors ("a", "foobar") tie it to the hash everyone else means by the name.
+sdk/go/neuralheatmap/partition_test.go, TypeScript: sdk/typescript/src/test/
+partition.test.ts); the published FNV-1a vectors ("a", "foobar") tie it to the hash
+everyone else means by the name.
 """
 
 from __future__ import annotations
