@@ -29,7 +29,12 @@ import nats
 from nats.js import api
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
-from neural_heatmap_contract.partition import FRAME_SUBJECT_PREFIX, id_token, partition
+from neural_heatmap_contract.partition import (
+    FRAME_SUBJECT_PREFIX,
+    PARTITIONS,
+    id_token,
+    partition,
+)
 from neural_heatmap_contract.protocol import nats_servers
 
 from ..errors import ApiError, invalid
@@ -72,7 +77,6 @@ class ShardSettings:
     @property
     def preferred(self) -> frozenset[int]:
         """The partitions ``--shard-of I/N`` names (none for a standby)."""
-        from neural_heatmap_contract.partition import PARTITIONS
         if self.shard_of is None:
             return frozenset()
         i, n = self.shard_of
