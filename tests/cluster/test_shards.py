@@ -10,12 +10,14 @@ every server's ``GetAnomalies`` holds every shard's anomalies, each once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import nats
@@ -162,11 +164,13 @@ def _ingest_until_accepted(server: ServerProcess, call: list[dict[str, Any]],
     return call
 
 
-def _reference(frames: list[dict[str, Any]]) -> ServerProcess:
-    single = ServerProcess(extra_args=["--anomaly-cooldown", "0"]).start()
-    for call in _calls(frames):
-        assert ingest(single, call)[0] == 200
-    return single
+@contextlib.contextmanager
+def _reference(frames: list[dict[str, Any]]) -> Iterator[ServerProcess]:
+    """One plain server given ``frames``: the answers the shards must give."""
+    with ServerProcess(extra_args=["--anomaly-cooldown", "0"]) as single:
+        for call in _calls(frames):
+            assert ingest(single, call)[0] == 200
+        yield single
 
 
 def test_shards_answer_like_one_server() -> None:
