@@ -34,7 +34,7 @@ from neural_heatmap_contract.routes import http  # noqa: E402
 
 from tests.support.nats_process import NatsProcess  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
-from tests.support.shards import LEASE_SECONDS, models_of, shard_args  # noqa: E402
+from tests.support.shards import LEASE_SECONDS, models_of, shard_server  # noqa: E402
 
 
 def _cpu_seconds(server: ServerProcess) -> float:
@@ -63,9 +63,8 @@ def _post(server: ServerProcess, model: str, layer: str, units: int, body: bytes
 def measure(shard_count: int, args: argparse.Namespace) -> str:
     """One run with ``shard_count`` shards; its line of the report."""
     with NatsProcess() as nats:
-        shards = [ServerProcess(extra_args=shard_args(
-            nats.url, f"s{i}", f"{i}/{shard_count}", "--log-level", "WARNING")).start()
-            for i in range(shard_count)]
+        shards = [shard_server(nats.url, f"s{i}", f"{i}/{shard_count}", "--log-level",
+                               "WARNING").start() for i in range(shard_count)]
         try:
             time.sleep(3 * LEASE_SECONDS)  # the leases settle
             bodies = [_body(s, args.per_call, args.units)

@@ -38,7 +38,7 @@ from tests.support.shards import (
     models_of,
     per_model_answers,
     request,
-    shard_args,
+    shard_server,
 )
 
 MODELS = [f"model-{i}" for i in range(6)]
@@ -177,8 +177,8 @@ def test_shards_answer_like_one_server() -> None:
     frames = frames_for(MODELS, range(120))
     assert len({partition(m) % 2 for m in MODELS}) == 2  # both shards own some
     with NatsProcess() as nats, _reference(frames) as single, \
-            ServerProcess(extra_args=shard_args(nats.url, "a", "0/2")) as a, \
-            ServerProcess(extra_args=shard_args(nats.url, "b", "1/2")) as b:
+            shard_server(nats.url, "a", "0/2") as a, \
+            shard_server(nats.url, "b", "1/2") as b:
         for i, call in enumerate(_calls(frames)):
             status, doc = ingest((a, b)[i % 2], call)  # any server is an edge
             assert (status, doc) == (200, {"accepted": len(call)})
@@ -218,8 +218,8 @@ def test_shards_answer_like_one_server() -> None:
 
 
 def test_a_full_frames_stream_is_429_naming_what_was_accepted() -> None:
-    with NatsProcess() as nats, ServerProcess(extra_args=shard_args(
-            nats.url, "a", "0/1", "--shard-max-bytes", "20000")) as a:
+    with NatsProcess() as nats, shard_server(
+            nats.url, "a", "0/1", "--shard-max-bytes", "20000") as a:
         # 2 frames of ~180 bytes per call, each call other steps (the same frames again
         # would be a duplicate JetStream drops: see the next test)
         statuses = [ingest(a, frames_for(["m"], range(i, i + 1))) for i in range(200)]
@@ -236,7 +236,7 @@ def test_a_full_frames_stream_is_429_naming_what_was_accepted() -> None:
 def test_frames_sent_again_are_stored_once() -> None:
     """A producer resending after a lost acknowledgement (a 503 during a NATS failover)
     must not double frames: each message's id is a hash of its subject and payload."""
-    with NatsProcess() as nats, ServerProcess(extra_args=shard_args(nats.url, "a", "0/1")) as a:
+    with NatsProcess() as nats, shard_server(nats.url, "a", "0/1") as a:
         call = frames_for(["m"], range(3))
         for _ in range(3):
             assert ingest(a, call) == (200, {"accepted": 6})
@@ -251,9 +251,9 @@ def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:
     calls = _calls(frames)
     with NatsCluster(3) as cluster, _reference(frames) as single:
         args = ("--shard-replicas", "3")
-        a = ServerProcess(extra_args=shard_args(cluster.url, "a", "0/2", *args)).start()
-        b = ServerProcess(extra_args=shard_args(cluster.url, "b", "1/2", *args)).start()
-        standby = ServerProcess(extra_args=shard_args(cluster.url, "c", None, *args)).start()
+        a = shard_server(cluster.url, "a", "0/2", *args).start()
+        b = shard_server(cluster.url, "b", "1/2", *args).start()
+        standby = shard_server(cluster.url, "c", None, *args).start()
         try:
             accepted: Counter[str] = Counter()
             for call in calls[:len(calls) // 2]:

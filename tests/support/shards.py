@@ -18,6 +18,7 @@ from neural_heatmap_contract.routes import http
 from tests.support.server_process import ServerProcess
 
 LEASE_SECONDS = 2.0
+STARTUP_SECONDS = 60  # a shard creates streams and buckets (3 replicas on a cluster) first
 
 
 def shard_args(nats_url: str, name: str, shard_of: str | None, *extra: str) -> list[str]:
@@ -25,6 +26,13 @@ def shard_args(nats_url: str, name: str, shard_of: str | None, *extra: str) -> l
     args = ["--shard-log", nats_url, "--shard-id", name, "--anomaly-cooldown", "0",
             "--shard-lease-seconds", str(LEASE_SECONDS), *extra]
     return args + (["--shard-of", shard_of] if shard_of else [])
+
+
+def shard_server(nats_url: str, name: str, shard_of: str | None,
+                 *extra: str) -> ServerProcess:
+    """A shard server process (not started), with a start-up bound for a busy machine."""
+    return ServerProcess(extra_args=shard_args(nats_url, name, shard_of, *extra),
+                         startup_timeout=STARTUP_SECONDS)
 
 
 def request(server: ServerProcess, method: str, path: str, body: Any = None,
