@@ -249,72 +249,67 @@ def test_frames_sent_again_are_stored_once() -> None:
 def test_a_killed_shard_is_taken_over_and_nothing_is_lost_or_doubled() -> None:
     frames = frames_for(MODELS, range(160))
     calls = _calls(frames)
-    with NatsCluster(3) as cluster, _reference(frames) as single:
-        args = ("--shard-replicas", "3")
-        a = shard_server(cluster.url, "a", "0/2", *args).start()
-        b = shard_server(cluster.url, "b", "1/2", *args).start()
-        standby = shard_server(cluster.url, "c", None, *args).start()
-        try:
-            accepted: Counter[str] = Counter()
-            for call in calls[:len(calls) // 2]:
-                assert ingest(a, call)[0] == 200
-                accepted.update(f["model_id"] for f in call)
-            owners = _wait_reflected([a, b, standby], accepted, 60)
-            b_models = [m for m, o in owners.items() if o is b]
-            assert b_models
+    args = ("--shard-replicas", "3")
+    with NatsCluster(3) as cluster, _reference(frames) as single, \
+            shard_server(cluster.url, "a", "0/2", *args) as a, \
+            shard_server(cluster.url, "b", "1/2", *args) as b, \
+            shard_server(cluster.url, "c", None, *args) as standby:
+        accepted: Counter[str] = Counter()
+        for call in calls[:len(calls) // 2]:
+            assert ingest(a, call)[0] == 200
+            accepted.update(f["model_id"] for f in call)
+        owners = _wait_reflected([a, b, standby], accepted, 60)
+        b_models = [m for m, o in owners.items() if o is b]
+        assert b_models
 
-            # SIGKILL b while the rest of the frames arrive (through a, an edge).
-            killed = threading.Event()
+        # SIGKILL b while the rest of the frames arrive (through a, an edge).
+        killed = threading.Event()
 
-            def kill_midway() -> None:
-                time.sleep(0.5)
-                b.kill()
-                killed.set()
+        def kill_midway() -> None:
+            time.sleep(0.5)
+            b.kill()
+            killed.set()
 
-            killer = threading.Thread(target=kill_midway)
-            seen: list[tuple[int, str | None, str | None]] = []
-            polling = threading.Event()
-            poller = threading.Thread(target=_poll_takeover, args=(
-                [a, standby], b_models, polling, seen))
-            poller.start()
-            killer.start()
-            for call in calls[len(calls) // 2:len(calls) * 3 // 4]:
-                status, doc = ingest(a, call)
-                assert status == 200, doc
-                accepted.update(f["model_id"] for f in call)
-            killer.join()
-            assert killed.is_set()
-            started = time.monotonic()
-            _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
-            print(f"all frames reflected {time.monotonic() - started:.1f} s after the "
-                  f"last ingest call")
-            polling.set()
-            poller.join()
+        killer = threading.Thread(target=kill_midway)
+        seen: list[tuple[int, str | None, str | None]] = []
+        polling = threading.Event()
+        poller = threading.Thread(target=_poll_takeover, args=(
+            [a, standby], b_models, polling, seen))
+        poller.start()
+        killer.start()
+        for call in calls[len(calls) // 2:len(calls) * 3 // 4]:
+            status, doc = ingest(a, call)
+            assert status == 200, doc
+            accepted.update(f["model_id"] for f in call)
+        killer.join()
+        assert killed.is_set()
+        started = time.monotonic()
+        _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
+        print(f"all frames reflected {time.monotonic() - started:.1f} s after the "
+              f"last ingest call")
+        polling.set()
+        poller.join()
 
-            # SIGKILL the NATS node leading the frames stream; the rest of the frames
-            # arrive through the election (a 503 says how many of a call got in).
-            cluster.nodes[asyncio.run(_frames_leader(cluster.url))].kill()
-            for call in calls[len(calls) * 3 // 4:]:
-                accepted.update(f["model_id"] for f in _ingest_until_accepted(a, call))
-            owners = _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
-            # While a partition is taken over its models answer 503 with Retry-After
-            # (never a half-replayed window); before, 404 on the servers not owning it.
-            assert seen and {status for status, _, _ in seen} <= {200, 404, 503}, seen
-            assert all(code == "unavailable" and retry for status, code, retry in seen
-                       if status == 503), seen
-            print(f"during the takeover: {Counter(status for status, _, _ in seen)}")
-            assert all(owners[m] in (a, standby) for m in b_models)
-            for model, owner in owners.items():
-                assert per_model_answers(owner, model) == per_model_answers(single, model), \
-                    model
-            expected = sorted(_anomaly_keys(single))
-            deadline = time.monotonic() + 30
-            while sorted(_anomaly_keys(a)) != expected and time.monotonic() < deadline:
-                time.sleep(0.2)
-            got = _anomaly_keys(a)
-            assert len(got) == len(set(got)), "an anomaly was published twice"
-            assert sorted(got) == expected
-        finally:
-            for server in (a, b, standby):
-                server.stop()
-                server.cleanup()
+        # SIGKILL the NATS node leading the frames stream; the rest of the frames
+        # arrive through the election (a 503 says how many of a call got in).
+        cluster.nodes[asyncio.run(_frames_leader(cluster.url))].kill()
+        for call in calls[len(calls) * 3 // 4:]:
+            accepted.update(f["model_id"] for f in _ingest_until_accepted(a, call))
+        owners = _wait_reflected([a, standby], accepted, TAKEOVER_BOUND)
+        # While a partition is taken over its models answer 503 with Retry-After
+        # (never a half-replayed window); before, 404 on the servers not owning it.
+        assert seen and {status for status, _, _ in seen} <= {200, 404, 503}, seen
+        assert all(code == "unavailable" and retry for status, code, retry in seen
+                   if status == 503), seen
+        print(f"during the takeover: {Counter(status for status, _, _ in seen)}")
+        assert all(owners[m] in (a, standby) for m in b_models)
+        for model, owner in owners.items():
+            assert per_model_answers(owner, model) == per_model_answers(single, model), \
+                model
+        expected = sorted(_anomaly_keys(single))
+        deadline = time.monotonic() + 30
+        while sorted(_anomaly_keys(a)) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        got = _anomaly_keys(a)
+        assert len(got) == len(set(got)), "an anomaly was published twice"
+        assert sorted(got) == expected
