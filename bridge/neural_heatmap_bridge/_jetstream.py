@@ -31,7 +31,7 @@ from neural_heatmap_contract import errors as table
 from neural_heatmap_contract.backoff import backoff_delay
 from neural_heatmap_contract.protocol import (
     SEQUENCE_EXPIRED,
-    anomaly_subject,
+    anomaly_filter,
     is_pruned,
     nats_servers,
     pruned_message,
@@ -66,7 +66,7 @@ class JetStreamReader:
     def __init__(self, url: str, stream: str) -> None:
         self._url = url
         self.stream = stream
-        self.subject = anomaly_subject(stream)
+        self.subject = anomaly_filter(stream)  # one server's subject, or every shard's
         self._nc: Client | None = None
         self._lock = asyncio.Lock()
 

@@ -388,6 +388,19 @@ class AnomalyDetector:
                                          SEVERITIES[rank - 1], timestamp, suppressed))
         return out
 
+    def adopt(self, other: AnomalyDetector) -> None:
+        """Take over ``other``'s baselines and cool-downs (sharded shape: see
+        ``ActivationStore.adopt``)."""
+        self._history.update(other._history)
+        self._last.update(other._last)
+        self._suppressed.update(other._suppressed)
+
+    def forget_model(self, model_id: str) -> None:
+        """Drop a model's baselines and cool-downs (sharded shape: its partition moved)."""
+        self._history = {k: v for k, v in self._history.items() if k[0] != model_id}
+        self._last = {k: v for k, v in self._last.items() if k[0] != model_id}
+        self._suppressed = {k: v for k, v in self._suppressed.items() if k[0] != model_id}
+
     def _admit(self, key: tuple[str, str, str], timestamp: float, rank: int) -> int | None:
         """The suppressed count to report with this firing, or None to suppress it."""
         last = self._last.get(key)

@@ -210,7 +210,7 @@ async def ingest(request: web.Request) -> web.Response:
         check_binary_query(q.get("model_id"), q.get("layer_id"), q.get("units"),
                            state.store.max_units)
         batches = await state.decoding.read_frames(await request.read(), now)
-    return json_response({"accepted": state.ingest.accept(batches)})
+    return json_response({"accepted": await state.accept_frames(batches)})
 
 
 async def correlation(request: web.Request) -> web.StreamResponse:
@@ -445,7 +445,7 @@ def create_app(config: ServerConfig) -> web.Application:
     async def start(app: web.Application) -> None:
         state = ServerState(config)
         app[STATE] = state
-        state.start_background()
+        await state.start_background()
         if config.source:
             state.add_task(asyncio.create_task(run_source(state.ingest.accept,
                                                          config.source_rate)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,14 @@ class ServerConfig:
     header_timeout: float = 60.0
     body_timeout: float = 30.0
     log_level: str = "INFO"
+    shard_log: str | None = None
+    shard_id: str = ""
+    shard_of: tuple[int, int] | None = None
+    shard_lease: float = 3.0
+    shard_prefix: str = "NH"
+    shard_max_bytes: int = 1 << 30
+    shard_max_ack_pending: int = 256
+    shard_replicas: int = 1
 
     @property
     def exports_path(self) -> Path:
@@ -116,6 +125,18 @@ def anomaly_log_url(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"'sqlite' or a NATS URL list: {exc}") from exc
     return text
+
+
+def shard_of(text: str) -> tuple[int, int]:
+    """``I/N``: this server prefers the partitions ``p % N == I``.
+
+    Raises:
+        argparse.ArgumentTypeError: Not two integers with ``0 <= I < N``.
+    """
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N (e.g. 0/2), got {text!r}")
+    return int(index), int(count)
 
 
 def _env(name: str) -> str | None:
@@ -243,6 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
     add("--body-timeout", type=positive_float, default=d.body_timeout,
         help="seconds a request body may go without a byte arriving; then the request "
              "answers 408 request_timeout and the connection is closed")
+    add("--shard-log", default=None, type=anomaly_log_url,
+        help="opt-in sharded shape (docs/deploy.md): nats://host:4222[,nats://...]; "
+             "ingested frames go to a JetStream stream by model partition, this server "
+             "owns partitions by lease and publishes their anomalies to --anomaly-stream; "
+             "needs --no-source and --anomaly-log sqlite")
+    add("--shard-id", default=None,
+        help="this server's unique name among the shards (default <hostname>-<pid>)")
+    add("--shard-of", default=None, type=shard_of,
+        help="I/N: prefer the partitions p %% N == I; without it a shard server is a "
+             "standby that takes over partitions whose lease lapsed")
+    add("--shard-lease-seconds", type=positive_float, default=d.shard_lease,
+        help="a partition's lease: a server that stops renewing (killed) loses its "
+             "partitions this long after its last renewal")
+    add("--shard-prefix", default=d.shard_prefix,
+        help="names of the shard streams and buckets: <prefix>_FRAMES, _LEASES, _LAYERS")
+    add("--shard-max-bytes", type=positive_int, default=d.shard_max_bytes,
+        help="bytes the frames stream may hold; beyond it ingestion answers 429")
+    add("--shard-max-ack-pending", type=positive_int, default=d.shard_max_ack_pending,
+        help="frame messages a partition's owner may hold unacknowledged")
+    add("--shard-replicas", type=positive_int, default=d.shard_replicas,
+        help="replicas of the frames and anomaly streams and the buckets (3 on a NATS "
+             "cluster)")
     add("--log-level", default=d.log_level,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="logging level")
     return parser
@@ -250,7 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
     """Parse flags (falling back to the environment) into a ``ServerConfig``."""
-    ns = build_parser().parse_args(argv)
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.shard_log is not None and (ns.source or ns.anomaly_log != "sqlite"):
+        parser.error("--shard-log needs --no-source (the built-in source ingests on the "
+                     "loop without the stream) and --anomaly-log sqlite (the shards publish "
+                     "to --anomaly-stream on the --shard-log NATS themselves)")
     export_dir = Path(ns.export_dir) if ns.export_dir is not None else None
     return ServerConfig(
         host=ns.host,
@@ -291,4 +339,12 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         header_timeout=ns.header_timeout,
         body_timeout=ns.body_timeout,
         log_level=ns.log_level,
+        shard_log=ns.shard_log,
+        shard_id=ns.shard_id or f"{socket.gethostname()}-{os.getpid()}",
+        shard_of=ns.shard_of,
+        shard_lease=ns.shard_lease_seconds,
+        shard_prefix=ns.shard_prefix,
+        shard_max_bytes=ns.shard_max_bytes,
+        shard_max_ack_pending=ns.shard_max_ack_pending,
+        shard_replicas=ns.shard_replicas,
     )

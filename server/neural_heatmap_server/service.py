@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -32,7 +33,8 @@ from .services.exports import ExportService
 from .services.ingest import IngestService
 from .services.queries import QueryService
 from .services.view import ViewService
-from .store import ActivationStore
+from .shards.wiring import shard_anomaly_log, shard_node
+from .store import ActivationStore, FrameBatch
 from .versions import Versions
 from .workers import Deadline, WorkClass, WorkPool, parse_deadline
 
@@ -63,7 +65,8 @@ class ServerState:
         self.store = ActivationStore(config.window, config.max_units, config.max_layers,
                                      config.memory_budget_bytes)
         conn = open_database(config.database_path)
-        self._anomaly_log = open_anomaly_log(conn, config)
+        self._anomaly_log = (open_anomaly_log(conn, config) if config.shard_log is None
+                             else shard_anomaly_log(conn, config))
         self.hub = Hub(config.ws_queue, config.heatmap_hz)
         self.versions = Versions(self._anomaly_log.bounds()[1])
         self.metrics = ServerMetrics(lambda: self.versions.anomalies,
@@ -94,17 +97,33 @@ class ServerState:
                                      self.view.get_theme, config.max_matrix_labels, self._pool)
         self.decoding = RequestDecoder(self.store, config.max_units, config.max_frames,
                                        self._decoder_pool, self.deadline)
-        self.ingest = IngestService(self.store, AnomalyDetector(config.anomaly_cooldown),
-                                    config.max_new_layers, self.anomalies.record,
+        detector = AnomalyDetector(config.anomaly_cooldown)
+        found: list[dict[str, Any]] = []  # the sharded shape's anomalies, published by owners
+        self.ingest = IngestService(self.store, detector, config.max_new_layers,
+                                    self.anomalies.record if config.shard_log is None
+                                    else found.extend,
                                     self.view.stored_filter, self.hub, self.versions,
                                     self.metrics)
+        self.shards = None if config.shard_log is None else shard_node(
+            config, self.store, detector, self.ingest, found, self._anomaly_log,
+            self.anomalies.stored, self.metrics)
+
+    async def accept_frames(self, batches: list[FrameBatch]) -> int:
+        """Ingestion, from every transport: stored here, or in the sharded shape
+        published to the frames stream (its partition's owner stores it)."""
+        if self.shards is not None:
+            return await self.shards.publish(batches)
+        return self.ingest.accept(batches)
 
     def deadline(self, header: str | None = None) -> Deadline:
         """A request's deadline: ``X-Request-Timeout-Ms`` capped by --max-request-seconds."""
         return parse_deadline(header, self.config.max_request_seconds)
 
-    def start_background(self) -> None:
-        """Start the services' background work (periodic pushes, the anomaly outbox)."""
+    async def start_background(self) -> None:
+        """Start the services' background work (periodic pushes, the anomaly outbox) and,
+        in the sharded shape, connect to NATS and start owning partitions."""
+        if self.shards is not None:
+            await self.shards.start()
         for work in (*self.queries.background(), *self.anomalies.background()):
             self.add_task(asyncio.create_task(work))
 
@@ -125,6 +144,8 @@ class ServerState:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.shards is not None:
+            await self.shards.close()
         await self.hub.close_all()
         self._anomaly_log.close()
 

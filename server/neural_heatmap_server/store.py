@@ -10,6 +10,7 @@ row by row, so a frame's activity does not depend on the batch it came in.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,6 +230,9 @@ class ActivationStore:
         # Bumped by every append: an answer computed at one version is still right
         # while the version has not moved (see ``correlation.CorrelationCache``).
         self.version = 0
+        # Sharded shape: called with a model id about to be answered 404; it may raise
+        # a better answer (503 while this server rebuilds the model's partition).
+        self.unknown_model_hook: Callable[[str], None] | None = None
 
     def validate(self, batches: list[tuple[int, FrameBatch]]) -> None:
         """Check every batch against the known unit counts before anything is written.
@@ -301,6 +305,28 @@ class ActivationStore:
         window.append(batch)
         return window
 
+    def _unknown_model(self, model_id: str) -> ApiError:
+        if self.unknown_model_hook is not None:
+            self.unknown_model_hook(model_id)
+        return not_found(f"unknown model {model_id!r}", model_id=model_id)
+
+    def adopt(self, other: ActivationStore) -> None:
+        """Take over every window of ``other`` (sharded shape: a partition rebuilt apart,
+        so that no query ever saw it half replayed)."""
+        for model_id, layers in other.models.items():
+            self.forget_model(model_id)
+            self.models[model_id] = layers
+            self.layer_count += len(layers)
+            self.bytes_held += sum(window_bytes(self.capacity, w.units) for w in layers.values())
+        self.version += 1
+
+    def forget_model(self, model_id: str) -> None:
+        """Drop a model's windows (sharded shape: its partition moved to another server)."""
+        layers = self.models.pop(model_id, {})
+        self.layer_count -= len(layers)
+        self.bytes_held -= sum(window_bytes(self.capacity, w.units) for w in layers.values())
+        self.version += 1
+
     def snapshot(self, windows: list[LayerWindow], values: bool = True) -> ActivationStore:
         """A store holding private copies of ``windows`` only (see ``LayerWindow.snapshot``).
 
@@ -323,7 +349,7 @@ class ActivationStore:
         """The layers of a model, or a 404."""
         layers = self.models.get(model_id)
         if layers is None:
-            raise not_found(f"unknown model {model_id!r}", model_id=model_id)
+            raise self._unknown_model(model_id)
         return layers
 
     def select(
@@ -345,7 +371,7 @@ class ActivationStore:
         for model_id in chosen_models:
             if model_id not in self.models:
                 if strict_models:
-                    raise not_found(f"unknown model {model_id!r}", model_id=model_id)
+                    raise self._unknown_model(model_id)
                 continue
             windows.extend(self.models[model_id].values())
         if not layer_ids:

@@ -192,7 +192,7 @@ async def _export(state: ServerState, conn: Connection, data: dict[str, Any]) ->
 
 async def _ingest(state: ServerState, conn: Connection, data: dict[str, Any]) -> dict[str, Any]:
     batches = state.decoding.parse_frames(data, time.time())
-    return {"accepted": state.ingest.accept(batches)}
+    return {"accepted": await state.accept_frames(batches)}
 
 
 def _subscription(rpc: str, subscribe: Handler, unsubscribe: Handler) -> dict[str, Handler]:
@@ -242,7 +242,7 @@ async def _dispatch(state: ServerState, conn: Connection, text: str) -> None:
             raise invalid(f"unknown message type {kind!r}", request=kind,
                           allowed=sorted(HANDLERS))
         if batches is not None:  # a large ingest_activations, parsed off the loop
-            result = {"accepted": state.ingest.accept(batches)}
+            result = {"accepted": await state.accept_frames(batches)}
         else:
             result = await handler(state, conn, data)
         if result:

@@ -34,3 +34,13 @@ def test_anomaly_subject() -> None:
 
 def test_heartbeat_range_is_ordered() -> None:
     assert 0 < protocol.HEARTBEAT_MIN_SECONDS < protocol.HEARTBEAT_MAX_SECONDS
+
+
+def test_the_anomaly_filter_matches_both_shapes_subjects() -> None:
+    """Readers subscribe to ``<stream>.>``: the one server's subject and every shard's."""
+    stream = protocol.ANOMALY_STREAM
+    assert protocol.anomaly_filter(stream) == "NH_ANOMALIES.>"
+    assert protocol.partition_anomaly_subject(stream, 7) == "NH_ANOMALIES.anomalies.p7"
+    for subject in (protocol.anomaly_subject(stream),
+                    protocol.partition_anomaly_subject(stream, 63)):
+        assert subject.startswith(protocol.anomaly_filter(stream)[:-1])

@@ -34,6 +34,21 @@ def anomaly_subject(stream: str) -> str:
     return f"{stream}.{ANOMALY_SUBJECT_SUFFIX}"
 
 
+def anomaly_filter(stream: str) -> str:
+    """What a reader of the anomaly stream subscribes to: ``<stream>.>``.
+
+    It matches the one server's ``<stream>.anomalies`` and, in the sharded shape, each
+    partition owner's ``<stream>.anomalies.p<partition>``: readers read every anomaly of
+    the stream in its one sequence order whichever shape wrote it.
+    """
+    return f"{stream}.>"
+
+
+def partition_anomaly_subject(stream: str, p: int) -> str:
+    """Where, in the sharded shape, partition ``p``'s owner publishes its anomalies."""
+    return f"{anomaly_subject(stream)}.p{p}"
+
+
 def is_pruned(after_sequence: int, first_sequence: int) -> bool:
     """Whether resuming after ``after_sequence`` misses anomalies the log no longer holds.
 

@@ -31,6 +31,7 @@ export {
 export { Backoff, sleep, streamBackoff, type BackoffOptions } from "./backoff.js";
 export { metadataValue, metadataMap, type MetadataPlain } from "./metadata.js";
 export * from "./policy_gen.js";
+export { PARTITIONS, partition } from "./partition.js";
 export { tensorToFloat32Array, tensorToFloat64Array, float32Tensor, elementCount, TensorError } from "./tensor.js";
 export { Granularity, PatternType, AnomalyType } from "./gen/neural_heatmap/v1/analytics_pb.js";
 export { Severity } from "./gen/neural_heatmap/v1/common_pb.js";

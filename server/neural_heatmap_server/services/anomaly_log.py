@@ -69,7 +69,11 @@ class AnomalyService:
         The caller publishes the ``versions`` (ingestion does once per call, for
         the frames and the anomalies together).
         """
-        stored = self._log.append(found)
+        self.stored(self._log.append(found))
+
+    def stored(self, stored: list[dict[str, Any]]) -> None:
+        """Publish anomalies the log holds now (from ``record``, or in the sharded shape
+        from the copy of the anomaly stream that every shard writes)."""
         if stored:
             self._versions.anomalies = int(stored[-1]["sequence"])
         self._hub.publish_anomalies(stored, SEVERITY_RANK)
