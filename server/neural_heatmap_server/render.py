@@ -258,7 +258,7 @@ def _heatmap_figure(panels: Sequence[Panel], options: RenderOptions) -> Figure:
         check_deadline()
         drawn = _draw(ax, panel.grid, options, low, high)
         mappable = mappable or drawn
-        ax.set_title(panel.title, fontsize=8)
+        ax.set_title(panel.title, fontsize=8, parse_math=False)  # ids are text, never mathtext
         ax.set_xticks([])
         ax.set_yticks([])
         _style(ax, options)
@@ -292,8 +292,11 @@ def _correlation_figure(matrix: npt.NDArray[np.float64], labels: Sequence[str],
     step = max(1, -(-len(labels) // MAX_RENDER_TICK_LABELS))
     ticks = list(range(0, len(labels), step))
     size = max(4.0, min(9.0, 400.0 / max(len(ticks), 1)))
-    ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=size)
-    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=size)
+    # Labels are ids, which may hold "$": as mathtext, "m$^$" raised a ParseSyntaxException
+    # and the render (or a TensorBoard export drawing the matrix) answered 500.
+    ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=size,
+                  parse_math=False)
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=size, parse_math=False)
     ax.set_title("correlation", fontsize=9)
     _style(ax, options)
     bar = fig.colorbar(mappable, ax=ax, shrink=0.8)
